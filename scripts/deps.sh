@@ -4,8 +4,8 @@
 set -euo pipefail
 need=()
 case "${1:-test}" in
-  test)  cmds=(cryptsetup:cryptsetup-bin losetup:mount) ;;
-  bench) cmds=(cryptsetup:cryptsetup-bin fusioninventory-agent:fusioninventory-agent /usr/bin/time:time) ;;
+  test)  cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup losetup:mount mkfs.ext4:e2fsprogs) ;;
+  bench) cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup fusioninventory-agent:fusioninventory-agent /usr/bin/time:time) ;;
   *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;
 esac
 for pair in "${cmds[@]}"; do

@@ -25,7 +25,9 @@ type Probe interface {
 	// Area is one of wire.Areas().
 	Area() string
 	// Commands lists every command line the probe may run, exactly as it
-	// runs them (host.CommandLine form). The runner refuses any other.
+	// runs them (host.CommandLine form). A word written <like-this> stands
+	// for one argument that varies (a device or mapping name). The runner
+	// refuses any command not listed.
 	Commands() []string
 	// Collect reads the host and fills its part of s. Returning an error
 	// matching ErrNotApplicable marks the probe "not applicable" (e.g.
@@ -164,10 +166,34 @@ type allowList struct {
 
 func (a allowList) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
 	line := host.CommandLine(name, args...)
-	if !slices.Contains(a.allowed, line) {
-		return nil, fmt.Errorf("probe %s ran undeclared command %q", a.probe, line)
+	for _, decl := range a.allowed {
+		if Matches(decl, name, args) {
+			return a.next.Run(ctx, name, args...)
+		}
 	}
-	return a.next.Run(ctx, name, args...)
+	return nil, fmt.Errorf("probe %s ran undeclared command %q", a.probe, line)
+}
+
+// Matches reports whether the command name+args is the declared command
+// line decl, where a declared word <like-this> matches any one argument.
+func Matches(decl, name string, args []string) bool {
+	words := strings.Split(decl, " ")
+	got := append([]string{name}, args...)
+	if strings.Contains(decl, "<") {
+		if len(words) != len(got) {
+			return false
+		}
+		for i, w := range words {
+			if strings.HasPrefix(w, "<") && strings.HasSuffix(w, ">") && i > 0 {
+				continue
+			}
+			if w != got[i] {
+				return false
+			}
+		}
+		return true
+	}
+	return decl == host.CommandLine(name, args...)
 }
 
 // Commands returns every command line the probes may run, sorted and
