@@ -25,9 +25,11 @@ func runInventory(ctx context.Context, args []string, env Env) int {
 	root := fs.String("host-root", "", "collect from a captured host tree in `DIR` instead of the live machine")
 	listCommands := fs.Bool("list-commands", false, "print every command line the platform's probes may run, then exit")
 	only := fs.String("only", "", "comma-separated `areas` to collect: hardware,encryption,os,software (default all)")
+	skip := fs.String("skip", "", "comma-separated probe `names` not to run (e.g. os/updates); they are listed as skipped")
 	pretty := fs.Bool("pretty", false, "indent the JSON for people")
 	timeout := fs.Duration("timeout", probe.DefaultTimeout, "time limit for each probe")
 	verbose := fs.Bool("v", false, "log probe progress to stderr")
+	capture := fs.String("capture", "", "also write everything the probes read (files, command outputs) to `DIR` as a captured host tree; it holds serials and the software list")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,6 +65,12 @@ func runInventory(ctx context.Context, args []string, env Env) int {
 		}
 		h = host.Live(*goos)
 	}
+	if *capture != "" {
+		if h, err = host.Record(h, *capture); err != nil {
+			fmt.Fprintf(env.Stderr, "roster-agent inventory: %v\n", err)
+			return 1
+		}
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug
@@ -74,15 +82,27 @@ func runInventory(ctx context.Context, args []string, env Env) int {
 			return 2
 		}
 	}
+	skipped := splitList(*skip)
+	for _, name := range skipped {
+		if !slices.ContainsFunc(probes, func(p probe.Probe) bool { return p.Name() == name }) {
+			fmt.Fprintf(env.Stderr, "roster-agent inventory: --skip: no %s probe is called %q\n", *goos, name)
+			return 2
+		}
+	}
 	snap, err := inventory.Collect(ctx, h, probe.Options{
 		Timeout:      *timeout,
 		Only:         areas,
+		Skip:         skipped,
 		AgentVersion: env.Version,
 		Logger:       newLogger(env.Stderr, level),
 		Now:          time.Now,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "roster-agent inventory: %v\n", err)
+		return 1
+	}
+	if err := host.RecordErr(h); err != nil {
+		fmt.Fprintf(env.Stderr, "roster-agent inventory: capture incomplete: %v\n", err)
 		return 1
 	}
 	enc := json.NewEncoder(env.Stdout)

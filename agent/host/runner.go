@@ -170,23 +170,28 @@ func (r *LiveRunner) Run(ctx context.Context, name string, args ...string) ([]by
 	return stdout.Bytes(), nil
 }
 
+// limitedBuffer keeps the first max bytes written and notes the rest. It
+// deliberately does not embed bytes.Buffer: io.Copy would use the embedded
+// ReadFrom and bypass the limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf       bytes.Buffer
 	max       int64
 	truncated bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	room := b.max - int64(b.Len())
+	room := b.max - int64(b.buf.Len())
 	if int64(len(p)) > room {
 		b.truncated = true
 		if room > 0 {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		}
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 // cmdWaitDelay bounds how long a killed command's pipes may stay open.
 const cmdWaitDelay = 2 * time.Second

@@ -66,6 +66,8 @@ type Options struct {
 	Timeout time.Duration
 	// Only restricts the run to these areas; empty means all.
 	Only []string
+	// Skip names probes not to run; they are listed as skipped.
+	Skip []string
 	// Now stamps the snapshot; nil means time.Now.
 	Now func() time.Time
 	// AgentVersion is written into the snapshot.
@@ -102,6 +104,12 @@ func Run(ctx context.Context, h *host.Host, probes []Probe, opt Options) *wire.S
 	for _, p := range probes {
 		st := wire.ProbeStatus{Name: p.Name(), Area: p.Area()}
 		if len(opt.Only) > 0 && !slices.Contains(opt.Only, p.Area()) {
+			continue
+		}
+		if slices.Contains(opt.Skip, p.Name()) {
+			st.Status = wire.ProbeSkipped
+			st.Message = "skipped on request"
+			snap.Probes = append(snap.Probes, st)
 			continue
 		}
 		start := time.Now()

@@ -67,9 +67,16 @@ var placeholders = map[string]struct{}{
 	"serial":                      {},
 }
 
-// repeated matches strings made of one character repeated (0000, ----, ****,
-// FFFF), which firmware uses for "no serial".
-var repeated = regexp.MustCompile(`^(.)(?:\1)*$`)
+// repeated reports whether s is one character repeated (0000, ****, FFFF),
+// which firmware uses for "no serial".
+func repeated(s string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] != s[0] {
+			return false
+		}
+	}
+	return true
+}
 
 // Clean trims spaces, NULs and control characters that firmware pads
 // strings with, and collapses inner runs of spaces. Invalid UTF-8 (U+FFFD)
@@ -95,7 +102,7 @@ func IsPlaceholder(s string) bool {
 		return true
 	}
 	compact := strings.NewReplacer(" ", "", "-", "", ":", "", ".", "").Replace(c)
-	if compact == "" || repeated.MatchString(compact) {
+	if compact == "" || repeated(compact) {
 		return true
 	}
 	return false
@@ -135,7 +142,7 @@ func UUID(s string) string {
 		return ""
 	}
 	hex := strings.ReplaceAll(c, "-", "")
-	if repeated.MatchString(hex) {
+	if repeated(hex) {
 		return ""
 	}
 	switch c {
