@@ -264,23 +264,6 @@ func Finish(snap *wire.Snapshot) {
 		pruneUnknown(o, o.Unknown)
 	}
 	if sw := snap.Software; sw != nil {
-		SortPackages(sw.Packages)
+		wire.SortPackages(sw.Packages)
 	}
-}
-
-// SortPackages orders packages by source, name, arch, version.
-func SortPackages(p []wire.Package) {
-	sort.SliceStable(p, func(i, j int) bool {
-		a, b := p[i], p[j]
-		if a.Source != b.Source {
-			return a.Source < b.Source
-		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		if a.Arch != b.Arch {
-			return a.Arch < b.Arch
-		}
-		return a.Version < b.Version
-	})
 }

@@ -1,0 +1,284 @@
+package wire
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Report kinds.
+const (
+	ReportFull  = "full"
+	ReportDelta = "delta"
+)
+
+// Report is what an agent sends to POST /api/v1/agent/report, gzip-compressed.
+// The device is named by the client certificate, never by the body.
+type Report struct {
+	ProtocolVersion int `json:"protocol_version"`
+	// Kind is "full" (Snapshot set) or "delta" (Delta set, BaseHash names
+	// the snapshot it applies to).
+	Kind string `json:"kind"`
+	// Seq is the agent's report sequence number, strictly increasing per
+	// enrolment. Applying the same Seq twice changes nothing.
+	Seq      uint64    `json:"seq"`
+	BaseHash string    `json:"base_hash,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Delta    *Delta    `json:"delta,omitempty"`
+	// Hash is SnapshotHash of the full snapshot after applying the report.
+	Hash string `json:"hash"`
+}
+
+// Ack statuses.
+const (
+	// AckApplied: the report was applied.
+	AckApplied = "applied"
+	// AckDuplicate: a report with this Seq was applied before; nothing changed.
+	AckDuplicate = "duplicate"
+	// AckResync: the delta's base is unknown or its result did not hash to
+	// Report.Hash; send a full report next. The report was not applied.
+	AckResync = "resync"
+)
+
+// Ack is the collector's answer to a report.
+type Ack struct {
+	Status  string `json:"status"`
+	Seq     uint64 `json:"seq"`
+	Hash    string `json:"hash,omitempty"`
+	Message string `json:"message,omitempty"`
+	// DeviceID is the device the report was recorded under.
+	DeviceID string `json:"device_id,omitempty"`
+}
+
+// Delta is a change set against a base snapshot. Small sections travel whole
+// when anything in them changed; software travels per package.
+type Delta struct {
+	CollectedAt  time.Time     `json:"collected_at"`
+	AgentVersion string        `json:"agent_version,omitempty"`
+	Platform     string        `json:"platform,omitempty"`
+	Probes       []ProbeStatus `json:"probes,omitempty"`
+	// Set names the sections that changed; a named section with a nil
+	// value was removed.
+	Set        []string    `json:"set,omitempty"`
+	Hardware   *Hardware   `json:"hardware,omitempty"`
+	Encryption *Encryption `json:"encryption,omitempty"`
+	OS         *OS         `json:"os,omitempty"`
+	// SoftwareAdded and SoftwareRemoved change the package set by Key.
+	SoftwareAdded   []Package    `json:"software_added,omitempty"`
+	SoftwareRemoved []PackageKey `json:"software_removed,omitempty"`
+	// SoftwareSection is true when the software section appeared or vanished
+	// as a whole (the software probes were not run, say).
+	SoftwareSection string `json:"software_section,omitempty"`
+}
+
+// PackageKey identifies one installed package: several versions of one
+// name can be installed at once (kernels), so the version is part of it.
+type PackageKey struct {
+	Source  string `json:"source"`
+	Name    string `json:"name"`
+	Arch    string `json:"arch,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// Key returns p's PackageKey.
+func (p Package) Key() PackageKey {
+	return PackageKey{Source: p.Source, Name: p.Name, Arch: p.Arch, Version: p.Version}
+}
+
+// CanonicalJSON is the byte form hashes are taken over: encoding/json of the
+// snapshot with packages, volumes, disks and NICs in canonical order and
+// maps sorted (encoding/json sorts map keys).
+func CanonicalJSON(s *Snapshot) ([]byte, error) {
+	c := *s
+	Canonicalise(&c)
+	return json.Marshal(&c)
+}
+
+// SnapshotHash is "sha256:<hex>" of CanonicalJSON.
+func SnapshotHash(s *Snapshot) (string, error) {
+	b, err := CanonicalJSON(s)
+	if err != nil {
+		return "", fmt.Errorf("hash snapshot: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// Canonicalise sorts the snapshot's lists in place into canonical order.
+// It copies the software slice first so the caller's order is untouched.
+func Canonicalise(s *Snapshot) {
+	if s.Software != nil {
+		sw := *s.Software
+		sw.Packages = append([]Package(nil), sw.Packages...)
+		SortPackages(sw.Packages)
+		s.Software = &sw
+	}
+}
+
+// SortPackages orders packages by source, name, arch, version, location.
+func SortPackages(p []Package) {
+	sort.SliceStable(p, func(i, j int) bool { return lessPackage(p[i], p[j]) })
+}
+
+func lessPackage(a, b Package) bool {
+	if a.Source != b.Source {
+		return a.Source < b.Source
+	}
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	if a.Arch != b.Arch {
+		return a.Arch < b.Arch
+	}
+	if a.Version != b.Version {
+		return a.Version < b.Version
+	}
+	return a.Location < b.Location
+}
+
+// Diff returns the delta that turns old into cur.
+func Diff(old, cur *Snapshot) (*Delta, error) {
+	d := &Delta{CollectedAt: cur.CollectedAt, AgentVersion: cur.AgentVersion, Platform: cur.Platform, Probes: cur.Probes}
+	same := func(a, b any) (bool, error) {
+		ja, err := json.Marshal(a)
+		if err != nil {
+			return false, err
+		}
+		jb, err := json.Marshal(b)
+		if err != nil {
+			return false, err
+		}
+		return string(ja) == string(jb), nil
+	}
+	for _, sec := range []struct {
+		name     string
+		old, cur any
+		set      func()
+	}{
+		{AreaHardware, old.Hardware, cur.Hardware, func() { d.Hardware = cur.Hardware }},
+		{AreaEncryption, old.Encryption, cur.Encryption, func() { d.Encryption = cur.Encryption }},
+		{AreaOS, old.OS, cur.OS, func() { d.OS = cur.OS }},
+	} {
+		eq, err := same(sec.old, sec.cur)
+		if err != nil {
+			return nil, fmt.Errorf("diff %s: %w", sec.name, err)
+		}
+		if !eq {
+			d.Set = append(d.Set, sec.name)
+			sec.set()
+		}
+	}
+	switch {
+	case old.Software == nil && cur.Software != nil:
+		d.SoftwareSection = "added"
+	case old.Software != nil && cur.Software == nil:
+		d.SoftwareSection = "removed"
+	}
+	oldPk := map[PackageKey]Package{}
+	if old.Software != nil {
+		for _, p := range old.Software.Packages {
+			oldPk[p.Key()] = p
+		}
+	}
+	curPk := map[PackageKey]bool{}
+	if cur.Software != nil {
+		for _, p := range cur.Software.Packages {
+			k := p.Key()
+			curPk[k] = true
+			if o, ok := oldPk[k]; !ok || !samePackage(o, p) {
+				d.SoftwareAdded = append(d.SoftwareAdded, p)
+			}
+		}
+	}
+	for k := range oldPk {
+		if !curPk[k] {
+			d.SoftwareRemoved = append(d.SoftwareRemoved, k)
+		}
+	}
+	SortPackages(d.SoftwareAdded)
+	sort.Slice(d.SoftwareRemoved, func(i, j int) bool {
+		return lessPackage(Package{Source: d.SoftwareRemoved[i].Source, Name: d.SoftwareRemoved[i].Name, Arch: d.SoftwareRemoved[i].Arch, Version: d.SoftwareRemoved[i].Version},
+			Package{Source: d.SoftwareRemoved[j].Source, Name: d.SoftwareRemoved[j].Name, Arch: d.SoftwareRemoved[j].Arch, Version: d.SoftwareRemoved[j].Version})
+	})
+	return d, nil
+}
+
+func samePackage(a, b Package) bool {
+	if a.Name != b.Name || a.Version != b.Version || a.Arch != b.Arch || a.Source != b.Source || a.Publisher != b.Publisher || a.Location != b.Location {
+		return false
+	}
+	if (a.InstallDate == nil) != (b.InstallDate == nil) {
+		return false
+	}
+	return a.InstallDate == nil || a.InstallDate.Equal(*b.InstallDate)
+}
+
+// Apply returns base with d applied. base is not modified.
+func Apply(base *Snapshot, d *Delta) (*Snapshot, error) {
+	out := *base
+	out.CollectedAt = d.CollectedAt
+	out.AgentVersion = d.AgentVersion
+	if d.Platform != "" {
+		out.Platform = d.Platform
+	}
+	out.Probes = d.Probes
+	if out.Probes == nil {
+		out.Probes = []ProbeStatus{}
+	}
+	for _, s := range d.Set {
+		switch s {
+		case AreaHardware:
+			out.Hardware = d.Hardware
+		case AreaEncryption:
+			out.Encryption = d.Encryption
+		case AreaOS:
+			out.OS = d.OS
+		default:
+			return nil, fmt.Errorf("apply delta: unknown section %q", s)
+		}
+	}
+	switch d.SoftwareSection {
+	case "":
+	case "added":
+		if out.Software == nil {
+			out.Software = &Software{Packages: []Package{}}
+		}
+	case "removed":
+		out.Software = nil
+		if len(d.SoftwareAdded) > 0 {
+			return nil, fmt.Errorf("apply delta: software section removed but packages added")
+		}
+		return &out, nil
+	default:
+		return nil, fmt.Errorf("apply delta: unknown software_section %q", d.SoftwareSection)
+	}
+	if len(d.SoftwareAdded) == 0 && len(d.SoftwareRemoved) == 0 {
+		return &out, nil
+	}
+	if out.Software == nil {
+		return nil, fmt.Errorf("apply delta: package changes against a snapshot without software")
+	}
+	byKey := map[PackageKey]Package{}
+	for _, p := range out.Software.Packages {
+		byKey[p.Key()] = p
+	}
+	for _, k := range d.SoftwareRemoved {
+		if _, ok := byKey[k]; !ok {
+			return nil, fmt.Errorf("apply delta: removed package %s %s %s not in base", k.Source, k.Name, k.Version)
+		}
+		delete(byKey, k)
+	}
+	for _, p := range d.SoftwareAdded {
+		byKey[p.Key()] = p
+	}
+	pkgs := make([]Package, 0, len(byKey))
+	for _, p := range byKey {
+		pkgs = append(pkgs, p)
+	}
+	SortPackages(pkgs)
+	out.Software = &Software{Packages: pkgs}
+	return &out, nil
+}
