@@ -225,9 +225,6 @@ func Apply(base *Snapshot, d *Delta) (*Snapshot, error) {
 		out.Platform = d.Platform
 	}
 	out.Probes = d.Probes
-	if out.Probes == nil {
-		out.Probes = []ProbeStatus{}
-	}
 	for _, s := range d.Set {
 		switch s {
 		case AreaHardware:
