@@ -86,6 +86,9 @@ func parseMountLine(line string) (Mount, error) {
 		m.Optional = f[6:sep]
 	}
 	m.FSType = f[sep+1]
+	if m.FSType == "" || f[4] == "" {
+		return Mount{}, fmt.Errorf("empty file system type or mount point in %q", line)
+	}
 	m.Source = unescape(f[sep+2])
 	m.SuperOptions = strings.Join(f[sep+3:], " ")
 	return m, nil
