@@ -1,0 +1,335 @@
+// Package config is roster-collector's configuration, built in one order:
+// defaults, then the YAML file named by --config (strict: an unknown key is
+// an error naming the key and its line), then the command-line flags, then
+// Validate. Keeping the order in one place means `serve`, `migrate` and the
+// tests all see the same precedence.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything roster-collector serve needs to start.
+type Config struct {
+	// Listen is host:port for both the TCP (HTTPS) and UDP (HTTP/3) listener.
+	Listen string `yaml:"listen"`
+	// DataDir holds roster.db and pki/.
+	DataDir string `yaml:"data_dir"`
+	// Hostnames are the names and addresses the server certificate covers.
+	Hostnames []string `yaml:"hostnames"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is auto (JSON unless stderr is a terminal), json or text.
+	LogFormat string `yaml:"log_format"`
+	Limits    Limits `yaml:"limits"`
+	// HTTP3 serves HTTP/3 on UDP beside HTTPS on TCP.
+	HTTP3 bool `yaml:"http3"`
+}
+
+// Limits bound what one request may make the collector read.
+type Limits struct {
+	MaxReportBytes             ByteSize `yaml:"max_report_bytes"`
+	MaxReportDecompressedBytes ByteSize `yaml:"max_report_decompressed_bytes"`
+}
+
+// Defaults.
+const (
+	DefaultListen                     = ":8443"
+	DefaultMaxReportBytes             = 8 << 20
+	DefaultMaxReportDecompressedBytes = 64 << 20
+)
+
+// Default returns the built-in configuration (no data directory: that one
+// must be given).
+func Default() Config {
+	return Config{
+		Listen:    DefaultListen,
+		Hostnames: []string{"localhost", "127.0.0.1", "::1"},
+		LogLevel:  "info",
+		LogFormat: "auto",
+		Limits: Limits{
+			MaxReportBytes:             DefaultMaxReportBytes,
+			MaxReportDecompressedBytes: DefaultMaxReportDecompressedBytes,
+		},
+		HTTP3: true,
+	}
+}
+
+// ByteSize is a byte count; YAML and flags take a plain integer or one with a
+// unit (KiB, MiB, GiB, KB, MB, GB, B), e.g. "8MiB".
+type ByteSize int64
+
+// ParseByteSize parses "8388608", "8MiB", "512 KiB" or "1GB".
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
+		i--
+	}
+	num, unit := strings.TrimSpace(t[:i]), strings.ToLower(strings.TrimSpace(t[i:]))
+	mult := map[string]int64{"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "kb": 1e3, "mb": 1e6, "gb": 1e9}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("size %q: unknown unit %q (use B, KiB, MiB, GiB, KB, MB or GB)", s, t[i:])
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q is not a non-negative whole number of bytes", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML takes an integer or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a size must be a number or a string like \"8MiB\"", n.Line)
+	}
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// String is the flag.Value form.
+func (b *ByteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+// Set is the flag.Value form.
+func (b *ByteSize) Set(s string) error {
+	v, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
+
+// LoadFile applies the YAML file at path over c. Keys absent from the file
+// keep their value in c.
+func LoadFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := Decode(data, c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Decode applies YAML bytes over c, refusing keys Config does not have.
+func Decode(data []byte, c *Config) error {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file changes nothing
+		}
+		return fmt.Errorf("parse yaml: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: the configuration must be a mapping of keys to values", root.Line)
+	}
+	// Check keys ourselves rather than with KnownFields so the error names
+	// the full dotted key, which is what a person searches the docs for.
+	if err := checkKeys(root, reflect.TypeOf(Config{}), ""); err != nil {
+		return err
+	}
+	if err := root.Decode(c); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+			fields[name] = f.Type
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			return fmt.Errorf("line %d: unknown key %q", k.Line, prefix+k.Value)
+		}
+		if seen[k.Value] {
+			return fmt.Errorf("line %d: key %q given twice", k.Line, prefix+k.Value)
+		}
+		seen[k.Value] = true
+		if ft.Kind() == reflect.Struct {
+			if v.Kind != yaml.MappingNode {
+				return fmt.Errorf("line %d: key %q must be a mapping", v.Line, prefix+k.Value)
+			}
+			if err := checkKeys(v, ft, prefix+k.Value+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Flags are the command-line overrides of a FlagSet registered with
+// RegisterFlags.
+type Flags struct {
+	fs         *flag.FlagSet
+	configFile string
+	c          Config
+	hostnames  []string
+}
+
+// RegisterFlags adds --config, --data, --listen, --hostname (repeatable),
+// --log-level, --log-format, --http3, --max-report-bytes and
+// --max-report-decompressed-bytes to fs.
+func RegisterFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs, c: Default()}
+	fs.StringVar(&f.configFile, "config", "", "YAML configuration `file`")
+	fs.StringVar(&f.c.DataDir, "data", "", "data `directory` (database and CA)")
+	fs.StringVar(&f.c.Listen, "listen", DefaultListen, "`host:port` for HTTPS (TCP) and HTTP/3 (UDP)")
+	fs.Func("hostname", "`name` or address for the server certificate (repeatable; default localhost, 127.0.0.1, ::1)", func(s string) error {
+		f.hostnames = append(f.hostnames, s)
+		return nil
+	})
+	fs.StringVar(&f.c.LogLevel, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&f.c.LogFormat, "log-format", "auto", "log `format`: auto, json, text")
+	fs.BoolVar(&f.c.HTTP3, "http3", true, "serve HTTP/3 on UDP on the same port")
+	fs.Var(&f.c.Limits.MaxReportBytes, "max-report-bytes", "largest compressed report `size` (e.g. 8MiB)")
+	fs.Var(&f.c.Limits.MaxReportDecompressedBytes, "max-report-decompressed-bytes", "largest decompressed report `size` (e.g. 64MiB)")
+	return f
+}
+
+// Config builds the configuration after fs.Parse: defaults, then the
+// --config file, then the flags that were set on the command line, then
+// Validate.
+func (f *Flags) Config() (Config, error) {
+	c := Default()
+	if f.configFile != "" {
+		if err := LoadFile(f.configFile, &c); err != nil {
+			return Config{}, err
+		}
+	}
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "data":
+			c.DataDir = f.c.DataDir
+		case "listen":
+			c.Listen = f.c.Listen
+		case "hostname":
+			c.Hostnames = f.hostnames
+		case "log-level":
+			c.LogLevel = f.c.LogLevel
+		case "log-format":
+			c.LogFormat = f.c.LogFormat
+		case "http3":
+			c.HTTP3 = f.c.HTTP3
+		case "max-report-bytes":
+			c.Limits.MaxReportBytes = f.c.Limits.MaxReportBytes
+		case "max-report-decompressed-bytes":
+			c.Limits.MaxReportDecompressedBytes = f.c.Limits.MaxReportDecompressedBytes
+		}
+	})
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem at once, one per line, so a person fixes
+// the file in one go.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if host, port, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen %q must be host:port (e.g. \":8443\" or \"127.0.0.1:8443\")", c.Listen)
+	} else {
+		if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && port != "0") {
+			add("listen %q: port %q must be a number from 0 to 65535", c.Listen, port)
+		}
+		if strings.ContainsAny(host, " /") {
+			add("listen %q: host %q is not a host name or address", c.Listen, host)
+		}
+	}
+	if c.DataDir == "" {
+		add("data_dir is required (--data DIR)")
+	}
+	if len(c.Hostnames) == 0 {
+		add("hostnames must name at least one host name or address for the server certificate")
+	}
+	for _, h := range c.Hostnames {
+		if !validHostname(h) {
+			add("hostname %q is not a DNS name or IP address", h)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level %q must be debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "auto", "json", "text":
+	default:
+		add("log_format %q must be auto, json or text", c.LogFormat)
+	}
+	if c.Limits.MaxReportBytes <= 0 {
+		add("limits.max_report_bytes must be positive, got %d", c.Limits.MaxReportBytes)
+	}
+	if c.Limits.MaxReportDecompressedBytes <= 0 {
+		add("limits.max_report_decompressed_bytes must be positive, got %d", c.Limits.MaxReportDecompressedBytes)
+	} else if c.Limits.MaxReportDecompressedBytes < c.Limits.MaxReportBytes {
+		add("limits.max_report_decompressed_bytes (%d) must be at least limits.max_report_bytes (%d)",
+			c.Limits.MaxReportDecompressedBytes, c.Limits.MaxReportBytes)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '*' && label == "*") {
+				return false
+			}
+		}
+	}
+	return true
+}
