@@ -91,6 +91,7 @@ func collect(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 		BIOSVersion:   d.Raw[fieldBIOSVersion],
 		HaveDMI:       len(d.Raw) > 0,
 		SysHypervisor: sysHV,
+		CPUInfo:       cpuErr == nil,
 		CPUFlags:      cpuErr == nil && ci.Flags,
 		CPUHypervisor: cpuErr == nil && ci.Hypervisor,
 	})
@@ -139,7 +140,7 @@ func readHostname(h *host.Host) (string, error) {
 		if err == nil {
 			err = errors.New("/proc/sys/kernel/hostname is empty")
 		}
-		return "", fmt.Errorf("read hostname: %w", errors.Join(err, err2))
+		return "", fmt.Errorf("read hostname: %w; %w", err, err2)
 	}
 	return identity.Clean(firstLine(string(b))), nil
 }

@@ -149,8 +149,8 @@ func TestProbeDell(t *testing.T) {
 					"memory_bytes": "read /proc/meminfo: open proc/meminfo: no such file or directory",
 					"disks":        "list /sys/block: open sys/block: no such file or directory",
 					"nics":         "list /sys/class/net: open sys/class/net: no such file or directory",
-					"hostname":     "read hostname: open proc/sys/kernel/hostname: no such file or directory\nopen etc/hostname: no such file or directory",
-					"hypervisor":   "cannot tell whether this is a virtual machine: no hypervisor cpu flag on this architecture and DMI names no hypervisor",
+					"hostname":     "read hostname: open proc/sys/kernel/hostname: no such file or directory; open etc/hostname: no such file or directory",
+					"hypervisor":   "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor",
 				}
 				hw.Virtual = wire.Unknown
 				return &hw
@@ -172,8 +172,8 @@ func TestProbeDell(t *testing.T) {
 					"memory_bytes":  "read /proc/meminfo: open proc/meminfo: no such file or directory",
 					"disks":         "list /sys/block: open sys/block: no such file or directory",
 					"nics":          "list /sys/class/net: open sys/class/net: no such file or directory",
-					"hostname":      "read hostname: open proc/sys/kernel/hostname: no such file or directory\nopen etc/hostname: no such file or directory",
-					"hypervisor":    "cannot tell whether this is a virtual machine: no hypervisor cpu flag on this architecture and DMI names no hypervisor",
+					"hostname":      "read hostname: open proc/sys/kernel/hostname: no such file or directory; open etc/hostname: no such file or directory",
+					"hypervisor":    "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor",
 				}
 				return &hw
 			},

@@ -15,9 +15,9 @@ type virtInput struct {
 	HaveDMI bool
 	// SysHypervisor is /sys/hypervisor/type ("xen"), "" when absent.
 	SysHypervisor string
-	// CPUFlags is true when /proc/cpuinfo lists x86 flags, CPUHypervisor
-	// when one of them is "hypervisor".
-	CPUFlags, CPUHypervisor bool
+	// CPUInfo is true when /proc/cpuinfo was read; CPUFlags when it lists
+	// x86 flags, CPUHypervisor when one of them is "hypervisor".
+	CPUInfo, CPUFlags, CPUHypervisor bool
 }
 
 // dmiHypervisors maps DMI strings to the hypervisor they reveal. Each
@@ -103,6 +103,9 @@ func detectVirtual(in virtInput) (virtual wire.Tri, hypervisor, reason string) {
 	}
 	if in.CPUFlags {
 		return wire.No, "", ""
+	}
+	if !in.CPUInfo {
+		return wire.Unknown, "", "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor"
 	}
 	return wire.Unknown, "", "cannot tell whether this is a virtual machine: no hypervisor cpu flag on this architecture and DMI names no hypervisor"
 }
