@@ -3,6 +3,8 @@ package probe
 import (
 	"reflect"
 	"strings"
+
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // mergeStruct merges *src into *dst (both pointers to the same struct
@@ -37,7 +39,8 @@ func mergeStruct(dst, src any) {
 }
 
 // pruneUnknown deletes entries of unknown whose field (by JSON name) in the
-// struct *v is set after all: one probe could not read it, another did.
+// struct *v is set after all: one probe could not read it, another did. A
+// tri-state field holding wire.Unknown is not set: its reason stays.
 func pruneUnknown(v any, unknown map[string]string) {
 	if len(unknown) == 0 {
 		return
@@ -46,7 +49,11 @@ func pruneUnknown(v any, unknown map[string]string) {
 	rt := rv.Type()
 	for i := 0; i < rt.NumField(); i++ {
 		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-		if _, ok := unknown[name]; ok && !rv.Field(i).IsZero() {
+		f := rv.Field(i)
+		if f.Type() == reflect.TypeFor[wire.Tri]() && f.Interface() == wire.Unknown {
+			continue
+		}
+		if _, ok := unknown[name]; ok && !f.IsZero() {
 			delete(unknown, name)
 		}
 	}

@@ -265,5 +265,8 @@ func Finish(snap *wire.Snapshot) {
 	}
 	if sw := snap.Software; sw != nil {
 		wire.SortPackages(sw.Packages)
+		// The same package seen twice (one bundle found by two routes) is
+		// one package: deltas and the collector key packages this way.
+		sw.Packages = slices.CompactFunc(sw.Packages, func(a, b wire.Package) bool { return a.Key() == b.Key() })
 	}
 }

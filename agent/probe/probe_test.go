@@ -134,12 +134,13 @@ func TestMergeAndFinish(t *testing.T) {
 	snap := &wire.Snapshot{}
 	Merge(snap, &wire.Snapshot{OS: &wire.OS{Name: "Debian", Unknown: map[string]string{"pending_updates": "apt-get failed", "install_date": "no source"}}})
 	n := 3
-	Merge(snap, &wire.Snapshot{OS: &wire.OS{Name: "ignored", PendingUpdates: &n, Unknown: map[string]string{"install_date": "second reason"}}})
+	Merge(snap, &wire.Snapshot{OS: &wire.OS{Name: "ignored", PendingUpdates: &n, RebootRequired: wire.Unknown,
+		Unknown: map[string]string{"install_date": "second reason", "reboot_required": "no /run/reboot-required and no kernel to compare"}}})
 	Finish(snap)
 	if snap.OS.Name != "Debian" || snap.OS.PendingUpdates == nil || *snap.OS.PendingUpdates != 3 {
 		t.Errorf("merged os = %+v", snap.OS)
 	}
-	want := map[string]string{"install_date": "no source"}
+	want := map[string]string{"install_date": "no source", "reboot_required": "no /run/reboot-required and no kernel to compare"}
 	if diff := cmp.Diff(want, snap.OS.Unknown); diff != "" {
 		t.Errorf("unknown (-want +got):\n%s", diff)
 	}

@@ -75,17 +75,20 @@ type Delta struct {
 }
 
 // PackageKey identifies one installed package: several versions of one
-// name can be installed at once (kernels), so the version is part of it.
+// name can be installed at once (kernels), and one app can sit in several
+// places (two copies of an .app bundle), so version and location are part
+// of it.
 type PackageKey struct {
-	Source  string `json:"source"`
-	Name    string `json:"name"`
-	Arch    string `json:"arch,omitempty"`
-	Version string `json:"version,omitempty"`
+	Source   string `json:"source"`
+	Name     string `json:"name"`
+	Arch     string `json:"arch,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Location string `json:"location,omitempty"`
 }
 
 // Key returns p's PackageKey.
 func (p Package) Key() PackageKey {
-	return PackageKey{Source: p.Source, Name: p.Name, Arch: p.Arch, Version: p.Version}
+	return PackageKey{Source: p.Source, Name: p.Name, Arch: p.Arch, Version: p.Version, Location: p.Location}
 }
 
 // CanonicalJSON is the byte form hashes are taken over: encoding/json of the
@@ -200,10 +203,14 @@ func Diff(old, cur *Snapshot) (*Delta, error) {
 	}
 	SortPackages(d.SoftwareAdded)
 	sort.Slice(d.SoftwareRemoved, func(i, j int) bool {
-		return lessPackage(Package{Source: d.SoftwareRemoved[i].Source, Name: d.SoftwareRemoved[i].Name, Arch: d.SoftwareRemoved[i].Arch, Version: d.SoftwareRemoved[i].Version},
-			Package{Source: d.SoftwareRemoved[j].Source, Name: d.SoftwareRemoved[j].Name, Arch: d.SoftwareRemoved[j].Arch, Version: d.SoftwareRemoved[j].Version})
+		return lessPackage(d.SoftwareRemoved[i].Package(), d.SoftwareRemoved[j].Package())
 	})
 	return d, nil
+}
+
+// Package returns a Package with only k's fields set.
+func (k PackageKey) Package() Package {
+	return Package{Source: k.Source, Name: k.Name, Arch: k.Arch, Version: k.Version, Location: k.Location}
 }
 
 func samePackage(a, b Package) bool {
