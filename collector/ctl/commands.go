@@ -1,0 +1,458 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// call is one command invocation.
+type call struct {
+	env    Env
+	json   *bool
+	fs     *flag.FlagSet
+	args   []string
+	client *client
+}
+
+// command registers its flags on c.fs in setup and returns the function
+// that runs it once flags and settings are in place.
+type command struct {
+	usage string
+	nargs int
+	setup func(c *call) func(ctx context.Context) error
+}
+
+// lookup is a function rather than a package-level map so nothing global
+// can be changed by a caller.
+func lookup(name string) (command, bool) {
+	switch name {
+	case "devices list":
+		return command{"[filters] [--limit N] [--cursor C] [--all]", 0, devicesList}, true
+	case "devices show":
+		return command{"REF", 1, devicesShow}, true
+	case "devices software":
+		return command{"REF [--limit N] [--cursor C] [--all]", 1, devicesSoftware}, true
+	case "devices history":
+		return command{"REF [--since T] [--until T] [--limit N] [--cursor C] [--all]", 1, devicesHistory}, true
+	case "devices revoke":
+		return command{"REF", 1, devicesRevoke}, true
+	case "software search":
+		return command{"NAME [--version V] [--source S] [--limit N] [--cursor C] [--all]", 1, softwareSearch}, true
+	case "secrets create":
+		return command{"[--label L] [--expires 30d] [--max-uses N]", 0, secretsCreate}, true
+	case "secrets list":
+		return command{"", 0, secretsList}, true
+	case "secrets revoke":
+		return command{"ID", 1, secretsRevoke}, true
+	case "history":
+		return command{"[--since T] [--until T] [--kind K] [--limit N] [--cursor C] [--all]", 0, fleetHistory}, true
+	}
+	return command{}, false
+}
+
+// paging is the --limit/--cursor/--all trio of every list command.
+type paging struct {
+	limit  int
+	cursor string
+	all    bool
+}
+
+func (c *call) paging() *paging {
+	p := &paging{}
+	c.fs.IntVar(&p.limit, "limit", 0, "items per page, 1 to 1000 (default: the collector's, 100)")
+	c.fs.StringVar(&p.cursor, "cursor", "", "continue from this `cursor` (next_cursor of a previous page)")
+	c.fs.BoolVar(&p.all, "all", false, "fetch every page")
+	return p
+}
+
+func (p *paging) query(q url.Values) error {
+	if p.limit != 0 {
+		if p.limit < 1 || p.limit > 1000 {
+			return usageErrorf("--limit %d: must be from 1 to 1000", p.limit)
+		}
+		q.Set("limit", strconv.Itoa(p.limit))
+	}
+	if p.cursor != "" {
+		q.Set("cursor", p.cursor)
+	}
+	return nil
+}
+
+// timeParam converts a --since style flag into the RFC 3339 the API takes.
+func (c *call) timeParam(q url.Values, param, flagName, value string) error {
+	if value == "" {
+		return nil
+	}
+	t, err := parseTime(value, c.env.Now())
+	if err != nil {
+		return usageErrorf("--%s: %v", flagName, err)
+	}
+	q.Set(param, t.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// parseTime takes RFC 3339, a date (UTC midnight) or an age ("7d": that long
+// before now).
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if m := regexp.MustCompile(`^(\d+)([smhdw])$`).FindStringSubmatch(s); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err == nil {
+			unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[m[2]]
+			return now.Add(-time.Duration(n) * unit), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date (2006-01-02) or an age such as 12h or 7d", s)
+}
+
+func devicesList(c *call) func(context.Context) error {
+	var platform, hostname, serial, state, after, before, software, softwareVersion string
+	c.fs.StringVar(&platform, "platform", "", "only this `platform` (linux, darwin, windows)")
+	c.fs.StringVar(&hostname, "hostname", "", "only this `hostname` (exact, or a * glob)")
+	c.fs.StringVar(&serial, "serial", "", "only this system `serial`")
+	c.fs.StringVar(&state, "state", "", "only this `state`: active, revoked, identity_conflict")
+	c.fs.StringVar(&after, "seen-after", "", "last seen after `T`")
+	c.fs.StringVar(&before, "seen-before", "", "last seen before `T`")
+	c.fs.StringVar(&software, "software", "", "only devices with the package `name`")
+	c.fs.StringVar(&softwareVersion, "software-version", "", "with --software, only this `version`")
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{}
+		for k, v := range map[string]string{"platform": platform, "hostname": hostname, "serial": serial, "state": state, "software": software, "software_version": softwareVersion} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if softwareVersion != "" && software == "" {
+			return usageErrorf("--software-version needs --software")
+		}
+		if err := c.timeParam(q, "seen_after", "seen-after", after); err != nil {
+			return err
+		}
+		if err := c.timeParam(q, "seen_before", "seen-before", before); err != nil {
+			return err
+		}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/devices", q, p, "devices",
+			[]string{"ID", "HOSTNAME", "PLATFORM", "OS", "SERIAL", "STATE", "LAST SEEN"},
+			func(m map[string]any) []string {
+				os := strings.TrimSpace(str(m["os_name"]) + " " + str(m["os_version"]))
+				st := str(m["state"])
+				if flags := str(m["flags"]); flags != "" {
+					st += " (" + flags + ")"
+				}
+				return []string{str(m["id"]), str(m["hostname"]), str(m["platform"]), os, str(m["system_serial"]), st, str(m["last_seen"])}
+			})
+	}
+}
+
+// deviceKeys is the order `devices show` prints, the documented keys.
+func deviceKeys() []string {
+	return []string{"id", "hostname", "platform", "state", "flags", "system_serial", "system_uuid", "board_serial",
+	"macs", "vendor", "model", "os_name", "os_version", "kernel", "system_encrypted", "agent_version",
+	"software_count", "first_seen", "last_seen", "last_report_seq", "enrolled_at", "cert_serial", "cert_not_after"}
+}
+
+func devicesShow(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.objectCommand(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(c.args[0]), nil, deviceKeys())
+	}
+}
+
+func devicesRevoke(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.objectCommand(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/revoke", nil, deviceKeys())
+	}
+}
+
+func devicesSoftware(c *call) func(context.Context) error {
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/software", q, p, "packages",
+			[]string{"NAME", "VERSION", "ARCH", "SOURCE", "PUBLISHER", "INSTALLED"},
+			func(m map[string]any) []string {
+				return []string{str(m["name"]), str(m["version"]), str(m["arch"]), str(m["source"]), str(m["publisher"]), str(m["install_date"])}
+			})
+	}
+}
+
+func historyColumns() []string {
+	return []string{"AT", "HOSTNAME", "SEQ", "KIND", "SUBJECT", "OLD", "NEW"}
+}
+
+func historyRow(m map[string]any) []string {
+	return []string{str(m["at"]), str(m["hostname"]), str(m["seq"]), str(m["kind"]), str(m["subject"]), str(m["old"]), str(m["new"])}
+}
+
+func devicesHistory(c *call) func(context.Context) error {
+	var since, until string
+	c.fs.StringVar(&since, "since", "", "changes at or after `T`")
+	c.fs.StringVar(&until, "until", "", "changes before `T`")
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{}
+		if err := c.timeParam(q, "since", "since", since); err != nil {
+			return err
+		}
+		if err := c.timeParam(q, "until", "until", until); err != nil {
+			return err
+		}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/history", q, p, "changes", historyColumns(), historyRow)
+	}
+}
+
+func fleetHistory(c *call) func(context.Context) error {
+	var since, until, kind string
+	c.fs.StringVar(&since, "since", "", "changes at or after `T`")
+	c.fs.StringVar(&until, "until", "", "changes before `T`")
+	c.fs.StringVar(&kind, "kind", "", "only this `kind` of change (software_added, os_changed, ...)")
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{}
+		if kind != "" {
+			q.Set("kind", kind)
+		}
+		if err := c.timeParam(q, "since", "since", since); err != nil {
+			return err
+		}
+		if err := c.timeParam(q, "until", "until", until); err != nil {
+			return err
+		}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/history", q, p, "changes", historyColumns(), historyRow)
+	}
+}
+
+func softwareSearch(c *call) func(context.Context) error {
+	var version, source string
+	c.fs.StringVar(&version, "version", "", "only this `version`")
+	c.fs.StringVar(&source, "source", "", "only this package `source` (dpkg, rpm, msi, ...)")
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{"name": {c.args[0]}}
+		if version != "" {
+			q.Set("version", version)
+		}
+		if source != "" {
+			q.Set("source", source)
+		}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/software", q, p, "devices with "+c.args[0],
+			[]string{"DEVICE", "HOSTNAME", "NAME", "VERSION", "ARCH", "SOURCE"},
+			func(m map[string]any) []string {
+				return []string{str(m["device_id"]), str(m["hostname"]), str(m["name"]), str(m["version"]), str(m["arch"]), str(m["source"])}
+			})
+	}
+}
+
+func secretKeys() []string {
+	return []string{"id", "label", "created_at", "expires_at", "max_uses", "uses", "revoked_at"}
+}
+
+func secretsCreate(c *call) func(context.Context) error {
+	var label, expires string
+	var maxUses int
+	c.fs.StringVar(&label, "label", "", "a `label` saying what the secret is for (e.g. site-A)")
+	c.fs.StringVar(&expires, "expires", "", "lifetime such as 30d or 12h (default: never expires)")
+	c.fs.IntVar(&maxUses, "max-uses", 0, "how many enrolments it allows (default: no limit)")
+	return func(ctx context.Context) error {
+		if maxUses < 0 {
+			return usageErrorf("--max-uses %d: must not be negative", maxUses)
+		}
+		if expires != "" && !regexp.MustCompile(`^\d+[mhdw]$`).MatchString(expires) {
+			return usageErrorf("--expires %q: want a number and a unit, e.g. 30d, 12h, 90m, 2w", expires)
+		}
+		body := struct {
+			Label     string `json:"label,omitempty"`
+			ExpiresIn string `json:"expires_in,omitempty"`
+			MaxUses   int    `json:"max_uses,omitempty"`
+		}{label, expires, maxUses}
+		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/secrets", nil, body)
+		if err != nil {
+			return err
+		}
+		if *c.json {
+			return c.printJSON(raw)
+		}
+		m, err := decodeObject(raw)
+		if err != nil {
+			return err
+		}
+		c.printObject(m, []string{"id", "secret", "label", "expires_at", "max_uses"})
+		fmt.Fprintln(c.env.Stderr, "The secret is shown only this once: store it now.")
+		return nil
+	}
+}
+
+func secretsList(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.listCommand(ctx, "/api/v1/secrets", url.Values{}, &paging{}, "enrolment secrets",
+			[]string{"ID", "LABEL", "CREATED", "EXPIRES", "USES", "REVOKED"},
+			func(m map[string]any) []string {
+				uses := str(m["uses"])
+				if mu := str(m["max_uses"]); mu != "" && mu != "0" {
+					uses += "/" + mu
+				}
+				return []string{str(m["id"]), str(m["label"]), str(m["created_at"]), str(m["expires_at"]), uses, str(m["revoked_at"])}
+			})
+	}
+}
+
+func secretsRevoke(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.objectCommand(ctx, http.MethodDelete, "/api/v1/secrets/"+url.PathEscape(c.args[0]), nil, secretKeys())
+	}
+}
+
+// listCommand prints one page (or all) as a table, or as JSON: the API's
+// page verbatim, or with --all {"items": [every item]}.
+func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *paging, noun string, header []string, row func(map[string]any) []string) error {
+	items, next, raw, err := c.client.list(ctx, path, q, p.all)
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		if p.all {
+			if items == nil {
+				items = []json.RawMessage{}
+			}
+			b, err := json.Marshal(page{Items: items})
+			if err != nil {
+				return fmt.Errorf("encode items: %w", err)
+			}
+			return c.printJSON(b)
+		}
+		return c.printJSON(raw)
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(c.env.Stderr, "no %s found\n", noun)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, it := range items {
+		m, err := decodeObject(it)
+		if err != nil {
+			return err
+		}
+		cells := row(m)
+		for i := range cells {
+			cells[i] = clean(cells[i])
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	if next != "" {
+		fmt.Fprintf(c.env.Stderr, "more %s: rerun with --all, or with --cursor %s for the next page\n", noun, next)
+	}
+	return nil
+}
+
+// objectCommand prints one object as "key: value" lines, or its JSON.
+func (c *call) objectCommand(ctx context.Context, method, path string, body any, keys []string) error {
+	raw, err := c.client.do(ctx, method, path, nil, body)
+	if err != nil {
+		return err
+	}
+	if *c.json {
+		return c.printJSON(raw)
+	}
+	m, err := decodeObject(raw)
+	if err != nil {
+		return err
+	}
+	c.printObject(m, keys)
+	return nil
+}
+
+func (c *call) printObject(m map[string]any, keys []string) {
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s:\t%s\n", k, clean(str(m[k])))
+	}
+	tw.Flush()
+}
+
+func (c *call) printJSON(raw []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return fmt.Errorf("collector answered with invalid JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := c.env.Stdout.Write(buf.Bytes())
+	return err
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decode collector answer: %w", err)
+	}
+	return m, nil
+}
+
+// str renders a JSON value for a table cell.
+func str(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case bool:
+		return strconv.FormatBool(v)
+	case []any:
+		parts := make([]string, 0, len(v))
+		for _, e := range v {
+			parts = append(parts, str(e))
+		}
+		return strings.Join(parts, ",")
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// clean keeps a value on one line and free of terminal escapes: values come
+// from devices, which an attacker may control.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
+}
