@@ -166,8 +166,8 @@ func devicesList(c *call) func(context.Context) error {
 // deviceKeys is the order `devices show` prints, the documented keys.
 func deviceKeys() []string {
 	return []string{"id", "hostname", "platform", "state", "flags", "system_serial", "system_uuid", "board_serial",
-	"macs", "vendor", "model", "os_name", "os_version", "kernel", "system_encrypted", "agent_version",
-	"software_count", "first_seen", "last_seen", "last_report_seq", "enrolled_at", "cert_serial", "cert_not_after"}
+		"macs", "vendor", "model", "os_name", "os_version", "kernel", "system_encrypted", "agent_version",
+		"software_count", "first_seen", "last_seen", "last_report_seq", "enrolled_at", "cert_serial", "cert_not_after"}
 }
 
 func devicesShow(c *call) func(context.Context) error {
