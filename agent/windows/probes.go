@@ -1,6 +1,444 @@
+// Package windows holds the agent's Windows probes: hardware identity from
+// systeminfo and the registry's SMBIOS copy, BitLocker state from
+// manage-bde, OS version and patch level from the CurrentVersion key,
+// systeminfo and wmic qfe, and installed software from the Uninstall keys.
+// Each probe is thin glue around a pure parser (systeminfo.go, wmicqfe.go,
+// managebde.go, registryfacts.go) that is tested on Linux against real
+// captured outputs, so nothing here carries a build tag.
 package windows
 
-import "github.com/rosterhq/roster/agent/probe"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/rosterhq/roster/agent/host"
+	"github.com/rosterhq/roster/agent/probe"
+	"github.com/rosterhq/roster/agent/winreg"
+	"github.com/rosterhq/roster/shared/identity"
+	"github.com/rosterhq/roster/shared/wire"
+)
 
 // Probes returns this package's probes in the order they run.
-func Probes() []probe.Probe { return nil }
+func Probes() []probe.Probe {
+	return []probe.Probe{
+		probe.Func{ProbeName: "hardware", ProbeArea: wire.AreaHardware, Cmds: []string{"systeminfo"}, Fn: collectHardware},
+		probe.Func{ProbeName: "encryption", ProbeArea: wire.AreaEncryption, Cmds: []string{"manage-bde -status", "systeminfo"}, Fn: collectEncryption},
+		probe.Func{ProbeName: "os", ProbeArea: wire.AreaOS, Cmds: []string{"systeminfo"}, Fn: collectOS},
+		probe.Func{ProbeName: "os/hotfixes", ProbeArea: wire.AreaOS, Cmds: []string{"wmic qfe"}, Fn: collectHotfixes},
+		probe.Func{ProbeName: "software/registry", ProbeArea: wire.AreaSoftware, Fn: collectSoftware},
+	}
+}
+
+// Reasons shared by several probes.
+const (
+	reasonNoSMBIOSQuery = "not collected: the agent does not query Win32_BIOS / Win32_ComputerSystemProduct yet (no real capture of their output to test a parser against)"
+	reasonNoRegistry    = "no registry to read (captured host without registry exports)"
+)
+
+// oemCodePage returns the OEM code page from the registry ("" if unknown),
+// which console tools use for redirected output.
+func oemCodePage(ctx context.Context, h *host.Host) string {
+	if h.Registry == nil {
+		return ""
+	}
+	vals, err := h.Registry.Values(ctx, keyNls)
+	if err != nil {
+		return ""
+	}
+	return str(vals, "OEMCP")
+}
+
+// runText runs a command and decodes its output to UTF-8. A command that
+// exits non-zero still returns its decoded output with the error.
+func runText(ctx context.Context, h *host.Host, name string, args ...string) (string, error) {
+	out, err := h.Run(ctx, name, args...)
+	var ee *host.ExitError
+	if errors.As(err, &ee) && len(out) == 0 {
+		out = ee.Stdout
+	}
+	return DecodeOutput(out, oemCodePage(ctx, h)), err
+}
+
+// systeminfo runs and parses systeminfo. notFound is true when the command
+// is missing (a captured host without that capture).
+func systeminfo(ctx context.Context, h *host.Host) (si *Systeminfo, notFound bool, err error) {
+	text, err := runText(ctx, h, "systeminfo")
+	if errors.Is(err, host.ErrNotFound) {
+		return nil, true, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("run systeminfo: %w", err)
+	}
+	si, err = ParseSysteminfo(text)
+	if err != nil {
+		return nil, false, fmt.Errorf("parse systeminfo: %w", err)
+	}
+	return si, false, nil
+}
+
+func collectHardware(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	hw := &wire.Hardware{Unknown: map[string]string{}}
+	s.Hardware = hw
+	var errs []error
+	haveSource := false
+	if h.Registry != nil {
+		vals, err := h.Registry.Values(ctx, keyBIOS)
+		switch {
+		case err == nil:
+			haveSource = true
+			bios := BIOSFacts(vals)
+			hw.Vendor, hw.Model = bios.Vendor, bios.Model
+			hw.BIOSVendor, hw.BIOSVersion, hw.BIOSDate = bios.BIOSVendor, bios.BIOSVersion, bios.BIOSDate
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("read SMBIOS registry key: %w", err))
+		}
+	}
+	si, notFound, err := systeminfo(ctx, h)
+	switch {
+	case notFound:
+	case err != nil:
+		errs = append(errs, err)
+	default:
+		haveSource = true
+		fillHardware(hw, si)
+	}
+	for field, reason := range map[string]string{
+		"system_serial": reasonNoSMBIOSQuery,
+		"system_uuid":   reasonNoSMBIOSQuery,
+		"board_serial":  reasonNoSMBIOSQuery,
+		"asset_tag":     reasonNoSMBIOSQuery,
+		"chassis_type":  reasonNoSMBIOSQuery,
+		"disks":         "not collected on Windows yet",
+		"nics":          "not collected on Windows yet: systeminfo lists adapters without MAC addresses",
+	} {
+		hw.Unknown[field] = reason
+	}
+	if hw.Hostname == "" {
+		hw.Unknown["hostname"] = "systeminfo not available"
+	}
+	if hw.Vendor == "" && hw.Model == "" {
+		hw.Unknown["vendor"] = "neither the SMBIOS registry key nor systeminfo is available"
+	}
+	if hw.MemoryBytes == 0 {
+		hw.Unknown["memory_bytes"] = "systeminfo not available"
+	}
+	// An unknown tri-state is left empty with its reason in Unknown: the
+	// snapshot's Finish drops Unknown entries for fields that are set, and
+	// "unknown" counts as set.
+	if hw.Virtual == "" && hw.Unknown["virtual"] == "" {
+		hw.Unknown["virtual"] = "no manufacturer or model to recognise a hypervisor by"
+	}
+	if !haveSource && len(errs) == 0 {
+		return probe.NotApplicable("no systeminfo output and no registry on this host")
+	}
+	return errors.Join(errs...)
+}
+
+// hypervisors maps manufacturer/model text to a hypervisor name. Checked
+// in order against "manufacturer model".
+var hypervisors = []struct{ match, name string }{
+	{"vmware", "VMware"},
+	{"microsoft corporation virtual machine", "Hyper-V"},
+	{"virtualbox", "VirtualBox"},
+	{"innotek", "VirtualBox"},
+	{"qemu", "QEMU"},
+	{"xen", "Xen"},
+	{"amazon ec2", "Amazon EC2"},
+	{"google compute engine", "Google Compute Engine"},
+	{"parallels", "Parallels"},
+}
+
+var cpuMHzRe = regexp.MustCompile(`\s*~\s*\d+\s*[Mm][Hh][Zz]\s*$`)
+
+func fillHardware(hw *wire.Hardware, si *Systeminfo) {
+	hw.Hostname = identity.Clean(si.HostName)
+	if hw.Vendor == "" {
+		hw.Vendor = identity.Text(si.Manufacturer)
+	}
+	if hw.Model == "" {
+		hw.Model = identity.Text(si.Model)
+	}
+	if hw.BIOSVersion == "" {
+		hw.BIOSVendor = identity.Text(si.BIOSVendor)
+		hw.BIOSVersion = identity.Text(si.BIOSVersion)
+	}
+	if hw.BIOSDate == "" {
+		hw.BIOSDate = si.BIOSDate
+	}
+	hw.MemoryBytes = si.MemoryBytes
+	if len(si.Processors) > 0 {
+		cpu := &wire.CPU{Sockets: len(si.Processors), Arch: archOf(si.SystemType)}
+		cpu.Model = cpuMHzRe.ReplaceAllString(si.Processors[0], "")
+		for _, v := range []string{"GenuineIntel", "AuthenticAMD"} {
+			if strings.HasSuffix(cpu.Model, v) {
+				cpu.Vendor = v
+			}
+		}
+		hw.CPU = cpu
+	}
+	for field, reason := range si.Problems {
+		if field == "bios_date" {
+			hw.Unknown[field] = reason
+		}
+	}
+	who := strings.ToLower(si.Manufacturer + " " + si.Model)
+	for _, hv := range hypervisors {
+		if strings.Contains(who, hv.match) {
+			hw.Virtual, hw.Hypervisor, hw.FormFactor = wire.Yes, hv.name, "vm"
+			return
+		}
+	}
+	hw.Unknown["virtual"] = fmt.Sprintf("manufacturer %q / model %q is not a known hypervisor; physical or unrecognised", si.Manufacturer, si.Model)
+}
+
+// archOf maps systeminfo's System Type to the uname-style names the other
+// platforms report.
+func archOf(systemType string) string {
+	switch strings.ToLower(strings.TrimSuffix(systemType, "-based PC")) {
+	case "x64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "x86":
+		return "i686"
+	}
+	return ""
+}
+
+func collectEncryption(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	enc := &wire.Encryption{Volumes: []wire.Volume{}}
+	s.Encryption = enc
+	text, err := runText(ctx, h, "manage-bde", "-status")
+	if errors.Is(err, host.ErrNotFound) {
+		enc.System = wire.VolumeSummary{Encrypted: wire.Unknown, Status: wire.StateUnknown,
+			Reason: "manage-bde is not available on this host: BitLocker state unknown"}
+		return probe.NotApplicable("manage-bde not found")
+	}
+	vols := ParseManageBDE(text)
+	if err != nil && len(vols) == 0 {
+		reason := "manage-bde -status failed: " + err.Error()
+		if strings.Contains(strings.ToLower(text+err.Error()), "denied") {
+			reason = "manage-bde -status needs administrator rights"
+		}
+		enc.System = wire.VolumeSummary{Encrypted: wire.Unknown, Status: wire.StateUnknown, Reason: reason}
+		return fmt.Errorf("run manage-bde -status: %w", err)
+	}
+	if len(vols) == 0 {
+		enc.System = wire.VolumeSummary{Encrypted: wire.Unknown, Status: wire.StateUnknown,
+			Reason: "manage-bde -status listed no volumes (or its output is not in English)"}
+		return errors.New("parse manage-bde -status: no volumes found")
+	}
+	sysIdx := -1
+	for i, v := range vols {
+		w := v.Wire()
+		enc.Volumes = append(enc.Volumes, w)
+		if v.OSVolume {
+			sysIdx = i
+		}
+	}
+	if sysIdx < 0 {
+		// No "[OS Volume]" marker: fall back to the Windows directory's drive.
+		drive := systemDrive(ctx, h)
+		for i := range enc.Volumes {
+			if drive != "" && strings.EqualFold(enc.Volumes[i].MountPoint, drive) {
+				sysIdx = i
+				enc.Volumes[i].System = true
+			}
+		}
+	}
+	if sysIdx < 0 {
+		enc.System = wire.VolumeSummary{Encrypted: wire.Unknown, Status: wire.StateUnknown,
+			Reason: "manage-bde -status did not show the system volume"}
+		return err
+	}
+	v := enc.Volumes[sysIdx]
+	enc.System = wire.VolumeSummary{MountPoint: v.MountPoint, Encrypted: v.Encrypted, Scheme: v.Scheme, Status: v.Status, Reason: v.Reason}
+	if err != nil {
+		return fmt.Errorf("run manage-bde -status: %w", err)
+	}
+	return nil
+}
+
+// systemDrive is the drive Windows runs from ("C:"), from the registry's
+// SystemRoot or systeminfo's Windows Directory; "" when neither says.
+func systemDrive(ctx context.Context, h *host.Host) string {
+	if h.Registry != nil {
+		if vals, err := h.Registry.Values(ctx, keyCurrentVersion); err == nil {
+			if root := str(vals, "SystemRoot"); len(root) >= 2 && root[1] == ':' {
+				return strings.ToUpper(root[:2])
+			}
+		}
+	}
+	if si, _, err := systeminfo(ctx, h); err == nil && len(si.WindowsDir) >= 2 && si.WindowsDir[1] == ':' {
+		return strings.ToUpper(si.WindowsDir[:2])
+	}
+	return ""
+}
+
+func collectOS(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	o := &wire.OS{Unknown: map[string]string{}}
+	s.OS = o
+	var errs []error
+	haveSource := false
+	if h.Registry != nil {
+		vals, err := h.Registry.Values(ctx, keyCurrentVersion)
+		switch {
+		case err == nil:
+			haveSource = true
+			cv, unknown := CurrentVersionOS(vals)
+			*o = cv
+			o.Unknown = unknown
+		case errors.Is(err, fs.ErrNotExist):
+			o.Unknown["name"] = "registry has no CurrentVersion key"
+		default:
+			errs = append(errs, fmt.Errorf("read CurrentVersion: %w", err))
+		}
+		// Unknown stays empty with the reason in Unknown (see collectHardware).
+		if tri, reason := rebootRequired(ctx, h.Registry); tri == wire.Unknown {
+			o.Unknown["reboot_required"] = reason
+		} else {
+			o.RebootRequired = tri
+		}
+	} else {
+		o.Unknown["reboot_required"] = reasonNoRegistry
+	}
+	si, notFound, err := systeminfo(ctx, h)
+	switch {
+	case notFound:
+	case err != nil:
+		errs = append(errs, err)
+	default:
+		haveSource = true
+		o.ID = "windows"
+		if o.Name == "" {
+			o.Name = identity.Clean(si.OSName)
+		}
+		if o.Version == "" {
+			o.Version = si.OSVersion
+		}
+		if o.Build == "" && si.OSBuild != "" {
+			// systeminfo has no update build revision (UBR).
+			o.Build = si.OSBuild
+		}
+		if o.InstallDate == nil {
+			o.InstallDate = si.InstallDate
+			if r, ok := si.Problems["install_date"]; ok && si.InstallDate == nil {
+				o.Unknown["install_date"] = r
+			}
+		}
+		if o.Arch == "" {
+			o.Arch = archOf(si.SystemType)
+		}
+	}
+	o.Unknown["pending_updates"] = "not collected: the agent has no read-only Windows Update query yet (no real capture of one to test against)"
+	if !haveSource && len(errs) == 0 {
+		o.Unknown["name"] = "neither the registry nor systeminfo is available"
+		return probe.NotApplicable("no systeminfo output and no registry on this host")
+	}
+	return errors.Join(errs...)
+}
+
+// rebootRequired checks the two keys Windows creates while a reboot is
+// pending. A key's absence only means "no" when its parent was read: an
+// export that does not cover the parent cannot tell.
+func rebootRequired(ctx context.Context, reg winreg.Registry) (wire.Tri, string) {
+	checked := 0
+	for _, k := range []struct{ parent, child string }{
+		{keyAutoUpdate, "RebootRequired"},
+		{keyCBS, "RebootPending"},
+	} {
+		subs, err := reg.Subkeys(ctx, k.parent)
+		if err != nil {
+			continue
+		}
+		checked++
+		for _, s := range subs {
+			if strings.EqualFold(s, k.child) {
+				return wire.Yes, ""
+			}
+		}
+	}
+	if checked == 2 {
+		return wire.No, ""
+	}
+	return wire.Unknown, "the Windows Update and Component Based Servicing keys could not be read"
+}
+
+func collectHotfixes(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	o := &wire.OS{Unknown: map[string]string{}}
+	s.OS = o
+	text, err := runText(ctx, h, "wmic", "qfe")
+	if errors.Is(err, host.ErrNotFound) {
+		o.Unknown["last_update_at"] = "wmic is not available on this host: hotfix install dates unknown"
+		return probe.NotApplicable("wmic not found")
+	}
+	if err != nil {
+		o.Unknown["last_update_at"] = "wmic qfe failed: " + err.Error()
+		return fmt.Errorf("run wmic qfe: %w", err)
+	}
+	hs, err := ParseWmicQFE(text)
+	if err != nil {
+		o.Unknown["last_update_at"] = "wmic qfe output not understood"
+		return fmt.Errorf("parse wmic qfe: %w", err)
+	}
+	if t := LatestHotfix(hs); t != nil {
+		o.LastUpdateAt = t
+		o.LastUpdateSource = "hotfix"
+	} else {
+		o.Unknown["last_update_at"] = strconv.Itoa(len(hs)) + " hotfixes listed, none with an install date"
+	}
+	return nil
+}
+
+func collectSoftware(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	if h.Registry == nil {
+		return probe.NotApplicable(reasonNoRegistry)
+	}
+	var pkgs []wire.Package
+	read := func(key, arch string) error {
+		subs, err := h.Registry.Subkeys(ctx, key)
+		if err != nil {
+			return err
+		}
+		for _, sub := range subs {
+			vals, err := h.Registry.Values(ctx, key+`\`+sub)
+			if err != nil {
+				continue
+			}
+			if p, ok := UninstallPackage(vals, arch); ok {
+				pkgs = append(pkgs, p)
+			}
+		}
+		return nil
+	}
+	if err := read(keyUninstall, ""); err != nil {
+		return fmt.Errorf("read uninstall entries: %w", err)
+	}
+	// The 32-bit view only exists on 64-bit Windows.
+	if err := read(keyUninstall32, "x86"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", keyUninstall32, err)
+	}
+	// Per-user installs live in each loaded user hive.
+	users, err := h.Registry.Subkeys(ctx, keyUsers)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("list user hives: %w", err)
+	}
+	for _, sid := range users {
+		if strings.HasSuffix(strings.ToLower(sid), "_classes") {
+			continue
+		}
+		if err := read(keyUsers+`\`+sid+`\`+userUninstall, ""); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read uninstall entries of %s: %w", sid, err)
+		}
+	}
+	if pkgs == nil {
+		pkgs = []wire.Package{}
+	}
+	s.Software = &wire.Software{Packages: pkgs}
+	return nil
+}

@@ -119,11 +119,11 @@ func (t *Tree) find(parts []string) *node {
 func (t *Tree) lookup(key string) (*node, error) {
 	parts, ok := splitKey(key)
 	if !ok {
-		return nil, fmt.Errorf("registry key %q: unknown root", key)
+		return nil, fmt.Errorf("registry key %s: unknown root", key)
 	}
 	n := t.find(parts)
 	if n == nil {
-		return nil, fmt.Errorf("registry key %q: %w", key, fs.ErrNotExist)
+		return nil, fmt.Errorf("registry key %s: %w", key, fs.ErrNotExist)
 	}
 	return n, nil
 }
