@@ -5,10 +5,13 @@ package main
 // machine.
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,7 +114,8 @@ func TestCapturedHosts(t *testing.T) {
 		perOS[goos]++
 		t.Run(goos+"/"+filepath.Base(dir), func(t *testing.T) {
 			t.Parallel()
-			r := runAgent(t, "inventory", "--os", goos, "--host-root", dir, "--pretty")
+			root := hostRoot(t, dir)
+			r := runAgent(t, "inventory", "--os", goos, "--host-root", root, "--pretty")
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
@@ -129,12 +133,76 @@ func TestCapturedHosts(t *testing.T) {
 			if diff := cmp.Diff(string(want), string(got)); diff != "" {
 				t.Errorf("snapshot differs from %s (-want +got):\n%s", golden, diff)
 			}
-			checkCapturesDeclared(t, goos, dir)
+			checkCapturesDeclared(t, goos, root)
 		})
 	}
 	for goos, min := range map[string]int{"linux": 3, "darwin": 2, "windows": 2} {
 		if perOS[goos] < min {
 			t.Errorf("%d captured %s hosts, want at least %d", perOS[goos], goos, min)
+		}
+	}
+}
+
+// hostRoot returns the tree to pass as --host-root: the host folder itself,
+// or, when it holds root.tar.gz, that archive unpacked. Linux captures are
+// archived because sysfs paths contain ':', which Go module zips refuse.
+func hostRoot(t *testing.T, dir string) string {
+	t.Helper()
+	archive := filepath.Join(dir, "root.tar.gz")
+	if _, err := os.Stat(archive); err != nil {
+		return dir
+	}
+	root := t.TempDir()
+	if err := untar(archive, root); err != nil {
+		t.Fatalf("unpack %s: %v", archive, err)
+	}
+	return root
+}
+
+func untar(archive, dst string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean(h.Name)
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("archive entry %q leaves the tree", h.Name)
+		}
+		p := filepath.Join(dst, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(p, 0o755)
+		case tar.TypeSymlink:
+			if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+				err = os.Symlink(h.Linkname, p)
+			}
+		case tar.TypeReg:
+			if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+				var out *os.File
+				if out, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err == nil {
+					_, err = io.Copy(out, tr)
+					if cerr := out.Close(); err == nil {
+						err = cerr
+					}
+				}
+			}
+		}
+		if err != nil {
+			return err
 		}
 	}
 }
