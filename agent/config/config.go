@@ -1,0 +1,202 @@
+// Package config is roster-agent's configuration, built in one order:
+// Defaults for the platform, then the YAML file (--config), then the flags
+// the user set, then Validate. A missing default config file is fine (most
+// agents need none); a missing file the user named is an error.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rosterhq/roster/agent/state"
+)
+
+// Transport modes.
+const (
+	TransportAuto  = "auto"
+	TransportHTTP3 = "http3"
+	TransportHTTPS = "https"
+)
+
+// Config is the agent's configuration. YAML keys are stable.
+type Config struct {
+	// Collector is the collector's base URL (https://host:8443); enrolment
+	// stores it, so reports need it only to override the enrolled one.
+	Collector string `yaml:"collector"`
+	// StateDir holds the key, certificates and report state.
+	StateDir string `yaml:"state_dir"`
+	// Transport is auto (HTTP/3 first, HTTPS fallback), http3 or https.
+	Transport string `yaml:"transport"`
+	// QUICTimeout bounds the QUIC handshake before auto falls back.
+	QUICTimeout time.Duration `yaml:"quic_timeout"`
+	// HTTP3RetryInterval is how long auto keeps using HTTPS after HTTP/3
+	// failed before trying HTTP/3 again.
+	HTTP3RetryInterval time.Duration `yaml:"http3_retry_interval"`
+	// RequestTimeout bounds one HTTP request attempt.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// RetryMax is how many times a failed request is retried (network
+	// errors and 5xx; never 4xx).
+	RetryMax int `yaml:"retry_max"`
+	// RetryWaitMin and RetryWaitMax bound the exponential backoff.
+	RetryWaitMin time.Duration `yaml:"retry_wait_min"`
+	RetryWaitMax time.Duration `yaml:"retry_wait_max"`
+	// ProbeTimeout bounds each inventory probe.
+	ProbeTimeout time.Duration `yaml:"probe_timeout"`
+	// Skip names probes not to run (e.g. os/updates).
+	Skip []string `yaml:"skip"`
+	// Delta lets report send a delta against the last acknowledged snapshot
+	// when it is smaller than the full snapshot.
+	Delta bool `yaml:"delta"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// DefaultPath is the config file read when --config is not given.
+func DefaultPath(goos string) string {
+	switch goos {
+	case "darwin":
+		return "/Library/Application Support/Roster/agent.yaml"
+	case "windows":
+		base := os.Getenv("ProgramData")
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return base + `\Roster\agent.yaml`
+	}
+	return "/etc/roster/agent.yaml"
+}
+
+// Defaults is the configuration before any file or flag.
+func Defaults(goos string) Config {
+	return Config{
+		StateDir:           state.DefaultDir(goos),
+		Transport:          TransportAuto,
+		QUICTimeout:        3 * time.Second,
+		HTTP3RetryInterval: 24 * time.Hour,
+		RequestTimeout:     60 * time.Second,
+		RetryMax:           4,
+		RetryWaitMin:       time.Second,
+		RetryWaitMax:       30 * time.Second,
+		ProbeTimeout:       90 * time.Second,
+		Delta:              true,
+		LogLevel:           "warn",
+	}
+}
+
+// maxFile bounds the config file; a real one is a few hundred bytes.
+const maxFile = 1 << 20
+
+// LoadFile applies the YAML file at path over c. When explicit is false a
+// missing file leaves c unchanged. Unknown keys are errors, so a typo does
+// not silently fall back to a default.
+func (c *Config) LoadFile(path string, explicit bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	if len(b) > maxFile {
+		return fmt.Errorf("read config %s: larger than %d bytes", path, maxFile)
+	}
+	return c.decode(path, b)
+}
+
+func (c *Config) decode(name string, b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file
+		}
+		return fmt.Errorf("parse config %s: %w", name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("parse config %s: more than one YAML document", name)
+	}
+	return nil
+}
+
+// Validate reports every setting that cannot work, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Collector != "" {
+		if err := CheckCollectorURL(c.Collector); err != nil {
+			errs = append(errs, fmt.Errorf("collector: %w", err))
+		}
+	}
+	if strings.TrimSpace(c.StateDir) == "" {
+		errs = append(errs, errors.New("state_dir: must not be empty"))
+	}
+	switch c.Transport {
+	case TransportAuto, TransportHTTP3, TransportHTTPS:
+	default:
+		errs = append(errs, fmt.Errorf("transport: %q is not auto, http3 or https", c.Transport))
+	}
+	positive := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"quic_timeout", c.QUICTimeout},
+		{"http3_retry_interval", c.HTTP3RetryInterval},
+		{"request_timeout", c.RequestTimeout},
+		{"retry_wait_min", c.RetryWaitMin},
+		{"retry_wait_max", c.RetryWaitMax},
+		{"probe_timeout", c.ProbeTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", p.key, p.d))
+		}
+	}
+	if c.RetryWaitMax < c.RetryWaitMin {
+		errs = append(errs, fmt.Errorf("retry_wait_max: %v is below retry_wait_min %v", c.RetryWaitMax, c.RetryWaitMin))
+	}
+	if c.RetryMax < 0 || c.RetryMax > 20 {
+		errs = append(errs, fmt.Errorf("retry_max: %d is outside 0..20", c.RetryMax))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// CheckCollectorURL accepts an https URL with a host and nothing past the
+// base path, the form every agent endpoint is appended to.
+func CheckCollectorURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", s, err)
+	}
+	if u.Scheme != "https" {
+		return fmt.Errorf("%q must start with https://", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must be a plain https://host:port base URL", s)
+	}
+	if p := strings.TrimRight(u.Path, "/"); p != "" {
+		return fmt.Errorf("%q must be a plain https://host:port base URL without a path", s)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDefaultsValidate(t *testing.T) {
+	t.Parallel()
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		c := Defaults(goos)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s defaults: %v", goos, err)
+		}
+	}
+	if got := DefaultPath("linux"); got != "/etc/roster/agent.yaml" {
+		t.Errorf("DefaultPath(linux) = %q", got)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `
+collector: https://collector.example:8443
+state_dir: /tmp/agent-a
+transport: https
+quic_timeout: 2s
+http3_retry_interval: 12h
+retry_max: 2
+skip: [os/updates]
+delta: false
+`)
+	empty := write("empty.yaml", "")
+	unknown := write("unknown.yaml", "colector: https://x\n")
+	badDur := write("baddur.yaml", "quic_timeout: soon\n")
+	twoDocs := write("two.yaml", "retry_max: 1\n---\nretry_max: 2\n")
+
+	want := Defaults("linux")
+	want.Collector = "https://collector.example:8443"
+	want.StateDir = "/tmp/agent-a"
+	want.Transport = "https"
+	want.QUICTimeout = 2 * time.Second
+	want.HTTP3RetryInterval = 12 * time.Hour
+	want.RetryMax = 2
+	want.Skip = []string{"os/updates"}
+	want.Delta = false
+
+	tests := []struct {
+		name     string
+		path     string
+		explicit bool
+		want     *Config
+		wantErr  string
+	}{
+		{"file over defaults", good, true, &want, ""},
+		{"empty file keeps defaults", empty, true, ptr(Defaults("linux")), ""},
+		{"missing default file is fine", filepath.Join(dir, "none.yaml"), false, ptr(Defaults("linux")), ""},
+		{"missing explicit file is an error", filepath.Join(dir, "none.yaml"), true, nil, "no such file"},
+		{"unknown key", unknown, true, nil, "field colector not found"},
+		{"bad duration", badDur, true, nil, "cannot unmarshal !!str `soon` into time.Duration"},
+		{"two documents", twoDocs, true, nil, "more than one YAML document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Defaults("linux")
+			err := c.LoadFile(tt.path, tt.explicit)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(*tt.want, c); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string
+	}{
+		{"http collector", func(c *Config) { c.Collector = "http://x:8443" }, "collector: \"http://x:8443\" must start with https://"},
+		{"collector with path", func(c *Config) { c.Collector = "https://x:8443/api" }, "without a path"},
+		{"collector without host", func(c *Config) { c.Collector = "https://:8443" }, "has no host"},
+		{"trailing slash is fine", func(c *Config) { c.Collector = "https://x:8443/" }, ""},
+		{"unknown transport", func(c *Config) { c.Transport = "quic" }, `transport: "quic" is not auto, http3 or https`},
+		{"no state dir", func(c *Config) { c.StateDir = " " }, "state_dir: must not be empty"},
+		{"zero quic timeout", func(c *Config) { c.QUICTimeout = 0 }, "quic_timeout: must be positive"},
+		{"backoff upside down", func(c *Config) { c.RetryWaitMin, c.RetryWaitMax = time.Minute, time.Second }, "retry_wait_max: 1s is below retry_wait_min 1m0s"},
+		{"negative retries", func(c *Config) { c.RetryMax = -1 }, "retry_max: -1 is outside 0..20"},
+		{"log level", func(c *Config) { c.LogLevel = "loud" }, `log_level: "loud"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Defaults("linux")
+			tt.change(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,316 @@
+// Package enroll turns a fresh agent into an enrolled device and keeps its
+// client certificate fresh. Enrol generates an ECDSA P-256 key that never
+// leaves the device, sends a CSR with the hardware identity and the
+// enrolment secret to the collector (authenticated by a pinned CA
+// fingerprint or a CA file), checks the answer against that trust and
+// stores the credentials in the state directory. Renew replaces key and
+// certificate over mTLS once two thirds of the certificate's validity have
+// passed.
+package enroll
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/agent/state"
+	"github.com/rosterhq/roster/agent/transport"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// API paths (docs/api.md).
+const (
+	EnrollPath = "/api/v1/enroll"
+	RenewPath  = "/api/v1/agent/renew"
+)
+
+// Trust is how the agent authenticates the collector before it holds the
+// collector's CA: exactly one of Fingerprint and CAPEM.
+type Trust struct {
+	// Fingerprint is "sha256:<hex>" of the CA certificate.
+	Fingerprint string
+	// CAPEM is the CA certificate itself.
+	CAPEM []byte
+}
+
+// TLSConfig returns the TLS configuration that enforces t for serverName.
+func (t Trust) TLSConfig(serverName string) (*tls.Config, error) {
+	switch {
+	case t.Fingerprint != "" && len(t.CAPEM) > 0:
+		return nil, errors.New("give either a CA fingerprint or a CA file, not both")
+	case t.Fingerprint != "":
+		return transport.PinnedTLS(t.Fingerprint, serverName)
+	case len(t.CAPEM) > 0:
+		cfg, err := transport.CATLS(t.CAPEM)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ServerName = serverName
+		return cfg, nil
+	}
+	return nil, errors.New("no trust for the collector: give a CA fingerprint or a CA file")
+}
+
+// matchesCA checks that the CA the collector returned is the one trusted,
+// so what is stored for later connections is what the pin or file named,
+// never merely what the server claimed.
+func (t Trust) matchesCA(caPEM []byte) error {
+	certs, err := transport.ParseCertificates(caPEM)
+	if err != nil {
+		return fmt.Errorf("collector's CA: %w", err)
+	}
+	if t.Fingerprint != "" {
+		pin, err := transport.ParseFingerprint(t.Fingerprint)
+		if err != nil {
+			return err
+		}
+		if got := transport.Fingerprint(certs[0].Raw); got != pin {
+			return fmt.Errorf("collector returned CA %s, not the pinned %s", got, pin)
+		}
+		return nil
+	}
+	want, err := transport.ParseCertificates(t.CAPEM)
+	if err != nil {
+		return fmt.Errorf("CA file: %w", err)
+	}
+	for _, w := range want {
+		if bytes.Equal(w.Raw, certs[0].Raw) {
+			return nil
+		}
+	}
+	return fmt.Errorf("collector returned CA %s, which is not in the CA file", transport.Fingerprint(certs[0].Raw))
+}
+
+// Request is one enrolment.
+type Request struct {
+	// Collector is the base URL, https://host:port.
+	Collector string
+	Secret    string
+	Trust     Trust
+	// Identity is the hardware identity (wire.IdentityOf a hardware probe run).
+	Identity     wire.Identity
+	AgentVersion string
+	// Transport tunes the client; BaseURL and TLS are filled in.
+	Transport transport.Options
+	Now       func() time.Time
+}
+
+// Result is what enrolment produced.
+type Result struct {
+	DeviceID   string    `json:"device_id"`
+	Collector  string    `json:"collector"`
+	ReEnrolled bool      `json:"re_enrolled"`
+	NotAfter   time.Time `json:"-"`
+	Transport  string    `json:"-"`
+}
+
+// Enroll enrols the device and stores its credentials in dir, replacing an
+// earlier enrolment only once the new one succeeded.
+func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	if r.Secret == "" {
+		return Result{}, errors.New("enrol: no enrolment secret")
+	}
+	u, err := url.Parse(r.Collector)
+	if err != nil || u.Hostname() == "" {
+		return Result{}, fmt.Errorf("enrol: collector URL %q has no host", r.Collector)
+	}
+	tlsCfg, err := r.Trust.TLSConfig(u.Hostname())
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	key, csrPEM, err := NewKeyAndCSR("roster-agent " + r.Identity.Hostname)
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	opt := r.Transport
+	opt.BaseURL, opt.TLS = r.Collector, tlsCfg
+	client, err := transport.New(opt)
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	defer client.Close()
+
+	var resp wire.EnrollResponse
+	used, err := client.PostJSON(ctx, EnrollPath, wire.EnrollRequest{
+		Secret:       r.Secret,
+		CSR:          string(csrPEM),
+		Identity:     r.Identity,
+		AgentVersion: r.AgentVersion,
+	}, false, &resp)
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol with %s: %w", r.Collector, err)
+	}
+	if err := r.Trust.matchesCA([]byte(resp.CA)); err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	cert, err := checkIssued([]byte(resp.Certificate), []byte(resp.CA), key, now())
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	if resp.DeviceID == "" || cert.Subject.CommonName != resp.DeviceID {
+		return Result{}, fmt.Errorf("enrol: certificate names device %q, answer names %q", cert.Subject.CommonName, resp.DeviceID)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	err = dir.SaveEnrolment(state.Enrolment{
+		Device: state.Device{
+			DeviceID:   resp.DeviceID,
+			Collector:  strings.TrimRight(r.Collector, "/"),
+			EnrolledAt: now().UTC().Truncate(time.Second),
+			ReEnrolled: resp.ReEnrolled,
+		},
+		KeyPEM:  keyPEM,
+		CertPEM: []byte(resp.Certificate),
+		CAPEM:   []byte(resp.CA),
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("enrol: %w", err)
+	}
+	return Result{
+		DeviceID:   resp.DeviceID,
+		Collector:  strings.TrimRight(r.Collector, "/"),
+		ReEnrolled: resp.ReEnrolled,
+		NotAfter:   cert.NotAfter,
+		Transport:  used,
+	}, nil
+}
+
+// NewKeyAndCSR generates an ECDSA P-256 key and a PEM CSR signed by it.
+// The collector sets the subject it certifies; cn is only a hint for
+// people reading the request.
+func NewKeyAndCSR(cn string) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key: %w", err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: strings.TrimSpace(cn)},
+	}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create csr: %w", err)
+	}
+	return key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
+}
+
+func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// checkIssued verifies an issued client certificate: it is for our key,
+// chains to the CA and is usable for client authentication now.
+func checkIssued(certPEM, caPEM []byte, key *ecdsa.PrivateKey, now time.Time) (*x509.Certificate, error) {
+	certs, err := transport.ParseCertificates(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("issued certificate: %w", err)
+	}
+	cert := certs[0]
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) {
+		return nil, errors.New("issued certificate is not for the key this agent generated")
+	}
+	cas, err := transport.ParseCertificates(caPEM)
+	if err != nil {
+		return nil, fmt.Errorf("collector's CA: %w", err)
+	}
+	roots := x509.NewCertPool()
+	for _, c := range cas {
+		roots.AddCert(c)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{
+		Roots:       roots,
+		CurrentTime: now,
+		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return nil, fmt.Errorf("issued certificate does not verify against the collector's CA: %w", err)
+	}
+	return cert, nil
+}
+
+// Credentials is the loaded client identity.
+type Credentials struct {
+	Device state.Device
+	// TLS trusts only the collector's CA and presents the client certificate.
+	TLS  *tls.Config
+	Cert *x509.Certificate
+	// CAPEM is the stored CA, for checking renewed certificates.
+	CAPEM []byte
+}
+
+// Load reads the enrolment and credentials from dir (state.ErrNotEnrolled
+// when there is none).
+func Load(dir *state.Dir) (*Credentials, error) {
+	dev, err := dir.Device()
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, certPEM, caPEM, err := dir.Credentials()
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("load client certificate: %w", err)
+	}
+	cfg, err := transport.CATLS(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Certificates = []tls.Certificate{pair}
+	return &Credentials{Device: dev, TLS: cfg, Cert: pair.Leaf, CAPEM: caPEM}, nil
+}
+
+// NeedsRenewal reports whether two thirds of cert's validity have passed.
+func NeedsRenewal(cert *x509.Certificate, now time.Time) bool {
+	life := cert.NotAfter.Sub(cert.NotBefore)
+	return !now.Before(cert.NotBefore.Add(life / 3 * 2))
+}
+
+// Renew asks the collector for a certificate for a new key, authenticating
+// with the current one through client, and swaps key and certificate in dir
+// as a pair. It returns the new certificate.
+func Renew(ctx context.Context, dir *state.Dir, client *transport.Client, creds *Credentials, now time.Time) (*x509.Certificate, error) {
+	key, csrPEM, err := NewKeyAndCSR(creds.Device.DeviceID)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	var resp wire.RenewResponse
+	if _, err := client.PostJSON(ctx, RenewPath, wire.RenewRequest{CSR: string(csrPEM)}, false, &resp); err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	cert, err := checkIssued([]byte(resp.Certificate), creds.CAPEM, key, now)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	if cert.Subject.CommonName != creds.Device.DeviceID {
+		return nil, fmt.Errorf("renew certificate: new certificate names device %q, not %q", cert.Subject.CommonName, creds.Device.DeviceID)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	if err := dir.SwapCredentials(keyPEM, []byte(resp.Certificate)); err != nil {
+		return nil, fmt.Errorf("renew certificate: %w", err)
+	}
+	return cert, nil
+}

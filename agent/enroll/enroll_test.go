@@ -1,0 +1,205 @@
+package enroll_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/agent/enroll"
+	"github.com/rosterhq/roster/agent/state"
+	"github.com/rosterhq/roster/agent/transport"
+	"github.com/rosterhq/roster/agent/transport/transporttest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+func request(c *transporttest.Collector, trust enroll.Trust) enroll.Request {
+	return enroll.Request{
+		Collector: c.URL,
+		Secret:    "s3cret",
+		Trust:     trust,
+		Identity:  wire.Identity{Hostname: "host-a", Platform: "linux", SystemSerial: "SN1"},
+		Transport: transport.Options{Mode: transport.ModeHTTPS, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond},
+	}
+}
+
+func TestEnroll(t *testing.T) {
+	t.Parallel()
+	c := transporttest.NewCollector(t, "s3cret", false)
+	other := transporttest.NewCA(t, "other CA")
+	tests := []struct {
+		name    string
+		trust   enroll.Trust
+		secret  string
+		wantErr string
+	}{
+		{"right fingerprint", enroll.Trust{Fingerprint: c.CA.Fingerprint()}, "", ""},
+		{"CA file", enroll.Trust{CAPEM: c.CA.PEM}, "", ""},
+		{"wrong fingerprint", enroll.Trust{Fingerprint: other.Fingerprint()}, "", "pinned fingerprint"},
+		{"wrong CA file", enroll.Trust{CAPEM: other.PEM}, "", "certificate signed by unknown authority"},
+		{"no trust", enroll.Trust{}, "", "no trust for the collector"},
+		{"bad secret", enroll.Trust{Fingerprint: c.CA.Fingerprint()}, "wrong", "secret_invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir, err := state.Open(filepath.Join(t.TempDir(), "state"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := request(c, tt.trust)
+			if tt.secret != "" {
+				r.Secret = tt.secret
+			}
+			res, err := enroll.Enroll(context.Background(), dir, r)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				if _, err := dir.Device(); !errors.Is(err, state.ErrNotEnrolled) {
+					t.Errorf("failed enrolment left a device record (err %v)", err)
+				}
+				if _, err := os.Stat(filepath.Join(dir.Path(), state.KeyFile)); err == nil {
+					t.Errorf("failed enrolment left a key")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(res.DeviceID, "device-") || res.Collector != c.URL {
+				t.Errorf("result %+v", res)
+			}
+			dev, err := dir.Device()
+			if err != nil || dev.DeviceID != res.DeviceID {
+				t.Fatalf("stored device %+v, %v; want %s", dev, err, res.DeviceID)
+			}
+			creds, err := enroll.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if creds.Cert.Subject.CommonName != res.DeviceID {
+				t.Errorf("certificate for %q, want %q", creds.Cert.Subject.CommonName, res.DeviceID)
+			}
+			_, _, caPEM, _ := dir.Credentials()
+			if string(caPEM) != string(c.CA.PEM) {
+				t.Errorf("stored CA is not the collector's")
+			}
+			// The stored credentials authenticate: an mTLS call succeeds.
+			cl, err := transport.New(transport.Options{BaseURL: c.URL, TLS: creds.TLS, Mode: transport.ModeHTTPS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if _, err := enroll.Renew(context.Background(), dir, cl, creds, time.Now()); err != nil {
+				t.Errorf("renew with the enrolled certificate: %v", err)
+			}
+		})
+	}
+}
+
+// TestEnrollRejectsSubstitutedCA: a server that passes the TLS check but
+// hands back a different CA than the one trusted is refused, so the agent
+// never stores a CA it was not told to trust.
+func TestEnrollRejectsSubstitutedCA(t *testing.T) {
+	t.Parallel()
+	c := transporttest.NewCollector(t, "s3cret", false)
+	c.UseCA(transporttest.NewCA(t, "substitute CA"))
+	dir, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = enroll.Enroll(context.Background(), dir, request(c, enroll.Trust{Fingerprint: c.TLSCA.Fingerprint()}))
+	if err == nil || !strings.Contains(err.Error(), "not the pinned") {
+		t.Fatalf("err = %v, want a CA mismatch", err)
+	}
+	if _, err := dir.Device(); !errors.Is(err, state.ErrNotEnrolled) {
+		t.Errorf("refused enrolment left a device record (err %v)", err)
+	}
+}
+
+func TestNeedsRenewal(t *testing.T) {
+	t.Parallel()
+	ca := transporttest.NewCA(t, "ca")
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	_, csr, err := enroll.NewKeyAndCSR("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := ca.SignClient(csr, "d", start, start.Add(90*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := transport.ParseCertificates(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := certs[0]
+	tests := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, false},
+		{30 * 24 * time.Hour, false},
+		{60*24*time.Hour - time.Second, false},
+		{60 * 24 * time.Hour, true},
+		{89 * 24 * time.Hour, true},
+		{91 * 24 * time.Hour, true},
+	}
+	for _, tt := range tests {
+		if got := enroll.NeedsRenewal(cert, start.Add(tt.at)); got != tt.want {
+			t.Errorf("NeedsRenewal after %v = %v, want %v", tt.at, got, tt.want)
+		}
+	}
+}
+
+func TestRenewSwapsKeyAndCert(t *testing.T) {
+	t.Parallel()
+	c := transporttest.NewCollector(t, "s3cret", false)
+	dir, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := enroll.Enroll(context.Background(), dir, request(c, enroll.Trust{Fingerprint: c.CA.Fingerprint()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey, oldCert, _, _ := dir.Credentials()
+	creds, err := enroll.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := transport.New(transport.Options{BaseURL: c.URL, TLS: creds.TLS, Mode: transport.ModeHTTPS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cert, err := enroll.Renew(context.Background(), dir, cl, creds, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, newCert, _, _ := dir.Credentials()
+	if string(newKey) == string(oldKey) || string(newCert) == string(oldCert) {
+		t.Fatal("key or certificate unchanged after renewal")
+	}
+	after, err := enroll.Load(dir)
+	if err != nil {
+		t.Fatalf("renewed pair does not load: %v", err)
+	}
+	if !after.Cert.Equal(cert) || after.Cert.Subject.CommonName != res.DeviceID {
+		t.Errorf("loaded certificate %s, want the renewed one for %s", after.Cert.Subject.CommonName, res.DeviceID)
+	}
+	if pub, ok := after.Cert.PublicKey.(*ecdsa.PublicKey); !ok || pub.Equal(creds.Cert.PublicKey) {
+		t.Error("renewed certificate reuses the old key")
+	}
+	// The renew call was authenticated as the device.
+	reqs := c.Requests()
+	last := reqs[len(reqs)-1]
+	if last.Path != enroll.RenewPath || last.DeviceID != res.DeviceID || last.Status != 200 {
+		t.Errorf("last request %+v, want an authenticated renew", last)
+	}
+}
