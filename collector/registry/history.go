@@ -1,0 +1,134 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// History kinds.
+const (
+	KindEnrolled           = "enrolled"
+	KindReEnrolled         = "re_enrolled"
+	KindIdentityConflict   = "identity_conflict"
+	KindSoftwareAdded      = "software_added"
+	KindSoftwareRemoved    = "software_removed"
+	KindSoftwareChanged    = "software_changed"
+	KindOSChanged          = "os_changed"
+	KindKernelChanged      = "kernel_changed"
+	KindEncryptionChanged  = "encryption_changed"
+	KindHardwareChanged    = "hardware_changed"
+	KindCertificateRevoked = "certificate_revoked"
+)
+
+// HistoryKinds lists every kind, for validating filters.
+func HistoryKinds() []string {
+	return []string{KindEnrolled, KindReEnrolled, KindIdentityConflict, KindSoftwareAdded, KindSoftwareRemoved,
+		KindSoftwareChanged, KindOSChanged, KindKernelChanged, KindEncryptionChanged, KindHardwareChanged, KindCertificateRevoked}
+}
+
+// HistoryEntry is one recorded change (API keys).
+type HistoryEntry struct {
+	ID       int64     `json:"id"`
+	DeviceID string    `json:"device_id"`
+	Hostname string    `json:"hostname"`
+	At       time.Time `json:"at"`
+	Seq      uint64    `json:"seq"`
+	Kind     string    `json:"kind"`
+	Subject  string    `json:"subject"`
+	Old      string    `json:"old"`
+	New      string    `json:"new"`
+}
+
+// event is a change about to be recorded.
+type event struct {
+	Kind, Subject, Old, New string
+}
+
+func insertEvents(ctx context.Context, tx *sql.Tx, device string, at time.Time, seq uint64, evs []event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO history (device_id, at, seq, kind, subject, old, new) VALUES ($1, $2, $3, $4, $5, $6, $7)`)
+	if err != nil {
+		return fmt.Errorf("record history: %w", err)
+	}
+	defer stmt.Close()
+	ts := fmtTime(at)
+	for _, e := range evs {
+		if _, err := stmt.ExecContext(ctx, device, ts, int64(seq), e.Kind, e.Subject, e.Old, e.New); err != nil {
+			return fmt.Errorf("record history: %w", err)
+		}
+	}
+	return nil
+}
+
+// HistoryFilter selects history entries; zero fields do not filter.
+type HistoryFilter struct {
+	// Device is a device reference (id, serial or hostname).
+	Device string
+	Since  *time.Time
+	Until  *time.Time
+	Kind   string
+}
+
+// History returns a page of changes in the order they were recorded. Since
+// is inclusive, Until exclusive.
+func (r *Registry) History(ctx context.Context, f HistoryFilter, p Page) ([]HistoryEntry, string, error) {
+	after, err := decodeIntCursor("h", p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var q query
+	if f.Device != "" {
+		id, err := r.resolve(ctx, r.db, f.Device)
+		if err != nil {
+			return nil, "", err
+		}
+		q.add("h.device_id = ?", id)
+	}
+	if f.Since != nil {
+		q.add("h.at >= ?", fmtTime(*f.Since))
+	}
+	if f.Until != nil {
+		q.add("h.at < ?", fmtTime(*f.Until))
+	}
+	if f.Kind != "" {
+		if !slices.Contains(HistoryKinds(), f.Kind) {
+			return nil, "", fmt.Errorf("%w: unknown history kind %q", ErrInvalid, f.Kind)
+		}
+		q.add("h.kind = ?", f.Kind)
+	}
+	q.add("h.id > ?", after)
+	limit := p.limit()
+	stmt := `SELECT h.id, h.device_id, d.hostname, h.at, h.seq, h.kind, h.subject, h.old, h.new FROM history h JOIN devices d ON d.id = h.device_id` +
+		q.sql() + " ORDER BY h.id" + q.limitArg(limit+1)
+	rows, err := r.db.QueryContext(ctx, stmt, q.args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("read history: %w", err)
+	}
+	defer rows.Close()
+	out := []HistoryEntry{}
+	for rows.Next() {
+		var h HistoryEntry
+		var at string
+		var seq int64
+		if err := rows.Scan(&h.ID, &h.DeviceID, &h.Hostname, &at, &seq, &h.Kind, &h.Subject, &h.Old, &h.New); err != nil {
+			return nil, "", fmt.Errorf("read history: %w", err)
+		}
+		h.At, h.Seq = parseTime(at), uint64(seq)
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("read history: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeCursor("h", strconv.FormatInt(out[limit-1].ID, 10))
+	}
+	return out, next, nil
+}

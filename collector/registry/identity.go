@@ -1,0 +1,117 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/shared/identity"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// hwID is a hardware identity in the normalised form the devices table
+// stores; "" means absent (placeholders included), and absent never matches.
+type hwID struct {
+	Serial, UUID, Board, MACs string
+}
+
+func normaliseIdentity(id wire.Identity) hwID {
+	var macs []string
+	for _, m := range id.MACs {
+		if n := identity.MAC(m); n != "" {
+			macs = append(macs, n)
+		}
+	}
+	slices.Sort(macs)
+	macs = slices.Compact(macs)
+	return hwID{
+		Serial: identity.Serial(id.SystemSerial),
+		UUID:   identity.UUID(id.SystemUUID),
+		Board:  identity.Serial(id.BoardSerial),
+		MACs:   strings.Join(macs, ","),
+	}
+}
+
+// swapUUID returns a normalised UUID with the byte order of its first three
+// fields reversed. SMBIOS 2.6 stores those fields little-endian and some
+// firmware and tools print them without swapping, so the same board can
+// appear under either form.
+func swapUUID(u string) string {
+	if len(u) != 36 {
+		return ""
+	}
+	rev := func(s string) string {
+		var b strings.Builder
+		for i := len(s) - 2; i >= 0; i -= 2 {
+			b.WriteString(s[i : i+2])
+		}
+		return b.String()
+	}
+	return rev(u[0:8]) + "-" + rev(u[9:13]) + "-" + rev(u[14:18]) + u[18:]
+}
+
+// matchBy names which identity field tied an enrolment to a device.
+type matchBy string
+
+// findMatch returns the device whose identity matches id: normalised system
+// serial first, then system UUID in either byte order, then the exact MAC
+// set. The MAC set must be equal, not merely overlap, because a shared
+// docking-station or USB adapter would otherwise tie two laptops together.
+func findMatch(ctx context.Context, tx *sql.Tx, id hwID) (string, matchBy, error) {
+	try := func(by matchBy, query string, args ...any) (string, matchBy, error) {
+		var dev string
+		err := tx.QueryRowContext(ctx, query, args...).Scan(&dev)
+		if err == sql.ErrNoRows {
+			return "", "", nil
+		}
+		return dev, by, err
+	}
+	if id.Serial != "" {
+		if dev, by, err := try("system_serial", `SELECT id FROM devices WHERE system_serial = $1 ORDER BY last_seen DESC LIMIT 1`, id.Serial); dev != "" || err != nil {
+			return dev, by, err
+		}
+	}
+	if id.UUID != "" {
+		if dev, by, err := try("system_uuid", `SELECT id FROM devices WHERE system_uuid = $1 OR system_uuid = $2 ORDER BY last_seen DESC LIMIT 1`, id.UUID, swapUUID(id.UUID)); dev != "" || err != nil {
+			return dev, by, err
+		}
+	}
+	if id.MACs != "" {
+		return try("macs", `SELECT id FROM devices WHERE macs = $1 ORDER BY last_seen DESC LIMIT 1`, id.MACs)
+	}
+	return "", "", nil
+}
+
+// liveConflicts returns the other devices that claim the same hardware
+// identity and are live: not revoked, holding an unrevoked unexpired
+// certificate, and reporting. Two of those are two running agents, which a
+// reinstall never produces but a cloned VM image does.
+func liveConflicts(ctx context.Context, tx *sql.Tx, self string, id hwID, now time.Time) ([]string, error) {
+	if id.Serial == "" && id.UUID == "" && id.MACs == "" {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT d.id FROM devices d
+		WHERE d.id <> $1 AND d.state <> 'revoked' AND d.last_seq > 0
+		  AND ((d.system_serial <> '' AND d.system_serial = $2)
+		    OR (d.system_uuid <> '' AND (d.system_uuid = $3 OR d.system_uuid = $4))
+		    OR (d.macs <> '' AND d.macs = $5))
+		  AND EXISTS (SELECT 1 FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL AND c.not_after > $6)
+		ORDER BY d.id`,
+		self, id.Serial, id.UUID, swapUUID(id.UUID), id.MACs, fmtTime(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,225 @@
+// Package registry is the collector's asset registry: the SQLite store, its
+// numbered migrations and the domain rules on top of it — enrolment with
+// hardware-identity matching, idempotent report apply with change history,
+// enrolment secrets, API tokens and the read queries of the REST API. Every
+// write is one transaction, so a rejected request leaves nothing behind. SQL
+// uses $1-style placeholders so the same statements can later run on
+// PostgreSQL; with SQLite each $N must first appear in ascending order,
+// because the driver binds arguments by position of first appearance.
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the embedded store
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Errors the API maps to HTTP statuses.
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrAmbiguous          = errors.New("reference names several devices")
+	ErrSecretInvalid      = errors.New("enrolment secret unknown, revoked, expired or used up")
+	ErrCertificateRevoked = errors.New("client certificate revoked or unknown")
+	ErrUnauthenticated    = errors.New("unknown or revoked token")
+	ErrBadReport          = errors.New("bad report")
+	ErrInvalid            = errors.New("invalid argument")
+)
+
+// Registry is the store. It is safe for concurrent use.
+type Registry struct {
+	db     *sql.DB
+	logger *slog.Logger
+	// writeMu serialises write transactions inside this process so that
+	// writers queue in Go instead of spinning on SQLite's busy handler.
+	writeMu sync.Mutex
+}
+
+// Open opens (creating if needed) the SQLite database at path and applies
+// pending migrations.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_txlock", "immediate")
+	q.Set("_synchronous", "NORMAL")
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	r := &Registry{db: db, logger: logger}
+	applied, err := r.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		logger.Info("registry migrated", "path", path, "applied", applied)
+	}
+	return r, nil
+}
+
+// Close closes the database.
+func (r *Registry) Close() error { return r.db.Close() }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive number and _", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share a number", out[i-1].name, out[i].name)
+		}
+	}
+	return out, nil
+}
+
+// Migrate applies the embedded migrations not yet recorded in
+// schema_migrations, each in its own transaction, and returns their numbers.
+func (r *Registry) Migrate(ctx context.Context) (applied []int, err error) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	if _, err := r.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return errSkip
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, m.version, m.name, fmtTime(time.Now()))
+			return err
+		})
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			return applied, fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		}
+		applied = append(applied, m.version)
+	}
+	return applied, nil
+}
+
+var errSkip = errors.New("skip")
+
+// Ready reports whether the database answers and every migration is applied.
+func (r *Registry) Ready(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var latest sql.NullInt64
+	if err := r.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&latest); err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	}
+	if want := ms[len(ms)-1].version; !latest.Valid || int(latest.Int64) < want {
+		return fmt.Errorf("check migrations: schema at %d, want %d", latest.Int64, want)
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE through the DSN's
+// _txlock), committing when fn returns nil. The caller holds writeMu or
+// calls write.
+func (r *Registry) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// write runs fn in a write transaction, one writer at a time.
+func (r *Registry) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	return r.inTx(ctx, fn)
+}
+
+// timeLayout has a fixed-width fraction so stored text sorts as time.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return fmtTime(*t)
+}
+
+func timePtr(ns sql.NullString) *time.Time {
+	if !ns.Valid {
+		return nil
+	}
+	t := parseTime(ns.String)
+	return &t
+}

@@ -1,0 +1,488 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/shared/identity"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// ReportInput is a decoded, validated report with the device and
+// certificate serial taken from the verified client certificate.
+type ReportInput struct {
+	DeviceID   string
+	CertSerial string
+	Report     *wire.Report
+	Now        time.Time
+}
+
+// ApplyReport records a report in one transaction: device facts, software
+// set, change history and the sequence number that makes a replay a no-op.
+// A delta against an unknown base or whose result does not hash to
+// Report.Hash answers resync and changes nothing; a full report whose hash
+// is wrong is ErrBadReport.
+func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, error) {
+	rep := in.Report
+	if err := ValidateReport(rep); err != nil {
+		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
+	}
+	now := in.Now.UTC()
+	ack := wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
+	err := r.write(ctx, func(tx *sql.Tx) error {
+		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
+			return err
+		}
+		var cur struct {
+			lastSeq  int64
+			lastHash string
+			flags    string
+			snapshot sql.NullString
+			hostname string
+			id       hwID
+		}
+		err := tx.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, snapshot, hostname, system_serial, system_uuid, board_serial, macs FROM devices WHERE id = $1`, in.DeviceID).
+			Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.snapshot, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs)
+		if err != nil {
+			return fmt.Errorf("read device: %w", err)
+		}
+		var seen int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM reports_applied WHERE device_id = $1 AND seq = $2`, in.DeviceID, int64(rep.Seq)).Scan(&seen); err != nil {
+			return fmt.Errorf("check sequence: %w", err)
+		}
+		// A sequence at or below the last applied one is a replay from the
+		// agent's spool: acknowledging it lets the agent drop it.
+		if seen > 0 || int64(rep.Seq) <= cur.lastSeq {
+			ack.Status, ack.Hash = wire.AckDuplicate, cur.lastHash
+			ack.Message = fmt.Sprintf("seq %d already applied (last %d)", rep.Seq, cur.lastSeq)
+			return nil
+		}
+		var old *wire.Snapshot
+		if cur.snapshot.Valid {
+			old = new(wire.Snapshot)
+			if err := json.Unmarshal([]byte(cur.snapshot.String), old); err != nil {
+				return fmt.Errorf("decode stored snapshot: %w", err)
+			}
+		}
+		var snap *wire.Snapshot
+		switch rep.Kind {
+		case wire.ReportFull:
+			h, err := wire.SnapshotHash(rep.Snapshot)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrBadReport, err)
+			}
+			if h != rep.Hash {
+				return fmt.Errorf("%w: snapshot hashes to %s, report says %s", ErrBadReport, h, rep.Hash)
+			}
+			snap = rep.Snapshot
+		case wire.ReportDelta:
+			if old == nil || cur.lastHash == "" || rep.BaseHash != cur.lastHash {
+				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta base unknown: send a full report"
+				return nil
+			}
+			s, err := wire.Apply(old, rep.Delta)
+			if err != nil {
+				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, fmt.Sprintf("delta does not apply: %v: send a full report", err)
+				return nil
+			}
+			h, err := wire.SnapshotHash(s)
+			if err != nil || h != rep.Hash {
+				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta result does not match its hash: send a full report"
+				return nil
+			}
+			snap = s
+		default:
+			return fmt.Errorf("%w: kind %q", ErrBadReport, rep.Kind)
+		}
+		canon, err := wire.CanonicalJSON(snap)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadReport, err)
+		}
+		var evs []event
+		if old != nil {
+			evs = diffSnapshots(old, snap)
+		}
+		if err := replaceSoftware(ctx, tx, in.DeviceID, old, snap); err != nil {
+			return err
+		}
+		// Identity: a section the agent could not read keeps the stored
+		// values, so a failed probe does not erase what matching needs.
+		id, hostname := cur.id, cur.hostname
+		if snap.Hardware != nil {
+			id = normaliseIdentity(wire.IdentityOf(snap))
+			if h := identity.Clean(snap.Hardware.Hostname); h != "" {
+				hostname = h
+			}
+		}
+		flags := cur.flags
+		if rep.Kind == wire.ReportFull || slices.Contains(rep.Delta.Set, wire.AreaHardware) {
+			fl, cevs, err := r.flagConflicts(ctx, tx, in.DeviceID, id, flags, now, rep.Seq)
+			if err != nil {
+				return err
+			}
+			flags = fl
+			evs = append(evs, cevs...)
+		}
+		f := factsOf(snap)
+		swCount := 0
+		if snap.Software != nil {
+			swCount = len(snap.Software.Packages)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = $1, platform = $2, system_serial = $3, system_uuid = $4, board_serial = $5, macs = $6,
+			vendor = $7, model = $8, os_name = $9, os_version = $10, kernel = $11, system_encrypted = $12, agent_version = $13,
+			state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19, snapshot = $20
+			WHERE id = $21`,
+			hostname, snap.Platform, id.Serial, id.UUID, id.Board, id.MACs,
+			f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
+			stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, string(canon), in.DeviceID)
+		if err != nil {
+			return fmt.Errorf("update device: %w", err)
+		}
+		if err := insertEvents(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, $3, $4, $5)`,
+			in.DeviceID, int64(rep.Seq), rep.Kind, rep.Hash, fmtTime(now)); err != nil {
+			return fmt.Errorf("record sequence: %w", err)
+		}
+		ack.Status, ack.Hash = wire.AckApplied, rep.Hash
+		return nil
+	})
+	if err != nil {
+		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
+	}
+	return ack, nil
+}
+
+var hashRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// ValidateReport checks a decoded report's envelope; errors wrap
+// ErrBadReport.
+func ValidateReport(rep *wire.Report) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadReport, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case rep == nil:
+		return bad("empty report")
+	case rep.ProtocolVersion < 1 || rep.ProtocolVersion > wire.ProtocolVersion:
+		return bad("protocol_version %d not supported (1 to %d)", rep.ProtocolVersion, wire.ProtocolVersion)
+	case rep.Seq == 0:
+		return bad("seq must be positive")
+	case rep.Seq > math.MaxInt64:
+		return bad("seq %d too large", rep.Seq)
+	case !hashRe.MatchString(rep.Hash):
+		return bad("hash %q is not sha256:<64 hex digits>", rep.Hash)
+	}
+	switch rep.Kind {
+	case wire.ReportFull:
+		if rep.Snapshot == nil || rep.Delta != nil || rep.BaseHash != "" {
+			return bad("a full report carries snapshot only (no delta, no base_hash)")
+		}
+	case wire.ReportDelta:
+		if rep.Delta == nil || rep.Snapshot != nil {
+			return bad("a delta report carries delta only (no snapshot)")
+		}
+		if !hashRe.MatchString(rep.BaseHash) {
+			return bad("base_hash %q is not sha256:<64 hex digits>", rep.BaseHash)
+		}
+	default:
+		return bad("kind %q (want full or delta)", rep.Kind)
+	}
+	return nil
+}
+
+// flagConflicts flags this device and every other live device claiming its
+// identity, recording an event the first time each is flagged. When no live
+// device conflicts any more, this device's flag is lifted.
+func (r *Registry) flagConflicts(ctx context.Context, tx *sql.Tx, self string, id hwID, flags string, now time.Time, seq uint64) (string, []event, error) {
+	others, err := liveConflicts(ctx, tx, self, id, now)
+	if err != nil {
+		return "", nil, fmt.Errorf("check identity conflicts: %w", err)
+	}
+	if len(others) == 0 {
+		return removeFlag(flags, FlagIdentityConflict), nil, nil
+	}
+	var evs []event
+	newly := !slices.Contains(splitList(flags), FlagIdentityConflict)
+	for _, o := range others {
+		if newly {
+			evs = append(evs, event{Kind: KindIdentityConflict, Subject: o})
+		}
+		var of string
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT flags, state FROM devices WHERE id = $1`, o).Scan(&of, &state); err != nil {
+			return "", nil, fmt.Errorf("flag identity conflict: %w", err)
+		}
+		if slices.Contains(splitList(of), FlagIdentityConflict) {
+			continue
+		}
+		of = addFlag(of, FlagIdentityConflict)
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET flags = $1, state = $2 WHERE id = $3`, of, stateFor(state == StateRevoked, of), o); err != nil {
+			return "", nil, fmt.Errorf("flag identity conflict: %w", err)
+		}
+		if err := insertEvents(ctx, tx, o, now, 0, []event{{Kind: KindIdentityConflict, Subject: self}}); err != nil {
+			return "", nil, err
+		}
+	}
+	return addFlag(flags, FlagIdentityConflict), evs, nil
+}
+
+type facts struct {
+	vendor, model, osName, osVersion, kernel, encrypted string
+}
+
+func factsOf(s *wire.Snapshot) facts {
+	f := facts{encrypted: string(wire.Unknown)}
+	if hw := s.Hardware; hw != nil {
+		f.vendor, f.model = hw.Vendor, hw.Model
+	}
+	if o := s.OS; o != nil {
+		f.osName, f.osVersion, f.kernel = o.Name, o.Version, o.Kernel
+	}
+	if e := s.Encryption; e != nil && e.System.Encrypted != "" {
+		f.encrypted = string(e.System.Encrypted)
+	}
+	return f
+}
+
+// replaceSoftware makes the device's software rows equal to snap's packages,
+// touching only the keys whose packages changed.
+func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, old, snap *wire.Snapshot) error {
+	oldBy, newBy := packagesByKey(old), packagesByKey(snap)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM software WHERE device_id = $1 AND source = $2 AND name = $3 AND arch = $4 AND version = $5`)
+	if err != nil {
+		return fmt.Errorf("replace software: %w", err)
+	}
+	defer del.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO software (device_id, source, name, arch, version, publisher, install_date, location) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
+	if err != nil {
+		return fmt.Errorf("replace software: %w", err)
+	}
+	defer ins.Close()
+	if old == nil {
+		// No snapshot yet: rows left by an earlier enrolment's reports are
+		// not trustworthy, start from nothing.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM software WHERE device_id = $1`, device); err != nil {
+			return fmt.Errorf("replace software: %w", err)
+		}
+	}
+	for k, ops := range oldBy {
+		if nps, ok := newBy[k]; ok && samePackages(ops, nps) {
+			continue
+		}
+		if _, err := del.ExecContext(ctx, device, k.Source, k.Name, k.Arch, k.Version); err != nil {
+			return fmt.Errorf("replace software: %w", err)
+		}
+	}
+	for k, nps := range newBy {
+		if ops, ok := oldBy[k]; ok && samePackages(ops, nps) {
+			continue
+		}
+		for _, p := range nps {
+			if _, err := ins.ExecContext(ctx, device, p.Source, p.Name, p.Arch, p.Version, p.Publisher, nullTime(p.InstallDate), p.Location); err != nil {
+				return fmt.Errorf("replace software: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func packagesByKey(s *wire.Snapshot) map[wire.PackageKey][]wire.Package {
+	out := map[wire.PackageKey][]wire.Package{}
+	if s == nil || s.Software == nil {
+		return out
+	}
+	for _, p := range s.Software.Packages {
+		out[p.Key()] = append(out[p.Key()], p)
+	}
+	return out
+}
+
+func samePackages(a, b []wire.Package) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// diffSnapshots lists what changed between two snapshots of one device.
+func diffSnapshots(old, cur *wire.Snapshot) []event {
+	var evs []event
+	evs = append(evs, diffHardware(old.Hardware, cur.Hardware)...)
+	if o, n := osText(old.OS), osText(cur.OS); o != n {
+		evs = append(evs, event{Kind: KindOSChanged, Subject: "os", Old: o, New: n})
+	}
+	if o, n := kernelOf(old.OS), kernelOf(cur.OS); o != n {
+		evs = append(evs, event{Kind: KindKernelChanged, Subject: "kernel", Old: o, New: n})
+	}
+	evs = append(evs, diffEncryption(old.Encryption, cur.Encryption)...)
+	evs = append(evs, diffSoftware(old, cur)...)
+	return evs
+}
+
+func diffHardware(o, n *wire.Hardware) []event {
+	// A section missing on either side means the probe failed, not that the
+	// machine lost its serial: nothing to record.
+	if o == nil || n == nil {
+		return nil
+	}
+	macs := func(h *wire.Hardware) string {
+		var l []string
+		for _, nic := range h.NICs {
+			if m := identity.MAC(nic.MAC); m != "" {
+				l = append(l, m)
+			}
+		}
+		slices.Sort(l)
+		return strings.Join(slices.Compact(l), ",")
+	}
+	var evs []event
+	for _, f := range []struct{ name, old, new string }{
+		{"hostname", o.Hostname, n.Hostname},
+		{"system_serial", identity.Serial(o.SystemSerial), identity.Serial(n.SystemSerial)},
+		{"system_uuid", identity.UUID(o.SystemUUID), identity.UUID(n.SystemUUID)},
+		{"board_serial", identity.Serial(o.BoardSerial), identity.Serial(n.BoardSerial)},
+		{"macs", macs(o), macs(n)},
+		{"vendor", o.Vendor, n.Vendor},
+		{"model", o.Model, n.Model},
+	} {
+		if f.old != f.new {
+			evs = append(evs, event{Kind: KindHardwareChanged, Subject: f.name, Old: f.old, New: f.new})
+		}
+	}
+	return evs
+}
+
+func osText(o *wire.OS) string {
+	if o == nil {
+		return ""
+	}
+	var parts []string
+	for _, s := range []string{o.Name, o.Version, o.Build} {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func kernelOf(o *wire.OS) string {
+	if o == nil {
+		return ""
+	}
+	return o.Kernel
+}
+
+func encText(encrypted wire.Tri, status, scheme string) string {
+	s := "encrypted=" + string(encrypted) + " status=" + status
+	if scheme != "" {
+		s += " scheme=" + scheme
+	}
+	return s
+}
+
+func diffEncryption(o, n *wire.Encryption) []event {
+	if o == nil || n == nil {
+		return nil
+	}
+	var evs []event
+	if a, b := encText(o.System.Encrypted, o.System.Status, o.System.Scheme), encText(n.System.Encrypted, n.System.Status, n.System.Scheme); a != b {
+		evs = append(evs, event{Kind: KindEncryptionChanged, Subject: "system", Old: a, New: b})
+	}
+	vols := func(e *wire.Encryption) map[string]string {
+		m := map[string]string{}
+		for _, v := range e.Volumes {
+			m[v.MountPoint] = encText(v.Encrypted, v.Status, v.Scheme)
+		}
+		return m
+	}
+	ov, nv := vols(o), vols(n)
+	var mounts []string
+	for m := range ov {
+		mounts = append(mounts, m)
+	}
+	for m := range nv {
+		if _, ok := ov[m]; !ok {
+			mounts = append(mounts, m)
+		}
+	}
+	slices.Sort(mounts)
+	for _, m := range mounts {
+		if ov[m] != nv[m] {
+			evs = append(evs, event{Kind: KindEncryptionChanged, Subject: m, Old: ov[m], New: nv[m]})
+		}
+	}
+	return evs
+}
+
+// softwareSubject names a package without its version: source:name[:arch].
+func softwareSubject(source, name, arch string) string {
+	s := source + ":" + name
+	if arch != "" {
+		s += ":" + arch
+	}
+	return s
+}
+
+// diffSoftware pairs removed and added versions of the same source, name
+// and arch as changes (oldest removed with oldest added, so a kernel series
+// reads naturally); the rest are plain additions and removals.
+func diffSoftware(old, cur *wire.Snapshot) []event {
+	if old.Software == nil || cur.Software == nil {
+		return nil
+	}
+	oldBy, newBy := packagesByKey(old), packagesByKey(cur)
+	type group struct{ source, name, arch string }
+	removed, added := map[group][]string{}, map[group][]string{}
+	for k := range oldBy {
+		if _, ok := newBy[k]; !ok {
+			g := group{k.Source, k.Name, k.Arch}
+			removed[g] = append(removed[g], k.Version)
+		}
+	}
+	for k := range newBy {
+		if _, ok := oldBy[k]; !ok {
+			g := group{k.Source, k.Name, k.Arch}
+			added[g] = append(added[g], k.Version)
+		}
+	}
+	groups := map[group]bool{}
+	for g := range removed {
+		groups[g] = true
+	}
+	for g := range added {
+		groups[g] = true
+	}
+	var keys []group
+	for g := range groups {
+		keys = append(keys, g)
+	}
+	slices.SortFunc(keys, func(a, b group) int {
+		return strings.Compare(a.source+"\x00"+a.name+"\x00"+a.arch, b.source+"\x00"+b.name+"\x00"+b.arch)
+	})
+	var evs []event
+	for _, g := range keys {
+		rv, av := removed[g], added[g]
+		slices.Sort(rv)
+		slices.Sort(av)
+		subj := softwareSubject(g.source, g.name, g.arch)
+		n := min(len(rv), len(av))
+		for i := 0; i < n; i++ {
+			evs = append(evs, event{Kind: KindSoftwareChanged, Subject: subj, Old: rv[i], New: av[i]})
+		}
+		for _, v := range rv[n:] {
+			evs = append(evs, event{Kind: KindSoftwareRemoved, Subject: subj, Old: v})
+		}
+		for _, v := range av[n:] {
+			evs = append(evs, event{Kind: KindSoftwareAdded, Subject: subj, New: v})
+		}
+	}
+	return evs
+}
