@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	_ "github.com/mattn/go-sqlite3"
 	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/registry/registrytest"
 	"github.com/rosterhq/roster/shared/wire"
-	_ "github.com/mattn/go-sqlite3"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
