@@ -405,7 +405,7 @@ func (c *call) printObject(m map[string]any, keys []string) {
 
 func (c *call) printJSON(raw []byte) error {
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
 		return fmt.Errorf("collector answered with invalid JSON: %w", err)
 	}
 	buf.WriteByte('\n')

@@ -1,0 +1,391 @@
+package main
+
+// The commands. Their stdout is a contract that runbooks and tests parse:
+//
+//	serve           prints, in this order and each on its own line,
+//	                  "CA fingerprint: sha256:<hex>"
+//	                  "Bootstrap admin token (shown only once, store it now): rst_..."  (very first start only)
+//	                  "listening on HOST:PORT"  (once both listeners are bound)
+//	migrate         prints "applied migration N" per migration, or "database is up to date"
+//	token create    prints only the token
+//	ca fingerprint  prints only "sha256:<hex>"
+//
+// Logs go to stderr (JSON unless stderr is a terminal). Exit codes: 0 ok,
+// 1 failure, 2 usage.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/collector/api"
+	"github.com/rosterhq/roster/collector/config"
+	"github.com/rosterhq/roster/collector/metrics"
+	"github.com/rosterhq/roster/collector/pki"
+	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/server"
+)
+
+const usage = `usage: roster-collector COMMAND [flags]
+
+Commands:
+  serve --data DIR [--listen HOST:PORT] [--config FILE] [--hostname NAME ...]
+        [--log-level L] [--log-format auto|json|text] [--http3=false]
+        [--max-report-bytes SIZE] [--max-report-decompressed-bytes SIZE]
+      Run the collector. The first start creates DIR (database, CA) and prints
+      a bootstrap admin token once.
+  migrate --data DIR            apply pending database migrations
+  token create --data DIR --name NAME [--role admin]
+                                create an API token and print only the token
+  ca fingerprint --data DIR     print only the CA fingerprint, sha256:<hex>
+  version
+
+See docs/roster-collector.md.
+`
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// File names inside the data directory.
+const (
+	dbFile = "roster.db"
+	pkiDir = "pki"
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "roster-collector: %s\nRun 'roster-collector help' for usage.\n", ue.msg)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "roster-collector: %s\n", err)
+		return exitFailure
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageErrorf("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	if (cmd == "token" || cmd == "ca") && len(rest) > 0 {
+		cmd, rest = cmd+" "+rest[0], rest[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, stdout, stderr)
+	case "token create":
+		return tokenCreate(ctx, rest, stdout, stderr)
+	case "ca fingerprint":
+		return caFingerprint(rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "roster-collector", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageErrorf("unknown command %q", cmd)
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("roster-collector "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErrorf("%s", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// newLogger builds the process's one handler: JSON for a service manager
+// or a log collector, text when a person watches a terminal.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // validated by config; info on error
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" || (format == "auto" && isTerminal(w)) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// dataFlags are the flags of the maintenance commands: --data, or the
+// data_dir of a --config file.
+type dataFlags struct {
+	data, configFile string
+}
+
+func (d *dataFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.data, "data", "", "data `directory`")
+	fs.StringVar(&d.configFile, "config", "", "YAML configuration `file` (its data_dir)")
+}
+
+func (d *dataFlags) dir() (string, error) {
+	if d.data != "" {
+		return d.data, nil
+	}
+	if d.configFile != "" {
+		c := config.Default()
+		if err := config.LoadFile(d.configFile, &c); err != nil {
+			return "", err
+		}
+		if c.DataDir != "" {
+			return c.DataDir, nil
+		}
+	}
+	return "", usageErrorf("--data DIR is required")
+}
+
+// existingDB returns the database path of an initialised data directory,
+// so that a mistyped --data is an error rather than a new empty database.
+func existingDB(dir string) (string, error) {
+	p := filepath.Join(dir, dbFile)
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("no database at %s: start `roster-collector serve --data %s` (or run migrate) first", p, dir)
+		}
+		return "", fmt.Errorf("check database: %w", err)
+	}
+	return p, nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("serve", stderr)
+	flags := config.RegisterFlags(fset)
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	cfg, err := flags.Config()
+	if err != nil {
+		return usageErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if st, err := os.Stat(cfg.DataDir); err == nil && st.Mode().Perm()&0o077 != 0 {
+		logger.Warn("data directory is readable by others; it holds the CA key", "dir", cfg.DataDir, "mode", st.Mode().Perm().String())
+	}
+	reg, err := registry.Open(ctx, filepath.Join(cfg.DataDir, dbFile), logger.With("component", "registry"))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ca, created, err := pki.LoadOrCreate(filepath.Join(cfg.DataDir, pkiDir), cfg.Hostnames, time.Now())
+	if err != nil {
+		return fmt.Errorf("load CA: %w", err)
+	}
+	fmt.Fprintf(stdout, "CA fingerprint: %s\n", ca.Fingerprint())
+	logger.Info("CA ready", "fingerprint", ca.Fingerprint(), "created", created)
+	if created {
+		// A new CA means a new collector: give its operator a way in. The
+		// token goes to stdout only, never to the log.
+		tok, err := reg.CreateToken(ctx, "bootstrap", "admin")
+		if err != nil {
+			return fmt.Errorf("create bootstrap token: %w", err)
+		}
+		fmt.Fprintf(stdout, "Bootstrap admin token (shown only once, store it now): %s\n", tok)
+		logger.Info("bootstrap admin token created and printed to stdout")
+	}
+
+	m := metrics.New()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", api.New(api.Options{
+		Registry:                   reg,
+		CA:                         ca,
+		Metrics:                    m,
+		Logger:                     logger.With("component", "api"),
+		MaxReportBytes:             int64(cfg.Limits.MaxReportBytes),
+		MaxReportDecompressedBytes: int64(cfg.Limits.MaxReportDecompressedBytes),
+		Now:                        time.Now,
+	}))
+	srv, err := server.Listen(ctx, server.Options{
+		Addr:      cfg.Listen,
+		TLSConfig: ca.ServerTLS([]string{"h2", "http/1.1"}),
+		Handler:   mux,
+		HTTP3:     cfg.HTTP3,
+		Logger:    logger.With("component", "server"),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", srv.Addr())
+	logger.Info("listening", "addr", srv.Addr(), "http3", srv.HTTP3(), "data_dir", cfg.DataDir)
+	if err := srv.Serve(ctx); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("migrate", stderr)
+	var d dataFlags
+	d.register(fset)
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	dir, err := d.dir()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	// registry.Open applies pending migrations itself and logs their
+	// numbers under "applied"; catch them there so they can be printed.
+	rec := &appliedRecorder{next: newLogger(stderr, "warn", "auto").Handler(), applied: new([]int)}
+	reg, err := registry.Open(ctx, filepath.Join(dir, dbFile), slog.New(rec))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	more, err := reg.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	applied := append(*rec.applied, more...)
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, v := range applied {
+		fmt.Fprintf(stdout, "applied migration %d\n", v)
+	}
+	return reg.Ready(ctx)
+}
+
+// appliedRecorder collects the []int "applied" attribute of log records and
+// passes records on to next.
+type appliedRecorder struct {
+	next slog.Handler
+	// applied is shared by the handlers WithAttrs and WithGroup derive.
+	applied *[]int
+}
+
+func (h *appliedRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *appliedRecorder) Handle(ctx context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if v, ok := a.Value.Any().([]int); ok && a.Key == "applied" {
+			*h.applied = append(*h.applied, v...)
+		}
+		return true
+	})
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h *appliedRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &appliedRecorder{next: h.next.WithAttrs(as), applied: h.applied}
+}
+
+func (h *appliedRecorder) WithGroup(name string) slog.Handler {
+	return &appliedRecorder{next: h.next.WithGroup(name), applied: h.applied}
+}
+
+func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("token create", stderr)
+	var d dataFlags
+	d.register(fset)
+	name := fset.String("name", "", "what the token is for (e.g. ci, alice)")
+	role := fset.String("role", "admin", "the token's `role`")
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return usageErrorf("--name NAME is required")
+	}
+	dir, err := d.dir()
+	if err != nil {
+		return err
+	}
+	dbPath, err := existingDB(dir)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.Open(ctx, dbPath, newLogger(stderr, "warn", "auto"))
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	tok, err := reg.CreateToken(ctx, *name, *role)
+	if err != nil {
+		if errors.Is(err, registry.ErrInvalid) {
+			return usageErrorf("%s", err)
+		}
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func caFingerprint(args []string, stdout, stderr io.Writer) error {
+	fset := newFlagSet("ca fingerprint", stderr)
+	var d dataFlags
+	d.register(fset)
+	if err := parse(fset, args); err != nil {
+		return err
+	}
+	dir, err := d.dir()
+	if err != nil {
+		return err
+	}
+	ca, err := pki.Load(filepath.Join(dir, pkiDir))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no CA in %s: start `roster-collector serve --data %s` first", filepath.Join(dir, pkiDir), dir)
+		}
+		return fmt.Errorf("load CA: %w", err)
+	}
+	fmt.Fprintln(stdout, ca.Fingerprint())
+	return nil
+}
