@@ -5,13 +5,10 @@ package main
 // machine.
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rosterhq/roster/agent/host"
+	"github.com/rosterhq/roster/agent/host/hosttest"
 	"github.com/rosterhq/roster/agent/inventory"
 	"github.com/rosterhq/roster/agent/probe"
 	"github.com/rosterhq/roster/shared/wire"
@@ -152,59 +150,7 @@ func hostRoot(t *testing.T, dir string) string {
 	if _, err := os.Stat(archive); err != nil {
 		return dir
 	}
-	root := t.TempDir()
-	if err := untar(archive, root); err != nil {
-		t.Fatalf("unpack %s: %v", archive, err)
-	}
-	return root
-}
-
-func untar(archive, dst string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return err
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := filepath.Clean(h.Name)
-		if !filepath.IsLocal(name) {
-			return fmt.Errorf("archive entry %q leaves the tree", h.Name)
-		}
-		p := filepath.Join(dst, name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(p, 0o755)
-		case tar.TypeSymlink:
-			if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-				err = os.Symlink(h.Linkname, p)
-			}
-		case tar.TypeReg:
-			if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-				var out *os.File
-				if out, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err == nil {
-					_, err = io.Copy(out, tr)
-					if cerr := out.Close(); err == nil {
-						err = cerr
-					}
-				}
-			}
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return hosttest.UnpackTemp(t, archive)
 }
 
 // checkCapturesDeclared fails when a captured host holds the output of a

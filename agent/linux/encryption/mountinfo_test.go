@@ -5,17 +5,25 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rosterhq/roster/agent/host/hosttest"
 )
 
 // debian12LoopBind is a host tree captured on this project's Debian 12
 // Firecracker VM: ext4 root on /dev/vda, a loop device mounted at a path
 // with a space and bind-mounted below itself (testdata/fixtures/linux/
 // mountinfo/SOURCES.md).
-const debian12LoopBind = "../../../testdata/fixtures/linux/mountinfo/debian12-loop-bind"
+// It is archived because sysfs paths hold ':', which Go module zips refuse.
+const debian12LoopBindArchive = "../../../testdata/fixtures/linux/mountinfo/debian12-loop-bind.tar.gz"
+
+// debian12LoopBind unpacks the tree and returns its root.
+func debian12LoopBind(t testing.TB) string {
+	t.Helper()
+	return hosttest.UnpackTemp(t, debian12LoopBindArchive)
+}
 
 func TestParseMountinfo(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(debian12LoopBind + "/proc/self/mountinfo")
+	b, err := os.ReadFile(debian12LoopBind(t) + "/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +94,7 @@ func TestParseMountinfoRejects(t *testing.T) {
 }
 
 func FuzzParseMountinfo(f *testing.F) {
-	b, err := os.ReadFile(debian12LoopBind + "/proc/self/mountinfo")
+	b, err := os.ReadFile(hosttest.UnpackTemp(f, debian12LoopBindArchive) + "/proc/self/mountinfo")
 	if err != nil {
 		f.Fatal(err)
 	}

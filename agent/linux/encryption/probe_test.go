@@ -31,7 +31,7 @@ func runProbe(t *testing.T, h *host.Host) *wire.Snapshot {
 // Only the root and one loop mount are fixed volumes.
 func TestCollectCapturedTree(t *testing.T) {
 	t.Parallel()
-	h, err := host.Captured("linux", debian12LoopBind)
+	h, err := host.Captured("linux", debian12LoopBind(t))
 	if err != nil {
 		t.Fatal(err)
 	}
