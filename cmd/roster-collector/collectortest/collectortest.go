@@ -29,13 +29,16 @@ const Package = "github.com/rosterhq/roster/cmd/roster-collector"
 const StartTimeout = 2 * time.Minute
 
 // Build compiles pkg (Package when empty) into dir and returns the binary's
-// path. The collector needs cgo (SQLite), so CGO_ENABLED is left as it is.
+// path. cgo is switched on: the collector's SQLite driver is C, and a build
+// without it compiles but fails at run time.
 func Build(ctx context.Context, dir, pkg string) (string, error) {
 	if pkg == "" {
 		pkg = Package
 	}
 	bin := filepath.Join(dir, filepath.Base(pkg))
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, out)
 	}
