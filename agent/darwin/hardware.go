@@ -91,6 +91,7 @@ func fillHardware(hw *wire.Hardware, f spHardware) {
 	case class.formFactor != "":
 		hw.Virtual = wire.No
 	default:
+		hw.Virtual = wire.Unknown
 		hw.Unknown["virtual"] = hw.Unknown["form_factor"]
 	}
 	if class.apple {

@@ -127,11 +127,11 @@ func collectHardware(ctx context.Context, h *host.Host, s *wire.Snapshot) error 
 	if hw.MemoryBytes == 0 {
 		hw.Unknown["memory_bytes"] = "systeminfo not available"
 	}
-	// An unknown tri-state is left empty with its reason in Unknown: the
-	// snapshot's Finish drops Unknown entries for fields that are set, and
-	// "unknown" counts as set.
-	if hw.Virtual == "" && hw.Unknown["virtual"] == "" {
-		hw.Unknown["virtual"] = "no manufacturer or model to recognise a hypervisor by"
+	if hw.Virtual == "" || hw.Virtual == wire.Unknown {
+		hw.Virtual = wire.Unknown
+		if hw.Unknown["virtual"] == "" {
+			hw.Unknown["virtual"] = "no manufacturer or model to recognise a hypervisor by"
+		}
 	}
 	if !haveSource && len(errs) == 0 {
 		return probe.NotApplicable("no systeminfo output and no registry on this host")
@@ -298,13 +298,13 @@ func collectOS(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 		default:
 			errs = append(errs, fmt.Errorf("read CurrentVersion: %w", err))
 		}
-		// Unknown stays empty with the reason in Unknown (see collectHardware).
-		if tri, reason := rebootRequired(ctx, h.Registry); tri == wire.Unknown {
+		tri, reason := rebootRequired(ctx, h.Registry)
+		o.RebootRequired = tri
+		if tri == wire.Unknown {
 			o.Unknown["reboot_required"] = reason
-		} else {
-			o.RebootRequired = tri
 		}
 	} else {
+		o.RebootRequired = wire.Unknown
 		o.Unknown["reboot_required"] = reasonNoRegistry
 	}
 	si, notFound, err := systeminfo(ctx, h)

@@ -97,10 +97,13 @@ func collect(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 	})
 	hw.Virtual, hw.Hypervisor = virtual, hv
 	if why != "" {
-		// Filed under "hypervisor" even when Virtual is unknown: the
-		// snapshot's unknown-pruning treats a Tri of "unknown" as set and
-		// would drop a "virtual" entry.
-		hw.Unknown["hypervisor"] = why
+		// The reason goes with the field that is unknown: whether this is
+		// a VM at all, or only which hypervisor it runs on.
+		if virtual == wire.Unknown {
+			hw.Unknown["virtual"] = why
+		} else {
+			hw.Unknown["hypervisor"] = why
+		}
 	}
 	hw.FormFactor = formFactorOf(hw, d)
 

@@ -150,7 +150,7 @@ func TestProbeDell(t *testing.T) {
 					"disks":        "list /sys/block: open sys/block: no such file or directory",
 					"nics":         "list /sys/class/net: open sys/class/net: no such file or directory",
 					"hostname":     "read hostname: open proc/sys/kernel/hostname: no such file or directory; open etc/hostname: no such file or directory",
-					"hypervisor":   "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor",
+					"virtual":      "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor",
 				}
 				hw.Virtual = wire.Unknown
 				return &hw
@@ -173,7 +173,7 @@ func TestProbeDell(t *testing.T) {
 					"disks":         "list /sys/block: open sys/block: no such file or directory",
 					"nics":          "list /sys/class/net: open sys/class/net: no such file or directory",
 					"hostname":      "read hostname: open proc/sys/kernel/hostname: no such file or directory; open etc/hostname: no such file or directory",
-					"hypervisor":    "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor",
+					"virtual":       "cannot tell whether this is a virtual machine: /proc/cpuinfo could not be read and DMI names no hypervisor",
 				}
 				return &hw
 			},
@@ -244,7 +244,7 @@ func TestProbeDmidecodeOnly(t *testing.T) {
 				ChassisType: "Mini Tower", FormFactor: "desktop", Virtual: wire.Unknown,
 				BIOSVendor: "Hewlett-Packard", BIOSVersion: "J61 v02.08", BIOSDate: "10/17/2012",
 			},
-			unknownFor: []string{"hypervisor"},
+			unknownFor: []string{"virtual"},
 		},
 	}
 	for _, tt := range tests {

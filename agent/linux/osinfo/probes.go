@@ -384,8 +384,7 @@ func rebootRequired(ctx context.Context, h *host.Host, o *wire.OS) {
 		o.RebootRequired = wire.No
 		return
 	}
-	// Left empty rather than wire.Unknown: probe.Finish drops an Unknown
-	// entry whose field is set, and "unknown" is set.
+	o.RebootRequired = wire.Unknown
 	setUnknown(o, "reboot_required", "no /run/reboot-required writer (update-notifier, unattended-upgrades) installed, no needs-restarting, and "+kernelReason)
 }
 

@@ -80,7 +80,7 @@ func TestDebianHost(t *testing.T) {
 			t.Errorf("unknown[%s]: got no reason, want one", f)
 		}
 	}
-	if o.InstallDate != nil || o.RebootRequired != "" {
+	if o.InstallDate != nil || o.RebootRequired != wire.Unknown {
 		t.Errorf("got install date %v, reboot %q; want both unknown", o.InstallDate, o.RebootRequired)
 	}
 }
@@ -187,9 +187,9 @@ func TestRebootRequired(t *testing.T) {
 		{"marker file", []string{"/var/run/reboot-required"}, wire.Yes},
 		{"newer kernel installed", []string{"/boot/vmlinuz-6.1.0-18-amd64", "/boot/vmlinuz-6.1.0-21-amd64"}, wire.Yes},
 		{"newer module tree", []string{"/boot/vmlinuz-6.1.0-18-amd64", "/lib/modules/6.1.0-21-amd64/modules.dep"}, wire.Yes},
-		{"leftover module dir is not a kernel", []string{"/boot/vmlinuz-6.1.0-18-amd64", "/lib/modules/6.1.0-21-amd64/updates/dkms/x.ko"}, ""},
+		{"leftover module dir is not a kernel", []string{"/boot/vmlinuz-6.1.0-18-amd64", "/lib/modules/6.1.0-21-amd64/updates/dkms/x.ko"}, wire.Unknown},
 		{"current kernel, writer installed", []string{"/boot/vmlinuz-6.1.0-18-amd64", "/etc/kernel/postinst.d/unattended-upgrades"}, wire.No},
-		{"current kernel, no writer", []string{"/boot/vmlinuz-6.1.0-18-amd64"}, ""},
+		{"current kernel, no writer", []string{"/boot/vmlinuz-6.1.0-18-amd64"}, wire.Unknown},
 		{"rescue image ignored", []string{"/boot/vmlinuz-6.1.0-18-amd64", "/boot/vmlinuz-0-rescue-0123abcd", "/etc/kernel/postinst.d/unattended-upgrades"}, wire.No},
 	}
 	for _, tt := range tests {
