@@ -136,7 +136,8 @@ func collectUpdates(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 			o.Unknown[f] = why
 		}
 	}
-	out, err := run(ctx, h, cmdSoftwareUpdateList)
+	// softwareupdate prints "No new software available." on stderr.
+	out, err := run(host.WithCombinedOutput(ctx), h, cmdSoftwareUpdateList)
 	if errors.Is(err, host.ErrNotFound) {
 		unknown(reason(cmdSoftwareUpdateList, err))
 		return probe.NotApplicable("%s", reason(cmdSoftwareUpdateList, err))

@@ -45,6 +45,22 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s: exit status %d: %s", e.Command, e.Code, msg)
 }
 
+type combinedKey struct{}
+
+// WithCombinedOutput asks the live runner to return standard error
+// interleaved with standard output, as a terminal shows them, for tools
+// that print their answer on stderr (macOS softwareupdate prints "No new
+// software available." there). Captured hosts store such commands' output
+// combined in the .out file.
+func WithCombinedOutput(ctx context.Context) context.Context {
+	return context.WithValue(ctx, combinedKey{}, true)
+}
+
+func combined(ctx context.Context) bool {
+	v, _ := ctx.Value(combinedKey{}).(bool)
+	return v
+}
+
 // CommandLine is the command as one line, as --list-commands prints it.
 func CommandLine(name string, args ...string) string {
 	return strings.Join(append([]string{name}, args...), " ")
@@ -152,6 +168,9 @@ func (r *LiveRunner) Run(ctx context.Context, name string, args ...string) ([]by
 	var stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	if combined(ctx) {
+		cmd.Stderr = &stdout
+	}
 	cmd.WaitDelay = cmdWaitDelay
 	err = cmd.Run()
 	if ctx.Err() != nil {

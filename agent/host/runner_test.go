@@ -81,6 +81,10 @@ func TestLiveRunner(t *testing.T) {
 	if _, err := r.Run(ctx, "roster-no-such-command"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing command: got %v, want ErrNotFound", err)
 	}
+	out, err = r.Run(WithCombinedOutput(ctx), "sh", "-c", "echo one; echo two >&2")
+	if err != nil || string(out) != "one\ntwo\n" {
+		t.Errorf("combined output = %q, %v; want stdout and stderr interleaved", out, err)
+	}
 	small := &LiveRunner{MaxOutput: 4}
 	if _, err := small.Run(ctx, "sh", "-c", "echo 0123456789"); err == nil {
 		t.Error("output over MaxOutput: got no error")
