@@ -26,6 +26,8 @@ const usage = `roster-agent reports this device to a Roster collector.
 
 Usage:
   roster-agent inventory [flags]   collect once and print the snapshot as JSON
+  roster-agent enroll [flags]      enrol this device with a collector
+  roster-agent report --once       collect and send one report to the collector
   roster-agent version             print the agent version
 
 Run "roster-agent <command> -h" for a command's flags.
@@ -44,6 +46,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	switch args[0] {
 	case "inventory":
 		return runInventory(ctx, args[1:], env)
+	case "enroll":
+		return runEnroll(ctx, args[1:], env)
+	case "report":
+		return runReport(ctx, args[1:], env)
 	case "version", "--version", "-version":
 		fmt.Fprintf(env.Stdout, "roster-agent %s %s/%s\n", env.Version, runtime.GOOS, runtime.GOARCH)
 		return 0

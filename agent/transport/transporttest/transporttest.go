@@ -214,8 +214,8 @@ type Collector struct {
 	Secret string
 	URL    string
 
-	validity  time.Duration // of issued client certificates
-	backdate  time.Duration // how long ago enrolment certificates start
+	validity time.Duration // of issued client certificates
+	backdate time.Duration // how long ago enrolment certificates start
 
 	mu       sync.Mutex
 	devices  map[string]*device
@@ -431,4 +431,3 @@ func (c *Collector) report(r *http.Request, id string, rec *Request) (int, any) 
 	d.seq, d.hash, d.snapshot = rep.Seq, h, snap
 	return 200, wire.Ack{Status: wire.AckApplied, Seq: rep.Seq, Hash: h, DeviceID: id}
 }
-
