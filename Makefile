@@ -14,9 +14,11 @@ all: build
 deps:
 	@bash scripts/deps.sh test
 
+# The agent and rosterctl are pure Go; the collector links SQLite (cgo).
 build:
 	@mkdir -p bin
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/roster-agent ./cmd/rosterctl
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/roster-collector
 
 test: deps build
 	$(GO) test -count=1 -timeout 12m ./...

@@ -124,13 +124,13 @@ type Hardware struct {
 
 // CPU describes the processors.
 type CPU struct {
-	Model    string `json:"model,omitempty"`
-	Vendor   string `json:"vendor,omitempty"`
-	Sockets  int    `json:"sockets,omitempty"`
-	Cores    int    `json:"cores,omitempty"`
-	Threads  int    `json:"threads,omitempty"`
-	Arch     string `json:"arch,omitempty"`
-	MaxMHz   int    `json:"max_mhz,omitempty"`
+	Model   string `json:"model,omitempty"`
+	Vendor  string `json:"vendor,omitempty"`
+	Sockets int    `json:"sockets,omitempty"`
+	Cores   int    `json:"cores,omitempty"`
+	Threads int    `json:"threads,omitempty"`
+	Arch    string `json:"arch,omitempty"`
+	MaxMHz  int    `json:"max_mhz,omitempty"`
 }
 
 // Disk media kinds.
