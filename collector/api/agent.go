@@ -1,0 +1,215 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/collector/pki"
+	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+func (s *server) enroll(w http.ResponseWriter, r *http.Request) {
+	var req wire.EnrollRequest
+	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	switch {
+	case req.Secret == "":
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "secret is required"))
+		return
+	case req.Identity.Platform == "":
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "identity.platform is required"))
+		return
+	}
+	if ae := checkCSR(req.CSR); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	now := s.now()
+	res, err := s.reg.Enroll(r.Context(), registry.EnrollInput{
+		Secret: req.Secret, Identity: req.Identity, AgentVersion: req.AgentVersion, Now: now,
+	}, s.signer(req.CSR, now))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logger.Info("device enrolled", "device_id", res.DeviceID, "re_enrolled", res.ReEnrolled, "hostname", req.Identity.Hostname)
+	writeJSON(w, http.StatusCreated, wire.EnrollResponse{
+		DeviceID: res.DeviceID, Certificate: string(res.CertPEM), CA: string(s.ca.CertPEM),
+		NotAfter: res.NotAfter, ReEnrolled: res.ReEnrolled,
+	})
+}
+
+// checkCSR refuses a CSR before any transaction so a typo costs no
+// enrolment-secret use.
+func checkCSR(csrPEM string) *apiError {
+	if strings.TrimSpace(csrPEM) == "" {
+		return errf(http.StatusBadRequest, "bad_csr", "csr is required")
+	}
+	block, _ := pem.Decode([]byte(csrPEM))
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return errf(http.StatusBadRequest, "bad_csr", "csr is not a PEM CERTIFICATE REQUEST")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return errf(http.StatusBadRequest, "bad_csr", "parse csr: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return errf(http.StatusBadRequest, "bad_csr", "csr signature: %v", err)
+	}
+	return nil
+}
+
+func (s *server) signer(csr string, now time.Time) registry.Signer {
+	return func(deviceID string) ([]byte, *x509.Certificate, error) {
+		return s.ca.SignClient([]byte(csr), deviceID, now, pki.ClientValidity)
+	}
+}
+
+// clientDevice returns the device and certificate serial named by the
+// request's client certificate. The TLS layer verifies the chain when the
+// listener asks for certificates; the check is repeated here against the
+// CA so a listener configured to merely request certificates cannot let a
+// foreign one through.
+func (s *server) clientDevice(r *http.Request) (device, serial string, ae *apiError) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", "", errf(http.StatusUnauthorized, "unauthenticated", "a client certificate from enrolment is required")
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	if len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		leaf = r.TLS.VerifiedChains[0][0]
+	}
+	inter := x509.NewCertPool()
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots: s.ca.Pool(), Intermediates: inter, CurrentTime: s.now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return "", "", errf(http.StatusUnauthorized, "unauthenticated", "client certificate not valid for this collector: %v", err)
+	}
+	id, err := pki.DeviceID(leaf)
+	if err != nil {
+		return "", "", errf(http.StatusUnauthorized, "unauthenticated", "%v", err)
+	}
+	return id, pki.SerialHex(leaf), nil
+}
+
+func (s *server) renew(w http.ResponseWriter, r *http.Request) {
+	device, serial, ae := s.clientDevice(r)
+	if ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	var req wire.RenewRequest
+	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	if ae := checkCSR(req.CSR); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	now := s.now()
+	certPEM, notAfter, err := s.reg.Renew(r.Context(), device, serial, now, s.signer(req.CSR, now))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: string(certPEM), NotAfter: notAfter})
+}
+
+func (s *server) report(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	defer func() { s.metrics.ObserveIngest(time.Since(start)) }()
+	reject := func(err error) {
+		ae := s.fail(w, r, err)
+		s.metrics.ReportRejected(ae.code)
+	}
+	device, serial, ae := s.clientDevice(r)
+	if ae != nil {
+		reject(ae)
+		return
+	}
+	// Refuse a revoked certificate before reading a body of up to 64 MiB.
+	if err := s.reg.CheckCertificate(r.Context(), device, serial); err != nil {
+		reject(err)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		reject(errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct))
+		return
+	}
+	if ce := r.Header.Get("Content-Encoding"); !strings.EqualFold(strings.TrimSpace(ce), "gzip") {
+		reject(errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "reports must be sent with Content-Encoding: gzip"))
+		return
+	}
+	rep, ae := decodeReport(http.MaxBytesReader(w, r.Body, s.maxRep), s.maxRep, s.maxDec)
+	if ae != nil {
+		reject(ae)
+		return
+	}
+	s.metrics.ReportReceived(rep.Kind)
+	if err := registry.ValidateReport(rep); err != nil {
+		reject(err)
+		return
+	}
+	ack, err := s.reg.ApplyReport(r.Context(), registry.ReportInput{DeviceID: device, CertSerial: serial, Report: rep, Now: s.now()})
+	if err != nil {
+		reject(err)
+		return
+	}
+	switch ack.Status {
+	case wire.AckApplied:
+		s.metrics.ReportApplied(rep.Kind)
+	case wire.AckResync:
+		s.metrics.ReportRejected("resync")
+	}
+	s.logger.Debug("report", "device_id", device, "kind", rep.Kind, "seq", rep.Seq, "status", ack.Status)
+	writeJSON(w, http.StatusOK, ack)
+}
+
+// decodeReport reads a gzip-compressed JSON report: at most maxCompressed
+// bytes on the wire (the caller's MaxBytesReader enforces it too) and
+// maxDecompressed once inflated, so a small gzip bomb cannot fill memory.
+// The whole stream is read before decoding so a corrupt gzip trailer is
+// caught as bad_gzip rather than half-trusted.
+func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.Report, *apiError) {
+	tooBig := func(err error) bool {
+		var mbe *http.MaxBytesError
+		return errors.As(err, &mbe)
+	}
+	lr := &io.LimitedReader{R: body, N: maxCompressed + 1}
+	zr, err := gzip.NewReader(lr)
+	if err != nil {
+		if tooBig(err) || lr.N <= 0 {
+			return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed report over the %d-byte limit", maxCompressed)
+		}
+		return nil, errf(http.StatusBadRequest, "bad_gzip", "body is not gzip: %v", err)
+	}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(zr, maxDecompressed+1))
+	switch {
+	case tooBig(err) || lr.N <= 0:
+		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed report over the %d-byte limit", maxCompressed)
+	case n > maxDecompressed:
+		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "decompressed report over the %d-byte limit", maxDecompressed)
+	case err != nil:
+		return nil, errf(http.StatusBadRequest, "bad_gzip", "corrupt gzip stream: %v", err)
+	}
+	var rep wire.Report
+	if ae := unmarshalStrict(buf.Bytes(), &rep); ae != nil {
+		return nil, ae
+	}
+	return &rep, nil
+}

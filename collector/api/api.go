@@ -1,0 +1,292 @@
+// Package api is the collector's HTTP API (docs/api.md): agent enrolment,
+// certificate renewal and report ingest authenticated by client
+// certificates, the read and admin API behind bearer tokens, and the health
+// probes. Every error is {"error": {"code", "message"}} with a stable code;
+// every body is size-limited and strictly decoded, and a refused request
+// changes nothing.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/collector/metrics"
+	"github.com/rosterhq/roster/collector/pki"
+	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// Default report body limits.
+const (
+	DefaultMaxReportBytes             = 8 << 20
+	DefaultMaxReportDecompressedBytes = 64 << 20
+	// maxJSONBody limits every other request body.
+	maxJSONBody = 64 << 10
+)
+
+// Options configure the handler.
+type Options struct {
+	Registry *registry.Registry
+	CA       *pki.CA
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	// MaxReportBytes and MaxReportDecompressedBytes limit report bodies;
+	// 0 means the defaults (8 MiB, 64 MiB).
+	MaxReportBytes, MaxReportDecompressedBytes int64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+type server struct {
+	reg     *registry.Registry
+	ca      *pki.CA
+	metrics *metrics.Metrics
+	logger  *slog.Logger
+	maxRep  int64
+	maxDec  int64
+	now     func() time.Time
+}
+
+// New returns the API handler: /api/v1/..., /healthz and /readyz.
+func New(opt Options) http.Handler {
+	s := &server{
+		reg: opt.Registry, ca: opt.CA, metrics: opt.Metrics, logger: opt.Logger,
+		maxRep: opt.MaxReportBytes, maxDec: opt.MaxReportDecompressedBytes, now: opt.Now,
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.maxRep <= 0 {
+		s.maxRep = DefaultMaxReportBytes
+	}
+	if s.maxDec <= 0 {
+		s.maxDec = DefaultMaxReportDecompressedBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	s.metrics.SetDeviceSource(s.reg.CountDevicesByState, s.logger)
+
+	mux := http.NewServeMux()
+	routes := []struct {
+		path    string
+		methods map[string]http.HandlerFunc
+	}{
+		{"/healthz", map[string]http.HandlerFunc{"GET": s.healthz}},
+		{"/readyz", map[string]http.HandlerFunc{"GET": s.readyz}},
+		{"/api/v1/enroll", map[string]http.HandlerFunc{"POST": s.enroll}},
+		{"/api/v1/agent/renew", map[string]http.HandlerFunc{"POST": s.renew}},
+		{"/api/v1/agent/report", map[string]http.HandlerFunc{"POST": s.report}},
+		{"/api/v1/devices", map[string]http.HandlerFunc{"GET": s.bearer(s.listDevices)}},
+		{"/api/v1/devices/{ref}", map[string]http.HandlerFunc{"GET": s.bearer(s.getDevice)}},
+		{"/api/v1/devices/{ref}/snapshot", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSnapshot)}},
+		{"/api/v1/devices/{ref}/software", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSoftware)}},
+		{"/api/v1/devices/{ref}/history", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceHistory)}},
+		{"/api/v1/devices/{ref}/revoke", map[string]http.HandlerFunc{"POST": s.admin(s.revokeDevice)}},
+		{"/api/v1/history", map[string]http.HandlerFunc{"GET": s.bearer(s.fleetHistory)}},
+		{"/api/v1/software", map[string]http.HandlerFunc{"GET": s.bearer(s.searchSoftware)}},
+		{"/api/v1/secrets", map[string]http.HandlerFunc{"GET": s.admin(s.listSecrets), "POST": s.admin(s.createSecret)}},
+		{"/api/v1/secrets/{id}", map[string]http.HandlerFunc{"DELETE": s.admin(s.revokeSecret)}},
+	}
+	for _, rt := range routes {
+		methods := rt.methods
+		// Methods are dispatched here rather than in the mux pattern so a
+		// wrong method gets the JSON 405 of the contract, not the mux's text.
+		mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
+			h, ok := methods[r.Method]
+			if !ok && r.Method == http.MethodHead {
+				h, ok = methods[http.MethodGet]
+			}
+			if !ok {
+				allow := make([]string, 0, len(methods))
+				for m := range methods {
+					allow = append(allow, m)
+				}
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+				return
+			}
+			h(w, r)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
+	})
+	return mux
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.reg.Ready(ctx); err != nil {
+		s.logger.Warn("not ready", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "registry not ready")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// apiError is an error with its HTTP status and stable code.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"encode response"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, wire.ErrorBody{Error: wire.APIError{Code: code, Message: message}})
+}
+
+// fail writes err: an *apiError as itself, a registry error by its kind,
+// anything else as 500 with the details only in the log.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) *apiError {
+	ae := s.classify(err)
+	if ae.status >= 500 {
+		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, ae.status, ae.code, ae.message)
+	return ae
+}
+
+func (s *server) classify(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, registry.ErrNotFound):
+		return errf(http.StatusNotFound, "not_found", "%s", trimPrefix(err))
+	case errors.Is(err, registry.ErrAmbiguous):
+		return errf(http.StatusConflict, "conflict", "%s: use the device id", trimPrefix(err))
+	case errors.Is(err, registry.ErrSecretInvalid):
+		return errf(http.StatusForbidden, "secret_invalid", "%s", trimPrefix(err))
+	case errors.Is(err, registry.ErrCertificateRevoked):
+		return errf(http.StatusForbidden, "certificate_revoked", "client certificate is revoked or unknown")
+	case errors.Is(err, registry.ErrBadCSR):
+		return errf(http.StatusBadRequest, "bad_csr", "%s", trimPrefix(err))
+	case errors.Is(err, registry.ErrBadReport):
+		return errf(http.StatusBadRequest, "bad_report", "%s", trimPrefix(err))
+	case errors.Is(err, registry.ErrInvalid):
+		return errf(http.StatusBadRequest, "bad_parameter", "%s", trimPrefix(err))
+	case errors.Is(err, registry.ErrUnauthenticated):
+		return errf(http.StatusUnauthorized, "unauthenticated", "unknown or revoked API token")
+	}
+	return errf(http.StatusInternalServerError, "internal", "internal error")
+}
+
+// trimPrefix drops the "what was being done: " prefixes a person reading an
+// API error does not need, keeping the sentinel's text and its detail.
+func trimPrefix(err error) string {
+	msg := err.Error()
+	for _, s := range []error{registry.ErrNotFound, registry.ErrAmbiguous, registry.ErrSecretInvalid, registry.ErrBadCSR, registry.ErrBadReport, registry.ErrInvalid} {
+		if i := strings.Index(msg, s.Error()); i >= 0 {
+			return msg[i:]
+		}
+	}
+	return msg
+}
+
+// decodeJSON strictly decodes a size-limited JSON body into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errf(http.StatusRequestEntityTooLarge, "too_large", "body over the %d-byte limit", limit)
+		}
+		return errf(http.StatusBadRequest, "bad_request", "read body: %v", err)
+	}
+	return unmarshalStrict(body, v)
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
+}
+
+// unmarshalStrict decodes exactly one JSON value with no unknown fields and
+// nothing after it.
+func unmarshalStrict(body []byte, v any) *apiError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return errf(http.StatusBadRequest, "unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		if errors.Is(err, io.EOF) {
+			return errf(http.StatusBadRequest, "malformed_json", "empty body")
+		}
+		return errf(http.StatusBadRequest, "malformed_json", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errf(http.StatusBadRequest, "malformed_json", "trailing data after the JSON value")
+	}
+	return nil
+}
+
+type ctxKey struct{}
+
+// bearer requires an API token.
+func (s *server) bearer(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		scheme, tok, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "send Authorization: Bearer <API token>")
+			return
+		}
+		ti, err := s.reg.AuthenticateToken(r.Context(), strings.TrimSpace(tok))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ti)))
+	}
+}
+
+// admin requires an API token with the admin role.
+func (s *server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return s.bearer(func(w http.ResponseWriter, r *http.Request) {
+		if ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo); ti.Role != "admin" {
+			writeError(w, http.StatusForbidden, "forbidden", "this needs an admin token")
+			return
+		}
+		h(w, r)
+	})
+}

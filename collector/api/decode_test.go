@@ -1,0 +1,120 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+func gzipBytes(t testing.TB, b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// realReports builds gzip bodies of real reports: every golden snapshot as
+// a full report, and a delta between two of its collections.
+func realReports(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, s := range registrytest.Snapshots(t) {
+		h, err := wire.SnapshotHash(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(&wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: 1, Snapshot: s, Hash: h})
+		out = append(out, gzipBytes(t, b))
+	}
+	s := registrytest.Rich(t)
+	next := registrytest.Clone(t, s)
+	next.CollectedAt = next.CollectedAt.Add(time.Hour)
+	next.Software.Packages = next.Software.Packages[1:]
+	d, err := wire.Diff(s, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(&wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, Seq: 2,
+		BaseHash: registrytest.Hash(t, s), Delta: d, Hash: registrytest.Hash(t, next)})
+	return append(out, gzipBytes(t, b))
+}
+
+func TestDecodeReport(t *testing.T) {
+	t.Parallel()
+	reports := realReports(t)
+	for _, body := range reports {
+		rep, ae := decodeReport(bytes.NewReader(body), 8<<20, 64<<20)
+		if ae != nil {
+			t.Fatalf("real report refused: %v", ae)
+		}
+		if rep.Seq == 0 || rep.Hash == "" {
+			t.Errorf("decoded report lost fields: %+v", rep)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		max    int64
+		status int
+		code   string
+	}{
+		{"empty", nil, 1 << 20, 400, "bad_gzip"},
+		{"plain json", []byte(`{"kind":"full"}`), 1 << 20, 400, "bad_gzip"},
+		{"gzip of nothing", gzipBytes(t, nil), 1 << 20, 400, "malformed_json"},
+		{"two values", gzipBytes(t, []byte(`{} {}`)), 1 << 20, 400, "malformed_json"},
+		{"wrong type", gzipBytes(t, []byte(`{"seq":"one"}`)), 1 << 20, 400, "malformed_json"},
+		{"over compressed limit", reports[0], int64(len(reports[0]) - 1), 413, "too_large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, ae := decodeReport(bytes.NewReader(tc.body), tc.max, 64<<20)
+			if ae == nil {
+				t.Fatal("accepted, want refused")
+			}
+			if ae.status != tc.status || ae.code != tc.code {
+				t.Errorf("got %d %s (%s), want %d %s", ae.status, ae.code, ae.message, tc.status, tc.code)
+			}
+		})
+	}
+}
+
+// FuzzReportDecoder feeds arbitrary bodies to the report decoder: it must
+// never panic, refuse only with 400 or 413, and accept only what
+// round-trips through strict decoding again.
+func FuzzReportDecoder(f *testing.F) {
+	for _, b := range realReports(f) {
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add(gzipBytes(f, []byte(`{"protocol_version":1,"kind":"delta","seq":3,"base_hash":"x","delta":{"set":["os"]},"hash":"y"}`)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rep, ae := decodeReport(bytes.NewReader(body), 1<<20, 4<<20)
+		if ae != nil {
+			if ae.status != http.StatusBadRequest && ae.status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d for a bad body", ae.status)
+			}
+			return
+		}
+		again, ae := decodeReport(bytes.NewReader(gzipBytes(t, mustJSON(t, rep))), 1<<20, 64<<20)
+		if ae != nil {
+			t.Fatalf("accepted report does not decode again: %v", ae)
+		}
+		if a, b := string(mustJSON(t, rep)), string(mustJSON(t, again)); a != b {
+			t.Fatalf("round trip changed the report:\n%s\n%s", a, b)
+		}
+	})
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
