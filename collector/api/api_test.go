@@ -520,7 +520,9 @@ func TestEnrolRefusals(t *testing.T) {
 		{"malformed json", []byte(`{"secret":`), nil, 0, 400, "malformed_json"},
 		{"trailing data", append(marshal(t, valid), []byte(` {}`)...), nil, 0, 400, "malformed_json"},
 		{"unknown field", with(func(m map[string]any) { m["device_id"] = "mine" }), nil, 0, 400, "unknown_field"},
-		{"bad csr", with(func(m map[string]any) { m["csr"] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n" }), nil, 0, 400, "bad_csr"},
+		{"bad csr", with(func(m map[string]any) {
+			m["csr"] = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+		}), nil, 0, 400, "bad_csr"},
 		{"unknown secret", with(func(m map[string]any) { m["secret"] = "rse_guess" }), nil, 0, 403, "secret_invalid"},
 		{"wrong content type", marshal(t, valid), map[string]string{"Content-Type": "text/plain"}, 0, 415, "unsupported_media_type"},
 		{"too large", append(marshal(t, valid), bytes.Repeat([]byte(" "), 70<<10)...), nil, 0, 413, "too_large"},
