@@ -48,6 +48,7 @@ type Registry struct {
 	// writeMu serialises write transactions inside this process so that
 	// writers queue in Go instead of spinning on SQLite's busy handler.
 	writeMu sync.Mutex
+	snaps   *snapCache
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -70,7 +71,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	r := &Registry{db: db, logger: logger}
+	r := &Registry{db: db, logger: logger, snaps: newSnapCache(defaultCacheBytes)}
 	applied, err := r.Migrate(ctx)
 	if err != nil {
 		db.Close()

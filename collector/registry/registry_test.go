@@ -27,7 +27,9 @@ type env struct {
 	path string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+func newEnvB(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "roster.db")
@@ -52,7 +54,7 @@ func (e *env) secret(t *testing.T) string {
 	return s
 }
 
-func (e *env) signer(t *testing.T, now time.Time) registry.Signer {
+func (e *env) signer(t testing.TB, now time.Time) registry.Signer {
 	csr, _ := registrytest.CSR(t)
 	return func(id string) ([]byte, *x509.Certificate, error) {
 		return e.ca.SignClient(csr, id, now, pki.ClientValidity)
@@ -75,6 +77,27 @@ func (e *env) enroll(t *testing.T, secret string, id wire.Identity, now time.Tim
 		t.Fatal(err)
 	}
 	return enrolled{res, pki.SerialHex(c)}
+}
+
+func (e *env) enrollB(t testing.TB, s *wire.Snapshot) enrolled {
+	_, sec, err := e.reg.CreateSecret(context.Background(), "bench", 0, 0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.reg.Enroll(context.Background(), registry.EnrollInput{Secret: sec, Identity: wire.IdentityOf(s), Now: t0}, e.signer(t, t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := pki.ParseCertificatePEM(res.CertPEM)
+	return enrolled{res, pki.SerialHex(c)}
+}
+
+func (e *env) applyB(d enrolled, rep *wire.Report) (wire.Ack, error) {
+	return e.reg.ApplyReport(context.Background(), registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: rep, Now: t0})
+}
+
+func fullB(t testing.TB, s *wire.Snapshot, seq uint64) *wire.Report {
+	return &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: seq, Snapshot: s, Hash: registrytest.Hash(t, s)}
 }
 
 func (e *env) apply(t *testing.T, d enrolled, rep *wire.Report, now time.Time) wire.Ack {

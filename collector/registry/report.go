@@ -2,8 +2,9 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -36,6 +37,8 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 	}
 	now := in.Now.UTC()
 	ack := wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
+	// The cache learns the new snapshot only once it is committed.
+	var cacheAfterCommit func()
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err
@@ -64,21 +67,19 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			ack.Message = fmt.Sprintf("seq %d already applied (last %d)", rep.Seq, cur.lastSeq)
 			return nil
 		}
-		var old *wire.Snapshot
-		if cur.snapshot.Valid {
-			old = new(wire.Snapshot)
-			if err := json.Unmarshal([]byte(cur.snapshot.String), old); err != nil {
-				return fmt.Errorf("decode stored snapshot: %w", err)
-			}
+		old, err := r.storedSnapshot(in.DeviceID, cur.lastHash, cur.snapshot)
+		if err != nil {
+			return err
 		}
 		var snap *wire.Snapshot
+		var canon []byte
 		switch rep.Kind {
 		case wire.ReportFull:
-			h, err := wire.SnapshotHash(rep.Snapshot)
+			canon, err = wire.CanonicalJSON(rep.Snapshot)
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrBadReport, err)
 			}
-			if h != rep.Hash {
+			if h := hashCanonical(canon); h != rep.Hash {
 				return fmt.Errorf("%w: snapshot hashes to %s, report says %s", ErrBadReport, h, rep.Hash)
 			}
 			snap = rep.Snapshot
@@ -92,8 +93,8 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, fmt.Sprintf("delta does not apply: %v: send a full report", err)
 				return nil
 			}
-			h, err := wire.SnapshotHash(s)
-			if err != nil || h != rep.Hash {
+			canon, err = wire.CanonicalJSON(s)
+			if err != nil || hashCanonical(canon) != rep.Hash {
 				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta result does not match its hash: send a full report"
 				return nil
 			}
@@ -101,15 +102,12 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		default:
 			return fmt.Errorf("%w: kind %q", ErrBadReport, rep.Kind)
 		}
-		canon, err := wire.CanonicalJSON(snap)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadReport, err)
-		}
+		oldBy, newBy := packagesByKey(old), packagesByKey(snap)
 		var evs []event
 		if old != nil {
-			evs = diffSnapshots(old, snap)
+			evs = diffSnapshots(old, snap, oldBy, newBy)
 		}
-		if err := replaceSoftware(ctx, tx, in.DeviceID, old, snap); err != nil {
+		if err := replaceSoftware(ctx, tx, in.DeviceID, old == nil, oldBy, newBy); err != nil {
 			return err
 		}
 		// Identity: a section the agent could not read keeps the stored
@@ -153,10 +151,14 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			return fmt.Errorf("record sequence: %w", err)
 		}
 		ack.Status, ack.Hash = wire.AckApplied, rep.Hash
+		cacheAfterCommit = func() { r.snaps.put(in.DeviceID, rep.Hash, snap, len(canon)) }
 		return nil
 	})
 	if err != nil {
 		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
+	}
+	if cacheAfterCommit != nil {
+		cacheAfterCommit()
 	}
 	return ack, nil
 }
@@ -255,8 +257,7 @@ func factsOf(s *wire.Snapshot) facts {
 
 // replaceSoftware makes the device's software rows equal to snap's packages,
 // touching only the keys whose packages changed.
-func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, old, snap *wire.Snapshot) error {
-	oldBy, newBy := packagesByKey(old), packagesByKey(snap)
+func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
 	del, err := tx.PrepareContext(ctx, `DELETE FROM software WHERE device_id = $1 AND source = $2 AND name = $3 AND arch = $4 AND version = $5`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
@@ -267,7 +268,7 @@ func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, old, snap *
 		return fmt.Errorf("replace software: %w", err)
 	}
 	defer ins.Close()
-	if old == nil {
+	if first {
 		// No snapshot yet: rows left by an earlier enrolment's reports are
 		// not trustworthy, start from nothing.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM software WHERE device_id = $1`, device); err != nil {
@@ -296,10 +297,10 @@ func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, old, snap *
 }
 
 func packagesByKey(s *wire.Snapshot) map[wire.PackageKey][]wire.Package {
-	out := map[wire.PackageKey][]wire.Package{}
 	if s == nil || s.Software == nil {
-		return out
+		return map[wire.PackageKey][]wire.Package{}
 	}
+	out := make(map[wire.PackageKey][]wire.Package, len(s.Software.Packages))
 	for _, p := range s.Software.Packages {
 		out[p.Key()] = append(out[p.Key()], p)
 	}
@@ -307,13 +308,26 @@ func packagesByKey(s *wire.Snapshot) map[wire.PackageKey][]wire.Package {
 }
 
 func samePackages(a, b []wire.Package) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
+	return slices.EqualFunc(a, b, func(x, y wire.Package) bool {
+		if x.Name != y.Name || x.Version != y.Version || x.Arch != y.Arch || x.Source != y.Source || x.Publisher != y.Publisher || x.Location != y.Location {
+			return false
+		}
+		if (x.InstallDate == nil) != (y.InstallDate == nil) {
+			return false
+		}
+		return x.InstallDate == nil || x.InstallDate.Equal(*y.InstallDate)
+	})
+}
+
+// hashCanonical is wire.SnapshotHash over JSON already made canonical, so
+// the bytes stored and the bytes hashed are made once.
+func hashCanonical(canon []byte) string {
+	sum := sha256.Sum256(canon)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // diffSnapshots lists what changed between two snapshots of one device.
-func diffSnapshots(old, cur *wire.Snapshot) []event {
+func diffSnapshots(old, cur *wire.Snapshot, oldBy, newBy map[wire.PackageKey][]wire.Package) []event {
 	var evs []event
 	evs = append(evs, diffHardware(old.Hardware, cur.Hardware)...)
 	if o, n := osText(old.OS), osText(cur.OS); o != n {
@@ -323,7 +337,9 @@ func diffSnapshots(old, cur *wire.Snapshot) []event {
 		evs = append(evs, event{Kind: KindKernelChanged, Subject: "kernel", Old: o, New: n})
 	}
 	evs = append(evs, diffEncryption(old.Encryption, cur.Encryption)...)
-	evs = append(evs, diffSoftware(old, cur)...)
+	if old.Software != nil && cur.Software != nil {
+		evs = append(evs, diffSoftware(oldBy, newBy)...)
+	}
 	return evs
 }
 
@@ -434,11 +450,7 @@ func softwareSubject(source, name, arch string) string {
 // diffSoftware pairs removed and added versions of the same source, name
 // and arch as changes (oldest removed with oldest added, so a kernel series
 // reads naturally); the rest are plain additions and removals.
-func diffSoftware(old, cur *wire.Snapshot) []event {
-	if old.Software == nil || cur.Software == nil {
-		return nil
-	}
-	oldBy, newBy := packagesByKey(old), packagesByKey(cur)
+func diffSoftware(oldBy, newBy map[wire.PackageKey][]wire.Package) []event {
 	type group struct{ source, name, arch string }
 	removed, added := map[group][]string{}, map[group][]string{}
 	for k := range oldBy {
