@@ -3,8 +3,8 @@ package registry
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"regexp"
