@@ -1,24 +1,21 @@
 // Package metrics holds the collector's Prometheus metrics on a registry of
-// its own (never a process-global one, so tests and several collectors in
-// one process stay apart): reports received, applied and rejected, ingest
-// latency, and devices by state, read from the registry at each scrape.
-//
-// It writes the Prometheus text exposition format (version 0.0.4) itself:
-// five metrics do not need client_golang's dependency tree.
+// its own (never the process-global default, so tests and several
+// collectors in one process stay apart): reports received, applied and
+// rejected, ingest latency, and devices by state, read from the registry
+// at each scrape. It is built on prometheus/client_golang.
 package metrics
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // DefaultBuckets are the ingest histogram's upper bounds in seconds.
@@ -28,147 +25,126 @@ func DefaultBuckets() []float64 {
 
 // Metrics is the collector's set of metrics.
 type Metrics struct {
-	mu       sync.Mutex
-	received map[string]uint64
-	applied  map[string]uint64
-	rejected map[string]uint64
-	buckets  []float64
-	counts   []uint64 // per bucket, not cumulative
-	sum      float64
-	total    uint64
-	devices  func(ctx context.Context) (map[string]int, error)
-	logger   *slog.Logger
+	reg      *prometheus.Registry
+	received *prometheus.CounterVec
+	applied  *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	ingest   prometheus.Histogram
+	devices  *deviceCollector
 }
 
 // New returns empty metrics.
 func New() *Metrics {
-	b := DefaultBuckets()
-	return &Metrics{
-		received: map[string]uint64{},
-		applied:  map[string]uint64{},
-		rejected: map[string]uint64{},
-		buckets:  b,
-		counts:   make([]uint64, len(b)),
-		logger:   slog.New(slog.DiscardHandler),
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_reports_received_total", Help: "Reports decoded, by kind.",
+		}, []string{"kind"}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_reports_applied_total", Help: "Reports applied to the registry, by kind.",
+		}, []string{"kind"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_reports_rejected_total", Help: "Reports refused, by reason.",
+		}, []string{"reason"}),
+		ingest: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "roster_ingest_seconds", Help: "Time to handle one report.", Buckets: DefaultBuckets(),
+		}),
+		devices: &deviceCollector{
+			desc:   prometheus.NewDesc("roster_devices", "Devices in the registry, by state.", []string{"state"}, nil),
+			logger: slog.New(slog.DiscardHandler),
+		},
 	}
+	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.devices)
+	return m
 }
 
 // SetDeviceSource sets what roster_devices is read from at each scrape
 // (registry.CountDevicesByState), and where a failing read is logged.
 func (m *Metrics) SetDeviceSource(f func(ctx context.Context) (map[string]int, error), logger *slog.Logger) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.devices = f
+	m.devices.mu.Lock()
+	defer m.devices.mu.Unlock()
+	m.devices.source = f
 	if logger != nil {
-		m.logger = logger
+		m.devices.logger = logger
 	}
 }
 
 // ReportReceived counts a decoded report of kind.
-func (m *Metrics) ReportReceived(kind string) { m.inc(m.received, kind) }
+func (m *Metrics) ReportReceived(kind string) {
+	if m != nil {
+		m.received.WithLabelValues(kind).Inc()
+	}
+}
 
 // ReportApplied counts an applied report of kind.
-func (m *Metrics) ReportApplied(kind string) { m.inc(m.applied, kind) }
+func (m *Metrics) ReportApplied(kind string) {
+	if m != nil {
+		m.applied.WithLabelValues(kind).Inc()
+	}
+}
 
 // ReportRejected counts a refused report by reason (the API error code, or
 // resync).
-func (m *Metrics) ReportRejected(reason string) { m.inc(m.rejected, reason) }
-
-func (m *Metrics) inc(c map[string]uint64, label string) {
-	if m == nil {
-		return
+func (m *Metrics) ReportRejected(reason string) {
+	if m != nil {
+		m.rejected.WithLabelValues(reason).Inc()
 	}
-	m.mu.Lock()
-	c[label]++
-	m.mu.Unlock()
 }
 
 // ObserveIngest records how long one report took to handle.
 func (m *Metrics) ObserveIngest(d time.Duration) {
-	if m == nil {
+	if m != nil {
+		m.ingest.Observe(d.Seconds())
+	}
+}
+
+// Handler serves the metrics (content negotiated by promhttp).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// WriteTo writes every metric to w in the text exposition format.
+func (m *Metrics) WriteTo(_ context.Context, w io.Writer) error {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deviceCollector reads device counts from the registry at scrape time, so
+// the gauge is never stale and costs nothing between scrapes.
+type deviceCollector struct {
+	desc   *prometheus.Desc
+	mu     sync.Mutex
+	source func(ctx context.Context) (map[string]int, error)
+	logger *slog.Logger
+}
+
+func (c *deviceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *deviceCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	source, logger := c.source, c.logger
+	c.mu.Unlock()
+	if source == nil {
 		return
 	}
-	s := d.Seconds()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sum += s
-	m.total++
-	for i, ub := range m.buckets {
-		if s <= ub {
-			m.counts[i]++
-			return
-		}
+	// prometheus.Collector has no context; bound the read ourselves.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := source(ctx)
+	if err != nil {
+		logger.Warn("metrics: count devices", "err", err)
+		return
 	}
-}
-
-// Handler serves the metrics in the text exposition format.
-func (m *Metrics) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.WriteTo(r.Context(), w)
-	})
-}
-
-// WriteTo writes every metric to w.
-func (m *Metrics) WriteTo(ctx context.Context, w io.Writer) {
-	m.mu.Lock()
-	source := m.devices
-	m.mu.Unlock()
-	var devices map[string]int
-	if source != nil {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var err error
-		devices, err = source(ctx)
-		cancel()
-		if err != nil {
-			m.logger.Warn("metrics: count devices", "err", err)
-		}
+	for state, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	writeCounter(w, "roster_reports_received_total", "Reports decoded, by kind.", "kind", m.received)
-	writeCounter(w, "roster_reports_applied_total", "Reports applied to the registry, by kind.", "kind", m.applied)
-	writeCounter(w, "roster_reports_rejected_total", "Reports refused, by reason.", "reason", m.rejected)
-	fmt.Fprintf(w, "# HELP roster_ingest_seconds Time to handle one report.\n# TYPE roster_ingest_seconds histogram\n")
-	var cum uint64
-	for i, ub := range m.buckets {
-		cum += m.counts[i]
-		fmt.Fprintf(w, "roster_ingest_seconds_bucket{le=%q} %d\n", formatFloat(ub), cum)
-	}
-	fmt.Fprintf(w, "roster_ingest_seconds_bucket{le=\"+Inf\"} %d\n", m.total)
-	fmt.Fprintf(w, "roster_ingest_seconds_sum %s\nroster_ingest_seconds_count %d\n", formatFloat(m.sum), m.total)
-	if devices != nil {
-		fmt.Fprintf(w, "# HELP roster_devices Devices in the registry, by state.\n# TYPE roster_devices gauge\n")
-		for _, k := range sortedKeys(devices) {
-			fmt.Fprintf(w, "roster_devices{state=\"%s\"} %d\n", escapeLabel(k), devices[k])
-		}
-	}
-}
-
-func writeCounter(w io.Writer, name, help, label string, c map[string]uint64) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-	for _, k := range sortedKeys(c) {
-		fmt.Fprintf(w, "%s{%s=\"%s\"} %d\n", name, label, escapeLabel(k), c[k])
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// escapeLabel escapes a label value as the exposition format requires.
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-func formatFloat(f float64) string {
-	if math.IsInf(f, 1) {
-		return "+Inf"
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
 }

@@ -36,10 +36,11 @@ func TestExposition(t *testing.T) {
 			got = append(got, l)
 		}
 	}
+	// client_golang orders families by name and label values within them.
 	want := []string{
-		`roster_reports_received_total{kind="full"} 2`,
-		`roster_reports_applied_total{kind="full"} 1`,
-		`roster_reports_rejected_total{reason="we\"ird"} 1`,
+		`roster_devices{state="active"} 3`,
+		`roster_devices{state="identity_conflict"} 0`,
+		`roster_devices{state="revoked"} 1`,
 		`roster_ingest_seconds_bucket{le="0.001"} 0`,
 		`roster_ingest_seconds_bucket{le="0.0025"} 0`,
 		`roster_ingest_seconds_bucket{le="0.005"} 1`,
@@ -56,9 +57,9 @@ func TestExposition(t *testing.T) {
 		`roster_ingest_seconds_bucket{le="+Inf"} 2`,
 		`roster_ingest_seconds_sum 20.003`,
 		`roster_ingest_seconds_count 2`,
-		`roster_devices{state="active"} 3`,
-		`roster_devices{state="identity_conflict"} 0`,
-		`roster_devices{state="revoked"} 1`,
+		`roster_reports_applied_total{kind="full"} 1`,
+		`roster_reports_received_total{kind="full"} 2`,
+		`roster_reports_rejected_total{reason="we\"ird"} 1`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("exposition (-want +got):\n%s", diff)
@@ -71,7 +72,9 @@ func TestDeviceSourceFailureKeepsOtherMetrics(t *testing.T) {
 	m.SetDeviceSource(func(context.Context) (map[string]int, error) { return nil, errors.New("database closed") }, nil)
 	m.ReportApplied("delta")
 	var b bytes.Buffer
-	m.WriteTo(context.Background(), &b)
+	if err := m.WriteTo(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(b.String(), `roster_reports_applied_total{kind="delta"} 1`) {
 		t.Errorf("applied counter missing:\n%s", b.String())
 	}
@@ -85,7 +88,9 @@ func TestSeparateInstances(t *testing.T) {
 	a, b := New(), New()
 	a.ReportApplied("full")
 	var buf bytes.Buffer
-	b.WriteTo(context.Background(), &buf)
+	if err := b.WriteTo(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(buf.String(), "roster_reports_applied_total{") {
 		t.Errorf("a's counter shows in b:\n%s", buf.String())
 	}
