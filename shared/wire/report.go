@@ -51,6 +51,46 @@ type Ack struct {
 	Message string `json:"message,omitempty"`
 	// DeviceID is the device the report was recorded under.
 	DeviceID string `json:"device_id,omitempty"`
+	// Schedule, when set, is how often the collector wants this agent to
+	// report and send heartbeats (IT tunes the fleet centrally).
+	Schedule *Schedule `json:"schedule,omitempty"`
+}
+
+// Schedule is the check-in timing the collector asks for, in seconds.
+type Schedule struct {
+	// ReportIntervalS is the full-inventory interval (default 3600).
+	ReportIntervalS int `json:"report_interval_s,omitempty"`
+	// HeartbeatIntervalS is the heartbeat interval (default 300).
+	HeartbeatIntervalS int `json:"heartbeat_interval_s,omitempty"`
+	// FullEveryS forces a full report (rather than a delta) this often
+	// (default 7 days).
+	FullEveryS int `json:"full_every_s,omitempty"`
+}
+
+// Heartbeat is POST /api/v1/agent/heartbeat (mTLS, plain JSON, small): it
+// keeps "last seen" true between inventories without resending them.
+type Heartbeat struct {
+	ProtocolVersion int    `json:"protocol_version"`
+	AgentVersion    string `json:"agent_version,omitempty"`
+	// LastSeq and LastHash are the agent's last acknowledged report; a
+	// collector whose stored hash differs answers resync.
+	LastSeq  uint64 `json:"last_seq"`
+	LastHash string `json:"last_hash,omitempty"`
+	// SpoolDepth is how many reports wait to be sent.
+	SpoolDepth int `json:"spool_depth"`
+}
+
+// Heartbeat statuses.
+const (
+	HeartbeatOK     = "ok"
+	HeartbeatResync = "resync"
+)
+
+// HeartbeatAck is the answer to a heartbeat.
+type HeartbeatAck struct {
+	Status   string    `json:"status"`
+	DeviceID string    `json:"device_id,omitempty"`
+	Schedule *Schedule `json:"schedule,omitempty"`
 }
 
 // Delta is a change set against a base snapshot. Small sections travel whole
