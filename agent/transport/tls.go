@@ -24,7 +24,7 @@ func Fingerprint(der []byte) string {
 func ParseFingerprint(s string) (string, error) {
 	rest, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
 	if !ok {
-		return "", fmt.Errorf("fingerprint %q must start with sha256:", s)
+		return "", fmt.Errorf("fingerprint %q must start with \"sha256:\"", s)
 	}
 	rest = strings.ReplaceAll(rest, ":", "")
 	b, err := hex.DecodeString(rest)
