@@ -44,7 +44,7 @@ func TestAgentCommandFlags(t *testing.T) {
 		{"enroll without secret", []string{"enroll", "--collector", col, "--ca-fingerprint", pin}, 2, "--secret is required"},
 		{"enroll without trust", []string{"enroll", "--collector", col, "--secret", "s"}, 2, "--ca-fingerprint or --ca-file is required"},
 		{"enroll with both trusts", []string{"enroll", "--collector", col, "--secret", "s", "--ca-fingerprint", pin, "--ca-file", "x.pem"}, 2, "give --ca-fingerprint or --ca-file, not both"},
-		{"enroll with bad fingerprint", []string{"enroll", "--collector", col, "--secret", "s", "--ca-fingerprint", "abcd"}, 2, `--ca-fingerprint: fingerprint "abcd" must start with sha256:`},
+		{"enroll with bad fingerprint", []string{"enroll", "--collector", col, "--secret", "s", "--ca-fingerprint", "abcd"}, 2, `--ca-fingerprint: fingerprint "abcd" must start with "sha256:"`},
 		{"enroll with missing CA file", []string{"enroll", "--collector", col, "--secret", "s", "--ca-file", filepath.Join(dir, "none.pem")}, 2, "--ca-file: open"},
 		{"enroll with missing config", []string{"enroll", "--config", filepath.Join(dir, "none.yaml"), "--collector", col}, 2, "read config: open"},
 		{"enroll with bad transport", []string{"enroll", "--transport", "quic", "--collector", col, "--secret", "s", "--ca-fingerprint", pin}, 2, `transport: "quic" is not auto, http3 or https`},
