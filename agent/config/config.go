@@ -58,6 +58,32 @@ type Config struct {
 	Delta bool `yaml:"delta"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+
+	// ReportInterval is how often `run` collects and reports the full
+	// inventory (±10 % jitter); the collector's schedule overrides it.
+	ReportInterval time.Duration `yaml:"report_interval"`
+	// HeartbeatInterval is how often `run` tells the collector it is alive
+	// between reports.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// FullEvery forces a full report instead of a delta this long after
+	// the last full one.
+	FullEvery time.Duration `yaml:"full_every"`
+	// BackoffMin and BackoffMax bound the wait after a failed check-in; it
+	// doubles per failure, with jitter.
+	BackoffMin time.Duration `yaml:"backoff_min"`
+	BackoffMax time.Duration `yaml:"backoff_max"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (debug.SetMemoryLimit); 0 leaves the runtime's default.
+	MemoryLimit int64 `yaml:"memory_limit"`
+	// Spool bounds the reports waiting on disk for the collector.
+	Spool Spool `yaml:"spool"`
+}
+
+// Spool bounds the spool; past either cap the pending reports are
+// coalesced into one full report.
+type Spool struct {
+	MaxBytes   int64 `yaml:"max_bytes"`
+	MaxReports int   `yaml:"max_reports"`
 }
 
 // DefaultPath is the config file read when --config is not given.
@@ -89,6 +115,13 @@ func Defaults(goos string) Config {
 		ProbeTimeout:       90 * time.Second,
 		Delta:              true,
 		LogLevel:           "warn",
+		ReportInterval:     time.Hour,
+		HeartbeatInterval:  5 * time.Minute,
+		FullEvery:          7 * 24 * time.Hour,
+		BackoffMin:         time.Second,
+		BackoffMax:         15 * time.Minute,
+		MemoryLimit:        64 << 20,
+		Spool:              Spool{MaxBytes: 64 << 20, MaxReports: 1000},
 	}
 }
 
@@ -159,6 +192,11 @@ func (c *Config) Validate() error {
 		{"retry_wait_min", c.RetryWaitMin},
 		{"retry_wait_max", c.RetryWaitMax},
 		{"probe_timeout", c.ProbeTimeout},
+		{"report_interval", c.ReportInterval},
+		{"heartbeat_interval", c.HeartbeatInterval},
+		{"full_every", c.FullEvery},
+		{"backoff_min", c.BackoffMin},
+		{"backoff_max", c.BackoffMax},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -170,6 +208,18 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryMax < 0 || c.RetryMax > 20 {
 		errs = append(errs, fmt.Errorf("retry_max: %d is outside 0..20", c.RetryMax))
+	}
+	if c.BackoffMax < c.BackoffMin {
+		errs = append(errs, fmt.Errorf("backoff_max: %v is below backoff_min %v", c.BackoffMax, c.BackoffMin))
+	}
+	if c.MemoryLimit < 0 || (c.MemoryLimit > 0 && c.MemoryLimit < 8<<20) {
+		errs = append(errs, fmt.Errorf("memory_limit: %d bytes is below 8 MiB (0 means no limit)", c.MemoryLimit))
+	}
+	if c.Spool.MaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("spool.max_bytes: %d is below 1 MiB", c.Spool.MaxBytes))
+	}
+	if c.Spool.MaxReports < 2 {
+		errs = append(errs, fmt.Errorf("spool.max_reports: %d is below 2", c.Spool.MaxReports))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -42,6 +42,14 @@ http3_retry_interval: 12h
 retry_max: 2
 skip: [os/updates]
 delta: false
+report_interval: 200ms
+heartbeat_interval: 1m
+full_every: 24h
+backoff_max: 30s
+memory_limit: 33554432
+spool:
+  max_bytes: 2097152
+  max_reports: 50
 `)
 	empty := write("empty.yaml", "")
 	unknown := write("unknown.yaml", "colector: https://x\n")
@@ -57,6 +65,12 @@ delta: false
 	want.RetryMax = 2
 	want.Skip = []string{"os/updates"}
 	want.Delta = false
+	want.ReportInterval = 200 * time.Millisecond
+	want.HeartbeatInterval = time.Minute
+	want.FullEvery = 24 * time.Hour
+	want.BackoffMax = 30 * time.Second
+	want.MemoryLimit = 32 << 20
+	want.Spool = Spool{MaxBytes: 2 << 20, MaxReports: 50}
 
 	tests := []struct {
 		name     string
@@ -113,6 +127,14 @@ func TestValidate(t *testing.T) {
 		{"backoff upside down", func(c *Config) { c.RetryWaitMin, c.RetryWaitMax = time.Minute, time.Second }, "retry_wait_max: 1s is below retry_wait_min 1m0s"},
 		{"negative retries", func(c *Config) { c.RetryMax = -1 }, "retry_max: -1 is outside 0..20"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, `log_level: "loud"`},
+		{"zero report interval", func(c *Config) { c.ReportInterval = 0 }, "report_interval: must be positive"},
+		{"negative heartbeat interval", func(c *Config) { c.HeartbeatInterval = -time.Second }, "heartbeat_interval: must be positive"},
+		{"zero full_every", func(c *Config) { c.FullEvery = 0 }, "full_every: must be positive"},
+		{"check-in backoff upside down", func(c *Config) { c.BackoffMin, c.BackoffMax = time.Minute, time.Second }, "backoff_max: 1s is below backoff_min 1m0s"},
+		{"tiny memory limit", func(c *Config) { c.MemoryLimit = 1 << 20 }, "memory_limit: 1048576 bytes is below 8 MiB"},
+		{"no memory limit is fine", func(c *Config) { c.MemoryLimit = 0 }, ""},
+		{"tiny spool", func(c *Config) { c.Spool.MaxBytes = 1000 }, "spool.max_bytes: 1000 is below 1 MiB"},
+		{"one-report spool", func(c *Config) { c.Spool.MaxReports = 1 }, "spool.max_reports: 1 is below 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

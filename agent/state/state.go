@@ -177,7 +177,7 @@ func (d *Dir) SaveEnrolment(e Enrolment) error {
 			return fmt.Errorf("save enrolment: %w", err)
 		}
 	}
-	for _, name := range []string{KeyFile + pendingSuffix, CertFile + pendingSuffix, AckedFile} {
+	for _, name := range []string{KeyFile + pendingSuffix, CertFile + pendingSuffix, AckedFile, SpooledFile, LastAckFile} {
 		if err := os.Remove(filepath.Join(d.path, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("save enrolment: %w", err)
 		}
