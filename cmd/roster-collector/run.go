@@ -245,6 +245,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxReportBytes:             int64(cfg.Limits.MaxReportBytes),
 		MaxReportDecompressedBytes: int64(cfg.Limits.MaxReportDecompressedBytes),
 		Now:                        time.Now,
+		Schedule:                   cfg.Agents.Schedule(),
 	}))
 	srv, err := server.Listen(ctx, server.Options{
 		Addr:      cfg.Listen,

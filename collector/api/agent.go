@@ -146,8 +146,8 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		reject(err)
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		reject(errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct))
+	if ae := checkJSONType(r); ae != nil {
+		reject(ae)
 		return
 	}
 	if ce := r.Header.Get("Content-Encoding"); !strings.EqualFold(strings.TrimSpace(ce), "gzip") {
@@ -176,15 +176,30 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		s.metrics.ReportRejected("resync")
 	}
 	s.logger.Debug("report", "device_id", device, "kind", rep.Kind, "seq", rep.Seq, "status", ack.Status)
+	ack.Schedule = s.schedule
 	writeJSON(w, http.StatusOK, ack)
 }
 
-// decodeReport reads a gzip-compressed JSON report: at most maxCompressed
+// decodeReport reads a gzip-compressed JSON report within the limits of
+// readGzip.
+func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.Report, *apiError) {
+	b, ae := readGzip(body, "report", maxCompressed, maxDecompressed)
+	if ae != nil {
+		return nil, ae
+	}
+	var rep wire.Report
+	if ae := unmarshalStrict(b, &rep); ae != nil {
+		return nil, ae
+	}
+	return &rep, nil
+}
+
+// readGzip inflates a gzip body named what in errors: at most maxCompressed
 // bytes on the wire (the caller's MaxBytesReader enforces it too) and
 // maxDecompressed once inflated, so a small gzip bomb cannot fill memory.
 // The whole stream is read before decoding so a corrupt gzip trailer is
 // caught as bad_gzip rather than half-trusted.
-func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.Report, *apiError) {
+func readGzip(body io.Reader, what string, maxCompressed, maxDecompressed int64) ([]byte, *apiError) {
 	tooBig := func(err error) bool {
 		var mbe *http.MaxBytesError
 		return errors.As(err, &mbe)
@@ -193,7 +208,7 @@ func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.R
 	zr, err := gzip.NewReader(lr)
 	if err != nil {
 		if tooBig(err) || lr.N <= 0 {
-			return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed report over the %d-byte limit", maxCompressed)
+			return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed %s over the %d-byte limit", what, maxCompressed)
 		}
 		return nil, errf(http.StatusBadRequest, "bad_gzip", "body is not gzip: %v", err)
 	}
@@ -201,15 +216,11 @@ func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.R
 	n, err := io.Copy(&buf, io.LimitReader(zr, maxDecompressed+1))
 	switch {
 	case tooBig(err) || lr.N <= 0:
-		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed report over the %d-byte limit", maxCompressed)
+		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed %s over the %d-byte limit", what, maxCompressed)
 	case n > maxDecompressed:
-		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "decompressed report over the %d-byte limit", maxDecompressed)
+		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "decompressed %s over the %d-byte limit", what, maxDecompressed)
 	case err != nil:
 		return nil, errf(http.StatusBadRequest, "bad_gzip", "corrupt gzip stream: %v", err)
 	}
-	var rep wire.Report
-	if ae := unmarshalStrict(buf.Bytes(), &rep); ae != nil {
-		return nil, ae
-	}
-	return &rep, nil
+	return buf.Bytes(), nil
 }

@@ -43,6 +43,10 @@ type Options struct {
 	MaxReportBytes, MaxReportDecompressedBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Schedule is the check-in timing sent in every report and heartbeat
+	// ack; its zero (or negative) fields are left out, and the zero
+	// Schedule sends none.
+	Schedule wire.Schedule
 }
 
 type server struct {
@@ -53,6 +57,8 @@ type server struct {
 	maxRep  int64
 	maxDec  int64
 	now     func() time.Time
+	// schedule is shared by every ack and never modified; nil sends none.
+	schedule *wire.Schedule
 }
 
 // New returns the API handler: /api/v1/..., /healthz and /readyz.
@@ -73,6 +79,7 @@ func New(opt Options) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.schedule = ackSchedule(opt.Schedule)
 	if s.metrics == nil {
 		s.metrics = metrics.New()
 	}
@@ -88,6 +95,7 @@ func New(opt Options) http.Handler {
 		{"/api/v1/enroll", map[string]http.HandlerFunc{"POST": s.enroll}},
 		{"/api/v1/agent/renew", map[string]http.HandlerFunc{"POST": s.renew}},
 		{"/api/v1/agent/report", map[string]http.HandlerFunc{"POST": s.report}},
+		{"/api/v1/agent/heartbeat", map[string]http.HandlerFunc{"POST": s.heartbeat}},
 		{"/api/v1/devices", map[string]http.HandlerFunc{"GET": s.bearer(s.listDevices)}},
 		{"/api/v1/devices/{ref}", map[string]http.HandlerFunc{"GET": s.bearer(s.getDevice)}},
 		{"/api/v1/devices/{ref}/snapshot", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSnapshot)}},
@@ -221,8 +229,8 @@ func trimPrefix(err error) string {
 
 // decodeJSON strictly decodes a size-limited JSON body into v.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *apiError {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		return errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct)
+	if ae := checkJSONType(r); ae != nil {
+		return ae
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -233,6 +241,15 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) *api
 		return errf(http.StatusBadRequest, "bad_request", "read body: %v", err)
 	}
 	return unmarshalStrict(body, v)
+}
+
+// checkJSONType refuses a body declared as anything but JSON; no
+// Content-Type at all is taken as JSON.
+func checkJSONType(r *http.Request) *apiError {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct)
+	}
+	return nil
 }
 
 func isJSON(ct string) bool {

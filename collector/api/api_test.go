@@ -59,7 +59,8 @@ type fixture struct {
 	token   string
 }
 
-func newFixture(t *testing.T, clientAuth tls.ClientAuthType) *fixture {
+// newFixture starts the API on httptest with TLS; opts adjust its Options.
+func newFixture(t *testing.T, clientAuth tls.ClientAuthType, opts ...func(*api.Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -75,10 +76,14 @@ func newFixture(t *testing.T, clientAuth tls.ClientAuthType) *fixture {
 	if f.token, err = f.reg.CreateToken(ctx, "test", "admin"); err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(api.Options{
+	opt := api.Options{
 		Registry: f.reg, CA: f.ca, Metrics: f.metrics, Now: f.clock.Now,
 		MaxReportBytes: testMaxCompressed, MaxReportDecompressedBytes: testMaxDecompressed,
-	})
+	}
+	for _, o := range opts {
+		o(&opt)
+	}
+	h := api.New(opt)
 	f.srv = httptest.NewUnstartedServer(h)
 	f.srv.TLS = f.ca.ServerTLS(nil)
 	f.srv.TLS.ClientAuth = clientAuth

@@ -16,7 +16,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/rosterhq/roster/shared/wire"
 	"gopkg.in/yaml.v3"
 )
 
@@ -35,6 +37,29 @@ type Config struct {
 	Limits    Limits `yaml:"limits"`
 	// HTTP3 serves HTTP/3 on UDP beside HTTPS on TCP.
 	HTTP3 bool `yaml:"http3"`
+	// Agents is the check-in schedule every ack tells agents to follow.
+	Agents Agents `yaml:"agents"`
+}
+
+// Agents is the fleet's check-in timing, sent to agents in every report
+// and heartbeat ack (wire.Schedule) so IT tunes it in one place.
+type Agents struct {
+	// ReportInterval is how often an agent inventories and reports.
+	ReportInterval Duration `yaml:"report_interval"`
+	// HeartbeatInterval is how often an agent says it is alive in between.
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	// FullEvery is how often an agent sends a full report rather than a
+	// delta.
+	FullEvery Duration `yaml:"full_every"`
+}
+
+// Schedule is the agents' timing as it travels: whole seconds.
+func (a Agents) Schedule() wire.Schedule {
+	return wire.Schedule{
+		ReportIntervalS:    int(time.Duration(a.ReportInterval) / time.Second),
+		HeartbeatIntervalS: int(time.Duration(a.HeartbeatInterval) / time.Second),
+		FullEveryS:         int(time.Duration(a.FullEvery) / time.Second),
+	}
 }
 
 // Limits bound what one request may make the collector read.
@@ -48,6 +73,18 @@ const (
 	DefaultListen                     = ":8443"
 	DefaultMaxReportBytes             = 8 << 20
 	DefaultMaxReportDecompressedBytes = 64 << 20
+	DefaultReportInterval             = time.Hour
+	DefaultHeartbeatInterval          = 5 * time.Minute
+	DefaultFullEvery                  = 7 * 24 * time.Hour
+)
+
+// Bounds of the agents: intervals. The minimum keeps a typo ("5s" for
+// "5m") from making the whole fleet hammer the collector; the maximum
+// keeps every interval within a 32-bit agent's int of seconds and within
+// reason for "last seen".
+const (
+	MinAgentInterval = 10 * time.Second
+	MaxAgentInterval = 365 * 24 * time.Hour
 )
 
 // Default returns the built-in configuration (no data directory: that one
@@ -63,8 +100,33 @@ func Default() Config {
 			MaxReportDecompressedBytes: DefaultMaxReportDecompressedBytes,
 		},
 		HTTP3: true,
+		Agents: Agents{
+			ReportInterval:    Duration(DefaultReportInterval),
+			HeartbeatInterval: Duration(DefaultHeartbeatInterval),
+			FullEvery:         Duration(DefaultFullEvery),
+		},
 	}
 }
+
+// Duration is a time.Duration written the Go way in YAML ("90s", "5m",
+// "168h"); a bare number is refused rather than guessed to be seconds.
+type Duration time.Duration
+
+// UnmarshalYAML takes a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a duration must be a string like \"5m\" or \"168h\"", n.Line)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return fmt.Errorf("line %d: duration %q: use a number with a unit: s, m or h (e.g. \"5m\", \"168h\")", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String is the Go form ("1h0m0s").
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // ByteSize is a byte count; YAML and flags take a plain integer or one with a
 // unit (KiB, MiB, GiB, KB, MB, GB, B), e.g. "8MiB".
@@ -307,6 +369,26 @@ func (c *Config) Validate() error {
 	} else if c.Limits.MaxReportDecompressedBytes < c.Limits.MaxReportBytes {
 		add("limits.max_report_decompressed_bytes (%d) must be at least limits.max_report_bytes (%d)",
 			c.Limits.MaxReportDecompressedBytes, c.Limits.MaxReportBytes)
+	}
+	a := c.Agents
+	for _, iv := range []struct {
+		key string
+		d   Duration
+	}{{"report_interval", a.ReportInterval}, {"heartbeat_interval", a.HeartbeatInterval}, {"full_every", a.FullEvery}} {
+		switch d := time.Duration(iv.d); {
+		case d < MinAgentInterval:
+			add("agents.%s %s is below the minimum %s", iv.key, d, MinAgentInterval)
+		case d > MaxAgentInterval:
+			add("agents.%s %s is above the maximum %s", iv.key, d, MaxAgentInterval)
+		case d%time.Second != 0:
+			add("agents.%s %s must be whole seconds", iv.key, d)
+		}
+	}
+	if a.HeartbeatInterval >= a.ReportInterval {
+		add("agents.heartbeat_interval (%s) must be shorter than agents.report_interval (%s)", a.HeartbeatInterval, a.ReportInterval)
+	}
+	if a.FullEvery < a.ReportInterval {
+		add("agents.full_every (%s) must be at least agents.report_interval (%s)", a.FullEvery, a.ReportInterval)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

@@ -1,8 +1,8 @@
 // Package metrics holds the collector's Prometheus metrics on a registry of
 // its own (never the process-global default, so tests and several
 // collectors in one process stay apart): reports received, applied and
-// rejected, ingest latency, and devices by state, read from the registry
-// at each scrape. It is built on prometheus/client_golang.
+// rejected, ingest latency, heartbeats by outcome, and devices by state,
+// read from the registry at each scrape. It is built on prometheus/client_golang.
 package metrics
 
 import (
@@ -30,6 +30,7 @@ type Metrics struct {
 	applied  *prometheus.CounterVec
 	rejected *prometheus.CounterVec
 	ingest   prometheus.Histogram
+	beats    *prometheus.CounterVec
 	devices  *deviceCollector
 }
 
@@ -49,12 +50,15 @@ func New() *Metrics {
 		ingest: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "roster_ingest_seconds", Help: "Time to handle one report.", Buckets: DefaultBuckets(),
 		}),
+		beats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_heartbeats_total", Help: "Heartbeats answered, by status: ok, resync, or the API error code of a refused one.",
+		}, []string{"status"}),
 		devices: &deviceCollector{
 			desc:   prometheus.NewDesc("roster_devices", "Devices in the registry, by state.", []string{"state"}, nil),
 			logger: slog.New(slog.DiscardHandler),
 		},
 	}
-	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.devices)
+	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.beats, m.devices)
 	return m
 }
 
@@ -95,6 +99,14 @@ func (m *Metrics) ReportRejected(reason string) {
 func (m *Metrics) ObserveIngest(d time.Duration) {
 	if m != nil {
 		m.ingest.Observe(d.Seconds())
+	}
+}
+
+// Heartbeat counts a heartbeat by status: ok, resync, or the API error code
+// it was refused with.
+func (m *Metrics) Heartbeat(status string) {
+	if m != nil {
+		m.beats.WithLabelValues(status).Inc()
 	}
 }
 

@@ -24,6 +24,9 @@ func TestExposition(t *testing.T) {
 	m.ReportRejected(`we"ird`)
 	m.ObserveIngest(3 * time.Millisecond)
 	m.ObserveIngest(20 * time.Second)
+	m.Heartbeat("ok")
+	m.Heartbeat("ok")
+	m.Heartbeat("resync")
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -41,6 +44,8 @@ func TestExposition(t *testing.T) {
 		`roster_devices{state="active"} 3`,
 		`roster_devices{state="identity_conflict"} 0`,
 		`roster_devices{state="revoked"} 1`,
+		`roster_heartbeats_total{status="ok"} 2`,
+		`roster_heartbeats_total{status="resync"} 1`,
 		`roster_ingest_seconds_bucket{le="0.001"} 0`,
 		`roster_ingest_seconds_bucket{le="0.0025"} 0`,
 		`roster_ingest_seconds_bucket{le="0.005"} 1`,

@@ -1,0 +1,62 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// HeartbeatInput is a decoded heartbeat with the device and certificate
+// serial taken from the verified client certificate.
+type HeartbeatInput struct {
+	DeviceID   string
+	CertSerial string
+	// AgentVersion replaces the stored one when not empty.
+	AgentVersion string
+	// LastHash is the hash of the agent's last acknowledged snapshot.
+	LastHash string
+	Now      time.Time
+}
+
+// Heartbeat records that a device is alive: it moves last_seen to in.Now
+// and updates agent_version, nothing else (no history, no snapshot). It
+// answers resync when in.LastHash is not the stored hash, including when
+// the device has not reported yet. Every agent calls it every few minutes,
+// so it is one UPDATE that checks the certificate, writes the row and reads
+// the stored hash at once; only a refused heartbeat costs a second query,
+// to say why.
+func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (wire.HeartbeatAck, error) {
+	var stored string
+	err := func() error {
+		// Queue behind report transactions in Go rather than in SQLite's
+		// busy handler, as every other writer does.
+		r.writeMu.Lock()
+		defer r.writeMu.Unlock()
+		return r.db.QueryRowContext(ctx, `UPDATE devices
+			SET last_seen = $1, agent_version = CASE WHEN $2 = '' THEN agent_version ELSE $2 END
+			WHERE id = $3 AND state <> $4
+				AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = $5 AND c.device_id = devices.id AND c.revoked_at IS NULL)
+			RETURNING last_hash`,
+			fmtTime(in.Now), in.AgentVersion, in.DeviceID, StateRevoked, in.CertSerial).Scan(&stored)
+	}()
+	if errors.Is(err, sql.ErrNoRows) {
+		// Nothing was written: the certificate or the device is unknown or
+		// revoked. checkCert names which; a certificate that passes it now
+		// was revoked a moment ago, or the device was re-enrolled.
+		if err = checkCert(ctx, r.db, in.DeviceID, in.CertSerial); err == nil {
+			err = fmt.Errorf("%w: serial %s", ErrCertificateRevoked, in.CertSerial)
+		}
+	}
+	if err != nil {
+		return wire.HeartbeatAck{}, fmt.Errorf("record heartbeat: %w", err)
+	}
+	ack := wire.HeartbeatAck{Status: wire.HeartbeatOK, DeviceID: in.DeviceID}
+	if stored == "" || stored != in.LastHash {
+		ack.Status = wire.HeartbeatResync
+	}
+	return ack, nil
+}
