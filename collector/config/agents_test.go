@@ -48,35 +48,6 @@ agents:
 	}
 }
 
-func TestAgentsDecodeErrors(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name, yaml string
-		want       []string
-	}{
-		{"bare number", "agents:\n  report_interval: 3600\n", []string{`line 2`, `duration "3600"`, `with a unit`}},
-		{"unknown unit", "agents:\n  heartbeat_interval: 5 min\n", []string{`line 2`, `duration "5 min"`}},
-		{"days", "agents:\n  full_every: 7d\n", []string{`line 2`, `duration "7d"`, `168h`}},
-		{"not a scalar", "agents:\n  full_every: [1h]\n", []string{`line 2`, `must be a string like`}},
-		{"unknown key", "agents:\n  interval: 1h\n", []string{`line 2`, `unknown key "agents.interval"`}},
-		{"not a mapping", "agents: 1h\n", []string{`line 1`, `"agents" must be a mapping`}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := Default()
-			err := Decode([]byte(tt.yaml), &c)
-			if err == nil {
-				t.Fatalf("Decode(%q): got nil error, want one containing %q", tt.yaml, tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("got error %q, want it to contain %q", err, w)
-				}
-			}
-		})
-	}
-}
-
 func TestAgentsValidate(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {

@@ -113,6 +113,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", []string{`must be a mapping`}},
 		{"syntax", "listen: [\n", []string{`parse yaml`}},
 		{"two documents", "listen: a\n---\nlisten: b\n", []string{`more than one YAML document`}},
+		{"duration without unit", "agents:\n  report_interval: 3600\n", []string{`line 2`, `duration "3600"`, `with a unit`}},
+		{"duration with a space", "agents:\n  heartbeat_interval: 5 min\n", []string{`line 2`, `duration "5 min"`}},
+		{"duration in days", "agents:\n  full_every: 7d\n", []string{`line 2`, `duration "7d"`, `168h`}},
+		{"duration not a scalar", "agents:\n  full_every: [1h]\n", []string{`line 2`, `must be a string like`}},
+		{"unknown agents key", "agents:\n  interval: 1h\n", []string{`line 2`, `unknown key "agents.interval"`}},
+		{"agents not a mapping", "agents: 1h\n", []string{`line 1`, `"agents" must be a mapping`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
