@@ -45,11 +45,17 @@ func addCommonFlags(fs *flag.FlagSet, env Env) *commonFlags {
 
 // config builds defaults → file → flags and validates the result.
 func (c *commonFlags) config(goos string) (config.Config, error) {
-	cfg := config.Defaults(goos)
 	path, explicit := config.DefaultPath(goos), false
 	if c.configFile != "" {
 		path, explicit = c.configFile, true
 	}
+	return c.configFrom(goos, path, explicit)
+}
+
+// configFrom is config reading the file at path, which may be missing
+// unless explicit (install names a file it is about to write).
+func (c *commonFlags) configFrom(goos, path string, explicit bool) (config.Config, error) {
+	cfg := config.Defaults(goos)
 	if err := cfg.LoadFile(path, explicit); err != nil {
 		return cfg, err
 	}

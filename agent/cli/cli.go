@@ -12,6 +12,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/rosterhq/roster/agent/service"
 )
 
 // Env is what a run of the agent gets from its process.
@@ -28,6 +30,11 @@ Usage:
   roster-agent inventory [flags]   collect once and print the snapshot as JSON
   roster-agent enroll [flags]      enrol this device with a collector
   roster-agent report --once       collect and send one report to the collector
+  roster-agent install [flags]     enrol if needed, register and start the system service
+  roster-agent uninstall|start|stop|restart
+                                   control the system service
+  roster-agent status [--json]     whether the service runs and how its reports go
+                                   (exit 0 running, 3 not running, 1 error)
   roster-agent version             print the agent version
 
 Run "roster-agent <command> -h" for a command's flags.
@@ -50,6 +57,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runEnroll(ctx, args[1:], env)
 	case "report":
 		return runReport(ctx, args[1:], env)
+	case "install", "uninstall", "start", "stop", "restart", "status":
+		return runService(ctx, args, env, service.Open)
 	case "version", "--version", "-version":
 		fmt.Fprintf(env.Stdout, "roster-agent %s %s/%s\n", env.Version, runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -6,14 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 
-	"github.com/rosterhq/roster/agent/config"
-	"github.com/rosterhq/roster/agent/enroll"
 	"github.com/rosterhq/roster/agent/state"
 	"github.com/rosterhq/roster/agent/transport"
-	"github.com/rosterhq/roster/shared/wire"
 )
 
 const enrollHelp = `Enrols this device with a collector: generates a key that never leaves the
@@ -27,11 +22,7 @@ func runEnroll(ctx context.Context, args []string, env Env) int {
 	const name = "roster-agent enroll"
 	fs := newFlagSet("enroll", env.Stderr, enrollHelp)
 	common := addCommonFlags(fs, env)
-	fs.StringVar(&common.collector, "collector", "", "collector `URL`, https://HOST:8443 (or collector: in the config)")
-	secret := fs.String("secret", "", "enrolment `SECRET` (from rosterctl secrets create)")
-	secretFile := fs.String("secret-file", "", "read the enrolment secret from `FILE` instead (keeps it out of the process list)")
-	pin := fs.String("ca-fingerprint", "", "trust the collector CA whose certificate hashes to `sha256:HEX`")
-	caFile := fs.String("ca-file", "", "trust the collector CA in the PEM `FILE`")
+	ef := addEnrolFlags(fs, common)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -49,46 +40,12 @@ func runEnroll(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if cfg.Collector == "" {
-		return usageErr("--collector is required (https://HOST:8443)")
+	if err := checkCollector(cfg); err != nil {
+		return usageErr("%v", err)
 	}
-	if err := config.CheckCollectorURL(cfg.Collector); err != nil {
-		return usageErr("--collector: %v", err)
-	}
-	switch {
-	case *secret != "" && *secretFile != "":
-		return usageErr("give --secret or --secret-file, not both")
-	case *secretFile != "":
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
-			return usageErr("--secret-file: %v", err)
-		}
-		*secret = strings.TrimSpace(string(b))
-	}
-	if *secret == "" {
-		return usageErr("--secret is required (create one with: rosterctl secrets create)")
-	}
-	var trust enroll.Trust
-	switch {
-	case *pin != "" && *caFile != "":
-		return usageErr("give --ca-fingerprint or --ca-file, not both")
-	case *pin != "":
-		fp, err := transport.ParseFingerprint(*pin)
-		if err != nil {
-			return usageErr("--ca-fingerprint: %v", err)
-		}
-		trust.Fingerprint = fp
-	case *caFile != "":
-		b, err := os.ReadFile(*caFile)
-		if err != nil {
-			return usageErr("--ca-file: %v", err)
-		}
-		if _, err := transport.ParseCertificates(b); err != nil {
-			return usageErr("--ca-file %s: %v", *caFile, err)
-		}
-		trust.CAPEM = b
-	default:
-		return usageErr("--ca-fingerprint or --ca-file is required to authenticate the collector")
+	secret, trust, err := ef.parse()
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	if err := checkSkip(common.goos, cfg.Skip); err != nil {
 		return usageErr("%v", err)
@@ -107,22 +64,9 @@ func runEnroll(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(err)
 	}
-	snap, err := collect(ctx, h, cfg, []string{wire.AreaHardware}, env, logger)
+	res, err := enrolDevice(ctx, dir, h, cfg, secret, trust, env, logger)
 	if err != nil {
-		return fail(fmt.Errorf("read hardware identity: %w", err))
-	}
-	opt := transportOptions(cfg, logger)
-	opt.Memory = dir
-	res, err := enroll.Enroll(ctx, dir, enroll.Request{
-		Collector:    cfg.Collector,
-		Secret:       *secret,
-		Trust:        trust,
-		Identity:     wire.IdentityOf(snap),
-		AgentVersion: env.Version,
-		Transport:    opt,
-	})
-	if err != nil {
-		return fail(explain(err))
+		return fail(err)
 	}
 	if common.jsonOut {
 		enc := json.NewEncoder(env.Stdout)
