@@ -372,21 +372,30 @@ func (r *Registry) resolve(ctx context.Context, q querier, ref string) (string, 
 	return "", fmt.Errorf("%w: hostname %q", ErrAmbiguous, ref)
 }
 
-// DeviceSnapshot returns the latest full snapshot of a device as stored
-// (canonical JSON), or ErrNotFound when it has not reported yet.
+// DeviceSnapshot returns the latest full snapshot of a device as canonical
+// JSON (the stored snapshot with its delta chain applied), or ErrNotFound
+// when it has not reported yet.
 func (r *Registry) DeviceSnapshot(ctx context.Context, ref string) (json.RawMessage, error) {
 	id, err := r.resolve(ctx, r.db, ref)
 	if err != nil {
 		return nil, err
 	}
-	var snap sql.NullString
-	if err := r.db.QueryRowContext(ctx, `SELECT snapshot FROM devices WHERE id = $1`, id).Scan(&snap); err != nil {
+	var lastHash string
+	if err := r.db.QueryRowContext(ctx, `SELECT last_hash FROM devices WHERE id = $1`, id).Scan(&lastHash); err != nil {
 		return nil, fmt.Errorf("read snapshot of %s: %w", id, err)
 	}
-	if !snap.Valid {
+	cs, err := r.latestSnapshot(ctx, r.db, id, lastHash)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot of %s: %w", id, err)
+	}
+	if cs == nil {
 		return nil, fmt.Errorf("%w: device %s has not reported yet", ErrNotFound, id)
 	}
-	return json.RawMessage(snap.String), nil
+	b, err := cs.canonical()
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot of %s: %w", id, err)
+	}
+	return json.RawMessage(b), nil
 }
 
 // CountDevicesByState counts devices per state, every state present.

@@ -2,9 +2,8 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -25,6 +24,67 @@ type ReportInput struct {
 	Now        time.Time
 }
 
+// result is a report's snapshot worked out: the snapshot after it and
+// what changed in the package set.
+type result struct {
+	next *canonSnap
+	ch   pkgChange
+	// base is the snapshot a delta was applied to.
+	base *canonSnap
+	// err is why a delta does not apply (answered resync) or why a full
+	// report is bad.
+	err error
+}
+
+// work derives the snapshot a report leads to (from base for a delta) and
+// checks it against the report's hash. It is pure CPU work on immutable
+// values, so ApplyReport runs it before taking the write lock whenever the
+// base is cached: concurrent reports then compute in parallel and only
+// their SQL is serialised.
+func work(rep *wire.Report, base *canonSnap) result {
+	res := result{base: base}
+	if rep.Kind == wire.ReportFull {
+		res.next, res.err = newCanonSnap(rep.Snapshot)
+		switch {
+		case res.err != nil:
+			res.err = fmt.Errorf("%w: %v", ErrBadReport, res.err)
+		case res.next.hash != rep.Hash:
+			// Trust wire's own encoding over the spliced one before
+			// calling the agent wrong.
+			if c, err := slowCanon(rep.Snapshot); err == nil && c.hash == rep.Hash {
+				res.next = c
+			} else {
+				res.err = fmt.Errorf("%w: snapshot hashes to %s, report says %s", ErrBadReport, res.next.hash, rep.Hash)
+			}
+		}
+		return res
+	}
+	res.next, res.ch, res.err = base.apply(rep.Delta)
+	if res.err != nil {
+		res.err = fmt.Errorf("delta does not apply: %v: send a full report", res.err)
+		return res
+	}
+	if res.next.hash != rep.Hash {
+		// Same guard as for full reports: the general path decides.
+		if s, err := wire.Apply(base.snap, rep.Delta); err == nil {
+			if c, err := slowCanon(s); err == nil && c.hash == rep.Hash {
+				res.next = c
+				res.ch = pkgChange{old: packagesByKey(base.snap), new: packagesByKey(c.snap)}
+				return res
+			}
+		}
+		res.err = errors.New("delta result does not match its hash: send a full report")
+	}
+	return res
+}
+
+// slowCanon is newCanonSnap through wire.CanonicalJSON's whole encoding.
+func slowCanon(s *wire.Snapshot) (*canonSnap, error) {
+	c := *s
+	wire.Canonicalise(&c)
+	return hashed(&c, nil)
+}
+
 // ApplyReport records a report in one transaction: device facts, software
 // set, change history and the sequence number that makes a replay a no-op.
 // A delta against an unknown base or whose result does not hash to
@@ -37,22 +97,36 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 	}
 	now := in.Now.UTC()
 	ack := wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
+	// Work out the new snapshot before queueing for the write lock when
+	// the base is at hand; the transaction checks it is still the base.
+	var pre *result
+	switch rep.Kind {
+	case wire.ReportDelta:
+		if base := r.snaps.get(in.DeviceID, rep.BaseHash); base != nil {
+			res := work(rep, base)
+			pre = &res
+		}
+	case wire.ReportFull:
+		res := work(rep, nil)
+		pre = &res
+	}
 	// The cache learns the new snapshot only once it is committed.
-	var cacheAfterCommit func()
+	var cacheAfterCommit *canonSnap
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err
 		}
 		var cur struct {
-			lastSeq  int64
-			lastHash string
-			flags    string
-			snapshot sql.NullString
-			hostname string
-			id       hwID
+			lastSeq    int64
+			lastHash   string
+			flags      string
+			hostname   string
+			id         hwID
+			deltaCount int64
+			deltaBytes int64
 		}
-		err := tx.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, snapshot, hostname, system_serial, system_uuid, board_serial, macs FROM devices WHERE id = $1`, in.DeviceID).
-			Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.snapshot, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs)
+		err := tx.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes FROM devices WHERE id = $1`, in.DeviceID).
+			Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes)
 		if err != nil {
 			return fmt.Errorf("read device: %w", err)
 		}
@@ -67,47 +141,50 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			ack.Message = fmt.Sprintf("seq %d already applied (last %d)", rep.Seq, cur.lastSeq)
 			return nil
 		}
-		old, err := r.storedSnapshot(in.DeviceID, cur.lastHash, cur.snapshot)
-		if err != nil {
-			return err
-		}
-		var snap *wire.Snapshot
-		var canon []byte
+		var res result
 		switch rep.Kind {
 		case wire.ReportFull:
-			canon, err = wire.CanonicalJSON(rep.Snapshot)
+			res = *pre
+			if res.err != nil {
+				return res.err
+			}
+			old, err := r.latestSnapshot(ctx, tx, in.DeviceID, cur.lastHash)
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrBadReport, err)
+				return err
 			}
-			if h := hashCanonical(canon); h != rep.Hash {
-				return fmt.Errorf("%w: snapshot hashes to %s, report says %s", ErrBadReport, h, rep.Hash)
-			}
-			snap = rep.Snapshot
+			res.base = old
+			res.ch = diffPackages(old, res.next)
 		case wire.ReportDelta:
-			if old == nil || cur.lastHash == "" || rep.BaseHash != cur.lastHash {
+			if cur.lastHash == "" || rep.BaseHash != cur.lastHash {
 				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta base unknown: send a full report"
 				return nil
 			}
-			s, err := wire.Apply(old, rep.Delta)
-			if err != nil {
-				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, fmt.Sprintf("delta does not apply: %v: send a full report", err)
+			if pre != nil {
+				res = *pre
+			} else {
+				base, err := r.latestSnapshot(ctx, tx, in.DeviceID, cur.lastHash)
+				if err != nil {
+					return err
+				}
+				if base == nil || base.hash != cur.lastHash {
+					ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta base unknown: send a full report"
+					return nil
+				}
+				res = work(rep, base)
+			}
+			if res.err != nil {
+				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, res.err.Error()
 				return nil
 			}
-			canon, err = wire.CanonicalJSON(s)
-			if err != nil || hashCanonical(canon) != rep.Hash {
-				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta result does not match its hash: send a full report"
-				return nil
-			}
-			snap = s
 		default:
 			return fmt.Errorf("%w: kind %q", ErrBadReport, rep.Kind)
 		}
-		oldBy, newBy := packagesByKey(old), packagesByKey(snap)
+		snap := res.next.snap
 		var evs []event
-		if old != nil {
-			evs = diffSnapshots(old, snap, oldBy, newBy)
+		if res.base != nil {
+			evs = diffSnapshots(res.base.snap, snap, res.ch.old, res.ch.new)
 		}
-		if err := replaceSoftware(ctx, tx, in.DeviceID, old == nil, oldBy, newBy); err != nil {
+		if err := replaceSoftware(ctx, tx, in.DeviceID, res.base == nil, res.ch.old, res.ch.new); err != nil {
 			return err
 		}
 		// Identity: a section the agent could not read keeps the stored
@@ -133,13 +210,22 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		if snap.Software != nil {
 			swCount = len(snap.Software.Packages)
 		}
+		var delta *wire.Delta
+		if rep.Kind == wire.ReportDelta {
+			delta = rep.Delta
+		}
+		count, size, err := storeSnapshot(ctx, tx, in.DeviceID, delta, res.next, cur.deltaCount, cur.deltaBytes)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = $1, platform = $2, system_serial = $3, system_uuid = $4, board_serial = $5, macs = $6,
 			vendor = $7, model = $8, os_name = $9, os_version = $10, kernel = $11, system_encrypted = $12, agent_version = $13,
-			state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19, snapshot = $20
-			WHERE id = $21`,
+			state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19,
+			delta_count = $20, delta_bytes = $21
+			WHERE id = $22`,
 			hostname, snap.Platform, id.Serial, id.UUID, id.Board, id.MACs,
 			f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
-			stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, string(canon), in.DeviceID)
+			stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, count, size, in.DeviceID)
 		if err != nil {
 			return fmt.Errorf("update device: %w", err)
 		}
@@ -151,14 +237,14 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			return fmt.Errorf("record sequence: %w", err)
 		}
 		ack.Status, ack.Hash = wire.AckApplied, rep.Hash
-		cacheAfterCommit = func() { r.snaps.put(in.DeviceID, rep.Hash, snap, len(canon)) }
+		cacheAfterCommit = res.next
 		return nil
 	})
 	if err != nil {
 		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
 	}
 	if cacheAfterCommit != nil {
-		cacheAfterCommit()
+		r.snaps.put(in.DeviceID, cacheAfterCommit)
 	}
 	return ack, nil
 }
@@ -258,7 +344,10 @@ func factsOf(s *wire.Snapshot) facts {
 // replaceSoftware makes the device's software rows equal to snap's packages,
 // touching only the keys whose packages changed.
 func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
-	del, err := tx.PrepareContext(ctx, `DELETE FROM software WHERE device_id = $1 AND source = $2 AND name = $3 AND arch = $4 AND version = $5`)
+	if !first && len(oldBy) == 0 && len(newBy) == 0 {
+		return nil
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM software WHERE device_id = $1 AND source = $2 AND name = $3 AND arch = $4 AND version = $5 AND location = $6`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
 	}
@@ -279,7 +368,7 @@ func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, first bool,
 		if nps, ok := newBy[k]; ok && samePackages(ops, nps) {
 			continue
 		}
-		if _, err := del.ExecContext(ctx, device, k.Source, k.Name, k.Arch, k.Version); err != nil {
+		if _, err := del.ExecContext(ctx, device, k.Source, k.Name, k.Arch, k.Version, k.Location); err != nil {
 			return fmt.Errorf("replace software: %w", err)
 		}
 	}
@@ -317,13 +406,6 @@ func samePackages(a, b []wire.Package) bool {
 		}
 		return x.InstallDate == nil || x.InstallDate.Equal(*y.InstallDate)
 	})
-}
-
-// hashCanonical is wire.SnapshotHash over JSON already made canonical, so
-// the bytes stored and the bytes hashed are made once.
-func hashCanonical(canon []byte) string {
-	sum := sha256.Sum256(canon)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // diffSnapshots lists what changed between two snapshots of one device.

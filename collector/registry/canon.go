@@ -1,0 +1,285 @@
+package registry
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// canonSnap is a snapshot in canonical form (packages sorted) together with
+// each package's JSON encoding, so that the snapshot after a small delta is
+// derived, encoded and hashed touching only the packages that changed: a
+// delta naming one package costs one package's encoding, not the whole
+// snapshot's, and no sort. Every value is immutable once built; the cache
+// hands the same canonSnap to concurrent readers.
+type canonSnap struct {
+	hash string
+	snap *wire.Snapshot
+	// pkgJSON[i] is the encoding of snap.Software.Packages[i]. It is nil
+	// when two packages share a key, which the fast path cannot keep apart
+	// the way wire.Apply does; such snapshots take the general path.
+	pkgJSON [][]byte
+	// size is the canonical JSON's length, for the cache's bound.
+	size int
+}
+
+// newCanonSnap canonicalises s (which it does not modify) and hashes it.
+func newCanonSnap(s *wire.Snapshot) (*canonSnap, error) {
+	c := *s
+	wire.Canonicalise(&c)
+	var pkgJSON [][]byte
+	if c.Software != nil && uniqueKeys(c.Software.Packages) {
+		pkgJSON = make([][]byte, len(c.Software.Packages))
+		for i := range c.Software.Packages {
+			b, err := json.Marshal(&c.Software.Packages[i])
+			if err != nil {
+				return nil, fmt.Errorf("encode package: %w", err)
+			}
+			pkgJSON[i] = b
+		}
+	}
+	return hashed(&c, pkgJSON)
+}
+
+// hashed builds the canonSnap of a canonical snapshot, streaming its
+// encoding into the hash: the bytes are only put together when stored.
+func hashed(s *wire.Snapshot, pkgJSON [][]byte) (*canonSnap, error) {
+	h := sha256.New()
+	n, err := encodeCanonical(h, s, pkgJSON)
+	if err != nil {
+		return nil, err
+	}
+	return &canonSnap{hash: "sha256:" + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n}, nil
+}
+
+// canonical is the snapshot's canonical JSON.
+func (b *canonSnap) canonical() ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, b.size))
+	if _, err := encodeCanonical(buf, b.snap, b.pkgJSON); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func uniqueKeys(p []wire.Package) bool {
+	for i := 1; i < len(p); i++ {
+		if cmpKey(p[i-1].Key(), p[i].Key()) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// cmpKey is the canonical package order (wire.SortPackages): source, name,
+// arch, version, location.
+func cmpKey(a, b wire.PackageKey) int {
+	return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Arch, b.Arch),
+		cmp.Compare(a.Version, b.Version), cmp.Compare(a.Location, b.Location))
+}
+
+// encodeCanonical writes wire.CanonicalJSON of a snapshot whose packages
+// are already sorted to w, reusing pkgJSON when given, and returns the
+// length. The encoding of a struct is its fields in order, and software is
+// the field just before probes (the last one, never omitted;
+// TestCanonicalLayout guards both), so the software section goes in
+// before ',"probes":'. Should the layout not be what is expected, it
+// encodes the whole snapshot instead, which is slower but never wrong.
+func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte) (int, error) {
+	if s.Software == nil || pkgJSON == nil {
+		return writeWhole(w, s)
+	}
+	c := *s
+	c.Software = nil
+	head, err := json.Marshal(&c)
+	if err != nil {
+		return 0, fmt.Errorf("encode snapshot: %w", err)
+	}
+	probes, err := json.Marshal(c.Probes)
+	if err != nil {
+		return 0, fmt.Errorf("encode snapshot: %w", err)
+	}
+	tail := len(`,"probes":`) + len(probes) + 1
+	if len(head) < tail || !bytes.HasPrefix(head[len(head)-tail:], []byte(`,"probes":`)) {
+		return writeWhole(w, s)
+	}
+	// Writes to a hash or a buffer do not fail; the count is all that
+	// matters.
+	n := 0
+	put := func(b []byte) {
+		m, _ := w.Write(b)
+		n += m
+	}
+	// One buffer for the punctuation, so the loop allocates nothing.
+	punct := []byte(`,"software":{"packages":null[]}`)
+	comma, null, open, closeArr, closeObj := punct[0:1], punct[24:28], punct[28:29], punct[29:30], punct[30:31]
+	put(head[:len(head)-tail])
+	put(punct[:24])
+	if len(s.Software.Packages) == 0 {
+		// wire.Canonicalise turns an empty list into nil: null.
+		put(null)
+	} else {
+		put(open)
+		for i, b := range pkgJSON {
+			if i > 0 {
+				put(comma)
+			}
+			put(b)
+		}
+		put(closeArr)
+	}
+	put(closeObj)
+	put(head[len(head)-tail:])
+	return n, nil
+}
+
+func writeWhole(w io.Writer, s *wire.Snapshot) (int, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return 0, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return w.Write(b)
+}
+
+// pkgChange is how a report changed the package set: the packages whose
+// key left or changed (old) and those that arrived or changed (new), keyed
+// as packagesByKey does. Unchanged packages are in neither, so writing the
+// software rows and the history costs what changed, not the inventory.
+type pkgChange struct {
+	old, new map[wire.PackageKey][]wire.Package
+}
+
+// apply derives the snapshot after d. It returns an error when d does not
+// apply to this base (the caller answers resync). Deltas the fast path does
+// not cover (a software section appearing or vanishing, packages sharing a
+// key) go through wire.Apply, so both paths agree by construction.
+func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
+	base := b.snap
+	if b.pkgJSON == nil || d.SoftwareSection != "" || base.Software == nil {
+		return b.applySlow(d)
+	}
+	// The sections other than software, exactly as wire.Apply does them.
+	rest := *d
+	rest.SoftwareAdded, rest.SoftwareRemoved = nil, nil
+	out, err := wire.Apply(base, &rest)
+	if err != nil {
+		return nil, pkgChange{}, err
+	}
+	if len(d.SoftwareAdded) == 0 && len(d.SoftwareRemoved) == 0 {
+		next, err := hashed(out, b.pkgJSON)
+		return next, pkgChange{}, err
+	}
+	pkgs := base.Software.Packages
+	find := func(k wire.PackageKey) (int, bool) {
+		return slices.BinarySearchFunc(pkgs, k, func(p wire.Package, k wire.PackageKey) int { return cmpKey(p.Key(), k) })
+	}
+	ch := pkgChange{old: map[wire.PackageKey][]wire.Package{}, new: map[wire.PackageKey][]wire.Package{}}
+	drop := map[int]bool{}
+	for _, k := range d.SoftwareRemoved {
+		i, ok := find(k)
+		if !ok || drop[i] {
+			// wire.Apply's error, for the same case: the key is not in
+			// the base (or was removed twice).
+			return nil, pkgChange{}, fmt.Errorf("apply delta: removed package %s %s %s not in base", k.Source, k.Name, k.Version)
+		}
+		drop[i] = true
+		ch.old[k] = []wire.Package{pkgs[i]}
+	}
+	added := slices.Clone(d.SoftwareAdded)
+	slices.SortFunc(added, func(x, y wire.Package) int { return cmpKey(x.Key(), y.Key()) })
+	if !uniqueKeys(added) {
+		return b.applySlow(d)
+	}
+	addJSON := make([][]byte, len(added))
+	for j := range added {
+		k := added[j].Key()
+		if i, ok := find(k); ok && !drop[i] {
+			drop[i] = true
+			ch.old[k] = []wire.Package{pkgs[i]}
+		}
+		ch.new[k] = []wire.Package{added[j]}
+		if addJSON[j], err = json.Marshal(&added[j]); err != nil {
+			return nil, pkgChange{}, fmt.Errorf("encode package: %w", err)
+		}
+	}
+	// Merge the kept base packages with the added ones; both are sorted
+	// and no key is in both, so the result is sorted and unique.
+	n := len(pkgs) - len(drop) + len(added)
+	merged := make([]wire.Package, 0, n)
+	mergedJSON := make([][]byte, 0, n)
+	j := 0
+	for i := range pkgs {
+		if drop[i] {
+			continue
+		}
+		for j < len(added) && cmpKey(added[j].Key(), pkgs[i].Key()) < 0 {
+			merged, mergedJSON = append(merged, added[j]), append(mergedJSON, addJSON[j])
+			j++
+		}
+		merged, mergedJSON = append(merged, pkgs[i]), append(mergedJSON, b.pkgJSON[i])
+	}
+	merged, mergedJSON = append(merged, added[j:]...), append(mergedJSON, addJSON[j:]...)
+	out.Software = &wire.Software{Packages: merged}
+	next, err := hashed(out, mergedJSON)
+	return next, ch, err
+}
+
+func (b *canonSnap) applySlow(d *wire.Delta) (*canonSnap, pkgChange, error) {
+	s, err := wire.Apply(b.snap, d)
+	if err != nil {
+		return nil, pkgChange{}, err
+	}
+	next, err := newCanonSnap(s)
+	if err != nil {
+		return nil, pkgChange{}, err
+	}
+	return next, pkgChange{old: packagesByKey(b.snap), new: packagesByKey(next.snap)}, nil
+}
+
+// diffPackages is the package change from old to cur, two snapshots with
+// sorted packages: a merge walk that compares encodings, with no maps of
+// the whole inventory.
+func diffPackages(old, cur *canonSnap) pkgChange {
+	if old == nil || old.snap.Software == nil || cur.snap.Software == nil || old.pkgJSON == nil || cur.pkgJSON == nil {
+		var o *wire.Snapshot
+		if old != nil {
+			o = old.snap
+		}
+		return pkgChange{old: packagesByKey(o), new: packagesByKey(cur.snap)}
+	}
+	ch := pkgChange{old: map[wire.PackageKey][]wire.Package{}, new: map[wire.PackageKey][]wire.Package{}}
+	op, np := old.snap.Software.Packages, cur.snap.Software.Packages
+	i, j := 0, 0
+	for i < len(op) || j < len(np) {
+		c := 0
+		switch {
+		case i == len(op):
+			c = 1
+		case j == len(np):
+			c = -1
+		default:
+			c = cmpKey(op[i].Key(), np[j].Key())
+		}
+		switch {
+		case c < 0:
+			ch.old[op[i].Key()] = []wire.Package{op[i]}
+			i++
+		case c > 0:
+			ch.new[np[j].Key()] = []wire.Package{np[j]}
+			j++
+		default:
+			if !bytes.Equal(old.pkgJSON[i], cur.pkgJSON[j]) {
+				ch.old[op[i].Key()] = []wire.Package{op[i]}
+				ch.new[np[j].Key()] = []wire.Package{np[j]}
+			}
+			i, j = i+1, j+1
+		}
+	}
+	return ch
+}

@@ -1,0 +1,231 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rosterhq/roster/collector/pki"
+	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// TestCanonicalLayout guards what encodeCanonical relies on: software is
+// the field just before probes, probes is the last field and never
+// omitted, and software holds only its packages. When wire changes this,
+// the fallback keeps hashes right but slow: update encodeCanonical.
+func TestCanonicalLayout(t *testing.T) {
+	st := reflect.TypeFor[wire.Snapshot]()
+	n := st.NumField()
+	if got := st.Field(n - 1); got.Name != "Probes" || got.Tag.Get("json") != "probes" {
+		t.Errorf("last Snapshot field: got %s %q, want Probes \"probes\"", got.Name, got.Tag.Get("json"))
+	}
+	if got := st.Field(n - 2); got.Name != "Software" {
+		t.Errorf("field before probes: got %s, want Software", got.Name)
+	}
+	if got := reflect.TypeFor[wire.Software]().NumField(); got != 1 {
+		t.Errorf("wire.Software has %d fields, want 1 (packages)", got)
+	}
+}
+
+// variants derives real-looking variations of each captured snapshot.
+func variants(t *testing.T) map[string]*wire.Snapshot {
+	out := map[string]*wire.Snapshot{}
+	for name, s := range registrytest.Snapshots(t) {
+		out[name] = s
+		if s.Software != nil {
+			c := registrytest.Clone(t, s)
+			c.Software.Packages = nil
+			out[name+"/nil-packages"] = c
+			c = registrytest.Clone(t, s)
+			c.Software.Packages = []wire.Package{}
+			out[name+"/no-packages"] = c
+		}
+		c := registrytest.Clone(t, s)
+		c.Probes = nil
+		out[name+"/nil-probes"] = c
+		c = registrytest.Clone(t, s)
+		c.Software = nil
+		out[name+"/no-software"] = c
+	}
+	return out
+}
+
+func TestEncodeCanonicalMatchesWire(t *testing.T) {
+	t.Parallel()
+	for name, s := range variants(t) {
+		t.Run(name, func(t *testing.T) {
+			want, err := wire.CanonicalJSON(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs, err := newCanonSnap(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cs.canonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("canonical JSON differs from wire.CanonicalJSON:\n%s", cmp.Diff(string(want), string(got)))
+			}
+			if h := registrytest.Hash(t, s); cs.hash != h || cs.size != len(want) {
+				t.Errorf("got hash %s size %d, want %s %d", cs.hash, cs.size, h, len(want))
+			}
+		})
+	}
+}
+
+// TestApplyMatchesWire checks the fast delta path against wire.Apply on
+// deltas made by wire.Diff between real snapshots and their variations.
+func TestApplyMatchesWire(t *testing.T) {
+	t.Parallel()
+	rich := registrytest.Rich(t)
+	pk := rich.Software.Packages
+	change := func(f func(s *wire.Snapshot)) *wire.Snapshot {
+		c := registrytest.Clone(t, rich)
+		c.CollectedAt = c.CollectedAt.Add(time.Hour)
+		f(c)
+		return c
+	}
+	cases := map[string]*wire.Snapshot{
+		"nothing but time": change(func(s *wire.Snapshot) {}),
+		"one upgraded":     change(func(s *wire.Snapshot) { s.Software.Packages[3].Version += ".1" }),
+		"one removed": change(func(s *wire.Snapshot) {
+			s.Software.Packages = append(s.Software.Packages[:2], s.Software.Packages[3:]...)
+		}),
+		"one added first": change(func(s *wire.Snapshot) {
+			p := pk[0]
+			p.Name = "0" + p.Name
+			s.Software.Packages = append(s.Software.Packages, p)
+		}),
+		"one added last": change(func(s *wire.Snapshot) {
+			p := pk[len(pk)-1]
+			p.Source = "~" + p.Source
+			s.Software.Packages = append(s.Software.Packages, p)
+		}),
+		"publisher changed, same key": change(func(s *wire.Snapshot) { s.Software.Packages[1].Publisher += " Inc." }),
+		"all removed":                 change(func(s *wire.Snapshot) { s.Software.Packages = []wire.Package{} }),
+		"section gone":                change(func(s *wire.Snapshot) { s.Software = nil }),
+		"hardware and os":             change(func(s *wire.Snapshot) { s.Hardware.Hostname += "-2"; s.OS = nil }),
+	}
+	base, err := newCanonSnap(rich)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cur := range cases {
+		t.Run(name, func(t *testing.T) {
+			d, err := wire.Diff(rich, cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := wire.Apply(rich, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := base.apply(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got.snap); diff != "" {
+				t.Errorf("snapshot (-wire.Apply +fast):\n%s", diff)
+			}
+			if h := registrytest.Hash(t, cur); got.hash != h {
+				t.Errorf("got hash %s, want %s", got.hash, h)
+			}
+		})
+	}
+	t.Run("removing a package twice fails as in wire", func(t *testing.T) {
+		k := pk[0].Key()
+		d := &wire.Delta{CollectedAt: rich.CollectedAt, SoftwareRemoved: []wire.PackageKey{k, k}}
+		if _, err := wire.Apply(rich, d); err == nil {
+			t.Fatal("wire.Apply accepted it")
+		}
+		if _, _, err := base.apply(d); err == nil {
+			t.Error("got no error, want one")
+		}
+	})
+}
+
+// TestDeltaChainSurvivesRestart applies more deltas than one chain holds,
+// reopening the registry (an empty cache) at every step: each delta must
+// apply against the rebuilt snapshot, and the API's snapshot must be the
+// agent's.
+func TestDeltaChainSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "roster.db")
+	reg, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := reg.CreateSecret(ctx, "t", 0, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := registrytest.Rich(t)
+	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := registrytest.CSR(t)
+	var serial string
+	res, err := reg.Enroll(ctx, EnrollInput{Secret: secret, Identity: wire.IdentityOf(cur), Now: time.Now()}, func(id string) ([]byte, *x509.Certificate, error) {
+		certPEM, cert, err := ca.SignClient(csr, id, time.Now(), pki.ClientValidity)
+		if err == nil {
+			serial = pki.SerialHex(cert)
+		}
+		return certPEM, cert, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(rep *wire.Report) {
+		t.Helper()
+		ack, err := reg.ApplyReport(ctx, ReportInput{DeviceID: res.DeviceID, CertSerial: serial, Report: rep, Now: time.Now()})
+		if err != nil || ack.Status != wire.AckApplied {
+			t.Fatalf("seq %d: got %v %+v, want applied", rep.Seq, err, ack)
+		}
+	}
+	apply(&wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: 1, Snapshot: cur, Hash: registrytest.Hash(t, cur)})
+	for seq := uint64(2); seq < maxDeltaChain+8; seq++ {
+		next := registrytest.Clone(t, cur)
+		next.CollectedAt = next.CollectedAt.Add(time.Minute)
+		next.Software.Packages[int(seq)%len(next.Software.Packages)].Version += "~1"
+		d, err := wire.Diff(cur, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq%3 == 0 {
+			reg.Close()
+			if reg, err = Open(ctx, path, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(&wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, Seq: seq, BaseHash: registrytest.Hash(t, cur), Delta: d, Hash: registrytest.Hash(t, next)})
+		cur = next
+	}
+	reg.Close()
+	if reg, err = Open(ctx, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	got, err := reg.DeviceSnapshot(ctx, res.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := wire.CanonicalJSON(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("stored snapshot differs from the agent's:\n%s", cmp.Diff(string(want), string(got)))
+	}
+}
