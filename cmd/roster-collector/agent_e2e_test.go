@@ -160,6 +160,14 @@ func TestAgentEnrolsAndReports(t *testing.T) {
 	if dev["id"] != ids["dell-http3"] || dev["vendor"] != "Dell Inc." || dev["model"] != "PowerEdge R6515" || dev["os_name"] != "CentOS Linux" {
 		t.Errorf("devices show 7N62AI2 = %v, want the Dell device %s", dev, ids["dell-http3"])
 	}
+	// Patch level travels to the device record: 41 pending from the yum
+	// capture, last update from the rpm install times.
+	if n, _ := dev["pending_updates"].(float64); n != 41 || dev["last_update_at"] == nil || dev["os_version"] != "7" {
+		t.Errorf("Dell patch level = pending %v, last update %v, version %v; want 41 pending and a last update", dev["pending_updates"], dev["last_update_at"], dev["os_version"])
+	}
+	if dev["pending_security_updates"] != nil {
+		t.Errorf("Dell pending_security_updates = %v, want null: its capture cannot tell", dev["pending_security_updates"])
+	}
 	if n, _ := dev["software_count"].(float64); n != 7 {
 		t.Errorf("Dell software_count = %v, want the 7 rpm packages of its capture", dev["software_count"])
 	}

@@ -166,7 +166,8 @@ func devicesList(c *call) func(context.Context) error {
 // deviceKeys is the order `devices show` prints, the documented keys.
 func deviceKeys() []string {
 	return []string{"id", "hostname", "platform", "state", "flags", "system_serial", "system_uuid", "board_serial",
-		"macs", "vendor", "model", "os_name", "os_version", "kernel", "system_encrypted", "agent_version",
+		"macs", "vendor", "model", "os_name", "os_version", "os_build", "kernel", "last_update_at", "pending_updates",
+		"pending_security_updates", "reboot_required", "system_encrypted", "agent_version",
 		"software_count", "first_seen", "last_seen", "last_report_seq", "enrolled_at", "cert_serial", "cert_not_after"}
 }
 

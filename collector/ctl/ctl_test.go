@@ -268,29 +268,34 @@ d1  web-01    linux     Ubuntu 24.04  SN001   active  2024-05-02T08:00:00Z
 d2  web-02    linux     Ubuntu 24.04  SN002   active  2024-05-02T08:00:00Z
 `},
 		{"devices show", []string{"devices", "show", "web-02"}, `
-id:                d2
-hostname:          web-02
-platform:          linux
-state:             active
-flags:             
-system_serial:     SN002
-system_uuid:       
-board_serial:      
-macs:              52:54:00:12:34:56
-vendor:            
-model:             
-os_name:           Ubuntu
-os_version:        24.04
-kernel:            
-system_encrypted:  
-agent_version:     
-software_count:    1201
-first_seen:        
-last_seen:         2024-05-02T08:00:00Z
-last_report_seq:   12
-enrolled_at:       
-cert_serial:       
-cert_not_after:    
+id:                        d2
+hostname:                  web-02
+platform:                  linux
+state:                     active
+flags:                     
+system_serial:             SN002
+system_uuid:               
+board_serial:              
+macs:                      52:54:00:12:34:56
+vendor:                    
+model:                     
+os_name:                   Ubuntu
+os_version:                24.04
+os_build:                  
+kernel:                    
+last_update_at:            
+pending_updates:           
+pending_security_updates:  
+reboot_required:           
+system_encrypted:          
+agent_version:             
+software_count:            1201
+first_seen:                
+last_seen:                 2024-05-02T08:00:00Z
+last_report_seq:           12
+enrolled_at:               
+cert_serial:               
+cert_not_after:            
 `},
 		{"devices software", []string{"devices", "software", "d1"}, `
 NAME     VERSION          ARCH   SOURCE  PUBLISHER          INSTALLED

@@ -29,48 +29,66 @@ const FlagIdentityConflict = "identity_conflict"
 
 // Device is a device record; its JSON keys are the API's (docs/api.md).
 type Device struct {
-	ID              string     `json:"id"`
-	Hostname        string     `json:"hostname"`
-	Platform        string     `json:"platform"`
-	SystemSerial    string     `json:"system_serial"`
-	SystemUUID      string     `json:"system_uuid"`
-	BoardSerial     string     `json:"board_serial"`
-	MACs            []string   `json:"macs"`
-	Vendor          string     `json:"vendor"`
-	Model           string     `json:"model"`
-	OSName          string     `json:"os_name"`
-	OSVersion       string     `json:"os_version"`
-	Kernel          string     `json:"kernel"`
-	AgentVersion    string     `json:"agent_version"`
-	State           string     `json:"state"`
-	Flags           []string   `json:"flags"`
-	FirstSeen       time.Time  `json:"first_seen"`
-	LastSeen        time.Time  `json:"last_seen"`
-	LastReportSeq   uint64     `json:"last_report_seq"`
-	SoftwareCount   int        `json:"software_count"`
-	SystemEncrypted string     `json:"system_encrypted"`
-	EnrolledAt      time.Time  `json:"enrolled_at"`
-	CertSerial      string     `json:"cert_serial"`
-	CertNotAfter    *time.Time `json:"cert_not_after"`
+	ID           string   `json:"id"`
+	Hostname     string   `json:"hostname"`
+	Platform     string   `json:"platform"`
+	SystemSerial string   `json:"system_serial"`
+	SystemUUID   string   `json:"system_uuid"`
+	BoardSerial  string   `json:"board_serial"`
+	MACs         []string `json:"macs"`
+	Vendor       string   `json:"vendor"`
+	Model        string   `json:"model"`
+	OSName       string   `json:"os_name"`
+	OSVersion    string   `json:"os_version"`
+	OSBuild      string   `json:"os_build"`
+	Kernel       string   `json:"kernel"`
+	// Patch level; the counts are null when the agent could not tell.
+	LastUpdateAt           *time.Time `json:"last_update_at"`
+	PendingUpdates         *int       `json:"pending_updates"`
+	PendingSecurityUpdates *int       `json:"pending_security_updates"`
+	RebootRequired         string     `json:"reboot_required"`
+	AgentVersion           string     `json:"agent_version"`
+	State                  string     `json:"state"`
+	Flags                  []string   `json:"flags"`
+	FirstSeen              time.Time  `json:"first_seen"`
+	LastSeen               time.Time  `json:"last_seen"`
+	LastReportSeq          uint64     `json:"last_report_seq"`
+	SoftwareCount          int        `json:"software_count"`
+	SystemEncrypted        string     `json:"system_encrypted"`
+	EnrolledAt             time.Time  `json:"enrolled_at"`
+	CertSerial             string     `json:"cert_serial"`
+	CertNotAfter           *time.Time `json:"cert_not_after"`
 }
 
 const deviceSelect = `SELECT d.id, d.hostname, d.platform, d.system_serial, d.system_uuid, d.board_serial, d.macs,
 	d.vendor, d.model, d.os_name, d.os_version, d.kernel, d.agent_version, d.state, d.flags,
 	d.first_seen, d.last_seen, d.last_seq, d.software_count, d.system_encrypted, d.enrolled_at,
 	(SELECT c.serial FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL ORDER BY c.issued_at DESC LIMIT 1),
-	(SELECT c.not_after FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL ORDER BY c.issued_at DESC LIMIT 1)
+	(SELECT c.not_after FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL ORDER BY c.issued_at DESC LIMIT 1),
+	d.os_build, d.last_update_at, d.pending_updates, d.pending_security_updates, d.reboot_required
 	FROM devices d`
 
 func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var macs, flags, first, last, enrolled string
-	var certSerial, certNotAfter sql.NullString
+	var certSerial, certNotAfter, lastUpdate sql.NullString
+	var pending, pendingSec sql.NullInt64
 	var seq int64
 	err := row.Scan(&d.ID, &d.Hostname, &d.Platform, &d.SystemSerial, &d.SystemUUID, &d.BoardSerial, &macs,
 		&d.Vendor, &d.Model, &d.OSName, &d.OSVersion, &d.Kernel, &d.AgentVersion, &d.State, &flags,
-		&first, &last, &seq, &d.SoftwareCount, &d.SystemEncrypted, &enrolled, &certSerial, &certNotAfter)
+		&first, &last, &seq, &d.SoftwareCount, &d.SystemEncrypted, &enrolled, &certSerial, &certNotAfter,
+		&d.OSBuild, &lastUpdate, &pending, &pendingSec, &d.RebootRequired)
 	if err != nil {
 		return Device{}, err
+	}
+	d.LastUpdateAt = timePtr(lastUpdate)
+	if pending.Valid {
+		n := int(pending.Int64)
+		d.PendingUpdates = &n
+	}
+	if pendingSec.Valid {
+		n := int(pendingSec.Int64)
+		d.PendingSecurityUpdates = &n
 	}
 	d.MACs, d.Flags = splitList(macs), splitList(flags)
 	d.FirstSeen, d.LastSeen, d.EnrolledAt = parseTime(first), parseTime(last), parseTime(enrolled)

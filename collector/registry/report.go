@@ -221,11 +221,13 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = $1, platform = $2, system_serial = $3, system_uuid = $4, board_serial = $5, macs = $6,
 			vendor = $7, model = $8, os_name = $9, os_version = $10, kernel = $11, system_encrypted = $12, agent_version = $13,
 			state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19,
-			delta_count = $20, delta_bytes = $21
-			WHERE id = $22`,
+			delta_count = $20, delta_bytes = $21, os_build = $22, last_update_at = $23, pending_updates = $24,
+			pending_security_updates = $25, reboot_required = $26
+			WHERE id = $27`,
 			hostname, snap.Platform, id.Serial, id.UUID, id.Board, id.MACs,
 			f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
-			stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, count, size, in.DeviceID)
+			stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, count, size,
+			f.osBuild, f.lastUpdate, f.pending, f.pendingSecurity, f.reboot, in.DeviceID)
 		if err != nil {
 			return fmt.Errorf("update device: %w", err)
 		}
@@ -324,16 +326,30 @@ func (r *Registry) flagConflicts(ctx context.Context, tx *sql.Tx, self string, i
 }
 
 type facts struct {
-	vendor, model, osName, osVersion, kernel, encrypted string
+	vendor, model, osName, osVersion, osBuild, kernel, encrypted, reboot string
+	lastUpdate                                                           any // RFC 3339 text or nil
+	pending, pendingSecurity                                             any // int or nil when unknown
 }
 
 func factsOf(s *wire.Snapshot) facts {
-	f := facts{encrypted: string(wire.Unknown)}
+	f := facts{encrypted: string(wire.Unknown), reboot: string(wire.Unknown)}
 	if hw := s.Hardware; hw != nil {
 		f.vendor, f.model = hw.Vendor, hw.Model
 	}
 	if o := s.OS; o != nil {
-		f.osName, f.osVersion, f.kernel = o.Name, o.Version, o.Kernel
+		f.osName, f.osVersion, f.osBuild, f.kernel = o.Name, o.Version, o.Build, o.Kernel
+		if o.LastUpdateAt != nil {
+			f.lastUpdate = fmtTime(*o.LastUpdateAt)
+		}
+		if o.PendingUpdates != nil {
+			f.pending = *o.PendingUpdates
+		}
+		if o.PendingSecurityUpdates != nil {
+			f.pendingSecurity = *o.PendingSecurityUpdates
+		}
+		if o.RebootRequired != "" {
+			f.reboot = string(o.RebootRequired)
+		}
 	}
 	if e := s.Encryption; e != nil && e.System.Encrypted != "" {
 		f.encrypted = string(e.System.Encrypted)
