@@ -76,3 +76,12 @@ PY
 echo "(peak RSS is the largest of the process and its children: apt-get's resolver in the full run,"
 echo " dmidecode and friends for fusioninventory. roster's snapshot includes pending updates and per-volume"
 echo " encryption, which fusioninventory's XML lacks.)"
+
+# Issue 3: ingest throughput and latency against a real collector.
+echo
+bash scripts/bench-ingest.sh
+# Issue 4: the agent as a service.
+if [ -f scripts/bench-agent.sh ]; then
+  echo
+  bash scripts/bench-agent.sh
+fi
