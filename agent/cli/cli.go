@@ -30,6 +30,7 @@ Usage:
   roster-agent inventory [flags]   collect once and print the snapshot as JSON
   roster-agent enroll [flags]      enrol this device with a collector
   roster-agent report --once       collect and send one report to the collector
+  roster-agent run [flags]         the check-in loop (what the service runs)
   roster-agent install [flags]     enrol if needed, register and start the system service
   roster-agent uninstall|start|stop|restart
                                    control the system service
@@ -57,6 +58,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return runEnroll(ctx, args[1:], env)
 	case "report":
 		return runReport(ctx, args[1:], env)
+	case "run":
+		return runRun(ctx, args[1:], env)
 	case "install", "uninstall", "start", "stop", "restart", "status":
 		return runService(ctx, args, env, service.Open)
 	case "version", "--version", "-version":

@@ -7,23 +7,28 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
+	"github.com/rosterhq/roster/agent/checkin"
+	"github.com/rosterhq/roster/agent/config"
 	"github.com/rosterhq/roster/agent/enroll"
+	"github.com/rosterhq/roster/agent/spool"
 	"github.com/rosterhq/roster/agent/state"
 	"github.com/rosterhq/roster/agent/transport"
-	"github.com/rosterhq/roster/shared/wire"
 )
 
 const reportHelp = `Collects the inventory (as "roster-agent inventory" does) and sends it to the
 collector this device enrolled with, over HTTP/3 or HTTPS, then prints the
-collector's acknowledgement. Sends a delta against the last acknowledged
-snapshot when that is smaller, and a full report when the collector asks.
+collector's acknowledgement. The report is written to the spool first and
+everything spooled is sent in order (reports an earlier run could not
+deliver too). Sends a delta against the newest spooled snapshot when that is
+smaller, and a full report when the collector asks.
 Renews the client certificate first once two thirds of its validity passed.
 Exit status: 0 applied or duplicate, 1 anything else.`
 
 // ReportPath is the ingest endpoint (docs/api.md).
-const ReportPath = "/api/v1/agent/report"
+const ReportPath = checkin.ReportPath
 
 // reportResult is what report prints with --json; the keys are stable.
 type reportResult struct {
@@ -42,7 +47,7 @@ func runReport(ctx context.Context, args []string, env Env) int {
 	fs := newFlagSet("report", env.Stderr, reportHelp)
 	common := addCommonFlags(fs, env)
 	fs.StringVar(&common.collector, "collector", "", "send to this collector `URL` instead of the one enrolled with")
-	once := fs.Bool("once", false, "collect and send one report, then exit (required until the service loop exists)")
+	once := fs.Bool("once", false, "collect and send one report, then exit (required; the service loop is \"roster-agent run\")")
 	full := fs.Bool("full", false, "send a full report even when a delta would be smaller")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -58,7 +63,7 @@ func runReport(ctx context.Context, args []string, env Env) int {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if !*once {
-		return usageErr("--once is required: this version sends one report and exits")
+		return usageErr("--once is required (the service loop is: roster-agent run)")
 	}
 	cfg, err := common.config(env.GOOS)
 	if err != nil {
@@ -77,63 +82,40 @@ func runReport(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", name, explain(err))
 		return 1
 	}
-	dir, err := state.Open(cfg.StateDir)
+	sess, err := openSession(cfg, common.collector != "", logger)
 	if err != nil {
 		return fail(err)
 	}
-	creds, err := enroll.Load(dir)
+	defer sess.close()
+	renewed, err := sess.renewIfDue(ctx, time.Now())
 	if err != nil {
 		return fail(err)
 	}
-	collector := creds.Device.Collector
-	if common.collector != "" {
-		collector = cfg.Collector
-	}
-	opt := transportOptions(cfg, logger)
-	opt.Memory = dir
-	newClient := func(c *enroll.Credentials) (*transport.Client, error) {
-		o := opt
-		o.BaseURL, o.TLS = collector, c.TLS
-		return transport.New(o)
-	}
-	client, err := newClient(creds)
+	sender, err := sess.sender(cfg, logger)
 	if err != nil {
 		return fail(err)
 	}
-	defer func() { client.Close() }()
-
-	renewed := false
-	now := time.Now()
-	if enroll.NeedsRenewal(creds.Cert, now) {
-		if _, err := enroll.Renew(ctx, dir, client, creds, now); err != nil {
-			if now.After(creds.Cert.NotAfter) {
-				return fail(fmt.Errorf("%w (the certificate expired on %s: enrol again)", err, creds.Cert.NotAfter.UTC().Format(time.DateOnly)))
-			}
-			// The old certificate still works; the next run tries again.
-			logger.Warn("certificate renewal failed; reporting with the current one", "err", err, "not_after", creds.Cert.NotAfter)
-		} else {
-			renewed = true
-			client.Close()
-			if creds, err = enroll.Load(dir); err != nil {
-				return fail(err)
-			}
-			if client, err = newClient(creds); err != nil {
-				return fail(err)
-			}
-		}
-	}
-
+	sender.NoDelta = !cfg.Delta || *full
 	snap, err := collect(ctx, h, cfg, nil, env, logger)
+	if err == nil {
+		// Probes cut short by a stop signal return a partial snapshot.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return fail(fmt.Errorf("collect inventory: %w", err))
 	}
-	res, err := sendReport(ctx, dir, client, snap, cfg.Delta && !*full, logger)
+	sent, err := sender.SendSnapshot(ctx, snap, *full)
 	if err != nil {
 		return fail(err)
 	}
+	if sent == nil {
+		return fail(errors.New("no report was sent"))
+	}
+	res := reportResult{Status: sent.Ack.Status, Seq: sent.Seq, Kind: sent.Kind, Hash: sent.Hash,
+		DeviceID: sent.Ack.DeviceID, Transport: sent.Transport, Message: sent.Ack.Message}
 	res.Renewed = renewed
 	if res.DeviceID == "" {
-		res.DeviceID = creds.Device.DeviceID
+		res.DeviceID = sess.creds.Device.DeviceID
 	}
 	if common.jsonOut {
 		if err := json.NewEncoder(env.Stdout).Encode(res); err != nil {
@@ -148,89 +130,87 @@ func runReport(ctx context.Context, args []string, env Env) int {
 	return 0
 }
 
-// sendReport sends snap as a delta against the last acknowledged snapshot
-// when allowed and smaller, else in full; a resync answer to a delta is
-// followed by one full report. Each attempt takes a new sequence number,
-// made durable before it is sent. The acknowledged snapshot becomes the
-// next delta's base.
-func sendReport(ctx context.Context, dir *state.Dir, client *transport.Client, snap *wire.Snapshot, allowDelta bool, logger *slog.Logger) (reportResult, error) {
-	hash, err := wire.SnapshotHash(snap)
-	if err != nil {
-		return reportResult{}, err
-	}
-	var base *state.Acked
-	if allowDelta {
-		if base, err = dir.LoadAcked(); err != nil {
-			logger.Warn("no delta base", "err", err)
-			base = nil
-		}
-	}
-	for {
-		rep := wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Snapshot: snap, Hash: hash}
-		if base != nil {
-			if d := smallerDelta(base, snap, hash, logger); d != nil {
-				rep.Kind, rep.BaseHash, rep.Delta, rep.Snapshot = wire.ReportDelta, base.Hash, d, nil
-			}
-		}
-		seq, err := dir.NextSeq()
-		if err != nil {
-			return reportResult{}, err
-		}
-		rep.Seq = seq
-		var ack wire.Ack
-		used, err := client.PostJSON(ctx, ReportPath, rep, true, &ack)
-		if err != nil {
-			return reportResult{}, fmt.Errorf("send %s report seq %d: %w", rep.Kind, seq, err)
-		}
-		res := reportResult{Status: ack.Status, Seq: seq, Kind: rep.Kind, Hash: hash, DeviceID: ack.DeviceID, Transport: used, Message: ack.Message}
-		if ack.Seq != seq {
-			logger.Warn("acknowledgement names another sequence number", "sent", seq, "acked", ack.Seq)
-		}
-		switch ack.Status {
-		case wire.AckApplied, wire.AckDuplicate:
-			if ack.Hash != "" && ack.Hash != hash {
-				// The collector holds something else (a duplicate of an
-				// older report): no valid base until a full report lands.
-				return res, dir.ForgetAcked()
-			}
-			return res, dir.SaveAcked(state.Acked{Seq: seq, Hash: hash, Snapshot: snap})
-		case wire.AckResync:
-			if err := dir.ForgetAcked(); err != nil {
-				return res, err
-			}
-			if rep.Kind == wire.ReportDelta {
-				logger.Info("collector asked for a full report", "message", ack.Message)
-				base = nil
-				continue
-			}
-			return res, fmt.Errorf("collector answered resync to full report seq %d: %s", seq, ack.Message)
-		default:
-			return res, fmt.Errorf("collector answered unknown status %q to report seq %d", ack.Status, seq)
-		}
-	}
+// session is an enrolled agent's connection to its collector.
+type session struct {
+	dir       *state.Dir
+	creds     *enroll.Credentials
+	client    *transport.Client
+	collector string
+	opt       transport.Options
+	logger    *slog.Logger
 }
 
-// smallerDelta returns the delta from base to snap when it reproduces snap
-// exactly and encodes smaller than snap itself; nil means send in full.
-func smallerDelta(base *state.Acked, snap *wire.Snapshot, hash string, logger *slog.Logger) *wire.Delta {
-	d, err := wire.Diff(base.Snapshot, snap)
+// openSession loads the enrolment from the state directory and builds a
+// client for the enrolled collector (or cfg.Collector when override).
+func openSession(cfg config.Config, override bool, logger *slog.Logger) (*session, error) {
+	dir, err := state.Open(cfg.StateDir)
 	if err != nil {
-		logger.Warn("diff against acknowledged snapshot", "err", err)
-		return nil
+		return nil, err
 	}
-	applied, err := wire.Apply(base.Snapshot, d)
+	creds, err := enroll.Load(dir)
 	if err != nil {
-		logger.Warn("delta does not apply to its base", "err", err)
-		return nil
+		return nil, err
 	}
-	if h, err := wire.SnapshotHash(applied); err != nil || h != hash {
-		logger.Warn("delta does not reproduce the snapshot; sending it in full")
-		return nil
+	s := &session{dir: dir, creds: creds, collector: creds.Device.Collector, opt: transportOptions(cfg, logger), logger: logger}
+	if override {
+		s.collector = cfg.Collector
 	}
-	db, err1 := json.Marshal(d)
-	sb, err2 := json.Marshal(snap)
-	if err1 != nil || err2 != nil || len(db) >= len(sb) {
-		return nil
+	s.opt.Memory = dir
+	if s.client, err = s.newClient(creds); err != nil {
+		return nil, err
 	}
-	return d
+	return s, nil
+}
+
+func (s *session) newClient(creds *enroll.Credentials) (*transport.Client, error) {
+	o := s.opt
+	o.BaseURL, o.TLS = s.collector, creds.TLS
+	return transport.New(o)
+}
+
+func (s *session) close() { s.client.Close() }
+
+// renewIfDue renews the client certificate once two thirds of its
+// validity passed and switches to a client presenting the new one. A
+// failed renewal with a still valid certificate is logged, not fatal.
+func (s *session) renewIfDue(ctx context.Context, now time.Time) (bool, error) {
+	if !enroll.NeedsRenewal(s.creds.Cert, now) {
+		return false, nil
+	}
+	if err := s.renew(ctx, now); err != nil {
+		if now.After(s.creds.Cert.NotAfter) {
+			return false, fmt.Errorf("%w (the certificate expired on %s: enrol again)", err, s.creds.Cert.NotAfter.UTC().Format(time.DateOnly))
+		}
+		// The old certificate still works; the next run tries again.
+		s.logger.Warn("certificate renewal failed; reporting with the current one", "err", err, "not_after", s.creds.Cert.NotAfter)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (s *session) renew(ctx context.Context, now time.Time) error {
+	if _, err := enroll.Renew(ctx, s.dir, s.client, s.creds, now); err != nil {
+		return err
+	}
+	creds, err := enroll.Load(s.dir)
+	if err != nil {
+		return err
+	}
+	client, err := s.newClient(creds)
+	if err != nil {
+		return err
+	}
+	s.client.Close()
+	s.creds, s.client = creds, client
+	return nil
+}
+
+// sender opens the spool and returns a Sender over the session's client.
+func (s *session) sender(cfg config.Config, logger *slog.Logger) (*checkin.Sender, error) {
+	sp, err := spool.Open(filepath.Join(s.dir.Path(), state.SpoolDir), spool.Options{
+		MaxBytes: cfg.Spool.MaxBytes, MaxReports: cfg.Spool.MaxReports, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return &checkin.Sender{Dir: s.dir, Spool: sp, Client: s.client, Logger: logger, FullEvery: cfg.FullEvery}, nil
 }

@@ -222,6 +222,8 @@ type Collector struct {
 	revoked  map[string]bool
 	requests []Request
 	nextID   int
+	schedule *wire.Schedule // sent in every ack when set
+	down     bool           // answer 503 to everything
 }
 
 type device struct {
@@ -303,7 +305,13 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rec := Request{Path: r.URL.Path, Proto: r.ProtoMajor}
-	status, body := c.serve(r, &rec)
+	var status int
+	var body any
+	if c.down {
+		status, body = apiErr(503, "not_ready", "collector down (test)")
+	} else {
+		status, body = c.serve(r, &rec)
+	}
 	rec.Status = status
 	c.requests = append(c.requests, rec)
 	w.Header().Set("Content-Type", "application/json")
@@ -369,6 +377,8 @@ func (c *Collector) serve(r *http.Request, rec *Request) (int, any) {
 		return 200, wire.RenewResponse{Certificate: string(cert), NotAfter: now.Add(c.validity)}
 	case "/api/v1/agent/report":
 		return c.report(r, id, rec)
+	case "/api/v1/agent/heartbeat":
+		return c.heartbeat(r, id, rec)
 	}
 	return apiErr(404, "not_found", "no such endpoint")
 }
@@ -405,7 +415,7 @@ func (c *Collector) report(r *http.Request, id string, rec *Request) (int, any) 
 		c.devices[id] = d
 	}
 	if rep.Seq <= d.seq {
-		return 200, wire.Ack{Status: wire.AckDuplicate, Seq: rep.Seq, Hash: d.hash, DeviceID: id}
+		return 200, wire.Ack{Status: wire.AckDuplicate, Seq: rep.Seq, Hash: d.hash, DeviceID: id, Schedule: c.schedule}
 	}
 	var snap *wire.Snapshot
 	switch rep.Kind {
@@ -429,5 +439,5 @@ func (c *Collector) report(r *http.Request, id string, rec *Request) (int, any) 
 		return 200, wire.Ack{Status: wire.AckResync, Seq: rep.Seq, DeviceID: id, Message: "hash mismatch"}
 	}
 	d.seq, d.hash, d.snapshot = rep.Seq, h, snap
-	return 200, wire.Ack{Status: wire.AckApplied, Seq: rep.Seq, Hash: h, DeviceID: id}
+	return 200, wire.Ack{Status: wire.AckApplied, Seq: rep.Seq, Hash: h, DeviceID: id, Schedule: c.schedule}
 }

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/rosterhq/roster/agent/checkin"
+	"github.com/rosterhq/roster/agent/enroll"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+const runHelp = `Runs the check-in loop in the foreground (what the service manager starts):
+a report at start, the full inventory every report_interval (±10 % jitter),
+a heartbeat every heartbeat_interval, deltas against the newest spooled
+snapshot, every report spooled on disk before it is sent and removed only
+once the collector acknowledged it. Errors back off exponentially (with
+jitter, capped at backoff_max). A revoked or unknown certificate stops the
+sending (see "roster-agent status"); SIGINT/SIGTERM stop the loop at once.
+The loop publishes its state in status.json in the state directory.`
+
+func runRun(ctx context.Context, args []string, env Env) int {
+	const name = "roster-agent run"
+	fs := newFlagSet("run", env.Stderr, runHelp)
+	common := addCommonFlags(fs, env)
+	fs.StringVar(&common.collector, "collector", "", "send to this collector `URL` instead of the one enrolled with")
+	reportEvery := fs.Duration("report-interval", 0, "full inventory every `DURATION` (default report_interval from the config, 1h)")
+	beatEvery := fs.Duration("heartbeat-interval", 0, "heartbeat every `DURATION` (default heartbeat_interval from the config, 5m)")
+	onceBeat := fs.Bool("once-heartbeat", false, "send one heartbeat, print the collector's answer as JSON and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := common.config(env.GOOS)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if *reportEvery < 0 || *beatEvery < 0 {
+		return usageErr("--report-interval and --heartbeat-interval must be positive")
+	}
+	if *reportEvery > 0 {
+		cfg.ReportInterval = *reportEvery
+	}
+	if *beatEvery > 0 {
+		cfg.HeartbeatInterval = *beatEvery
+	}
+	if err := checkSkip(common.goos, cfg.Skip); err != nil {
+		return usageErr("%v", err)
+	}
+	h, err := common.host(env)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if cfg.MemoryLimit > 0 {
+		// A soft limit: the collector of garbage works harder near it
+		// rather than the process growing on a busy laptop.
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
+
+	logger := common.logger(env, cfg).With("component", "checkin")
+	fail := func(err error) int {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", name, explain(err))
+		return 1
+	}
+	sess, err := openSession(cfg, common.collector != "", logger)
+	if err != nil {
+		return fail(err)
+	}
+	defer sess.close()
+	sender, err := sess.sender(cfg, logger)
+	if err != nil {
+		return fail(err)
+	}
+	sender.NoDelta = !cfg.Delta
+
+	if *onceBeat {
+		ack, used, err := sender.Heartbeat(ctx, env.Version)
+		if err != nil && !errors.Is(err, checkin.ErrNeedFull) {
+			return fail(err)
+		}
+		out := struct {
+			wire.HeartbeatAck
+			Transport string `json:"transport"`
+		}{ack, used}
+		if err := json.NewEncoder(env.Stdout).Encode(out); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+
+	loop := &checkin.Loop{
+		Sender: sender,
+		Collect: func(ctx context.Context) (*wire.Snapshot, error) {
+			return collect(ctx, h, cfg, nil, env, logger)
+		},
+		NeedsRenewal: func(now time.Time) bool { return enroll.NeedsRenewal(sess.creds.Cert, now) },
+		Renew: func(ctx context.Context) error {
+			if err := sess.renew(ctx, time.Now()); err != nil {
+				return err
+			}
+			sender.Client = sess.client
+			return nil
+		},
+		ReportInterval:    cfg.ReportInterval,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		BackoffMin:        cfg.BackoffMin,
+		BackoffMax:        cfg.BackoffMax,
+		Logger:            logger,
+		AgentVersion:      env.Version,
+		DeviceID:          sess.creds.Device.DeviceID,
+		Collector:         sess.collector,
+	}
+	if err := loop.Run(ctx); err != nil {
+		return fail(err)
+	}
+	return 0
+}
