@@ -118,6 +118,8 @@ func compileCEL(env *cel.Env, expr string) (cel.Program, []string, error) {
 type activation struct {
 	in      *Input
 	missing []string
+	// softwareWhy is why a software function could not answer.
+	softwareWhy string
 }
 
 func (a *activation) Parent() cel.Activation { return nil }
@@ -284,14 +286,11 @@ func (a *activation) ResolveFunction(name string) (functions.LateBoundOp, bool) 
 }
 
 func (a *activation) match(arg ref.Val) ([]wire.Package, ref.Val) {
-	if why := softwareUnknown(a.in); why != "" {
-		a.missing = append(a.missing, "software")
-		return nil, types.NewErr("%s", why)
-	}
 	pattern, _ := arg.(types.String)
-	pkgs, err := a.in.Software.Match(string(pattern))
-	if err != nil {
-		return nil, types.NewErr("software lookup: %v", err)
+	pkgs, why := lookupSoftware(a.in, string(pattern))
+	if why != "" {
+		a.missing, a.softwareWhy = append(a.missing, "software"), why
+		return nil, types.NewErr("%s", why)
 	}
 	return pkgs, nil
 }
@@ -323,7 +322,7 @@ func (c *compiled) checkCEL(in *Input) (string, string) {
 	act := &activation{in: in}
 	out, _, err := c.prg.Eval(act)
 	if err != nil {
-		return StatusUnknown, celUnknownReason(in, act.missing, err)
+		return StatusUnknown, celUnknownReason(act, err)
 	}
 	if b, ok := out.(types.Bool); ok && bool(b) {
 		return StatusPass, "condition holds"
@@ -338,11 +337,12 @@ func (c *compiled) checkCEL(in *Input) (string, string) {
 
 // celUnknownReason names the first unknown fact the expression needed, with
 // the agent's reason, or else the evaluation error.
-func celUnknownReason(in *Input, missing []string, err error) string {
-	for _, name := range missing {
+func celUnknownReason(act *activation, err error) string {
+	in := act.in
+	for _, name := range act.missing {
 		switch {
 		case name == "software":
-			return softwareUnknown(in)
+			return act.softwareWhy
 		case strings.HasPrefix(name, "asset.") && in.Asset == nil:
 			return name + " unknown: the device is linked to no asset in the register"
 		case strings.HasPrefix(name, "asset."):
@@ -351,7 +351,7 @@ func celUnknownReason(in *Input, missing []string, err error) string {
 			return name + " unknown: " + in.Facts.reason("os.last_update_at")
 		case name == "days_since_checkin":
 			return name + " unknown: the device has never checked in"
-		case strings.HasPrefix(name, "encryption.") && in.Facts.Encryption != nil:
+		case strings.HasPrefix(name, "encryption.") && in.Facts.Encryption != nil && in.Facts.Encryption.System.Reason != "":
 			return name + " unknown: " + in.Facts.Encryption.System.Reason
 		}
 		return name + " unknown: " + in.Facts.reason(name)

@@ -1,8 +1,11 @@
 package compliance
 
 import (
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 func TestCEL(t *testing.T) {
@@ -94,6 +97,31 @@ func TestSoftwarePatterns(t *testing.T) {
 			if g[i] != w[i] {
 				t.Errorf("%s: got %v, want %v", id, g, w)
 			}
+		}
+	}
+}
+
+// failingView is a SoftwareView whose store is down.
+type failingView struct{}
+
+func (failingView) Match(string) ([]wire.Package, error) {
+	return nil, errors.New("software index unavailable")
+}
+
+// TestSoftwareLookupError: a failed lookup is unknown, for built-ins and CEL.
+func TestSoftwareLookupError(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{
+		"kind: required_software\nparams:\n  name: osquery",
+		"kind: banned_software\nparams:\n  name: teamviewer*",
+		"kind: cel\nexpr: '!has_software(\"teamviewer*\")'",
+		"kind: cel\nexpr: 'software_version(\"openssl\") == \"\"'",
+	} {
+		in := input(t, "linux/debian12-firecracker-vm")
+		in.Software = failingView{}
+		got := one(t, p).Evaluate(in)[0]
+		if want := "software lookup: software index unavailable"; got.Status != StatusUnknown || got.Reason != want {
+			t.Errorf("%s: got %s %q, want unknown %q", p, got.Status, got.Reason, want)
 		}
 	}
 }

@@ -192,13 +192,23 @@ func softwareUnknown(in *Input) string {
 	return ""
 }
 
-func (c *compiled) checkRequired(in *Input) (string, string) {
+// lookupSoftware returns the packages matching pattern, or why it cannot
+// tell: no inventory, or a failed lookup.
+func lookupSoftware(in *Input, pattern string) ([]wire.Package, string) {
 	if why := softwareUnknown(in); why != "" {
-		return StatusUnknown, why
+		return nil, why
 	}
-	pkgs, err := in.Software.Match(c.Params.Name)
+	pkgs, err := in.Software.Match(pattern)
 	if err != nil {
-		return StatusUnknown, "software lookup: " + err.Error()
+		return nil, "software lookup: " + err.Error()
+	}
+	return pkgs, ""
+}
+
+func (c *compiled) checkRequired(in *Input) (string, string) {
+	pkgs, why := lookupSoftware(in, c.Params.Name)
+	if why != "" {
+		return StatusUnknown, why
 	}
 	if len(pkgs) == 0 {
 		return StatusFail, fmt.Sprintf("no installed software matches %q", c.Params.Name)
@@ -211,12 +221,9 @@ func (c *compiled) checkRequired(in *Input) (string, string) {
 }
 
 func (c *compiled) checkBanned(in *Input) (string, string) {
-	if why := softwareUnknown(in); why != "" {
+	pkgs, why := lookupSoftware(in, c.Params.Name)
+	if why != "" {
 		return StatusUnknown, why
-	}
-	pkgs, err := in.Software.Match(c.Params.Name)
-	if err != nil {
-		return StatusUnknown, "software lookup: " + err.Error()
 	}
 	var found []string
 	for _, p := range pkgs {
