@@ -101,7 +101,13 @@ func IsPlaceholder(s string) bool {
 	if _, ok := placeholders[c]; ok {
 		return true
 	}
-	compact := strings.NewReplacer(" ", "", "-", "", ":", "", ".", "").Replace(c)
+	compact := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', ':', '.':
+			return -1
+		}
+		return r
+	}, c)
 	if compact == "" || repeated(compact) {
 		return true
 	}
