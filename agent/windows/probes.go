@@ -336,6 +336,7 @@ func collectOS(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 		}
 	}
 	o.Unknown["pending_updates"] = "not collected: the agent has no read-only Windows Update query yet (no real capture of one to test against)"
+	o.Unknown["pending_security_updates"] = o.Unknown["pending_updates"]
 	if !haveSource && len(errs) == 0 {
 		o.Unknown["name"] = "neither the registry nor systeminfo is available"
 		return probe.NotApplicable("no systeminfo output and no registry on this host")
