@@ -59,6 +59,7 @@ type Loop struct {
 	// Run's state.
 	status       state.Status
 	nextReport   time.Time
+	lastCollect  time.Time
 	nextBeat     time.Time
 	retryAt      time.Time
 	renewAt      time.Time
@@ -186,6 +187,7 @@ func (l *Loop) report(ctx context.Context, now time.Time) {
 		return
 	}
 	l.forceFull = false
+	l.lastCollect = now
 	l.nextReport = now.Add(l.jitter(l.reportsEvery))
 	l.Logger.Info("report spooled", "seq", q.Seq, "kind", q.Kind, "coalesced", q.Coalesced)
 }
@@ -282,22 +284,23 @@ func (l *Loop) jitter(d time.Duration) time.Duration {
 	return d + time.Duration((l.Rand.Float64()*0.2-0.1)*float64(d))
 }
 
-// adopt takes the collector's schedule at once: intervals change, and a
-// next check-in further away than the new interval is brought forward.
+// adopt takes the collector's schedule at once: the next inventory is
+// one new interval after the last, the next heartbeat one new interval
+// from now.
 func (l *Loop) adopt(s wire.Schedule) {
 	now := l.Clock.Now()
 	if d := time.Duration(s.ReportIntervalS) * time.Second; d > 0 && d != l.reportsEvery {
 		l.reportsEvery = d
-		if next := now.Add(l.jitter(d)); next.Before(l.nextReport) {
-			l.nextReport = next
+		from := l.lastCollect
+		if from.IsZero() {
+			from = now
 		}
+		l.nextReport = from.Add(l.jitter(d))
 		l.Logger.Info("collector set the report interval", "interval", d)
 	}
 	if d := time.Duration(s.HeartbeatIntervalS) * time.Second; d > 0 && d != l.beatsEvery {
 		l.beatsEvery = d
-		if next := now.Add(d); next.Before(l.nextBeat) {
-			l.nextBeat = next
-		}
+		l.nextBeat = now.Add(d)
 		l.Logger.Info("collector set the heartbeat interval", "interval", d)
 	}
 	if d := time.Duration(s.FullEveryS) * time.Second; d > 0 {
