@@ -9,10 +9,11 @@ import (
 	"github.com/rosterhq/roster/shared/wire"
 )
 
+// By default the collector sends no schedule: each agent's own config
+// (whose defaults are 1h, 5m, 7d) stays in force until IT sets agents:.
 func TestAgentsDefaultsAndSchedule(t *testing.T) {
 	t.Parallel()
-	want := wire.Schedule{ReportIntervalS: 3600, HeartbeatIntervalS: 300, FullEveryS: 604800}
-	if diff := cmp.Diff(want, Default().Agents.Schedule()); diff != "" {
+	if diff := cmp.Diff(wire.Schedule{}, Default().Agents.Schedule()); diff != "" {
 		t.Errorf("default schedule (-want +got):\n%s", diff)
 	}
 }
@@ -38,13 +39,13 @@ agents:
 		t.Errorf("schedule (-want +got):\n%s", diff)
 	}
 
-	// A key left out keeps its default.
+	// A key left out is not sent: agents keep their own value for it.
 	c := Default()
 	if err := Decode([]byte("agents:\n  heartbeat_interval: 2m\n"), &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Agents.ReportInterval != Duration(DefaultReportInterval) || c.Agents.HeartbeatInterval != Duration(2*time.Minute) || c.Agents.FullEvery != Duration(DefaultFullEvery) {
-		t.Errorf("got %+v, want defaults but heartbeat_interval 2m", c.Agents)
+	if diff := cmp.Diff(wire.Schedule{HeartbeatIntervalS: 120}, c.Agents.Schedule()); diff != "" {
+		t.Errorf("schedule with only heartbeat_interval set (-want +got):\n%s", diff)
 	}
 }
 
@@ -60,7 +61,8 @@ func TestAgentsValidate(t *testing.T) {
 			[]string{"agents.heartbeat_interval (10s) must be shorter than agents.report_interval (10s)"}},
 		{"tight but valid", 20 * time.Second, 10 * time.Second, 20 * time.Second, nil},
 		{"typo: seconds for minutes", time.Hour, 5 * time.Second, 168 * time.Hour, []string{"agents.heartbeat_interval 5s is below the minimum 10s"}},
-		{"zero", 0, 5 * time.Minute, 168 * time.Hour, []string{"agents.report_interval 0s is below the minimum 10s", "must be shorter than agents.report_interval"}},
+		{"unset: agents keep their own", 0, 0, 0, nil},
+		{"heartbeat above the agents' default report interval", 0, 2 * time.Hour, 0, []string{"agents.heartbeat_interval (2h0m0s) must be shorter than agents.report_interval (1h0m0s)"}},
 		{"heartbeat not below report", time.Hour, time.Hour, 168 * time.Hour, []string{"agents.heartbeat_interval (1h0m0s) must be shorter than agents.report_interval (1h0m0s)"}},
 		{"full before report", time.Hour, 5 * time.Minute, 30 * time.Minute, []string{"agents.full_every (30m0s) must be at least agents.report_interval (1h0m0s)"}},
 		{"fraction of a second", time.Hour, 90500 * time.Millisecond, 168 * time.Hour, []string{"agents.heartbeat_interval 1m30.5s must be whole seconds"}},

@@ -37,7 +37,9 @@ type Config struct {
 	Limits    Limits `yaml:"limits"`
 	// HTTP3 serves HTTP/3 on UDP beside HTTPS on TCP.
 	HTTP3 bool `yaml:"http3"`
-	// Agents is the check-in schedule every ack tells agents to follow.
+	// Agents is the check-in schedule acks tell agents to follow. Unset
+	// keys are not sent, so each agent keeps its own configured value (the
+	// agent's defaults are the Default* constants below).
 	Agents Agents `yaml:"agents"`
 }
 
@@ -100,11 +102,6 @@ func Default() Config {
 			MaxReportDecompressedBytes: DefaultMaxReportDecompressedBytes,
 		},
 		HTTP3: true,
-		Agents: Agents{
-			ReportInterval:    Duration(DefaultReportInterval),
-			HeartbeatInterval: Duration(DefaultHeartbeatInterval),
-			FullEvery:         Duration(DefaultFullEvery),
-		},
 	}
 }
 
@@ -376,6 +373,8 @@ func (c *Config) Validate() error {
 		d   Duration
 	}{{"report_interval", a.ReportInterval}, {"heartbeat_interval", a.HeartbeatInterval}, {"full_every", a.FullEvery}} {
 		switch d := time.Duration(iv.d); {
+		case d == 0:
+			// Not set: agents keep their own value.
 		case d < MinAgentInterval:
 			add("agents.%s %s is below the minimum %s", iv.key, d, MinAgentInterval)
 		case d > MaxAgentInterval:
@@ -384,11 +383,20 @@ func (c *Config) Validate() error {
 			add("agents.%s %s must be whole seconds", iv.key, d)
 		}
 	}
-	if a.HeartbeatInterval >= a.ReportInterval {
-		add("agents.heartbeat_interval (%s) must be shorter than agents.report_interval (%s)", a.HeartbeatInterval, a.ReportInterval)
+	// The cross-checks compare what agents will end up using: an unset key
+	// means the agent default.
+	eff := func(d Duration, def time.Duration) Duration {
+		if d == 0 {
+			return Duration(def)
+		}
+		return d
 	}
-	if a.FullEvery < a.ReportInterval {
-		add("agents.full_every (%s) must be at least agents.report_interval (%s)", a.FullEvery, a.ReportInterval)
+	report, heartbeat, full := eff(a.ReportInterval, DefaultReportInterval), eff(a.HeartbeatInterval, DefaultHeartbeatInterval), eff(a.FullEvery, DefaultFullEvery)
+	if heartbeat >= report {
+		add("agents.heartbeat_interval (%s) must be shorter than agents.report_interval (%s)", heartbeat, report)
+	}
+	if full < report {
+		add("agents.full_every (%s) must be at least agents.report_interval (%s)", full, report)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
