@@ -54,6 +54,9 @@ type EnrollResponse struct {
 	// ReEnrolled is true when the hardware identity matched an existing
 	// device record, whose history this enrolment continues.
 	ReEnrolled bool `json:"re_enrolled,omitempty"`
+	// CommandKey is the collector's Ed25519 command-signing public key,
+	// base64 (standard, padded); the agent keeps it to verify commands.
+	CommandKey string `json:"command_key,omitempty"`
 }
 
 // RenewRequest is POST /api/v1/agent/renew (mTLS with the current

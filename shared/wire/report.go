@@ -54,6 +54,8 @@ type Ack struct {
 	// Schedule, when set, is how often the collector wants this agent to
 	// report and send heartbeats (IT tunes the fleet centrally).
 	Schedule *Schedule `json:"schedule,omitempty"`
+	// Commands are signed commands waiting for this device (command.go).
+	Commands []SignedCommand `json:"commands,omitempty"`
 }
 
 // Schedule is the check-in timing the collector asks for, in seconds.
@@ -88,9 +90,10 @@ const (
 
 // HeartbeatAck is the answer to a heartbeat.
 type HeartbeatAck struct {
-	Status   string    `json:"status"`
-	DeviceID string    `json:"device_id,omitempty"`
-	Schedule *Schedule `json:"schedule,omitempty"`
+	Status   string          `json:"status"`
+	DeviceID string          `json:"device_id,omitempty"`
+	Schedule *Schedule       `json:"schedule,omitempty"`
+	Commands []SignedCommand `json:"commands,omitempty"`
 }
 
 // Delta is a change set against a base snapshot. Small sections travel whole
