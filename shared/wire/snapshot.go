@@ -18,6 +18,9 @@ import "time"
 // History:
 //
 //	1: first snapshot: hardware, encryption, os, software, probe statuses.
+//	   Additive since: report envelope with per-package deltas, heartbeats
+//	   and collector-set schedules, signed commands in acks, command
+//	   statuses and wipe evidence.
 const ProtocolVersion = 1
 
 // Platform names, as Go's GOOS spells them.
