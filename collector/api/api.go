@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type Options struct {
 	// ack; its zero (or negative) fields are left out, and the zero
 	// Schedule sends none.
 	Schedule wire.Schedule
+	// HostnameRule is the naming rule GET /api/v1/reconcile applies when
+	// the request names none (registry.ParseHostnameRule); nil: none.
+	HostnameRule *regexp.Regexp
 }
 
 type server struct {
@@ -59,6 +63,8 @@ type server struct {
 	now     func() time.Time
 	// schedule is shared by every ack and never modified; nil sends none.
 	schedule *wire.Schedule
+	// hostnameRule is Options.HostnameRule.
+	hostnameRule *regexp.Regexp
 }
 
 // New returns the API handler: /api/v1/..., /healthz and /readyz.
@@ -66,6 +72,7 @@ func New(opt Options) http.Handler {
 	s := &server{
 		reg: opt.Registry, ca: opt.CA, metrics: opt.Metrics, logger: opt.Logger,
 		maxRep: opt.MaxReportBytes, maxDec: opt.MaxReportDecompressedBytes, now: opt.Now,
+		hostnameRule: opt.HostnameRule,
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -106,6 +113,15 @@ func New(opt Options) http.Handler {
 		{"/api/v1/software", map[string]http.HandlerFunc{"GET": s.bearer(s.searchSoftware)}},
 		{"/api/v1/secrets", map[string]http.HandlerFunc{"GET": s.admin(s.listSecrets), "POST": s.admin(s.createSecret)}},
 		{"/api/v1/secrets/{id}", map[string]http.HandlerFunc{"DELETE": s.admin(s.revokeSecret)}},
+		{"/api/v1/assets", map[string]http.HandlerFunc{"GET": s.bearer(s.listAssets), "POST": s.admin(s.addAsset)}},
+		{"/api/v1/assets/import", map[string]http.HandlerFunc{"POST": s.admin(s.importAssets)}},
+		{"/api/v1/assets/export", map[string]http.HandlerFunc{"GET": s.bearer(s.exportAssets)}},
+		{"/api/v1/assets/{tag}", map[string]http.HandlerFunc{"GET": s.bearer(s.getAsset), "PATCH": s.admin(s.updateAsset)}},
+		{"/api/v1/assets/{tag}/link", map[string]http.HandlerFunc{"POST": s.admin(s.linkAsset), "DELETE": s.admin(s.unlinkAsset)}},
+		{"/api/v1/assets/{tag}/history", map[string]http.HandlerFunc{"GET": s.bearer(s.assetHistory)}},
+		{"/api/v1/register/history", map[string]http.HandlerFunc{"GET": s.bearer(s.registerHistory)}},
+		{"/api/v1/flags/refresh", map[string]http.HandlerFunc{"POST": s.admin(s.refreshFlags)}},
+		{"/api/v1/reconcile", map[string]http.HandlerFunc{"GET": s.bearer(s.reconcile)}},
 	}
 	for _, rt := range routes {
 		methods := rt.methods

@@ -58,6 +58,11 @@ type Device struct {
 	EnrolledAt             time.Time  `json:"enrolled_at"`
 	CertSerial             string     `json:"cert_serial"`
 	CertNotAfter           *time.Time `json:"cert_not_after"`
+	// Asset and FlagDetails come from the register, on the single-device
+	// read only: the linked asset (absent when none) and each flag with
+	// its first-seen time.
+	Asset       *DeviceAsset `json:"asset,omitempty"`
+	FlagDetails []Flag       `json:"flag_details,omitempty"`
 }
 
 const deviceSelect = `SELECT d.id, d.hostname, d.platform, d.system_serial, d.system_uuid, d.board_serial, d.macs,
@@ -314,7 +319,11 @@ func (r *Registry) Device(ctx context.Context, ref string) (Device, error) {
 	if err != nil {
 		return Device{}, err
 	}
-	return r.deviceByID(ctx, r.db, id)
+	d, err := r.deviceByID(ctx, r.db, id)
+	if err != nil {
+		return Device{}, err
+	}
+	return d, attachRegister(ctx, r.db, &d)
 }
 
 type querier interface {
@@ -334,7 +343,8 @@ func (r *Registry) deviceByID(ctx context.Context, q querier, id string) (Device
 }
 
 // resolve turns a device reference into an id: a UUID that is a device id,
-// else a serial (normalised), else a hostname (case-insensitive).
+// else the asset tag of a linked asset, else a serial (normalised), else a
+// hostname (case-insensitive).
 func (r *Registry) resolve(ctx context.Context, q querier, ref string) (string, error) {
 	if ref == "" {
 		return "", ErrNotFound
@@ -348,6 +358,9 @@ func (r *Registry) resolve(ctx context.Context, q querier, ref string) (string, 
 		if !errors.Is(err, sql.ErrNoRows) {
 			return "", fmt.Errorf("resolve device %q: %w", ref, err)
 		}
+	}
+	if id, err := linkedDevice(ctx, q, ref); id != "" || err != nil {
+		return id, err
 	}
 	ids := func(stmt string, arg string) ([]string, error) {
 		rows, err := q.QueryContext(ctx, stmt, arg)

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the embedded store
@@ -49,6 +50,8 @@ type Registry struct {
 	// writers queue in Go instead of spinning on SQLite's busy handler.
 	writeMu sync.Mutex
 	snaps   *snapCache
+	// missingAfter is SetMissingAfter's window in nanoseconds (0: default).
+	missingAfter atomic.Int64
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies

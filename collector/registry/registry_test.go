@@ -562,7 +562,7 @@ func TestIdentityConflict(t *testing.T) {
 		t.Fatal(ack)
 	}
 	da, _ := e.reg.Device(ctx, a.DeviceID)
-	if len(da.Flags) != 0 {
+	if slices.Contains(da.Flags, registry.FlagIdentityConflict) {
 		t.Fatalf("one reporting device is flagged: %v", da.Flags)
 	}
 	if ack := e.apply(t, b, full(t, snap, 1), t0.Add(2*time.Minute)); ack.Status != wire.AckApplied {
@@ -595,7 +595,7 @@ func TestIdentityConflict(t *testing.T) {
 	}
 	e.apply(t, a, full(t, snap, 2), t0.Add(3*time.Minute))
 	da, _ = e.reg.Device(ctx, a.DeviceID)
-	if da.State != registry.StateActive || len(da.Flags) != 0 {
+	if da.State != registry.StateActive || slices.Contains(da.Flags, registry.FlagIdentityConflict) {
 		t.Errorf("after the clone was revoked: state %q flags %v, want active and none", da.State, da.Flags)
 	}
 }
@@ -618,7 +618,7 @@ func TestReEnrolContinuesHistoryAndSequence(t *testing.T) {
 		t.Errorf("first report after re-enrolment: %q, want applied", ack.Status)
 	}
 	d, _ := e.reg.Device(ctx, a.DeviceID)
-	if len(d.Flags) != 0 || !d.EnrolledAt.Equal(t0.Add(24*time.Hour)) || !d.FirstSeen.Equal(t0) {
+	if slices.Contains(d.Flags, registry.FlagIdentityConflict) || !d.EnrolledAt.Equal(t0.Add(24*time.Hour)) || !d.FirstSeen.Equal(t0) {
 		t.Errorf("device after re-enrolment: flags %v enrolled %v first seen %v", d.Flags, d.EnrolledAt, d.FirstSeen)
 	}
 }

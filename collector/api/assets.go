@@ -1,0 +1,336 @@
+package api
+
+// The asset register's endpoints: assets (add, read, list, change, link),
+// the CSV import and export of the fixed-asset register, the register's
+// history, the flags refresh and the reconciliation report.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rosterhq/roster/collector/assetcsv"
+	"github.com/rosterhq/roster/collector/registry"
+)
+
+// maxImportBody limits a register upload: 100,000 assets at a generous
+// 300 bytes a row.
+const maxImportBody = 32 << 20
+
+// rowsErrorBody is the 400 of a write refused for row errors: the usual
+// error object plus every row's problem.
+type rowsErrorBody struct {
+	Error rowsError `json:"error"`
+}
+
+type rowsError struct {
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Rows    []registry.RowError `json:"rows"`
+}
+
+// failAsset writes the register's own errors (row errors, a taken tag),
+// and anything else as fail does.
+func (s *server) failAsset(w http.ResponseWriter, r *http.Request, err error) {
+	var re *registry.RowsError
+	switch {
+	case errors.As(err, &re):
+		msg := fmt.Sprintf("%d row errors, nothing was written", len(re.Rows))
+		if len(re.Rows) == 1 {
+			msg = "1 row error, nothing was written"
+		}
+		writeJSON(w, http.StatusBadRequest, rowsErrorBody{Error: rowsError{Code: "invalid_rows", Message: msg, Rows: re.Rows}})
+	case errors.Is(err, registry.ErrExists):
+		msg := err.Error()
+		if i := strings.Index(msg, registry.ErrExists.Error()); i >= 0 {
+			msg = msg[i:]
+		}
+		writeError(w, http.StatusConflict, "conflict", msg)
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// actor is who the request's token says made a change.
+func actorOf(r *http.Request) registry.Actor {
+	ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo)
+	return registry.Actor{ID: ti.ID, Name: ti.Name}
+}
+
+func (s *server) addAsset(w http.ResponseWriter, r *http.Request) {
+	var in registry.AssetInput
+	if ae := decodeJSON(w, r, maxJSONBody, &in); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	a, err := s.reg.AddAsset(r.Context(), in, actorOf(r), s.now())
+	if err != nil {
+		s.failAsset(w, r, err)
+		return
+	}
+	s.logger.Info("asset added", "asset_tag", a.AssetTag, "by", actorOf(r).Name)
+	writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *server) getAsset(w http.ResponseWriter, r *http.Request) {
+	a, err := s.reg.Asset(r.Context(), r.PathValue("tag"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *server) updateAsset(w http.ResponseWriter, r *http.Request) {
+	var in registry.AssetInput
+	if ae := decodeJSON(w, r, maxJSONBody, &in); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	a, err := s.reg.UpdateAsset(r.Context(), r.PathValue("tag"), in, actorOf(r), s.now())
+	if err != nil {
+		s.failAsset(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if ae := knownParams(q, "limit", "cursor", "status", "type", "classification", "owner", "location", "flag", "linked"); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	p, ae := page(q)
+	if ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	f := registry.AssetFilter{Status: q.Get("status"), Type: q.Get("type"), Classification: q.Get("classification"),
+		Owner: q.Get("owner"), Location: q.Get("location"), Flag: q.Get("flag"), Linked: q.Get("linked")}
+	items, next, err := s.reg.ListAssets(r.Context(), f, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list[registry.Asset]{Items: items, NextCursor: next})
+}
+
+// linkRequest is POST /api/v1/assets/{tag}/link.
+type linkRequest struct {
+	Device string `json:"device"`
+}
+
+func (s *server) linkAsset(w http.ResponseWriter, r *http.Request) {
+	var req linkRequest
+	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	if strings.TrimSpace(req.Device) == "" {
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "device is required: a device id, serial or hostname"))
+		return
+	}
+	a, err := s.reg.LinkAsset(r.Context(), r.PathValue("tag"), req.Device, actorOf(r), s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *server) unlinkAsset(w http.ResponseWriter, r *http.Request) {
+	a, err := s.reg.UnlinkAsset(r.Context(), r.PathValue("tag"), actorOf(r), s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// boolParam reads true/false (absent: false).
+func boolParam(v, name string) (bool, *apiError) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errf(http.StatusBadRequest, "bad_parameter", "%s must be true or false, not %q", name, v)
+	}
+	return b, nil
+}
+
+func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if ae := knownParams(q, "dry_run", "map"); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	dry, ae := boolParam(q.Get("dry_run"), "dry_run")
+	if ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	var opt assetcsv.Options
+	if m := q.Get("map"); m != "" {
+		var err error
+		if opt.Map, err = assetcsv.ParseMap(m); err != nil {
+			s.fail(w, r, errf(http.StatusBadRequest, "bad_parameter", "map: %v", err))
+			return
+		}
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "text/csv" {
+		s.fail(w, r, errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be text/csv, not %q", r.Header.Get("Content-Type")))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, r, errf(http.StatusRequestEntityTooLarge, "too_large", "register over the %d-byte limit", int64(maxImportBody)))
+			return
+		}
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "read body: %v", err))
+		return
+	}
+	rows, rowErrs, err := assetcsv.Read(bytes.NewReader(body), opt)
+	if err != nil {
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "%v", err))
+		return
+	}
+	res, err := s.reg.ImportAssets(r.Context(), rows, rowErrs, registry.ImportOptions{DryRun: dry, Actor: actorOf(r), Now: s.now()})
+	if err != nil {
+		s.failAsset(w, r, err)
+		return
+	}
+	if !dry {
+		s.logger.Info("asset register imported", "created", len(res.Created), "updated", len(res.Updated), "unchanged", res.Unchanged, "by", actorOf(r).Name)
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *server) exportAssets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if ae := knownParams(q, "format"); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	switch q.Get("format") {
+	case "", "csv":
+		rows, err := s.reg.ExportAssets(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var buf bytes.Buffer
+		if err := assetcsv.Write(&buf, rows); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="assets.csv"`)
+		w.WriteHeader(http.StatusOK)
+		w.Write(buf.Bytes())
+	case "json":
+		all := []registry.Asset{}
+		p := registry.Page{Limit: registry.MaxLimit}
+		for {
+			items, next, err := s.reg.ListAssets(r.Context(), registry.AssetFilter{}, p)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			all = append(all, items...)
+			if next == "" {
+				break
+			}
+			p.Cursor = next
+		}
+		writeJSON(w, http.StatusOK, list[registry.Asset]{Items: all})
+	default:
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_parameter", "format must be csv or json, not %q", q.Get("format")))
+	}
+}
+
+func (s *server) assetHistory(w http.ResponseWriter, r *http.Request) {
+	s.register(w, r, r.PathValue("tag"))
+}
+
+func (s *server) registerHistory(w http.ResponseWriter, r *http.Request) {
+	s.register(w, r, "")
+}
+
+func (s *server) register(w http.ResponseWriter, r *http.Request, tag string) {
+	q := r.URL.Query()
+	names := []string{"limit", "cursor", "since", "until", "kind", "device"}
+	if tag == "" {
+		names = append(names, "asset")
+	}
+	if ae := knownParams(q, names...); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	p, ae := page(q)
+	if ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	if tag == "" {
+		tag = q.Get("asset")
+	}
+	f := registry.RegisterFilter{AssetTag: tag, Device: q.Get("device"), Kind: q.Get("kind")}
+	if f.Since, ae = timeParam(q, "since"); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	if f.Until, ae = timeParam(q, "until"); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	items, next, err := s.reg.RegisterHistory(r.Context(), f, p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list[registry.RegisterEntry]{Items: items, NextCursor: next})
+}
+
+func (s *server) refreshFlags(w http.ResponseWriter, r *http.Request) {
+	if ae := knownParams(r.URL.Query()); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	ch, err := s.reg.RefreshFlags(r.Context(), s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ch)
+}
+
+func (s *server) reconcile(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if ae := knownParams(q, "hostname_rule"); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	rule := s.hostnameRule
+	if v := q.Get("hostname_rule"); v != "" {
+		var err error
+		if rule, err = registry.ParseHostnameRule(v); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	rep, err := s.reg.Reconcile(r.Context(), rule, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,207 @@
+package registry
+
+// The reconciliation report: the fixed-asset register held against what
+// the fleet reports, as the periodic audit asks for it. Devices report no
+// owner or location, but organisations encode them (or the asset tag) in
+// hostnames; a naming rule, a regular expression with named groups tag,
+// owner and location, extracts them so they can be compared with the
+// register.
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ParseHostnameRule compiles a naming rule and checks it names at least
+// one of the groups tag, owner and location, and no other.
+func ParseHostnameRule(expr string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: hostname rule: %v", ErrInvalid, err)
+	}
+	n := 0
+	for _, name := range re.SubexpNames()[1:] {
+		switch name {
+		case "tag", "owner", "location":
+			n++
+		case "":
+		default:
+			return nil, fmt.Errorf("%w: hostname rule: group %q (named groups are tag, owner and location)", ErrInvalid, name)
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: hostname rule %q names no group: use (?P<tag>...), (?P<owner>...) or (?P<location>...)", ErrInvalid, expr)
+	}
+	return re, nil
+}
+
+// Reconciliation is the report (API keys).
+type Reconciliation struct {
+	GeneratedAt  time.Time           `json:"generated_at"`
+	HostnameRule string              `json:"hostname_rule"`
+	Summary      ReconcileSummary    `json:"summary"`
+	Matched      []ReconcileMatch    `json:"matched"`
+	Unregistered []ReconcileDevice   `json:"unregistered"`
+	Missing      []ReconcileAsset    `json:"missing"`
+	NotInService []ReconcileMatch    `json:"not_in_service"`
+	Mismatches   []ReconcileMismatch `json:"mismatches"`
+}
+
+// ReconcileSummary counts each section.
+type ReconcileSummary struct {
+	Matched      int `json:"matched"`
+	Unregistered int `json:"unregistered"`
+	Missing      int `json:"missing"`
+	NotInService int `json:"not_in_service"`
+	Mismatches   int `json:"mismatches"`
+}
+
+// ReconcileMatch is a linked pair.
+type ReconcileMatch struct {
+	AssetTag string `json:"asset_tag"`
+	Status   string `json:"status"`
+	DeviceID string `json:"device_id"`
+	Hostname string `json:"hostname"`
+	LinkedBy string `json:"linked_by"`
+	LastSeen string `json:"last_seen"`
+	Severity string `json:"severity,omitempty"`
+}
+
+// ReconcileDevice is a device no asset matches.
+type ReconcileDevice struct {
+	DeviceID string `json:"device_id"`
+	Hostname string `json:"hostname"`
+	Serial   string `json:"system_serial"`
+	LastSeen string `json:"last_seen"`
+	Since    string `json:"since"`
+}
+
+// ReconcileAsset is an in_service asset no device vouches for.
+type ReconcileAsset struct {
+	AssetTag string `json:"asset_tag"`
+	Serial   string `json:"serial"`
+	Owner    string `json:"owner"`
+	Location string `json:"location"`
+	DeviceID string `json:"device_id"`
+	LastSeen string `json:"last_seen"`
+	Since    string `json:"since"`
+	Detail   string `json:"detail"`
+}
+
+// ReconcileMismatch is a field where the register and the device's
+// hostname disagree; Field "hostname" means it does not follow the rule.
+type ReconcileMismatch struct {
+	AssetTag string `json:"asset_tag"`
+	DeviceID string `json:"device_id"`
+	Hostname string `json:"hostname"`
+	Field    string `json:"field"`
+	Register string `json:"register"`
+	Reported string `json:"reported"`
+}
+
+// Reconcile builds the report as of now from the stored links, with flags
+// computed for now (so a missing asset shows even before the next
+// refresh; since is the stored first-seen time, else now). rule may be nil.
+func (r *Registry) Reconcile(ctx context.Context, rule *regexp.Regexp, now time.Time) (Reconciliation, error) {
+	s, err := r.loadAll(ctx, r.db)
+	if err != nil {
+		return Reconciliation{}, fmt.Errorf("reconcile: %w", err)
+	}
+	now = now.UTC()
+	out := Reconciliation{GeneratedAt: now, Matched: []ReconcileMatch{}, Unregistered: []ReconcileDevice{}, Missing: []ReconcileAsset{},
+		NotInService: []ReconcileMatch{}, Mismatches: []ReconcileMismatch{}}
+	if rule != nil {
+		out.HostnameRule = rule.String()
+	}
+	want := computeFlags(s, now, r.missingWindow())
+	since := func(k flagKey) string {
+		if v, ok := s.flags[k]; ok {
+			return v.since
+		}
+		return fmtTime(now)
+	}
+	for _, l := range s.links {
+		a, d := s.assets[l.assetID], s.devs[l.deviceID]
+		if a == nil || d == nil {
+			continue
+		}
+		m := ReconcileMatch{AssetTag: a.tag, Status: a.status, DeviceID: d.id, Hostname: d.hostname, LinkedBy: l.how, LastSeen: d.lastSeen}
+		out.Matched = append(out.Matched, m)
+		if v, ok := want[flagKey{subjectDevice, d.id, FlagNotInService}]; ok {
+			m.Severity = v.severity
+			out.NotInService = append(out.NotInService, m)
+		}
+		if rule != nil {
+			out.Mismatches = append(out.Mismatches, hostnameMismatches(rule, a, d)...)
+		}
+	}
+	for k, v := range want {
+		switch k.flag {
+		case FlagUnregistered:
+			d := s.devs[k.id]
+			out.Unregistered = append(out.Unregistered, ReconcileDevice{DeviceID: d.id, Hostname: d.hostname, Serial: d.serial, LastSeen: d.lastSeen, Since: since(k)})
+		case FlagMissing:
+			a := s.assets[k.id]
+			m := ReconcileAsset{AssetTag: a.tag, Serial: a.serial, Owner: a.owner, Location: a.location, Since: since(k), Detail: v.detail}
+			if l, ok := s.links[a.id]; ok {
+				m.DeviceID, m.LastSeen = l.deviceID, s.devs[l.deviceID].lastSeen
+			}
+			out.Missing = append(out.Missing, m)
+		}
+	}
+	slices.SortFunc(out.Matched, func(a, b ReconcileMatch) int { return strings.Compare(tagKey(a.AssetTag), tagKey(b.AssetTag)) })
+	slices.SortFunc(out.NotInService, func(a, b ReconcileMatch) int { return strings.Compare(tagKey(a.AssetTag), tagKey(b.AssetTag)) })
+	slices.SortFunc(out.Missing, func(a, b ReconcileAsset) int { return strings.Compare(tagKey(a.AssetTag), tagKey(b.AssetTag)) })
+	slices.SortFunc(out.Unregistered, func(a, b ReconcileDevice) int {
+		return strings.Compare(strings.ToLower(a.Hostname)+"\x00"+a.DeviceID, strings.ToLower(b.Hostname)+"\x00"+b.DeviceID)
+	})
+	slices.SortStableFunc(out.Mismatches, func(a, b ReconcileMismatch) int { return strings.Compare(tagKey(a.AssetTag), tagKey(b.AssetTag)) })
+	out.Summary = ReconcileSummary{Matched: len(out.Matched), Unregistered: len(out.Unregistered), Missing: len(out.Missing),
+		NotInService: len(out.NotInService), Mismatches: len(out.Mismatches)}
+	return out, nil
+}
+
+// hostnameMismatches compares what rule extracts from the device's
+// hostname with the register, case-insensitively. An owner matches the
+// asset's owner or the local part of its owner_email; a register field
+// left empty is not compared.
+func hostnameMismatches(rule *regexp.Regexp, a *assetKey, d *devKey) []ReconcileMismatch {
+	mm := func(field, reg, rep string) ReconcileMismatch {
+		return ReconcileMismatch{AssetTag: a.tag, DeviceID: d.id, Hostname: d.hostname, Field: field, Register: reg, Reported: rep}
+	}
+	sub := rule.FindStringSubmatch(d.hostname)
+	if sub == nil {
+		return []ReconcileMismatch{mm("hostname", rule.String(), d.hostname)}
+	}
+	var out []ReconcileMismatch
+	for i, name := range rule.SubexpNames() {
+		got := sub[i]
+		if name == "" || i == 0 || got == "" {
+			continue
+		}
+		switch name {
+		case "tag":
+			if !strings.EqualFold(got, a.tag) {
+				out = append(out, mm("asset_tag", a.tag, got))
+			}
+		case "owner":
+			local, _, _ := strings.Cut(a.ownerEmail, "@")
+			if (a.owner != "" || local != "") && !strings.EqualFold(got, a.owner) && !strings.EqualFold(got, local) {
+				reg := a.owner
+				if a.ownerEmail != "" {
+					reg = strings.TrimSpace(reg + " <" + a.ownerEmail + ">")
+				}
+				out = append(out, mm("owner", reg, got))
+			}
+		case "location":
+			if a.location != "" && !strings.EqualFold(got, a.location) {
+				out = append(out, mm("location", a.location, got))
+			}
+		}
+	}
+	return out
+}
