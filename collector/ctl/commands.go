@@ -56,6 +56,28 @@ func lookup(name string) (command, bool) {
 		return command{"ID", 1, secretsRevoke}, true
 	case "history":
 		return command{"[--since T] [--until T] [--kind K] [--limit N] [--cursor C] [--all]", 0, fleetHistory}, true
+	case "assets import":
+		return command{"FILE.csv [--dry-run] [--map \"Tag=asset_tag,...\"]", 1, assetsImport}, true
+	case "assets add":
+		return command{"TAG --status S [--serial S] [--owner O] [field flags]", 1, assetsAdd}, true
+	case "assets set":
+		return command{"TAG [--status S] [--owner O] [field flags]", 1, assetsSet}, true
+	case "assets show":
+		return command{"TAG", 1, assetsShow}, true
+	case "assets list":
+		return command{"[--status S] [--owner O] [--flag F] [--linked yes|no] [--limit N] [--cursor C] [--all]", 0, assetsList}, true
+	case "assets export":
+		return command{"[--csv|--json]", 0, assetsExport}, true
+	case "assets link":
+		return command{"TAG DEVICE", 2, assetsLink}, true
+	case "assets unlink":
+		return command{"TAG", 1, assetsUnlink}, true
+	case "assets history":
+		return command{"TAG [--since T] [--until T] [--kind K] [--limit N] [--cursor C] [--all]", 1, assetsHistory}, true
+	case "assets refresh":
+		return command{"", 0, assetsRefresh}, true
+	case "reconcile":
+		return command{"[--csv|--json] [--hostname-rule REGEXP]", 0, reconcile}, true
 	}
 	return command{}, false
 }

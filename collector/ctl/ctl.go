@@ -55,7 +55,7 @@ Commands:
   devices list [--platform P] [--hostname H] [--serial S] [--state S]
                [--seen-after T] [--seen-before T] [--software NAME]
                [--software-version V] [--limit N] [--cursor C] [--all]
-  devices show REF                 REF is a device id, serial or hostname
+  devices show REF                 REF is a device id, asset tag, serial or hostname
   devices software REF [--limit N] [--cursor C] [--all]
   devices history REF [--since T] [--until T] [--limit N] [--cursor C] [--all]
   devices revoke REF               revoke the device's certificates
@@ -64,6 +64,17 @@ Commands:
   secrets list
   secrets revoke ID
   history [--since T] [--until T] [--kind K] [--limit N] [--cursor C] [--all]
+  assets import FILE.csv [--dry-run] [--map "Tag=asset_tag,Serial No=serial"]
+  assets add TAG --status S [--serial S] [--type T] [--model M] [--owner O]
+             [--owner-email E] [--classification C] [--location L]
+             [--purchase-date D] [--fixed-asset-ref R] [--notes N] [--tags "a;b"]
+  assets set TAG [the same field flags]
+  assets show TAG | assets list [--status S] [--owner O] [--flag F] [--linked yes|no]
+  assets export [--csv|--json]     the whole register (CSV by default)
+  assets link TAG DEVICE | assets unlink TAG
+  assets history TAG [--since T] [--kind K]
+  assets refresh                   re-link and recompute flags now
+  reconcile [--csv|--json] [--hostname-rule REGEXP]
   version
 
 Global flags (also accepted after the command):
@@ -136,7 +147,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, "rosterctl", env.Version)
 		return nil
 	}
-	if name == "devices" || name == "software" || name == "secrets" {
+	if name == "devices" || name == "software" || name == "secrets" || name == "assets" {
 		if len(args) < 2 {
 			return usageErrorf("%s needs a subcommand", name)
 		}

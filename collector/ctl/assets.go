@@ -1,0 +1,515 @@
+package ctl
+
+// The asset register commands: assets import/add/set/show/list/export,
+// link/unlink, history, the flags refresh, and reconcile.
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+)
+
+// maxImportFile mirrors the collector's register body limit.
+const maxImportFile = 32 << 20
+
+// assetFields are the register's columns, each a flag of add and set.
+func assetFields() []string {
+	return []string{"serial", "type", "model", "owner", "owner_email", "classification", "location", "status",
+		"purchase_date", "fixed_asset_ref", "notes", "tags"}
+}
+
+func assetKeys() []string {
+	return []string{"id", "asset_tag", "serial", "serial_normalised", "type", "model", "owner", "owner_email", "classification",
+		"location", "status", "purchase_date", "fixed_asset_ref", "notes", "tags", "device", "flags", "created_at", "updated_at"}
+}
+
+// printAsset prints an asset as key: value lines, the linked device and
+// flags in words rather than JSON.
+func (c *call) printAsset(raw []byte) error {
+	if *c.json {
+		return c.printJSON(raw)
+	}
+	m, err := decodeObject(raw)
+	if err != nil {
+		return err
+	}
+	if d, ok := m["device"].(map[string]any); ok {
+		m["device"] = fmt.Sprintf("%s (%s), linked by %s, last seen %s", str(d["hostname"]), str(d["id"]), str(d["linked_by"]), str(d["last_seen"]))
+	}
+	m["flags"] = flagsText(m["flags"])
+	c.printObject(m, assetKeys())
+	return nil
+}
+
+// flagsText renders a list of flag objects as "missing since T (detail)".
+func flagsText(v any) string {
+	fl, _ := v.([]any)
+	var parts []string
+	for _, f := range fl {
+		fm, _ := f.(map[string]any)
+		s := str(fm["flag"]) + " since " + str(fm["since"])
+		if sev := str(fm["severity"]); sev != "" && sev != "warning" {
+			s += " [" + sev + "]"
+		}
+		if d := str(fm["detail"]); d != "" {
+			s += " (" + d + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// fieldFlags registers one flag per register field; set reports the
+// fields given on the command line.
+func fieldFlags(fs *flag.FlagSet) map[string]*string {
+	vals := map[string]*string{}
+	for _, f := range assetFields() {
+		usage := "the asset's " + f
+		if f == "tags" {
+			usage = "tags separated by ';'"
+		}
+		vals[f] = fs.String(strings.ReplaceAll(f, "_", "-"), "", usage)
+	}
+	return vals
+}
+
+// fieldBody is the JSON body of the fields given on the command line.
+func (c *call) fieldBody(vals map[string]*string) map[string]any {
+	body := map[string]any{}
+	c.fs.Visit(func(fl *flag.Flag) {
+		name := strings.ReplaceAll(fl.Name, "-", "_")
+		v, ok := vals[name]
+		if !ok {
+			return
+		}
+		if name == "tags" {
+			tags := []string{}
+			for _, t := range strings.Split(*v, ";") {
+				if t = strings.TrimSpace(t); t != "" {
+					tags = append(tags, t)
+				}
+			}
+			body[name] = tags
+			return
+		}
+		body[name] = *v
+	})
+	return body
+}
+
+func assetsAdd(c *call) func(context.Context) error {
+	vals := fieldFlags(c.fs)
+	return func(ctx context.Context) error {
+		body := c.fieldBody(vals)
+		if _, ok := body["status"]; !ok {
+			return usageErrorf("--status is required (ordered, in_stock, in_service, in_repair, offboarding, decommissioned, disposed)")
+		}
+		body["asset_tag"] = c.args[0]
+		raw, err := c.assetWrite(ctx, http.MethodPost, "/api/v1/assets", body)
+		if err != nil {
+			return err
+		}
+		return c.printAsset(raw)
+	}
+}
+
+func assetsSet(c *call) func(context.Context) error {
+	vals := fieldFlags(c.fs)
+	return func(ctx context.Context) error {
+		body := c.fieldBody(vals)
+		if len(body) == 0 {
+			return usageErrorf("assets set %s: give at least one field, e.g. --owner NAME or --status in_service", c.args[0])
+		}
+		raw, err := c.assetWrite(ctx, http.MethodPatch, "/api/v1/assets/"+url.PathEscape(c.args[0]), body)
+		if err != nil {
+			return err
+		}
+		return c.printAsset(raw)
+	}
+}
+
+func assetsShow(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/assets/"+url.PathEscape(c.args[0]), nil, nil)
+		if err != nil {
+			return err
+		}
+		return c.printAsset(raw)
+	}
+}
+
+func assetsLink(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/link", nil, map[string]string{"device": c.args[1]})
+		if err != nil {
+			return err
+		}
+		return c.printAsset(raw)
+	}
+}
+
+func assetsUnlink(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		raw, err := c.client.do(ctx, http.MethodDelete, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/link", nil, nil)
+		if err != nil {
+			return err
+		}
+		return c.printAsset(raw)
+	}
+}
+
+func assetsList(c *call) func(context.Context) error {
+	filters := map[string]*string{}
+	for _, f := range []struct{ name, usage string }{
+		{"status", "only this lifecycle `status`"},
+		{"type", "only this asset `type`"},
+		{"classification", "only this `classification`"},
+		{"owner", "only this `owner` (name or email)"},
+		{"location", "only this `location`"},
+		{"flag", "only assets with this `flag` (missing), or whose device has it (not_in_service, ...)"},
+		{"linked", "`yes`: only assets linked to a device; no: only unlinked ones"},
+	} {
+		filters[f.name] = c.fs.String(f.name, "", f.usage)
+	}
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{}
+		for k, v := range filters {
+			if *v != "" {
+				q.Set(k, *v)
+			}
+		}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/assets", q, p, "assets",
+			[]string{"TAG", "SERIAL", "TYPE", "OWNER", "CLASS", "LOCATION", "STATUS", "DEVICE", "FLAGS"},
+			func(m map[string]any) []string {
+				dev := ""
+				if d, ok := m["device"].(map[string]any); ok {
+					dev = str(d["hostname"])
+				}
+				var flags []string
+				for _, f := range asList(m["flags"]) {
+					flags = append(flags, str(f["flag"]))
+				}
+				return []string{str(m["asset_tag"]), str(m["serial"]), str(m["type"]), str(m["owner"]), str(m["classification"]),
+					str(m["location"]), str(m["status"]), dev, strings.Join(flags, ",")}
+			})
+	}
+}
+
+func asList(v any) []map[string]any {
+	l, _ := v.([]any)
+	out := make([]map[string]any, 0, len(l))
+	for _, e := range l {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func assetsHistory(c *call) func(context.Context) error {
+	var since, until, kind string
+	c.fs.StringVar(&since, "since", "", "entries at or after `T`")
+	c.fs.StringVar(&until, "until", "", "entries before `T`")
+	c.fs.StringVar(&kind, "kind", "", "only this `kind` (asset.status_changed, device.missing, ...)")
+	p := c.paging()
+	return func(ctx context.Context) error {
+		q := url.Values{}
+		if kind != "" {
+			q.Set("kind", kind)
+		}
+		if err := c.timeParam(q, "since", "since", since); err != nil {
+			return err
+		}
+		if err := c.timeParam(q, "until", "until", until); err != nil {
+			return err
+		}
+		if err := p.query(q); err != nil {
+			return err
+		}
+		return c.listCommand(ctx, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/history", q, p, "register history",
+			[]string{"AT", "KIND", "SUBJECT", "OLD", "NEW", "DEVICE", "BY"},
+			func(m map[string]any) []string {
+				return []string{str(m["at"]), str(m["kind"]), str(m["subject"]), str(m["old"]), str(m["new"]), str(m["device_id"]), str(m["actor_name"])}
+			})
+	}
+}
+
+func assetsRefresh(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.objectCommand(ctx, http.MethodPost, "/api/v1/flags/refresh", nil, []string{"links_changed", "flags_set", "flags_cleared"})
+	}
+}
+
+func assetsExport(c *call) func(context.Context) error {
+	var asCSV bool
+	c.fs.BoolVar(&asCSV, "csv", false, "print the register as CSV (the default)")
+	return func(ctx context.Context) error {
+		if asCSV && *c.json {
+			return usageErrorf("assets export: --csv and --json exclude each other")
+		}
+		format := "csv"
+		if *c.json {
+			format = "json"
+		}
+		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/assets/export", url.Values{"format": {format}}, nil)
+		if err != nil {
+			return err
+		}
+		if format == "json" {
+			return c.printJSON(raw)
+		}
+		_, err = c.env.Stdout.Write(raw)
+		return err
+	}
+}
+
+// assetWrite sends a register write; row errors (400 invalid_rows) are
+// listed on stderr, one per line, before the error is returned.
+func (c *call) assetWrite(ctx context.Context, method, path string, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	return c.rawWrite(ctx, method, path, nil, "application/json", b)
+}
+
+func (c *call) rawWrite(ctx context.Context, method, path string, q url.Values, contentType string, body []byte) ([]byte, error) {
+	status, data, err := c.client.send(ctx, method, path, q, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	if status/100 == 2 {
+		return data, nil
+	}
+	var rowsBody struct {
+		Error struct {
+			Rows []struct {
+				Line     int    `json:"line"`
+				AssetTag string `json:"asset_tag"`
+				Message  string `json:"message"`
+			} `json:"rows"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &rowsBody) == nil {
+		for _, r := range rowsBody.Error.Rows {
+			where := ""
+			if r.Line > 0 {
+				where = fmt.Sprintf("line %d: ", r.Line)
+			}
+			fmt.Fprintf(c.env.Stderr, "%s%s\n", where, clean(r.Message))
+		}
+	}
+	return nil, apiError(status, data)
+}
+
+// send is do with a raw body of any type; it returns every status.
+func (cl *client) send(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (int, []byte, error) {
+	u := *cl.base
+	u.Path = cl.base.Path + path
+	u.RawPath = ""
+	if len(query) > 0 {
+		u.RawQuery = query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+cl.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", contentType)
+	resp, err := cl.http.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w", method, u.Path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: read response: %w", method, u.Path, err)
+	}
+	if len(data) > maxResponseBytes {
+		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, u.Path, maxResponseBytes)
+	}
+	return resp.StatusCode, data, nil
+}
+
+func assetsImport(c *call) func(context.Context) error {
+	var dry bool
+	var mapping string
+	c.fs.BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
+	c.fs.StringVar(&mapping, "map", "", "map the file's header names to columns: \"Tag=asset_tag,Serial No=serial,Cost=-\"")
+	return func(ctx context.Context) error {
+		f, err := os.Open(c.args[0])
+		if err != nil {
+			return fmt.Errorf("read register: %w", err)
+		}
+		data, err := io.ReadAll(io.LimitReader(f, maxImportFile+1))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read register: %w", err)
+		}
+		if len(data) > maxImportFile {
+			return fmt.Errorf("register %s is over the collector's %d-byte limit: split it", c.args[0], maxImportFile)
+		}
+		q := url.Values{}
+		if dry {
+			q.Set("dry_run", "true")
+		}
+		if mapping != "" {
+			q.Set("map", mapping)
+		}
+		raw, err := c.rawWrite(ctx, http.MethodPost, "/api/v1/assets/import", q, "text/csv", data)
+		if err != nil {
+			return err
+		}
+		if *c.json {
+			return c.printJSON(raw)
+		}
+		var res struct {
+			DryRun  bool `json:"dry_run"`
+			Created []struct {
+				Line     int    `json:"line"`
+				AssetTag string `json:"asset_tag"`
+			} `json:"created"`
+			Updated []struct {
+				Line     int    `json:"line"`
+				AssetTag string `json:"asset_tag"`
+				Changes  []struct {
+					Field, Old, New string
+				} `json:"changes"`
+			} `json:"updated"`
+			Unchanged int `json:"unchanged"`
+			Errors    []struct {
+				Line    int    `json:"line"`
+				Message string `json:"message"`
+			} `json:"errors"`
+			LinksChanged int `json:"links_changed"`
+			FlagsSet     int `json:"flags_set"`
+			FlagsCleared int `json:"flags_cleared"`
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return fmt.Errorf("decode collector answer: %w", err)
+		}
+		out := c.env.Stdout
+		for _, a := range res.Created {
+			fmt.Fprintf(out, "create  %s (line %d)\n", clean(a.AssetTag), a.Line)
+		}
+		for _, a := range res.Updated {
+			fmt.Fprintf(out, "update  %s (line %d)\n", clean(a.AssetTag), a.Line)
+			for _, ch := range a.Changes {
+				fmt.Fprintf(out, "          %s: %q -> %q\n", ch.Field, clean(ch.Old), clean(ch.New))
+			}
+		}
+		for _, e := range res.Errors {
+			fmt.Fprintf(out, "error   line %d: %s\n", e.Line, clean(e.Message))
+		}
+		verb := "imported"
+		if res.DryRun {
+			verb = "dry run, nothing written"
+		}
+		fmt.Fprintf(c.env.Stderr, "%s: %d created, %d updated, %d unchanged, %d errors", verb, len(res.Created), len(res.Updated), res.Unchanged, len(res.Errors))
+		if !res.DryRun {
+			fmt.Fprintf(c.env.Stderr, "; %d links changed, %d flags set, %d cleared", res.LinksChanged, res.FlagsSet, res.FlagsCleared)
+		}
+		fmt.Fprintln(c.env.Stderr)
+		if len(res.Errors) > 0 {
+			return fmt.Errorf("the register has %d row errors: an import would change nothing", len(res.Errors))
+		}
+		return nil
+	}
+}
+
+func reconcile(c *call) func(context.Context) error {
+	var asCSV bool
+	var rule string
+	c.fs.BoolVar(&asCSV, "csv", false, "print one CSV row per finding")
+	c.fs.StringVar(&rule, "hostname-rule", "", "naming `regexp` with groups tag, owner or location (default: the collector's assets.hostname_rule)")
+	return func(ctx context.Context) error {
+		if asCSV && *c.json {
+			return usageErrorf("reconcile: --csv and --json exclude each other")
+		}
+		q := url.Values{}
+		if rule != "" {
+			q.Set("hostname_rule", rule)
+		}
+		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/reconcile", q, nil)
+		if err != nil {
+			return err
+		}
+		if *c.json {
+			return c.printJSON(raw)
+		}
+		m, err := decodeObject(raw)
+		if err != nil {
+			return err
+		}
+		rows := reconcileRows(m)
+		if asCSV {
+			w := csv.NewWriter(c.env.Stdout)
+			w.Write([]string{"finding", "asset_tag", "device_id", "hostname", "detail", "since"})
+			for _, r := range rows {
+				w.Write(r)
+			}
+			w.Flush()
+			return w.Error()
+		}
+		s, _ := m["summary"].(map[string]any)
+		fmt.Fprintf(c.env.Stdout, "matched %s, unregistered %s, missing %s, not in service %s, mismatches %s\n",
+			str(s["matched"]), str(s["unregistered"]), str(s["missing"]), str(s["not_in_service"]), str(s["mismatches"]))
+		if len(rows) == 0 {
+			return nil
+		}
+		fmt.Fprintln(c.env.Stdout)
+		tableRows(c, []string{"FINDING", "TAG", "DEVICE", "HOSTNAME", "DETAIL", "SINCE"}, rows)
+		return nil
+	}
+}
+
+func tableRows(c *call, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i := range r {
+			cells[i] = clean(r[i])
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	tw.Flush()
+}
+
+// reconcileRows flattens the report: every finding but the plain matches
+// (those are counted in the summary and listed in --json).
+func reconcileRows(m map[string]any) [][]string {
+	var rows [][]string
+	for _, d := range asList(m["unregistered"]) {
+		rows = append(rows, []string{"unregistered", "", str(d["device_id"]), str(d["hostname"]), "serial " + str(d["system_serial"]) + ", last seen " + str(d["last_seen"]), str(d["since"])})
+	}
+	for _, a := range asList(m["missing"]) {
+		rows = append(rows, []string{"missing", str(a["asset_tag"]), str(a["device_id"]), "", str(a["detail"]), str(a["since"])})
+	}
+	for _, n := range asList(m["not_in_service"]) {
+		d := "asset is " + str(n["status"])
+		if sev := str(n["severity"]); sev == "incident" {
+			d += " (incident)"
+		}
+		rows = append(rows, []string{"not_in_service", str(n["asset_tag"]), str(n["device_id"]), str(n["hostname"]), d, ""})
+	}
+	for _, x := range asList(m["mismatches"]) {
+		rows = append(rows, []string{"mismatch", str(x["asset_tag"]), str(x["device_id"]), str(x["hostname"]),
+			fmt.Sprintf("%s: register %q, hostname says %q", str(x["field"]), str(x["register"]), str(x["reported"])), ""})
+	}
+	return rows
+}
