@@ -234,6 +234,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("bootstrap admin token created and printed to stdout")
 	}
 
+	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, time.Now, logger.With("component", "assets"))
+	if err != nil {
+		return err
+	}
+	defer stopAssets()
+
 	m := metrics.New()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -246,6 +252,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxReportDecompressedBytes: int64(cfg.Limits.MaxReportDecompressedBytes),
 		Now:                        time.Now,
 		Schedule:                   cfg.Agents.Schedule(),
+		HostnameRule:               hostnameRule,
 	}))
 	srv, err := server.Listen(ctx, server.Options{
 		Addr:      cfg.Listen,

@@ -41,6 +41,21 @@ type Config struct {
 	// keys are not sent, so each agent keeps its own configured value (the
 	// agent's defaults are the Default* constants below).
 	Agents Agents `yaml:"agents"`
+	// Assets tunes the asset register's flags and reconciliation.
+	Assets Assets `yaml:"assets"`
+}
+
+// Assets tunes the asset register (docs/roster-collector.md).
+type Assets struct {
+	// MissingAfter is how long an in_service asset's device may stay
+	// silent before the asset is flagged missing.
+	MissingAfter Duration `yaml:"missing_after"`
+	// RefreshInterval is how often every link and flag is recomputed;
+	// missing is the flag that time alone sets.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// HostnameRule is the naming rule reconcile applies: a regular
+	// expression with named groups tag, owner and/or location.
+	HostnameRule string `yaml:"hostname_rule"`
 }
 
 // Agents is the fleet's check-in timing, sent to agents in every report
@@ -78,6 +93,8 @@ const (
 	DefaultReportInterval             = time.Hour
 	DefaultHeartbeatInterval          = 5 * time.Minute
 	DefaultFullEvery                  = 7 * 24 * time.Hour
+	DefaultMissingAfter               = 14 * 24 * time.Hour
+	DefaultAssetsRefreshInterval      = time.Hour
 )
 
 // Bounds of the agents: intervals. The minimum keeps a typo ("5s" for
@@ -102,6 +119,10 @@ func Default() Config {
 			MaxReportDecompressedBytes: DefaultMaxReportDecompressedBytes,
 		},
 		HTTP3: true,
+		Assets: Assets{
+			MissingAfter:    Duration(DefaultMissingAfter),
+			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
+		},
 	}
 }
 
@@ -397,6 +418,12 @@ func (c *Config) Validate() error {
 	}
 	if full < report {
 		add("agents.full_every (%s) must be at least agents.report_interval (%s)", full, report)
+	}
+	if d := time.Duration(c.Assets.MissingAfter); d < time.Hour {
+		add("assets.missing_after %s is below the minimum 1h", d)
+	}
+	if d := time.Duration(c.Assets.RefreshInterval); d < MinAgentInterval {
+		add("assets.refresh_interval %s is below the minimum %s", d, MinAgentInterval)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
