@@ -51,6 +51,10 @@ type Loop struct {
 	Rand   *rand.Rand
 	Logger *slog.Logger
 
+	// Commands, when set, carries out the signed commands acks deliver;
+	// nil ignores them.
+	Commands *Commands
+
 	// What the status file names.
 	AgentVersion, DeviceID, Collector string
 	// OnStatus, when set, sees every status published (tests watch it).
@@ -68,6 +72,9 @@ type Loop struct {
 	beatMissing  bool
 	reportsEvery time.Duration
 	beatsEvery   time.Duration
+	inbox        []wire.SignedCommand
+	cmdPending   bool
+	cmdRetryAt   time.Time
 }
 
 // Run reports at once, then every report interval (with ±10 % jitter),
@@ -99,6 +106,11 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.beatsEvery = 5 * time.Minute
 	}
 	l.Sender.OnSchedule = l.adopt
+	l.Sender.OnCommands = func(cs []wire.SignedCommand) { l.inbox = append(l.inbox, cs...) }
+	if l.Commands != nil {
+		// An interrupted wipe or unsent statuses from before a restart.
+		l.cmdPending = l.Commands.Pending()
+	}
 	now := l.Clock.Now()
 	l.status = state.Status{DeviceID: l.DeviceID, Collector: l.Collector}
 	if la, err := l.Sender.Dir.LoadLastAck(); err == nil && la.Seq > 0 {
@@ -166,6 +178,38 @@ func (l *Loop) step(ctx context.Context) {
 	}
 	if now = l.Clock.Now(); !now.Before(l.nextBeat) {
 		l.heartbeat(ctx, now)
+		if ctx.Err() != nil || l.status.Stopped != "" {
+			return
+		}
+	}
+	if l.Commands != nil && (len(l.inbox) > 0 || l.cmdPending && !l.Clock.Now().Before(l.cmdRetryAt)) {
+		l.commands(ctx)
+	}
+}
+
+// commands carries out what the acks delivered. After a command ran, a
+// report with the state after it goes out before the command's result:
+// a collector that revokes the device on "completed" would refuse any
+// report after that.
+func (l *Loop) commands(ctx context.Context) {
+	inbox := l.inbox
+	l.inbox = nil
+	outs, err := l.Commands.Process(ctx, inbox)
+	executed := false
+	for _, o := range outs {
+		l.Logger.Info("command status queued", "command_id", o.CommandID, "status", o.Status, "reason", o.Reason)
+		executed = executed || o.Executed
+	}
+	if executed && ctx.Err() == nil {
+		l.report(ctx, l.Clock.Now())
+		l.drain(ctx)
+	}
+	if err == nil {
+		err = l.Commands.Flush(ctx)
+	}
+	l.cmdPending = l.Commands.Pending()
+	if err != nil && !l.fail(ctx, "command statuses", err) {
+		l.cmdRetryAt = l.Clock.Now().Add(l.backoff())
 	}
 }
 
@@ -315,6 +359,9 @@ func (l *Loop) nextWake() time.Time {
 	}
 	if l.spoolDepth() > 0 && l.retryAt.Before(next) {
 		next = l.retryAt
+	}
+	if (l.cmdPending || len(l.inbox) > 0) && l.cmdRetryAt.Before(next) {
+		next = l.cmdRetryAt
 	}
 	if l.NeedsRenewal != nil && l.Renew != nil && l.renewAt.After(l.Clock.Now()) && l.renewAt.Before(next) {
 		next = l.renewAt

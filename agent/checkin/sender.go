@@ -6,7 +6,9 @@
 // is the service loop around it (first report at start, an inventory per
 // report interval with jitter, heartbeats in between, the collector's
 // schedule adopted, capped exponential backoff on errors, certificate
-// renewal, and a clean stop when the collector revokes the device).
+// renewal, and a clean stop when the collector revokes the device);
+// Commands verifies and carries out the signed commands acks deliver
+// (remote wipe) and sends their statuses.
 // `report --once` and `run` share Sender, so both keep the same
 // guarantees.
 package checkin
@@ -57,6 +59,9 @@ type Sender struct {
 	NoDelta bool
 	// OnSchedule, when set, gets every schedule an acknowledgement carries.
 	OnSchedule func(wire.Schedule)
+	// OnCommands, when set, gets the signed commands an acknowledgement
+	// carries (Commands.Process carries them out).
+	OnCommands func([]wire.SignedCommand)
 }
 
 // Queued is a report just spooled.
@@ -269,6 +274,9 @@ func (s *Sender) Drain(ctx context.Context) (*Sent, error) {
 		if ack.Schedule != nil && s.OnSchedule != nil {
 			s.OnSchedule(*ack.Schedule)
 		}
+		if len(ack.Commands) > 0 && s.OnCommands != nil {
+			s.OnCommands(ack.Commands)
+		}
 		if ack.Seq != seq {
 			s.logger().Warn("acknowledgement names another sequence number", "sent", seq, "acked", ack.Seq)
 		}
@@ -382,6 +390,9 @@ func (s *Sender) Heartbeat(ctx context.Context, agentVersion string) (wire.Heart
 	}
 	if ack.Schedule != nil && s.OnSchedule != nil {
 		s.OnSchedule(*ack.Schedule)
+	}
+	if len(ack.Commands) > 0 && s.OnCommands != nil {
+		s.OnCommands(ack.Commands)
 	}
 	if ack.Status == wire.HeartbeatResync && st.Depth == 0 {
 		s.logger().Info("collector asked for a full report after a heartbeat", "last_seq", la.Seq)

@@ -13,9 +13,12 @@ import (
 	"github.com/rosterhq/roster/agent/checkin"
 	"github.com/rosterhq/roster/agent/config"
 	"github.com/rosterhq/roster/agent/enroll"
+	"github.com/rosterhq/roster/agent/host"
 	"github.com/rosterhq/roster/agent/spool"
 	"github.com/rosterhq/roster/agent/state"
 	"github.com/rosterhq/roster/agent/transport"
+	"github.com/rosterhq/roster/agent/wipe"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 const reportHelp = `Collects the inventory (as "roster-agent inventory" does) and sends it to the
@@ -25,7 +28,12 @@ everything spooled is sent in order (reports an earlier run could not
 deliver too). Sends a delta against the newest spooled snapshot when that is
 smaller, and a full report when the collector asks.
 Renews the client certificate first once two thirds of its validity passed.
-Exit status: 0 applied or duplicate, 1 anything else.`
+A signed command in the collector's answer (remote wipe) is verified and
+carried out before the command exits (wipe only with wipe.allow in the
+config), a report of the state after it is sent, then its statuses; they
+are listed under "commands" with --json.
+Exit status: 0 applied or duplicate (and every command status sent), 1
+anything else.`
 
 // ReportPath is the ingest endpoint (docs/api.md).
 const ReportPath = checkin.ReportPath
@@ -40,6 +48,8 @@ type reportResult struct {
 	Transport string `json:"transport"`
 	Message   string `json:"message,omitempty"`
 	Renewed   bool   `json:"renewed,omitempty"`
+	// Commands are the statuses of the commands this run handled.
+	Commands []checkin.Outcome `json:"commands,omitempty"`
 }
 
 func runReport(ctx context.Context, args []string, env Env) int {
@@ -96,13 +106,22 @@ func runReport(ctx context.Context, args []string, env Env) int {
 		return fail(err)
 	}
 	sender.NoDelta = !cfg.Delta || *full
-	snap, err := collect(ctx, h, cfg, nil, env, logger)
-	if err == nil {
-		// Probes cut short by a stop signal return a partial snapshot.
-		err = ctx.Err()
+	var inbox []wire.SignedCommand
+	sender.OnCommands = func(cs []wire.SignedCommand) { inbox = append(inbox, cs...) }
+	collectNow := func() (*wire.Snapshot, error) {
+		snap, err := collect(ctx, h, cfg, nil, env, logger)
+		if err == nil {
+			// Probes cut short by a stop signal return a partial snapshot.
+			err = ctx.Err()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("collect inventory: %w", err)
+		}
+		return snap, nil
 	}
+	snap, err := collectNow()
 	if err != nil {
-		return fail(fmt.Errorf("collect inventory: %w", err))
+		return fail(err)
 	}
 	sent, err := sender.SendSnapshot(ctx, snap, *full)
 	if err != nil {
@@ -111,9 +130,33 @@ func runReport(ctx context.Context, args []string, env Env) int {
 	if sent == nil {
 		return fail(errors.New("no report was sent"))
 	}
+	cmds := sess.commands(cfg, env.GOOS, logger)
+	outs, err := cmds.Process(ctx, inbox)
+	if err != nil {
+		return fail(err)
+	}
+	for _, o := range outs {
+		if !o.Executed {
+			continue
+		}
+		// The state after the command, reported before its result (a
+		// collector may revoke the device once it hears "completed").
+		if snap, err = collectNow(); err != nil {
+			return fail(err)
+		}
+		if after, err := sender.SendSnapshot(ctx, snap, false); err != nil {
+			logger.Warn("report after the command failed; it stays spooled", "err", err)
+		} else if after != nil {
+			sent = after
+		}
+		break
+	}
+	if err := cmds.Flush(ctx); err != nil {
+		return fail(fmt.Errorf("%w (the statuses stay queued for the next check-in)", err))
+	}
 	res := reportResult{Status: sent.Ack.Status, Seq: sent.Seq, Kind: sent.Kind, Hash: sent.Hash,
 		DeviceID: sent.Ack.DeviceID, Transport: sent.Transport, Message: sent.Ack.Message}
-	res.Renewed = renewed
+	res.Renewed, res.Commands = renewed, outs
 	if res.DeviceID == "" {
 		res.DeviceID = sess.creds.Device.DeviceID
 	}
@@ -125,6 +168,13 @@ func runReport(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stdout, "%s: %s report seq %d for device %s over %s (%s)\n", res.Status, res.Kind, res.Seq, res.DeviceID, res.Transport, res.Hash)
 		if res.Message != "" {
 			fmt.Fprintf(env.Stdout, "collector: %s\n", res.Message)
+		}
+		for _, o := range outs {
+			fmt.Fprintf(env.Stdout, "command %s: %s", o.CommandID, o.Status)
+			if o.Reason != "" {
+				fmt.Fprintf(env.Stdout, ": %s", o.Reason)
+			}
+			fmt.Fprintln(env.Stdout)
 		}
 	}
 	return 0
@@ -203,6 +253,21 @@ func (s *session) renew(ctx context.Context, now time.Time) error {
 	s.client.Close()
 	s.creds, s.client = creds, client
 	return nil
+}
+
+// commands is the handler of signed commands: the wipe policy and
+// executor come from the agent's own config, and the executor always acts
+// on the live machine (--host-root only changes what is inventoried).
+func (s *session) commands(cfg config.Config, goos string, logger *slog.Logger) *checkin.Commands {
+	return &checkin.Commands{
+		Dir:      s.dir,
+		Client:   s.client,
+		DeviceID: s.creds.Device.DeviceID,
+		Policy:   wipe.Policy{GOOS: goos, Allow: cfg.Wipe.Allow},
+		Executor: &wipe.Executor{Host: host.Live(goos), Targets: cfg.Wipe.Targets,
+			HeaderBackups: cfg.Wipe.HeaderBackups, Logger: logger.With("component", "wipe")},
+		Logger: logger.With("component", "commands"),
+	}
 }
 
 // sender opens the spool and returns a Sender over the session's client.

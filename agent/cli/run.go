@@ -21,6 +21,9 @@ snapshot, every report spooled on disk before it is sent and removed only
 once the collector acknowledged it. Errors back off exponentially (with
 jitter, capped at backoff_max). A revoked or unknown certificate stops the
 sending (see "roster-agent status"); SIGINT/SIGTERM stop the loop at once.
+Signed commands in the collector's answers (remote wipe) are verified and
+carried out (wipe only with wipe.allow in the config), then a report of the
+state after them is sent, then their statuses.
 The loop publishes its state in status.json in the state directory.`
 
 func runRun(ctx context.Context, args []string, env Env) int {
@@ -101,6 +104,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		return 0
 	}
 
+	cmds := sess.commands(cfg, env.GOOS, logger)
 	loop := &checkin.Loop{
 		Sender: sender,
 		Collect: func(ctx context.Context) (*wire.Snapshot, error) {
@@ -111,9 +115,10 @@ func runRun(ctx context.Context, args []string, env Env) int {
 			if err := sess.renew(ctx, time.Now()); err != nil {
 				return err
 			}
-			sender.Client = sess.client
+			sender.Client, cmds.Client = sess.client, sess.client
 			return nil
 		},
+		Commands:          cmds,
 		ReportInterval:    cfg.ReportInterval,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		BackoffMin:        cfg.BackoffMin,

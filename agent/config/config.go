@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -77,6 +78,21 @@ type Config struct {
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// Spool bounds the reports waiting on disk for the collector.
 	Spool Spool `yaml:"spool"`
+	// Wipe is what a signed remote-wipe command may do on this device.
+	Wipe Wipe `yaml:"wipe"`
+}
+
+// Wipe configures remote wipe, which IT enables at install; off, the
+// agent refuses every wipe command and names the manual path.
+type Wipe struct {
+	// Allow lets a verified wipe command erase the targets.
+	Allow bool `yaml:"allow"`
+	// Targets are "auto" (every LUKS volume backing a fixed file system)
+	// and/or block device paths (/dev/...).
+	Targets []string `yaml:"targets"`
+	// HeaderBackups are LUKS header backup files to overwrite and remove
+	// with the keyslots.
+	HeaderBackups []string `yaml:"header_backups"`
 }
 
 // Spool bounds the spool; past either cap the pending reports are
@@ -122,6 +138,7 @@ func Defaults(goos string) Config {
 		BackoffMax:         15 * time.Minute,
 		MemoryLimit:        64 << 20,
 		Spool:              Spool{MaxBytes: 64 << 20, MaxReports: 1000},
+		Wipe:               Wipe{Targets: []string{"auto"}},
 	}
 }
 
@@ -226,7 +243,32 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
 	}
+	errs = append(errs, c.Wipe.validate()...)
 	return errors.Join(errs...)
+}
+
+func (w Wipe) validate() []error {
+	var errs []error
+	if w.Allow && len(w.Targets) == 0 {
+		errs = append(errs, errors.New("wipe.targets: empty while wipe.allow is true; give [auto] or device paths"))
+	}
+	seen := map[string]bool{}
+	for _, t := range w.Targets {
+		switch {
+		case seen[t]:
+			errs = append(errs, fmt.Errorf("wipe.targets: %q listed twice", t))
+		case t == "auto":
+		case !strings.HasPrefix(t, "/dev/") || path.Clean(t) != t || len(t) <= len("/dev/"):
+			errs = append(errs, fmt.Errorf("wipe.targets: %q is neither auto nor a clean /dev/... device path", t))
+		}
+		seen[t] = true
+	}
+	for _, b := range w.HeaderBackups {
+		if !path.IsAbs(b) || path.Clean(b) != b {
+			errs = append(errs, fmt.Errorf("wipe.header_backups: %q is not a clean absolute path", b))
+		}
+	}
+	return errs
 }
 
 // CheckCollectorURL accepts an https URL with a host and nothing past the

@@ -50,6 +50,10 @@ memory_limit: 33554432
 spool:
   max_bytes: 2097152
   max_reports: 50
+wipe:
+  allow: true
+  targets: [/dev/loop7]
+  header_backups: [/root/luks-header.bak]
 `)
 	empty := write("empty.yaml", "")
 	unknown := write("unknown.yaml", "colector: https://x\n")
@@ -71,6 +75,8 @@ spool:
 	want.BackoffMax = 30 * time.Second
 	want.MemoryLimit = 32 << 20
 	want.Spool = Spool{MaxBytes: 2 << 20, MaxReports: 50}
+	// The file's list replaces the default [auto], not appends to it.
+	want.Wipe = Wipe{Allow: true, Targets: []string{"/dev/loop7"}, HeaderBackups: []string{"/root/luks-header.bak"}}
 
 	tests := []struct {
 		name     string
@@ -135,6 +141,13 @@ func TestValidate(t *testing.T) {
 		{"no memory limit is fine", func(c *Config) { c.MemoryLimit = 0 }, ""},
 		{"tiny spool", func(c *Config) { c.Spool.MaxBytes = 1000 }, "spool.max_bytes: 1000 is below 1 MiB"},
 		{"one-report spool", func(c *Config) { c.Spool.MaxReports = 1 }, "spool.max_reports: 1 is below 2"},
+		{"wipe allowed on auto", func(c *Config) { c.Wipe.Allow = true }, ""},
+		{"wipe allowed on devices", func(c *Config) { c.Wipe = Wipe{Allow: true, Targets: []string{"auto", "/dev/nvme0n1p3"}} }, ""},
+		{"wipe allowed without targets", func(c *Config) { c.Wipe = Wipe{Allow: true} }, "wipe.targets: empty while wipe.allow is true"},
+		{"wipe target not a device", func(c *Config) { c.Wipe.Targets = []string{"/home"} }, `wipe.targets: "/home" is neither auto nor a clean /dev/... device path`},
+		{"wipe target unclean", func(c *Config) { c.Wipe.Targets = []string{"/dev/../etc/passwd"} }, "neither auto nor a clean"},
+		{"wipe target twice", func(c *Config) { c.Wipe.Targets = []string{"/dev/sda2", "/dev/sda2"} }, `wipe.targets: "/dev/sda2" listed twice`},
+		{"relative header backup", func(c *Config) { c.Wipe.HeaderBackups = []string{"hdr.bak"} }, `wipe.header_backups: "hdr.bak" is not a clean absolute path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

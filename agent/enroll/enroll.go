@@ -165,6 +165,11 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 	if resp.DeviceID == "" || cert.Subject.CommonName != resp.DeviceID {
 		return Result{}, fmt.Errorf("enrol: certificate names device %q, answer names %q", cert.Subject.CommonName, resp.DeviceID)
 	}
+	if resp.CommandKey != "" {
+		if _, err := state.DecodeCommandKey(resp.CommandKey); err != nil {
+			return Result{}, fmt.Errorf("enrol: collector's %w", err)
+		}
+	}
 	keyPEM, err := encodeKey(key)
 	if err != nil {
 		return Result{}, fmt.Errorf("enrol: %w", err)
@@ -176,9 +181,10 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 			EnrolledAt: now().UTC().Truncate(time.Second),
 			ReEnrolled: resp.ReEnrolled,
 		},
-		KeyPEM:  keyPEM,
-		CertPEM: []byte(resp.Certificate),
-		CAPEM:   []byte(resp.CA),
+		KeyPEM:     keyPEM,
+		CertPEM:    []byte(resp.Certificate),
+		CAPEM:      []byte(resp.CA),
+		CommandKey: resp.CommandKey,
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("enrol: %w", err)

@@ -157,6 +157,9 @@ type Enrolment struct {
 	KeyPEM  []byte
 	CertPEM []byte
 	CAPEM   []byte
+	// CommandKey is the collector's command-signing public key (base64),
+	// empty when the collector gave none.
+	CommandKey string
 }
 
 // SaveEnrolment stores a new enrolment. The device record is written last:
@@ -176,6 +179,11 @@ func (d *Dir) SaveEnrolment(e Enrolment) error {
 		if err := d.WriteFile(f.name, f.data); err != nil {
 			return fmt.Errorf("save enrolment: %w", err)
 		}
+	}
+	// The key is replaced, or removed, with the enrolment: a key left from
+	// an earlier collector must not verify this one's commands.
+	if err := d.saveCommandKey(e.CommandKey); err != nil {
+		return fmt.Errorf("save enrolment: %w", err)
 	}
 	for _, name := range []string{KeyFile + pendingSuffix, CertFile + pendingSuffix, AckedFile, SpooledFile, LastAckFile} {
 		if err := os.Remove(filepath.Join(d.path, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {

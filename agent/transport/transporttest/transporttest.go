@@ -8,12 +8,14 @@ package transporttest
 import (
 	"compress/gzip"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -224,6 +226,9 @@ type Collector struct {
 	nextID   int
 	schedule *wire.Schedule // sent in every ack when set
 	down     bool           // answer 503 to everything
+	cmdKey   ed25519.PrivateKey
+	queue    []*queued
+	statuses []wire.CommandStatus
 }
 
 type device struct {
@@ -246,8 +251,12 @@ type Request struct {
 func NewCollector(t testing.TB, secret string, h3 bool) *Collector {
 	t.Helper()
 	ca := NewCA(t, "fake collector CA")
+	_, cmdKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &Collector{CA: ca, TLSCA: ca, Secret: secret, validity: 90 * 24 * time.Hour,
-		devices: map[string]*device{}, revoked: map[string]bool{}}
+		devices: map[string]*device{}, revoked: map[string]bool{}, cmdKey: cmdKey}
 	c.URL = Servers(t, c.CA.ServerTLS(t), c, h3)
 	return c
 }
@@ -356,7 +365,8 @@ func (c *Collector) serve(r *http.Request, rec *Request) (int, any) {
 		if err != nil {
 			return apiErr(400, "bad_csr", err.Error())
 		}
-		return 201, wire.EnrollResponse{DeviceID: id, Certificate: string(cert), CA: string(c.CA.PEM), NotAfter: now.Add(c.validity)}
+		return 201, wire.EnrollResponse{DeviceID: id, Certificate: string(cert), CA: string(c.CA.PEM), NotAfter: now.Add(c.validity),
+			CommandKey: base64.StdEncoding.EncodeToString(c.CommandKey())}
 	}
 	id, status, body := c.authenticate(r)
 	if status != 0 {
@@ -376,9 +386,21 @@ func (c *Collector) serve(r *http.Request, rec *Request) (int, any) {
 		}
 		return 200, wire.RenewResponse{Certificate: string(cert), NotAfter: now.Add(c.validity)}
 	case "/api/v1/agent/report":
-		return c.report(r, id, rec)
+		status, body := c.report(r, id, rec)
+		if ack, ok := body.(wire.Ack); ok {
+			ack.Commands = c.pending(id)
+			body = ack
+		}
+		return status, body
 	case "/api/v1/agent/heartbeat":
-		return c.heartbeat(r, id, rec)
+		status, body := c.heartbeat(r, id, rec)
+		if ack, ok := body.(wire.HeartbeatAck); ok {
+			ack.Commands = c.pending(id)
+			body = ack
+		}
+		return status, body
+	case "/api/v1/agent/commands/status":
+		return c.commandStatus(r, id, rec)
 	}
 	return apiErr(404, "not_found", "no such endpoint")
 }
