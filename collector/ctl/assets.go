@@ -4,7 +4,6 @@ package ctl
 // link/unlink, history, the flags refresh, and reconcile.
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -313,36 +312,6 @@ func (c *call) rawWrite(ctx context.Context, method, path string, q url.Values, 
 		}
 	}
 	return nil, apiError(status, data)
-}
-
-// send is do with a raw body of any type; it returns every status.
-func (cl *client) send(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (int, []byte, error) {
-	u := *cl.base
-	u.Path = cl.base.Path + path
-	u.RawPath = ""
-	if len(query) > 0 {
-		u.RawQuery = query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+cl.token)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", contentType)
-	resp, err := cl.http.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: %w", method, u.Path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("%s %s: read response: %w", method, u.Path, err)
-	}
-	if len(data) > maxResponseBytes {
-		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, u.Path, maxResponseBytes)
-	}
-	return resp.StatusCode, data, nil
 }
 
 func assetsImport(c *call) func(context.Context) error {

@@ -140,9 +140,31 @@ func normaliseFingerprint(s string) (string, error) {
 	return "sha256:" + h, nil
 }
 
-// do sends one request and returns the body of a 2xx answer; any other
-// answer becomes an *APIError.
+// do sends one request with a JSON body (or none) and returns the body of
+// a 2xx answer; any other answer becomes an *APIError.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, body any) ([]byte, error) {
+	var b []byte
+	ct := ""
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		ct = "application/json"
+	}
+	status, data, err := c.send(ctx, method, path, query, ct, b)
+	if err != nil {
+		return nil, err
+	}
+	if status/100 != 2 {
+		return nil, apiError(status, data)
+	}
+	return data, nil
+}
+
+// send sends one request with a body of contentType ("" for none) and
+// returns the answer's status and body, whatever the status.
+func (c *client) send(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (int, []byte, error) {
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawPath = ""
@@ -150,38 +172,31 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		u.RawQuery = query.Encode()
 	}
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
+	if contentType != "" {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return 0, nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, u.Path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, u.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: read response: %w", method, u.Path, err)
+		return 0, nil, fmt.Errorf("%s %s: read response: %w", method, u.Path, err)
 	}
 	if len(data) > maxResponseBytes {
-		return nil, fmt.Errorf("%s %s: response larger than %d bytes", method, u.Path, maxResponseBytes)
+		return 0, nil, fmt.Errorf("%s %s: response larger than %d bytes", method, u.Path, maxResponseBytes)
 	}
-	if resp.StatusCode/100 != 2 {
-		return nil, apiError(resp.StatusCode, data)
-	}
-	return data, nil
+	return resp.StatusCode, data, nil
 }
 
 func apiError(status int, body []byte) *APIError {

@@ -188,8 +188,8 @@ func (r *Registry) loadScope(ctx context.Context, q querier, deviceIDs, assetIDs
 			}
 		}
 		if a.smac != "" {
-			// macs is a sorted list joined by ','; the LIKE prefilters
-			// and macsContain decides.
+			// macs is a list joined by ','; the LIKE over-fetches and
+			// matchLinks compares whole addresses.
 			if err := s.readDevs(ctx, q, `WHERE macs LIKE $1`, "%"+a.smac+"%"); err != nil {
 				return nil, err
 			}
@@ -254,10 +254,6 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 			}
 		}
 	}
-}
-
-func macsContain(macs, m string) bool {
-	return m != "" && slices.Contains(splitList(macs), m)
 }
 
 // matchLinks works out the links of a scope: manual links stay, then each
