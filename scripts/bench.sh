@@ -80,6 +80,13 @@ echo " encryption, which fusioninventory's XML lacks.)"
 # Issue 3: ingest throughput and latency against a real collector.
 echo
 bash scripts/bench-ingest.sh
+# Issue 5: the fixed-asset register import, and compliance re-evaluation.
+echo
+bash scripts/bench-assets.sh
+if [ -f scripts/bench-compliance.sh ]; then
+  echo
+  bash scripts/bench-compliance.sh
+fi
 # Issue 4: the agent as a service.
 if [ -f scripts/bench-agent.sh ]; then
   echo
