@@ -89,6 +89,9 @@ func TestEnroll(t *testing.T) {
 			if string(caPEM) != string(c.CA.PEM) {
 				t.Errorf("stored CA is not the collector's")
 			}
+			if key, err := dir.CommandKey(); err != nil || !key.Equal(c.CommandKey()) {
+				t.Errorf("stored command key %x, %v; want the collector's %x", key, err, c.CommandKey())
+			}
 			// The stored credentials authenticate: an mTLS call succeeds.
 			cl, err := transport.New(transport.Options{BaseURL: c.URL, TLS: creds.TLS, Mode: transport.ModeHTTPS})
 			if err != nil {

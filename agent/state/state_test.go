@@ -1,10 +1,14 @@
 package state
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +267,64 @@ func TestDefaultDir(t *testing.T) {
 	}
 	if got := DefaultDir("windows"); filepath.Base(filepath.ToSlash(got)) == "" || got[len(got)-len(`\Roster`):] != `\Roster` {
 		t.Errorf("DefaultDir(windows) = %q, want ...\\Roster", got)
+	}
+}
+
+// TestCommandKeyAndJournal: the command key comes and goes with the
+// enrolment, and the journal survives a reopen; a corrupt journal is an
+// error, never an empty one (that would forget the nonces used).
+func TestCommandKeyAndJournal(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CommandKey(); !errors.Is(err, ErrNoCommandKey) {
+		t.Errorf("before enrolment: %v, want ErrNoCommandKey", err)
+	}
+	pub := ed25519.PublicKey(bytes.Repeat([]byte{7}, ed25519.PublicKeySize))
+	e := Enrolment{Device: Device{DeviceID: "d", Collector: "https://c"}, KeyPEM: []byte("k"), CertPEM: []byte("c"), CAPEM: []byte("ca"),
+		CommandKey: base64.StdEncoding.EncodeToString(pub)}
+	if err := d.SaveEnrolment(e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.CommandKey(); err != nil || !got.Equal(pub) {
+		t.Errorf("got %x, %v; want %x", got, err, pub)
+	}
+	bad := e
+	bad.CommandKey = "c2hvcnQ="
+	if err := d.SaveEnrolment(bad); err == nil || !strings.Contains(err.Error(), "5 bytes, want 32") {
+		t.Errorf("short key: got %v, want refused", err)
+	}
+	e.CommandKey = ""
+	if err := d.SaveEnrolment(e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CommandKey(); !errors.Is(err, ErrNoCommandKey) {
+		t.Errorf("after enrolling with a collector that gave no key: %v, want ErrNoCommandKey", err)
+	}
+
+	j := &CommandJournal{Entries: []CommandEntry{{Digest: "a", ID: "w1", Nonce: "n1", Stage: wire.CommandDelivered}},
+		Outbox: []Outgoing{{Digest: "a", Status: wire.CommandStatus{CommandID: "w1", Status: wire.CommandDelivered}}}}
+	if err := d.SaveCommands(j); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d2.LoadCommands()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Nonce("n1") == nil || got.Nonce("n2") != nil || !got.Queued("a") || !got.Pending() {
+		t.Errorf("reopened journal %+v", got)
+	}
+	if err := os.WriteFile(filepath.Join(path, CommandsFile), []byte("{torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d2.LoadCommands(); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("corrupt journal: got %v, want an error", err)
 	}
 }

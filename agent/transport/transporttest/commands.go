@@ -66,8 +66,8 @@ func (c *Collector) Queue(device string, sc wire.SignedCommand) {
 	c.queue = append(c.queue, &queued{device: device, signed: sc, id: p.ID})
 }
 
-// Cancel makes the collector refuse further statuses of command id
-// (except none: every transition is then 409), as after a cancellation.
+// Cancel makes the collector answer 409 to every further status of
+// command id, as after a cancellation.
 func (c *Collector) Cancel(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

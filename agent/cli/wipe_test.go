@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rosterhq/roster/agent/luks"
+	"github.com/rosterhq/roster/agent/transport/transporttest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// TestReportOnceCarriesOutWipe drives a wipe by hand as a technician or
+// an end-to-end script would: report --once with a config file naming
+// wipe.allow and a target. Without wipe.allow the command is refused and
+// the volume untouched; with it (root only: a LUKS2 volume on a loop
+// device) the command completes before report exits and the volume has
+// no keyslot left.
+func TestReportOnceCarriesOutWipe(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
+			if allow && (testing.Short() || os.Geteuid() != 0) {
+				t.Skip("needs root (a LUKS volume on a loop device) and no -short")
+			}
+			if _, err := exec.LookPath("cryptsetup"); allow && err != nil {
+				t.Skip("needs cryptsetup and losetup (make test installs them: scripts/deps.sh)")
+			}
+			c := transporttest.NewCollector(t, "s3cret", false)
+			dir := t.TempDir()
+			target := "/dev/roster-test-none"
+			if allow {
+				target = luksLoopDevice(t, dir)
+			}
+			cfg := filepath.Join(dir, "agent.yaml")
+			body := fmt.Sprintf("transport: https\nstate_dir: %s\nwipe:\n  allow: %v\n  targets: [%s]\n", filepath.Join(dir, "state"), allow, target)
+			if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := run(t, "enroll", "--collector", c.URL, "--secret", "s3cret", "--ca-fingerprint", c.CA.Fingerprint(),
+				"--host-root", captured, "--config", cfg)
+			if code != 0 {
+				t.Fatalf("enroll exit %d: %s", code, stderr)
+			}
+			id := strings.TrimSpace(stdout)
+			now := time.Now().UTC()
+			c.Queue(id, c.Sign(t, wire.Command{ID: "w1", Kind: wire.CommandWipe, DeviceID: id, Nonce: "n1",
+				IssuedAt: now, ExpiresAt: now.Add(time.Hour), Wipe: &wire.WipeCommand{Method: "crypto_erase", Ticket: "HR-1"}}))
+
+			code, stdout, stderr = run(t, "report", "--once", "--json", "--host-root", captured, "--config", cfg)
+			if code != 0 {
+				t.Fatalf("report exit %d: %s", code, stderr)
+			}
+			var res struct {
+				Status   string `json:"status"`
+				Commands []struct {
+					CommandID string `json:"command_id"`
+					Status    string `json:"status"`
+					Reason    string `json:"reason"`
+				} `json:"commands"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+				t.Fatalf("report output %q: %v", stdout, err)
+			}
+			var got []string
+			for _, o := range res.Commands {
+				got = append(got, o.CommandID+" "+o.Status)
+			}
+			var sent []string
+			for _, s := range c.Statuses() {
+				sent = append(sent, s.Status)
+			}
+			want := []string{"w1 refused"}
+			wantSent := []string{"refused"}
+			if allow {
+				want = []string{"w1 delivered", "w1 in_progress", "w1 completed"}
+				wantSent = []string{"delivered", "in_progress", "completed"}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("report's commands (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantSent, sent); diff != "" {
+				t.Errorf("statuses the collector got (-want +got):\n%s", diff)
+			}
+			if !allow {
+				if !strings.Contains(res.Commands[0].Reason, "wipe.allow") {
+					t.Errorf("reason %q, want it to name wipe.allow", res.Commands[0].Reason)
+				}
+				return
+			}
+			dump, err := exec.Command("cryptsetup", "luksDump", target).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := luks.ParseDump(dump)
+			if err != nil || h.Version != 2 || h.ActiveKeyslots() != 0 {
+				t.Errorf("luksDump after the wipe: %+v, %v; want LUKS2 with no keyslot", h, err)
+			}
+		})
+	}
+}
+
+// luksLoopDevice makes a LUKS2 volume with one keyslot on a loop device.
+func luksLoopDevice(t *testing.T, dir string) string {
+	t.Helper()
+	img, key := filepath.Join(dir, "disk.img"), filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("passphrase"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 24<<20); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "-f", "--show", img).Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	if out, err := exec.Command("cryptsetup", "luksFormat", "--type", "luks2", "--batch-mode", "--key-file", key,
+		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", dev).CombinedOutput(); err != nil {
+		t.Fatalf("luksFormat: %v: %s", err, out)
+	}
+	return dev
+}
