@@ -1,16 +1,11 @@
 package checkin
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +14,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rosterhq/roster/agent/host"
-	"github.com/rosterhq/roster/agent/luks"
 	"github.com/rosterhq/roster/agent/spool"
 	"github.com/rosterhq/roster/agent/state"
 	"github.com/rosterhq/roster/agent/wipe"
+	"github.com/rosterhq/roster/agent/wipe/wipetest"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -379,17 +374,7 @@ var errCrash = errors.New("crash")
 // opens the volume. A refused command on another volume leaves its
 // keyslots intact.
 func TestWipeLoopDevice(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds loop devices; skipped with -short")
-	}
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("needs root on Linux (loop devices and cryptsetup)")
-	}
-	for _, tool := range []string{"cryptsetup", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (make test installs it: scripts/deps.sh)", tool)
-		}
-	}
+	wipetest.Need(t)
 	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +392,8 @@ func TestWipeLoopDevice(t *testing.T) {
 		{"expired", true, func(f *fixture, c *wire.Command) { c.ExpiresAt = f.clk.Now().Add(-time.Second) }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dev, key := luksLoop(t)
+			vol := wipetest.NewVolume(t, "luks2", 2)
+			dev := vol.Dev
 			f := newFixture(t, spool.Options{})
 			c := f.commands(tt.allow, &wipe.Executor{Host: host.Live("linux"), Targets: []string{dev}})
 			cmd := f.wipeCommand("w1", "n1")
@@ -423,11 +409,7 @@ func TestWipeLoopDevice(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := f.col.Statuses()
-			opens := exec.Command("cryptsetup", "luksOpen", "--test-passphrase", "--key-file", key, dev).Run() == nil
-			dump, err := luks.ParseDump(run(t, "cryptsetup", "luksDump", dev))
-			if err != nil {
-				t.Fatal(err)
-			}
+			opens, dump := vol.Opens(), vol.Dump(t)
 			if tt.name != "allowed" {
 				if len(st) != 1 || st[0].Status != wire.CommandRefused || dump.ActiveKeyslots() != 2 || !opens {
 					t.Errorf("refused wipe: statuses %+v, %d keyslots, opens %v; want refused, 2, true", st, dump.ActiveKeyslots(), opens)
@@ -450,38 +432,4 @@ func TestWipeLoopDevice(t *testing.T) {
 			}
 		})
 	}
-}
-
-// luksLoop makes a LUKS2 volume with two keyslots on a loop device and
-// returns the device and the first passphrase's key file.
-func luksLoop(t *testing.T) (string, string) {
-	t.Helper()
-	dir := t.TempDir()
-	img := filepath.Join(dir, "disk.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 24<<20); err != nil {
-		t.Fatal(err)
-	}
-	dev := strings.TrimSpace(string(run(t, "losetup", "-f", "--show", img)))
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
-	k1, k2 := filepath.Join(dir, "k1"), filepath.Join(dir, "k2")
-	os.WriteFile(k1, []byte("first passphrase"), 0o600)
-	os.WriteFile(k2, []byte("second passphrase"), 0o600)
-	fast := []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}
-	run(t, "cryptsetup", append(append([]string{"luksFormat", "--type", "luks2", "--batch-mode", "--key-file", k1}, fast...), dev)...)
-	run(t, "cryptsetup", append(append([]string{"luksAddKey", "--batch-mode", "--key-file", k1}, fast...), dev, k2)...)
-	return dev, k1
-}
-
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.String())
-	}
-	return out.Bytes()
 }

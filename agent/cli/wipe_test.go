@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/rosterhq/roster/agent/luks"
 	"github.com/rosterhq/roster/agent/transport/transporttest"
+	"github.com/rosterhq/roster/agent/wipe/wipetest"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -26,17 +25,16 @@ import (
 func TestReportOnceCarriesOutWipe(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow=%v", allow), func(t *testing.T) {
-			if allow && (testing.Short() || os.Geteuid() != 0) {
-				t.Skip("needs root (a LUKS volume on a loop device) and no -short")
-			}
-			if _, err := exec.LookPath("cryptsetup"); allow && err != nil {
-				t.Skip("needs cryptsetup and losetup (make test installs them: scripts/deps.sh)")
+			if allow {
+				wipetest.Need(t)
 			}
 			c := transporttest.NewCollector(t, "s3cret", false)
 			dir := t.TempDir()
 			target := "/dev/roster-test-none"
+			var vol wipetest.Volume
 			if allow {
-				target = luksLoopDevice(t, dir)
+				vol = wipetest.NewVolume(t, "luks2", 1)
+				target = vol.Dev
 			}
 			cfg := filepath.Join(dir, "agent.yaml")
 			body := fmt.Sprintf("transport: https\nstate_dir: %s\nwipe:\n  allow: %v\n  targets: [%s]\n", filepath.Join(dir, "state"), allow, target)
@@ -94,40 +92,9 @@ func TestReportOnceCarriesOutWipe(t *testing.T) {
 				}
 				return
 			}
-			dump, err := exec.Command("cryptsetup", "luksDump", target).Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := luks.ParseDump(dump)
-			if err != nil || h.Version != 2 || h.ActiveKeyslots() != 0 {
-				t.Errorf("luksDump after the wipe: %+v, %v; want LUKS2 with no keyslot", h, err)
+			if h := vol.Dump(t); h.Version != 2 || h.ActiveKeyslots() != 0 || vol.Opens() {
+				t.Errorf("after the wipe: luksDump %+v, opens %v; want LUKS2 with no keyslot, not opening", h, vol.Opens())
 			}
 		})
 	}
-}
-
-// luksLoopDevice makes a LUKS2 volume with one keyslot on a loop device.
-func luksLoopDevice(t *testing.T, dir string) string {
-	t.Helper()
-	img, key := filepath.Join(dir, "disk.img"), filepath.Join(dir, "key")
-	if err := os.WriteFile(key, []byte("passphrase"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 24<<20); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("losetup", "-f", "--show", img).Output()
-	if err != nil {
-		t.Fatalf("losetup: %v", err)
-	}
-	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
-	if out, err := exec.Command("cryptsetup", "luksFormat", "--type", "luks2", "--batch-mode", "--key-file", key,
-		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", dev).CombinedOutput(); err != nil {
-		t.Fatalf("luksFormat: %v: %s", err, out)
-	}
-	return dev
 }

@@ -1,108 +1,19 @@
 package wipe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/rosterhq/roster/agent/host"
 	"github.com/rosterhq/roster/agent/luks"
+	"github.com/rosterhq/roster/agent/wipe/wipetest"
 	"github.com/rosterhq/roster/shared/wire"
 )
-
-// LoopVolume is a real LUKS volume on a loop device, made for a test.
-type loopVolume struct {
-	Dev, Key, UUID string
-}
-
-// needLoop skips unless the test can make loop devices and LUKS headers.
-// Opening a volume needs device-mapper, which some kernels lack; making,
-// dumping, erasing and --test-passphrase do not, so no test here opens one.
-func needLoop(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds loop devices; skipped with -short")
-	}
-	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
-		t.Skip("needs root on Linux (loop devices and cryptsetup)")
-	}
-	for _, tool := range []string{"cryptsetup", "losetup"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (make test installs it: scripts/deps.sh)", tool)
-		}
-	}
-}
-
-// newLoopVolume formats a LUKS volume of type typ ("luks1", "luks2", or ""
-// for none) with the given number of keyslots on a fresh loop device.
-func newLoopVolume(t *testing.T, typ string, keyslots int) loopVolume {
-	t.Helper()
-	dir := t.TempDir()
-	img := filepath.Join(dir, "disk.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 24<<20); err != nil {
-		t.Fatal(err)
-	}
-	dev := strings.TrimSpace(runCmd(t, "losetup", "-f", "--show", img))
-	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
-	v := loopVolume{Dev: dev, Key: filepath.Join(dir, "k0")}
-	if typ == "" {
-		return v
-	}
-	fast := []string{"--pbkdf-force-iterations", "1000"}
-	if typ == "luks2" {
-		fast = append(fast, "--pbkdf", "pbkdf2")
-	}
-	for i := range keyslots {
-		key := filepath.Join(dir, "k"+string(rune('0'+i)))
-		if err := os.WriteFile(key, []byte("passphrase "+key), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			runCmd(t, "cryptsetup", append([]string{"luksFormat", "--type", typ, "--batch-mode", "--key-file", key}, append(fast, dev)...)...)
-			continue
-		}
-		runCmd(t, "cryptsetup", append([]string{"luksAddKey", "--batch-mode", "--key-file", v.Key}, append(fast, dev, key)...)...)
-	}
-	v.UUID = strings.TrimSpace(runCmd(t, "cryptsetup", "luksUUID", dev))
-	return v
-}
-
-// Keyslots is what cryptsetup's own luksDump says is active.
-func (v loopVolume) Keyslots(t *testing.T) int {
-	t.Helper()
-	h, err := luks.ParseDump([]byte(runCmd(t, "cryptsetup", "luksDump", v.Dev)))
-	if err != nil {
-		t.Fatalf("luksDump %s: %v", v.Dev, err)
-	}
-	return h.ActiveKeyslots()
-}
-
-// Opens says whether the first passphrase still unlocks the volume
-// (--test-passphrase checks it without device-mapper).
-func (v loopVolume) Opens() bool {
-	return exec.Command("cryptsetup", "luksOpen", "--test-passphrase", "--key-file", v.Key, v.Dev).Run() == nil
-}
-
-func runCmd(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.String())
-	}
-	return out.String()
-}
 
 // TestEraseLoopDevices erases real LUKS1 and LUKS2 volumes: keyslots
 // before are counted, none is left after (header, LUKS2 secondary header
@@ -111,18 +22,18 @@ func runCmd(t *testing.T, name string, args ...string) string {
 // anything was erased. Running again on the erased volume (a resumed
 // wipe) keeps the first run's "before" and succeeds.
 func TestEraseLoopDevices(t *testing.T) {
-	needLoop(t)
+	wipetest.Need(t)
 	for _, tt := range []struct {
 		typ      string
 		keyslots int
 	}{{"luks1", 1}, {"luks2", 2}} {
 		t.Run(tt.typ, func(t *testing.T) {
-			vol := newLoopVolume(t, tt.typ, tt.keyslots)
+			vol := wipetest.NewVolume(t, tt.typ, tt.keyslots)
 			if !vol.Opens() || vol.Keyslots(t) != tt.keyslots {
 				t.Fatalf("fresh volume: opens %v, keyslots %d; want true, %d", vol.Opens(), vol.Keyslots(t), tt.keyslots)
 			}
 			backup := filepath.Join(t.TempDir(), "header.bak")
-			runCmd(t, "cryptsetup", "luksHeaderBackup", vol.Dev, "--header-backup-file", backup)
+			wipetest.Run(t, "cryptsetup", "luksHeaderBackup", vol.Dev, "--header-backup-file", backup)
 			missing := filepath.Join(t.TempDir(), "never-made.bak")
 
 			e := &Executor{Host: host.Live("linux"), Targets: []string{vol.Dev}, HeaderBackups: []string{backup, missing}}
@@ -189,8 +100,8 @@ func TestNoTarget(t *testing.T) {
 // TestEraseFailures: a failing checkpoint erases nothing, and a target
 // that is not LUKS fails the wipe while the others are still erased.
 func TestEraseFailures(t *testing.T) {
-	needLoop(t)
-	vol := newLoopVolume(t, "luks2", 1)
+	wipetest.Need(t)
+	vol := wipetest.NewVolume(t, "luks2", 1)
 	e := &Executor{Host: host.Live("linux"), Targets: []string{vol.Dev}}
 	_, err := e.Run(context.Background(), nil, func(wire.WipeEvidence) error { return errors.New("disk full") })
 	if err == nil || !strings.Contains(err.Error(), "nothing was erased: disk full") {
@@ -200,7 +111,7 @@ func TestEraseFailures(t *testing.T) {
 		t.Errorf("after a failed checkpoint: %d keyslots, opens %v; want 1, true", n, vol.Opens())
 	}
 
-	plain := newLoopVolume(t, "", 0)
+	plain := wipetest.NewVolume(t, "", 0)
 	ev, err := (&Executor{Host: host.Live("linux"), Targets: []string{plain.Dev, vol.Dev}}).Run(context.Background(), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 volumes not verified erased") || !strings.Contains(err.Error(), "does not start with a LUKS header") {
 		t.Errorf("got %v, want the non-LUKS target to fail the wipe", err)
@@ -214,8 +125,8 @@ func TestEraseFailures(t *testing.T) {
 // erased volume and fails on a header whose copies disagree or that still
 // lists keyslots.
 func TestSecondaryHeader(t *testing.T) {
-	needLoop(t)
-	vol := newLoopVolume(t, "luks2", 1)
+	wipetest.Need(t)
+	vol := wipetest.NewVolume(t, "luks2", 1)
 	read := func() ([]byte, int) {
 		f, err := os.Open(vol.Dev)
 		if err != nil {
@@ -236,7 +147,7 @@ func TestSecondaryHeader(t *testing.T) {
 	if err := checkSecondary(before, n); err == nil || !strings.Contains(err.Error(), "keyslots [0] still listed") {
 		t.Errorf("before the erase: got %v, want the keyslot found", err)
 	}
-	runCmd(t, "cryptsetup", "erase", "--batch-mode", vol.Dev)
+	wipetest.Run(t, "cryptsetup", "erase", "--batch-mode", vol.Dev)
 	after, n := read()
 	if err := checkSecondary(after, n); err != nil {
 		t.Errorf("after the erase: %v", err)
