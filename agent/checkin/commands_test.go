@@ -243,6 +243,23 @@ func TestCommandReplay(t *testing.T) {
 	}
 }
 
+// deliverThenFail has the collector deliver wipe w1 in a report's ack and
+// then go down, and returns what the ack carried.
+func (f *fixture) deliverThenFail(t *testing.T) []wire.SignedCommand {
+	t.Helper()
+	var inbox []wire.SignedCommand
+	f.sender.OnCommands = func(cs []wire.SignedCommand) { inbox = append(inbox, cs...) }
+	f.col.Queue(f.id, f.col.Sign(t, f.wipeCommand("w1", "n1")))
+	if _, err := f.sender.SendSnapshot(context.Background(), f.m.snapshot(), false); err != nil {
+		t.Fatal(err)
+	}
+	if len(inbox) != 1 {
+		t.Fatalf("the ack carried %d commands, want 1", len(inbox))
+	}
+	f.col.SetDown(true)
+	return inbox
+}
+
 // TestCommandOutage: with the collector down after delivering a wipe,
 // nothing is erased (the collector has not heard in_progress) and the
 // statuses wait on disk; a restarted agent sends them in order and then
@@ -251,13 +268,7 @@ func TestCommandOutage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, spool.Options{})
 	x := &fakeExecutor{}
-	var inbox []wire.SignedCommand
-	f.sender.OnCommands = func(cs []wire.SignedCommand) { inbox = append(inbox, cs...) }
-	f.col.Queue(f.id, f.col.Sign(t, f.wipeCommand("w1", "n1")))
-	if _, err := f.sender.SendSnapshot(context.Background(), f.m.snapshot(), false); err != nil {
-		t.Fatal(err)
-	}
-	f.col.SetDown(true)
+	inbox := f.deliverThenFail(t)
 	outs, err := f.commands(true, x).Process(context.Background(), inbox)
 	if err != nil || len(outs) != 1 || outs[0].Status != wire.CommandDelivered {
 		t.Fatalf("Process during the outage: %+v, %v; want delivered queued", outs, err)
@@ -290,13 +301,7 @@ func TestCommandCancelled(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, spool.Options{})
 	x := &fakeExecutor{}
-	var inbox []wire.SignedCommand
-	f.sender.OnCommands = func(cs []wire.SignedCommand) { inbox = append(inbox, cs...) }
-	f.col.Queue(f.id, f.col.Sign(t, f.wipeCommand("w1", "n1")))
-	if _, err := f.sender.SendSnapshot(context.Background(), f.m.snapshot(), false); err != nil {
-		t.Fatal(err)
-	}
-	f.col.SetDown(true)
+	inbox := f.deliverThenFail(t)
 	c := f.commands(true, x)
 	if _, err := c.Process(context.Background(), inbox); err != nil {
 		t.Fatal(err)

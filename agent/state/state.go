@@ -1,7 +1,8 @@
 // Package state is the agent's state directory: its key and certificate, the
 // collector's CA, the device record written at enrolment, the report sequence
-// counter, the last snapshot the collector acknowledged and which transport
-// last worked. The directory is 0700 and every file 0600, each written
+// counter, the last snapshot the collector acknowledged, which transport
+// last worked, the collector's command-signing key and the journal of
+// signed commands (commands.go). The directory is 0700 and every file 0600, each written
 // atomically (temp file, fsync, rename, fsync of the directory) so a crash
 // leaves either the old or the new content, never a torn file.
 package state
