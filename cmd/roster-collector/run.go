@@ -9,6 +9,7 @@ package main
 //	migrate         prints "applied migration N" per migration, or "database is up to date"
 //	token create    prints only the token
 //	ca fingerprint  prints only "sha256:<hex>"
+//	ca command-key  prints only the command-signing public key, base64
 //
 // Logs go to stderr (JSON unless stderr is a terminal). Exit codes: 0 ok,
 // 1 failure, 2 usage.
@@ -47,6 +48,8 @@ Commands:
   token create --data DIR --name NAME [--role admin]
                                 create an API token and print only the token
   ca fingerprint --data DIR     print only the CA fingerprint, sha256:<hex>
+  ca command-key --data DIR     print only the command-signing public key
+                                (base64), to verify certificates of sanitisation
   version
 
 See docs/roster-collector.md.
@@ -103,6 +106,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return tokenCreate(ctx, rest, stdout, stderr)
 	case "ca fingerprint":
 		return caFingerprint(rest, stdout, stderr)
+	case "ca command-key":
+		return caCommandKey(rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "roster-collector", version)
 		return nil
@@ -239,6 +244,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopAssets()
+	defer startWipeSweep(ctx, reg, time.Now, logger.With("component", "wipe"))()
 
 	m := metrics.New()
 	mux := http.NewServeMux()
@@ -377,13 +383,7 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func caFingerprint(args []string, stdout, stderr io.Writer) error {
-	fset := newFlagSet("ca fingerprint", stderr)
-	var d dataFlags
-	d.register(fset)
-	if err := parse(fset, args); err != nil {
-		return err
-	}
-	dir, err := d.dir()
+	dir, err := dataDirOnly("ca fingerprint", args, stderr)
 	if err != nil {
 		return err
 	}

@@ -45,8 +45,16 @@ func (s *server) enroll(w http.ResponseWriter, r *http.Request) {
 	s.logger.Info("device enrolled", "device_id", res.DeviceID, "re_enrolled", res.ReEnrolled, "hostname", req.Identity.Hostname)
 	writeJSON(w, http.StatusCreated, wire.EnrollResponse{
 		DeviceID: res.DeviceID, Certificate: string(res.CertPEM), CA: string(s.ca.CertPEM),
-		NotAfter: res.NotAfter, ReEnrolled: res.ReEnrolled,
+		NotAfter: res.NotAfter, ReEnrolled: res.ReEnrolled, CommandKey: s.commandKey(),
 	})
+}
+
+// commandKey is the public command-signing key every enrolment hands out.
+func (s *server) commandKey() string {
+	if s.ca.Command == nil {
+		return ""
+	}
+	return s.ca.Command.PublicBase64()
 }
 
 // checkCSR refuses a CSR before any transaction so a typo costs no
@@ -177,6 +185,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.Debug("report", "device_id", device, "kind", rep.Kind, "seq", rep.Seq, "status", ack.Status)
 	ack.Schedule = s.schedule
+	ack.Commands = s.pendingCommands(r.Context(), device)
 	writeJSON(w, http.StatusOK, ack)
 }
 

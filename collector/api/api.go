@@ -123,6 +123,7 @@ func New(opt Options) http.Handler {
 		{"/api/v1/flags/refresh", map[string]http.HandlerFunc{"POST": s.admin(s.refreshFlags)}},
 		{"/api/v1/reconcile", map[string]http.HandlerFunc{"GET": s.bearer(s.reconcile)}},
 	}
+	routes = append(routes, s.wipeRoutes()...)
 	for _, rt := range routes {
 		methods := rt.methods
 		// Methods are dispatched here rather than in the mux pattern so a

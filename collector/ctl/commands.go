@@ -78,6 +78,20 @@ func lookup(name string) (command, bool) {
 		return command{"", 0, assetsRefresh}, true
 	case "reconcile":
 		return command{"[--csv|--json] [--hostname-rule REGEXP]", 0, reconcile}, true
+	case "offboard start":
+		return command{"DEVICE|TAG|SERIAL --ticket T --reason R [--method agent|manual] [--reuse] [--deadline 14d]", 1, offboardStart}, true
+	case "offboard status":
+		return command{"ID|DEVICE", 1, offboardStatus}, true
+	case "offboard wait":
+		return command{"ID [--timeout 72h] [--interval 5s]", 1, offboardWait}, true
+	case "offboard record-wipe":
+		return command{"ID --method M --tool T --performed-by NAME --verified-by NAME [--evidence FILE]", 1, offboardRecordWipe}, true
+	case "offboard cancel":
+		return command{"ID", 1, offboardCancel}, true
+	case "offboard certificate":
+		return command{"ID [--format json|html] [-o FILE]", 1, offboardCertificate}, true
+	case "offboard verify-certificate":
+		return command{"FILE --public-key KEY|--collector-key-file F", 1, offboardVerifyCertificate}, true
 	}
 	return command{}, false
 }

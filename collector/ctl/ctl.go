@@ -75,6 +75,16 @@ Commands:
   assets history TAG [--since T] [--kind K]
   assets refresh                   re-link and recompute flags now
   reconcile [--csv|--json] [--hostname-rule REGEXP]
+  offboard start DEVICE|TAG|SERIAL --ticket T --reason R [--method agent|manual]
+                 [--reuse] [--deadline 14d]      prints the wipe id
+  offboard status ID|DEVICE
+  offboard wait ID [--timeout 72h] [--interval 5s]
+                 exit 0 completed/verified, 1 failed, 2 timeout, 3 cancelled/expired
+  offboard record-wipe ID --method M --tool T [--tool-version V]
+                 --performed-by NAME --verified-by NAME [--evidence FILE]
+  offboard cancel ID
+  offboard certificate ID [--format json|html] [-o FILE]
+  offboard verify-certificate FILE --public-key KEY|--collector-key-file F   (offline)
   version
 
 Global flags (also accepted after the command):
@@ -113,9 +123,15 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	err := run(ctx, args, env)
 	var ue *usageError
+	var xe *exitError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &xe):
+		if xe.msg != "" {
+			fmt.Fprintf(env.Stderr, "rosterctl: %s\n", xe.msg)
+		}
+		return xe.code
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
@@ -147,7 +163,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, "rosterctl", env.Version)
 		return nil
 	}
-	if name == "devices" || name == "software" || name == "secrets" || name == "assets" {
+	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "offboard" {
 		if len(args) < 2 {
 			return usageErrorf("%s needs a subcommand", name)
 		}
@@ -172,6 +188,9 @@ func run(ctx context.Context, args []string, env Env) error {
 		return usageErrorf("usage: rosterctl %s %s", name, cmd.usage)
 	}
 	c.args = pos
+	if offline(name) {
+		return runCmd(ctx)
+	}
 	settings, err := resolve(g.flags, g.configFile, env)
 	if err != nil {
 		return err

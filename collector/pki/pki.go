@@ -4,7 +4,8 @@
 // agents (device id in the Subject CN and a urn:roster:device URI SAN).
 //
 // Files in the data directory (keys 0600): ca.crt, ca.key, server.crt,
-// server.key.
+// server.key, and command.key, the Ed25519 key that signs agent commands
+// and certificates of sanitisation (commandkey.go).
 package pki
 
 import (
@@ -43,6 +44,8 @@ type CA struct {
 	CertPEM []byte
 	key     *ecdsa.PrivateKey
 	Server  tls.Certificate
+	// Command signs agent commands; loaded or created with the CA.
+	Command *CommandKey
 }
 
 // LoadOrCreate loads the CA and server certificate from dir, creating what
@@ -62,6 +65,9 @@ func LoadOrCreate(dir string, hostnames []string, now time.Time) (ca *CA, create
 		return nil, false, err
 	}
 	if err := ca.ensureServer(dir, hostnames, now); err != nil {
+		return nil, false, err
+	}
+	if ca.Command, err = loadOrCreateCommandKey(dir); err != nil {
 		return nil, false, err
 	}
 	return ca, created, nil

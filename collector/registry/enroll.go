@@ -83,6 +83,9 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindReEnrolled, Subject: string(by), New: in.AgentVersion}}); err != nil {
 				return err
 			}
+			if err := wipeReEnrolled(ctx, tx, dev, string(by), now); err != nil {
+				return err
+			}
 		} else {
 			dev = uuid.NewString()
 			_, err := tx.ExecContext(ctx, `INSERT INTO devices (id, hostname, platform, system_serial, system_uuid, board_serial, macs,
@@ -175,31 +178,7 @@ func (r *Registry) RevokeDevice(ctx context.Context, ref string, now time.Time) 
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT serial FROM certificates WHERE device_id = $1 AND revoked_at IS NULL ORDER BY issued_at`, id)
-		if err != nil {
-			return err
-		}
-		var evs []event
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return err
-			}
-			evs = append(evs, event{Kind: KindCertificateRevoked, Subject: s})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		ts := fmtTime(now)
-		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL`, ts, id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET state = $1 WHERE id = $2`, StateRevoked, id); err != nil {
-			return err
-		}
-		if err := insertEvents(ctx, tx, id, now, 0, evs); err != nil {
+		if err := revokeDevice(ctx, tx, id, now); err != nil {
 			return err
 		}
 		d, err = r.deviceByID(ctx, tx, id)
@@ -209,4 +188,34 @@ func (r *Registry) RevokeDevice(ctx context.Context, ref string, now time.Time) 
 		return Device{}, fmt.Errorf("revoke device %s: %w", ref, err)
 	}
 	return d, nil
+}
+
+// revokeDevice revokes the device's certificates inside tx (also when a
+// wipe completes).
+func revokeDevice(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT serial FROM certificates WHERE device_id = $1 AND revoked_at IS NULL ORDER BY issued_at`, id)
+	if err != nil {
+		return err
+	}
+	var evs []event
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return err
+		}
+		evs = append(evs, event{Kind: KindCertificateRevoked, Subject: s})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	ts := fmtTime(now)
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = $1 WHERE device_id = $2 AND revoked_at IS NULL`, ts, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET state = $1 WHERE id = $2`, StateRevoked, id); err != nil {
+		return err
+	}
+	return insertEvents(ctx, tx, id, now, 0, evs)
 }

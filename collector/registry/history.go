@@ -27,7 +27,8 @@ const (
 // HistoryKinds lists every kind, for validating filters.
 func HistoryKinds() []string {
 	return []string{KindEnrolled, KindReEnrolled, KindIdentityConflict, KindSoftwareAdded, KindSoftwareRemoved,
-		KindSoftwareChanged, KindOSChanged, KindKernelChanged, KindEncryptionChanged, KindHardwareChanged, KindCertificateRevoked}
+		KindSoftwareChanged, KindOSChanged, KindKernelChanged, KindEncryptionChanged, KindHardwareChanged, KindCertificateRevoked,
+		KindWipeRequested, KindWipeCompleted, KindWipeFailed, KindWipeCancelled, KindWipeExpired, KindWipeVerified}
 }
 
 // HistoryEntry is one recorded change (API keys).

@@ -1,0 +1,375 @@
+package ctl
+
+// rosterctl offboard: the runbook's side of a wipe. start creates the
+// request, wait blocks on it with exit codes a script can branch on,
+// record-wipe is the manual path, certificate fetches the certificate of
+// sanitisation and verify-certificate checks one offline with the
+// collector's published key (roster-collector ca command-key).
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Exit codes of offboard wait.
+const (
+	exitWaitFailed    = 1
+	exitWaitTimeout   = 2
+	exitWaitCancelled = 3
+)
+
+// maxEvidenceFile matches the collector's limit on a stored evidence file.
+const maxEvidenceFile = 1 << 20
+
+// exitError ends rosterctl with a given code; msg, when set, goes to
+// stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// offline lists the commands that never talk to a collector.
+func offline(name string) bool { return name == "offboard verify-certificate" }
+
+func wipeKeys() []string {
+	return []string{"id", "state", "device_id", "asset_tag", "hostname", "ticket", "reason", "method", "reuse", "deadline", "escalated",
+		"created_by", "created_at", "completed_at", "verified_at", "failure_reason", "wipe_method", "tool", "tool_version",
+		"performed_by", "verified_by", "evidence_sha256", "verification"}
+}
+
+func wipePath(id string, rest ...string) string {
+	return "/api/v1/wipes/" + url.PathEscape(id) + strings.Join(rest, "")
+}
+
+func offboardStart(c *call) func(context.Context) error {
+	var ticket, reason, method, deadline string
+	var reuse bool
+	c.fs.StringVar(&ticket, "ticket", "", "the offboarding `ticket` (required)")
+	c.fs.StringVar(&reason, "reason", "", "why, e.g. leaver (required)")
+	c.fs.StringVar(&method, "method", "agent", "agent (the device erases itself) or manual (record-wipe later)")
+	c.fs.BoolVar(&reuse, "reuse", false, "the asset goes back to in_stock instead of decommissioned")
+	c.fs.StringVar(&deadline, "deadline", "", "how long the device has to take the wipe, e.g. 14d (default 14d)")
+	return func(ctx context.Context) error {
+		if ticket == "" || reason == "" {
+			return usageErrorf("offboard start needs --ticket and --reason")
+		}
+		if method != "agent" && method != "manual" {
+			return usageErrorf("--method %q: want agent or manual", method)
+		}
+		body := map[string]any{"device": c.args[0], "ticket": ticket, "reason": reason, "method": method, "reuse": reuse, "deadline": deadline}
+		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/wipes", nil, body)
+		if err != nil {
+			return err
+		}
+		if *c.json {
+			return c.printJSON(raw)
+		}
+		m, err := decodeObject(raw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(c.env.Stdout, str(m["id"]))
+		return nil
+	}
+}
+
+// printWipe prints a wipe as key: value lines and its transitions.
+func (c *call) printWipe(raw []byte) error {
+	if *c.json {
+		return c.printJSON(raw)
+	}
+	m, err := decodeObject(raw)
+	if err != nil {
+		return err
+	}
+	c.printObject(m, wipeKeys())
+	ts, _ := m["transitions"].([]any)
+	if len(ts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.env.Stdout, "\ntransitions:")
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tFROM\tTO\tBY\tDETAIL")
+	for _, t := range ts {
+		tm, _ := t.(map[string]any)
+		actor, _ := tm["actor"].(map[string]any)
+		by := str(actor["kind"]) + ":" + str(actor["name"])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(str(tm["at"])), clean(str(tm["from"])), clean(str(tm["to"])), clean(by), clean(str(tm["detail"])))
+	}
+	return tw.Flush()
+}
+
+func offboardStatus(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		raw, err := c.client.do(ctx, http.MethodGet, wipePath(c.args[0]), nil, nil)
+		if err != nil {
+			return err
+		}
+		return c.printWipe(raw)
+	}
+}
+
+func offboardCancel(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		raw, err := c.client.do(ctx, http.MethodPost, wipePath(c.args[0], "/cancel"), nil, nil)
+		if err != nil {
+			return err
+		}
+		return c.printWipe(raw)
+	}
+}
+
+// waitOutcome maps a wipe state to wait's exit code; done is false while
+// the wipe is still under way.
+func waitOutcome(state string) (code int, done bool) {
+	switch state {
+	case "completed", "verified":
+		return exitOK, true
+	case "failed":
+		return exitWaitFailed, true
+	case "cancelled", "expired":
+		return exitWaitCancelled, true
+	}
+	return 0, false
+}
+
+func offboardWait(c *call) func(context.Context) error {
+	var timeout, interval time.Duration
+	c.fs.DurationVar(&timeout, "timeout", 72*time.Hour, "give up after this long (exit 2)")
+	c.fs.DurationVar(&interval, "interval", 5*time.Second, "poll every `interval`")
+	return func(ctx context.Context) error {
+		if timeout <= 0 || interval <= 0 {
+			return usageErrorf("--timeout and --interval must be positive")
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		last := ""
+		for {
+			raw, err := c.client.do(ctx, http.MethodGet, wipePath(c.args[0]), nil, nil)
+			if ctx.Err() != nil {
+				return &exitError{code: exitWaitTimeout, msg: fmt.Sprintf("wipe %s: no outcome within %s (last state %q)", c.args[0], timeout, last)}
+			}
+			if err != nil {
+				return err
+			}
+			var w struct {
+				State         string `json:"state"`
+				FailureReason string `json:"failure_reason"`
+			}
+			if err := json.Unmarshal(raw, &w); err != nil {
+				return fmt.Errorf("decode wipe: %w", err)
+			}
+			if w.State != last {
+				fmt.Fprintf(c.env.Stderr, "wipe %s: %s\n", c.args[0], clean(w.State))
+				last = w.State
+			}
+			if code, done := waitOutcome(w.State); done {
+				if err := c.printWipe(raw); err != nil {
+					return err
+				}
+				if code == exitOK {
+					return nil
+				}
+				msg := fmt.Sprintf("wipe %s is %s", c.args[0], w.State)
+				if w.FailureReason != "" {
+					msg += ": " + clean(w.FailureReason)
+				}
+				return &exitError{code: code, msg: msg}
+			}
+			t := time.NewTimer(interval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return &exitError{code: exitWaitTimeout, msg: fmt.Sprintf("wipe %s: no outcome within %s (last state %q)", c.args[0], timeout, last)}
+			case <-t.C:
+			}
+		}
+	}
+}
+
+func offboardRecordWipe(c *call) func(context.Context) error {
+	var method, tool, toolVersion, performedBy, verifiedBy, evidence string
+	c.fs.StringVar(&method, "method", "", "how it was wiped, e.g. \"crypto erase\" (required)")
+	c.fs.StringVar(&tool, "tool", "", "the `tool` used (required)")
+	c.fs.StringVar(&toolVersion, "tool-version", "", "the tool's `version`")
+	c.fs.StringVar(&performedBy, "performed-by", "", "who wiped it (required)")
+	c.fs.StringVar(&verifiedBy, "verified-by", "", "who verified it (required)")
+	c.fs.StringVar(&evidence, "evidence", "", "evidence `file` (a tool report, a vendor certificate; at most 1 MiB), stored with its SHA-256")
+	return func(ctx context.Context) error {
+		if method == "" || tool == "" || performedBy == "" || verifiedBy == "" {
+			return usageErrorf("offboard record-wipe needs --method, --tool, --performed-by and --verified-by")
+		}
+		body := map[string]any{"method": method, "tool": tool, "tool_version": toolVersion, "performed_by": performedBy, "verified_by": verifiedBy}
+		if evidence != "" {
+			b, err := readLimited(evidence, maxEvidenceFile)
+			if err != nil {
+				return fmt.Errorf("read evidence: %w", err)
+			}
+			sum := sha256.Sum256(b)
+			fmt.Fprintf(c.env.Stderr, "evidence %s: sha256 %s\n", evidence, hex.EncodeToString(sum[:]))
+			body["evidence"] = base64.StdEncoding.EncodeToString(b)
+			body["evidence_name"] = filepathBase(evidence)
+		}
+		raw, err := c.client.do(ctx, http.MethodPost, wipePath(c.args[0], "/record"), nil, body)
+		if err != nil {
+			return err
+		}
+		return c.printWipe(raw)
+	}
+}
+
+func filepathBase(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+func offboardCertificate(c *call) func(context.Context) error {
+	var format, out string
+	c.fs.StringVar(&format, "format", "json", "json (signed) or html (printable)")
+	c.fs.StringVar(&out, "o", "", "write to `file` instead of stdout")
+	return func(ctx context.Context) error {
+		if format != "json" && format != "html" {
+			return usageErrorf("--format %q: want json or html (PDF: print the html page)", format)
+		}
+		raw, err := c.client.do(ctx, http.MethodGet, wipePath(c.args[0], "/certificate"), url.Values{"format": {format}}, nil)
+		if err != nil {
+			return err
+		}
+		if out == "" {
+			_, err = c.env.Stdout.Write(raw)
+			return err
+		}
+		if err := os.WriteFile(out, raw, 0o644); err != nil {
+			return fmt.Errorf("write certificate: %w", err)
+		}
+		return nil
+	}
+}
+
+// signedCertificate is the collector's certificate envelope.
+type signedCertificate struct {
+	Certificate json.RawMessage `json:"certificate"`
+	Signature   string          `json:"signature"`
+	KeyID       string          `json:"key_id"`
+}
+
+// keyID is the collector's key naming: "ed25519:" + hex of the first 8
+// bytes of SHA-256 of the public key.
+func keyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// verifyCertificate checks a signed certificate against pub: the key id
+// must name pub and the signature must cover the certificate's compact
+// encoding. It returns the certificate's fields for the summary.
+func verifyCertificate(data []byte, pub ed25519.PublicKey) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var sc signedCertificate
+	if err := dec.Decode(&sc); err != nil {
+		return nil, fmt.Errorf("not a signed certificate: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("not a signed certificate: trailing data")
+	}
+	if len(sc.Certificate) == 0 || sc.Signature == "" {
+		return nil, errors.New("not a signed certificate: certificate or signature missing")
+	}
+	if want := keyID(pub); sc.KeyID != want {
+		return nil, fmt.Errorf("signed with key %s, not with the given key %s", clean(sc.KeyID), want)
+	}
+	sig, err := base64.StdEncoding.DecodeString(sc.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("signature is not base64: %w", err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, sc.Certificate); err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	if !ed25519.Verify(pub, compact.Bytes(), sig) {
+		return nil, errors.New("signature does not match: the certificate was changed or not signed by this collector")
+	}
+	return decodeObject(sc.Certificate)
+}
+
+func parsePublicKey(s string) (ed25519.PublicKey, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("public key: want the base64 of a %d-byte Ed25519 key (roster-collector ca command-key)", ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+func offboardVerifyCertificate(c *call) func(context.Context) error {
+	var key, keyFile string
+	c.fs.StringVar(&key, "public-key", "", "the collector's command-signing public `key`, base64")
+	c.fs.StringVar(&keyFile, "collector-key-file", "", "`file` holding that key (the output of roster-collector ca command-key)")
+	return func(ctx context.Context) error {
+		if (key == "") == (keyFile == "") {
+			return usageErrorf("offboard verify-certificate needs one of --public-key or --collector-key-file")
+		}
+		if keyFile != "" {
+			b, err := readLimited(keyFile, 4096)
+			if err != nil {
+				return fmt.Errorf("read key file: %w", err)
+			}
+			key = string(b)
+		}
+		pub, err := parsePublicKey(key)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		data, err := readLimited(c.args[0], 16<<20)
+		if err != nil {
+			return fmt.Errorf("read certificate: %w", err)
+		}
+		cert, err := verifyCertificate(data, pub)
+		if err != nil {
+			return fmt.Errorf("certificate %s does not verify: %w", c.args[0], err)
+		}
+		if *c.json {
+			b, _ := json.Marshal(map[string]any{"valid": true, "key_id": keyID(pub), "certificate": cert})
+			return c.printJSON(b)
+		}
+		fmt.Fprintf(c.env.Stdout, "certificate OK: signed by %s; wipe %s, asset %s, serial %s, %s (%s)\n", keyID(pub),
+			clean(str(cert["wipe_request_id"])), clean(str(cert["property_number"])), clean(str(cert["serial_number"])),
+			clean(str(cert["state"])), clean(str(cert["method"])))
+		return nil
+	}
+}
