@@ -203,6 +203,24 @@ func startAgent(t *testing.T, logs *os.File, args ...string) *agentProc {
 	return p
 }
 
+// agentLog is a file every agent process appends its log to (a file, so
+// concurrent writers need no lock), shown when the test fails.
+func agentLog(t *testing.T) *os.File {
+	t.Helper()
+	logs, err := os.Create(filepath.Join(t.TempDir(), "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("agent log:\n%s", b)
+		}
+		logs.Close()
+	})
+	return logs
+}
+
 func (p *agentProc) kill(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -276,19 +294,7 @@ log_level: info
 	}
 	id := strings.TrimSpace(string(r.stdout))
 
-	// Every agent process appends its log here (a file, so concurrent
-	// writers need no lock).
-	logs, err := os.Create(filepath.Join(t.TempDir(), "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("agent log:\n%s", b)
-		}
-		logs.Close()
-	})
+	logs := agentLog(t)
 	agent := startAgent(t, logs, hostArgs...)
 
 	// Bounded polling of the registry: a failure bound, not a delay.
