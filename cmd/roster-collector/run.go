@@ -202,6 +202,9 @@ func existingDB(dir string) (string, error) {
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("serve", stderr)
 	flags := config.RegisterFlags(fset)
+	// Not in the usage text or the config file on purpose: see
+	// docs/roster-collector.md, "Test clock".
+	unsafeClock := fset.Bool("unsafe-test-clock", false, "let PUT /api/v1/test/clock move the clock (end-to-end tests only; loopback only)")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
@@ -210,6 +213,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	clk := &clock{}
+	var testClock api.TestClock
+	if *unsafeClock {
+		if err := testClockAllowed(cfg.Listen); err != nil {
+			return usageErrorf("%s", err)
+		}
+		testClock = clk
+		logger.Warn("UNSAFE TEST CLOCK ENABLED: PUT /api/v1/test/clock can move this collector's time; never run a real fleet like this")
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -239,12 +251,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("bootstrap admin token created and printed to stdout")
 	}
 
-	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, time.Now, logger.With("component", "assets"))
+	stopCompliance, err := startCompliance(ctx, cfg, reg, clk, logger)
+	if err != nil {
+		return err
+	}
+	defer stopCompliance()
+	defer startWipeSweep(ctx, reg, clk.Now, logger.With("component", "wipe"))()
+
+	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, clk.Now, logger.With("component", "assets"))
 	if err != nil {
 		return err
 	}
 	defer stopAssets()
-	defer startWipeSweep(ctx, reg, time.Now, logger.With("component", "wipe"))()
 
 	m := metrics.New()
 	mux := http.NewServeMux()
@@ -256,9 +274,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Logger:                     logger.With("component", "api"),
 		MaxReportBytes:             int64(cfg.Limits.MaxReportBytes),
 		MaxReportDecompressedBytes: int64(cfg.Limits.MaxReportDecompressedBytes),
-		Now:                        time.Now,
+		Now:                        clk.Now,
 		Schedule:                   cfg.Agents.Schedule(),
 		HostnameRule:               hostnameRule,
+		TestClock:                  testClock,
 	}))
 	srv, err := server.Listen(ctx, server.Options{
 		Addr:      cfg.Listen,

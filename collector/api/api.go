@@ -51,6 +51,10 @@ type Options struct {
 	// HostnameRule is the naming rule GET /api/v1/reconcile applies when
 	// the request names none (registry.ParseHostnameRule); nil: none.
 	HostnameRule *regexp.Regexp
+	// TestClock, when set, enables PUT /api/v1/test/clock for end-to-end
+	// tests (roster-collector serve --unsafe-test-clock); nil in
+	// production, and the route does not exist then.
+	TestClock TestClock
 }
 
 type server struct {
@@ -65,6 +69,8 @@ type server struct {
 	schedule *wire.Schedule
 	// hostnameRule is Options.HostnameRule.
 	hostnameRule *regexp.Regexp
+	// testClock is Options.TestClock.
+	testClock TestClock
 }
 
 // New returns the API handler: /api/v1/..., /healthz and /readyz.
@@ -72,6 +78,7 @@ func New(opt Options) http.Handler {
 	s := &server{
 		reg: opt.Registry, ca: opt.CA, metrics: opt.Metrics, logger: opt.Logger,
 		maxRep: opt.MaxReportBytes, maxDec: opt.MaxReportDecompressedBytes, now: opt.Now,
+		testClock:    opt.TestClock,
 		hostnameRule: opt.HostnameRule,
 	}
 	if s.logger == nil {
@@ -104,7 +111,7 @@ func New(opt Options) http.Handler {
 		{"/api/v1/agent/report", map[string]http.HandlerFunc{"POST": s.report}},
 		{"/api/v1/agent/heartbeat", map[string]http.HandlerFunc{"POST": s.heartbeat}},
 		{"/api/v1/devices", map[string]http.HandlerFunc{"GET": s.bearer(s.listDevices)}},
-		{"/api/v1/devices/{ref}", map[string]http.HandlerFunc{"GET": s.bearer(s.getDevice)}},
+		{"/api/v1/devices/{ref}", map[string]http.HandlerFunc{"GET": s.bearer(s.getDeviceDetail)}},
 		{"/api/v1/devices/{ref}/snapshot", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSnapshot)}},
 		{"/api/v1/devices/{ref}/software", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSoftware)}},
 		{"/api/v1/devices/{ref}/history", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceHistory)}},
@@ -122,6 +129,18 @@ func New(opt Options) http.Handler {
 		{"/api/v1/register/history", map[string]http.HandlerFunc{"GET": s.bearer(s.registerHistory)}},
 		{"/api/v1/flags/refresh", map[string]http.HandlerFunc{"POST": s.admin(s.refreshFlags)}},
 		{"/api/v1/reconcile", map[string]http.HandlerFunc{"GET": s.bearer(s.reconcile)}},
+		{"/api/v1/policies", map[string]http.HandlerFunc{"GET": s.bearer(s.listPolicies), "PUT": s.admin(s.putPolicies)}},
+		{"/api/v1/policies/{id}", map[string]http.HandlerFunc{"GET": s.bearer(s.getPolicy)}},
+		{"/api/v1/exceptions", map[string]http.HandlerFunc{"GET": s.bearer(s.listExceptions), "POST": s.admin(s.createException)}},
+		{"/api/v1/exceptions/{id}", map[string]http.HandlerFunc{"GET": s.bearer(s.getException), "DELETE": s.admin(s.revokeException)}},
+		{"/api/v1/compliance/summary", map[string]http.HandlerFunc{"GET": s.bearer(s.complianceSummary)}},
+		{"/api/v1/events", map[string]http.HandlerFunc{"GET": s.bearer(s.listEvents)}},
+	}
+	if s.testClock != nil {
+		routes = append(routes, struct {
+			path    string
+			methods map[string]http.HandlerFunc
+		}{"/api/v1/test/clock", map[string]http.HandlerFunc{"PUT": s.admin(s.setTestClock)}})
 	}
 	routes = append(routes, s.wipeRoutes()...)
 	for _, rt := range routes {

@@ -90,15 +90,6 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list[registry.Device]{Items: items, NextCursor: next})
 }
 
-func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
-	d, err := s.reg.Device(r.Context(), r.PathValue("ref"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
-}
-
 func (s *server) deviceSnapshot(w http.ResponseWriter, r *http.Request) {
 	snap, err := s.reg.DeviceSnapshot(r.Context(), r.PathValue("ref"))
 	if err != nil {

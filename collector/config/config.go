@@ -43,6 +43,35 @@ type Config struct {
 	Agents Agents `yaml:"agents"`
 	// Assets tunes the asset register's flags and reconciliation.
 	Assets Assets `yaml:"assets"`
+	// Compliance is where policies come from and how exceptions and the
+	// periodic evaluation behave.
+	Compliance Compliance `yaml:"compliance"`
+	// Webhooks receive events (compliance changes, drift, register flags).
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Compliance configures policy evaluation.
+type Compliance struct {
+	// Policies is the policy file (docs/policies.md); empty means the
+	// embedded default baseline.
+	Policies string `yaml:"policies"`
+	// ExceptionMaxValidity caps how far ahead an exception may expire.
+	ExceptionMaxValidity Duration `yaml:"exception_max_validity"`
+	// EvaluateInterval is how often the whole fleet is re-evaluated for
+	// results that change with time alone: stale devices, expired
+	// exceptions, grace periods ending.
+	EvaluateInterval Duration `yaml:"evaluate_interval"`
+}
+
+// Webhook is one receiver of events. Give the secret inline or, better, in
+// a file readable only by the collector (secret_file).
+type Webhook struct {
+	ID         string `yaml:"id"`
+	URL        string `yaml:"url"`
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// Events are kind filters: exact kinds, globs ("compliance.*") or "*".
+	Events []string `yaml:"events"`
 }
 
 // Assets tunes the asset register (docs/roster-collector.md).
@@ -95,6 +124,8 @@ const (
 	DefaultFullEvery                  = 7 * 24 * time.Hour
 	DefaultMissingAfter               = 14 * 24 * time.Hour
 	DefaultAssetsRefreshInterval      = time.Hour
+	DefaultExceptionMaxValidity       = 365 * 24 * time.Hour
+	DefaultEvaluateInterval           = 5 * time.Minute
 )
 
 // Bounds of the agents: intervals. The minimum keeps a typo ("5s" for
@@ -123,6 +154,10 @@ func Default() Config {
 			MissingAfter:    Duration(DefaultMissingAfter),
 			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
 		},
+		Compliance: Compliance{
+			ExceptionMaxValidity: Duration(DefaultExceptionMaxValidity),
+			EvaluateInterval:     Duration(DefaultEvaluateInterval),
+		},
 	}
 }
 
@@ -138,6 +173,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if err != nil {
 		return fmt.Errorf("line %d: duration %q: use a number with a unit: s, m or h (e.g. \"5m\", \"168h\")", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Set is the flag.Value form: a Go duration.
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("duration %q: use a number with a unit: s, m or h (e.g. \"5m\")", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -273,6 +318,19 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 				return err
 			}
 		}
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+			if v.Kind != yaml.SequenceNode {
+				return fmt.Errorf("line %d: key %q must be a list", v.Line, prefix+k.Value)
+			}
+			for j, item := range v.Content {
+				if item.Kind != yaml.MappingNode {
+					return fmt.Errorf("line %d: %s[%d] must be a mapping", item.Line, prefix+k.Value, j)
+				}
+				if err := checkKeys(item, ft.Elem(), fmt.Sprintf("%s[%d].", prefix+k.Value, j)); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -303,6 +361,8 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.BoolVar(&f.c.HTTP3, "http3", true, "serve HTTP/3 on UDP on the same port")
 	fs.Var(&f.c.Limits.MaxReportBytes, "max-report-bytes", "largest compressed report `size` (e.g. 8MiB)")
 	fs.Var(&f.c.Limits.MaxReportDecompressedBytes, "max-report-decompressed-bytes", "largest decompressed report `size` (e.g. 64MiB)")
+	fs.StringVar(&f.c.Compliance.Policies, "policies", "", "policy `file` (YAML; default: the embedded baseline)")
+	fs.Var(&f.c.Compliance.EvaluateInterval, "evaluate-interval", "how often the fleet is re-evaluated for time-based results (`duration`, e.g. 5m)")
 	return f
 }
 
@@ -334,6 +394,10 @@ func (f *Flags) Config() (Config, error) {
 			c.Limits.MaxReportBytes = f.c.Limits.MaxReportBytes
 		case "max-report-decompressed-bytes":
 			c.Limits.MaxReportDecompressedBytes = f.c.Limits.MaxReportDecompressedBytes
+		case "policies":
+			c.Compliance.Policies = f.c.Compliance.Policies
+		case "evaluate-interval":
+			c.Compliance.EvaluateInterval = f.c.Compliance.EvaluateInterval
 		}
 	})
 	if err := c.Validate(); err != nil {
@@ -419,6 +483,7 @@ func (c *Config) Validate() error {
 	if full < report {
 		add("agents.full_every (%s) must be at least agents.report_interval (%s)", full, report)
 	}
+	errs = append(errs, c.validateCompliance()...)
 	if d := time.Duration(c.Assets.MissingAfter); d < time.Hour {
 		add("assets.missing_after %s is below the minimum 1h", d)
 	}
@@ -449,4 +514,47 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// Bounds of compliance.evaluate_interval: often enough that an expired
+// exception fails again within minutes, never so often that re-evaluating
+// a large fleet becomes the collector's main work.
+const (
+	MinEvaluateInterval = 10 * time.Second
+	MaxEvaluateInterval = 24 * time.Hour
+)
+
+func (c *Config) validateCompliance() []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	cc := c.Compliance
+	if d := time.Duration(cc.ExceptionMaxValidity); d <= 0 || d > 10*365*24*time.Hour {
+		add("compliance.exception_max_validity %s must be positive and at most 87600h (10 years)", d)
+	}
+	if d := time.Duration(cc.EvaluateInterval); d < MinEvaluateInterval || d > MaxEvaluateInterval {
+		add("compliance.evaluate_interval %s must be from %s to %s", d, MinEvaluateInterval, MaxEvaluateInterval)
+	}
+	ids := map[string]bool{}
+	for i, w := range c.Webhooks {
+		name := fmt.Sprintf("webhooks[%d]", i)
+		switch {
+		case w.ID == "":
+			add("%s.id is required", name)
+		case ids[w.ID]:
+			add("%s.id %q is used twice", name, w.ID)
+		}
+		ids[w.ID] = true
+		if (w.Secret == "") == (w.SecretFile == "") {
+			add("%s: give exactly one of secret and secret_file", name)
+		}
+		if len(w.Events) == 0 {
+			add("%s.events must list event kinds (or \"*\")", name)
+		}
+		// The whole URL is checked by webhook.Endpoint.Validate at start,
+		// never quoted: its path is often the secret.
+		if !strings.HasPrefix(w.URL, "https://") && !strings.HasPrefix(w.URL, "http://") {
+			add("%s.url must be an http:// or https:// URL", name)
+		}
+	}
+	return errs
 }

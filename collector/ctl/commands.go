@@ -39,7 +39,7 @@ func lookup(name string) (command, bool) {
 	case "devices list":
 		return command{"[filters] [--limit N] [--cursor C] [--all]", 0, devicesList}, true
 	case "devices show":
-		return command{"REF", 1, devicesShow}, true
+		return command{"REF", 1, devicesShowDetail}, true
 	case "devices software":
 		return command{"REF [--limit N] [--cursor C] [--all]", 1, devicesSoftware}, true
 	case "devices history":
@@ -78,6 +78,20 @@ func lookup(name string) (command, bool) {
 		return command{"", 0, assetsRefresh}, true
 	case "reconcile":
 		return command{"[--csv|--json] [--hostname-rule REGEXP]", 0, reconcile}, true
+	case "exceptions add":
+		return command{"--device REF|--asset TAG --policy ID --reason R --control C --approver NAME --expires DATE|30d", 0, exceptionsAdd}, true
+	case "exceptions list":
+		return command{"[--active] [--device REF] [--policy ID]", 0, exceptionsList}, true
+	case "exceptions revoke":
+		return command{"ID", 1, exceptionsRevoke}, true
+	case "events":
+		return command{"[--since T] [--until T] [--kind K] [--device REF] [--limit N] [--cursor C] [--all]", 0, eventsList}, true
+	case "compliance summary":
+		return command{"", 0, complianceSummary}, true
+	case "policies list":
+		return command{"", 0, policiesList}, true
+	case "policies show":
+		return command{"ID", 1, policiesShow}, true
 	case "offboard start":
 		return command{"DEVICE|TAG|SERIAL --ticket T --reason R [--method agent|manual] [--reuse] [--deadline 14d]", 1, offboardStart}, true
 	case "offboard status":
@@ -205,12 +219,6 @@ func deviceKeys() []string {
 		"macs", "vendor", "model", "os_name", "os_version", "os_build", "kernel", "last_update_at", "pending_updates",
 		"pending_security_updates", "reboot_required", "system_encrypted", "agent_version",
 		"software_count", "first_seen", "last_seen", "last_report_seq", "enrolled_at", "cert_serial", "cert_not_after"}
-}
-
-func devicesShow(c *call) func(context.Context) error {
-	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(c.args[0]), nil, deviceKeys())
-	}
 }
 
 func devicesRevoke(c *call) func(context.Context) error {

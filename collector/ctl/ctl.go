@@ -75,6 +75,13 @@ Commands:
   assets history TAG [--since T] [--kind K]
   assets refresh                   re-link and recompute flags now
   reconcile [--csv|--json] [--hostname-rule REGEXP]
+  exceptions add --device REF|--asset TAG --policy ID --reason R --control C
+                 --approver NAME --expires 2026-12-31|30d
+  exceptions list [--active] [--device REF] [--policy ID]
+  exceptions revoke ID
+  events [--since T] [--until T] [--kind K] [--device REF] [--limit N] [--cursor C] [--all]
+  compliance summary               devices by compliance state, policies by status
+  policies list | policies show ID
   offboard start DEVICE|TAG|SERIAL --ticket T --reason R [--method agent|manual]
                  [--reuse] [--deadline 14d]      prints the wipe id
   offboard status ID|DEVICE
@@ -163,7 +170,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, "rosterctl", env.Version)
 		return nil
 	}
-	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "offboard" {
+	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "exceptions" || name == "compliance" || name == "policies" || name == "offboard" {
 		if len(args) < 2 {
 			return usageErrorf("%s needs a subcommand", name)
 		}

@@ -296,6 +296,10 @@ last_report_seq:           12
 enrolled_at:               
 cert_serial:               
 cert_not_after:            
+
+Compliance: not evaluated yet
+
+Open exceptions: none
 `},
 		{"devices software", []string{"devices", "software", "d1"}, `
 NAME     VERSION          ARCH   SOURCE  PUBLISHER          INSTALLED

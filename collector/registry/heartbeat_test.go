@@ -71,7 +71,7 @@ func TestHeartbeat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (wire.HeartbeatAck{Status: wire.HeartbeatResync, DeviceID: d.DeviceID}); ack != want {
+		if want := (wire.HeartbeatAck{Status: wire.HeartbeatResync, DeviceID: d.DeviceID}); !cmp.Equal(ack, want) {
 			t.Errorf("no report yet, last_hash %q: got %+v, want %+v", last, ack, want)
 		}
 		unchanged(t, dev, counts, hist, now, "1.2.0")

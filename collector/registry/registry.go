@@ -50,6 +50,8 @@ type Registry struct {
 	// writers queue in Go instead of spinning on SQLite's busy handler.
 	writeMu sync.Mutex
 	snaps   *snapCache
+	// comp is the compliance configuration in force (compliance.go).
+	comp complianceHolder
 	// missingAfter is SetMissingAfter's window in nanoseconds (0: default).
 	missingAfter atomic.Int64
 }

@@ -234,7 +234,11 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		if err := insertEvents(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
 			return err
 		}
+		// Link first: compliance scopes policies by the linked asset.
 		if err := r.relinkDevice(ctx, tx, in.DeviceID, now); err != nil {
+			return err
+		}
+		if err := r.complianceAfterReport(ctx, tx, in.DeviceID, snap, evs, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, $3, $4, $5)`,

@@ -1,0 +1,980 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/webhook"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// Policy set sources (policy_sets.source).
+const (
+	PolicySourceDefault = "default"
+	PolicySourceFile    = "file"
+	PolicySourceAPI     = "api"
+)
+
+// DefaultMaxExceptionValidity caps an exception's lifetime when the
+// configuration does not: a year, the usual audit cycle.
+const DefaultMaxExceptionValidity = 365 * 24 * time.Hour
+
+// complianceHolder is the Registry's compliance state: the configuration
+// in force, swapped whole so a report never sees half of a change, and the
+// lock that runs one fleet-wide evaluation at a time.
+type complianceHolder struct {
+	state  atomic.Pointer[complianceState]
+	init   sync.Mutex
+	evalMu sync.Mutex
+}
+
+// complianceState is immutable once published.
+type complianceState struct {
+	set         *compliance.Set
+	setID       int64
+	maxValidity time.Duration
+	endpoints   []webhook.Endpoint
+	onEvents    func()
+}
+
+// ComplianceOptions configure policies, exceptions and webhooks.
+type ComplianceOptions struct {
+	// Set is the policy set loaded at start (the --policies file or
+	// compliance.Default()); Document is its text, Source one of the
+	// PolicySource constants and Name the file name.
+	Set      *compliance.Set
+	Document []byte
+	Source   string
+	Name     string
+	// MaxExceptionValidity caps exceptions; 0 means the default.
+	MaxExceptionValidity time.Duration
+	// Endpoints receive events; deliveries are queued only for these.
+	Endpoints []webhook.Endpoint
+	// OnEvents is called after a transaction that queued deliveries has
+	// committed (the webhook Worker's Kick).
+	OnEvents func()
+}
+
+// ConfigureCompliance puts opts in force and returns the policy set that
+// applies. The set loaded at start is stored as a new policy_sets version
+// unless it is the one stored last; a set replaced through the API is kept
+// across restarts for as long as the start-up set (file or default) is the
+// same as at the start that preceded the API change, so the newest intent
+// wins: an operator's API change survives a restart, and an edited policy
+// file replaces it.
+func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptions, now time.Time) (*compliance.Set, error) {
+	if opts.Set == nil {
+		return nil, fmt.Errorf("configure compliance: %w: no policy set", ErrInvalid)
+	}
+	for _, ep := range opts.Endpoints {
+		if err := ep.Validate(); err != nil {
+			return nil, fmt.Errorf("configure compliance: webhook %s: %w", ep.ID, err)
+		}
+	}
+	if opts.MaxExceptionValidity <= 0 {
+		opts.MaxExceptionValidity = DefaultMaxExceptionValidity
+	}
+	st := &complianceState{set: opts.Set, maxValidity: opts.MaxExceptionValidity,
+		endpoints: slices.Clone(opts.Endpoints), onEvents: opts.OnEvents}
+	hash := docHash(opts.Document)
+	err := r.write(ctx, func(tx *sql.Tx) error {
+		latest, err := latestPolicySet(ctx, tx, "")
+		if err != nil {
+			return err
+		}
+		boot, err := latestPolicySet(ctx, tx, "boot")
+		if err != nil {
+			return err
+		}
+		switch {
+		case latest != nil && latest.Source == PolicySourceAPI && boot != nil && boot.Hash == hash:
+			set, err := compliance.Parse([]byte(latest.Document), "stored policy set "+fmt.Sprint(latest.ID))
+			if err != nil {
+				// Only validated sets are stored; a newer engine that
+				// refuses one falls back to the start-up set, loudly.
+				r.logger.Error("stored policy set no longer loads; using the start-up set", "id", latest.ID, "err", err)
+				break
+			}
+			st.set, st.setID = set, latest.ID
+			r.logger.Info("using the policy set stored through the API", "id", latest.ID, "by", latest.CreatedBy, "at", latest.CreatedAt)
+			return nil
+		case latest != nil && latest.Hash == hash && latest.Source == opts.Source:
+			st.setID = latest.ID
+			return nil
+		}
+		id, err := insertPolicySet(ctx, tx, opts.Source, opts.Name, string(opts.Document), hash, "", now)
+		st.setID = id
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configure compliance: %w", err)
+	}
+	r.comp.state.Store(st)
+	return st.set, nil
+}
+
+func docHash(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// PolicySetRecord is one stored policy set version.
+type PolicySetRecord struct {
+	ID        int64     `json:"id"`
+	Source    string    `json:"source"`
+	Name      string    `json:"name"`
+	Hash      string    `json:"hash"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	Document  string    `json:"-"`
+}
+
+// latestPolicySet returns the newest stored set, or with which "boot" the
+// newest one loaded at start (default or file); nil when there is none.
+func latestPolicySet(ctx context.Context, q querier, which string) (*PolicySetRecord, error) {
+	where := ""
+	if which == "boot" {
+		where = ` WHERE source IN ('default', 'file')`
+	}
+	var p PolicySetRecord
+	var at string
+	err := q.QueryRowContext(ctx, `SELECT id, source, name, document, hash, created_by, created_at FROM policy_sets`+where+` ORDER BY id DESC LIMIT 1`).
+		Scan(&p.ID, &p.Source, &p.Name, &p.Document, &p.Hash, &p.CreatedBy, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read policy set: %w", err)
+	}
+	p.CreatedAt = parseTime(at)
+	return &p, nil
+}
+
+func insertPolicySet(ctx context.Context, tx *sql.Tx, source, name, doc, hash, by string, now time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO policy_sets (source, name, document, hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		source, name, doc, hash, by, fmtTime(now))
+	if err != nil {
+		return 0, fmt.Errorf("store policy set: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// compState returns the configuration in force; a registry nobody
+// configured (tools, tests of other parts) evaluates the default baseline
+// with no webhooks.
+func (r *Registry) compState() *complianceState {
+	if st := r.comp.state.Load(); st != nil {
+		return st
+	}
+	r.comp.init.Lock()
+	defer r.comp.init.Unlock()
+	if st := r.comp.state.Load(); st != nil {
+		return st
+	}
+	st := &complianceState{set: compliance.Default(), maxValidity: DefaultMaxExceptionValidity}
+	r.comp.state.Store(st)
+	return st
+}
+
+// PolicySet is the set in force and its stored record (ID 0 when the
+// registry was never configured).
+func (r *Registry) PolicySet(ctx context.Context) (*compliance.Set, PolicySetRecord, error) {
+	st := r.compState()
+	rec := PolicySetRecord{Source: PolicySourceDefault}
+	if st.setID != 0 {
+		var at string
+		err := r.db.QueryRowContext(ctx, `SELECT id, source, name, hash, created_by, created_at FROM policy_sets WHERE id = $1`, st.setID).
+			Scan(&rec.ID, &rec.Source, &rec.Name, &rec.Hash, &rec.CreatedBy, &at)
+		if err != nil {
+			return nil, PolicySetRecord{}, fmt.Errorf("read policy set: %w", err)
+		}
+		rec.CreatedAt = parseTime(at)
+	}
+	return st.set, rec, nil
+}
+
+// PolicySetHistory lists every stored policy set version, newest first.
+func (r *Registry) PolicySetHistory(ctx context.Context) ([]PolicySetRecord, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT id, source, name, hash, created_by, created_at FROM policy_sets ORDER BY id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list policy sets: %w", err)
+	}
+	defer rows.Close()
+	out := []PolicySetRecord{}
+	for rows.Next() {
+		var p PolicySetRecord
+		var at string
+		if err := rows.Scan(&p.ID, &p.Source, &p.Name, &p.Hash, &p.CreatedBy, &at); err != nil {
+			return nil, fmt.Errorf("list policy sets: %w", err)
+		}
+		p.CreatedAt = parseTime(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ReplacePolicies validates doc (YAML or JSON, the policy file format),
+// stores it as the newest policy set (created by actor), puts it in force
+// and re-evaluates every device. Errors from the document wrap ErrInvalid.
+func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string, now time.Time) (*compliance.Set, PolicySetRecord, EvalStats, error) {
+	set, err := compliance.Parse(doc, "policies")
+	if err != nil {
+		return nil, PolicySetRecord{}, EvalStats{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	cur := r.compState()
+	var rec PolicySetRecord
+	err = r.write(ctx, func(tx *sql.Tx) error {
+		hash := docHash(doc)
+		id, err := insertPolicySet(ctx, tx, PolicySourceAPI, "api", string(doc), hash, actor, now)
+		rec = PolicySetRecord{ID: id, Source: PolicySourceAPI, Name: "api", Hash: hash, CreatedBy: actor, CreatedAt: now.UTC()}
+		return err
+	})
+	if err != nil {
+		return nil, PolicySetRecord{}, EvalStats{}, fmt.Errorf("replace policies: %w", err)
+	}
+	next := *cur
+	next.set, next.setID = set, rec.ID
+	r.comp.state.Store(&next)
+	stats, err := r.EvaluateAll(ctx, now)
+	if err != nil {
+		return set, rec, stats, fmt.Errorf("replace policies: %w", err)
+	}
+	return set, rec, stats, nil
+}
+
+// ResultRecord is one stored policy result (API keys).
+type ResultRecord struct {
+	PolicyID     string     `json:"policy_id"`
+	Title        string     `json:"title"`
+	Severity     string     `json:"severity"`
+	Status       string     `json:"status"`
+	Reason       string     `json:"reason"`
+	ExceptionID  string     `json:"exception_id"`
+	FailingSince *time.Time `json:"failing_since"`
+}
+
+// DeviceCompliance is a device's overall state and results (API keys).
+type DeviceCompliance struct {
+	State       string         `json:"state"`
+	EvaluatedAt *time.Time     `json:"evaluated_at"`
+	Results     []ResultRecord `json:"results"`
+}
+
+// DeviceComplianceOf returns the stored compliance of a device named by id,
+// serial or hostname; State is "" when it has not been evaluated yet.
+func (r *Registry) DeviceComplianceOf(ctx context.Context, ref string) (DeviceCompliance, error) {
+	id, err := r.resolve(ctx, r.db, ref)
+	if err != nil {
+		return DeviceCompliance{}, err
+	}
+	set := r.compState().set
+	out := DeviceCompliance{Results: []ResultRecord{}}
+	var at sql.NullString
+	var doc string
+	err = r.db.QueryRowContext(ctx, `SELECT state, results, evaluated_at FROM device_compliance WHERE device_id = $1`, id).Scan(&out.State, &doc, &at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return DeviceCompliance{}, fmt.Errorf("read compliance of %s: %w", id, err)
+	}
+	out.EvaluatedAt = timePtr(at)
+	stored, err := decodeResults(doc)
+	if err != nil {
+		return DeviceCompliance{}, fmt.Errorf("read compliance of %s: %w", id, err)
+	}
+	for _, sr := range stored {
+		rr := ResultRecord{PolicyID: sr.PolicyID, Status: sr.Status, Reason: sr.Reason, ExceptionID: sr.ExceptionID}
+		if sr.FailingSince != "" {
+			t := parseTime(sr.FailingSince)
+			rr.FailingSince = &t
+		}
+		if p, ok := set.Policy(rr.PolicyID); ok {
+			rr.Title, rr.Severity = p.Title, p.Severity
+		}
+		out.Results = append(out.Results, rr)
+	}
+	// Worst first, then by policy id: what the helpdesk must look at leads.
+	order := compliance.Statuses()
+	slices.SortFunc(out.Results, func(a, b ResultRecord) int {
+		if d := slices.Index(order, a.Status) - slices.Index(order, b.Status); d != 0 {
+			return d
+		}
+		return strings.Compare(a.PolicyID, b.PolicyID)
+	})
+	return out, nil
+}
+
+// PolicyCount is one policy's results across the fleet.
+type PolicyCount struct {
+	ID       string         `json:"id"`
+	Title    string         `json:"title"`
+	Severity string         `json:"severity"`
+	Counts   map[string]int `json:"counts"`
+}
+
+// ComplianceSummary is the fleet's compliance (API keys).
+type ComplianceSummary struct {
+	Devices  int            `json:"devices"`
+	ByState  map[string]int `json:"by_state"`
+	Policies []PolicyCount  `json:"policies"`
+}
+
+func zeroCounts() map[string]int {
+	m := map[string]int{}
+	for _, s := range compliance.Statuses() {
+		m[s] = 0
+	}
+	return m
+}
+
+// Summary counts evaluated, unrevoked devices by overall state and, for
+// every policy in force, by status.
+func (r *Registry) Summary(ctx context.Context) (ComplianceSummary, error) {
+	set := r.compState().set
+	out := ComplianceSummary{ByState: zeroCounts(), Policies: []PolicyCount{}}
+	rows, err := r.db.QueryContext(ctx, `SELECT c.state, count(*) FROM device_compliance c JOIN devices d ON d.id = c.device_id
+		WHERE d.state <> $1 AND c.state <> '' GROUP BY c.state`, StateRevoked)
+	if err != nil {
+		return out, fmt.Errorf("summarise compliance: %w", err)
+	}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			rows.Close()
+			return out, fmt.Errorf("summarise compliance: %w", err)
+		}
+		out.ByState[s] += n
+		out.Devices += n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("summarise compliance: %w", err)
+	}
+	byPolicy := map[string]map[string]int{}
+	for _, p := range set.Policies() {
+		byPolicy[p.ID] = zeroCounts()
+	}
+	rows, err = r.db.QueryContext(ctx, `SELECT j.value ->> 'policy_id', j.value ->> 'status', count(*)
+		FROM device_compliance c JOIN devices d ON d.id = c.device_id, json_each(c.results) j
+		WHERE d.state <> $1 GROUP BY 1, 2`, StateRevoked)
+	if err != nil {
+		return out, fmt.Errorf("summarise compliance: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, s string
+		var n int
+		if err := rows.Scan(&id, &s, &n); err != nil {
+			return out, fmt.Errorf("summarise compliance: %w", err)
+		}
+		if m, ok := byPolicy[id]; ok {
+			m[s] += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("summarise compliance: %w", err)
+	}
+	for _, p := range set.Policies() {
+		out.Policies = append(out.Policies, PolicyCount{ID: p.ID, Title: p.Title, Severity: p.Severity, Counts: byPolicy[p.ID]})
+	}
+	return out, nil
+}
+
+// storedResult is one policy's result as device_compliance.results keeps
+// it; times are in the registry's fixed-width text form. The encoding is
+// deterministic, so an unchanged evaluation gives the same text and a
+// fleet-wide evaluation compares strings instead of decoding every
+// device's results.
+type storedResult struct {
+	PolicyID     string `json:"policy_id"`
+	Status       string `json:"status"`
+	Reason       string `json:"reason,omitempty"`
+	ExceptionID  string `json:"exception_id,omitempty"`
+	FailingSince string `json:"failing_since,omitempty"`
+}
+
+func decodeResults(doc string) ([]storedResult, error) {
+	if doc == "" {
+		return nil, nil
+	}
+	var out []storedResult
+	if err := json.Unmarshal([]byte(doc), &out); err != nil {
+		return nil, fmt.Errorf("decode stored results: %w", err)
+	}
+	return out, nil
+}
+
+func stored(r compliance.Result) storedResult {
+	s := storedResult{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason, ExceptionID: r.ExceptionID}
+	if !r.FailingSince.IsZero() {
+		s.FailingSince = fmtTime(r.FailingSince)
+	}
+	return s
+}
+
+// encodeFailing renders the failing-since times as the failing column:
+// "POLICY=TIME" joined by ",", in result order ("" when nothing fails, the
+// common case). It is read on every fleet evaluation, so it is not JSON.
+func encodeFailing(results []storedResult) string {
+	var b strings.Builder
+	for _, r := range results {
+		if r.FailingSince == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(r.PolicyID + "=" + r.FailingSince)
+	}
+	return b.String()
+}
+
+func decodeFailing(s string) map[string]time.Time {
+	if s == "" {
+		return nil
+	}
+	out := map[string]time.Time{}
+	for _, kv := range strings.Split(s, ",") {
+		if id, at, ok := strings.Cut(kv, "="); ok {
+			out[id] = parseTime(at)
+		}
+	}
+	return out
+}
+
+// assetCols reads the linked asset's facts; the joins are the register's
+// (asset_links, assets).
+const assetCols = `a.asset_tag, a.classification, a.type, a.status, a.owner, a.tags`
+
+const assetJoin = ` LEFT JOIN asset_links l ON l.device_id = d.id LEFT JOIN assets a ON a.id = l.asset_id`
+
+type assetRow struct {
+	tag, classification, typ, status, owner, tags sql.NullString
+}
+
+func (a *assetRow) dest() []any {
+	return []any{&a.tag, &a.classification, &a.typ, &a.status, &a.owner, &a.tags}
+}
+
+func (a *assetRow) facts() *compliance.AssetFacts {
+	if !a.tag.Valid {
+		return nil
+	}
+	f := &compliance.AssetFacts{Tag: a.tag.String, Classification: a.classification.String, Type: a.typ.String,
+		Status: a.status.String, Owner: a.owner.String}
+	if a.tags.String != "" {
+		_ = json.Unmarshal([]byte(a.tags.String), &f.Tags)
+	}
+	return f
+}
+
+// evalDevice is one device's stored inputs and results, as both the
+// per-report and the fleet-wide evaluation work on them.
+type evalDevice struct {
+	id       string
+	lastSeen time.Time
+	facts    compliance.Facts
+	asset    *compliance.AssetFacts
+	state    string
+	// stored says whether device_compliance has a row; rev is its rev.
+	stored bool
+	rev    int64
+	// results and failing are the stored columns.
+	results, failing string
+}
+
+// input builds the engine's input; software nil means unknown.
+func (d *evalDevice) input(sw compliance.SoftwareView, excs []compliance.Exception, now time.Time) compliance.Input {
+	if d.facts.Packages == nil {
+		sw = nil
+	}
+	return compliance.Input{DeviceID: d.id, Facts: d.facts, Asset: d.asset, LastSeen: d.lastSeen,
+		Software: sw, Exceptions: excs, FailingSince: decodeFailing(d.failing), Now: now}
+}
+
+// outcome is what an evaluation changed for one device.
+type outcome struct {
+	dev   *evalDevice
+	state string
+	// results is the device's new results, doc and failing their stored
+	// forms; changed says whether they differ from the stored ones.
+	results      []storedResult
+	doc, failing string
+	changed      bool
+	// changes are the status changes, for the compliance.changed event.
+	changes []statusChange
+}
+
+type statusChange struct {
+	PolicyID string `json:"policy_id"`
+	Status   string `json:"status"`
+	Previous string `json:"previous_status"`
+	Reason   string `json:"reason"`
+}
+
+func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
+	o := outcome{dev: d, state: compliance.Worst(results), results: make([]storedResult, 0, len(results))}
+	for _, res := range results {
+		o.results = append(o.results, stored(res))
+	}
+	b, err := json.Marshal(o.results)
+	if err != nil {
+		return o, fmt.Errorf("encode results: %w", err)
+	}
+	o.doc, o.failing = string(b), encodeFailing(o.results)
+	if o.doc == d.results && o.state == d.state {
+		return o, nil
+	}
+	o.changed = true
+	prev, err := decodeResults(d.results)
+	if err != nil {
+		return o, fmt.Errorf("device %s: %w", d.id, err)
+	}
+	before := make(map[string]storedResult, len(prev))
+	for _, p := range prev {
+		before[p.PolicyID] = p
+	}
+	for _, r := range o.results {
+		if p, ok := before[r.PolicyID]; !ok || p.Status != r.Status {
+			o.changes = append(o.changes, statusChange{PolicyID: r.PolicyID, Status: r.Status, Previous: p.Status, Reason: r.Reason})
+		}
+	}
+	return o, nil
+}
+
+// events returns what an outcome announces: compliance.changed when the
+// state or a policy's status changed, software.banned when a
+// banned-software policy starts failing.
+func (o *outcome) events(set *compliance.Set, now time.Time) []webhook.Event {
+	var evs []webhook.Event
+	if o.state != o.dev.state || len(o.changes) > 0 {
+		changes := o.changes
+		if changes == nil {
+			changes = []statusChange{}
+		}
+		subject := "compliance state " + o.state
+		if o.dev.state != "" && o.dev.state != o.state {
+			subject = "compliance state " + o.dev.state + " → " + o.state
+		}
+		evs = append(evs, newEvent(webhook.KindComplianceChanged, o.dev, subject,
+			map[string]any{"state": o.state, "previous_state": o.dev.state, "changes": changes}, now))
+	}
+	for _, c := range o.changes {
+		p, ok := set.Policy(c.PolicyID)
+		bad := c.Status == compliance.StatusFail || c.Status == compliance.StatusInGrace
+		wasBad := c.Previous == compliance.StatusFail || c.Previous == compliance.StatusInGrace
+		if ok && p.Kind == compliance.KindBannedSoftware && bad && !wasBad {
+			evs = append(evs, newEvent(webhook.KindSoftwareBanned, o.dev, c.Reason,
+				map[string]any{"policy_id": p.ID, "pattern": p.Params.Name, "reason": c.Reason}, now))
+		}
+	}
+	return evs
+}
+
+func newEvent(kind string, d *evalDevice, subject string, data any, now time.Time) webhook.Event {
+	b, _ := json.Marshal(data)
+	ev := webhook.Event{Kind: kind, At: now.UTC(), DeviceID: d.id, Subject: subject, Data: b}
+	if d.asset != nil {
+		ev.AssetTag = d.asset.Tag
+	}
+	return ev
+}
+
+// complianceAfterReport is the compliance half of applying a report, in
+// the report's transaction: store the device's facts, evaluate it, store
+// what changed and record the events (drift from the previous facts,
+// compliance changes, register flags), each with its webhook deliveries.
+func (r *Registry) complianceAfterReport(ctx context.Context, tx *sql.Tx, device string, snap *wire.Snapshot, hist []event, now time.Time) error {
+	st := r.compState()
+	facts := compliance.FactsFromSnapshot(snap)
+	fj, err := json.Marshal(facts)
+	if err != nil {
+		return fmt.Errorf("encode facts: %w", err)
+	}
+	d := &evalDevice{id: device, facts: facts}
+	var prevFacts sql.NullString
+	var lastSeen string
+	var asset assetRow
+	err = tx.QueryRowContext(ctx, `SELECT d.last_seen, f.facts, coalesce(c.state, ''), coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+` FROM devices d
+		LEFT JOIN device_facts f ON f.device_id = d.id LEFT JOIN device_compliance c ON c.device_id = d.id`+assetJoin+` WHERE d.id = $1`, device).
+		Scan(append([]any{&lastSeen, &prevFacts, &d.state, &d.results, &d.failing}, asset.dest()...)...)
+	if err != nil {
+		return fmt.Errorf("read compliance inputs: %w", err)
+	}
+	d.lastSeen, d.asset = parseTime(lastSeen), asset.facts()
+	excs, err := exceptionsFor(ctx, tx, device, d.asset, now)
+	if err != nil {
+		return err
+	}
+	var sw compliance.SoftwareView
+	if snap.Software != nil {
+		sw = compliance.SoftwareList(snap.Software.Packages)
+	}
+	o, err := diffResults(d, st.set.Evaluate(d.input(sw, excs, now)))
+	if err != nil {
+		return err
+	}
+	// Unchanged facts (most delta reports) are not rewritten.
+	if !prevFacts.Valid || prevFacts.String != string(fj) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
+			ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, device, string(fj), facts.V); err != nil {
+			return fmt.Errorf("store facts: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
+		ON CONFLICT (device_id) DO UPDATE SET rev = rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
+			evaluated_at = excluded.evaluated_at`,
+		device, o.state, o.doc, o.failing, fmtTime(now)); err != nil {
+		return fmt.Errorf("store compliance: %w", err)
+	}
+	evs := o.events(st.set, now)
+	if prevFacts.Valid {
+		var old compliance.Facts
+		if err := json.Unmarshal([]byte(prevFacts.String), &old); err == nil {
+			evs = append(driftEvents(d, &old, &facts, now), evs...)
+		}
+	}
+	evs = append(softwareEvents(d, hist, now), evs...)
+	n, err := r.emit(ctx, tx, st, evs)
+	if err != nil {
+		return err
+	}
+	m, err := r.registerEvents(ctx, tx, st)
+	if err != nil {
+		return err
+	}
+	if n+m > 0 {
+		r.kickAfterCommit(st)
+	}
+	return nil
+}
+
+// kickAfterCommit wakes the webhook worker once the writer holding writeMu
+// (whose transaction queued the deliveries) has committed: write releases
+// writeMu only after Commit, so the worker then sees the new rows.
+func (r *Registry) kickAfterCommit(st *complianceState) {
+	if st.onEvents == nil {
+		return
+	}
+	go func() {
+		r.writeMu.Lock()
+		//lint:ignore SA2001 the empty critical section waits for the writer to commit
+		r.writeMu.Unlock()
+		st.onEvents()
+	}()
+}
+
+// EvalStats says what a fleet-wide evaluation did.
+type EvalStats struct {
+	Devices int           `json:"devices"`
+	Changed int           `json:"changed"`
+	Events  int           `json:"events"`
+	Took    time.Duration `json:"-"`
+}
+
+// evalBatch is how many changed devices one write transaction stores:
+// large enough that commits do not dominate, small enough that reports
+// queued behind it wait milliseconds, not seconds.
+const evalBatch = 2000
+
+// EvaluateAll re-evaluates every reported, unrevoked device from its
+// stored facts at now: after a policy or exception change, and
+// periodically for results that change with time alone (stale, expiry,
+// grace). It reads everything in a handful of queries (facts, last check-in
+// and asset in one; each software pattern once), evaluates in memory, and
+// writes only the devices whose results changed, in batched transactions.
+// One runs at a time.
+func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, error) {
+	r.comp.evalMu.Lock()
+	defer r.comp.evalMu.Unlock()
+	start := time.Now()
+	st := r.compState()
+	if err := r.backfillFacts(ctx); err != nil {
+		return EvalStats{}, err
+	}
+	sw, err := r.softwareIndex(ctx, st.set)
+	if err != nil {
+		return EvalStats{}, err
+	}
+	excs, err := r.validExceptions(ctx, now)
+	if err != nil {
+		return EvalStats{}, err
+	}
+	eval := func(d *evalDevice) (outcome, error) {
+		var mine []compliance.Exception
+		if len(excs) > 0 {
+			mine = append(mine, excs[d.id]...)
+			if d.asset != nil {
+				mine = append(mine, excs["asset:"+d.asset.Tag]...)
+			}
+		}
+		return diffResults(d, st.set.Evaluate(d.input(sw.view(d.id), mine, now)))
+	}
+	n, changed, err := r.evaluateFleet(ctx, eval)
+	if err != nil {
+		return EvalStats{}, err
+	}
+	stats := EvalStats{Devices: n, Changed: len(changed)}
+	for i := 0; i < len(changed); i += evalBatch {
+		batch := changed[i:min(i+evalBatch, len(changed))]
+		var n int
+		err := r.write(ctx, func(tx *sql.Tx) error {
+			n = 0
+			upd, err := tx.PrepareContext(ctx, `UPDATE device_compliance SET state = $1, results = $2, failing = $3, evaluated_at = $4 WHERE device_id = $5 AND rev = $6`)
+			if err != nil {
+				return fmt.Errorf("store compliance: %w", err)
+			}
+			defer upd.Close()
+			// A device never evaluated (facts from a backfill) has no row;
+			// one a report created meanwhile is left to the report.
+			ins, err := tx.PrepareContext(ctx, `INSERT INTO device_compliance (state, results, failing, evaluated_at, device_id, rev) VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (device_id) DO NOTHING`)
+			if err != nil {
+				return fmt.Errorf("store compliance: %w", err)
+			}
+			defer ins.Close()
+			var evs []webhook.Event
+			ts := fmtTime(now)
+			for j := range batch {
+				o := &batch[j]
+				stmt := upd
+				if !o.dev.stored {
+					stmt = ins
+				}
+				res, err := stmt.ExecContext(ctx, o.state, o.doc, o.failing, ts, o.dev.id, o.dev.rev)
+				if err != nil {
+					return fmt.Errorf("store compliance: %w", err)
+				}
+				if k, _ := res.RowsAffected(); k == 0 {
+					continue // a report evaluated it meanwhile, with newer facts
+				}
+				evs = append(evs, o.events(st.set, now)...)
+			}
+			n, err = r.emit(ctx, tx, st, evs)
+			return err
+		})
+		if err != nil {
+			return stats, fmt.Errorf("evaluate fleet: %w", err)
+		}
+		stats.Events += n
+	}
+	var m int
+	err = r.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		m, err = r.registerEvents(ctx, tx, st)
+		return err
+	})
+	if err != nil {
+		return stats, fmt.Errorf("evaluate fleet: %w", err)
+	}
+	stats.Events += m
+	if stats.Events > 0 && st.onEvents != nil {
+		st.onEvents()
+	}
+	stats.Took = time.Since(start)
+	r.logger.Debug("fleet evaluated", "devices", stats.Devices, "changed", stats.Changed, "events", stats.Events, "took", stats.Took)
+	return stats, nil
+}
+
+// evaluateFleet streams every reported, unrevoked device's stored inputs
+// (facts, last check-in, asset, stored results: one query) to one worker
+// per CPU, which decodes the facts and runs eval while the next rows are
+// read. It returns how many devices it saw and the outcomes that changed,
+// in device id order.
+func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, error) {
+	type job struct {
+		d     *evalDevice
+		facts []byte
+	}
+	jobs := make(chan job, 512)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	found := make([][]outcome, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if errs[w] != nil {
+					continue // drain
+				}
+				if err := json.Unmarshal(j.facts, &j.d.facts); err != nil {
+					errs[w] = fmt.Errorf("decode facts of %s: %w", j.d.id, err)
+					continue
+				}
+				o, err := eval(j.d)
+				if err != nil {
+					errs[w] = err
+					continue
+				}
+				if o.changed {
+					found[w] = append(found[w], o)
+				}
+			}
+		}()
+	}
+	n, err := r.scanFleet(ctx, func(d *evalDevice, facts []byte) { jobs <- job{d, facts} })
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		err = errors.Join(errs...)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	var out []outcome
+	for _, f := range found {
+		out = append(out, f...)
+	}
+	slices.SortFunc(out, func(a, b outcome) int { return strings.Compare(a.dev.id, b.dev.id) })
+	return n, out, nil
+}
+
+// scanFleet reads every reported, unrevoked device's stored inputs and
+// hands each, with its undecoded facts, to fn.
+func (r *Registry) scanFleet(ctx context.Context, fn func(d *evalDevice, facts []byte)) (int, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT d.id, d.last_seen, f.facts, c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''),
+		coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
+		FROM device_facts f JOIN devices d ON d.id = f.device_id LEFT JOIN device_compliance c ON c.device_id = f.device_id`+assetJoin+`
+		WHERE d.state <> $1`, StateRevoked)
+	if err != nil {
+		return 0, fmt.Errorf("read fleet facts: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		d := &evalDevice{}
+		var lastSeen string
+		var facts []byte
+		var asset assetRow
+		if err := rows.Scan(append([]any{&d.id, &lastSeen, &facts, &d.stored, &d.rev, &d.state, &d.results, &d.failing}, asset.dest()...)...); err != nil {
+			return 0, fmt.Errorf("read fleet facts: %w", err)
+		}
+		d.lastSeen, d.asset = parseTime(lastSeen), asset.facts()
+		fn(d, facts)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read fleet facts: %w", err)
+	}
+	return n, nil
+}
+
+// backfillFacts derives facts from the stored snapshot for devices that
+// reported before facts were stored, or whose facts are of an older
+// FactsVersion. It is a no-op once every device has current facts.
+func (r *Registry) backfillFacts(ctx context.Context) error {
+	rows, err := r.db.QueryContext(ctx, `SELECT d.id FROM devices d LEFT JOIN device_facts f ON f.device_id = d.id
+		WHERE d.last_hash <> '' AND (f.device_id IS NULL OR f.facts_v < $1)`, compliance.FactsVersion)
+	if err != nil {
+		return fmt.Errorf("find devices without facts: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("find devices without facts: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find devices without facts: %w", err)
+	}
+	for _, id := range ids {
+		cs, err := r.loadSnapshot(ctx, r.db, id)
+		if err != nil || cs == nil {
+			r.logger.Warn("no snapshot to derive compliance facts from", "device_id", id, "err", err)
+			continue
+		}
+		fj, err := json.Marshal(compliance.FactsFromSnapshot(cs.snap))
+		if err != nil {
+			return fmt.Errorf("encode facts: %w", err)
+		}
+		err = r.write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
+				ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, id, string(fj), compliance.FactsVersion)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store facts of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// softwareIndex answers every software pattern of the set for the whole
+// fleet, one query per pattern.
+type softwareIndex map[string]map[string][]wire.Package
+
+// fleetView is one device's view of the index.
+type fleetView struct {
+	idx    softwareIndex
+	device string
+}
+
+func (v fleetView) Match(pattern string) ([]wire.Package, error) {
+	m, ok := v.idx[pattern]
+	if !ok {
+		return nil, fmt.Errorf("software pattern %q was not indexed", pattern)
+	}
+	return m[v.device], nil
+}
+
+func (idx softwareIndex) view(device string) compliance.SoftwareView {
+	return fleetView{idx: idx, device: device}
+}
+
+func (r *Registry) softwareIndex(ctx context.Context, set *compliance.Set) (softwareIndex, error) {
+	idx := softwareIndex{}
+	for _, pats := range set.SoftwarePatterns() {
+		for _, p := range pats {
+			if _, ok := idx[p]; ok {
+				continue
+			}
+			m, err := r.matchSoftware(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			idx[p] = m
+		}
+	}
+	return idx, nil
+}
+
+// matchSoftware finds every installed package matching a policy pattern.
+// LIKE (case-insensitive for ASCII in SQLite) narrows the rows; the
+// engine's own matcher decides, so both agree on every name.
+func (r *Registry) matchSoftware(ctx context.Context, pattern string) (map[string][]wire.Package, error) {
+	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`, `?`, `_`).Replace(pattern)
+	rows, err := r.db.QueryContext(ctx, `SELECT device_id, source, name, arch, version, publisher FROM software WHERE name LIKE $1 ESCAPE '\'`, like)
+	if err != nil {
+		return nil, fmt.Errorf("match software %q: %w", pattern, err)
+	}
+	defer rows.Close()
+	out := map[string][]wire.Package{}
+	for rows.Next() {
+		var dev string
+		var p wire.Package
+		if err := rows.Scan(&dev, &p.Source, &p.Name, &p.Arch, &p.Version, &p.Publisher); err != nil {
+			return nil, fmt.Errorf("match software %q: %w", pattern, err)
+		}
+		if compliance.MatchPattern(pattern, p.Name) {
+			out[dev] = append(out[dev], p)
+		}
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,94 @@
+package registry_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// extraPolicies is the default baseline plus a CEL policy and two
+// software policies: a policy change as an administrator makes it.
+const extraPolicies = `
+  - id: BENCH-CEL-01
+    title: no reboot pending or recently updated
+    severity: low
+    kind: cel
+    expr: os.reboot_required == "no" || days_since_update < 7
+  - id: BENCH-BAN-01
+    title: no TeamViewer
+    severity: high
+    kind: banned_software
+    params:
+      name: "teamviewer*"
+  - id: BENCH-REQ-01
+    title: OpenSSL installed
+    severity: low
+    kind: required_software
+    params:
+      name: "openssl*"
+`
+
+// BenchmarkReevaluateFleet times the re-evaluation of every stored device
+// after a policy change (ReplacePolicies: store the set, read the fleet's
+// facts, query each software pattern once, evaluate, write what changed,
+// queue events). Each iteration flips between the default baseline and the
+// baseline plus three policies, so every device's results change every
+// time. ROSTER_BENCH_DEVICES sets the fleet size (default 100,000).
+func BenchmarkReevaluateFleet(b *testing.B) {
+	n := 100000
+	if v := os.Getenv("ROSTER_BENCH_DEVICES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("ROSTER_BENCH_DEVICES=%q", v)
+		}
+	}
+	e := newEnvB(b)
+	ctx := context.Background()
+	var names []string
+	snaps := registrytest.Snapshots(b)
+	for name := range snaps {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var facts []compliance.Facts
+	var pkgs [][]wire.Package
+	for _, name := range names {
+		s := snaps[name]
+		facts = append(facts, compliance.FactsFromSnapshot(s))
+		var p []wire.Package
+		if s.Software != nil {
+			// A sample of each host's packages keeps seeding quick; the
+			// LIKE scan still reads every stored row.
+			for i := 0; i < len(s.Software.Packages); i += max(1, len(s.Software.Packages)/20) {
+				p = append(p, s.Software.Packages[i])
+			}
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := registry.SeedFleet(ctx, e.reg, n, facts, pkgs, t0); err != nil {
+		b.Fatal(err)
+	}
+	base := string(compliance.DefaultFile())
+	docs := []string{base + extraPolicies, base}
+	if _, _, _, err := e.reg.ReplacePolicies(ctx, []byte(docs[1]), "bench", t0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		_, _, stats, err := e.reg.ReplacePolicies(ctx, []byte(docs[i%2]), "bench", t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stats.Devices != n || stats.Changed != n {
+			b.Fatalf("evaluated %d devices, %d changed; want all %d", stats.Devices, stats.Changed, n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N), "s/reevaluation")
+}

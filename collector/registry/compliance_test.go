@@ -1,0 +1,495 @@
+package registry_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/collector/webhook"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// snapshotOf returns a clone of one captured host's golden snapshot.
+func snapshotOf(t *testing.T, name string) *wire.Snapshot {
+	t.Helper()
+	s, ok := registrytest.Snapshots(t)[name]
+	if !ok {
+		t.Skipf("no golden snapshot %s", name)
+	}
+	return registrytest.Clone(t, s)
+}
+
+const (
+	mac    = "darwin/macbookpro10-1-xml"
+	debian = "linux/debian12-firecracker-vm"
+)
+
+// configure puts a policy document (and endpoints) in force.
+func (e *env) configure(t *testing.T, doc string, eps ...webhook.Endpoint) *compliance.Set {
+	t.Helper()
+	set, err := compliance.Parse([]byte(doc), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.reg.ConfigureCompliance(context.Background(), registry.ComplianceOptions{
+		Set: set, Document: []byte(doc), Source: registry.PolicySourceFile, Name: "test.yaml",
+		MaxExceptionValidity: 30 * 24 * time.Hour, Endpoints: eps,
+	}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (e *env) reported(t *testing.T, s *wire.Snapshot, now time.Time) enrolled {
+	t.Helper()
+	d := e.enroll(t, e.secret(t), wire.IdentityOf(s), now)
+	if ack := e.apply(t, d, full(t, s, 1), now); ack.Status != wire.AckApplied {
+		t.Fatalf("report: %+v", ack)
+	}
+	return d
+}
+
+func (e *env) results(t *testing.T, device string) (string, map[string]registry.ResultRecord) {
+	t.Helper()
+	dc, err := e.reg.DeviceComplianceOf(context.Background(), device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]registry.ResultRecord{}
+	for _, r := range dc.Results {
+		out[r.PolicyID] = r
+	}
+	return dc.State, out
+}
+
+func (e *env) events(t *testing.T, f registry.EventFilter) []registry.EventRecord {
+	t.Helper()
+	evs, _, err := e.reg.Events(context.Background(), f, registry.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func eventKinds(evs []registry.EventRecord) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+func TestEvaluateOnReportMatchesEngine(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{mac, debian} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			set := e.configure(t, string(compliance.DefaultFile()))
+			s := snapshotOf(t, name)
+			d := e.reported(t, s, t0)
+
+			want := set.Evaluate(compliance.Input{DeviceID: d.DeviceID, Facts: compliance.FactsFromSnapshot(s),
+				LastSeen: t0, Software: compliance.SoftwareList(s.Software.Packages), Now: t0})
+			state, got := e.results(t, d.DeviceID)
+			if state != compliance.Worst(want) {
+				t.Errorf("state %q, want %q", state, compliance.Worst(want))
+			}
+			if len(got) != len(want) {
+				t.Errorf("%d results stored, want %d", len(got), len(want))
+			}
+			for _, w := range want {
+				g := got[w.PolicyID]
+				if g.Status != w.Status || g.Reason != w.Reason {
+					t.Errorf("%s: got %s %q, want %s %q", w.PolicyID, g.Status, g.Reason, w.Status, w.Reason)
+				}
+			}
+			// The first evaluation is a change from nothing.
+			evs := e.events(t, registry.EventFilter{Kind: webhook.KindComplianceChanged})
+			if len(evs) != 1 || evs[0].DeviceID != d.DeviceID {
+				t.Fatalf("compliance.changed events %v, want one for %s", evs, d.DeviceID)
+			}
+			// The same report again changes nothing and says nothing.
+			s2 := registrytest.Clone(t, s)
+			if ack := e.apply(t, d, full(t, s2, 2), t0.Add(time.Minute)); ack.Status != wire.AckApplied {
+				t.Fatalf("second report: %+v", ack)
+			}
+			if evs := e.events(t, registry.EventFilter{Kind: "compliance.*"}); len(evs) != 1 {
+				t.Errorf("after an unchanged report: events %v, want only the first", eventKinds(evs))
+			}
+		})
+	}
+}
+
+const failAll = `policies:
+  - id: TEST-ALL-01
+    title: never holds
+    severity: high
+    kind: cel
+    expr: device.platform == "plan9"
+    fail_reason: not plan 9
+`
+
+const linuxOnly = `policies:
+  - id: TEST-LINUX-01
+    title: linux
+    severity: low
+    kind: cel
+    expr: device.platform == "linux"
+  - id: TEST-BAN-01
+    title: no 1Password
+    severity: high
+    kind: banned_software
+    params:
+      name: "1password*"
+`
+
+func TestPolicyChangeReevaluatesFleet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.configure(t, failAll)
+	dm := e.reported(t, snapshotOf(t, mac), t0)
+	dd := e.reported(t, snapshotOf(t, debian), t0)
+	for _, d := range []string{dm.DeviceID, dd.DeviceID} {
+		if state, _ := e.results(t, d); state != compliance.StatusFail {
+			t.Fatalf("%s under failAll: %s, want fail", d, state)
+		}
+	}
+
+	ctx := context.Background()
+	_, rec, stats, err := e.reg.ReplacePolicies(ctx, []byte(linuxOnly), "alice", t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Source != registry.PolicySourceAPI || rec.CreatedBy != "alice" || stats.Devices != 2 || stats.Changed != 2 {
+		t.Errorf("replace: record %+v, stats %+v; want an api set by alice and 2 of 2 devices changed", rec, stats)
+	}
+	tests := []struct {
+		device           string
+		state, linux, bn string
+	}{
+		{dm.DeviceID, compliance.StatusFail, compliance.StatusFail, compliance.StatusFail},
+		{dd.DeviceID, compliance.StatusPass, compliance.StatusPass, compliance.StatusPass},
+	}
+	for _, tt := range tests {
+		state, got := e.results(t, tt.device)
+		if state != tt.state || got["TEST-LINUX-01"].Status != tt.linux || got["TEST-BAN-01"].Status != tt.bn {
+			t.Errorf("%s: state %s, results %+v; want %s, linux %s, banned %s", tt.device, state, got, tt.state, tt.linux, tt.bn)
+		}
+		if _, ok := got["TEST-ALL-01"]; ok {
+			t.Errorf("%s: result of the replaced policy TEST-ALL-01 is still stored", tt.device)
+		}
+	}
+	banned := e.events(t, registry.EventFilter{Kind: webhook.KindSoftwareBanned})
+	if len(banned) != 1 || banned[0].DeviceID != dm.DeviceID {
+		t.Errorf("software.banned events %+v, want one for the Mac", banned)
+	}
+
+	// A bad document is refused and changes nothing.
+	before := e.events(t, registry.EventFilter{})
+	if _, _, _, err := e.reg.ReplacePolicies(ctx, []byte("policies:\n  - id: X\n"), "alice", t0.Add(2*time.Hour)); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("invalid policies: err %v, want ErrInvalid", err)
+	}
+	set, _, err := e.reg.PolicySet(ctx)
+	if err != nil || len(set.Policies()) != 2 {
+		t.Errorf("after a refused change: %v, %d policies, want the 2 of linuxOnly", err, len(set.Policies()))
+	}
+	if after := e.events(t, registry.EventFilter{}); len(after) != len(before) {
+		t.Errorf("a refused change recorded events: %d → %d", len(before), len(after))
+	}
+
+	// Re-evaluating with nothing changed writes nothing.
+	if stats, err := e.reg.EvaluateAll(ctx, t0.Add(3*time.Hour)); err != nil || stats.Changed != 0 {
+		t.Errorf("idle re-evaluation: %+v, %v; want nothing changed", stats, err)
+	}
+}
+
+func TestExceptionExemptsUntilExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.configure(t, failAll)
+	d := e.reported(t, snapshotOf(t, debian), t0)
+	ctx := context.Background()
+	expiry := t0.Add(48 * time.Hour)
+	good := registry.ExceptionInput{PolicyID: "TEST-ALL-01", Device: d.DeviceID, Reason: "legacy", CompensatingControl: "isolated VLAN",
+		Approver: "ciso", CreatedBy: "alice", ExpiresAt: expiry}
+
+	bad := []struct {
+		name string
+		edit func(*registry.ExceptionInput)
+		want error
+	}{
+		{"unknown policy", func(in *registry.ExceptionInput) { in.PolicyID = "NOPE-01" }, registry.ErrInvalid},
+		{"no control", func(in *registry.ExceptionInput) { in.CompensatingControl = " " }, registry.ErrInvalid},
+		{"no approver", func(in *registry.ExceptionInput) { in.Approver = "" }, registry.ErrInvalid},
+		{"past expiry", func(in *registry.ExceptionInput) { in.ExpiresAt = t0 }, registry.ErrInvalid},
+		{"beyond the maximum", func(in *registry.ExceptionInput) { in.ExpiresAt = t0.Add(31 * 24 * time.Hour) }, registry.ErrInvalid},
+		{"unknown device", func(in *registry.ExceptionInput) { in.Device = "no-such-host" }, registry.ErrNotFound},
+		{"unknown asset", func(in *registry.ExceptionInput) { in.Device, in.AssetTag = "", "NO-SUCH-TAG" }, registry.ErrNotFound},
+	}
+	for _, tt := range bad {
+		in := good
+		tt.edit(&in)
+		if _, err := e.reg.CreateException(ctx, in, t0); !errors.Is(err, tt.want) {
+			t.Errorf("%s: err %v, want %v", tt.name, err, tt.want)
+		}
+	}
+
+	ex, err := e.reg.CreateException(ctx, good, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status != registry.ExceptionActive || ex.CreatedBy != "alice" || !ex.ExpiresAt.Equal(expiry) {
+		t.Errorf("created %+v", ex)
+	}
+	steps := []struct {
+		at   time.Time
+		want string
+	}{
+		{t0, compliance.StatusExempt},                           // at once, without a report
+		{expiry.Add(-time.Nanosecond), compliance.StatusExempt}, // valid until the instant of expiry
+		{expiry, compliance.StatusFail},                         // and fails again by itself
+	}
+	for _, s := range steps {
+		if s.at != t0 {
+			if _, err := e.reg.EvaluateAll(ctx, s.at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		state, got := e.results(t, d.DeviceID)
+		r := got["TEST-ALL-01"]
+		wantEx := ""
+		if s.want == compliance.StatusExempt {
+			wantEx = ex.ID
+		}
+		if state != s.want || r.Status != s.want || r.ExceptionID != wantEx {
+			t.Errorf("at %s: state %s, result %+v; want %s with exception %q", s.at, state, r, s.want, wantEx)
+		}
+	}
+	list, err := e.reg.ListExceptions(ctx, registry.ExceptionFilter{Device: d.DeviceID}, expiry)
+	if err != nil || len(list) != 1 || list[0].Status != registry.ExceptionExpired {
+		t.Errorf("list after expiry: %+v, %v; want it expired", list, err)
+	}
+	if active, _ := e.reg.ListExceptions(ctx, registry.ExceptionFilter{Active: true}, expiry); len(active) != 0 {
+		t.Errorf("active after expiry: %+v", active)
+	}
+
+	// Revoking ends a valid exception at once.
+	good.ExpiresAt = expiry.Add(24 * time.Hour)
+	ex2, err := e.reg.CreateException(ctx, good, expiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, _ := e.results(t, d.DeviceID); state != compliance.StatusExempt {
+		t.Errorf("with a second exception: state %s, want exempt", state)
+	}
+	rv, err := e.reg.RevokeException(ctx, ex2.ID, "bob", expiry.Add(time.Hour))
+	if err != nil || rv.Status != registry.ExceptionRevoked || rv.RevokedBy != "bob" {
+		t.Fatalf("revoke: %+v, %v", rv, err)
+	}
+	if state, _ := e.results(t, d.DeviceID); state != compliance.StatusFail {
+		t.Errorf("after revoking: state %s, want fail", state)
+	}
+	if _, err := e.reg.RevokeException(ctx, ex2.ID, "bob", expiry.Add(time.Hour)); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("second revoke: %v, want ErrInvalid", err)
+	}
+}
+
+func TestDriftEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.configure(t, linuxOnly)
+	s := snapshotOf(t, mac)
+	d := e.reported(t, s, t0)
+
+	s2 := registrytest.Clone(t, s)
+	s2.Encryption.System.Encrypted, s2.Encryption.System.Status = wire.No, "off"
+	for i := range s2.Encryption.Volumes {
+		s2.Encryption.Volumes[i].Encrypted, s2.Encryption.Volumes[i].Status = wire.No, "off"
+	}
+	s2.OS.Version = "14.0"
+	last := len(s2.Software.Packages) - 1
+	removed := s2.Software.Packages[last]
+	s2.Software.Packages = s2.Software.Packages[:last]
+	added := wire.Package{Name: "roster-drift-test", Version: "1.0", Source: removed.Source}
+	s2.Software.Packages = append(s2.Software.Packages, added)
+	if ack := e.apply(t, d, full(t, s2, 2), t0.Add(time.Hour)); ack.Status != wire.AckApplied {
+		t.Fatalf("second report: %+v", ack)
+	}
+	evs := slices.DeleteFunc(e.events(t, registry.EventFilter{Since: timeRef(t0.Add(time.Hour))}), func(r registry.EventRecord) bool {
+		return r.Kind == webhook.KindComplianceChanged // the policies' business, not drift
+	})
+	got := eventKinds(evs)
+	slices.Sort(got)
+	want := []string{webhook.KindEncryptionDisabled, webhook.KindOSUpgraded, webhook.KindSoftwareInstalled, webhook.KindSoftwareRemoved}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("drift events (-want +got):\n%s", diff)
+	}
+	for _, ev := range evs {
+		var data map[string]any
+		if err := json.Unmarshal(ev.Data, &data); err != nil || ev.DeviceID != d.DeviceID || ev.Subject == "" {
+			t.Errorf("%s: device %q subject %q data %s (%v)", ev.Kind, ev.DeviceID, ev.Subject, ev.Data, err)
+		}
+		switch ev.Kind {
+		case webhook.KindSoftwareInstalled:
+			if data["name"] != added.Name || data["version"] != added.Version {
+				t.Errorf("software.installed data %v, want %s %s", data, added.Name, added.Version)
+			}
+		case webhook.KindOSUpgraded:
+			if data["old_version"] != s.OS.Version || data["new_version"] != "14.0" {
+				t.Errorf("os.upgraded data %v", data)
+			}
+		}
+	}
+	// Filters: by kind glob and by device.
+	// The Mac has 1Password, banned by linuxOnly, since its first report.
+	wantSW := []string{webhook.KindSoftwareBanned, webhook.KindSoftwareInstalled, webhook.KindSoftwareRemoved}
+	if got := eventKinds(e.events(t, registry.EventFilter{Kind: "software.*"})); !cmp.Equal(slices.Sorted(slices.Values(got)), wantSW) {
+		t.Errorf("kind software.*: %v, want %v", got, wantSW)
+	}
+	if got := e.events(t, registry.EventFilter{Kind: webhook.KindOSUpgraded, Device: d.DeviceID}); len(got) != 1 {
+		t.Errorf("kind os.upgraded of the device: %v, want 1", eventKinds(got))
+	}
+	if _, _, err := e.reg.Events(context.Background(), registry.EventFilter{Kind: "nope.*"}, registry.Page{}); !errors.Is(err, registry.ErrInvalid) {
+		t.Errorf("unknown kind filter: %v, want ErrInvalid", err)
+	}
+}
+
+func timeRef(v time.Time) *time.Time { return &v }
+
+// deliveries counts webhook deliveries per endpoint and event kind.
+func (e *env) deliveries(t *testing.T) map[string]int {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+e.path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT d.endpoint_id, e.kind, count(*) FROM webhook_deliveries d JOIN events e ON e.n = d.event_n GROUP BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var ep, kind string
+		var n int
+		if err := rows.Scan(&ep, &kind, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[ep+" "+kind] = n
+	}
+	return out
+}
+
+func TestOutboxFanOut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	eps := []webhook.Endpoint{
+		{ID: "siem", URL: "https://siem.example/hook", Secret: "s1", Events: []string{"compliance.*"}, Enabled: true},
+		{ID: "chat", URL: "https://chat.example/hook", Secret: "s2", Events: []string{"software.installed", "device.*"}, Enabled: true},
+		{ID: "off", URL: "https://off.example/hook", Secret: "s3", Events: []string{"*"}, Enabled: false},
+	}
+	e.configure(t, failAll, eps...)
+	s := snapshotOf(t, mac)
+	d := e.reported(t, s, t0)
+	s2 := registrytest.Clone(t, s)
+	s2.Software.Packages = append(s2.Software.Packages, wire.Package{Name: "roster-fanout", Version: "1", Source: "app"})
+	e.apply(t, d, full(t, s2, 2), t0.Add(time.Minute))
+
+	got := e.deliveries(t)
+	// The device links to no asset: the register flags it, and "device.*"
+	// asked for that too.
+	want := map[string]int{"siem compliance.changed": 1, "chat software.installed": 1, "chat device.unregistered": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deliveries per endpoint and kind (-want +got):\n%s", diff)
+	}
+
+	// An event and its deliveries commit together: a batch whose second
+	// event cannot be stored (a duplicate id) leaves neither behind.
+	ctx := context.Background()
+	before := e.deliveries(t)
+	ev := webhook.Event{ID: "7d1f2c4e-0000-4000-8000-000000000001", Kind: webhook.KindComplianceChanged, At: t0, DeviceID: d.DeviceID}
+	if _, err := e.reg.RecordEvents(ctx, []webhook.Event{ev, ev}); err == nil {
+		t.Fatal("recording a duplicate event id succeeded")
+	}
+	if after := e.deliveries(t); !cmp.Equal(before, after) {
+		t.Errorf("a failed batch left deliveries: %v → %v", before, after)
+	}
+	if evs := e.events(t, registry.EventFilter{}); slices.ContainsFunc(evs, func(r registry.EventRecord) bool { return r.ID == ev.ID }) {
+		t.Error("a failed batch left its event")
+	}
+	n, err := e.reg.RecordEvents(ctx, []webhook.Event{ev})
+	if err != nil || n != 1 {
+		t.Errorf("record one compliance event: %d deliveries, %v; want 1 (siem)", n, err)
+	}
+}
+
+func TestPoliciesSurviveRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "roster.db")
+	ctx := context.Background()
+	open := func() *registry.Registry {
+		r, err := registry.Open(ctx, path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	start := func(r *registry.Registry, doc string) []string {
+		set, err := compliance.Parse([]byte(doc), "p.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.ConfigureCompliance(ctx, registry.ComplianceOptions{Set: set, Document: []byte(doc), Source: registry.PolicySourceFile, Name: "p.yaml"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, p := range got.Policies() {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
+	r := open()
+	if got := start(r, failAll); !cmp.Equal(got, []string{"TEST-ALL-01"}) {
+		t.Fatalf("first start: %v", got)
+	}
+	if _, _, _, err := r.ReplacePolicies(ctx, []byte(linuxOnly), "alice", t0); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	steps := []struct {
+		name, file string
+		want       []string
+	}{
+		{"same file: the API change stays", failAll, []string{"TEST-LINUX-01", "TEST-BAN-01"}},
+		{"edited file: the file wins", linuxOnly + "  - id: TEST-X-01\n    title: x\n    severity: low\n    kind: cel\n    expr: \"true\"\n", []string{"TEST-LINUX-01", "TEST-BAN-01", "TEST-X-01"}},
+		{"back to the first file: newer than the API change too", failAll, []string{"TEST-ALL-01"}},
+	}
+	for _, s := range steps {
+		r := open()
+		if got := start(r, s.file); !cmp.Equal(got, s.want) {
+			t.Errorf("%s: policies %v, want %v", s.name, got, s.want)
+		}
+		r.Close()
+	}
+	r = open()
+	defer r.Close()
+	hist, err := r.PolicySetHistory(ctx)
+	if err != nil || len(hist) != 4 || hist[len(hist)-2].CreatedBy != "alice" {
+		t.Errorf("policy set history: %+v, %v; want 4 versions with alice's API change", hist, err)
+	}
+}

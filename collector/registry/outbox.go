@@ -1,0 +1,184 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/webhook"
+)
+
+// Delivery states in webhook_deliveries.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryGivenUp   = "given_up"
+)
+
+// DefaultClaimLease is how long a delivery handed out by Due stays with
+// the process that got it. It is far longer than one attempt (the
+// webhook Worker's timeout is 10 s), so a claim lapses only when that
+// process died mid-attempt; then another process sends it again, which
+// at-least-once delivery allows.
+const DefaultClaimLease = 5 * time.Minute
+
+// Outbox is the webhook.Store of a registry: the deliveries that emit
+// queued with their events. Endpoints are the ones configured with
+// ConfigureCompliance; a delivery whose endpoint is no longer configured
+// stays pending, untouched, until it is configured again.
+//
+// Each Outbox has its own claim id. Due claims what it returns, and hands
+// out only deliveries that are unclaimed, claimed by this Outbox, or whose
+// claim has lapsed, so two collector processes sharing one database never
+// send one delivery at the same time. (SQLite serves one process; the
+// claim keeps the design right for a shared database.) Use one Outbox per
+// process, behind one webhook.Worker.
+type Outbox struct {
+	r     *Registry
+	owner string
+	lease time.Duration
+}
+
+// Outbox returns a new Outbox with its own claim id; lease <= 0 means
+// DefaultClaimLease.
+func (r *Registry) Outbox(lease time.Duration) *Outbox {
+	if lease <= 0 {
+		lease = DefaultClaimLease
+	}
+	return &Outbox{r: r, owner: uuid.NewString(), lease: lease}
+}
+
+// Due implements webhook.Store.
+func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.Pending, error) {
+	eps := map[string]webhook.Endpoint{}
+	for _, ep := range o.r.compState().endpoints {
+		if ep.Enabled {
+			eps[ep.ID] = ep
+		}
+	}
+	if len(eps) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	ts := fmtTime(now)
+	var q query
+	q.add("d.state = ?", DeliveryPending)
+	q.add("d.next_attempt_at <= ?", ts)
+	q.add("(d.claimed_by = ? OR d.claimed_until = '' OR d.claimed_until <= ?)", o.owner, ts)
+	in := "d.endpoint_id IN ("
+	var args []any
+	for id := range eps {
+		if len(args) > 0 {
+			in += ", "
+		}
+		in += "?"
+		args = append(args, id)
+	}
+	q.add(in+")", args...)
+	claimArgs := append([]any{o.owner, fmtTime(now.Add(o.lease))}, q.args...)
+	var out []webhook.Pending
+	err := o.r.write(ctx, func(tx *sql.Tx) error {
+		out = nil
+		// Select first, then claim exactly what was selected.
+		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.endpoint_id, d.attempt, d.next_attempt_at, d.last_error,
+			e.id, e.kind, e.at, e.device_id, e.asset_tag, e.subject, e.data
+			FROM webhook_deliveries d JOIN events e ON e.n = d.event_n`+q.sql()+` ORDER BY d.next_attempt_at, d.id`+q.limitArg(limit), q.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p webhook.Pending
+			var next, at, data string
+			if err := rows.Scan(&p.Delivery.ID, &p.Delivery.EndpointID, &p.Delivery.Attempt, &next, &p.Delivery.LastError,
+				&p.Event.ID, &p.Event.Kind, &at, &p.Event.DeviceID, &p.Event.AssetTag, &p.Event.Subject, &data); err != nil {
+				return err
+			}
+			p.Delivery.EventID, p.Delivery.NextAttemptAt = p.Event.ID, parseTime(next)
+			p.Event.At, p.Event.Data = parseTime(at), json.RawMessage(data)
+			p.Endpoint = eps[p.Delivery.EndpointID]
+			out = append(out, p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		claim, err := tx.PrepareContext(ctx, `UPDATE webhook_deliveries SET claimed_by = $1, claimed_until = $2 WHERE id = $3`)
+		if err != nil {
+			return err
+		}
+		defer claim.Close()
+		for _, p := range out {
+			if _, err := claim.ExecContext(ctx, claimArgs[0], claimArgs[1], p.Delivery.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list due webhook deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// outcome records an attempt's outcome on a pending delivery.
+func (o *Outbox) outcome(ctx context.Context, what, id, set string, args ...any) error {
+	args = append(args, id, DeliveryPending)
+	n := len(args)
+	err := o.r.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET `+set+`, claimed_by = '', claimed_until = ''
+			WHERE id = $`+fmt.Sprint(n-1)+` AND state = $`+fmt.Sprint(n), args...)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); k == 0 {
+			var state string
+			if err := tx.QueryRowContext(ctx, `SELECT state FROM webhook_deliveries WHERE id = $1`, id).Scan(&state); err != nil {
+				return fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+			}
+			return fmt.Errorf("delivery %s: already %s", id, state)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record webhook %s: %w", what, err)
+	}
+	return nil
+}
+
+// Delivered implements webhook.Store.
+func (o *Outbox) Delivered(ctx context.Context, id string, at time.Time) error {
+	return o.outcome(ctx, "delivered", id, `state = $1, attempt = attempt + 1, delivered_at = $2, last_error = ''`, DeliveryDelivered, fmtTime(at))
+}
+
+// Failed implements webhook.Store.
+func (o *Outbox) Failed(ctx context.Context, id string, attempt int, next time.Time, errMsg string) error {
+	return o.outcome(ctx, "failure", id, `attempt = $1, next_attempt_at = $2, last_error = $3`, attempt, fmtTime(next), errMsg)
+}
+
+// GiveUp implements webhook.Store.
+func (o *Outbox) GiveUp(ctx context.Context, id string, errMsg string) error {
+	return o.outcome(ctx, "given up", id, `state = $1, attempt = attempt + 1, last_error = $2`, DeliveryGivenUp, errMsg)
+}
+
+// RecordEvents stores events and queues their webhook deliveries in one
+// transaction, as reports and evaluations do, and returns the number of
+// deliveries queued. Events without an id get a new UUID.
+func (r *Registry) RecordEvents(ctx context.Context, evs []webhook.Event) (int, error) {
+	st := r.compState()
+	var n int
+	err := r.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = r.emit(ctx, tx, st, evs)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record events: %w", err)
+	}
+	if n > 0 && st.onEvents != nil {
+		st.onEvents()
+	}
+	return n, nil
+}

@@ -1,0 +1,193 @@
+package registry_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/webhook"
+	"github.com/rosterhq/roster/collector/webhook/webhooktest"
+)
+
+// outboxUnderTest is a webhook.Store plus a way to queue one event the way
+// its owner does.
+type outboxUnderTest struct {
+	webhook.Store
+	enqueue func(t *testing.T, ev webhook.Event) []string
+}
+
+func testEndpoints() []webhook.Endpoint {
+	return []webhook.Endpoint{
+		{ID: "a", URL: "https://a.example/hook", Secret: "sa", Events: []string{"*"}, Enabled: true},
+		{ID: "b", URL: "https://b.example/hook", Secret: "sb", Events: []string{"device.*"}, Enabled: true},
+	}
+}
+
+// stores returns the reference in-memory store and the registry's SQLite
+// outbox, configured with the same endpoints.
+func stores(t *testing.T) map[string]outboxUnderTest {
+	mem := webhooktest.New()
+	for _, ep := range testEndpoints() {
+		mem.PutEndpoint(ep)
+	}
+	e := newEnv(t)
+	e.configure(t, failAll, testEndpoints()...)
+	ob := e.reg.Outbox(0)
+	return map[string]outboxUnderTest{
+		"webhooktest": {mem, func(t *testing.T, ev webhook.Event) []string { return mem.Enqueue(ev, ev.At) }},
+		"sqlite": {ob, func(t *testing.T, ev webhook.Event) []string {
+			if _, err := e.reg.RecordEvents(context.Background(), []webhook.Event{ev}); err != nil {
+				t.Fatal(err)
+			}
+			// The ids are the outbox's own: read them back through Due.
+			var ids []string
+			due, err := ob.Due(context.Background(), ev.At, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range due {
+				if p.Event.ID == ev.ID {
+					ids = append(ids, p.Delivery.ID)
+				}
+			}
+			return ids
+		}},
+	}
+}
+
+// TestOutboxContract runs the same script against the reference store and
+// the SQLite outbox: fan-out by filter, due order, and the three outcomes.
+func TestOutboxContract(t *testing.T) {
+	t.Parallel()
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dev := webhook.Event{ID: uuid.NewString(), Kind: webhook.KindDeviceUnregistered, At: t0, DeviceID: "d1", Subject: "unregistered", Data: []byte(`{"flag":"unregistered"}`)}
+			comp := webhook.Event{ID: uuid.NewString(), Kind: webhook.KindComplianceChanged, At: t0.Add(time.Second), DeviceID: "d1"}
+			if ids := st.enqueue(t, dev); len(ids) != 2 {
+				t.Fatalf("device event: %d deliveries, want 2 (a and b)", len(ids))
+			}
+			if ids := st.enqueue(t, comp); len(ids) != 1 {
+				t.Fatalf("compliance event: %d deliveries, want 1 (a)", len(ids))
+			}
+			due, err := st.Due(ctx, t0, 10)
+			if err != nil || len(due) != 2 {
+				t.Fatalf("due at t0: %d, %v; want the device event's 2", len(due), err)
+			}
+			for _, p := range due {
+				if p.Event.ID != dev.ID || p.Event.Subject != "unregistered" || string(p.Event.Data) != `{"flag":"unregistered"}` ||
+					p.Endpoint.Secret == "" || p.Delivery.EventID != dev.ID || p.Delivery.Attempt != 0 {
+					t.Errorf("due %+v", p)
+				}
+			}
+			due, _ = st.Due(ctx, t0.Add(time.Second), 10)
+			if len(due) != 3 {
+				t.Fatalf("due at t0+1s: %d, want 3", len(due))
+			}
+			if limited, _ := st.Due(ctx, t0.Add(time.Second), 1); len(limited) != 1 || limited[0].Event.ID != dev.ID {
+				t.Errorf("limit 1: %+v, want the oldest", limited)
+			}
+			ok, fail, gone := due[0].Delivery.ID, due[1].Delivery.ID, due[2].Delivery.ID
+			if err := st.Delivered(ctx, ok, t0.Add(2*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Failed(ctx, fail, 1, t0.Add(time.Hour), "HTTP 500"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.GiveUp(ctx, gone, "HTTP 410 Gone"); err != nil {
+				t.Fatal(err)
+			}
+			if due, _ := st.Due(ctx, t0.Add(time.Minute), 10); len(due) != 0 {
+				t.Errorf("due after outcomes: %+v, want none before the retry time", due)
+			}
+			due, _ = st.Due(ctx, t0.Add(time.Hour), 10)
+			if len(due) != 1 || due[0].Delivery.ID != fail || due[0].Delivery.Attempt != 1 || due[0].Delivery.LastError != "HTTP 500" {
+				t.Errorf("due at the retry time: %+v, want the failed one with attempt 1", due)
+			}
+			for _, id := range []string{ok, gone} {
+				if err := st.Delivered(ctx, id, t0); err == nil {
+					t.Errorf("recording an outcome on finished delivery %s succeeded", id)
+				}
+			}
+			if err := st.Failed(ctx, "no-such-delivery", 1, t0, "x"); err == nil {
+				t.Error("recording an outcome on an unknown delivery succeeded")
+			}
+		})
+	}
+}
+
+// TestOutboxClaims: two processes sharing a database never get the same
+// delivery at once, and a claim whose holder died lapses.
+func TestOutboxClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.configure(t, failAll, testEndpoints()...)
+	ctx := context.Background()
+	if _, err := e.reg.RecordEvents(ctx, []webhook.Event{{Kind: webhook.KindComplianceChanged, At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	one, two := e.reg.Outbox(time.Minute), e.reg.Outbox(time.Minute)
+	if due, err := one.Due(ctx, t0, 10); err != nil || len(due) != 1 {
+		t.Fatalf("first process: %d, %v; want the delivery", len(due), err)
+	}
+	if due, _ := two.Due(ctx, t0.Add(30*time.Second), 10); len(due) != 0 {
+		t.Errorf("second process while claimed: %+v, want none", due)
+	}
+	if due, _ := one.Due(ctx, t0.Add(30*time.Second), 10); len(due) != 1 {
+		t.Errorf("first process again: %d, want its own claim back", len(due))
+	}
+	due, _ := two.Due(ctx, t0.Add(2*time.Minute), 10)
+	if len(due) != 1 {
+		t.Fatalf("second process after the lease: %d, want the lapsed delivery", len(due))
+	}
+	if err := two.Delivered(ctx, due[0].Delivery.ID, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOutboxWithWorker: the real Worker delivers what a report queued,
+// signed, and the outbox records it delivered.
+func TestOutboxWithWorker(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if err := webhook.Verify("sa", r.Header.Get(webhook.HeaderSignature), r.Header.Get(webhook.HeaderTimestamp), body, t0, 0); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		got = append(got, r.Header.Get(webhook.HeaderEvent))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	e := newEnv(t)
+	eps := []webhook.Endpoint{{ID: "a", URL: srv.URL, Secret: "sa", Events: []string{"compliance.*"}, Enabled: true}}
+	e.configure(t, failAll, eps...)
+	e.reported(t, snapshotOf(t, debian), t0)
+
+	ob := e.reg.Outbox(0)
+	w := webhook.NewWorker(ob, srv.Client(), nil, webhook.Options{Now: func() time.Time { return t0 }})
+	n, err := w.RunOnce(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("RunOnce: %d attempts, %v; want 1", n, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != webhook.KindComplianceChanged {
+		t.Errorf("receiver got %v, want one verified compliance.changed", got)
+	}
+	if due, _ := ob.Due(context.Background(), t0.Add(time.Hour), 10); len(due) != 0 {
+		t.Errorf("still due after delivery: %+v", due)
+	}
+}
