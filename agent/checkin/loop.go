@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/rosterhq/roster/agent/state"
@@ -215,6 +216,9 @@ func (l *Loop) commands(ctx context.Context) {
 
 func (l *Loop) report(ctx context.Context, now time.Time) {
 	snap, err := l.Collect(ctx)
+	// An inventory allocates a few MB once an hour; hand them back to the
+	// OS now rather than keep them resident until the next one.
+	defer debug.FreeOSMemory()
 	if ctx.Err() != nil {
 		// A cancelled collection is partial: never report it.
 		return
