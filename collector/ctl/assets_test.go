@@ -47,9 +47,9 @@ func (f *registerAPI) handler() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"dry_run": r.URL.Query().Get("dry_run") == "true",
-			"created": []map[string]any{{"line": 2, "asset_tag": "LAP-2"}},
-			"updated": []map[string]any{{"line": 3, "asset_tag": "LAP-1", "changes": []map[string]any{{"field": "owner", "old": "Ada", "new": "Ada L"}}}},
+			"dry_run":   r.URL.Query().Get("dry_run") == "true",
+			"created":   []map[string]any{{"line": 2, "asset_tag": "LAP-2"}},
+			"updated":   []map[string]any{{"line": 3, "asset_tag": "LAP-1", "changes": []map[string]any{{"field": "owner", "old": "Ada", "new": "Ada L"}}}},
 			"unchanged": 7, "errors": []any{}, "links_changed": 1, "flags_set": 0, "flags_cleared": 1,
 		})
 	})
