@@ -151,7 +151,7 @@ func TestWipeEndToEnd(t *testing.T) {
 	// Not enabled on the device: refused, failed with the reason, nothing
 	// erased.
 	refused := offboard(false)
-	out, errOut, code = rosterctl(t, c, c.AdminToken, "offboard", "wait", refused, "--timeout", "2m", "--interval", "100ms")
+	_, errOut, code = rosterctl(t, c, c.AdminToken, "offboard", "wait", refused, "--timeout", "2m", "--interval", "100ms")
 	if code != 1 || !strings.Contains(errOut, "wipe.allow") || !strings.Contains(errOut, "record-wipe") {
 		t.Errorf("wait on a refused wipe: exit %d, stderr %q; want 1 naming wipe.allow and the manual path", code, errOut)
 	}

@@ -339,7 +339,8 @@ func (c *compiled) checkCEL(in *Input) (string, string) {
 // the agent's reason, or else the evaluation error.
 func celUnknownReason(act *activation, err error) string {
 	in := act.in
-	for _, name := range act.missing {
+	if len(act.missing) > 0 {
+		name := act.missing[0]
 		switch {
 		case name == "software":
 			return act.softwareWhy
