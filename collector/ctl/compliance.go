@@ -210,7 +210,7 @@ func devicesShowDetail(c *call) func(context.Context) error {
 			return err
 		}
 		keys := deviceKeys()
-		sections := []string{"compliance", "exceptions", "recent_changes"}
+		sections := []string{"compliance", "exceptions", "recent_changes", "asset", "flag_details"}
 		var extra []string
 		for k := range m {
 			if !slices.Contains(keys, k) && !slices.Contains(sections, k) {
@@ -220,6 +220,18 @@ func devicesShowDetail(c *call) func(context.Context) error {
 		slices.Sort(extra)
 		c.printObject(m, append(keys, extra...))
 		out := c.env.Stdout
+		// The register's view and the flags read better as their own
+		// sections than as JSON on one line.
+		if a, _ := m["asset"].(map[string]any); len(a) > 0 {
+			fmt.Fprintln(out, "\nAsset (register):")
+			c.printObject(a, []string{"asset_tag", "owner", "owner_email", "classification", "type", "location", "status", "model"})
+		}
+		if flags, _ := m["flag_details"].([]any); len(flags) > 0 {
+			fmt.Fprintln(out, "\nFlags:")
+			c.table([]string{"FLAG", "SEVERITY", "SINCE", "DETAIL"}, flags, func(r map[string]any) []string {
+				return []string{str(r["flag"]), str(r["severity"]), str(r["since"]), str(r["detail"])}
+			})
+		}
 		comp, _ := m["compliance"].(map[string]any)
 		state := str(comp["state"])
 		if state == "" {

@@ -173,7 +173,7 @@ func TestDevicesShowCompliance(t *testing.T) {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
 	for _, want := range []string{
-		"asset:                     {\"asset_tag\":\"LAP-1\"}\n", // the register's keys too
+		"\nAsset (register):\nasset_tag:       LAP-1\n", // the register's view as its own section
 		"\nCompliance: fail\n",
 		"  CFG-ENC-01  fail    high      root volume /dev/vda is not encrypted",
 		"  CFG-OS-01   exempt  high      exception e1                           e1",
