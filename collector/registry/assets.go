@@ -586,28 +586,40 @@ func (r *Registry) writeOne(ctx context.Context, row assetcsv.Row, mode writeMod
 	now = now.UTC()
 	var id string
 	err := r.write(ctx, func(tx *sql.Tx) error {
-		plans, errs, err := planAssets(ctx, tx, []assetcsv.Row{row}, mode, now)
-		if err != nil {
-			return err
-		}
-		if len(errs) > 0 {
-			return &RowsError{Rows: errs}
-		}
-		if err := storeAssets(ctx, tx, plans, actor, now); err != nil {
-			return err
-		}
-		id = plans[0].cur.id
-		sc, err := r.loadScope(ctx, tx, nil, []string{id})
-		if err != nil {
-			return err
-		}
-		_, err = r.settle(ctx, tx, sc, actor, now)
+		var err error
+		id, err = r.writeOneTx(ctx, tx, row, mode, actor, now)
 		return err
 	})
 	if err != nil {
 		return Asset{}, fmt.Errorf("write asset %s: %w", row.AssetTag, err)
 	}
 	return r.assetBy(ctx, r.db, "a.id = $1", id)
+}
+
+// writeOneTx writes one asset row inside tx: validated like an import row
+// (a row error comes back as *RowsError), stored with its history, then
+// re-linked and re-flagged. It returns the asset's id. The offboarding
+// lifecycle moves asset status through it too.
+func (r *Registry) writeOneTx(ctx context.Context, tx *sql.Tx, row assetcsv.Row, mode writeMode, actor Actor, now time.Time) (string, error) {
+	plans, errs, err := planAssets(ctx, tx, []assetcsv.Row{row}, mode, now)
+	if err != nil {
+		return "", err
+	}
+	if len(errs) > 0 {
+		return "", &RowsError{Rows: errs}
+	}
+	if err := storeAssets(ctx, tx, plans, actor, now); err != nil {
+		return "", err
+	}
+	id := plans[0].cur.id
+	sc, err := r.loadScope(ctx, tx, nil, []string{id})
+	if err != nil {
+		return "", err
+	}
+	if _, err := r.settle(ctx, tx, sc, actor, now); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 const assetSelect = `SELECT a.id, a.asset_tag, a.serial_raw, a.type, a.model, a.owner, a.owner_email, a.classification, a.location, a.status,

@@ -347,22 +347,12 @@ func (r *Registry) wipeSubject(ctx context.Context, tx *sql.Tx, ref string, w *W
 // lifecycle refusal is a conflict.
 func (r *Registry) setAssetStatus(ctx context.Context, tx *sql.Tx, tag, status string, actor WipeActor, now time.Time) error {
 	row := assetcsv.Row{AssetTag: tag, Status: status, Columns: []string{assetcsv.ColStatus}}
-	plans, errs, err := planAssets(ctx, tx, []assetcsv.Row{row}, modeUpdate, now)
-	if err != nil {
-		return err
+	_, err := r.writeOneTx(ctx, tx, row, modeUpdate, Actor{ID: actor.ID, Name: actor.Name}, now)
+	var rows *RowsError
+	if errors.As(err, &rows) && len(rows.Rows) > 0 {
+		// An asset status the lifecycle forbids is the wipe's conflict.
+		return fmt.Errorf("%w: %s", ErrWipeConflict, rows.Rows[0].Message)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: %s", ErrWipeConflict, errs[0].Message)
-	}
-	a := Actor{ID: actor.ID, Name: actor.Name}
-	if err := storeAssets(ctx, tx, plans, a, now); err != nil {
-		return err
-	}
-	sc, err := r.loadScope(ctx, tx, nil, []string{plans[0].cur.id})
-	if err != nil {
-		return err
-	}
-	_, err = r.settle(ctx, tx, sc, a, now)
 	return err
 }
 
