@@ -27,11 +27,15 @@ const (
 	FlagUnregistered = "unregistered"
 	FlagMissing      = "missing"
 	FlagNotInService = "not_in_service"
+	// FlagWipeExpired marks an asset whose latest wipe request expired: the
+	// device was not seen before the deadline, so offboarding is stuck and
+	// needs a person (escalation).
+	FlagWipeExpired = "wipe_expired"
 )
 
 // Flags lists every flag.
 func Flags() []string {
-	return []string{FlagUnregistered, FlagMissing, FlagNotInService, FlagIdentityConflict}
+	return []string{FlagUnregistered, FlagMissing, FlagNotInService, FlagIdentityConflict, FlagWipeExpired}
 }
 
 // Flag severities.
@@ -79,6 +83,32 @@ func (s *scope) readFlags(ctx context.Context, q querier, subject string, id *st
 			return fmt.Errorf("read flags: %w", err)
 		}
 		s.flags[k] = v
+	}
+	return rows.Err()
+}
+
+type expiredWipe struct{ id, ticket string }
+
+// readExpiredWipes notes, for the scope's assets, those whose latest wipe
+// request expired. Expired requests are few, so one query serves a single
+// asset and the whole fleet alike.
+func (s *scope) readExpiredWipes(ctx context.Context, q querier) error {
+	rows, err := q.QueryContext(ctx, `SELECT w.asset_id, w.id, w.ticket FROM wipe_requests w
+		WHERE w.state = 'expired' AND w.asset_id != ''
+		AND w.created_at = (SELECT max(created_at) FROM wipe_requests x WHERE x.asset_id = w.asset_id)`)
+	if err != nil {
+		return fmt.Errorf("read expired wipes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var asset string
+		var w expiredWipe
+		if err := rows.Scan(&asset, &w.id, &w.ticket); err != nil {
+			return fmt.Errorf("read expired wipes: %w", err)
+		}
+		if _, ok := s.assets[asset]; ok {
+			s.expiredWipes[asset] = w
+		}
 	}
 	return rows.Err()
 }
@@ -132,6 +162,12 @@ func computeFlags(s *scope, now time.Time, window time.Duration) map[flagKey]fla
 			v = flagVal{severity: SeverityIncident, detail: fmt.Sprintf("asset %s is disposed but its device still reports", a.tag)}
 		}
 		want[flagKey{subjectDevice, d.id, FlagNotInService}] = v
+	}
+	for _, a := range s.assets {
+		if w, ok := s.expiredWipes[a.id]; ok && a.status == assetcsv.StatusOffboarding {
+			want[flagKey{subjectAsset, a.id, FlagWipeExpired}] = flagVal{severity: SeverityIncident,
+				detail: fmt.Sprintf("wipe request %s (ticket %s) expired before the device took it: escalate, or record a manual wipe", w.id, w.ticket)}
+		}
 	}
 	cutoff := now.Add(-window)
 	for _, a := range s.assets {

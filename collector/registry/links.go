@@ -62,10 +62,13 @@ type scope struct {
 	assets map[string]*assetKey
 	links  map[string]link // by asset id, only links among the scope
 	flags  map[flagKey]flagVal
+	// expiredWipes: assets whose latest wipe request expired, by asset id.
+	expiredWipes map[string]expiredWipe
 }
 
 func newScope() *scope {
-	return &scope{devs: map[string]*devKey{}, assets: map[string]*assetKey{}, links: map[string]link{}, flags: map[flagKey]flagVal{}}
+	return &scope{devs: map[string]*devKey{}, assets: map[string]*assetKey{}, links: map[string]link{}, flags: map[flagKey]flagVal{},
+		expiredWipes: map[string]expiredWipe{}}
 }
 
 const devKeyCols = `id, hostname, system_serial, system_uuid, macs, flags, state, last_seen`
@@ -135,6 +138,9 @@ func (r *Registry) loadAll(ctx context.Context, q querier) (*scope, error) {
 	}
 	for _, l := range ls {
 		s.links[l.assetID] = l
+	}
+	if err := s.readExpiredWipes(ctx, q); err != nil {
+		return nil, err
 	}
 	return s, s.readFlags(ctx, q, "", nil)
 }
@@ -208,6 +214,9 @@ func (r *Registry) loadScope(ctx context.Context, q querier, deviceIDs, assetIDs
 		if err := s.readFlags(ctx, q, subjectAsset, &id); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.readExpiredWipes(ctx, q); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -356,6 +356,19 @@ func (r *Registry) setAssetStatus(ctx context.Context, tx *sql.Tx, tag, status s
 	return err
 }
 
+// resettleAsset recomputes an asset's links and flags inside tx.
+func (r *Registry) resettleAsset(ctx context.Context, tx *sql.Tx, assetID string, actor Actor, now time.Time) error {
+	if assetID == "" {
+		return nil
+	}
+	sc, err := r.loadScope(ctx, tx, nil, []string{assetID})
+	if err != nil {
+		return err
+	}
+	_, err = r.settle(ctx, tx, sc, actor, now)
+	return err
+}
+
 // transition records a state change of w (already validated) and moves it.
 func transition(ctx context.Context, tx *sql.Tx, w *Wipe, from, to string, actor WipeActor, detail string, now time.Time) error {
 	ts := fmtTime(now)
@@ -502,7 +515,12 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 					detail += "; device last seen " + seen
 				}
 			}
-			return transition(ctx, tx, w, WipeRequested, WipeExpired, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now)
+			if err := transition(ctx, tx, w, WipeRequested, WipeExpired, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
+				return err
+			}
+			// Raise the wipe_expired flag on the asset now, not at the next
+			// periodic refresh.
+			return r.resettleAsset(ctx, tx, w.AssetID, Actor{Name: "collector"}, now)
 		})
 		if errors.Is(err, errSkip) {
 			continue

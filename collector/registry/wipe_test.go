@@ -313,12 +313,20 @@ func TestWipeExpiresAndCancels(t *testing.T) {
 	if again, _ := f.e.reg.ExpireWipes(ctx, deadline.Add(time.Hour)); len(again) != 0 {
 		t.Errorf("expired twice: %d", len(again))
 	}
+	// The asset carries the escalation as an incident flag until the
+	// offboarding moves on.
+	if a, err := f.e.reg.Asset(ctx, "WS-1"); err != nil || !hasFlag(a.Flags, registry.FlagWipeExpired, registry.SeverityIncident) {
+		t.Errorf("asset flags after expiry = %+v, %v; want wipe_expired (incident)", a.Flags, err)
+	}
 	w, err = f.e.reg.CancelWipe(ctx, w.ID, offboarder, deadline.Add(time.Hour))
 	if err != nil || w.State != registry.WipeCancelled {
 		t.Fatalf("cancel an expired wipe: %v %s", err, w.State)
 	}
 	if got := f.assetStatus(t); got != "in_service" {
 		t.Errorf("asset after cancel = %s, want back in_service", got)
+	}
+	if a, _ := f.e.reg.Asset(ctx, "WS-1"); hasFlag(a.Flags, registry.FlagWipeExpired, registry.SeverityIncident) {
+		t.Errorf("wipe_expired still set after the offboarding was cancelled: %+v", a.Flags)
 	}
 	// A cancelled request frees the device for a new one.
 	f.start(t, registry.WipeStart{Ref: "WS-1"})
@@ -430,4 +438,13 @@ func cloneSnap(t *testing.T, s *wire.Snapshot) *wire.Snapshot {
 		t.Fatal(err)
 	}
 	return &out
+}
+
+func hasFlag(flags []registry.Flag, name, severity string) bool {
+	for _, f := range flags {
+		if f.Flag == name && f.Severity == severity {
+			return true
+		}
+	}
+	return false
 }
