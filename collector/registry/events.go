@@ -28,7 +28,9 @@ const (
 func EventKinds() []string {
 	return []string{webhook.KindComplianceChanged, webhook.KindEncryptionDisabled, webhook.KindSoftwareInstalled,
 		webhook.KindSoftwareRemoved, webhook.KindSoftwareBanned, webhook.KindOSUpgraded, webhook.KindDeviceUnregistered,
-		webhook.KindDeviceMissing, KindDeviceNotInService, KindDeviceIdentityConflict, webhook.KindDeviceFlagCleared}
+		webhook.KindDeviceMissing, KindDeviceNotInService, KindDeviceIdentityConflict, webhook.KindDeviceFlagCleared,
+		"wipe." + WipeRequested, "wipe." + WipeDelivered, "wipe." + WipeInProgress, "wipe." + WipeCompleted,
+		"wipe." + WipeFailed, "wipe." + WipeVerified, "wipe." + WipeCancelled, "wipe." + WipeExpired}
 }
 
 // EventRecord is a stored event (API keys); the webhook body carries the

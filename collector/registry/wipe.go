@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/collector/webhook"
 	"slices"
 	"strings"
 	"time"
@@ -283,7 +284,7 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 			return fmt.Errorf("store wipe request: %w", err)
 		}
 		detail := fmt.Sprintf("ticket %s: %s (method %s, deadline %s)", w.Ticket, w.Reason, w.Method, fmtTime(w.Deadline))
-		return transition(ctx, tx, &w, "", WipeRequested, in.Actor, detail, now)
+		return r.transition(ctx, tx, &w, "", WipeRequested, in.Actor, detail, now)
 	})
 	if err != nil {
 		return Wipe{}, fmt.Errorf("start wipe: %w", err)
@@ -370,7 +371,7 @@ func (r *Registry) resettleAsset(ctx context.Context, tx *sql.Tx, assetID string
 }
 
 // transition records a state change of w (already validated) and moves it.
-func transition(ctx context.Context, tx *sql.Tx, w *Wipe, from, to string, actor WipeActor, detail string, now time.Time) error {
+func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, from, to string, actor WipeActor, detail string, now time.Time) error {
 	ts := fmtTime(now)
 	if from != "" {
 		res, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4`, to, ts, w.ID, from)
@@ -386,6 +387,21 @@ func transition(ctx context.Context, tx *sql.Tx, w *Wipe, from, to string, actor
 		return fmt.Errorf("record wipe transition: %w", err)
 	}
 	w.State = to
+	// Every transition is also an event (wipe.<state>) for webhooks, in
+	// this transaction: a runbook or ticketing system can follow the
+	// offboarding without polling.
+	data, err := json.Marshal(map[string]string{"wipe_id": w.ID, "ticket": w.Ticket, "from": from, "to": to,
+		"actor_kind": actor.Kind, "actor": actor.Name, "detail": detail})
+	if err != nil {
+		return fmt.Errorf("encode wipe event: %w", err)
+	}
+	st := r.compState()
+	if n, err := r.emit(ctx, tx, st, []webhook.Event{{Kind: "wipe." + to, At: now, DeviceID: w.DeviceID, AssetTag: w.AssetTag,
+		Subject: "wipe " + w.ID + " " + to, Data: data}}); err != nil {
+		return err
+	} else if n > 0 {
+		r.kickAfterCommit(st)
+	}
 	if w.DeviceID == "" {
 		return nil
 	}
@@ -476,7 +492,7 @@ func (r *Registry) CancelWipe(ctx context.Context, id string, actor WipeActor, n
 				detail = "cancelled; asset " + w.AssetTag + " back to " + w.statusBefore
 			}
 		}
-		return transition(ctx, tx, w, w.State, WipeCancelled, actor, detail, now)
+		return r.transition(ctx, tx, w, w.State, WipeCancelled, actor, detail, now)
 	})
 }
 
@@ -515,7 +531,7 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 					detail += "; device last seen " + seen
 				}
 			}
-			if err := transition(ctx, tx, w, WipeRequested, WipeExpired, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
+			if err := r.transition(ctx, tx, w, WipeRequested, WipeExpired, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
 				return err
 			}
 			// Raise the wipe_expired flag on the asset now, not at the next
@@ -630,7 +646,7 @@ func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time
 	if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET verified_at = $1, verification = $2 WHERE id = $3`, ts, ev, w.ID); err != nil {
 		return fmt.Errorf("verify wipe: %w", err)
 	}
-	return transition(ctx, tx, w, WipeCompleted, WipeVerified, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
+	return r.transition(ctx, tx, w, WipeCompleted, WipeVerified, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
 }
 
 func (w *Wipe) reenrolledBy(ctx context.Context, q querier) string {
@@ -738,7 +754,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 			}
 			return nil
 		}
-		return transition(ctx, tx, w, w.State, to, actor, detail, now)
+		return r.transition(ctx, tx, w, w.State, to, actor, detail, now)
 	})
 }
 
@@ -800,7 +816,7 @@ func (r *Registry) completeWipe(ctx context.Context, tx *sql.Tx, w *Wipe, c comp
 	if err := storeEvidence(ctx, tx, w.ID, c.evidence, c.evidenceName); err != nil {
 		return err
 	}
-	if err := transition(ctx, tx, w, w.State, WipeCompleted, actor, detail, now); err != nil {
+	if err := r.transition(ctx, tx, w, w.State, WipeCompleted, actor, detail, now); err != nil {
 		return err
 	}
 	if w.DeviceID != "" {

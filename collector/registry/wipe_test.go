@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +313,15 @@ func TestWipeExpiresAndCancels(t *testing.T) {
 	}
 	if again, _ := f.e.reg.ExpireWipes(ctx, deadline.Add(time.Hour)); len(again) != 0 {
 		t.Errorf("expired twice: %d", len(again))
+	}
+	// Each transition is an event for webhooks.
+	evs, _, err := f.e.reg.Events(ctx, registry.EventFilter{Kind: "wipe.*"}, registry.Page{})
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if err != nil || !slices.Equal(kinds, []string{"wipe.requested", "wipe.expired"}) {
+		t.Errorf("wipe events = %v, %v; want wipe.requested then wipe.expired", kinds, err)
 	}
 	// The asset carries the escalation as an incident flag until the
 	// offboarding moves on.
