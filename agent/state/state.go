@@ -18,17 +18,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rosterhq/roster/shared/wire"
 )
 
 // File names inside the state directory.
 const (
-	KeyFile       = "key.pem"
-	CertFile      = "cert.pem"
-	CAFile        = "ca.pem"
-	DeviceFile    = "device.json"
-	SeqFile       = "seq"
+	KeyFile    = "key.pem"
+	CertFile   = "cert.pem"
+	CAFile     = "ca.pem"
+	DeviceFile = "device.json"
+	SeqFile    = "seq"
+	// AckedFile is the acknowledged-snapshot file of agents before the
+	// spool (replaced by SpooledFile); enrolment still removes it.
 	AckedFile     = "acked.json"
 	TransportFile = "transport.json"
 )
@@ -302,51 +302,6 @@ func (d *Dir) Seq() (uint64, error) {
 		return 0, fmt.Errorf("read report sequence: %s is corrupt: %w", SeqFile, err)
 	}
 	return n, nil
-}
-
-// Acked is the last snapshot the collector acknowledged, the base of the
-// next delta.
-type Acked struct {
-	Seq      uint64         `json:"seq"`
-	Hash     string         `json:"hash"`
-	Snapshot *wire.Snapshot `json:"snapshot"`
-}
-
-// SaveAcked records an acknowledged snapshot.
-func (d *Dir) SaveAcked(a Acked) error {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("save acknowledged snapshot: %w", err)
-	}
-	if err := d.WriteFile(AckedFile, b); err != nil {
-		return fmt.Errorf("save acknowledged snapshot: %w", err)
-	}
-	return nil
-}
-
-// LoadAcked returns the acknowledged snapshot, or nil when there is none or
-// it cannot be read (the agent then simply sends a full report).
-func (d *Dir) LoadAcked() (*Acked, error) {
-	b, err := d.ReadFile(AckedFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read acknowledged snapshot: %w", err)
-	}
-	var a Acked
-	if err := json.Unmarshal(b, &a); err != nil || a.Snapshot == nil || a.Hash == "" {
-		return nil, nil
-	}
-	return &a, nil
-}
-
-// ForgetAcked drops the acknowledged snapshot so the next report is full.
-func (d *Dir) ForgetAcked() error {
-	if err := os.Remove(filepath.Join(d.path, AckedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("forget acknowledged snapshot: %w", err)
-	}
-	return nil
 }
 
 // TransportChoice is which transport last carried a request, and when.

@@ -75,7 +75,7 @@ func TestSaveEnrolment(t *testing.T) {
 	if _, err := d.Device(); !errors.Is(err, ErrNotEnrolled) {
 		t.Fatalf("fresh directory: err %v, want ErrNotEnrolled", err)
 	}
-	if err := d.SaveAcked(Acked{Seq: 1, Hash: "sha256:x", Snapshot: &wire.Snapshot{Platform: "linux"}}); err != nil {
+	if err := d.SaveSpooled(Spooled{Seq: 1, Hash: "sha256:x", Snapshot: &wire.Snapshot{Platform: "linux"}}); err != nil {
 		t.Fatal(err)
 	}
 	dev := Device{DeviceID: "d-1", Collector: "https://127.0.0.1:8443", EnrolledAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ReEnrolled: true}
@@ -96,8 +96,8 @@ func TestSaveEnrolment(t *testing.T) {
 	if string(key) != "key" || string(cert) != "cert" || string(ca) != "ca" {
 		t.Errorf("credentials %q %q %q, want key cert ca", key, cert, ca)
 	}
-	if a, _ := d.LoadAcked(); a != nil {
-		t.Errorf("enrolment kept the acknowledged snapshot %+v; the new collector record has none", a)
+	if a, _ := d.LoadSpooled(); a != nil {
+		t.Errorf("enrolment kept the spooled snapshot %+v; the new collector record has none", a)
 	}
 	if runtime.GOOS != "windows" {
 		for _, f := range []string{KeyFile, CertFile, CAFile, DeviceFile} {
@@ -218,33 +218,12 @@ func TestSwapCredentials(t *testing.T) {
 	}
 }
 
-func TestAckedAndTransport(t *testing.T) {
+func TestTransport(t *testing.T) {
 	t.Parallel()
 	d, err := Open(filepath.Join(t.TempDir(), "s"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, err := d.LoadAcked(); a != nil || err != nil {
-		t.Fatalf("fresh: %v, %v; want nothing", a, err)
-	}
-	want := Acked{Seq: 4, Hash: "sha256:ab", Snapshot: &wire.Snapshot{ProtocolVersion: 1, Platform: "linux"}}
-	if err := d.SaveAcked(want); err != nil {
-		t.Fatal(err)
-	}
-	got, err := d.LoadAcked()
-	if err != nil || got == nil {
-		t.Fatalf("LoadAcked: %v, %v", got, err)
-	}
-	if diff := cmp.Diff(want, *got); diff != "" {
-		t.Errorf("acked (-want +got):\n%s", diff)
-	}
-	if err := d.ForgetAcked(); err != nil {
-		t.Fatal(err)
-	}
-	if a, _ := d.LoadAcked(); a != nil {
-		t.Errorf("after ForgetAcked: %+v", a)
-	}
-
 	c := TransportChoice{Transport: "https", At: time.Date(2026, 11, 2, 3, 4, 5, 0, time.UTC)}
 	if err := d.RememberTransport(c); err != nil {
 		t.Fatal(err)
