@@ -626,20 +626,26 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *sql.Tx, device
 		return err
 	}
 	// Unchanged facts (most delta reports) are not rewritten.
-	if !prevFacts.Valid || prevFacts.String != string(fj) {
+	factsChanged := !prevFacts.Valid || prevFacts.String != string(fj)
+	if factsChanged {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
 			ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, device, string(fj), facts.V); err != nil {
 			return fmt.Errorf("store facts: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
-		ON CONFLICT (device_id) DO UPDATE SET rev = rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
-			evaluated_at = excluded.evaluated_at`,
-		device, o.state, o.doc, o.failing, fmtTime(now)); err != nil {
-		return fmt.Errorf("store compliance: %w", err)
+	// With the same facts and the same results there is nothing to store
+	// (and no fleet evaluation in flight can be working from older facts,
+	// which is what the rev bump guards against).
+	if factsChanged || o.changed || d.results == "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
+			ON CONFLICT (device_id) DO UPDATE SET rev = rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
+				evaluated_at = excluded.evaluated_at`,
+			device, o.state, o.doc, o.failing, fmtTime(now)); err != nil {
+			return fmt.Errorf("store compliance: %w", err)
+		}
 	}
 	evs := o.events(st.set, now)
-	if prevFacts.Valid {
+	if prevFacts.Valid && factsChanged {
 		var old compliance.Facts
 		if err := json.Unmarshal([]byte(prevFacts.String), &old); err == nil {
 			evs = append(driftEvents(d, &old, &facts, now), evs...)
