@@ -284,11 +284,7 @@ func (s *server) register(w http.ResponseWriter, r *http.Request, tag string) {
 		tag = q.Get("asset")
 	}
 	f := registry.RegisterFilter{AssetTag: tag, Device: q.Get("device"), Kind: q.Get("kind")}
-	if f.Since, ae = timeParam(q, "since"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
-	if f.Until, ae = timeParam(q, "until"); ae != nil {
+	if f.Since, f.Until, ae = timeRange(q); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}

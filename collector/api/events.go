@@ -20,11 +20,7 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := registry.EventFilter{Kind: q.Get("kind"), Device: q.Get("device")}
-	if f.Since, ae = timeParam(q, "since"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
-	if f.Until, ae = timeParam(q, "until"); ae != nil {
+	if f.Since, f.Until, ae = timeRange(q); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}

@@ -40,6 +40,18 @@ func timeParam(q url.Values, name string) (*time.Time, *apiError) {
 	return &t, nil
 }
 
+// timeRange reads the since and until parameters every time-ranged list
+// takes.
+func timeRange(q url.Values) (since, until *time.Time, ae *apiError) {
+	if since, ae = timeParam(q, "since"); ae != nil {
+		return nil, nil, ae
+	}
+	if until, ae = timeParam(q, "until"); ae != nil {
+		return nil, nil, ae
+	}
+	return since, until, nil
+}
+
 // knownParams refuses query parameters the endpoint does not take, the
 // query-string twin of strict body decoding: a typo must not silently
 // widen a filter.
@@ -140,11 +152,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, device string) 
 		return
 	}
 	f := registry.HistoryFilter{Device: device, Kind: q.Get("kind")}
-	if f.Since, ae = timeParam(q, "since"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
-	if f.Until, ae = timeParam(q, "until"); ae != nil {
+	if f.Since, f.Until, ae = timeRange(q); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}

@@ -359,22 +359,15 @@ func (r *Registry) RecentChanges(ctx context.Context, ref string, n int) ([]Hist
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT h.id, h.device_id, d.hostname, h.at, h.seq, h.kind, h.subject, h.old, h.new
+	rows, err := r.db.QueryContext(ctx, `SELECT `+historyCols+`
 		FROM history h JOIN devices d ON d.id = h.device_id WHERE h.device_id = $1 ORDER BY h.id DESC LIMIT $2`, id, n)
 	if err != nil {
 		return nil, fmt.Errorf("read recent changes: %w", err)
 	}
 	defer rows.Close()
-	out := []HistoryEntry{}
-	for rows.Next() {
-		var h HistoryEntry
-		var at string
-		var seq int64
-		if err := rows.Scan(&h.ID, &h.DeviceID, &h.Hostname, &at, &seq, &h.Kind, &h.Subject, &h.Old, &h.New); err != nil {
-			return nil, fmt.Errorf("read recent changes: %w", err)
-		}
-		h.At, h.Seq = parseTime(at), uint64(seq)
-		out = append(out, h)
+	out, err := scanHistory(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read recent changes: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }

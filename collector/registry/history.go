@@ -105,25 +105,15 @@ func (r *Registry) History(ctx context.Context, f HistoryFilter, p Page) ([]Hist
 	}
 	q.add("h.id > ?", after)
 	limit := p.limit()
-	stmt := `SELECT h.id, h.device_id, d.hostname, h.at, h.seq, h.kind, h.subject, h.old, h.new FROM history h JOIN devices d ON d.id = h.device_id` +
+	stmt := `SELECT ` + historyCols + ` FROM history h JOIN devices d ON d.id = h.device_id` +
 		q.sql() + " ORDER BY h.id" + q.limitArg(limit+1)
 	rows, err := r.db.QueryContext(ctx, stmt, q.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("read history: %w", err)
 	}
 	defer rows.Close()
-	out := []HistoryEntry{}
-	for rows.Next() {
-		var h HistoryEntry
-		var at string
-		var seq int64
-		if err := rows.Scan(&h.ID, &h.DeviceID, &h.Hostname, &at, &seq, &h.Kind, &h.Subject, &h.Old, &h.New); err != nil {
-			return nil, "", fmt.Errorf("read history: %w", err)
-		}
-		h.At, h.Seq = parseTime(at), uint64(seq)
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanHistory(rows)
+	if err != nil {
 		return nil, "", fmt.Errorf("read history: %w", err)
 	}
 	next := ""
@@ -132,4 +122,24 @@ func (r *Registry) History(ctx context.Context, f HistoryFilter, p Page) ([]Hist
 		next = encodeCursor("h", strconv.FormatInt(out[limit-1].ID, 10))
 	}
 	return out, next, nil
+}
+
+// historyCols are the columns scanHistory reads, in order; h is history,
+// d the device row joined for its hostname.
+const historyCols = `h.id, h.device_id, d.hostname, h.at, h.seq, h.kind, h.subject, h.old, h.new`
+
+// scanHistory reads every row of a query selecting historyCols.
+func scanHistory(rows *sql.Rows) ([]HistoryEntry, error) {
+	out := []HistoryEntry{}
+	for rows.Next() {
+		var h HistoryEntry
+		var at string
+		var seq int64
+		if err := rows.Scan(&h.ID, &h.DeviceID, &h.Hostname, &at, &seq, &h.Kind, &h.Subject, &h.Old, &h.New); err != nil {
+			return nil, err
+		}
+		h.At, h.Seq = parseTime(at), uint64(seq)
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
