@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/rosterhq/roster/agent/state"
@@ -23,18 +22,12 @@ func runEnroll(ctx context.Context, args []string, env Env) int {
 	fs := newFlagSet("enroll", env.Stderr, enrollHelp)
 	common := addCommonFlags(fs, env)
 	ef := addEnrolFlags(fs, common)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseArgs(fs, args, name, env.Stderr); !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := common.config(env.GOOS)
 	if err != nil {

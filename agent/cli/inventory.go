@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -30,15 +28,8 @@ func runInventory(ctx context.Context, args []string, env Env) int {
 	timeout := fs.Duration("timeout", probe.DefaultTimeout, "time limit for each probe")
 	verbose := fs.Bool("v", false, "log probe progress to stderr")
 	capture := fs.String("capture", "", "also write everything the probes read (files, command outputs) to `DIR` as a captured host tree; it holds serials and the software list")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "roster-agent inventory: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code, ok := parseArgs(fs, args, "roster-agent inventory", env.Stderr); !ok {
+		return code
 	}
 	probes, err := inventory.Probes(*goos)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -59,18 +58,12 @@ func runReport(ctx context.Context, args []string, env Env) int {
 	fs.StringVar(&common.collector, "collector", "", "send to this collector `URL` instead of the one enrolled with")
 	once := fs.Bool("once", false, "collect and send one report, then exit (required; the service loop is \"roster-agent run\")")
 	full := fs.Bool("full", false, "send a full report even when a delta would be smaller")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseArgs(fs, args, name, env.Stderr); !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	if !*once {
 		return usageErr("--once is required (the service loop is: roster-agent run)")

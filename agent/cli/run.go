@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -34,18 +33,12 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	reportEvery := fs.Duration("report-interval", 0, "full inventory every `DURATION` (default report_interval from the config, 1h)")
 	beatEvery := fs.Duration("heartbeat-interval", 0, "heartbeat every `DURATION` (default heartbeat_interval from the config, 5m)")
 	onceBeat := fs.Bool("once-heartbeat", false, "send one heartbeat, print the collector's answer as JSON and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseArgs(fs, args, name, env.Stderr); !ok {
+		return code
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(env.Stderr, name+": "+format+"\n", a...)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
 	cfg, err := common.config(env.GOOS)
 	if err != nil {
