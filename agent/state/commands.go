@@ -235,12 +235,5 @@ func (d *Dir) LoadCommands() (*CommandJournal, error) {
 // SaveCommands writes the journal atomically and durably (fsync of the
 // file and the directory) before the caller acts on what it records.
 func (d *Dir) SaveCommands(j *CommandJournal) error {
-	b, err := json.MarshalIndent(j, "", " ")
-	if err != nil {
-		return fmt.Errorf("save command journal: %w", err)
-	}
-	if err := d.WriteFile(CommandsFile, append(b, '\n')); err != nil {
-		return fmt.Errorf("save command journal: %w", err)
-	}
-	return nil
+	return d.saveJSON(CommandsFile, "command journal", j)
 }

@@ -36,14 +36,7 @@ type Spooled struct {
 
 // SaveSpooled records the newest spooled snapshot.
 func (d *Dir) SaveSpooled(s Spooled) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("save spooled snapshot: %w", err)
-	}
-	if err := d.WriteFile(SpooledFile, b); err != nil {
-		return fmt.Errorf("save spooled snapshot: %w", err)
-	}
-	return nil
+	return d.saveJSON(SpooledFile, "spooled snapshot", s)
 }
 
 // LoadSpooled returns the newest spooled snapshot, or nil when there is
@@ -83,14 +76,7 @@ type LastAck struct {
 
 // SaveLastAck records an acknowledgement.
 func (d *Dir) SaveLastAck(a LastAck) error {
-	b, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("save acknowledgement: %w", err)
-	}
-	if err := d.WriteFile(LastAckFile, b); err != nil {
-		return fmt.Errorf("save acknowledgement: %w", err)
-	}
-	return nil
+	return d.saveJSON(LastAckFile, "acknowledgement", a)
 }
 
 // LoadLastAck returns the last acknowledgement; the zero value when there

@@ -99,6 +99,20 @@ func (d *Dir) WriteFile(name string, data []byte) error {
 	return syncDir(d.path)
 }
 
+// saveJSON writes v as JSON to name atomically (WriteFile); what names the
+// record in the error. Compact: the spooled snapshot is rewritten on every
+// report, and people read these files through `roster-agent status`.
+func (d *Dir) saveJSON(name, what string, v any) error {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = d.WriteFile(name, append(b, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("save %s: %w", what, err)
+	}
+	return nil
+}
+
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
@@ -191,14 +205,7 @@ func (d *Dir) SaveEnrolment(e Enrolment) error {
 			return fmt.Errorf("save enrolment: %w", err)
 		}
 	}
-	b, err := json.MarshalIndent(e.Device, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save enrolment: %w", err)
-	}
-	if err := d.WriteFile(DeviceFile, append(b, '\n')); err != nil {
-		return fmt.Errorf("save enrolment: %w", err)
-	}
-	return nil
+	return d.saveJSON(DeviceFile, "enrolment", e.Device)
 }
 
 // Device reads the device record; ErrNotEnrolled when there is none.
@@ -329,12 +336,5 @@ func (d *Dir) LastTransport() (TransportChoice, error) {
 
 // RememberTransport records the transport that worked.
 func (d *Dir) RememberTransport(c TransportChoice) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("remember transport: %w", err)
-	}
-	if err := d.WriteFile(TransportFile, b); err != nil {
-		return fmt.Errorf("remember transport: %w", err)
-	}
-	return nil
+	return d.saveJSON(TransportFile, "transport choice", c)
 }

@@ -43,11 +43,7 @@ type Status struct {
 
 // SaveStatus publishes st atomically.
 func (d *Dir) SaveStatus(st Status) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode status: %w", err)
-	}
-	return d.WriteFile(StatusFile, append(b, '\n'))
+	return d.saveJSON(StatusFile, "status", st)
 }
 
 // LoadStatus reads the last published status; a missing file gives a zero
