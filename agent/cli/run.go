@@ -10,6 +10,7 @@ import (
 
 	"github.com/rosterhq/roster/agent/checkin"
 	"github.com/rosterhq/roster/agent/enroll"
+	"github.com/rosterhq/roster/agent/host"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -60,6 +61,9 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	// The loop inventories the same machine every hour: let expensive,
+	// file-determined answers (apt's upgrade simulation) be reused.
+	h.Cache = host.NewOutputCache()
 	if cfg.MemoryLimit > 0 {
 		// A soft limit: the collector of garbage works harder near it
 		// rather than the process growing on a busy laptop.

@@ -34,9 +34,11 @@ type Host struct {
 	Exec Runner
 	// Registry reads the Windows registry; nil when the host has none.
 	Registry winreg.Registry
-	// Live is true for the running machine; probes that can only ask the
-	// kernel directly (gopsutil) use it to decide.
+	// Live is true for the running machine.
 	Live bool
+	// Cache, when set, lets RunCached reuse outputs across inventories
+	// (the service loop sets it; see OutputCache).
+	Cache *OutputCache
 }
 
 // Path turns an absolute host path ("/sys/class/dmi/id") into the relative

@@ -28,6 +28,12 @@ var (
 	dnfSecurityArgs = []string{"-q", "-C", "updateinfo", "list", "--security"}
 	zypperListArgs  = []string{"--non-interactive", "--no-refresh", "-q", "list-updates"}
 	zypperPatchArgs = []string{"--non-interactive", "--no-refresh", "-q", "list-patches", "--category", "security"}
+	// aptInputs are what apt's answer depends on: the installed packages,
+	// the downloaded package lists, and apt's sources, pins and options.
+	// While none changes, the service loop reuses the last answer instead
+	// of running the resolver (~2 s of CPU and ~80 MB) every hour.
+	aptInputs = []string{"/var/lib/dpkg/status", "/var/lib/dpkg/updates", "/var/lib/apt/lists",
+		"/etc/apt", "/etc/apt/sources.list.d", "/etc/apt/preferences.d", "/etc/apt/apt.conf.d"}
 )
 
 func updateCommands() []string {
@@ -79,7 +85,7 @@ func setPending(o *wire.OS, source string, pending []wire.PendingUpdate, securit
 }
 
 func aptUpdates(ctx context.Context, h *host.Host, o *wire.OS) error {
-	out, err := h.Run(ctx, "apt-get", aptArgs...)
+	out, err := h.RunCached(ctx, aptInputs, "apt-get", aptArgs...)
 	if errors.Is(err, host.ErrNotFound) {
 		unknownPending(o, "dpkg host without apt-get")
 		return nil
