@@ -24,10 +24,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/api"
 	"github.com/rosterhq/roster/collector/config"
 	"github.com/rosterhq/roster/collector/metrics"
@@ -45,8 +47,12 @@ Commands:
       Run the collector. The first start creates DIR (database, CA) and prints
       a bootstrap admin token once.
   migrate --data DIR            apply pending database migrations
-  token create --data DIR --name NAME [--role admin]
+  token create --data DIR --name NAME --role ROLE [--kind person|automation]
+                [--email E] [--expires 90d]
                                 create an API token and print only the token
+  audit verify --data DIR [--checkpoint FILE] [--json]
+                                check the audit log's hash chain and signed
+                                checkpoints; exit 1 names the first bad entry
   ca fingerprint --data DIR     print only the CA fingerprint, sha256:<hex>
   ca command-key --data DIR     print only the command-signing public key
                                 (base64), to verify certificates of sanitisation
@@ -80,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.Is(err, errVerifyFailed):
+		return exitFailure
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "roster-collector: %s\nRun 'roster-collector help' for usage.\n", ue.msg)
 		return exitUsage
@@ -94,7 +102,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErrorf("no command given")
 	}
 	cmd, rest := args[0], args[1:]
-	if (cmd == "token" || cmd == "ca") && len(rest) > 0 {
+	if (cmd == "token" || cmd == "ca" || cmd == "audit") && len(rest) > 0 {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -104,6 +112,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return migrate(ctx, rest, stdout, stderr)
 	case "token create":
 		return tokenCreate(ctx, rest, stdout, stderr)
+	case "audit verify":
+		return auditVerify(ctx, rest, stdout, stderr)
 	case "ca fingerprint":
 		return caFingerprint(rest, stdout, stderr)
 	case "ca command-key":
@@ -186,6 +196,50 @@ func (d *dataFlags) dir() (string, error) {
 	return "", usageErrorf("--data DIR is required")
 }
 
+// prepareDataDir creates the data directory 0700 when it is missing and
+// refuses one that group or others can read, write or enter: it holds the
+// registry and the CA and command-signing keys, and a wider mode is a
+// mistake to fix rather than to start on.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("check data directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	return dataDirModeError(dir, st.Mode().Perm())
+}
+
+// dataDirModeError says who can reach a data directory of mode m and how
+// to fix it, or returns nil for a private one.
+func dataDirModeError(dir string, m fs.FileMode) error {
+	if m&0o077 == 0 {
+		return nil
+	}
+	var who []string
+	if m&0o070 != 0 {
+		who = append(who, "group")
+	}
+	if m&0o007 != 0 {
+		who = append(who, "others")
+	}
+	var can []string
+	for _, p := range []struct {
+		bits fs.FileMode
+		verb string
+	}{{0o044, "read"}, {0o022, "write"}, {0o011, "enter"}} {
+		if m&p.bits != 0 {
+			can = append(can, p.verb)
+		}
+	}
+	return fmt.Errorf("data directory %s is mode %04o: %s can %s it, and it holds the registry and keys; run: chmod 700 %s",
+		dir, m, strings.Join(who, " and "), strings.Join(can, " and "), dir)
+}
+
 // existingDB returns the database path of an initialised data directory,
 // so that a mistyped --data is an error rather than a new empty database.
 func existingDB(dir string) (string, error) {
@@ -223,11 +277,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Warn("UNSAFE TEST CLOCK ENABLED: PUT /api/v1/test/clock can move this collector's time; never run a real fleet like this")
 	}
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	if st, err := os.Stat(cfg.DataDir); err == nil && st.Mode().Perm()&0o077 != 0 {
-		logger.Warn("data directory is readable by others; it holds the CA key", "dir", cfg.DataDir, "mode", st.Mode().Perm().String())
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
 	}
 	reg, err := registry.Open(ctx, filepath.Join(cfg.DataDir, dbFile), logger.With("component", "registry"))
 	if err != nil {
@@ -243,13 +294,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if created {
 		// A new CA means a new collector: give its operator a way in. The
 		// token goes to stdout only, never to the log.
-		tok, err := reg.CreateToken(ctx, "bootstrap", "admin")
+		rec, tok, err := reg.CreateToken(localActor(ctx, "serve (first start)"), registry.TokenInput{
+			Principal: "bootstrap", Kind: access.KindPerson, Role: string(access.Admin), ExpiresIn: registry.BootstrapTokenLifetime,
+			Description: "made at the collector's first start; create named tokens with rosterctl tokens create",
+		}, time.Now())
 		if err != nil {
 			return fmt.Errorf("create bootstrap token: %w", err)
 		}
-		fmt.Fprintf(stdout, "Bootstrap admin token (shown only once, store it now): %s\n", tok)
+		fmt.Fprintf(stdout, "Bootstrap admin token (shown only once, store it now; it expires at %s, within 24 hours — create named tokens with `rosterctl tokens create`): %s\n",
+			rec.ExpiresAt.Format(time.RFC3339), tok)
 		logger.Info("bootstrap admin token created and printed to stdout")
 	}
+
+	defer startCheckpoints(ctx, reg, ca.Command, time.Duration(cfg.Audit.CheckpointInterval), logger.With("component", "audit"))()
 
 	stopCompliance, err := startCompliance(ctx, cfg, reg, clk, logger)
 	if err != nil {
@@ -266,7 +323,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	m := metrics.New()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("/", api.New(api.Options{
 		Registry:                   reg,
 		CA:                         ca,
@@ -278,6 +334,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Schedule:                   cfg.Agents.Schedule(),
 		HostnameRule:               hostnameRule,
 		TestClock:                  testClock,
+		AuditCheckpointEvery:       time.Duration(cfg.Audit.CheckpointInterval),
+		MetricsPublic:              cfg.Metrics.Public,
 	}))
 	srv, err := server.Listen(ctx, server.Options{
 		Addr:      cfg.Listen,
@@ -309,8 +367,8 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if err := prepareDataDir(dir); err != nil {
+		return err
 	}
 	// registry.Open applies pending migrations itself and logs their
 	// numbers under "applied"; catch them there so they can be printed.
@@ -365,12 +423,28 @@ func (h *appliedRecorder) WithGroup(name string) slog.Handler {
 	return &appliedRecorder{next: h.next.WithGroup(name), applied: h.applied}
 }
 
+// localActor is the actor of a command run on the collector's host with
+// direct access to its data directory: the audit log says so.
+func localActor(ctx context.Context, command string) context.Context {
+	who := "unknown user"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return access.WithActor(ctx, access.Actor{Principal: access.Principal{
+		ID: "local:" + who, Name: "roster-collector " + command + " (local user " + who + ")", Kind: access.KindCollector,
+	}})
+}
+
 func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := newFlagSet("token create", stderr)
 	var d dataFlags
 	d.register(fset)
-	name := fset.String("name", "", "what the token is for (e.g. ci, alice)")
-	role := fset.String("role", "admin", "the token's `role`")
+	name := fset.String("name", "", "the principal the token belongs to (a person or an automation, e.g. alice, offboarding-runbook)")
+	role := fset.String("role", "", "the principal's `role` (admin, helpdesk, auditor, automation); required for a new principal")
+	kind := fset.String("kind", "person", "person or automation (a new principal)")
+	email := fset.String("email", "", "the principal's email or owner (a new principal)")
+	expires := config.Duration(registry.DefaultTokenLifetime)
+	fset.Var(&expires, "expires", "the token's lifetime as a Go duration, e.g. 2160h (at most 366 days)")
 	if err := parse(fset, args); err != nil {
 		return err
 	}
@@ -385,12 +459,17 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if err := prepareDataDir(dir); err != nil {
+		return err
+	}
 	reg, err := registry.Open(ctx, dbPath, newLogger(stderr, "warn", "auto"))
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	tok, err := reg.CreateToken(ctx, *name, *role)
+	_, tok, err := reg.CreateToken(localActor(ctx, "token create"), registry.TokenInput{
+		Principal: *name, Kind: *kind, Email: *email, Role: *role, ExpiresIn: time.Duration(expires),
+	}, time.Now())
 	if err != nil {
 		if errors.Is(err, registry.ErrInvalid) {
 			return usageErrorf("%s", err)

@@ -89,6 +89,9 @@ func (s *server) signer(csr string, now time.Time) registry.Signer {
 // CA so a listener configured to merely request certificates cannot let a
 // foreign one through.
 func (s *server) clientDevice(r *http.Request) (device, serial string, ae *apiError) {
+	if c, ok := r.Context().Value(deviceKey{}).(clientCert); ok {
+		return c.device, c.serial, nil
+	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return "", "", errf(http.StatusUnauthorized, "unauthenticated", "a client certificate from enrolment is required")
 	}

@@ -16,9 +16,12 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/metrics"
 	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
@@ -55,6 +58,13 @@ type Options struct {
 	// tests (roster-collector serve --unsafe-test-clock); nil in
 	// production, and the route does not exist then.
 	TestClock TestClock
+	// AuditCheckpointEvery is how often the collector signs the audit
+	// log's head; verification flags older entries no checkpoint covers.
+	// Zero skips that check.
+	AuditCheckpointEvery time.Duration
+	// MetricsPublic serves /metrics without a token (config
+	// metrics.public); otherwise it needs the metrics.read permission.
+	MetricsPublic bool
 }
 
 type server struct {
@@ -71,14 +81,20 @@ type server struct {
 	hostnameRule *regexp.Regexp
 	// testClock is Options.TestClock.
 	testClock TestClock
+	// limiter throttles sources that fail authentication.
+	limiter *failLimiter
+	// checkpointEvery is Options.AuditCheckpointEvery.
+	checkpointEvery time.Duration
+	// metricsPerm is what GET /metrics needs.
+	metricsPerm access.Permission
 }
 
-// New returns the API handler: /api/v1/..., /healthz and /readyz.
+// New returns the API handler: /api/v1/..., /healthz, /readyz and /metrics.
 func New(opt Options) http.Handler {
 	s := &server{
 		reg: opt.Registry, ca: opt.CA, metrics: opt.Metrics, logger: opt.Logger,
 		maxRep: opt.MaxReportBytes, maxDec: opt.MaxReportDecompressedBytes, now: opt.Now,
-		testClock:    opt.TestClock,
+		testClock: opt.TestClock, checkpointEvery: opt.AuditCheckpointEvery,
 		hostnameRule: opt.HostnameRule,
 	}
 	if s.logger == nil {
@@ -94,57 +110,22 @@ func New(opt Options) http.Handler {
 		s.now = time.Now
 	}
 	s.schedule = ackSchedule(opt.Schedule)
+	s.limiter = newFailLimiter(s.now)
+	s.metricsPerm = access.MetricsRead
+	if opt.MetricsPublic {
+		s.metricsPerm = access.Public
+	}
 	if s.metrics == nil {
 		s.metrics = metrics.New()
 	}
 	s.metrics.SetDeviceSource(s.reg.CountDevicesByState, s.logger)
 
 	mux := http.NewServeMux()
-	routes := []struct {
-		path    string
-		methods map[string]http.HandlerFunc
-	}{
-		{"/healthz", map[string]http.HandlerFunc{"GET": s.healthz}},
-		{"/readyz", map[string]http.HandlerFunc{"GET": s.readyz}},
-		{"/api/v1/enroll", map[string]http.HandlerFunc{"POST": s.enroll}},
-		{"/api/v1/agent/renew", map[string]http.HandlerFunc{"POST": s.renew}},
-		{"/api/v1/agent/report", map[string]http.HandlerFunc{"POST": s.report}},
-		{"/api/v1/agent/heartbeat", map[string]http.HandlerFunc{"POST": s.heartbeat}},
-		{"/api/v1/devices", map[string]http.HandlerFunc{"GET": s.bearer(s.listDevices)}},
-		{"/api/v1/devices/{ref}", map[string]http.HandlerFunc{"GET": s.bearer(s.getDeviceDetail)}},
-		{"/api/v1/devices/{ref}/snapshot", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSnapshot)}},
-		{"/api/v1/devices/{ref}/software", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceSoftware)}},
-		{"/api/v1/devices/{ref}/history", map[string]http.HandlerFunc{"GET": s.bearer(s.deviceHistory)}},
-		{"/api/v1/devices/{ref}/revoke", map[string]http.HandlerFunc{"POST": s.admin(s.revokeDevice)}},
-		{"/api/v1/history", map[string]http.HandlerFunc{"GET": s.bearer(s.fleetHistory)}},
-		{"/api/v1/software", map[string]http.HandlerFunc{"GET": s.bearer(s.searchSoftware)}},
-		{"/api/v1/secrets", map[string]http.HandlerFunc{"GET": s.admin(s.listSecrets), "POST": s.admin(s.createSecret)}},
-		{"/api/v1/secrets/{id}", map[string]http.HandlerFunc{"DELETE": s.admin(s.revokeSecret)}},
-		{"/api/v1/assets", map[string]http.HandlerFunc{"GET": s.bearer(s.listAssets), "POST": s.admin(s.addAsset)}},
-		{"/api/v1/assets/import", map[string]http.HandlerFunc{"POST": s.admin(s.importAssets)}},
-		{"/api/v1/assets/export", map[string]http.HandlerFunc{"GET": s.bearer(s.exportAssets)}},
-		{"/api/v1/assets/{tag}", map[string]http.HandlerFunc{"GET": s.bearer(s.getAsset), "PATCH": s.admin(s.updateAsset)}},
-		{"/api/v1/assets/{tag}/link", map[string]http.HandlerFunc{"POST": s.admin(s.linkAsset), "DELETE": s.admin(s.unlinkAsset)}},
-		{"/api/v1/assets/{tag}/history", map[string]http.HandlerFunc{"GET": s.bearer(s.assetHistory)}},
-		{"/api/v1/register/history", map[string]http.HandlerFunc{"GET": s.bearer(s.registerHistory)}},
-		{"/api/v1/flags/refresh", map[string]http.HandlerFunc{"POST": s.admin(s.refreshFlags)}},
-		{"/api/v1/reconcile", map[string]http.HandlerFunc{"GET": s.bearer(s.reconcile)}},
-		{"/api/v1/policies", map[string]http.HandlerFunc{"GET": s.bearer(s.listPolicies), "PUT": s.admin(s.putPolicies)}},
-		{"/api/v1/policies/{id}", map[string]http.HandlerFunc{"GET": s.bearer(s.getPolicy)}},
-		{"/api/v1/exceptions", map[string]http.HandlerFunc{"GET": s.bearer(s.listExceptions), "POST": s.admin(s.createException)}},
-		{"/api/v1/exceptions/{id}", map[string]http.HandlerFunc{"GET": s.bearer(s.getException), "DELETE": s.admin(s.revokeException)}},
-		{"/api/v1/compliance/summary", map[string]http.HandlerFunc{"GET": s.bearer(s.complianceSummary)}},
-		{"/api/v1/events", map[string]http.HandlerFunc{"GET": s.bearer(s.listEvents)}},
-	}
-	if s.testClock != nil {
-		routes = append(routes, struct {
-			path    string
-			methods map[string]http.HandlerFunc
-		}{"/api/v1/test/clock", map[string]http.HandlerFunc{"PUT": s.admin(s.setTestClock)}})
-	}
-	routes = append(routes, s.wipeRoutes()...)
-	for _, rt := range routes {
-		methods := rt.methods
+	for _, rt := range s.routes() {
+		methods := map[string]http.HandlerFunc{}
+		for m, e := range rt.methods {
+			methods[m] = s.guard(e.perm, e.h)
+		}
 		// Methods are dispatched here rather than in the mux pattern so a
 		// wrong method gets the JSON 405 of the contract, not the mux's text.
 		mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
@@ -157,6 +138,7 @@ func New(opt Options) http.Handler {
 				for m := range methods {
 					allow = append(allow, m)
 				}
+				slices.Sort(allow)
 				w.Header().Set("Allow", strings.Join(allow, ", "))
 				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
 				return
@@ -168,6 +150,65 @@ func New(opt Options) http.Handler {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
 	})
 	return mux
+}
+
+// route is one path with its methods; every method declares the permission
+// it needs next to its handler (access.Public and access.Agent included),
+// and TestRoutePermissions fails on a route that declares none.
+type route struct {
+	path    string
+	methods map[string]endpoint
+}
+
+type endpoint struct {
+	perm access.Permission
+	h    http.HandlerFunc
+}
+
+func ep(perm access.Permission, h http.HandlerFunc) endpoint { return endpoint{perm: perm, h: h} }
+
+// routes is every route the API serves, with its permission.
+func (s *server) routes() []route {
+	rs := []route{
+		{"/healthz", map[string]endpoint{"GET": ep(access.Public, s.healthz)}},
+		{"/readyz", map[string]endpoint{"GET": ep(access.Public, s.readyz)}},
+		{"/metrics", map[string]endpoint{"GET": ep(s.metricsPerm, s.metrics.Handler().ServeHTTP)}},
+		{"/api/v1/enroll", map[string]endpoint{"POST": ep(access.Public, s.enroll)}},
+		{"/api/v1/agent/renew", map[string]endpoint{"POST": ep(access.Agent, s.renew)}},
+		{"/api/v1/agent/report", map[string]endpoint{"POST": ep(access.Agent, s.report)}},
+		{"/api/v1/agent/heartbeat", map[string]endpoint{"POST": ep(access.Agent, s.heartbeat)}},
+		{"/api/v1/devices", map[string]endpoint{"GET": ep(access.DevicesRead, s.listDevices)}},
+		{"/api/v1/devices/{ref}", map[string]endpoint{"GET": ep(access.DevicesRead, s.getDeviceDetail)}},
+		{"/api/v1/devices/{ref}/snapshot", map[string]endpoint{"GET": ep(access.DevicesSnapshot, s.deviceSnapshot)}},
+		{"/api/v1/devices/{ref}/software", map[string]endpoint{"GET": ep(access.DevicesRead, s.deviceSoftware)}},
+		{"/api/v1/devices/{ref}/history", map[string]endpoint{"GET": ep(access.DevicesRead, s.deviceHistory)}},
+		{"/api/v1/devices/{ref}/revoke", map[string]endpoint{"POST": ep(access.DevicesAdmin, s.revokeDevice)}},
+		{"/api/v1/history", map[string]endpoint{"GET": ep(access.DevicesRead, s.fleetHistory)}},
+		{"/api/v1/software", map[string]endpoint{"GET": ep(access.DevicesRead, s.searchSoftware)}},
+		{"/api/v1/secrets", map[string]endpoint{"GET": ep(access.SecretsManage, s.listSecrets), "POST": ep(access.SecretsManage, s.createSecret)}},
+		{"/api/v1/secrets/{id}", map[string]endpoint{"DELETE": ep(access.SecretsManage, s.revokeSecret)}},
+		{"/api/v1/assets", map[string]endpoint{"GET": ep(access.AssetsRead, s.listAssets), "POST": ep(access.AssetsWrite, s.addAsset)}},
+		{"/api/v1/assets/import", map[string]endpoint{"POST": ep(access.AssetsWrite, s.importAssets)}},
+		{"/api/v1/assets/export", map[string]endpoint{"GET": ep(access.AssetsRead, s.exportAssets)}},
+		{"/api/v1/assets/{tag}", map[string]endpoint{"GET": ep(access.AssetsRead, s.getAsset), "PATCH": ep(access.AssetsWrite, s.updateAsset)}},
+		{"/api/v1/assets/{tag}/link", map[string]endpoint{"POST": ep(access.AssetsWrite, s.linkAsset), "DELETE": ep(access.AssetsWrite, s.unlinkAsset)}},
+		{"/api/v1/assets/{tag}/history", map[string]endpoint{"GET": ep(access.AssetsRead, s.assetHistory)}},
+		{"/api/v1/register/history", map[string]endpoint{"GET": ep(access.AssetsRead, s.registerHistory)}},
+		{"/api/v1/flags/refresh", map[string]endpoint{"POST": ep(access.AssetsWrite, s.refreshFlags)}},
+		{"/api/v1/reconcile", map[string]endpoint{"GET": ep(access.AssetsRead, s.reconcile)}},
+		{"/api/v1/policies", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listPolicies), "PUT": ep(access.PoliciesWrite, s.putPolicies)}},
+		{"/api/v1/policies/{id}", map[string]endpoint{"GET": ep(access.ComplianceRead, s.getPolicy)}},
+		{"/api/v1/exceptions", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listExceptions), "POST": ep(access.ExceptionsRequest, s.createException)}},
+		{"/api/v1/exceptions/{id}", map[string]endpoint{"GET": ep(access.ComplianceRead, s.getException), "DELETE": ep(access.ExceptionsApprove, s.revokeException)}},
+		{"/api/v1/compliance/summary", map[string]endpoint{"GET": ep(access.ComplianceRead, s.complianceSummary)}},
+		{"/api/v1/events", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listEvents)}},
+	}
+	if s.testClock != nil {
+		rs = append(rs, route{"/api/v1/test/clock", map[string]endpoint{"PUT": ep(access.TestClock, s.setTestClock)}})
+	}
+	rs = append(rs, s.wipeRoutes()...)
+	rs = append(rs, s.trustRoutes()...)
+	return rs
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -221,6 +262,19 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) *apiErr
 	ae := s.classify(err)
 	if ae.status >= 500 {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if ae.status == http.StatusUnauthorized || ae.status == http.StatusForbidden {
+		// Refusals past the guard (a revoked device certificate, a bad
+		// enrolment secret, a separation-of-duties rule) are audited too,
+		// and failed credentials count toward the source's throttle.
+		a := access.ActorFrom(r.Context())
+		if ae.code == "secret_invalid" || ae.status == http.StatusUnauthorized {
+			s.limiter.fail(a.Source)
+		}
+		if err := s.reg.AuditOutside(r.Context(), "request.denied", r.Method+" "+r.URL.Path, audit.Denied,
+			map[string]any{"status": ae.status, "code": ae.code, "reason": ae.message}); err != nil {
+			s.logger.Error("audit denied request", "err", err)
+		}
 	}
 	writeError(w, ae.status, ae.code, ae.message)
 	return ae
@@ -311,35 +365,4 @@ func unmarshalStrict(body []byte, v any) *apiError {
 		return errf(http.StatusBadRequest, "malformed_json", "trailing data after the JSON value")
 	}
 	return nil
-}
-
-type ctxKey struct{}
-
-// bearer requires an API token.
-func (s *server) bearer(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		scheme, tok, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			writeError(w, http.StatusUnauthorized, "unauthenticated", "send Authorization: Bearer <API token>")
-			return
-		}
-		ti, err := s.reg.AuthenticateToken(r.Context(), strings.TrimSpace(tok))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ti)))
-	}
-}
-
-// admin requires an API token with the admin role.
-func (s *server) admin(h http.HandlerFunc) http.HandlerFunc {
-	return s.bearer(func(w http.ResponseWriter, r *http.Request) {
-		if ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo); ti.Role != "admin" {
-			writeError(w, http.StatusForbidden, "forbidden", "this needs an admin token")
-			return
-		}
-		h(w, r)
-	})
 }

@@ -73,7 +73,7 @@ func newFixture(t *testing.T, clientAuth tls.ClientAuthType, opts ...func(*api.O
 	if f.ca, _, err = pki.LoadOrCreate(filepath.Join(dir, "pki"), []string{"127.0.0.1", "::1", "localhost"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if f.token, err = f.reg.CreateToken(ctx, "test", "admin"); err != nil {
+	if _, f.token, err = f.reg.CreateToken(ctx, registry.TokenInput{Principal: "test", Role: "admin"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	opt := api.Options{
@@ -452,7 +452,7 @@ func TestReadAPIRefusals(t *testing.T) {
 		}
 	}
 	// A helpdesk token reads but cannot make secrets.
-	tok, err := f.reg.CreateToken(context.Background(), "desk", "helpdesk")
+	_, tok, err := f.reg.CreateToken(context.Background(), registry.TokenInput{Principal: "desk", Role: "helpdesk"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/collector/registry"
 )
@@ -58,8 +59,8 @@ func (s *server) failAsset(w http.ResponseWriter, r *http.Request, err error) {
 
 // actor is who the request's token says made a change.
 func actorOf(r *http.Request) registry.Actor {
-	ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo)
-	return registry.Actor{ID: ti.ID, Name: ti.Name}
+	a := access.ActorFrom(r.Context())
+	return registry.Actor{ID: a.ID, Name: a.Name}
 }
 
 func (s *server) addAsset(w http.ResponseWriter, r *http.Request) {

@@ -82,7 +82,7 @@ func TestAssetImportOverAPI(t *testing.T) {
 		t.Errorf("LAP-1 owner %q after a refused import", a.Owner)
 	}
 
-	helpdesk, err := f.reg.CreateToken(context.Background(), "hd", "helpdesk")
+	_, helpdesk, err := f.reg.CreateToken(context.Background(), registry.TokenInput{Principal: "hd", Role: "helpdesk"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

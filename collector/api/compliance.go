@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/registry"
 )
@@ -106,8 +107,7 @@ func nonNil[T any](l []T) []T {
 
 // actor names the token behind a request, for created_by fields.
 func actor(r *http.Request) string {
-	ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo)
-	return ti.Name
+	return access.ActorFrom(r.Context()).Name
 }
 
 // exceptionRequest is POST /api/v1/exceptions. Give device or asset_tag,

@@ -84,7 +84,7 @@ func TestPoliciesAPI(t *testing.T) {
 		t.Errorf("a refused PUT changed the set: %+v", got.Set)
 	}
 	// A read-only token may read but not change.
-	ro, err := f.reg.CreateToken(t.Context(), "helpdesk", "helpdesk")
+	_, ro, err := f.reg.CreateToken(t.Context(), registry.TokenInput{Principal: "helpdesk", Role: "helpdesk"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -23,37 +24,21 @@ import (
 // maxRecordBody admits a 1 MiB evidence file in base64 with its fields.
 const maxRecordBody = 2 << 20
 
-func (s *server) wipeRoutes() []struct {
-	path    string
-	methods map[string]http.HandlerFunc
-} {
-	return []struct {
-		path    string
-		methods map[string]http.HandlerFunc
-	}{
-		{"/api/v1/agent/commands/status", map[string]http.HandlerFunc{"POST": s.commandStatus}},
-		{"/api/v1/wipes", map[string]http.HandlerFunc{"POST": s.offboarder(s.startWipe)}},
-		{"/api/v1/wipes/{ref}", map[string]http.HandlerFunc{"GET": s.bearer(s.getWipe)}},
-		{"/api/v1/wipes/{id}/cancel", map[string]http.HandlerFunc{"POST": s.offboarder(s.cancelWipe)}},
-		{"/api/v1/wipes/{id}/record", map[string]http.HandlerFunc{"POST": s.offboarder(s.recordWipe)}},
-		{"/api/v1/wipes/{id}/certificate", map[string]http.HandlerFunc{"GET": s.bearer(s.wipeCertificate)}},
+func (s *server) wipeRoutes() []route {
+	return []route{
+		{"/api/v1/agent/commands/status", map[string]endpoint{"POST": ep(access.Agent, s.commandStatus)}},
+		{"/api/v1/wipes", map[string]endpoint{"POST": ep(access.WipesManage, s.startWipe)}},
+		{"/api/v1/wipes/{ref}", map[string]endpoint{"GET": ep(access.WipesRead, s.getWipe)}},
+		{"/api/v1/wipes/{id}/cancel", map[string]endpoint{"POST": ep(access.WipesManage, s.cancelWipe)}},
+		{"/api/v1/wipes/{id}/record", map[string]endpoint{"POST": ep(access.WipesRecord, s.recordWipe)}},
+		{"/api/v1/wipes/{id}/certificate", map[string]endpoint{"GET": ep(access.WipesRead, s.wipeCertificate)}},
 	}
 }
 
-// offboarder requires a token that may change wipes: admin or automation.
-func (s *server) offboarder(h http.HandlerFunc) http.HandlerFunc {
-	return s.bearer(func(w http.ResponseWriter, r *http.Request) {
-		if ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo); ti.Role != "admin" && ti.Role != "automation" {
-			writeError(w, http.StatusForbidden, "forbidden", "offboarding needs an admin or automation token")
-			return
-		}
-		h(w, r)
-	})
-}
-
+// tokenActor is the wipe lifecycle's view of the request's principal.
 func tokenActor(r *http.Request) registry.WipeActor {
-	ti, _ := r.Context().Value(ctxKey{}).(registry.TokenInfo)
-	return registry.WipeActor{Kind: registry.ActorToken, ID: ti.ID, Name: ti.Name}
+	a := access.ActorFrom(r.Context())
+	return registry.WipeActor{Kind: registry.ActorToken, ID: a.ID, Name: a.Name}
 }
 
 // wipeFail maps a lifecycle conflict to 409 and leaves the rest to fail.

@@ -176,7 +176,7 @@ func TestWipeAPIRefusals(t *testing.T) {
 	snap := registrytest.Rich(t)
 	a := f.enroll(t, f.newSecret(t, "1h").Secret, wire.IdentityOf(snap))
 	f.report(t, a, fullReport(t, snap, 1))
-	helpdesk, err := f.reg.CreateToken(context.Background(), "hd", "helpdesk")
+	_, helpdesk, err := f.reg.CreateToken(context.Background(), registry.TokenInput{Principal: "hd", Role: "helpdesk"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,28 @@ type Config struct {
 	Compliance Compliance `yaml:"compliance"`
 	// Webhooks receive events (compliance changes, drift, register flags).
 	Webhooks []Webhook `yaml:"webhooks"`
+	// Audit tunes the audit log's signed checkpoints.
+	Audit Audit `yaml:"audit"`
+	// Metrics is who may read /metrics.
+	Metrics Metrics `yaml:"metrics"`
 }
+
+// Audit configures the audit log.
+type Audit struct {
+	// CheckpointInterval is how often the collector signs the chain's
+	// head (when it moved); verification flags older uncovered entries.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+}
+
+// Metrics configures GET /metrics.
+type Metrics struct {
+	// Public serves /metrics without a token. Off by default: the figures
+	// name how many devices are revoked, noncompliant and where.
+	Public bool `yaml:"public"`
+}
+
+// DefaultCheckpointInterval is Audit.CheckpointInterval's default.
+const DefaultCheckpointInterval = 5 * time.Minute
 
 // Compliance configures policy evaluation.
 type Compliance struct {
@@ -154,6 +175,7 @@ func Default() Config {
 			MissingAfter:    Duration(DefaultMissingAfter),
 			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
 		},
+		Audit: Audit{CheckpointInterval: Duration(DefaultCheckpointInterval)},
 		Compliance: Compliance{
 			ExceptionMaxValidity: Duration(DefaultExceptionMaxValidity),
 			EvaluateInterval:     Duration(DefaultEvaluateInterval),
@@ -424,6 +446,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir is required (--data DIR)")
+	}
+	if ci := time.Duration(c.Audit.CheckpointInterval); ci < 10*time.Second || ci > 24*time.Hour {
+		add("audit.checkpoint_interval %s must be between 10s and 24h", ci)
 	}
 	if len(c.Hostnames) == 0 {
 		add("hostnames must name at least one host name or address for the server certificate")

@@ -183,39 +183,6 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	}
 }
 
-func TestTokens(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	tok, err := e.reg.CreateToken(ctx, "ops", "admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ti, err := e.reg.AuthenticateToken(ctx, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ti.Name != "ops" || ti.Role != "admin" {
-		t.Errorf("got %+v, want name ops role admin", ti)
-	}
-	for _, bad := range []string{"", "rst_", tok + "x", "Bearer " + tok} {
-		if _, err := e.reg.AuthenticateToken(ctx, bad); !errors.Is(err, registry.ErrUnauthenticated) {
-			t.Errorf("AuthenticateToken(%q): got %v, want ErrUnauthenticated", bad, err)
-		}
-	}
-	if _, err := e.reg.CreateToken(ctx, "x", "root"); !errors.Is(err, registry.ErrInvalid) {
-		t.Errorf("role root: got %v, want ErrInvalid", err)
-	}
-	// Only the hash is stored.
-	db, _ := sql.Open("sqlite3", "file:"+e.path+"?mode=ro")
-	defer db.Close()
-	var n int
-	db.QueryRow("SELECT count(*) FROM api_tokens WHERE hash = $1", tok).Scan(&n)
-	if n != 0 {
-		t.Error("token stored in clear")
-	}
-}
-
 func TestSecretRules(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

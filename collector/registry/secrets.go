@@ -9,25 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 )
-
-// Roles an API token can carry. Only admin is enforced for now; the others
-// are accepted so tokens made today keep working when roles arrive.
-var roles = []string{"admin", "helpdesk", "auditor", "automation"}
-
-// TokenInfo describes an authenticated API token. The token itself is never
-// kept.
-type TokenInfo struct {
-	ID        string
-	Name      string
-	Role      string
-	CreatedAt time.Time
-}
 
 // Secret is an enrolment secret's record (never the secret itself).
 type Secret struct {
@@ -56,50 +41,6 @@ func hashToken(tok string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// CreateToken makes an API token for name with role and returns it; only its
-// hash is stored, so this is the one time it is seen.
-func (r *Registry) CreateToken(ctx context.Context, name, role string) (token string, err error) {
-	if !slices.Contains(roles, role) {
-		return "", fmt.Errorf("create token: %w: role %q (want one of %s)", ErrInvalid, role, strings.Join(roles, ", "))
-	}
-	if strings.TrimSpace(name) == "" {
-		return "", fmt.Errorf("create token: %w: empty name", ErrInvalid)
-	}
-	token, err = randomToken("rst_")
-	if err != nil {
-		return "", err
-	}
-	err = r.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			uuid.NewString(), name, role, hashToken(token), fmtTime(time.Now()))
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("create token: %w", err)
-	}
-	return token, nil
-}
-
-// AuthenticateToken returns the token's record, or ErrUnauthenticated when it
-// is unknown or revoked.
-func (r *Registry) AuthenticateToken(ctx context.Context, token string) (TokenInfo, error) {
-	if !strings.HasPrefix(token, "rst_") {
-		return TokenInfo{}, ErrUnauthenticated
-	}
-	var ti TokenInfo
-	var created string
-	err := r.db.QueryRowContext(ctx, `SELECT id, name, role, created_at FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL`, hashToken(token)).
-		Scan(&ti.ID, &ti.Name, &ti.Role, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return TokenInfo{}, ErrUnauthenticated
-	}
-	if err != nil {
-		return TokenInfo{}, fmt.Errorf("authenticate token: %w", err)
-	}
-	ti.CreatedAt = parseTime(created)
-	return ti, nil
-}
-
 // CreateSecret makes an enrolment secret. expiresIn 0 means it never
 // expires; maxUses 0 means no use limit. The secret is returned once.
 func (r *Registry) CreateSecret(ctx context.Context, label string, expiresIn time.Duration, maxUses int, now time.Time) (Secret, string, error) {
@@ -118,7 +59,10 @@ func (r *Registry) CreateSecret(ctx context.Context, label string, expiresIn tim
 	err = r.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO enrol_secrets (id, label, hash, created_at, expires_at, max_uses) VALUES ($1, $2, $3, $4, $5, $6)`,
 			s.ID, s.Label, hashToken(plain), fmtTime(now), nullTime(s.ExpiresAt), s.MaxUses)
-		return err
+		if err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, "secret.created", "secret:"+s.ID, map[string]any{"label": s.Label, "expires_at": nullTime(s.ExpiresAt), "max_uses": s.MaxUses})
 	})
 	if err != nil {
 		return Secret{}, "", fmt.Errorf("create secret: %w", err)
@@ -174,7 +118,10 @@ func (r *Registry) RevokeSecret(ctx context.Context, id string, now time.Time) (
 			return ErrNotFound
 		}
 		s, err = scanSecret(tx.QueryRowContext(ctx, `SELECT `+secretCols+` FROM enrol_secrets WHERE id = $1`, id))
-		return err
+		if err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, "secret.revoked", "secret:"+id, map[string]any{"label": s.Label})
 	})
 	if err != nil {
 		return Secret{}, fmt.Errorf("revoke secret %s: %w", id, err)
