@@ -15,6 +15,8 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // maxImportFile mirrors the collector's register body limit.
@@ -308,7 +310,7 @@ func (c *call) rawWrite(ctx context.Context, method, path string, q url.Values, 
 			if r.Line > 0 {
 				where = fmt.Sprintf("line %d: ", r.Line)
 			}
-			fmt.Fprintf(c.env.Stderr, "%s%s\n", where, clean(r.Message))
+			fmt.Fprintf(c.env.Stderr, "%s%s\n", where, fieldtext.Escape(r.Message))
 		}
 	}
 	return nil, apiError(status, data)
@@ -373,16 +375,16 @@ func assetsImport(c *call) func(context.Context) error {
 		}
 		out := c.env.Stdout
 		for _, a := range res.Created {
-			fmt.Fprintf(out, "create  %s (line %d)\n", clean(a.AssetTag), a.Line)
+			fmt.Fprintf(out, "create  %s (line %d)\n", fieldtext.Escape(a.AssetTag), a.Line)
 		}
 		for _, a := range res.Updated {
-			fmt.Fprintf(out, "update  %s (line %d)\n", clean(a.AssetTag), a.Line)
+			fmt.Fprintf(out, "update  %s (line %d)\n", fieldtext.Escape(a.AssetTag), a.Line)
 			for _, ch := range a.Changes {
-				fmt.Fprintf(out, "          %s: %q -> %q\n", ch.Field, clean(ch.Old), clean(ch.New))
+				fmt.Fprintf(out, "          %s: %q -> %q\n", ch.Field, fieldtext.Escape(ch.Old), fieldtext.Escape(ch.New))
 			}
 		}
 		for _, e := range res.Errors {
-			fmt.Fprintf(out, "error   line %d: %s\n", e.Line, clean(e.Message))
+			fmt.Fprintf(out, "error   line %d: %s\n", e.Line, fieldtext.Escape(e.Message))
 		}
 		verb := "imported"
 		if res.DryRun {
@@ -429,6 +431,9 @@ func reconcile(c *call) func(context.Context) error {
 			w := csv.NewWriter(c.env.Stdout)
 			w.Write([]string{"finding", "asset_tag", "device_id", "hostname", "detail", "since"})
 			for _, r := range rows {
+				for i := range r {
+					r[i] = fieldtext.Escape(r[i])
+				}
 				w.Write(r)
 			}
 			w.Flush()
@@ -436,7 +441,8 @@ func reconcile(c *call) func(context.Context) error {
 		}
 		s, _ := m["summary"].(map[string]any)
 		fmt.Fprintf(c.env.Stdout, "matched %s, unregistered %s, missing %s, not in service %s, mismatches %s\n",
-			str(s["matched"]), str(s["unregistered"]), str(s["missing"]), str(s["not_in_service"]), str(s["mismatches"]))
+			fieldtext.Escape(str(s["matched"])), fieldtext.Escape(str(s["unregistered"])), fieldtext.Escape(str(s["missing"])),
+			fieldtext.Escape(str(s["not_in_service"])), fieldtext.Escape(str(s["mismatches"])))
 		if len(rows) == 0 {
 			return nil
 		}
@@ -452,7 +458,7 @@ func tableRows(c *call, header []string, rows [][]string) {
 	for _, r := range rows {
 		cells := make([]string, len(r))
 		for i := range r {
-			cells[i] = clean(r[i])
+			cells[i] = fieldtext.Escape(r[i])
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}

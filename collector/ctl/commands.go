@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // call is one command invocation.
@@ -407,7 +409,7 @@ func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *pa
 		}
 		cells := row(m)
 		for i := range cells {
-			cells[i] = clean(cells[i])
+			cells[i] = fieldtext.Escape(cells[i])
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
@@ -415,7 +417,7 @@ func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *pa
 		return fmt.Errorf("write table: %w", err)
 	}
 	if next != "" {
-		fmt.Fprintf(c.env.Stderr, "more %s: rerun with --all, or with --cursor %s for the next page\n", noun, next)
+		fmt.Fprintf(c.env.Stderr, "more %s: rerun with --all, or with --cursor %s for the next page\n", noun, fieldtext.Escape(next))
 	}
 	return nil
 }
@@ -440,7 +442,7 @@ func (c *call) objectCommand(ctx context.Context, method, path string, body any,
 func (c *call) printObject(m map[string]any, keys []string) {
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s:\t%s\n", k, clean(str(m[k])))
+		fmt.Fprintf(tw, "%s:\t%s\n", k, fieldtext.Escape(str(m[k])))
 	}
 	tw.Flush()
 }
@@ -451,7 +453,9 @@ func (c *call) printJSON(raw []byte) error {
 		return fmt.Errorf("collector answered with invalid JSON: %w", err)
 	}
 	buf.WriteByte('\n')
-	_, err := c.env.Stdout.Write(buf.Bytes())
+	// encoding/json leaves DEL, C1 and bidirectional controls raw, and a
+	// device may report them: write them as \u escapes, same meaning.
+	_, err := c.env.Stdout.Write(fieldtext.EscapeJSON(buf.Bytes()))
 	return err
 }
 
@@ -486,15 +490,4 @@ func str(v any) string {
 		b, _ := json.Marshal(v)
 		return string(b)
 	}
-}
-
-// clean keeps a value on one line and free of terminal escapes: values come
-// from devices, which an attacker may control.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
 }

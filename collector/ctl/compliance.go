@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // The compliance commands: exceptions, events, the fleet summary, the
@@ -163,11 +165,11 @@ func complianceSummary(c *call) func(context.Context) error {
 		fmt.Fprintln(tw)
 		fmt.Fprintf(tw, "POLICY\tSEVERITY\t%s\tTITLE\n", strings.ToUpper(strings.Join(order, "\t")))
 		for _, p := range sum.Policies {
-			cells := []string{clean(p.ID), clean(p.Severity)}
+			cells := []string{fieldtext.Escape(p.ID), fieldtext.Escape(p.Severity)}
 			for _, s := range order {
 				cells = append(cells, fmt.Sprint(p.Counts[s]))
 			}
-			fmt.Fprintln(tw, strings.Join(append(cells, clean(p.Title)), "\t"))
+			fmt.Fprintln(tw, strings.Join(append(cells, fieldtext.Escape(p.Title)), "\t"))
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("write table: %w", err)
@@ -237,7 +239,7 @@ func devicesShowDetail(c *call) func(context.Context) error {
 		if state == "" {
 			state = "not evaluated yet"
 		}
-		fmt.Fprintf(out, "\nCompliance: %s\n", clean(state))
+		fmt.Fprintf(out, "\nCompliance: %s\n", fieldtext.Escape(state))
 		if results, _ := comp["results"].([]any); len(results) > 0 {
 			c.table([]string{"POLICY", "STATUS", "SEVERITY", "REASON", "EXCEPTION"}, results, func(r map[string]any) []string {
 				return []string{str(r["policy_id"]), str(r["status"]), str(r["severity"]), str(r["reason"]), str(r["exception_id"])}
@@ -269,7 +271,7 @@ func (c *call) table(header []string, items []any, row func(map[string]any) []st
 		m, _ := it.(map[string]any)
 		cells := row(m)
 		for i := range cells {
-			cells[i] = clean(cells[i])
+			cells[i] = fieldtext.Escape(cells[i])
 		}
 		fmt.Fprintln(tw, "  "+strings.Join(cells, "\t"))
 	}

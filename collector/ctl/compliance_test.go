@@ -180,7 +180,7 @@ func TestDevicesShowCompliance(t *testing.T) {
 		"\nOpen exceptions:\n",
 		"  e1  CFG-ENC-01  2024-06-01T00:00:00Z  ciso      legacy  VLAN",
 		"\nRecent changes:\n",
-		"os_changed  os       Debian 11  Debian 12 [31m", // no terminal escape
+		`os_changed  os       Debian 11  Debian 12\x1b[31m`, // the escape shown, not sent
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("devices show output lacks %q:\n%s", want, res.stdout)

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // Env is what Run needs from its process.
@@ -136,16 +138,16 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return exitOK
 	case errors.As(err, &xe):
 		if xe.msg != "" {
-			fmt.Fprintf(env.Stderr, "rosterctl: %s\n", xe.msg)
+			fmt.Fprintf(env.Stderr, "rosterctl: %s\n", fieldtext.Escape(xe.msg))
 		}
 		return xe.code
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(env.Stderr, "rosterctl: %s\nRun 'rosterctl help' for usage.\n", ue.msg)
+		fmt.Fprintf(env.Stderr, "rosterctl: %s\nRun 'rosterctl help' for usage.\n", fieldtext.Escape(ue.msg))
 		return exitUsage
 	default:
-		fmt.Fprintf(env.Stderr, "rosterctl: %s\n", err)
+		fmt.Fprintf(env.Stderr, "rosterctl: %s\n", fieldtext.Escape(err.Error()))
 		return exitFailure
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -677,12 +678,43 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
-func TestCleanCells(t *testing.T) {
+// A device reports its own hostname and software, so an attacker may put
+// terminal escapes, NUL and bidirectional overrides there: every print
+// path shows them as visible escapes, and --json keeps them escaped.
+func TestEscapesWhatDevicesReport(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, []map[string]any{{"id": "d1", "hostname": "evil\x1b[31m\nhost\t", "platform": "linux"}})
-	r := runCtl(t, f.env(), "devices", "list")
-	if strings.ContainsAny(r.stdout, "\x1b") || strings.Count(r.stdout, "\n") != 2 {
-		t.Errorf("got %q, want control characters replaced and one line per device", r.stdout)
+	const hostname = "evil\x1b]0;pwned\x07\x1b[2J\x00host\t\u202egnp.exe\n"
+	const shown = `evil\x1b]0;pwned\x07\x1b[2J\x00host\t\u202egnp.exe\n`
+	const osName = "Ubuntu\u009b31m\x7f"
+	f := newFixture(t, []map[string]any{{"id": "d1", "hostname": hostname, "platform": "linux", "os_name": osName, "state": "active"}})
+	raw := "\x1b\x00\x07\x7f\u202e\u009b"
+	for _, args := range [][]string{{"devices", "list"}, {"devices", "show", "d1"}, {"devices", "show", "d1", "--json"}, {"devices", "list", "--json", "--all"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			r := runCtl(t, f.env(), args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+			}
+			if strings.ContainsAny(r.stdout, raw) {
+				t.Errorf("got %q, want no raw control or bidirectional character", r.stdout)
+			}
+			if slices.Contains(args, "--json") {
+				var v any
+				if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+					t.Fatalf("--json output is not JSON: %v", err)
+				}
+				if got := fmt.Sprint(v); !strings.Contains(got, hostname) || !strings.Contains(got, osName) {
+					t.Errorf("--json decodes to %q, want the hostname %q and OS %q as the device sent them", got, hostname, osName)
+				}
+				return
+			}
+			if !strings.Contains(r.stdout, shown) || !strings.Contains(r.stdout, `Ubuntu\u009b31m\x7f`) {
+				t.Errorf("got %q, want the hostname shown as %s and the OS as %s", r.stdout, shown, `Ubuntu\u009b31m\x7f`)
+			}
+			if args[1] == "list" && strings.Count(r.stdout, "\n") != 2 {
+				t.Errorf("got %q, want a header and one line for the device", r.stdout)
+			}
+		})
 	}
 }
 

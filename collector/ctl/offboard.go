@@ -23,6 +23,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // Exit codes of offboard wait.
@@ -84,7 +86,7 @@ func offboardStart(c *call) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(c.env.Stdout, str(m["id"]))
+		fmt.Fprintln(c.env.Stdout, fieldtext.Escape(str(m["id"])))
 		return nil
 	}
 }
@@ -110,7 +112,7 @@ func (c *call) printWipe(raw []byte) error {
 		tm, _ := t.(map[string]any)
 		actor, _ := tm["actor"].(map[string]any)
 		by := str(actor["kind"]) + ":" + str(actor["name"])
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(str(tm["at"])), clean(str(tm["from"])), clean(str(tm["to"])), clean(by), clean(str(tm["detail"])))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", fieldtext.Escape(str(tm["at"])), fieldtext.Escape(str(tm["from"])), fieldtext.Escape(str(tm["to"])), fieldtext.Escape(by), fieldtext.Escape(str(tm["detail"])))
 	}
 	return tw.Flush()
 }
@@ -176,7 +178,7 @@ func offboardWait(c *call) func(context.Context) error {
 				return fmt.Errorf("decode wipe: %w", err)
 			}
 			if w.State != last {
-				fmt.Fprintf(c.env.Stderr, "wipe %s: %s\n", c.args[0], clean(w.State))
+				fmt.Fprintf(c.env.Stderr, "wipe %s: %s\n", c.args[0], fieldtext.Escape(w.State))
 				last = w.State
 			}
 			if code, done := waitOutcome(w.State); done {
@@ -188,7 +190,7 @@ func offboardWait(c *call) func(context.Context) error {
 				}
 				msg := fmt.Sprintf("wipe %s is %s", c.args[0], w.State)
 				if w.FailureReason != "" {
-					msg += ": " + clean(w.FailureReason)
+					msg += ": " + fieldtext.Escape(w.FailureReason)
 				}
 				return &exitError{code: code, msg: msg}
 			}
@@ -312,7 +314,7 @@ func verifyCertificate(data []byte, pub ed25519.PublicKey) (map[string]any, erro
 		return nil, errors.New("not a signed certificate: certificate or signature missing")
 	}
 	if want := keyID(pub); sc.KeyID != want {
-		return nil, fmt.Errorf("signed with key %s, not with the given key %s", clean(sc.KeyID), want)
+		return nil, fmt.Errorf("signed with key %s, not with the given key %s", fieldtext.Escape(sc.KeyID), want)
 	}
 	sig, err := base64.StdEncoding.DecodeString(sc.Signature)
 	if err != nil {
@@ -368,8 +370,8 @@ func offboardVerifyCertificate(c *call) func(context.Context) error {
 			return c.printJSON(b)
 		}
 		fmt.Fprintf(c.env.Stdout, "certificate OK: signed by %s; wipe %s, asset %s, serial %s, %s (%s)\n", keyID(pub),
-			clean(str(cert["wipe_request_id"])), clean(str(cert["property_number"])), clean(str(cert["serial_number"])),
-			clean(str(cert["state"])), clean(str(cert["method"])))
+			fieldtext.Escape(str(cert["wipe_request_id"])), fieldtext.Escape(str(cert["property_number"])), fieldtext.Escape(str(cert["serial_number"])),
+			fieldtext.Escape(str(cert["state"])), fieldtext.Escape(str(cert["method"])))
 		return nil
 	}
 }
