@@ -54,13 +54,22 @@ type Registry struct {
 	comp complianceHolder
 	// missingAfter is SetMissingAfter's window in nanoseconds (0: default).
 	missingAfter atomic.Int64
+	// singlePerson is AllowSinglePersonWipes (wipe.go).
+	singlePerson atomic.Bool
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
-// pending migrations.
+// pending migrations. The database and its -wal and -shm files are made
+// readable by their owner only (filemode.go).
 func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := createDBFile(path); err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	if err := tightenDBFiles(path); err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
@@ -84,6 +93,11 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 	}
 	if len(applied) > 0 {
 		logger.Info("registry migrated", "path", path, "applied", applied)
+	}
+	// The -wal and -shm files exist now that a connection is open.
+	if err := tightenDBFiles(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
 	return r, nil
 }
