@@ -23,18 +23,19 @@ import (
 	"github.com/rosterhq/roster/collector/registry"
 )
 
-// Failed-authentication throttle: a source that fails more than
-// authFailBurst times within authFailWindow is refused (429) until the
-// window ends, without the credential even being looked at.
+// Failed-authentication throttle: a source that fails burst times
+// within authFailWindow is refused (429) until the window ends, without
+// the credential even being looked at.
 const (
-	authFailBurst  = 10
-	authFailWindow = time.Minute
+	defaultAuthFailBurst = 10
+	authFailWindow       = time.Minute
 )
 
 // failLimiter counts failed authentications per source address.
 type failLimiter struct {
 	mu    sync.Mutex
 	now   func() time.Time
+	burst int
 	fails map[string]*failWindow
 }
 
@@ -43,8 +44,13 @@ type failWindow struct {
 	n     int
 }
 
-func newFailLimiter(now func() time.Time) *failLimiter {
-	return &failLimiter{now: now, fails: map[string]*failWindow{}}
+// newFailLimiter allows burst failures per window (0: the default;
+// negative: no limit).
+func newFailLimiter(now func() time.Time, burst int) *failLimiter {
+	if burst == 0 {
+		burst = defaultAuthFailBurst
+	}
+	return &failLimiter{now: now, burst: burst, fails: map[string]*failWindow{}}
 }
 
 // blocked returns how long src must wait, or 0.
@@ -52,7 +58,7 @@ func (l *failLimiter) blocked(src string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.fails[src]
-	if w == nil {
+	if w == nil || l.burst < 0 {
 		return 0
 	}
 	left := authFailWindow - l.now().Sub(w.start)
@@ -60,15 +66,14 @@ func (l *failLimiter) blocked(src string) time.Duration {
 		delete(l.fails, src)
 		return 0
 	}
-	if w.n >= authFailBurst {
+	if w.n >= l.burst {
 		return left
 	}
 	return 0
 }
 
-// fail records a failure; it returns true for the failure that reaches the
-// burst, the one worth an audit entry of its own.
-func (l *failLimiter) fail(src string) bool {
+// fail records a failed authentication from src.
+func (l *failLimiter) fail(src string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -87,7 +92,6 @@ func (l *failLimiter) fail(src string) bool {
 		l.fails[src] = w
 	}
 	w.n++
-	return w.n == authFailBurst
 }
 
 // sourceOf is the client's address without its port.
@@ -187,6 +191,17 @@ func (s *server) deny(w http.ResponseWriter, r *http.Request, actor access.Actor
 	s.logger.Warn("request denied", "method", r.Method, "path", r.URL.Path, "source", actor.Source, "principal", actor.Name,
 		"status", ae.status, "reason", ae.message, "request_id", actor.RequestID)
 	writeError(w, ae.status, ae.code, ae.message)
+}
+
+// sensitiveRead records a read an auditor wants to know about (a raw
+// snapshot, a certificate, an export, the access review) before the
+// answer goes out; when the entry cannot be written the read is refused.
+func (s *server) sensitiveRead(w http.ResponseWriter, r *http.Request, action, target string, detail any) bool {
+	if err := s.reg.AuditOutside(r.Context(), action, target, audit.OK, detail); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
 }
 
 type deviceKey struct{}

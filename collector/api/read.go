@@ -108,6 +108,9 @@ func (s *server) deviceSnapshot(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.sensitiveRead(w, r, "device.snapshot.read", "device:"+r.PathValue("ref"), nil) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(snap)

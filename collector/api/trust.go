@@ -267,8 +267,7 @@ func (s *server) accessReview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.reg.AuditOutside(r.Context(), "access.review.read", "access-review", audit.OK, map[string]any{"principals": len(rev.Principals), "changes": len(rev.Changes)}); err != nil {
-		s.fail(w, r, err)
+	if !s.sensitiveRead(w, r, "access.review.read", "access-review", map[string]any{"principals": len(rev.Principals), "changes": len(rev.Changes)}) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rev)
@@ -346,7 +345,7 @@ func (s *server) signOffReview(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ae := knownParams(q, "since", "until", "principal", "action", "target", "after", "limit"); ae != nil {
+	if ae := knownParams(q, "since", "until", "principal", "action", "target", "cursor", "limit"); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}
@@ -362,7 +361,7 @@ func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	if until != nil {
 		f.Until = *until
 	}
-	for name, dst := range map[string]*int64{"after": &f.AfterSeq} {
+	for name, dst := range map[string]*int64{"cursor": &f.AfterSeq} {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
@@ -415,6 +414,9 @@ func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	cps, err := s.reg.AuditCheckpoints(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.sensitiveRead(w, r, "audit.verified", "audit-log", map[string]any{"ok": res.OK, "entries": res.Entries, "head_seq": res.HeadSeq, "problem": res.Problem}) {
 		return
 	}
 	out := verifyResponse{Result: res, KeyID: s.ca.Command.KeyID(), PublicKey: s.ca.Command.PublicBase64()}

@@ -310,8 +310,13 @@ func (r *Registry) RefreshFlags(ctx context.Context, now time.Time) (Changes, er
 		if err != nil {
 			return err
 		}
-		ch, err = r.settle(ctx, tx, s, actorCollector, now.UTC())
-		return err
+		if ch, err = r.settle(ctx, tx, s, actorCollector, now.UTC()); err != nil {
+			return err
+		}
+		if ch.LinksChanged+ch.FlagsSet+ch.FlagsCleared == 0 {
+			return nil
+		}
+		return r.audit(ctx, tx, "flags.refreshed", "register", ch)
 	})
 	if err != nil {
 		return Changes{}, fmt.Errorf("refresh flags: %w", err)

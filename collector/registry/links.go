@@ -490,8 +490,10 @@ func (r *Registry) LinkAsset(ctx context.Context, tag, deviceRef string, actor A
 		if err := h.add(KindAssetLinked, assetID, s.assets[assetID].tag, dev, LinkManual, "", dev); err != nil {
 			return err
 		}
-		_, err = r.settle(ctx, tx, s, actor, now)
-		return err
+		if _, err = r.settle(ctx, tx, s, actor, now); err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, "asset.linked", "asset:"+s.assets[assetID].tag, map[string]string{"device_id": dev, "how": LinkManual})
 	})
 	if err != nil {
 		return Asset{}, fmt.Errorf("link asset %s: %w", tag, err)
@@ -523,11 +525,14 @@ func (r *Registry) UnlinkAsset(ctx context.Context, tag string, actor Actor, now
 			return err
 		}
 		defer h.close()
+		dev := s.links[assetID].deviceID
 		if err := dropLink(ctx, tx, h, s, assetID); err != nil {
 			return err
 		}
-		_, err = r.settle(ctx, tx, s, actor, now)
-		return err
+		if _, err = r.settle(ctx, tx, s, actor, now); err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, "asset.unlinked", "asset:"+s.assets[assetID].tag, map[string]string{"device_id": dev})
 	})
 	if err != nil {
 		return Asset{}, fmt.Errorf("unlink asset %s: %w", tag, err)

@@ -245,6 +245,18 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			in.DeviceID, int64(rep.Seq), rep.Kind, rep.Hash, fmtTime(now)); err != nil {
 			return fmt.Errorf("record sequence: %w", err)
 		}
+		// A report that changed what the registry knows is a change made
+		// by the device: audited like a person's, unchanged ones are not.
+		if rep.Hash != cur.lastHash && !r.quietReports.Load() {
+			kinds := map[string]int{}
+			for _, e := range evs {
+				kinds[e.Kind]++
+			}
+			if err := r.audit(ctx, tx, "report.applied", "device:"+in.DeviceID, map[string]any{
+				"seq": rep.Seq, "kind": rep.Kind, "hash": rep.Hash, "base_hash": cur.lastHash, "changes": kinds}); err != nil {
+				return err
+			}
+		}
 		ack.Status, ack.Hash = wire.AckApplied, rep.Hash
 		cacheAfterCommit = res.next
 		return nil
@@ -298,9 +310,10 @@ func ValidateReport(rep *wire.Report) error {
 
 // flagConflicts flags this device and every other live device claiming its
 // identity, recording an event the first time each is flagged. When no live
-// device conflicts any more, this device's flag is lifted.
+// device conflicts any more and no enrolment conflict waits for a person
+// (conflictPartners), this device's flag is lifted.
 func (r *Registry) flagConflicts(ctx context.Context, tx *sql.Tx, self string, id hwID, flags string, now time.Time, seq uint64) (string, []event, error) {
-	others, err := liveConflicts(ctx, tx, self, id, now)
+	others, err := conflictPartners(ctx, tx, self, id, now)
 	if err != nil {
 		return "", nil, fmt.Errorf("check identity conflicts: %w", err)
 	}
