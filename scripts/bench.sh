@@ -83,6 +83,8 @@ bash scripts/bench-ingest.sh
 # Issue 5: the fixed-asset register import, and compliance re-evaluation.
 echo
 bash scripts/bench-assets.sh
+echo
+bash scripts/bench-audit.sh
 if [ -f scripts/bench-compliance.sh ]; then
   echo
   bash scripts/bench-compliance.sh

@@ -130,8 +130,8 @@ wait:
 				t.Fatalf("roster-collector exited before listening (%v); stdout:\n%s\nstderr:\n%s", c.err, out.String(), c.stderr)
 			}
 			out.WriteString(line + "\n")
-			if tok, ok := strings.CutPrefix(line, "Bootstrap admin token (shown only once, store it now): "); ok {
-				c.BootstrapToken = tok
+			if strings.HasPrefix(line, "Bootstrap admin token ") {
+				c.BootstrapToken = line[strings.LastIndex(line, " ")+1:]
 			}
 			if addr, ok := strings.CutPrefix(line, "listening on "); ok {
 				c.Addr = addr
