@@ -36,7 +36,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rosterhq/roster/shared/identity"
@@ -340,16 +339,14 @@ func parseRow(rec, cols []string, line int) (Row, []RowError) {
 			fail(col, "%s is %d bytes long, at most %d allowed", col, len(v), MaxField)
 			continue
 		}
-		if col == ColNotes {
-			// One kind of line break, so a value reads back as written
-			// (csv turns a quoted CRLF into LF but keeps a lone CR).
-			v = strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
-		} else if strings.ContainsFunc(v, unicode.IsControl) {
-			fail(col, "%s %q contains a line break or control character", col, clip(v))
+		// csv turns a quoted CRLF into LF but keeps a lone CR: Text
+		// makes notes' line breaks one kind.
+		v, err := Text(col, v)
+		if err != nil {
+			fail(col, "%v", err)
 			continue
 		}
 		v = unguard(v)
-		var err error
 		switch col {
 		case ColAssetTag:
 			row.AssetTag = v

@@ -143,7 +143,25 @@ func TestRead(t *testing.T) {
 				`line 2: notes is not valid UTF-8 (save the file as CSV UTF-8)`,
 				`line 3: notes is 4097 bytes long, at most 4096 allowed`,
 				`line 4: value "stray" in column 3, which has no header name`,
-				`line 5: asset_tag "X-4\r\nB" contains a line break or control character`,
+				`line 5: asset_tag: line break U+000D at position 4 is not allowed`,
+			},
+		},
+		{
+			name: "control and bidirectional characters, refused by fieldtext's rule with where they are",
+			in: "asset_tag,model,owner,location,notes,tags\n" +
+				"C-1,ThinkPad\x1b[2J,,,,\n" +
+				"C-2,,\u202eecilA,,,\n" +
+				"C-3,,,Room\t4,,\n" +
+				"C-4,,,,\"line one\n\tindented\",\n" +
+				"C-5,,,,\"ok\nthen\x00\",\n" +
+				"C-6,,,,,a;b\u009b\n",
+			want: []assetcsv.Row{{Line: 5, AssetTag: "C-4", Notes: "line one\n\tindented", Columns: []string{"asset_tag", "model", "owner", "location", "notes", "tags"}}},
+			wantErrs: []string{
+				`line 2: model: control character U+001B at position 9 is not allowed`,
+				`line 3: owner: bidirectional control U+202E at position 1 is not allowed`,
+				`line 4: location: tab U+0009 at position 5 is not allowed`,
+				`line 7: notes: control character U+0000 at position 8 is not allowed`,
+				`line 9: tags: control character U+009B at position 4 is not allowed`,
 			},
 		},
 		{

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // Asset types.
@@ -136,4 +138,16 @@ func SplitTags(s string) []string {
 		tags = append(tags, t)
 	}
 	return tags
+}
+
+// Text applies fieldtext's rule to one field's value, for the CSV reader
+// and the API alike: notes may span lines (a CR LF or a lone CR becomes
+// LF, so a value reads back as written), every other field is one line.
+// It returns the value to store.
+func Text(col, v string) (string, error) {
+	if col != ColNotes {
+		return v, fieldtext.Check(col, v)
+	}
+	v = strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
+	return v, fieldtext.CheckLines(col, v)
 }

@@ -50,6 +50,14 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", head + "    kind: cel\n    kind: cel\n", `policies.yaml:2: policy CFG-X-01: line 6: mapping key "kind" already defined at line 5`},
 		{"two documents", head + "    kind: cel\n    expr: 'true'\n---\npolicies: []\n", "policies.yaml: only one YAML document is allowed"},
 		{"not a list", "policies: {id: x}\n", "policies.yaml:1: policies must be a list"},
+		{"escape in title", "policies:\n  - id: CFG-X-01\n    title: \"Disk \\e[2J\"\n    severity: low\n    kind: cel\n    expr: 'true'\n",
+			"policies.yaml:3: policy CFG-X-01: title: control character U+001B at position 6 is not allowed"},
+		{"bidi override in fail_reason", head + "    kind: cel\n    expr: 'true'\n    fail_reason: \"ok \\u202E\"\n",
+			"policies.yaml:7: policy CFG-X-01: fail_reason: bidirectional control U+202E at position 4 is not allowed"},
+		{"NUL in a multi-line description", head + "    description: \"line one\\nline\\0 two\"\n    kind: cel\n    expr: 'true'\n",
+			"policies.yaml:5: policy CFG-X-01: description: control character U+0000 at position 14 is not allowed"},
+		{"line break in a scope tag", head + "    scope: {tags: [a, \"b\\nc\"]}\n    kind: cel\n    expr: 'true'\n",
+			"policies.yaml:5: policy CFG-X-01: scope.tags[1]: line break U+000A at position 2 is not allowed"},
 		{"negative grace", head + "    kind: cel\n    expr: 'true'\n    grace_days: -1\n", "policies.yaml:7: policy CFG-X-01: grace_days: must not be negative"},
 	}
 	for _, tt := range tests {

@@ -234,6 +234,9 @@ func compile(env *cel.Env, p Policy) (*compiled, error) {
 	case p.ValidityDays < 0:
 		return nil, fail("validity_days", "must not be negative")
 	}
+	if field, err := p.checkText(); err != nil {
+		return nil, fail(field, "%s", err.Detail())
+	}
 	for _, c := range []struct {
 		field  string
 		values []string

@@ -57,6 +57,12 @@ func TestComplianceAndWebhooks(t *testing.T) {
 			w := Webhook{ID: "a", URL: "https://a/", Secret: "s", Events: []string{"*"}}
 			c.Webhooks = []Webhook{w, w}
 		}, `webhooks[1].id "a" is used twice`},
+		{"escape in id", func(c *Config) {
+			c.Webhooks = []Webhook{{ID: "siem\x1b[2J", URL: "https://a/", Secret: "s", Events: []string{"*"}}}
+		}, "webhooks[0].id: control character U+001B at position 5 is not allowed"},
+		{"bidi override in id", func(c *Config) {
+			c.Webhooks = []Webhook{{ID: "a\u202eb", URL: "https://a/", Secret: "s", Events: []string{"*"}}}
+		}, "webhooks[0].id: bidirectional control U+202E at position 2 is not allowed"},
 		{"not http", func(c *Config) {
 			c.Webhooks = []Webhook{{ID: "a", URL: "ftp://a/", Secret: "s", Events: []string{"*"}}}
 		}, "webhooks[0].url"},

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/shared/fieldtext"
 	"github.com/rosterhq/roster/shared/wire"
 	"gopkg.in/yaml.v3"
 )
@@ -567,6 +568,9 @@ func (c *Config) validateCompliance() []error {
 			add("%s.id is required", name)
 		case ids[w.ID]:
 			add("%s.id %q is used twice", name, w.ID)
+		}
+		if err := fieldtext.Check(name+".id", w.ID); err != nil {
+			add("%v", err)
 		}
 		ids[w.ID] = true
 		if (w.Secret == "") == (w.SecretFile == "") {

@@ -505,12 +505,13 @@ func (in AssetInput) row() (assetcsv.Row, []RowError) {
 		case len(s) > assetcsv.MaxField:
 			errs = append(errs, RowError{Column: col, Message: fmt.Sprintf("%s is %d bytes long, at most %d allowed", col, len(s), assetcsv.MaxField)})
 			return
-		case col != assetcsv.ColNotes && strings.ContainsFunc(s, isControl):
-			errs = append(errs, RowError{Column: col, Message: fmt.Sprintf("%s contains a line break or control character", col)})
+		}
+		var err error
+		if s, err = assetcsv.Text(col, s); err != nil {
+			errs = append(errs, RowError{Column: col, Message: err.Error()})
 			return
 		}
 		if parse != nil {
-			var err error
 			if s, err = parse(s); err != nil {
 				errs = append(errs, RowError{Column: col, Message: err.Error()})
 				return
@@ -536,11 +537,14 @@ func (in AssetInput) row() (assetcsv.Row, []RowError) {
 		row.Tags = []string{}
 		for _, t := range *in.Tags {
 			t = strings.TrimSpace(t)
+			_, terr := assetcsv.Text(assetcsv.ColTags, t)
 			switch {
 			case t == "":
 				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: "tags: empty tag"})
-			case strings.ContainsAny(t, ";|") || strings.ContainsFunc(t, isControl) || len(t) > 256:
-				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: fmt.Sprintf("tag %q: at most 256 bytes, no ';', '|' or control characters", t)})
+			case terr != nil:
+				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: terr.Error()})
+			case strings.ContainsAny(t, ";|") || len(t) > 256:
+				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: fmt.Sprintf("tag %q: at most 256 bytes, no ';' or '|'", t)})
 			case !slices.Contains(row.Tags, t):
 				row.Tags = append(row.Tags, t)
 			}
@@ -548,8 +552,6 @@ func (in AssetInput) row() (assetcsv.Row, []RowError) {
 	}
 	return row, errs
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
 
 // AddAsset creates one asset: ErrExists when its tag is taken, a
 // *RowsError when a field is invalid.

@@ -84,6 +84,11 @@ func (r *Registry) CreateException(ctx context.Context, in ExceptionInput, now t
 	bad := func(format string, a ...any) (ExceptionRecord, error) {
 		return ExceptionRecord{}, fmt.Errorf("create exception: %w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 	}
+	for _, f := range [][2]string{{"reason", in.Reason}, {"compensating_control", in.CompensatingControl}} {
+		if err := checkText(f[0], f[1], false); err != nil {
+			return ExceptionRecord{}, fmt.Errorf("create exception: %w", err)
+		}
+	}
 	if _, ok := st.set.Policy(in.PolicyID); !ok {
 		return bad("no policy %q in force", in.PolicyID)
 	}

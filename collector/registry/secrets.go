@@ -47,6 +47,9 @@ func (r *Registry) CreateSecret(ctx context.Context, label string, expiresIn tim
 	if expiresIn < 0 || maxUses < 0 {
 		return Secret{}, "", fmt.Errorf("create secret: %w: negative expiry or use limit", ErrInvalid)
 	}
+	if err := checkText("label", label, false); err != nil {
+		return Secret{}, "", fmt.Errorf("create secret: %w", err)
+	}
 	plain, err := randomToken("rse_")
 	if err != nil {
 		return Secret{}, "", err

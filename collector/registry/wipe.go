@@ -210,19 +210,6 @@ type WipeStart struct {
 	Actor    WipeActor
 }
 
-// checkText refuses an empty, over-long or multi-line value.
-func checkText(name, v string, required bool) error {
-	switch {
-	case required && strings.TrimSpace(v) == "":
-		return fmt.Errorf("%w: %s is required", ErrInvalid, name)
-	case len(v) > 1024:
-		return fmt.Errorf("%w: %s is longer than 1024 bytes", ErrInvalid, name)
-	case strings.ContainsFunc(v, isControl):
-		return fmt.Errorf("%w: %s contains a line break or control character", ErrInvalid, name)
-	}
-	return nil
-}
-
 // StartWipe creates a wipe request and sets the asset to offboarding, in
 // one transaction. It is a conflict when the device or asset already has
 // a wipe under way, or the asset's lifecycle does not allow offboarding.

@@ -36,11 +36,15 @@ type Error struct {
 	Byte byte
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return e.Field + ": " + e.Detail() }
+
+// Detail is the message without the field's name, for callers that name
+// the field their own way.
+func (e *Error) Detail() string {
 	if e.Rune == utf8.RuneError {
-		return fmt.Sprintf("%s: invalid UTF-8 (byte 0x%02X) at position %d is not allowed", e.Field, e.Byte, e.Pos)
+		return fmt.Sprintf("invalid UTF-8 (byte 0x%02X) at position %d is not allowed", e.Byte, e.Pos)
 	}
-	return fmt.Sprintf("%s: %s U+%04X at position %d is not allowed", e.Field, kind(e.Rune), e.Rune, e.Pos)
+	return fmt.Sprintf("%s U+%04X at position %d is not allowed", kind(e.Rune), e.Rune, e.Pos)
 }
 
 func kind(r rune) string {

@@ -1,0 +1,27 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rosterhq/roster/shared/fieldtext"
+)
+
+// maxText bounds a name, ticket, reason or note.
+const maxText = 1024
+
+// checkText refuses an empty (when required) or over-long value, or one
+// that breaks fieldtext's one-line rule (a line break, a control or
+// bidirectional character, invalid UTF-8), naming the field and where.
+func checkText(name, v string, required bool) error {
+	switch {
+	case required && strings.TrimSpace(v) == "":
+		return fmt.Errorf("%w: %s is required", ErrInvalid, name)
+	case len(v) > maxText:
+		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, name, maxText)
+	}
+	if err := fieldtext.Check(name, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
