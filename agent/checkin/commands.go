@@ -111,13 +111,23 @@ func (c *Commands) receive(j *state.CommandJournal, sc wire.SignedCommand, key [
 		return Outcome{}, false
 	}
 	now := c.now()
+	var spent *state.CommandEntry
 	v := wipe.Verifier{Key: key, DeviceID: c.DeviceID, Now: now, Seen: func(n string) (string, bool) {
 		if e := j.Nonce(n); e != nil {
+			spent = e
 			return fmt.Sprintf("by command %s, received %s", e.ID, e.ReceivedAt.Format(time.RFC3339)), true
 		}
 		return "", false
 	}}
 	cmd, err := v.Verify(sc)
+	if err != nil && spent != nil && spent.ID == cmd.ID {
+		// Every other check passed (the nonce is the last): the collector
+		// signed the same command again with a fresh expiry because its
+		// earlier signing lapsed before it heard back. It is the command
+		// already journaled, not a replay of another.
+		c.logger().Debug("command signed again; already handled", "command_id", cmd.ID)
+		return Outcome{}, false
+	}
 	if err == nil {
 		err = c.Policy.Check(cmd)
 	}

@@ -69,8 +69,15 @@ func runEnroll(ctx context.Context, args []string, env Env) int {
 		return 0
 	}
 	verb := "enrolled"
-	if res.ReEnrolled {
-		verb = "re-enrolled (continuing this device's record)"
+	switch {
+	case res.ReEnrolled:
+		verb = "re-enrolled (continuing this device's record"
+		if res.Rule != "" {
+			verb += ": " + res.Rule
+		}
+		verb += ")"
+	case res.Rule == "conflict":
+		verb = "enrolled as a new device in identity conflict with a live device of the same hardware (an admin merges or revokes)"
 	}
 	fmt.Fprintf(env.Stdout, "%s\n", res.DeviceID)
 	fmt.Fprintf(env.Stderr, "%s: %s as %s with %s over %s; certificate valid until %s\n",

@@ -14,9 +14,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -108,11 +110,15 @@ type Request struct {
 
 // Result is what enrolment produced.
 type Result struct {
-	DeviceID   string    `json:"device_id"`
-	Collector  string    `json:"collector"`
-	ReEnrolled bool      `json:"re_enrolled"`
-	NotAfter   time.Time `json:"-"`
-	Transport  string    `json:"-"`
+	DeviceID   string `json:"device_id"`
+	Collector  string `json:"collector"`
+	ReEnrolled bool   `json:"re_enrolled"`
+	// Rule is the collector's enrolment rule: new, conflict (a new record
+	// in identity conflict with a live device) or the continuity rule
+	// that continued the device (docs/api.md).
+	Rule      string    `json:"rule,omitempty"`
+	NotAfter  time.Time `json:"-"`
+	Transport string    `json:"-"`
 }
 
 // Enroll enrols the device and stores its credentials in dir, replacing an
@@ -151,6 +157,7 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 		CSR:          string(csrPEM),
 		Identity:     r.Identity,
 		AgentVersion: r.AgentVersion,
+		Proof:        keyProof(dir, strings.TrimRight(r.Collector, "/"), key, now()),
 	}, false, &resp)
 	if err != nil {
 		return Result{}, fmt.Errorf("enrol with %s: %w", r.Collector, err)
@@ -193,9 +200,46 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 		DeviceID:   resp.DeviceID,
 		Collector:  strings.TrimRight(r.Collector, "/"),
 		ReEnrolled: resp.ReEnrolled,
+		Rule:       resp.Rule,
 		NotAfter:   cert.NotAfter,
 		Transport:  used,
 	}, nil
+}
+
+// keyProof signs the new key with the key of the enrolment dir already
+// holds with the same collector, so the collector may continue that device
+// record (re-enrolment from an intact state directory) even while it
+// looks alive. No earlier enrolment, or one that cannot be read, sends
+// no proof: the collector then decides by its other rules.
+func keyProof(dir *state.Dir, collector string, newKey *ecdsa.PrivateKey, now time.Time) *wire.EnrollProof {
+	dev, err := dir.Device()
+	if err != nil || dev.DeviceID == "" || dev.Collector != collector {
+		return nil
+	}
+	keyPEM, certPEM, _, err := dir.Credentials()
+	if err != nil {
+		return nil
+	}
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	old, ok := parsed.(*ecdsa.PrivateKey)
+	if err != nil || !ok {
+		return nil
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&newKey.PublicKey)
+	if err != nil {
+		return nil
+	}
+	ts := now.UTC().Truncate(time.Second)
+	sum := sha256.Sum256(wire.EnrollProofMessage(spki, dev.DeviceID, ts))
+	sig, err := ecdsa.SignASN1(rand.Reader, old, sum[:])
+	if err != nil {
+		return nil
+	}
+	return &wire.EnrollProof{Certificate: string(certPEM), Timestamp: ts, Signature: base64.StdEncoding.EncodeToString(sig)}
 }
 
 // NewKeyAndCSR generates an ECDSA P-256 key and a PEM CSR signed by it.

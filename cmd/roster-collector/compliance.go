@@ -46,18 +46,23 @@ func testClockAllowed(listen string) error {
 }
 
 // loadPolicies reads the policy file, or the embedded baseline when none is
-// configured. A file that does not load fails the start with the file,
-// line and policy id (compliance.Parse's errors).
-func loadPolicies(path string) (registry.ComplianceOptions, error) {
+// configured, under the configured CEL cost limits (the set keeps them for
+// the sets that replace it). A file that does not load fails the start with
+// the file, line and policy id (compliance.Parse's errors).
+func loadPolicies(path string, lim compliance.Limits) (registry.ComplianceOptions, error) {
 	if path == "" {
-		return registry.ComplianceOptions{Set: compliance.Default(), Document: compliance.DefaultFile(),
+		set, err := compliance.ParseWithLimits(compliance.DefaultFile(), "default.yaml", lim)
+		if err != nil {
+			return registry.ComplianceOptions{}, fmt.Errorf("load default policies: %w", err)
+		}
+		return registry.ComplianceOptions{Set: set, Document: compliance.DefaultFile(),
 			Source: registry.PolicySourceDefault, Name: "default"}, nil
 	}
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return registry.ComplianceOptions{}, fmt.Errorf("read policies: %w", err)
 	}
-	set, err := compliance.Parse(doc, path)
+	set, err := compliance.ParseWithLimits(doc, path, lim)
 	if err != nil {
 		return registry.ComplianceOptions{}, fmt.Errorf("load policies: %w", err)
 	}
@@ -90,7 +95,7 @@ func endpoints(hooks []config.Webhook) ([]webhook.Endpoint, error) {
 // and starts the process's one webhook Worker and the periodic fleet
 // evaluation. The returned stop cancels both and waits for them.
 func startCompliance(ctx context.Context, cfg config.Config, reg *registry.Registry, clk *clock, logger *slog.Logger) (stop func(), err error) {
-	opts, err := loadPolicies(cfg.Compliance.Policies)
+	opts, err := loadPolicies(cfg.Compliance.Policies, cfg.Compliance.CELLimits())
 	if err != nil {
 		return nil, err
 	}

@@ -307,6 +307,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	defer startCheckpoints(ctx, reg, ca.Command, time.Duration(cfg.Audit.CheckpointInterval), logger.With("component", "audit"))()
+	reg.SetEnrolmentPolicy(registry.EnrolmentPolicy{
+		ReenrollAfterSilence: time.Duration(cfg.Enrolment.ReenrollAfterSilence),
+		CommandLifetime:      time.Duration(cfg.Enrolment.CommandLifetime),
+	})
 
 	stopCompliance, err := startCompliance(ctx, cfg, reg, clk, logger)
 	if err != nil {

@@ -35,17 +35,32 @@ func (s *server) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	var proof *registry.KeyProof
+	if req.Proof != nil {
+		// A proof that does not verify is refused rather than ignored: the
+		// agent holding an intact state directory should know why it was
+		// not recognised.
+		dev, serial, err := s.ca.VerifyKeyProof(*req.Proof, []byte(req.CSR), now)
+		if err != nil {
+			s.fail(w, r, errf(http.StatusForbidden, "bad_proof", "%v", err))
+			return
+		}
+		proof = &registry.KeyProof{DeviceID: dev, Serial: serial}
+	}
 	res, err := s.reg.Enroll(r.Context(), registry.EnrollInput{
-		Secret: req.Secret, Identity: req.Identity, AgentVersion: req.AgentVersion, Now: now,
+		Secret: req.Secret, Identity: req.Identity, AgentVersion: req.AgentVersion, Proof: proof, Now: now,
 	}, s.signer(req.CSR, now))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.logger.Info("device enrolled", "device_id", res.DeviceID, "re_enrolled", res.ReEnrolled, "hostname", req.Identity.Hostname)
+	s.logger.Info("device enrolled", "device_id", res.DeviceID, "re_enrolled", res.ReEnrolled, "rule", res.Rule, "hostname", req.Identity.Hostname)
+	if res.Rule == registry.RuleConflict {
+		s.logger.Warn("identity conflict: enrolment matched a live device; enrolled as a new record", "device_id", res.DeviceID, "conflicts_with", res.Conflicts)
+	}
 	writeJSON(w, http.StatusCreated, wire.EnrollResponse{
 		DeviceID: res.DeviceID, Certificate: string(res.CertPEM), CA: string(s.ca.CertPEM),
-		NotAfter: res.NotAfter, ReEnrolled: res.ReEnrolled, CommandKey: s.commandKey(),
+		NotAfter: res.NotAfter, ReEnrolled: res.ReEnrolled, CommandKey: s.commandKey(), Rule: res.Rule,
 	})
 }
 
@@ -188,7 +203,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.Debug("report", "device_id", device, "kind", rep.Kind, "seq", rep.Seq, "status", ack.Status)
 	ack.Schedule = s.schedule
-	ack.Commands = s.pendingCommands(r.Context(), device)
+	ack.Commands = s.pendingCommands(r.Context(), device, serial)
 	writeJSON(w, http.StatusOK, ack)
 }
 

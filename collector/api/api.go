@@ -207,6 +207,7 @@ func (s *server) routes() []route {
 		rs = append(rs, route{"/api/v1/test/clock", map[string]endpoint{"PUT": ep(access.TestClock, s.setTestClock)}})
 	}
 	rs = append(rs, s.wipeRoutes()...)
+	rs = append(rs, s.deviceAdminRoutes()...)
 	rs = append(rs, s.trustRoutes()...)
 	return rs
 }

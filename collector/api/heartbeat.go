@@ -51,7 +51,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ack.Schedule = s.schedule
-	ack.Commands = s.pendingCommands(r.Context(), device)
+	ack.Commands = s.pendingCommands(r.Context(), device, serial)
 	s.metrics.Heartbeat(ack.Status)
 	s.logger.Debug("heartbeat", "device_id", device, "status", ack.Status, "last_seq", hb.LastSeq, "spool_depth", hb.SpoolDepth)
 	writeJSON(w, http.StatusOK, ack)

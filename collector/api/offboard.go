@@ -309,7 +309,13 @@ func (s *server) commandStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "command_id is required"))
 		return
 	}
-	wp, err := s.reg.RecordCommandStatus(r.Context(), registry.CommandStatusInput{DeviceID: device, Status: st, Now: s.now()})
+	wp, err := s.reg.RecordCommandStatus(r.Context(), registry.CommandStatusInput{DeviceID: device, CertSerial: serial, Status: st, Now: s.now()})
+	if errors.Is(err, registry.ErrCommandNotDelivered) {
+		// The registry audited the refusal (wipe.command_status, denied).
+		s.logger.Warn("command status refused", "device_id", device, "serial", serial, "command_id", st.CommandID, "err", err)
+		writeError(w, http.StatusForbidden, "command_not_delivered", trimSentinel(err, registry.ErrCommandNotDelivered))
+		return
+	}
 	if err != nil {
 		s.wipeFail(w, r, err)
 		return
@@ -321,8 +327,8 @@ func (s *server) commandStatus(w http.ResponseWriter, r *http.Request) {
 // pendingCommands signs the commands waiting for device, for its ack. A
 // failure is logged, not returned: the report itself was applied, and the
 // command goes out with the next ack.
-func (s *server) pendingCommands(ctx context.Context, device string) []wire.SignedCommand {
-	pending, err := s.reg.WipeCheckIn(ctx, device, s.now())
+func (s *server) pendingCommands(ctx context.Context, device, serial string) []wire.SignedCommand {
+	pending, err := s.reg.WipeCheckIn(ctx, device, serial, s.now())
 	if err != nil {
 		s.logger.Error("wipe check-in", "device_id", device, "err", err)
 	}

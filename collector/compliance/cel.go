@@ -8,6 +8,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/functions"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -78,9 +79,19 @@ func newCELEnv() (*cel.Env, error) {
 	return cel.NewEnv(opts...)
 }
 
-// compileCEL compiles a bool expression and collects the constant software
-// patterns it looks up. Errors read "LINE:COL: message", one per problem.
-func compileCEL(env *cel.Env, expr string) (cel.Program, []string, error) {
+// celProgram is a compiled expression and what bounds its evaluation.
+type celProgram struct {
+	prg cel.Program
+	// tracker is cloned for each evaluation (see celProgram.eval).
+	tracker *cost.Tracker
+	// limit is the runtime cost limit, for the reason of a stopped one.
+	limit uint64
+}
+
+// compileCEL compiles a bool expression, refuses it when its estimated cost
+// is above lim.MaxEstimatedCost, and collects the constant software patterns
+// it looks up. Compile errors read "LINE:COL: message", one per problem.
+func compileCEL(env *cel.Env, expr string, lim Limits) (*celProgram, []string, error) {
 	checked, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		var msgs []string
@@ -92,9 +103,26 @@ func compileCEL(env *cel.Env, expr string) (cel.Program, []string, error) {
 	if !checked.OutputType().IsExactType(cel.BoolType) {
 		return nil, nil, fmt.Errorf("must be a bool expression, not %s", checked.OutputType())
 	}
-	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize))
+	est, err := estimateCEL(env, checked)
+	if err != nil {
+		return nil, nil, err
+	}
+	if est > lim.MaxEstimatedCost {
+		return nil, nil, fmt.Errorf("estimated cost %d is above the limit %d (compliance.cel_max_estimated_cost): "+
+			"each comprehension multiplies the cost of its body by its list's size (up to %d volumes or %d tags) "+
+			"and each software lookup costs up to %d (%d packages)",
+			est, lim.MaxEstimatedCost, hintVolumes, hintTags, lookupCost(hintPackages).Max, hintPackages)
+	}
+	// cel.CostLimit installs the cost observer; celProgram.eval then gives each
+	// evaluation its own tracker with the same limit.
+	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize),
+		cel.CostTracking(&runtimeCost{}), cel.CostLimit(lim.MaxRuntimeCost))
 	if err != nil {
 		return nil, nil, fmt.Errorf("build program: %w", err)
+	}
+	tracker, err := newTracker(lim.MaxRuntimeCost)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build cost tracker: %w", err)
 	}
 	var patterns []string
 	ast.PostOrderVisit(checked.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
@@ -109,7 +137,7 @@ func compileCEL(env *cel.Env, expr string) (cel.Program, []string, error) {
 			}
 		}
 	}))
-	return prg, patterns, nil
+	return &celProgram{prg: prg, tracker: tracker, limit: lim.MaxRuntimeCost}, patterns, nil
 }
 
 // activation answers the CEL variables for one evaluation from the input,
@@ -120,6 +148,12 @@ type activation struct {
 	missing []string
 	// softwareWhy is why a software function could not answer.
 	softwareWhy string
+	// volumes is encryption.volumes, built on first use: a comprehension
+	// resolves its range once per iteration of the one around it, and CEL
+	// charges a resolution as one unit, not as the list it builds.
+	volumes []any
+	// cost prices this device's software lookups for the cost tracker.
+	cost runtimeCost
 }
 
 func (a *activation) Parent() cel.Activation { return nil }
@@ -220,27 +254,35 @@ func (a *activation) encryption(name string) (any, bool) {
 	case "system.mount":
 		return str(e.System.Mount)
 	case "volumes":
-		// Maps omit unknown entries, so v.encrypted on a volume whose state
-		// is unknown is a "no such key" error, not a comparable string.
-		out := make([]any, 0, len(e.Volumes))
-		for _, v := range e.Volumes {
-			m := map[string]any{"mount": v.Mount, "system": v.System}
-			for k, s := range map[string]string{"device": v.Device, "scheme": v.Scheme, "reason": v.Reason} {
-				if s != "" {
-					m[k] = s
-				}
-			}
-			if v.Encrypted == wire.Yes || v.Encrypted == wire.No {
-				m["encrypted"] = string(v.Encrypted)
-			}
-			if v.Status != "" && v.Status != wire.StateUnknown {
-				m["status"] = v.Status
-			}
-			out = append(out, m)
+		if a.volumes == nil {
+			a.volumes = volumeMaps(e.Volumes)
 		}
-		return out, true
+		return a.volumes, true
 	}
 	return nil, false
+}
+
+// volumeMaps is encryption.volumes as CEL sees it. Maps omit unknown
+// entries, so v.encrypted on a volume whose state is unknown is a "no such
+// key" error, not a comparable string.
+func volumeMaps(vols []VolumeFacts) []any {
+	out := make([]any, 0, len(vols))
+	for _, v := range vols {
+		m := map[string]any{"mount": v.Mount, "system": v.System}
+		for k, s := range map[string]string{"device": v.Device, "scheme": v.Scheme, "reason": v.Reason} {
+			if s != "" {
+				m[k] = s
+			}
+		}
+		if v.Encrypted == wire.Yes || v.Encrypted == wire.No {
+			m["encrypted"] = string(v.Encrypted)
+		}
+		if v.Status != "" && v.Status != wire.StateUnknown {
+			m["status"] = v.Status
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func (a *activation) asset(name string) (any, bool) {
@@ -317,10 +359,17 @@ func (a *activation) softwareVersion(_ string, args ...ref.Val) ref.Val {
 }
 
 // checkCEL evaluates the expression: true passes, false fails, an error
-// (an unknown fact, a failed lookup) is unknown with the reason.
+// (an unknown fact, a failed lookup, the cost limit) is unknown with the
+// reason.
 func (c *compiled) checkCEL(in *Input) (string, string) {
 	act := &activation{in: in}
-	out, _, err := c.prg.Eval(act)
+	out, err := c.program.eval(act)
+	if costExceeded(err) {
+		// Checked first: facts found missing before the stop do not
+		// explain it.
+		return StatusUnknown, fmt.Sprintf("evaluation exceeded its cost limit of %d (compliance.cel_max_runtime_cost) "+
+			"on this device's facts: the expression does too much work to be judged", c.program.limit)
+	}
 	if err != nil {
 		return StatusUnknown, celUnknownReason(act, err)
 	}

@@ -157,14 +157,15 @@ func kindParams(kind string) (allowed, required []string) {
 type Set struct {
 	policies []*compiled
 	byID     map[string]*compiled
+	limits   Limits
 }
 
 // compiled is a policy with what evaluation precomputes.
 type compiled struct {
 	Policy
 	banned   *Constraint
-	prg      cel.Program
-	patterns []string // software patterns the policy looks up
+	program  *celProgram // kind cel only
+	patterns []string    // software patterns the policy looks up
 }
 
 // FieldError is a problem with one field of one policy.
@@ -186,17 +187,21 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// NewSet validates and compiles policies (defaults filled in), rejecting
-// duplicate ids. The API uses it for policies that arrive as JSON; a
-// validation error is a *FieldError.
-func NewSet(policies []Policy) (*Set, error) {
+// NewSet validates and compiles policies (defaults filled in) under the
+// default cost limits, rejecting duplicate ids; a validation error is a
+// *FieldError. A collector compiles under its configured limits with
+// ParseWithLimits.
+func NewSet(policies []Policy) (*Set, error) { return newSet(policies, Limits{}) }
+
+func newSet(policies []Policy, lim Limits) (*Set, error) {
+	lim = lim.withDefaults()
 	env, err := newCELEnv()
 	if err != nil {
 		return nil, fmt.Errorf("build cel environment: %w", err)
 	}
-	s := &Set{byID: make(map[string]*compiled, len(policies))}
+	s := &Set{byID: make(map[string]*compiled, len(policies)), limits: lim}
 	for i, p := range policies {
-		c, err := compile(env, p)
+		c, err := compile(env, p, lim)
 		var fe *FieldError
 		if errors.As(err, &fe) {
 			fe.index = i
@@ -213,10 +218,15 @@ func NewSet(policies []Policy) (*Set, error) {
 	return s, nil
 }
 
+// Limits returns the cost limits the set was compiled under, so that a set
+// replacing it (through the API, or stored and loaded again) is compiled
+// under the same ones.
+func (s *Set) Limits() Limits { return s.limits }
+
 // idPattern is the policy id syntax: CFG-ENC-01, SEC-EDR-2, ISO-A8-1.
 func idPattern() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$`) }
 
-func compile(env *cel.Env, p Policy) (*compiled, error) {
+func compile(env *cel.Env, p Policy, lim Limits) (*compiled, error) {
 	fail := func(field, format string, args ...any) error {
 		return &FieldError{PolicyID: p.ID, Field: field, Err: fmt.Errorf(format, args...)}
 	}
@@ -263,11 +273,11 @@ func compile(env *cel.Env, p Policy) (*compiled, error) {
 		if strings.TrimSpace(p.Expr) == "" {
 			return nil, fail("expr", "is required for kind cel")
 		}
-		prg, patterns, err := compileCEL(env, p.Expr)
+		prg, patterns, err := compileCEL(env, p.Expr, lim)
 		if err != nil {
 			return nil, fail("expr", "%w", err)
 		}
-		c.prg, c.patterns = prg, patterns
+		c.program, c.patterns = prg, patterns
 		return c, nil
 	}
 	if !slices.Contains(Kinds(), p.Kind) {
@@ -402,16 +412,25 @@ func LoadFile(path string) (*Set, error) {
 }
 
 // Parse decodes a YAML policy file strictly (unknown keys, duplicate keys
-// and type mismatches are errors), then validates and compiles it. Errors
-// name the file, the line and the policy id, e.g.
+// and type mismatches are errors), then validates and compiles it under the
+// default cost limits. Errors name the file, the line and the policy id, e.g.
 //
 //	policies.yaml:14: policy CFG-X-01: expr: 1:4: undeclared reference to 'os.verison'
 func Parse(data []byte, filename string) (*Set, error) {
+	return ParseWithLimits(data, filename, Limits{})
+}
+
+// ParseWithLimits is Parse under the given cost limits (zero fields mean
+// the defaults). An expression whose estimated cost is above
+// lim.MaxEstimatedCost is refused like a compile error:
+//
+//	policies.yaml:14: policy CFG-X-01: expr: estimated cost 1593666 is above the limit 100000 (compliance.cel_max_estimated_cost): ...
+func ParseWithLimits(data []byte, filename string, lim Limits) (*Set, error) {
 	policies, lines, err := decodeFile(data, filename)
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewSet(policies)
+	s, err := newSet(policies, lim)
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		if l := lines.find(fe.index, fe.Field); l > 0 {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/shared/fieldtext"
 	"github.com/rosterhq/roster/shared/wire"
 	"gopkg.in/yaml.v3"
@@ -49,6 +50,9 @@ type Config struct {
 	Compliance Compliance `yaml:"compliance"`
 	// Webhooks receive events (compliance changes, drift, register flags).
 	Webhooks []Webhook `yaml:"webhooks"`
+	// Enrolment is when a matching enrolment may continue a device record,
+	// and how long a signed command stays valid.
+	Enrolment Enrolment `yaml:"enrolment"`
 	// Audit tunes the audit log's signed checkpoints.
 	Audit Audit `yaml:"audit"`
 	// Metrics is who may read /metrics.
@@ -83,7 +87,39 @@ type Compliance struct {
 	// results that change with time alone: stale devices, expired
 	// exceptions, grace periods ending.
 	EvaluateInterval Duration `yaml:"evaluate_interval"`
+	// CELMaxEstimatedCost refuses, when policies load (from the file, the
+	// API or the store), a CEL expression whose estimated worst-case cost
+	// is higher; docs/policies.md explains the cost units.
+	CELMaxEstimatedCost uint64 `yaml:"cel_max_estimated_cost"`
+	// CELMaxRuntimeCost stops a CEL evaluation that costs more, and the
+	// policy is unknown for that device. It may not be below
+	// CELMaxEstimatedCost, or a policy that loads could be stopped on a
+	// device within the estimate's size hints.
+	CELMaxRuntimeCost uint64 `yaml:"cel_max_runtime_cost"`
 }
+
+// CELLimits are the cost limits policy sets are compiled under.
+func (c Compliance) CELLimits() compliance.Limits {
+	return compliance.Limits{MaxEstimatedCost: c.CELMaxEstimatedCost, MaxRuntimeCost: c.CELMaxRuntimeCost}
+}
+
+// Enrolment tunes device continuity and signed commands
+// (docs/roster-collector.md).
+type Enrolment struct {
+	// ReenrollAfterSilence is how long a device must have been silent
+	// before an enrolment with its hardware identity continues its record
+	// without other proof.
+	ReenrollAfterSilence Duration `yaml:"reenroll_after_silence"`
+	// CommandLifetime caps how long a signed command (a wipe) is valid
+	// once signed; a later delivery signs it again.
+	CommandLifetime Duration `yaml:"command_lifetime"`
+}
+
+// Enrolment defaults.
+const (
+	DefaultReenrollAfterSilence = 30 * 24 * time.Hour
+	DefaultCommandLifetime      = 7 * 24 * time.Hour
+)
 
 // Webhook is one receiver of events. Give the secret inline or, better, in
 // a file readable only by the collector (secret_file).
@@ -177,9 +213,15 @@ func Default() Config {
 			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
 		},
 		Audit: Audit{CheckpointInterval: Duration(DefaultCheckpointInterval)},
+		Enrolment: Enrolment{
+			ReenrollAfterSilence: Duration(DefaultReenrollAfterSilence),
+			CommandLifetime:      Duration(DefaultCommandLifetime),
+		},
 		Compliance: Compliance{
 			ExceptionMaxValidity: Duration(DefaultExceptionMaxValidity),
 			EvaluateInterval:     Duration(DefaultEvaluateInterval),
+			CELMaxEstimatedCost:  compliance.DefaultMaxEstimatedCost,
+			CELMaxRuntimeCost:    compliance.DefaultMaxRuntimeCost,
 		},
 	}
 }
@@ -510,6 +552,12 @@ func (c *Config) Validate() error {
 		add("agents.full_every (%s) must be at least agents.report_interval (%s)", full, report)
 	}
 	errs = append(errs, c.validateCompliance()...)
+	if d := time.Duration(c.Enrolment.ReenrollAfterSilence); d < time.Hour || d > 366*24*time.Hour {
+		add("enrolment.reenroll_after_silence %s must be between 1h and 8784h (366 days)", d)
+	}
+	if d := time.Duration(c.Enrolment.CommandLifetime); d < 10*time.Minute || d > 366*24*time.Hour {
+		add("enrolment.command_lifetime %s must be between 10m and 8784h (366 days)", d)
+	}
 	if d := time.Duration(c.Assets.MissingAfter); d < time.Hour {
 		add("assets.missing_after %s is below the minimum 1h", d)
 	}
@@ -559,6 +607,13 @@ func (c *Config) validateCompliance() []error {
 	}
 	if d := time.Duration(cc.EvaluateInterval); d < MinEvaluateInterval || d > MaxEvaluateInterval {
 		add("compliance.evaluate_interval %s must be from %s to %s", d, MinEvaluateInterval, MaxEvaluateInterval)
+	}
+	if cc.CELMaxEstimatedCost == 0 {
+		add("compliance.cel_max_estimated_cost must be at least 1 (default %d)", compliance.DefaultMaxEstimatedCost)
+	}
+	if cc.CELMaxRuntimeCost < cc.CELMaxEstimatedCost {
+		add("compliance.cel_max_runtime_cost %d must be at least compliance.cel_max_estimated_cost %d, "+
+			"or a policy that loads could be stopped on an ordinary device", cc.CELMaxRuntimeCost, cc.CELMaxEstimatedCost)
 	}
 	ids := map[string]bool{}
 	for i, w := range c.Webhooks {

@@ -48,6 +48,10 @@ func lookup(name string) (command, bool) {
 		return command{"REF [--since T] [--until T] [--limit N] [--cursor C] [--all]", 1, devicesHistory}, true
 	case "devices revoke":
 		return command{"REF", 1, devicesRevoke}, true
+	case "devices merge":
+		return command{"NEW --into OLD", 1, devicesMerge}, true
+	case "devices allow-reenroll":
+		return command{"DEVICE [--within 24h]", 1, devicesAllowReenroll}, true
 	case "software search":
 		return command{"NAME [--version V] [--source S] [--limit N] [--cursor C] [--all]", 1, softwareSearch}, true
 	case "secrets create":

@@ -212,7 +212,8 @@ func devicesShowDetail(c *call) func(context.Context) error {
 			return err
 		}
 		keys := deviceKeys()
-		sections := []string{"compliance", "exceptions", "recent_changes", "asset", "flag_details"}
+		sections := []string{"compliance", "exceptions", "recent_changes", "asset", "flag_details",
+			"enrolment", "enrolments", "identity_conflicts", "reenroll_allowed_until", "merged_into"}
 		var extra []string
 		for k := range m {
 			if !slices.Contains(keys, k) && !slices.Contains(sections, k) {
@@ -234,6 +235,7 @@ func devicesShowDetail(c *call) func(context.Context) error {
 				return []string{str(r["flag"]), str(r["severity"]), str(r["since"]), str(r["detail"])}
 			})
 		}
+		c.printEnrolment(m)
 		comp, _ := m["compliance"].(map[string]any)
 		state := str(comp["state"])
 		if state == "" {

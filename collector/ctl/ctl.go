@@ -61,6 +61,9 @@ Commands:
   devices software REF [--limit N] [--cursor C] [--all]
   devices history REF [--since T] [--until T] [--limit N] [--cursor C] [--all]
   devices revoke REF               revoke the device's certificates
+  devices merge NEW --into OLD     resolve an identity conflict: NEW continues OLD's record
+  devices allow-reenroll DEVICE [--within 24h]
+                                   let a reinstall enrol again as DEVICE
   software search NAME [--version V] [--source S] [--limit N] [--cursor C] [--all]
   secrets create [--label L] [--expires 30d] [--max-uses N]
   secrets list

@@ -100,7 +100,7 @@ func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptio
 		}
 		switch {
 		case latest != nil && latest.Source == PolicySourceAPI && boot != nil && boot.Hash == hash:
-			set, err := compliance.Parse([]byte(latest.Document), "stored policy set "+fmt.Sprint(latest.ID))
+			set, err := compliance.ParseWithLimits([]byte(latest.Document), "stored policy set "+fmt.Sprint(latest.ID), opts.Set.Limits())
 			if err != nil {
 				// Only validated sets are stored; a newer engine that
 				// refuses one falls back to the start-up set, loudly.
@@ -229,7 +229,7 @@ func (r *Registry) PolicySetHistory(ctx context.Context) ([]PolicySetRecord, err
 // stores it as the newest policy set (created by actor), puts it in force
 // and re-evaluates every device. Errors from the document wrap ErrInvalid.
 func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string, now time.Time) (*compliance.Set, PolicySetRecord, EvalStats, error) {
-	set, err := compliance.Parse(doc, "policies")
+	set, err := compliance.ParseWithLimits(doc, "policies", r.compState().set.Limits())
 	if err != nil {
 		return nil, PolicySetRecord{}, EvalStats{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

@@ -63,6 +63,16 @@ type Device struct {
 	// its first-seen time.
 	Asset       *DeviceAsset `json:"asset,omitempty"`
 	FlagDetails []Flag       `json:"flag_details,omitempty"`
+	// Enrolment is the newest enrolment (which secret, which continuity
+	// rule), Enrolments all of them oldest first; IdentityConflicts are
+	// the open enrolment conflicts; ReenrollAllowedUntil an admin's
+	// reinstall allowance; MergedInto the record continuing a merged one.
+	// Single-device read only.
+	Enrolment            *Enrolment         `json:"enrolment,omitempty"`
+	Enrolments           []Enrolment        `json:"enrolments,omitempty"`
+	IdentityConflicts    []IdentityConflict `json:"identity_conflicts,omitempty"`
+	ReenrollAllowedUntil *time.Time         `json:"reenroll_allowed_until,omitempty"`
+	MergedInto           string             `json:"merged_into,omitempty"`
 }
 
 const deviceSelect = `SELECT d.id, d.hostname, d.platform, d.system_serial, d.system_uuid, d.board_serial, d.macs,
@@ -319,11 +329,7 @@ func (r *Registry) Device(ctx context.Context, ref string) (Device, error) {
 	if err != nil {
 		return Device{}, err
 	}
-	d, err := r.deviceByID(ctx, r.db, id)
-	if err != nil {
-		return Device{}, err
-	}
-	return d, attachRegister(ctx, r.db, &d)
+	return r.DeviceDetail(ctx, id)
 }
 
 type querier interface {

@@ -6,9 +6,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -25,7 +27,10 @@ type EnrollInput struct {
 	Secret       string
 	Identity     wire.Identity
 	AgentVersion string
-	Now          time.Time
+	// Proof is the agent's verified proof of possession of an earlier
+	// certificate's key (nil: none offered).
+	Proof *KeyProof
+	Now   time.Time
 }
 
 // EnrollResult is what the agent is told.
@@ -34,11 +39,20 @@ type EnrollResult struct {
 	CertPEM    []byte
 	NotAfter   time.Time
 	ReEnrolled bool
+	// Rule is the enrolment rule (RuleNew, RuleConflict, or the
+	// continuity rule that let the record continue).
+	Rule string
+	// Conflicts are the live devices a RuleConflict enrolment matched.
+	Conflicts []string
 }
 
-// Enroll consumes one use of the secret, finds or creates the device by
-// hardware identity and records the certificate sign issues, all in one
-// transaction: a refused secret or CSR leaves no trace.
+// Enroll consumes one use of the secret, decides by hardware identity and
+// the continuity rules (continuity.go) whether the enrolment continues a
+// device or starts a new one, and records the certificate sign issues, the
+// enrolment's secret and rule, and an audit entry, all in one transaction:
+// a refused secret or CSR leaves no trace. A match with a live device is
+// never a takeover: it is a new record, and both are flagged
+// identity_conflict.
 func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (EnrollResult, error) {
 	var res EnrollResult
 	now := in.Now.UTC()
@@ -46,13 +60,26 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 		if err := useSecret(ctx, tx, in.Secret, now); err != nil {
 			return err
 		}
+		secretID, secretLabel, err := secretOf(ctx, tx, in.Secret)
+		if err != nil {
+			return fmt.Errorf("read enrolment secret: %w", err)
+		}
 		id := normaliseIdentity(in.Identity)
-		dev, by, err := findMatch(ctx, tx, id)
+		ids, by, err := findCandidates(ctx, tx, id)
 		if err != nil {
 			return fmt.Errorf("match identity: %w", err)
 		}
+		cands, err := loadCandidates(ctx, tx, ids, in.Proof, now)
+		if err != nil {
+			return err
+		}
+		dec := decideContinuity(cands, now, r.silenceWindow())
+		if in.Proof != nil && dec.rule != RuleKeyProof {
+			dec.detail += fmt.Sprintf("; the key proof for device %s was not used (not a current certificate of a matched device)", in.Proof.DeviceID)
+		}
 		ts := fmtTime(now)
 		hostname := identity.Clean(in.Identity.Hostname)
+		dev := dec.device
 		if dev != "" {
 			res.ReEnrolled = true
 			// The reinstalled agent starts its sequence again, and the old
@@ -62,6 +89,11 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM reports_applied WHERE device_id = $1`, dev); err != nil {
 				return err
+			}
+			if dec.rule == RuleAdminAllowed {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM reenroll_allowances WHERE device_id = $1`, dev); err != nil {
+					return err
+				}
 			}
 			var flags string
 			if err := tx.QueryRowContext(ctx, `SELECT flags FROM devices WHERE id = $1`, dev).Scan(&flags); err != nil {
@@ -80,10 +112,10 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			if err != nil {
 				return err
 			}
-			if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindReEnrolled, Subject: string(by), New: in.AgentVersion}}); err != nil {
+			if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindReEnrolled, Subject: string(by), Old: dec.rule, New: in.AgentVersion}}); err != nil {
 				return err
 			}
-			if err := wipeReEnrolled(ctx, tx, dev, string(by), now); err != nil {
+			if err := wipeReEnrolled(ctx, tx, dev, string(by), dec.rule, now); err != nil {
 				return err
 			}
 		} else {
@@ -105,13 +137,79 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 		if err := insertCert(ctx, tx, dev, cert, now); err != nil {
 			return err
 		}
-		res.DeviceID, res.CertPEM, res.NotAfter = dev, certPEM, cert.NotAfter.UTC()
+		serial := certSerial(cert)
+		if res.ReEnrolled {
+			// A wipe still waiting for the device may go to the
+			// certificate a safe continuity issued.
+			if err := addCommandCert(ctx, tx, dev, serial, "re_enrolled:"+dec.rule, now); err != nil {
+				return err
+			}
+		}
+		matched := dec.device
+		if dec.rule == RuleConflict {
+			matched = strings.Join(dec.conflicts, ",")
+			if err := r.enrolConflict(ctx, tx, dev, dec.conflicts, by, now); err != nil {
+				return err
+			}
+		}
+		if err := recordEnrolment(ctx, tx, dev, Enrolment{At: now, SecretID: secretID, SecretLabel: secretLabel, Rule: dec.rule,
+			MatchedBy: string(by), MatchedDevice: matched, CertSerial: serial, Detail: dec.detail}); err != nil {
+			return err
+		}
+		action := "device.enrolled"
+		if res.ReEnrolled {
+			action = "device.re_enrolled"
+		}
+		// The enrolling agent holds no credential yet but the secret: the
+		// entry names the device it became and the secret it used.
+		actx := ctx
+		if a := access.ActorFrom(ctx); a.ID == "" || a.Kind == access.KindCollector {
+			a.Principal = access.Principal{ID: dev, Name: "enrolment with secret " + secretLabel, Kind: access.KindDevice}
+			actx = access.WithActor(ctx, a)
+		}
+		if err := r.audit(actx, tx, action, "device:"+dev, map[string]any{"secret_id": secretID, "secret_label": secretLabel,
+			"rule": dec.rule, "matched_by": string(by), "matched_device": matched, "certificate": serial, "detail": dec.detail}); err != nil {
+			return err
+		}
+		if dec.rule == RuleConflict {
+			if err := r.audit(actx, tx, "device.identity_conflict", "device:"+dev, map[string]any{"conflicts_with": dec.conflicts, "matched_by": string(by)}); err != nil {
+				return err
+			}
+		}
+		res.DeviceID, res.CertPEM, res.NotAfter, res.Rule, res.Conflicts = dev, certPEM, cert.NotAfter.UTC(), dec.rule, dec.conflicts
 		return nil
 	})
 	if err != nil {
 		return EnrollResult{}, fmt.Errorf("enrol: %w", err)
 	}
 	return res, nil
+}
+
+// enrolConflict records a conflicting enrolment: the new record dev and
+// every live device it matched are flagged identity_conflict, each with
+// an identity_conflict event naming the other and the register's flag
+// (and its webhook event), and the pairs stay until a person resolves
+// them.
+func (r *Registry) enrolConflict(ctx context.Context, tx *sql.Tx, dev string, others []string, by matchBy, now time.Time) error {
+	ts := fmtTime(now)
+	for _, o := range others {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_conflicts (device_id, other_id, matched_by, since) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (device_id, other_id) DO NOTHING`, dev, o, string(by), ts); err != nil {
+			return fmt.Errorf("record identity conflict: %w", err)
+		}
+		if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindIdentityConflict, Subject: o}}); err != nil {
+			return err
+		}
+		if err := insertEvents(ctx, tx, o, now, 0, []event{{Kind: KindIdentityConflict, Subject: dev}}); err != nil {
+			return err
+		}
+	}
+	for _, d := range append([]string{dev}, others...) {
+		if _, err := r.setConflictFlag(ctx, tx, d, true, now); err != nil {
+			return err
+		}
+	}
+	return r.emitRegisterEvents(ctx, tx)
 }
 
 func insertCert(ctx context.Context, tx *sql.Tx, dev string, cert *x509.Certificate, now time.Time) error {
@@ -161,6 +259,9 @@ func (r *Registry) Renew(ctx context.Context, device, serial string, now time.Ti
 		if err := insertCert(ctx, tx, device, cert, now); err != nil {
 			return err
 		}
+		if err := renewCommandCerts(ctx, tx, serial, certSerial(cert), now); err != nil {
+			return err
+		}
 		certPEM, notAfter = p, cert.NotAfter.UTC()
 		return nil
 	})
@@ -171,6 +272,8 @@ func (r *Registry) Renew(ctx context.Context, device, serial string, now time.Ti
 }
 
 // RevokeDevice revokes every certificate of a device and marks it revoked.
+// Revoking one side of an identity conflict resolves it: the conflict
+// flags are cleared from both.
 func (r *Registry) RevokeDevice(ctx context.Context, ref string, now time.Time) (Device, error) {
 	var d Device
 	err := r.write(ctx, func(tx *sql.Tx) error {
@@ -179,6 +282,18 @@ func (r *Registry) RevokeDevice(ctx context.Context, ref string, now time.Time) 
 			return err
 		}
 		if err := revokeDevice(ctx, tx, id, now); err != nil {
+			return err
+		}
+		lifted, err := r.clearConflicts(ctx, tx, id, now)
+		if err != nil {
+			return err
+		}
+		if len(lifted) > 0 {
+			if err := r.emitRegisterEvents(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if err := r.audit(ctx, tx, "device.revoked", "device:"+id, map[string]any{"identity_conflict_cleared": lifted}); err != nil {
 			return err
 		}
 		d, err = r.deviceByID(ctx, tx, id)

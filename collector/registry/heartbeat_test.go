@@ -114,6 +114,9 @@ func TestHeartbeatRefused(t *testing.T) {
 	}
 	// c re-enrols after a reinstall: its first certificate is revoked.
 	c1 := e.enroll(t, sec, wire.IdentityOf(snap), t0)
+	if _, err := e.reg.AllowReenroll(ctx, c1.DeviceID, time.Hour, t0); err != nil {
+		t.Fatal(err)
+	}
 	c2 := e.enroll(t, sec, wire.IdentityOf(snap), t0)
 	if c1.DeviceID != c2.DeviceID {
 		t.Fatalf("re-enrolment made a new device")

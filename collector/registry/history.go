@@ -22,12 +22,14 @@ const (
 	KindEncryptionChanged  = "encryption_changed"
 	KindHardwareChanged    = "hardware_changed"
 	KindCertificateRevoked = "certificate_revoked"
+	// KindMerged: an admin merged the record subject into new.
+	KindMerged = "merged"
 )
 
 // HistoryKinds lists every kind, for validating filters.
 func HistoryKinds() []string {
 	return []string{KindEnrolled, KindReEnrolled, KindIdentityConflict, KindSoftwareAdded, KindSoftwareRemoved,
-		KindSoftwareChanged, KindOSChanged, KindKernelChanged, KindEncryptionChanged, KindHardwareChanged, KindCertificateRevoked,
+		KindSoftwareChanged, KindOSChanged, KindKernelChanged, KindEncryptionChanged, KindHardwareChanged, KindCertificateRevoked, KindMerged,
 		KindWipeRequested, KindWipeCompleted, KindWipeFailed, KindWipeCancelled, KindWipeExpired, KindWipeVerified}
 }
 

@@ -55,33 +55,50 @@ func swapUUID(u string) string {
 // matchBy names which identity field tied an enrolment to a device.
 type matchBy string
 
-// findMatch returns the device whose identity matches id: normalised system
+// findCandidates returns the devices whose identity matches id, most
+// recently seen first, and the field that matched: normalised system
 // serial first, then system UUID in either byte order, then the exact MAC
-// set. The MAC set must be equal, not merely overlap, because a shared
-// docking-station or USB adapter would otherwise tie two laptops together.
-func findMatch(ctx context.Context, tx *sql.Tx, id hwID) (string, matchBy, error) {
-	try := func(by matchBy, query string, args ...any) (string, matchBy, error) {
-		var dev string
-		err := tx.QueryRowContext(ctx, query, args...).Scan(&dev)
-		if err == sql.ErrNoRows {
-			return "", "", nil
+// set (the first field any device matches decides). The MAC set must be
+// equal, not merely overlap, because a shared docking-station or USB
+// adapter would otherwise tie two laptops together. Several devices can
+// match: two records of one machine in identity conflict, or a record an
+// admin merged into another (loadCandidates leaves those out).
+func findCandidates(ctx context.Context, tx *sql.Tx, id hwID) ([]string, matchBy, error) {
+	try := func(query string, args ...any) ([]string, error) {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, err
 		}
-		return dev, by, err
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+		return out, rows.Err()
 	}
-	if id.Serial != "" {
-		if dev, by, err := try("system_serial", `SELECT id FROM devices WHERE system_serial = $1 ORDER BY last_seen DESC LIMIT 1`, id.Serial); dev != "" || err != nil {
-			return dev, by, err
+	for _, f := range []struct {
+		by    matchBy
+		on    bool
+		query string
+		args  []any
+	}{
+		{"system_serial", id.Serial != "", `SELECT id FROM devices WHERE system_serial = $1 ORDER BY last_seen DESC, id`, []any{id.Serial}},
+		{"system_uuid", id.UUID != "", `SELECT id FROM devices WHERE system_uuid = $1 OR system_uuid = $2 ORDER BY last_seen DESC, id`, []any{id.UUID, swapUUID(id.UUID)}},
+		{"macs", id.MACs != "", `SELECT id FROM devices WHERE macs = $1 ORDER BY last_seen DESC, id`, []any{id.MACs}},
+	} {
+		if !f.on {
+			continue
+		}
+		ids, err := try(f.query, f.args...)
+		if err != nil || len(ids) > 0 {
+			return ids, f.by, err
 		}
 	}
-	if id.UUID != "" {
-		if dev, by, err := try("system_uuid", `SELECT id FROM devices WHERE system_uuid = $1 OR system_uuid = $2 ORDER BY last_seen DESC LIMIT 1`, id.UUID, swapUUID(id.UUID)); dev != "" || err != nil {
-			return dev, by, err
-		}
-	}
-	if id.MACs != "" {
-		return try("macs", `SELECT id FROM devices WHERE macs = $1 ORDER BY last_seen DESC LIMIT 1`, id.MACs)
-	}
-	return "", "", nil
+	return nil, "", nil
 }
 
 // liveConflicts returns the other devices that claim the same hardware

@@ -54,6 +54,9 @@ type Registry struct {
 	comp complianceHolder
 	// missingAfter is SetMissingAfter's window in nanoseconds (0: default).
 	missingAfter atomic.Int64
+	// reenrollAfter and commandLifetime are SetEnrolmentPolicy's
+	// durations in nanoseconds (0: default).
+	reenrollAfter, commandLifetime atomic.Int64
 	// singlePerson is AllowSinglePersonWipes (wipe.go).
 	singlePerson atomic.Bool
 }

@@ -271,9 +271,14 @@ func TestEnrolMatchesIdentity(t *testing.T) {
 			e := newEnv(t)
 			sec := e.secret(t)
 			a := e.enroll(t, sec, tc.first, t0)
-			b := e.enroll(t, sec, tc.second, t0.Add(time.Hour))
+			// Past the re-enrolment window, so a match continues the
+			// record (continuity_test.go covers the other rules).
+			b := e.enroll(t, sec, tc.second, t0.Add(registry.DefaultReenrollAfterSilence+time.Hour))
 			if got := a.DeviceID == b.DeviceID; got != tc.reEnrolls {
 				t.Fatalf("same device: got %v, want %v", got, tc.reEnrolls)
+			}
+			if want := map[bool]string{true: registry.RuleSilent, false: registry.RuleNew}[tc.reEnrolls]; b.Rule != want {
+				t.Errorf("rule: got %q, want %q", b.Rule, want)
 			}
 			if b.ReEnrolled != tc.reEnrolls {
 				t.Errorf("ReEnrolled: got %v, want %v", b.ReEnrolled, tc.reEnrolls)
@@ -576,10 +581,14 @@ func TestReEnrolContinuesHistoryAndSequence(t *testing.T) {
 	a := e.enroll(t, sec, wire.IdentityOf(snap), t0)
 	e.apply(t, a, full(t, snap, 1), t0)
 	e.apply(t, a, full(t, snap, 2), t0)
-	// Reinstalled: the new agent starts at seq 1 again.
+	// Reinstalled with an admin's allowance: the new agent starts at
+	// seq 1 again.
+	if _, err := e.reg.AllowReenroll(ctx, a.DeviceID, 48*time.Hour, t0.Add(23*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	b := e.enroll(t, sec, wire.IdentityOf(snap), t0.Add(24*time.Hour))
-	if b.DeviceID != a.DeviceID || !b.ReEnrolled {
-		t.Fatalf("re-enrolment made a new device")
+	if b.DeviceID != a.DeviceID || !b.ReEnrolled || b.Rule != registry.RuleAdminAllowed {
+		t.Fatalf("re-enrolment made a new device (rule %s)", b.Rule)
 	}
 	if ack := e.apply(t, b, full(t, snap, 1), t0.Add(25*time.Hour)); ack.Status != wire.AckApplied {
 		t.Errorf("first report after re-enrolment: %q, want applied", ack.Status)

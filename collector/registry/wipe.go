@@ -271,6 +271,9 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 			return fmt.Errorf("store wipe request: %w", err)
 		}
 		detail := fmt.Sprintf("ticket %s: %s (method %s, deadline %s)", w.Ticket, w.Reason, w.Method, fmtTime(w.Deadline))
+		if err := addIssueCerts(ctx, tx, w.ID, w.DeviceID, now); err != nil {
+			return err
+		}
 		return r.transition(ctx, tx, &w, "", WipeRequested, in.Actor, detail, now)
 	})
 	if err != nil {
@@ -551,11 +554,12 @@ func (p PendingWipe) Command() wire.Command {
 }
 
 // WipeCheckIn is called after a device's report or heartbeat: it returns
-// the wipe commands waiting for the device (until the agent says it has
-// them), and verifies a completed wipe once the same hardware has
+// the wipe commands waiting for the device that may go to the certificate
+// serial it presented (until the agent says it has them; see
+// deliverCommands), and verifies a completed wipe once the same hardware has
 // re-enrolled and reported (see verifyWipe). Nothing is written unless
 // there is something to verify.
-func (r *Registry) WipeCheckIn(ctx context.Context, device string, now time.Time) ([]PendingWipe, error) {
+func (r *Registry) WipeCheckIn(ctx context.Context, device, serial string, now time.Time) ([]PendingWipe, error) {
 	now = now.UTC()
 	rows, err := r.db.QueryContext(ctx, `SELECT id, state, nonce, ticket, issued_at, deadline, reenrolled_at FROM wipe_requests
 		WHERE device_id = $1 AND ((state = $2 AND method = $3) OR (state = $4 AND reenrolled_at IS NOT NULL)) ORDER BY created_at`,
@@ -582,6 +586,9 @@ func (r *Registry) WipeCheckIn(ctx context.Context, device string, now time.Time
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("wipe check-in: %w", err)
+	}
+	if out, err = r.deliverCommands(ctx, device, serial, out, now); err != nil {
 		return nil, fmt.Errorf("wipe check-in: %w", err)
 	}
 	for _, id := range verify {
@@ -630,7 +637,11 @@ func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time
 		ev += "; the agent does not know the OS install date, so the fresh enrolment is the evidence"
 	}
 	ts := fmtTime(now)
-	if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET verified_at = $1, verification = $2 WHERE id = $3`, ts, ev, w.ID); err != nil {
+	basis, err := verificationBasis(ctx, tx, w.ID, installed, *w.CompletedAt)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET verified_at = $1, verification = $2, verification_basis = $3 WHERE id = $4`, ts, ev, basis, w.ID); err != nil {
 		return fmt.Errorf("verify wipe: %w", err)
 	}
 	return r.transition(ctx, tx, w, WipeCompleted, WipeVerified, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
@@ -643,11 +654,11 @@ func (w *Wipe) reenrolledBy(ctx context.Context, q querier) string {
 }
 
 // wipeReEnrolled notes, in the enrolment's transaction, that hardware with
-// a completed wipe enrolled again (matched by by); the wipe is verified by
+// a completed wipe enrolled again (matched by by, continued under rule); the wipe is verified by
 // the device's first report afterwards (WipeCheckIn).
-func wipeReEnrolled(ctx context.Context, tx *sql.Tx, device, by string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET reenrolled_at = $1, reenrolled_by = $2 WHERE device_id = $3 AND state = $4 AND completed_at < $1`,
-		fmtTime(now), by, device, WipeCompleted)
+func wipeReEnrolled(ctx context.Context, tx *sql.Tx, device, by, rule string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET reenrolled_at = $1, reenrolled_by = $2, reenrol_rule = $3 WHERE device_id = $4 AND state = $5 AND completed_at < $1`,
+		fmtTime(now), by, rule, device, WipeCompleted)
 	if err != nil {
 		return fmt.Errorf("note re-enrolment of wiped hardware: %w", err)
 	}
@@ -657,8 +668,11 @@ func wipeReEnrolled(ctx context.Context, tx *sql.Tx, device, by string, now time
 // CommandStatusInput is an agent's status report on a command.
 type CommandStatusInput struct {
 	DeviceID string
-	Status   wire.CommandStatus
-	Now      time.Time
+	// CertSerial is the client certificate the status came with; it must
+	// be one the command went to.
+	CertSerial string
+	Status     wire.CommandStatus
+	Now        time.Time
 }
 
 // agentNext lists the states an agent's status may move a wipe from.
@@ -699,9 +713,12 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 			return Wipe{}, fmt.Errorf("command status: encode evidence: %w", err)
 		}
 	}
-	return r.change(ctx, "command status", st.CommandID, func(tx *sql.Tx, w *Wipe) error {
+	w, err := r.change(ctx, "command status", st.CommandID, func(tx *sql.Tx, w *Wipe) error {
 		if w.DeviceID != in.DeviceID {
 			return fmt.Errorf("%w: no command %s for this device", ErrNotFound, st.CommandID)
+		}
+		if err := r.checkCommandCert(ctx, tx, w.ID, in.CertSerial); err != nil {
+			return err
 		}
 		if w.State == to {
 			return nil
@@ -743,6 +760,10 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 		}
 		return r.transition(ctx, tx, w, w.State, to, actor, detail, now)
 	})
+	if errors.Is(err, ErrCommandNotDelivered) {
+		r.auditRefusedStatus(ctx, in, err)
+	}
+	return w, err
 }
 
 func orDefault(s, def string) string {

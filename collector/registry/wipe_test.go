@@ -54,11 +54,18 @@ func (f *wipeFixture) start(t *testing.T, in registry.WipeStart) registry.Wipe {
 	if err != nil {
 		t.Fatalf("start wipe: %v", err)
 	}
+	if in.Method != registry.WipeMethodManual {
+		// The device checks in and receives the command: only then may
+		// its certificate report on it.
+		if _, err := f.e.reg.WipeCheckIn(context.Background(), f.dev.DeviceID, f.dev.serial, t0.Add(time.Hour)); err != nil {
+			t.Fatalf("check-in: %v", err)
+		}
+	}
 	return w
 }
 
 func (f *wipeFixture) status(id, status string, ev *wire.WipeEvidence, at time.Time) (registry.Wipe, error) {
-	return f.e.reg.RecordCommandStatus(context.Background(), registry.CommandStatusInput{DeviceID: f.dev.DeviceID,
+	return f.e.reg.RecordCommandStatus(context.Background(), registry.CommandStatusInput{DeviceID: f.dev.DeviceID, CertSerial: f.dev.serial,
 		Status: wire.CommandStatus{CommandID: id, Status: status, At: at, Reason: "test reason", Evidence: ev}, Now: at})
 }
 
@@ -102,15 +109,17 @@ func TestWipeAgentLifecycle(t *testing.T) {
 
 	// Queued until the agent says it has it.
 	at := t0.Add(2 * time.Hour)
-	pending, err := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, at)
+	pending, err := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, at)
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("check-in: %v, %d commands, want 1", err, len(pending))
 	}
 	cmd := pending[0].Command()
-	if cmd.ID != w.ID || cmd.DeviceID != f.dev.DeviceID || cmd.Kind != wire.CommandWipe || len(cmd.Nonce) != 32 || !cmd.ExpiresAt.Equal(w.Deadline) || cmd.Wipe.Ticket != "HR-123" {
-		t.Errorf("command = %+v, want wipe %s for the device, a 128-bit nonce, expiring at the deadline %v", cmd, w.ID, w.Deadline)
+	// Signed at the first check-in (in start), valid for the capped
+	// command lifetime, not until the two-week deadline.
+	if exp := t0.Add(time.Hour + registry.DefaultCommandLifetime); cmd.ID != w.ID || cmd.DeviceID != f.dev.DeviceID || cmd.Kind != wire.CommandWipe || len(cmd.Nonce) != 32 || !cmd.ExpiresAt.Equal(exp) || cmd.Wipe.Ticket != "HR-123" {
+		t.Errorf("command = %+v, want wipe %s for the device, a 128-bit nonce, expiring at %v", cmd, w.ID, exp)
 	}
-	if other, _ := f.e.reg.WipeCheckIn(ctx, "another-device", at); len(other) != 0 {
+	if other, _ := f.e.reg.WipeCheckIn(ctx, "another-device", f.dev.serial, at); len(other) != 0 {
 		t.Errorf("another device got %d commands", len(other))
 	}
 
@@ -119,7 +128,7 @@ func TestWipeAgentLifecycle(t *testing.T) {
 			t.Fatalf("status %s: %v", s, err)
 		}
 	}
-	if pending, _ := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, at); len(pending) != 0 {
+	if pending, _ := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, at); len(pending) != 0 {
 		t.Errorf("after delivered, check-in still sends %d commands", len(pending))
 	}
 	if w, err = f.status(w.ID, wire.CommandCompleted, erased(0), at); err != nil {
@@ -308,7 +317,7 @@ func TestWipeExpiresAndCancels(t *testing.T) {
 	if tr := got[0].Transitions[len(got[0].Transitions)-1]; tr.Actor.Kind != registry.ActorCollector || !strings.Contains(tr.Detail, "last seen") {
 		t.Errorf("expiry transition = %+v, want the collector as actor and when the device was last seen", tr)
 	}
-	if p, _ := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, deadline); len(p) != 0 {
+	if p, _ := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, deadline); len(p) != 0 {
 		t.Errorf("an expired wipe is still sent: %d commands", len(p))
 	}
 	if again, _ := f.e.reg.ExpireWipes(ctx, deadline.Add(time.Hour)); len(again) != 0 {
@@ -373,7 +382,7 @@ func TestWipeStartRefusals(t *testing.T) {
 	if err != nil || w.DeviceID != "" || w.AssetTag != "LOOSE-1" {
 		t.Fatalf("manual wipe of a device-less asset: %v %+v", err, w)
 	}
-	if p, _ := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, t0); len(p) != 0 {
+	if p, _ := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, t0); len(p) != 0 {
 		t.Errorf("a manual wipe sent %d commands", len(p))
 	}
 }
@@ -401,7 +410,7 @@ func TestWipeVerifiedByReEnrolment(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Completed but not re-enrolled: nothing to verify yet.
-			if _, err := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, wipedAt.Add(time.Hour)); err != nil {
+			if _, err := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, wipedAt.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			reAt := wipedAt.Add(48 * time.Hour)
@@ -411,7 +420,7 @@ func TestWipeVerifiedByReEnrolment(t *testing.T) {
 			}
 			// Re-enrolled, not yet reported: the stored snapshot is the old
 			// installation's, so still not verified.
-			f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, reAt)
+			f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, reAt)
 			if got, _ := f.e.reg.Wipe(ctx, w.ID); got.State != registry.WipeCompleted || got.ReenrolledAt == nil {
 				t.Fatalf("after re-enrolment = %s (re-enrolled %v), want completed and the re-enrolment noted", got.State, got.ReenrolledAt)
 			}
@@ -421,7 +430,7 @@ func TestWipeVerifiedByReEnrolment(t *testing.T) {
 			}
 			fresh.OS.InstallDate = tt.installed
 			f.e.apply(t, again, full(t, fresh, 1), reAt.Add(time.Minute))
-			if _, err := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, reAt.Add(2*time.Minute)); err != nil {
+			if _, err := f.e.reg.WipeCheckIn(ctx, f.dev.DeviceID, f.dev.serial, reAt.Add(2*time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := f.e.reg.Wipe(ctx, w.ID)

@@ -57,6 +57,10 @@ type SanitisationCertificate struct {
 	VerifiedAt     *time.Time `json:"verified_at"`
 	Verification   string     `json:"verification"`
 	EvidenceSHA256 string     `json:"evidence_sha256"`
+	// VerificationBasis says what a verification by re-enrolment rests
+	// on: the self-reported hardware identity, the OS install date, and
+	// the continuity rule that let the enrolment continue the device.
+	VerificationBasis []string `json:"verification_basis,omitempty"`
 }
 
 // Person signs a step of the sanitisation.
@@ -121,6 +125,15 @@ func (r *Registry) WipeCertificate(ctx context.Context, id string, now time.Time
 	}
 	if c.VerifiedAt != nil {
 		c.VerificationMethod += "; confirmed by a fresh installation: " + w.Verification
+		var basis string
+		if err := r.db.QueryRowContext(ctx, `SELECT verification_basis FROM wipe_requests WHERE id = $1`, w.ID).Scan(&basis); err != nil {
+			return SanitisationCertificate{}, fmt.Errorf("certificate: read verification basis: %w", err)
+		}
+		if basis != "" {
+			if err := json.Unmarshal([]byte(basis), &c.VerificationBasis); err != nil {
+				return SanitisationCertificate{}, fmt.Errorf("certificate: verification basis: %w", err)
+			}
+		}
 	}
 	return c, nil
 }

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"time"
 )
@@ -41,6 +43,31 @@ type EnrollRequest struct {
 	CSR          string   `json:"csr"`
 	Identity     Identity `json:"identity"`
 	AgentVersion string   `json:"agent_version,omitempty"`
+	// Proof, sent when the agent re-enrols from a state directory that
+	// still holds an earlier enrolment, proves it holds that enrolment's
+	// key, so the collector may continue the device record (additive).
+	Proof *EnrollProof `json:"proof,omitempty"`
+}
+
+// EnrollProof is proof of possession of an earlier device key: the old
+// client certificate and an ECDSA signature (ASN.1, base64) made with its
+// key over EnrollProofMessage for the new CSR's public key, the old
+// certificate's device id and Timestamp. There is no challenge: the
+// signature binds the new key, so it is worth nothing to anyone without
+// that key, and the collector refuses a Timestamp far from its clock.
+type EnrollProof struct {
+	// Certificate is the earlier client certificate (PEM).
+	Certificate string    `json:"certificate"`
+	Timestamp   time.Time `json:"timestamp"`
+	Signature   string    `json:"signature"`
+}
+
+// EnrollProofMessage is what an EnrollProof signs (SHA-256, then ECDSA):
+// a fixed label, the SHA-256 of the new CSR's public key (DER
+// SubjectPublicKeyInfo), the device id and the timestamp in RFC 3339 UTC.
+func EnrollProofMessage(newPublicKeyDER []byte, deviceID string, ts time.Time) []byte {
+	sum := sha256.Sum256(newPublicKeyDER)
+	return []byte("roster-enrol-proof-v1\n" + hex.EncodeToString(sum[:]) + "\n" + deviceID + "\n" + ts.UTC().Format(time.RFC3339) + "\n")
 }
 
 // EnrollResponse carries the device id and the signed client certificate.
@@ -57,6 +84,11 @@ type EnrollResponse struct {
 	// CommandKey is the collector's Ed25519 command-signing public key,
 	// base64 (standard, padded); the agent keeps it to verify commands.
 	CommandKey string `json:"command_key,omitempty"`
+	// Rule is how the collector decided (additive): new, conflict (a new
+	// record in identity conflict with a live device, for an admin to
+	// resolve), or the continuity rule that continued the record
+	// (certificates_revoked, silent, admin_allowed, key_proof).
+	Rule string `json:"rule,omitempty"`
 }
 
 // RenewRequest is POST /api/v1/agent/renew (mTLS with the current

@@ -1,0 +1,91 @@
+package api
+
+// Resolving identity conflicts and pre-authorising reinstalls
+// (docs/api.md, "Enrolment and device identity"): an admin merges a new
+// record into the old one it duplicates, or allows the next enrolment
+// matching a device to continue it although the device looks alive.
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/registry"
+)
+
+func (s *server) deviceAdminRoutes() []route {
+	return []route{
+		{"/api/v1/devices/{ref}/merge", map[string]endpoint{"POST": ep(access.DevicesAdmin, s.mergeDevice)}},
+		{"/api/v1/devices/{ref}/allow-reenroll", map[string]endpoint{"POST": ep(access.DevicesAdmin, s.allowReenroll)}},
+	}
+}
+
+// mergeRequest is POST /api/v1/devices/{ref}/merge: ref (the new record,
+// whose agent keeps running) continues into's history.
+type mergeRequest struct {
+	Into string `json:"into"`
+}
+
+func (s *server) mergeDevice(w http.ResponseWriter, r *http.Request) {
+	var req mergeRequest
+	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	if strings.TrimSpace(req.Into) == "" {
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "into is required: the device the new record duplicates"))
+		return
+	}
+	res, err := s.reg.MergeDevices(r.Context(), r.PathValue("ref"), req.Into, s.now())
+	if errors.Is(err, registry.ErrMergeConflict) {
+		s.fail(w, r, errf(http.StatusConflict, "conflict", "%s", trimSentinel(err, registry.ErrMergeConflict)))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logger.Info("devices merged", "device_id", res.Device.ID, "merged", res.Merged.ID, "by", access.ActorFrom(r.Context()).Name)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// allowReenrollRequest is POST /api/v1/devices/{ref}/allow-reenroll.
+type allowReenrollRequest struct {
+	// Within is how long the allowance lasts: "24h", "2d" (default 24h).
+	Within string `json:"within"`
+}
+
+func (s *server) allowReenroll(w http.ResponseWriter, r *http.Request) {
+	var req allowReenrollRequest
+	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
+		s.fail(w, r, ae)
+		return
+	}
+	within := registry.DefaultReenrollAllowance
+	if req.Within != "" {
+		d, err := parseWipeDuration(req.Within)
+		if err != nil {
+			s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "within %q: %v", req.Within, err))
+			return
+		}
+		within = d
+	}
+	d, err := s.reg.AllowReenroll(r.Context(), r.PathValue("ref"), within, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logger.Info("re-enrolment allowed", "device_id", d.ID, "until", d.ReenrollAllowedUntil, "by", access.ActorFrom(r.Context()).Name)
+	writeJSON(w, http.StatusOK, d)
+}
+
+// trimSentinel keeps err's message from the sentinel's text on, dropping
+// the "what was being done" prefixes.
+func trimSentinel(err, sentinel error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
+		return msg[i:]
+	}
+	return msg
+}
