@@ -16,6 +16,7 @@ import (
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 func (s *server) trustRoutes() []route {
@@ -295,8 +296,12 @@ func (s *server) signOffReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Statement = strings.TrimSpace(req.Statement)
-	if req.Statement == "" || len(req.Statement) > 2000 || strings.ContainsFunc(req.Statement, func(c rune) bool { return c < 0x20 || c == 0x7f || c >= 0x80 && c < 0xa0 }) {
-		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "statement is required: one line of at most 2,000 bytes without control characters saying what was reviewed and the outcome"))
+	if req.Statement == "" || len(req.Statement) > 2000 {
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "statement is required: one line of at most 2,000 bytes saying what was reviewed and the outcome"))
+		return
+	}
+	if err := fieldtext.Check("statement", req.Statement); err != nil {
+		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "%v", err))
 		return
 	}
 	// The sign-off binds to what was reviewed: the review of the period as
