@@ -204,6 +204,8 @@ func (s *server) routes() []route {
 		{"/api/v1/events", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listEvents)}},
 	}
 	if s.testClock != nil {
+		{"/api/v1/exceptions/{id}/approve", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.approveException)}},
+		{"/api/v1/exceptions/{id}/deny", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.denyException)}},
 		rs = append(rs, route{"/api/v1/test/clock", map[string]endpoint{"PUT": ep(access.TestClock, s.setTestClock)}})
 	}
 	rs = append(rs, s.wipeRoutes()...)

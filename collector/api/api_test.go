@@ -330,7 +330,7 @@ func TestEnrolAndReportFlow(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"agent_version", "board_serial", "cert_not_after", "cert_serial", "compliance", "enrolled_at", "exceptions", "first_seen", "flag_details", "flags", "hostname", "id", "kernel", "last_report_seq", "last_seen", "last_update_at", "macs", "model", "os_build", "os_name", "os_version", "pending_security_updates", "pending_updates", "platform", "reboot_required", "recent_changes", "software_count", "state", "system_encrypted", "system_serial", "system_uuid", "vendor"}
+	wantKeys := []string{"agent_version", "board_serial", "cert_not_after", "cert_serial", "compliance", "enrolled_at", "enrolment", "enrolments", "exceptions", "first_seen", "flag_details", "flags", "hostname", "id", "kernel", "last_report_seq", "last_seen", "last_update_at", "macs", "model", "os_build", "os_name", "os_version", "pending_security_updates", "pending_updates", "platform", "reboot_required", "recent_changes", "software_count", "state", "system_encrypted", "system_serial", "system_uuid", "vendor"}
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("device JSON keys (-want +got):\n%s", diff)
 	}
@@ -696,6 +696,22 @@ func TestReEnrolOverAPI(t *testing.T) {
 	sec := f.newSecret(t, "")
 	a := f.enroll(t, sec.Secret, wire.IdentityOf(snap))
 	f.report(t, a, fullReport(t, snap, 1))
+	// A live device's identity alone is a conflict, never a takeover.
+	imp := f.enroll(t, sec.Secret, wire.IdentityOf(snap))
+	if imp.deviceID == a.deviceID {
+		t.Fatalf("an enrolment with a live device's identity took it over")
+	}
+	dev := decode[map[string]any](t, f.admin(t, "GET", "/api/v1/devices/"+a.deviceID, nil), http.StatusOK)
+	if cs, _ := dev["identity_conflicts"].([]any); dev["state"] != registry.StateIdentityConflict || len(cs) != 1 {
+		t.Errorf("live device after the conflicting enrolment: state %v conflicts %v", dev["state"], dev["identity_conflicts"])
+	}
+	if r := f.admin(t, "POST", "/api/v1/devices/"+imp.deviceID+"/revoke", nil); r.status != http.StatusOK {
+		t.Fatalf("revoke the impostor: %d %s", r.status, r.body)
+	}
+	// A planned reinstall, pre-authorised by an admin.
+	if r := f.admin(t, "POST", "/api/v1/devices/"+a.deviceID+"/allow-reenroll", map[string]string{"within": "1h"}); r.status != http.StatusOK {
+		t.Fatalf("allow-reenroll: %d %s", r.status, r.body)
+	}
 	b := f.enroll(t, sec.Secret, wire.IdentityOf(snap))
 	if a.deviceID != b.deviceID {
 		t.Fatalf("reinstall got a new device id")

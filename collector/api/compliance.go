@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -112,14 +113,14 @@ func actor(r *http.Request) string {
 
 // exceptionRequest is POST /api/v1/exceptions. Give device or asset_tag,
 // and expires_at (RFC 3339 or a date, meaning its midnight UTC) or
-// expires_in ("30d", "12h").
+// expires_in ("30d", "12h"). There is no approver: the requester is the
+// token's principal, and whoever approves it is the approver.
 type exceptionRequest struct {
 	PolicyID            string `json:"policy_id"`
 	Device              string `json:"device"`
 	AssetTag            string `json:"asset_tag"`
 	Reason              string `json:"reason"`
 	CompensatingControl string `json:"compensating_control"`
-	Approver            string `json:"approver"`
 	ExpiresAt           string `json:"expires_at"`
 	ExpiresIn           string `json:"expires_in"`
 }
@@ -127,6 +128,10 @@ type exceptionRequest struct {
 func (s *server) createException(w http.ResponseWriter, r *http.Request) {
 	var req exceptionRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
+		if ae.code == "unknown_field" && strings.Contains(ae.message, `"approver"`) {
+			ae = errf(http.StatusBadRequest, "unknown_field", "approver is no longer accepted: an exception is requested pending, "+
+				"and a different principal approves it with POST /api/v1/exceptions/{id}/approve (rosterctl exceptions approve ID)")
+		}
 		s.fail(w, r, ae)
 		return
 	}
@@ -156,25 +161,73 @@ func (s *server) createException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusBadRequest, "bad_request", "an expiry is required: expires_at or expires_in"))
 		return
 	}
-	e, err := s.reg.CreateException(r.Context(), registry.ExceptionInput{
+	e, err := s.reg.RequestException(r.Context(), registry.ExceptionInput{
 		PolicyID: req.PolicyID, Device: req.Device, AssetTag: req.AssetTag, Reason: req.Reason,
-		CompensatingControl: req.CompensatingControl, Approver: req.Approver, CreatedBy: actor(r), ExpiresAt: exp,
+		CompensatingControl: req.CompensatingControl, ExpiresAt: exp,
 	}, now)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.logger.Info("exception created", "id", e.ID, "policy", e.PolicyID, "device_id", e.DeviceID, "asset_tag", e.AssetTag, "by", e.CreatedBy, "expires_at", e.ExpiresAt)
+	s.logger.Info("exception requested", "id", e.ID, "policy", e.PolicyID, "device_id", e.DeviceID, "asset_tag", e.AssetTag, "by", e.RequestedBy, "expires_at", e.ExpiresAt)
 	writeJSON(w, http.StatusCreated, e)
+}
+
+// exceptionDecision is POST /api/v1/exceptions/{id}/approve and /deny; the
+// body is optional. The decider is the token's principal.
+type exceptionDecision struct {
+	Note string `json:"note"`
+}
+
+func (s *server) approveException(w http.ResponseWriter, r *http.Request) {
+	s.decideException(w, r, s.reg.ApproveException)
+}
+
+func (s *server) denyException(w http.ResponseWriter, r *http.Request) {
+	s.decideException(w, r, s.reg.DenyException)
+}
+
+func (s *server) decideException(w http.ResponseWriter, r *http.Request,
+	decide func(context.Context, string, string, time.Time) (registry.ExceptionRecord, error)) {
+	var req exceptionDecision
+	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil && !(ae.code == "malformed_json" && ae.message == "empty body") {
+		s.fail(w, r, ae)
+		return
+	}
+	e, err := decide(r.Context(), r.PathValue("id"), req.Note, s.now())
+	if err != nil {
+		s.failDuty(w, r, err)
+		return
+	}
+	s.logger.Info("exception "+e.Status, "id", e.ID, "policy", e.PolicyID, "requested_by", e.RequestedBy, "approver", e.Approver, "denied_by", e.DeniedBy)
+	writeJSON(w, http.StatusOK, e)
+}
+
+// failDuty answers a separation-of-duties refusal with 403; the registry
+// has already audited it as denied, so it does not go through fail, which
+// would record it a second time. Anything else goes to fail.
+func (s *server) failDuty(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, registry.ErrSeparation) {
+		s.fail(w, r, err)
+		return
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, registry.ErrSeparation.Error()); i >= 0 {
+		msg = msg[i:]
+	}
+	a := access.ActorFrom(r.Context())
+	s.logger.Warn("request denied", "method", r.Method, "path", r.URL.Path, "source", a.Source, "principal", a.Name, "status", http.StatusForbidden,
+		"reason", msg, "request_id", a.RequestID)
+	writeError(w, http.StatusForbidden, "separation_of_duties", msg)
 }
 
 func (s *server) listExceptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ae := knownParams(q, "active", "device", "policy"); ae != nil {
+	if ae := knownParams(q, "active", "status", "device", "policy"); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}
-	f := registry.ExceptionFilter{Device: q.Get("device"), PolicyID: q.Get("policy")}
+	f := registry.ExceptionFilter{Device: q.Get("device"), PolicyID: q.Get("policy"), Status: q.Get("status")}
 	switch q.Get("active") {
 	case "", "false":
 	case "true":
@@ -201,7 +254,7 @@ func (s *server) getException(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) revokeException(w http.ResponseWriter, r *http.Request) {
-	e, err := s.reg.RevokeException(r.Context(), r.PathValue("id"), actor(r), s.now())
+	e, err := s.reg.RevokeException(r.Context(), r.PathValue("id"), s.now())
 	if err != nil {
 		s.fail(w, r, err)
 		return

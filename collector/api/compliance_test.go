@@ -124,7 +124,7 @@ func TestExceptionsAndEventsAPI(t *testing.T) {
 		map[string]string{"Authorization": "Bearer " + f.token, "Content-Type": "application/yaml"}); r.status != http.StatusOK {
 		t.Fatalf("PUT policies: %d %s", r.status, r.body)
 	}
-	good := map[string]any{"policy_id": "API-ENC-01", "device": a.deviceID, "reason": "lab VM", "compensating_control": "no data", "approver": "ciso", "expires_in": "2d"}
+	good := map[string]any{"policy_id": "API-ENC-01", "device": a.deviceID, "reason": "lab VM", "compensating_control": "no data", "expires_in": "2d"}
 	with := func(k string, v any) map[string]any {
 		m := map[string]any{}
 		for kk, vv := range good {
@@ -149,6 +149,7 @@ func TestExceptionsAndEventsAPI(t *testing.T) {
 		{"unknown policy", with("policy_id", "NOPE-01"), http.StatusBadRequest, "bad_parameter"},
 		{"no control", with("compensating_control", nil), http.StatusBadRequest, "bad_parameter"},
 		{"unknown field", with("approved_by", "x"), http.StatusBadRequest, "unknown_field"},
+		{"a typed approver", with("approver", "ciso"), http.StatusBadRequest, "unknown_field"},
 		{"unknown device", with("device", "no-such-host"), http.StatusNotFound, "not_found"},
 	}
 	for _, tt := range refusals {
@@ -158,8 +159,18 @@ func TestExceptionsAndEventsAPI(t *testing.T) {
 		}
 	}
 	ex := decode[registry.ExceptionRecord](t, f.admin(t, "POST", "/api/v1/exceptions", good), http.StatusCreated)
-	if ex.Status != registry.ExceptionActive || ex.CreatedBy != "test" || ex.DeviceID != a.deviceID {
+	if ex.Status != registry.ExceptionPending || ex.RequestedBy != "test" || ex.DeviceID != a.deviceID {
 		t.Errorf("created %+v", ex)
+	}
+	// Another admin approves it.
+	_, approver, err := f.reg.CreateToken(t.Context(), registry.TokenInput{Principal: "approver", Role: "admin"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex = decode[registry.ExceptionRecord](t, f.do(t, f.client(t, nil), "POST", "/api/v1/exceptions/"+ex.ID+"/approve", nil,
+		map[string]string{"Authorization": "Bearer " + approver}), http.StatusOK)
+	if ex.Status != registry.ExceptionActive || ex.Approver != "approver" {
+		t.Errorf("approved %+v", ex)
 	}
 	state := func() string {
 		dev := decode[map[string]any](t, f.admin(t, "GET", "/api/v1/devices/"+a.deviceID, nil), http.StatusOK)

@@ -157,11 +157,15 @@ func (s *server) recordWipe(w http.ResponseWriter, r *http.Request) {
 		Method: req.Method, Tool: req.Tool, ToolVersion: req.ToolVersion, PerformedBy: req.PerformedBy, VerifiedBy: req.VerifiedBy,
 		Evidence: ev, EvidenceName: req.EvidenceName,
 	}, tokenActor(r), s.now())
+	if errors.Is(err, registry.ErrSeparation) {
+		s.failDuty(w, r, err)
+		return
+	}
 	if err != nil {
 		s.wipeFail(w, r, err)
 		return
 	}
-	s.logger.Info("manual wipe recorded", "wipe_id", wp.ID, "state", wp.State)
+	s.logger.Info("manual wipe recorded", "wipe_id", wp.ID, "state", wp.State, "single_person", wp.SinglePerson)
 	writeJSON(w, http.StatusOK, wp)
 }
 
@@ -280,6 +284,7 @@ th,td{border:1px solid #888;padding:.3em .5em} .sig{font-family:monospace;word-b
 </table>
 <h2>Signature</h2>
 <p>The JSON form of this certificate is signed (Ed25519) by the Roster collector.
+{{if .C.SinglePersonOperation}}<tr><th>Separation of duties</th><td><strong>Single-person operation</strong>: {{.C.SinglePersonDetail}}</td></tr>{{end}}
 Check it offline with <code>rosterctl offboard verify-certificate FILE --public-key KEY</code>.</p>
 <table>
 <tr><th>Key id</th><td class="sig">{{.KeyID}}</td></tr>

@@ -29,7 +29,9 @@ func Statuses() []string {
 }
 
 // Exception waives one policy for one device (DeviceID) or for the device
-// linked to one asset (AssetTag) until ExpiresAt.
+// linked to one asset (AssetTag) until ExpiresAt. Only approved exceptions
+// are given to evaluation: a pending or denied request exempts nothing, so
+// the registry never passes one.
 type Exception struct {
 	ID                  string    `json:"id"`
 	PolicyID            string    `json:"policy_id"`
@@ -38,13 +40,15 @@ type Exception struct {
 	ExpiresAt           time.Time `json:"expires_at"`
 	Reason              string    `json:"reason"`
 	CompensatingControl string    `json:"compensating_control,omitempty"`
-	Approver            string    `json:"approver"`
-	CreatedBy           string    `json:"created_by,omitempty"`
+	// Approver is who approved it (a principal, checked by the registry to
+	// be someone other than the requester).
+	Approver  string `json:"approver"`
+	CreatedBy string `json:"created_by,omitempty"`
 }
 
-// Validate checks an exception being created at now: it names a policy, a
-// device or an asset (not both), a reason and an approver, and expires
-// after now but at most maxValidity later (0 means no maximum).
+// Validate checks an exception being requested at now: it names a policy,
+// a device or an asset (not both) and a reason, and its expiry passes
+// ValidateExpiry. Who approves it is the registry's business.
 func (e Exception) Validate(now time.Time, maxValidity time.Duration) error {
 	switch {
 	case e.PolicyID == "":
@@ -53,14 +57,21 @@ func (e Exception) Validate(now time.Time, maxValidity time.Duration) error {
 		return errors.New("exception: give either a device id or an asset tag")
 	case e.Reason == "":
 		return errors.New("exception: reason is required")
-	case e.Approver == "":
-		return errors.New("exception: approver is required")
-	case e.ExpiresAt.IsZero():
+	}
+	return ValidateExpiry(e.ExpiresAt, now, maxValidity)
+}
+
+// ValidateExpiry checks an exception's expiry at now, when it is requested
+// and again when it is approved: set, after now, and at most maxValidity
+// later (0 means no maximum).
+func ValidateExpiry(expires, now time.Time, maxValidity time.Duration) error {
+	switch {
+	case expires.IsZero():
 		return errors.New("exception: expiry is required")
-	case !now.Before(e.ExpiresAt):
-		return fmt.Errorf("exception: expiry %s is not in the future", e.ExpiresAt.UTC().Format(time.RFC3339))
-	case maxValidity > 0 && e.ExpiresAt.Sub(now) > maxValidity:
-		return fmt.Errorf("exception: expiry %s is more than %s away", e.ExpiresAt.UTC().Format(time.RFC3339), maxValidity)
+	case !now.Before(expires):
+		return fmt.Errorf("exception: expiry %s is not in the future", expires.UTC().Format(time.RFC3339))
+	case maxValidity > 0 && expires.Sub(now) > maxValidity:
+		return fmt.Errorf("exception: expiry %s is more than %s away", expires.UTC().Format(time.RFC3339), maxValidity)
 	}
 	return nil
 }

@@ -219,10 +219,21 @@ func TestExceptionExemptsUntilExpiry(t *testing.T) {
 	e := newEnv(t)
 	e.configure(t, failAll)
 	d := e.reported(t, snapshotOf(t, debian), t0)
-	ctx := context.Background()
+	ctx := asActor(helpdeskAlice)
 	expiry := t0.Add(48 * time.Hour)
 	good := registry.ExceptionInput{PolicyID: "TEST-ALL-01", Device: d.DeviceID, Reason: "legacy", CompensatingControl: "isolated VLAN",
-		Approver: "ciso", CreatedBy: "alice", ExpiresAt: expiry}
+		ExpiresAt: expiry}
+	request := func(in registry.ExceptionInput, now time.Time) registry.ExceptionRecord {
+		t.Helper()
+		ex, err := e.reg.RequestException(ctx, in, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex, err = e.reg.ApproveException(asActor(adminBob), ex.ID, "", now); err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	}
 
 	bad := []struct {
 		name string
@@ -231,7 +242,7 @@ func TestExceptionExemptsUntilExpiry(t *testing.T) {
 	}{
 		{"unknown policy", func(in *registry.ExceptionInput) { in.PolicyID = "NOPE-01" }, registry.ErrInvalid},
 		{"no control", func(in *registry.ExceptionInput) { in.CompensatingControl = " " }, registry.ErrInvalid},
-		{"no approver", func(in *registry.ExceptionInput) { in.Approver = "" }, registry.ErrInvalid},
+		{"no reason", func(in *registry.ExceptionInput) { in.Reason = "" }, registry.ErrInvalid},
 		{"past expiry", func(in *registry.ExceptionInput) { in.ExpiresAt = t0 }, registry.ErrInvalid},
 		{"beyond the maximum", func(in *registry.ExceptionInput) { in.ExpiresAt = t0.Add(31 * 24 * time.Hour) }, registry.ErrInvalid},
 		{"unknown device", func(in *registry.ExceptionInput) { in.Device = "no-such-host" }, registry.ErrNotFound},
@@ -240,16 +251,13 @@ func TestExceptionExemptsUntilExpiry(t *testing.T) {
 	for _, tt := range bad {
 		in := good
 		tt.edit(&in)
-		if _, err := e.reg.CreateException(ctx, in, t0); !errors.Is(err, tt.want) {
+		if _, err := e.reg.RequestException(ctx, in, t0); !errors.Is(err, tt.want) {
 			t.Errorf("%s: err %v, want %v", tt.name, err, tt.want)
 		}
 	}
 
-	ex, err := e.reg.CreateException(ctx, good, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ex.Status != registry.ExceptionActive || ex.CreatedBy != "alice" || !ex.ExpiresAt.Equal(expiry) {
+	ex := request(good, t0)
+	if ex.Status != registry.ExceptionActive || ex.RequestedBy != "alice" || ex.Approver != "bob" || !ex.ExpiresAt.Equal(expiry) {
 		t.Errorf("created %+v", ex)
 	}
 	steps := []struct {
@@ -286,21 +294,18 @@ func TestExceptionExemptsUntilExpiry(t *testing.T) {
 
 	// Revoking ends a valid exception at once.
 	good.ExpiresAt = expiry.Add(24 * time.Hour)
-	ex2, err := e.reg.CreateException(ctx, good, expiry)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex2 := request(good, expiry)
 	if state, _ := e.results(t, d.DeviceID); state != compliance.StatusExempt {
 		t.Errorf("with a second exception: state %s, want exempt", state)
 	}
-	rv, err := e.reg.RevokeException(ctx, ex2.ID, "bob", expiry.Add(time.Hour))
+	rv, err := e.reg.RevokeException(asActor(adminBob), ex2.ID, expiry.Add(time.Hour))
 	if err != nil || rv.Status != registry.ExceptionRevoked || rv.RevokedBy != "bob" {
 		t.Fatalf("revoke: %+v, %v", rv, err)
 	}
 	if state, _ := e.results(t, d.DeviceID); state != compliance.StatusFail {
 		t.Errorf("after revoking: state %s, want fail", state)
 	}
-	if _, err := e.reg.RevokeException(ctx, ex2.ID, "bob", expiry.Add(time.Hour)); !errors.Is(err, registry.ErrInvalid) {
+	if _, err := e.reg.RevokeException(asActor(adminBob), ex2.ID, expiry.Add(time.Hour)); !errors.Is(err, registry.ErrInvalid) {
 		t.Errorf("second revoke: %v, want ErrInvalid", err)
 	}
 }

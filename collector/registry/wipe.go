@@ -27,7 +27,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/assetcsv"
+	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -118,6 +120,7 @@ type Wipe struct {
 	IssuedAt       time.Time  `json:"issued_at"`
 	Deadline       time.Time  `json:"deadline"`
 	CreatedBy      string     `json:"created_by"`
+	CreatedByID    string     `json:"created_by_id"`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	CompletedAt    *time.Time `json:"completed_at"`
@@ -132,6 +135,9 @@ type Wipe struct {
 	EvidenceSHA256 string     `json:"evidence_sha256"`
 	ReenrolledAt   *time.Time `json:"reenrolled_at"`
 	Verification   string     `json:"verification"`
+	// SinglePerson says which separation-of-duties rules a manual record
+	// relied on offboarding.allow_single_person to relax ("" for none).
+	SinglePerson string `json:"single_person"`
 	// Escalated: the deadline passed before the device took the wipe.
 	Escalated   bool             `json:"escalated"`
 	Transitions []WipeTransition `json:"transitions"`
@@ -146,7 +152,7 @@ func (w *Wipe) Final() bool { return w.State == WipeVerified || w.State == WipeC
 const wipeCols = `id, device_id, asset_id, asset_tag, asset_status_before, hostname, vendor, model, system_serial, classification,
 	owner, location, ticket, reason, method, reuse, state, nonce, issued_at, deadline, created_by, created_at, updated_at,
 	completed_at, verified_at, failure_reason, wipe_method, tool, tool_version, performed_by, verified_by,
-	evidence_name, evidence_sha256, reenrolled_at, verification`
+	evidence_name, evidence_sha256, reenrolled_at, verification, created_by_id, single_person`
 
 func scanWipe(row interface{ Scan(...any) error }) (Wipe, error) {
 	var w Wipe
@@ -156,7 +162,7 @@ func scanWipe(row interface{ Scan(...any) error }) (Wipe, error) {
 	err := row.Scan(&w.ID, &w.DeviceID, &w.AssetID, &w.AssetTag, &w.statusBefore, &w.Hostname, &w.Vendor, &w.Model, &w.SystemSerial, &w.Classification,
 		&w.owner, &w.location, &w.Ticket, &w.Reason, &w.Method, &reuse, &w.State, &w.nonce, &issued, &deadline, &w.CreatedBy, &created, &updated,
 		&completed, &verified, &w.FailureReason, &w.WipeMethod, &w.Tool, &w.ToolVersion, &w.PerformedBy, &w.VerifiedBy,
-		&w.EvidenceName, &w.EvidenceSHA256, &reenrolled, &w.Verification)
+		&w.EvidenceName, &w.EvidenceSHA256, &reenrolled, &w.Verification, &w.CreatedByID, &w.SinglePerson)
 	if err != nil {
 		return Wipe{}, err
 	}
@@ -239,7 +245,8 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 		return Wipe{}, fmt.Errorf("start wipe: nonce: %w", err)
 	}
 	w := Wipe{ID: uuid.NewString(), Ticket: strings.TrimSpace(in.Ticket), Reason: strings.TrimSpace(in.Reason), Method: in.Method, Reuse: in.Reuse,
-		State: WipeRequested, nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name}
+		State: WipeRequested, nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name,
+		CreatedByID: in.Actor.ID}
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		if err := r.wipeSubject(ctx, tx, in.Ref, &w); err != nil {
 			return err
@@ -263,10 +270,10 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 		}
 		ts := fmtTime(now)
 		_, err = tx.ExecContext(ctx, `INSERT INTO wipe_requests (id, device_id, asset_id, asset_tag, asset_status_before, hostname, vendor, model, system_serial,
-			classification, owner, location, ticket, reason, method, reuse, state, nonce, issued_at, deadline, created_by, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22)`,
+			classification, owner, location, ticket, reason, method, reuse, state, nonce, issued_at, deadline, created_by, created_at, updated_at, created_by_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23)`,
 			w.ID, w.DeviceID, w.AssetID, w.AssetTag, w.statusBefore, w.Hostname, w.Vendor, w.Model, w.SystemSerial,
-			w.Classification, w.owner, w.location, w.Ticket, w.Reason, w.Method, boolInt(w.Reuse), w.State, w.nonce, ts, fmtTime(w.Deadline), w.CreatedBy, ts)
+			w.Classification, w.owner, w.location, w.Ticket, w.Reason, w.Method, boolInt(w.Reuse), w.State, w.nonce, ts, fmtTime(w.Deadline), w.CreatedBy, ts, w.CreatedByID)
 		if err != nil {
 			return fmt.Errorf("store wipe request: %w", err)
 		}
@@ -867,20 +874,41 @@ type ManualWipe struct {
 	PerformedBy string
 	VerifiedBy  string
 	// Evidence is the raw evidence file (a tool's report, a vendor's
-	// certificate), stored with its SHA-256; optional.
+	// certificate), stored with its SHA-256; required.
+	// PerformedBy and VerifiedBy are two different people (see
+	// checkManualRecord).
 	Evidence     []byte
 	EvidenceName string
 }
 
 // RecordWipe records a manual wipe: the same lifecycle and effects as the
 // agent's completed. It is allowed while the request waits for a device
-// and after the agent failed or the request expired.
+// and after the agent failed or the request expired. The record must pass
+// checkManualRecord against the principal who started the offboarding;
+// a refusal changes nothing and is audited as denied.
 func (r *Registry) RecordWipe(ctx context.Context, id string, m ManualWipe, actor WipeActor, now time.Time) (Wipe, error) {
+// AllowSinglePersonWipes sets offboarding.allow_single_person: a manual
+// wipe record may then be performed and verified by one person, and
+// recorded by the principal who started the offboarding; the wipe and its
+// certificate say so.
+func (r *Registry) AllowSinglePersonWipes(allow bool) { r.singlePerson.Store(allow) }
+
 	now = now.UTC()
 	for _, c := range []struct {
 		name, v  string
 		required bool
 	}{{"method", m.Method, true}, {"tool", m.Tool, true}, {"tool_version", m.ToolVersion, false}, {"performed_by", m.PerformedBy, true},
+	w, err := r.recordWipe(ctx, id, m, actor, now)
+	if err != nil && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrSeparation)) {
+		if aerr := r.AuditOutside(ctx, "wipe.recorded", "wipe:"+id, audit.Denied, map[string]any{"reason": err.Error(),
+			"performed_by": m.PerformedBy, "verified_by": m.VerifiedBy}); aerr != nil {
+			r.logger.Error("audit refused wipe record", "wipe_id", id, "err", aerr)
+		}
+	}
+	return w, err
+}
+
+func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, actor WipeActor, now time.Time) (Wipe, error) {
 		{"verified_by", m.VerifiedBy, true}, {"evidence_name", m.EvidenceName, false}} {
 		if err := checkText(c.name, c.v, c.required); err != nil {
 			return Wipe{}, fmt.Errorf("record wipe: %w", err)
@@ -893,15 +921,30 @@ func (r *Registry) RecordWipe(ctx context.Context, id string, m ManualWipe, acto
 		if !slices.Contains([]string{WipeRequested, WipeFailed, WipeExpired}, w.State) {
 			return conflict(w, WipeCompleted)
 		}
-		detail := fmt.Sprintf("recorded by hand: %s with %s, performed by %s, verified by %s", m.Method, m.Tool, m.PerformedBy, m.VerifiedBy)
-		var ev []byte
-		if len(m.Evidence) > 0 {
-			ev = m.Evidence
-			sum := sha256.Sum256(ev)
-			detail += "; evidence sha256 " + hex.EncodeToString(sum[:])
+	m.PerformedBy, m.VerifiedBy = strings.TrimSpace(m.PerformedBy), strings.TrimSpace(m.VerifiedBy)
+	recorder := access.ActorFrom(ctx)
+	recorder.ID, recorder.Name = actor.ID, actor.Name
+		relaxed, err := checkManualRecord(manualRecordCheck{Record: m, StarterID: w.CreatedByID, Starter: w.CreatedBy,
+			Recorder: recorder, SinglePerson: r.singlePerson.Load()})
+		if err != nil {
+			return err
 		}
-		return r.completeWipe(ctx, tx, w, completion{method: m.Method, tool: m.Tool, toolVersion: m.ToolVersion,
-			performedBy: m.PerformedBy, verifiedBy: m.VerifiedBy, evidence: ev, evidenceName: orDefault(m.EvidenceName, "evidence")}, actor, detail, now)
+		sum := sha256.Sum256(m.Evidence)
+		digest := hex.EncodeToString(sum[:])
+		note := singlePersonNote(relaxed)
+		detail := fmt.Sprintf("recorded by hand: %s with %s, performed by %s, verified by %s; evidence sha256 %s", m.Method, m.Tool, m.PerformedBy, m.VerifiedBy, digest)
+		if note != "" {
+			detail += "; " + note
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET single_person = $1 WHERE id = $2`, note, w.ID); err != nil {
+			return fmt.Errorf("store single-person note: %w", err)
+		}
+		if err := r.completeWipe(ctx, tx, w, completion{method: m.Method, tool: m.Tool, toolVersion: m.ToolVersion,
+			performedBy: m.PerformedBy, verifiedBy: m.VerifiedBy, evidence: m.Evidence, evidenceName: orDefault(m.EvidenceName, "evidence")}, actor, detail, now); err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, "wipe.recorded", "wipe:"+w.ID, map[string]any{"evidence_sha256": digest, "evidence_name": orDefault(m.EvidenceName, "evidence"),
+			"performed_by": m.PerformedBy, "verified_by": m.VerifiedBy, "method": m.Method, "tool": m.Tool, "started_by": w.CreatedBy, "single_person": note})
 	})
 }
 

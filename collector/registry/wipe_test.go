@@ -19,6 +19,8 @@ import (
 var (
 	offboarder = registry.WipeActor{Kind: registry.ActorToken, ID: "tok-1", Name: "hr-automation"}
 	wipeAdmin  = registry.Actor{ID: "tok-0", Name: "admin"}
+	// recorder records manual wipes: not the principal who started them.
+	recorder = registry.WipeActor{Kind: registry.ActorToken, ID: "tok-2", Name: "it-admin"}
 )
 
 func strp(s string) *string { return &s }
@@ -252,7 +254,7 @@ func TestWipeRefusedThenRecordedByHand(t *testing.T) {
 	}
 	evidence := []byte("blancco report: erased OK\n")
 	w, err = f.e.reg.RecordWipe(ctx, w.ID, registry.ManualWipe{Method: "crypto erase", Tool: "Blancco Drive Eraser", ToolVersion: "7.9",
-		PerformedBy: "Bob (IT)", VerifiedBy: "Carol (IT)", Evidence: evidence, EvidenceName: "report.txt"}, offboarder, t0.Add(3*time.Hour))
+		PerformedBy: "Bob (IT)", VerifiedBy: "Carol (IT)", Evidence: evidence, EvidenceName: "report.txt"}, recorder, t0.Add(3*time.Hour))
 	if err != nil {
 		t.Fatalf("record wipe: %v", err)
 	}
@@ -263,7 +265,7 @@ func TestWipeRefusedThenRecordedByHand(t *testing.T) {
 	if got := f.assetStatus(t); got != "in_stock" {
 		t.Errorf("asset after a wipe for reuse = %s, want in_stock", got)
 	}
-	if _, err := f.e.reg.RecordWipe(ctx, w.ID, registry.ManualWipe{Method: "m", Tool: "t", PerformedBy: "p", VerifiedBy: "v"}, offboarder, t0.Add(4*time.Hour)); !errors.Is(err, registry.ErrWipeConflict) {
+	if _, err := f.e.reg.RecordWipe(ctx, w.ID, registry.ManualWipe{Method: "m", Tool: "t", PerformedBy: "p", VerifiedBy: "v", Evidence: []byte("x")}, recorder, t0.Add(4*time.Hour)); !errors.Is(err, registry.ErrWipeConflict) {
 		t.Errorf("recording a completed wipe again: %v, want a conflict", err)
 	}
 	raw, name, err := f.e.reg.WipeEvidence(ctx, w.ID)

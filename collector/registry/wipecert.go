@@ -61,6 +61,11 @@ type SanitisationCertificate struct {
 	// on: the self-reported hardware identity, the OS install date, and
 	// the continuity rule that let the enrolment continue the device.
 	VerificationBasis []string `json:"verification_basis,omitempty"`
+	// SinglePersonOperation is set when the manual record relied on the
+	// collector's offboarding.allow_single_person: one person held duties
+	// that are otherwise two people's. SinglePersonDetail says which.
+	SinglePersonOperation bool   `json:"single_person_operation"`
+	SinglePersonDetail    string `json:"single_person_detail"`
 }
 
 // Person signs a step of the sanitisation.
@@ -97,6 +102,7 @@ func (r *Registry) WipeCertificate(ctx context.Context, id string, now time.Time
 		Volumes:                     []wire.WipedVolume{},
 		AssetID:                     w.AssetID, DeviceID: w.DeviceID, WipeRequestID: w.ID, Ticket: w.Ticket, Reason: w.Reason,
 		State: w.State, CompletedAt: *w.CompletedAt, VerifiedAt: w.VerifiedAt, Verification: w.Verification, EvidenceSHA256: w.EvidenceSHA256,
+		SinglePersonOperation: w.SinglePerson != "", SinglePersonDetail: w.SinglePerson,
 	}
 	if w.Reuse {
 		c.PostSanitisationDestination = "internal reuse (back in stock)"
