@@ -200,12 +200,12 @@ func (s *server) routes() []route {
 		{"/api/v1/policies/{id}", map[string]endpoint{"GET": ep(access.ComplianceRead, s.getPolicy)}},
 		{"/api/v1/exceptions", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listExceptions), "POST": ep(access.ExceptionsRequest, s.createException)}},
 		{"/api/v1/exceptions/{id}", map[string]endpoint{"GET": ep(access.ComplianceRead, s.getException), "DELETE": ep(access.ExceptionsApprove, s.revokeException)}},
+		{"/api/v1/exceptions/{id}/approve", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.approveException)}},
+		{"/api/v1/exceptions/{id}/deny", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.denyException)}},
 		{"/api/v1/compliance/summary", map[string]endpoint{"GET": ep(access.ComplianceRead, s.complianceSummary)}},
 		{"/api/v1/events", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listEvents)}},
 	}
 	if s.testClock != nil {
-		{"/api/v1/exceptions/{id}/approve", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.approveException)}},
-		{"/api/v1/exceptions/{id}/deny", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.denyException)}},
 		rs = append(rs, route{"/api/v1/test/clock", map[string]endpoint{"PUT": ep(access.TestClock, s.setTestClock)}})
 	}
 	rs = append(rs, s.wipeRoutes()...)

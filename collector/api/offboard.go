@@ -281,10 +281,10 @@ th,td{border:1px solid #888;padding:.3em .5em} .sig{font-family:monospace;word-b
 <tr><th>Device id</th><td>{{.C.DeviceID}}</td></tr>
 <tr><th>State</th><td>{{.C.State}} (completed {{date .C.CompletedAt}}{{if .C.VerifiedAt}}, verified {{date .C.VerifiedAt}}{{end}})</td></tr>
 <tr><th>Evidence SHA-256</th><td class="sig">{{.C.EvidenceSHA256}}</td></tr>
+{{if .C.SinglePersonOperation}}<tr><th>Separation of duties</th><td><strong>Single-person operation</strong>: {{.C.SinglePersonDetail}}</td></tr>{{end}}
 </table>
 <h2>Signature</h2>
 <p>The JSON form of this certificate is signed (Ed25519) by the Roster collector.
-{{if .C.SinglePersonOperation}}<tr><th>Separation of duties</th><td><strong>Single-person operation</strong>: {{.C.SinglePersonDetail}}</td></tr>{{end}}
 Check it offline with <code>rosterctl offboard verify-certificate FILE --public-key KEY</code>.</p>
 <table>
 <tr><th>Key id</th><td class="sig">{{.KeyID}}</td></tr>

@@ -871,15 +871,21 @@ type ManualWipe struct {
 	Method      string
 	Tool        string
 	ToolVersion string
+	// PerformedBy and VerifiedBy are two different people (see
+	// checkManualRecord).
 	PerformedBy string
 	VerifiedBy  string
 	// Evidence is the raw evidence file (a tool's report, a vendor's
 	// certificate), stored with its SHA-256; required.
-	// PerformedBy and VerifiedBy are two different people (see
-	// checkManualRecord).
 	Evidence     []byte
 	EvidenceName string
 }
+
+// AllowSinglePersonWipes sets offboarding.allow_single_person: a manual
+// wipe record may then be performed and verified by one person, and
+// recorded by the principal who started the offboarding; the wipe and its
+// certificate say so.
+func (r *Registry) AllowSinglePersonWipes(allow bool) { r.singlePerson.Store(allow) }
 
 // RecordWipe records a manual wipe: the same lifecycle and effects as the
 // agent's completed. It is allowed while the request waits for a device
@@ -887,17 +893,7 @@ type ManualWipe struct {
 // checkManualRecord against the principal who started the offboarding;
 // a refusal changes nothing and is audited as denied.
 func (r *Registry) RecordWipe(ctx context.Context, id string, m ManualWipe, actor WipeActor, now time.Time) (Wipe, error) {
-// AllowSinglePersonWipes sets offboarding.allow_single_person: a manual
-// wipe record may then be performed and verified by one person, and
-// recorded by the principal who started the offboarding; the wipe and its
-// certificate say so.
-func (r *Registry) AllowSinglePersonWipes(allow bool) { r.singlePerson.Store(allow) }
-
 	now = now.UTC()
-	for _, c := range []struct {
-		name, v  string
-		required bool
-	}{{"method", m.Method, true}, {"tool", m.Tool, true}, {"tool_version", m.ToolVersion, false}, {"performed_by", m.PerformedBy, true},
 	w, err := r.recordWipe(ctx, id, m, actor, now)
 	if err != nil && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrSeparation)) {
 		if aerr := r.AuditOutside(ctx, "wipe.recorded", "wipe:"+id, audit.Denied, map[string]any{"reason": err.Error(),
@@ -909,6 +905,10 @@ func (r *Registry) AllowSinglePersonWipes(allow bool) { r.singlePerson.Store(all
 }
 
 func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, actor WipeActor, now time.Time) (Wipe, error) {
+	for _, c := range []struct {
+		name, v  string
+		required bool
+	}{{"method", m.Method, true}, {"tool", m.Tool, true}, {"tool_version", m.ToolVersion, false}, {"performed_by", m.PerformedBy, true},
 		{"verified_by", m.VerifiedBy, true}, {"evidence_name", m.EvidenceName, false}} {
 		if err := checkText(c.name, c.v, c.required); err != nil {
 			return Wipe{}, fmt.Errorf("record wipe: %w", err)
@@ -917,13 +917,13 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 	if len(m.Evidence) > maxEvidenceBytes {
 		return Wipe{}, fmt.Errorf("record wipe: %w: evidence is %d bytes, at most %d", ErrInvalid, len(m.Evidence), maxEvidenceBytes)
 	}
+	m.PerformedBy, m.VerifiedBy = strings.TrimSpace(m.PerformedBy), strings.TrimSpace(m.VerifiedBy)
+	recorder := access.ActorFrom(ctx)
+	recorder.ID, recorder.Name = actor.ID, actor.Name
 	return r.change(ctx, "record wipe", id, func(tx *sql.Tx, w *Wipe) error {
 		if !slices.Contains([]string{WipeRequested, WipeFailed, WipeExpired}, w.State) {
 			return conflict(w, WipeCompleted)
 		}
-	m.PerformedBy, m.VerifiedBy = strings.TrimSpace(m.PerformedBy), strings.TrimSpace(m.VerifiedBy)
-	recorder := access.ActorFrom(ctx)
-	recorder.ID, recorder.Name = actor.ID, actor.Name
 		relaxed, err := checkManualRecord(manualRecordCheck{Record: m, StarterID: w.CreatedByID, Starter: w.CreatedBy,
 			Recorder: recorder, SinglePerson: r.singlePerson.Load()})
 		if err != nil {
