@@ -317,6 +317,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopCompliance()
+	reg.AllowSinglePersonWipes(cfg.Offboarding.AllowSinglePerson)
+	if cfg.Offboarding.AllowSinglePerson {
+		logger.Warn("offboarding.allow_single_person is on: one person may perform, verify and record a manual wipe; its certificate says so")
+	}
 	defer startWipeSweep(ctx, reg, clk.Now, logger.With("component", "wipe"))()
 
 	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, clk.Now, logger.With("component", "assets"))

@@ -57,6 +57,17 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Metrics is who may read /metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// Offboarding holds the separation-of-duties rules of the wipe record.
+	Offboarding Offboarding `yaml:"offboarding"`
+}
+
+// Offboarding configures the manual wipe record.
+type Offboarding struct {
+	// AllowSinglePerson lets one person perform and verify a manual wipe,
+	// and the principal who started the offboarding record it: for teams
+	// too small to have two. Off by default; the certificate of
+	// sanitisation of a wipe recorded that way says so.
+	AllowSinglePerson bool `yaml:"allow_single_person"`
 }
 
 // Audit configures the audit log.
