@@ -285,6 +285,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer reg.Close()
+	reg.SetAuditReports(cfg.Audit.AuditReports())
 	ca, created, err := pki.LoadOrCreate(filepath.Join(cfg.DataDir, pkiDir), cfg.Hostnames, time.Now())
 	if err != nil {
 		return fmt.Errorf("load CA: %w", err)

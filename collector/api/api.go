@@ -65,6 +65,10 @@ type Options struct {
 	// MetricsPublic serves /metrics without a token (config
 	// metrics.public); otherwise it needs the metrics.read permission.
 	MetricsPublic bool
+	// AuthFailureLimit is how many failed authentications one source
+	// address may make per minute before it is refused (429) until the
+	// minute ends; 0 means the default (10), negative turns it off.
+	AuthFailureLimit int
 }
 
 type server struct {
@@ -110,7 +114,7 @@ func New(opt Options) http.Handler {
 		s.now = time.Now
 	}
 	s.schedule = ackSchedule(opt.Schedule)
-	s.limiter = newFailLimiter(s.now)
+	s.limiter = newFailLimiter(s.now, opt.AuthFailureLimit)
 	s.metricsPerm = access.MetricsRead
 	if opt.MetricsPublic {
 		s.metricsPerm = access.Public

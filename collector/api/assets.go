@@ -228,6 +228,9 @@ func (s *server) exportAssets(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		if !s.sensitiveRead(w, r, "assets.exported", "register", map[string]any{"format": "csv", "assets": len(rows)}) {
+			return
+		}
 		var buf bytes.Buffer
 		if err := assetcsv.Write(&buf, rows); err != nil {
 			s.fail(w, r, err)

@@ -207,6 +207,9 @@ func (s *server) wipeCertificate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc := SignedCertificate{Certificate: body, Signature: s.ca.Command.Sign(body), KeyID: s.ca.Command.KeyID()}
+	if !s.sensitiveRead(w, r, "wipe.certificate.read", "wipe:"+r.PathValue("id"), map[string]string{"format": format}) {
+		return
+	}
 	if format != "html" {
 		writeJSON(w, http.StatusOK, sc)
 		return

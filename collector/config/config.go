@@ -75,7 +75,13 @@ type Audit struct {
 	// CheckpointInterval is how often the collector signs the chain's
 	// head (when it moved); verification flags older uncovered entries.
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// DeviceReports records every report that changed a device in the
+	// audit log as well as in the device's history (default true).
+	DeviceReports *bool `yaml:"device_reports"`
 }
+
+// AuditReports is Audit.DeviceReports with its default.
+func (a Audit) AuditReports() bool { return a.DeviceReports == nil || *a.DeviceReports }
 
 // Metrics configures GET /metrics.
 type Metrics struct {

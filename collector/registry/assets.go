@@ -463,8 +463,22 @@ func (r *Registry) ImportAssets(ctx context.Context, rows []assetcsv.Row, readEr
 			return err
 		}
 		ch, err := r.settle(ctx, tx, sc, opt.Actor, now)
+		if err != nil {
+			return err
+		}
 		res.LinksChanged, res.FlagsSet, res.FlagsCleared = ch.LinksChanged, ch.FlagsSet, ch.FlagsCleared
-		return err
+		// One entry for the import: its counts and every tag it touched
+		// (the field-level changes are in the register history).
+		tags := make([]string, 0, len(res.Created)+len(res.Updated))
+		for _, c := range res.Created {
+			tags = append(tags, c.AssetTag)
+		}
+		for _, c := range res.Updated {
+			tags = append(tags, c.AssetTag)
+		}
+		return r.audit(ctx, tx, "register.imported", "register", map[string]any{
+			"rows": len(rows), "created": len(res.Created), "updated": len(res.Updated), "unchanged": res.Unchanged,
+			"links_changed": ch.LinksChanged, "tags": tags})
 	})
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import assets: %w", err)
@@ -589,8 +603,14 @@ func (r *Registry) writeOne(ctx context.Context, row assetcsv.Row, mode writeMod
 	var id string
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		id, err = r.writeOneTx(ctx, tx, row, mode, actor, now)
-		return err
+		if id, err = r.writeOneTx(ctx, tx, row, mode, actor, now); err != nil {
+			return err
+		}
+		action := map[writeMode]string{modeCreate: "asset.created", modeUpdate: "asset.updated"}[mode]
+		if action == "" {
+			action = "asset.written"
+		}
+		return r.audit(ctx, tx, action, "asset:"+row.AssetTag, row)
 	})
 	if err != nil {
 		return Asset{}, fmt.Errorf("write asset %s: %w", row.AssetTag, err)

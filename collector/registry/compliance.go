@@ -115,8 +115,13 @@ func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptio
 			return nil
 		}
 		id, err := insertPolicySet(ctx, tx, opts.Source, opts.Name, string(opts.Document), hash, "", now)
+		if err != nil {
+			return err
+		}
 		st.setID = id
-		return err
+		// A policy file that changed between starts is a configuration
+		// change like any other.
+		return r.audit(ctx, tx, "policies.loaded", "policies", map[string]any{"set_id": id, "source": opts.Source, "name": opts.Name, "sha256": hash})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configure compliance: %w", err)
@@ -238,8 +243,11 @@ func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string
 	err = r.write(ctx, func(tx *sql.Tx) error {
 		hash := docHash(doc)
 		id, err := insertPolicySet(ctx, tx, PolicySourceAPI, "api", string(doc), hash, actor, now)
+		if err != nil {
+			return err
+		}
 		rec = PolicySetRecord{ID: id, Source: PolicySourceAPI, Name: "api", Hash: hash, CreatedBy: actor, CreatedAt: now.UTC()}
-		return err
+		return r.audit(ctx, tx, "policies.replaced", "policies", map[string]any{"set_id": id, "sha256": hash, "policies": len(set.Policies())})
 	})
 	if err != nil {
 		return nil, PolicySetRecord{}, EvalStats{}, fmt.Errorf("replace policies: %w", err)

@@ -59,7 +59,15 @@ type Registry struct {
 	reenrollAfter, commandLifetime atomic.Int64
 	// singlePerson is AllowSinglePersonWipes (wipe.go).
 	singlePerson atomic.Bool
+	// quietReports leaves applied reports out of the audit log
+	// (SetAuditReports(false)).
+	quietReports atomic.Bool
 }
+
+// SetAuditReports says whether every report that changes a device is
+// recorded in the audit log (the default) or only in the device's history
+// (config audit.device_reports: false).
+func (r *Registry) SetAuditReports(on bool) { r.quietReports.Store(!on) }
 
 // Open opens (creating if needed) the SQLite database at path and applies
 // pending migrations. The database and its -wal and -shm files are made

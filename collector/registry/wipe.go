@@ -383,6 +383,10 @@ func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, from, to
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, w.ID, ts, from, to, actor.Kind, actor.ID, actor.Name, detail); err != nil {
 		return fmt.Errorf("record wipe transition: %w", err)
 	}
+	if err := r.audit(ctx, tx, "wipe."+to, "wipe:"+w.ID, map[string]string{"from": from, "device_id": w.DeviceID, "asset_tag": w.AssetTag,
+		"ticket": w.Ticket, "actor": actor.Name, "detail": detail}); err != nil {
+		return err
+	}
 	w.State = to
 	// Every transition is also an event (wipe.<state>) for webhooks, in
 	// this transaction: a runbook or ticketing system can follow the
