@@ -84,10 +84,16 @@ func lookup(name string) (command, bool) {
 		return command{"", 0, assetsRefresh}, true
 	case "reconcile":
 		return command{"[--csv|--json] [--hostname-rule REGEXP]", 0, reconcile}, true
-	case "exceptions add":
-		return command{"--device REF|--asset TAG --policy ID --reason R --control C --approver NAME --expires DATE|30d", 0, exceptionsAdd}, true
+	case "exceptions request", "exceptions add":
+		return command{"--device REF|--asset TAG --policy ID --reason R --control C --expires DATE|30d", 0, exceptionsRequest}, true
+	case "exceptions approve":
+		return command{"ID [--note N]", 1, exceptionsDecide("approve")}, true
+	case "exceptions deny":
+		return command{"ID [--note N]", 1, exceptionsDecide("deny")}, true
 	case "exceptions list":
-		return command{"[--active] [--device REF] [--policy ID]", 0, exceptionsList}, true
+		return command{"[--status pending|active|denied|expired|revoked] [--active] [--device REF] [--policy ID]", 0, exceptionsList}, true
+	case "exceptions show":
+		return command{"ID", 1, exceptionsShow}, true
 	case "exceptions revoke":
 		return command{"ID", 1, exceptionsRevoke}, true
 	case "events":
@@ -105,7 +111,7 @@ func lookup(name string) (command, bool) {
 	case "offboard wait":
 		return command{"ID [--timeout 72h] [--interval 5s]", 1, offboardWait}, true
 	case "offboard record-wipe":
-		return command{"ID --method M --tool T --performed-by NAME --verified-by NAME [--evidence FILE]", 1, offboardRecordWipe}, true
+		return command{"ID --method M --tool T --performed-by NAME --verified-by NAME --evidence FILE", 1, offboardRecordWipe}, true
 	case "offboard cancel":
 		return command{"ID", 1, offboardCancel}, true
 	case "offboard certificate":

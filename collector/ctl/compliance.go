@@ -24,33 +24,38 @@ func statusOrder() []string {
 }
 
 func exceptionKeys() []string {
-	return []string{"id", "status", "policy_id", "device_id", "asset_tag", "reason", "compensating_control", "approver",
-		"created_by", "created_at", "expires_at", "revoked_at", "revoked_by"}
+	return []string{"id", "status", "policy_id", "device_id", "asset_tag", "reason", "compensating_control", "requested_by",
+		"created_at", "expires_at", "approver", "denied_by", "decided_at", "decision_note", "revoked_at", "revoked_by"}
 }
 
 // relativeExpiry matches --expires given as a lifetime rather than a date.
 func relativeExpiry() *regexp.Regexp { return regexp.MustCompile(`^\d+[dhm]$`) }
 
-func exceptionsAdd(c *call) func(context.Context) error {
-	var device, asset, policy, reason, control, approver, expires string
+// exceptionsRequest asks for an exception (also `exceptions add`). It is
+// pending until someone else approves it; the requester is the token's
+// principal.
+func exceptionsRequest(c *call) func(context.Context) error {
+	var device, asset, policy, reason, control, expires string
 	c.fs.StringVar(&device, "device", "", "the device `REF` (id, serial, hostname or asset tag)")
 	c.fs.StringVar(&asset, "asset", "", "the asset `TAG` (whichever device is linked to it)")
 	c.fs.StringVar(&policy, "policy", "", "the policy `ID` waived")
 	c.fs.StringVar(&reason, "reason", "", "why the policy cannot be met")
 	c.fs.StringVar(&control, "control", "", "the compensating control in place")
-	c.fs.StringVar(&approver, "approver", "", "who approved the exception")
 	c.fs.StringVar(&expires, "expires", "", "expiry: a date (2026-12-31), RFC 3339, or a lifetime (30d, 12h)")
+	approver := c.fs.String("approver", "", "no longer accepted: the approver is whoever runs `exceptions approve ID`")
 	return func(ctx context.Context) error {
 		switch {
+		case *approver != "":
+			return usageErrorf("--approver is no longer accepted: the exception is requested pending, and someone else with the approve permission runs `rosterctl exceptions approve ID`")
 		case (device == "") == (asset == ""):
 			return usageErrorf("give --device REF or --asset TAG")
-		case policy == "" || reason == "" || control == "" || approver == "" || expires == "":
-			return usageErrorf("--policy, --reason, --control, --approver and --expires are required")
+		case policy == "" || reason == "" || control == "" || expires == "":
+			return usageErrorf("--policy, --reason, --control and --expires are required")
 		}
 		if err := expiresFlag(expires); err != nil {
 			return err
 		}
-		body := map[string]string{"policy_id": policy, "reason": reason, "compensating_control": control, "approver": approver}
+		body := map[string]string{"policy_id": policy, "reason": reason, "compensating_control": control}
 		if device != "" {
 			body["device"] = device
 		} else {
@@ -65,16 +70,35 @@ func exceptionsAdd(c *call) func(context.Context) error {
 	}
 }
 
+// exceptionsDecide approves or denies a pending exception as the token's
+// principal, who must not be its requester.
+func exceptionsDecide(verb string) func(c *call) func(context.Context) error {
+	return func(c *call) func(context.Context) error {
+		note := c.fs.String("note", "", "a note kept with the decision (the ticket, the risk accepted)")
+		return func(ctx context.Context) error {
+			var body any
+			if *note != "" {
+				body = map[string]string{"note": *note}
+			}
+			return c.objectCommand(ctx, http.MethodPost, "/api/v1/exceptions/"+url.PathEscape(c.args[0])+"/"+verb, body, exceptionKeys())
+		}
+	}
+}
+
 func exceptionsList(c *call) func(context.Context) error {
 	var active bool
-	var device, policy string
-	c.fs.BoolVar(&active, "active", false, "only exceptions neither expired nor revoked")
+	var status, device, policy string
+	c.fs.BoolVar(&active, "active", false, "only approved exceptions not expired (--status active)")
+	c.fs.StringVar(&status, "status", "", "only exceptions in this `status`: pending, active, denied, expired or revoked")
 	c.fs.StringVar(&device, "device", "", "only this device's (and its asset's) exceptions")
 	c.fs.StringVar(&policy, "policy", "", "only exceptions to this policy `ID`")
 	return func(ctx context.Context) error {
 		q := url.Values{}
 		if active {
 			q.Set("active", "true")
+		}
+		if status != "" {
+			q.Set("status", status)
 		}
 		if device != "" {
 			q.Set("device", device)
@@ -83,14 +107,24 @@ func exceptionsList(c *call) func(context.Context) error {
 			q.Set("policy", policy)
 		}
 		return c.listCommand(ctx, "/api/v1/exceptions", q, &paging{}, "exceptions",
-			[]string{"ID", "STATUS", "POLICY", "DEVICE/ASSET", "EXPIRES", "APPROVER", "REASON"},
+			[]string{"ID", "STATUS", "POLICY", "DEVICE/ASSET", "EXPIRES", "REQUESTED BY", "APPROVER", "REASON"},
 			func(m map[string]any) []string {
 				who := str(m["device_id"])
 				if t := str(m["asset_tag"]); t != "" {
 					who = "asset " + t
 				}
-				return []string{str(m["id"]), str(m["status"]), str(m["policy_id"]), who, str(m["expires_at"]), str(m["approver"]), str(m["reason"])}
+				decider := str(m["approver"])
+				if d := str(m["denied_by"]); d != "" {
+					decider = "denied by " + d
+				}
+				return []string{str(m["id"]), str(m["status"]), str(m["policy_id"]), who, str(m["expires_at"]), str(m["requested_by"]), decider, str(m["reason"])}
 			})
+	}
+}
+
+func exceptionsShow(c *call) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return c.objectCommand(ctx, http.MethodGet, "/api/v1/exceptions/"+url.PathEscape(c.args[0]), nil, exceptionKeys())
 	}
 }
 

@@ -26,8 +26,9 @@ type complianceAPI struct {
 func (f *complianceAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	exception := map[string]any{"id": "e1", "status": "active", "policy_id": "CFG-ENC-01", "device_id": "d1", "asset_tag": "",
-		"reason": "legacy", "compensating_control": "VLAN", "approver": "ciso", "created_by": "alice",
-		"created_at": "2024-05-01T00:00:00Z", "expires_at": "2024-06-01T00:00:00Z", "revoked_at": nil, "revoked_by": ""}
+		"reason": "legacy", "compensating_control": "VLAN", "requested_by": "alice", "requested_by_id": "p-alice",
+		"created_at": "2024-05-01T00:00:00Z", "expires_at": "2024-06-01T00:00:00Z", "approver": "ciso", "approver_id": "p-ciso",
+		"denied_by": "", "denied_by_id": "", "decided_at": "2024-05-01T01:00:00Z", "decision_note": "", "revoked_at": nil, "revoked_by": ""}
 	mux.HandleFunc("POST /api/v1/exceptions", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		dec := json.NewDecoder(r.Body)
@@ -45,6 +46,33 @@ func (f *complianceAPI) handler() http.Handler {
 		f.queries = append(f.queries, r.URL.RawQuery)
 		f.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"items": []any{exception}})
+	})
+	mux.HandleFunc("GET /api/v1/exceptions/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, exception)
+	})
+	mux.HandleFunc("POST /api/v1/exceptions/{id}/{verb}", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if r.ContentLength != 0 {
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				writeErr(w, http.StatusBadRequest, "malformed_json", err.Error())
+				return
+			}
+		}
+		f.mu.Lock()
+		f.bodies = append(f.bodies, map[string]any{"path": r.URL.Path, "body": body})
+		f.mu.Unlock()
+		if r.PathValue("verb") == "approve" && body["note"] == "mine" {
+			writeErr(w, http.StatusForbidden, "separation_of_duties", "separation of duties: you (alice) requested this exception, so it must be approved by someone else holding the approve permission")
+			return
+		}
+		out := map[string]any{}
+		for k, v := range exception {
+			out[k] = v
+		}
+		if r.PathValue("verb") == "deny" {
+			out["status"], out["approver"], out["denied_by"] = "denied", "", "bob"
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("DELETE /api/v1/exceptions/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("id") != "e1" {
@@ -132,8 +160,8 @@ AT                    KIND                DEVICE  ASSET  SUBJECT
 2024-05-02T08:00:00Z  compliance.changed  d1      LAP-1  compliance state pass → fail
 `},
 		{"exceptions list", []string{"exceptions", "list", "--active"}, `
-ID  STATUS  POLICY      DEVICE/ASSET  EXPIRES               APPROVER  REASON
-e1  active  CFG-ENC-01  d1            2024-06-01T00:00:00Z  ciso      legacy
+ID  STATUS  POLICY      DEVICE/ASSET  EXPIRES               REQUESTED BY  APPROVER  REASON
+e1  active  CFG-ENC-01  d1            2024-06-01T00:00:00Z  alice         ciso      legacy
 `},
 		{"exceptions revoke", []string{"exceptions", "revoke", "e1"}, `
 id:                    e1
@@ -143,12 +171,33 @@ device_id:             d1
 asset_tag:             
 reason:                legacy
 compensating_control:  VLAN
-approver:              ciso
-created_by:            alice
+requested_by:          alice
 created_at:            2024-05-01T00:00:00Z
 expires_at:            2024-06-01T00:00:00Z
+approver:              ciso
+denied_by:             
+decided_at:            2024-05-01T01:00:00Z
+decision_note:         
 revoked_at:            
 revoked_by:            bob
+`},
+		{"exceptions deny", []string{"exceptions", "deny", "e1", "--note", "no"}, `
+id:                    e1
+status:                denied
+policy_id:             CFG-ENC-01
+device_id:             d1
+asset_tag:             
+reason:                legacy
+compensating_control:  VLAN
+requested_by:          alice
+created_at:            2024-05-01T00:00:00Z
+expires_at:            2024-06-01T00:00:00Z
+approver:              
+denied_by:             bob
+decided_at:            2024-05-01T01:00:00Z
+decision_note:         
+revoked_at:            
+revoked_by:            
 `},
 	}
 	for _, tt := range tests {
@@ -162,6 +211,25 @@ revoked_by:            bob
 				t.Errorf("stdout (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestExceptionsDecide(t *testing.T) {
+	t.Parallel()
+	api, env := newComplianceFixture(t)
+	if res := runCtl(t, env, "exceptions", "approve", "e1"); res.code != 0 || !strings.Contains(res.stdout, "approver:              ciso") {
+		t.Errorf("approve: exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	res := runCtl(t, env, "exceptions", "approve", "e1", "--note", "mine")
+	if res.code == 0 || !strings.Contains(res.stderr, "must be approved by someone else") {
+		t.Errorf("a refused approval: exit %d, stderr %q; want the collector's reason", res.code, res.stderr)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	want := []map[string]any{{"path": "/api/v1/exceptions/e1/approve", "body": map[string]any(nil)},
+		{"path": "/api/v1/exceptions/e1/approve", "body": map[string]any{"note": "mine"}}}
+	if diff := cmp.Diff(want, api.bodies); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
 
@@ -202,9 +270,10 @@ func TestExceptionsAdd(t *testing.T) {
 		wantBody map[string]any
 	}{
 		{"device and date", []string{"--device", "lap-1", "--expires", "2026-12-31"}, 0,
-			map[string]any{"policy_id": "CFG-ENC-01", "device": "lap-1", "reason": "legacy", "compensating_control": "VLAN", "approver": "ciso", "expires_at": "2026-12-31"}},
+			map[string]any{"policy_id": "CFG-ENC-01", "device": "lap-1", "reason": "legacy", "compensating_control": "VLAN", "expires_at": "2026-12-31"}},
 		{"asset and lifetime", []string{"--asset", "LAP-1", "--expires", "30d"}, 0,
-			map[string]any{"policy_id": "CFG-ENC-01", "asset_tag": "LAP-1", "reason": "legacy", "compensating_control": "VLAN", "approver": "ciso", "expires_in": "30d"}},
+			map[string]any{"policy_id": "CFG-ENC-01", "asset_tag": "LAP-1", "reason": "legacy", "compensating_control": "VLAN", "expires_in": "30d"}},
+		{"a typed approver", []string{"--device", "lap-1", "--expires", "30d", "--approver", "ciso"}, exitUsage, nil},
 		{"both targets", []string{"--device", "lap-1", "--asset", "LAP-1", "--expires", "30d"}, exitUsage, nil},
 		{"no target", []string{"--expires", "30d"}, exitUsage, nil},
 		{"no expiry", []string{"--device", "lap-1"}, exitUsage, nil},
@@ -214,7 +283,11 @@ func TestExceptionsAdd(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			api, env := newComplianceFixture(t)
-			args := append([]string{"exceptions", "add", "--policy", "CFG-ENC-01", "--reason", "legacy", "--control", "VLAN", "--approver", "ciso", "--json"}, tt.args...)
+			verb := "request"
+			if strings.Contains(tt.name, "date") {
+				verb = "add" // the old name still works
+			}
+			args := append([]string{"exceptions", verb, "--policy", "CFG-ENC-01", "--reason", "legacy", "--control", "VLAN", "--json"}, tt.args...)
 			res := runCtl(t, env, args...)
 			if res.code != tt.wantCode {
 				t.Fatalf("exit %d, want %d: %s", res.code, tt.wantCode, res.stderr)

@@ -80,10 +80,11 @@ Commands:
   assets history TAG [--since T] [--kind K]
   assets refresh                   re-link and recompute flags now
   reconcile [--csv|--json] [--hostname-rule REGEXP]
-  exceptions add --device REF|--asset TAG --policy ID --reason R --control C
-                 --approver NAME --expires 2026-12-31|30d
-  exceptions list [--active] [--device REF] [--policy ID]
-  exceptions revoke ID
+  exceptions request --device REF|--asset TAG --policy ID --reason R --control C
+                 --expires 2026-12-31|30d     pending until someone else approves it (alias: add)
+  exceptions approve ID [--note N] | exceptions deny ID [--note N]
+  exceptions list [--status pending|active|denied|expired|revoked] [--device REF] [--policy ID]
+  exceptions show ID | exceptions revoke ID
   events [--since T] [--until T] [--kind K] [--device REF] [--limit N] [--cursor C] [--all]
   compliance summary               devices by compliance state, policies by status
   policies list | policies show ID
@@ -93,7 +94,7 @@ Commands:
   offboard wait ID [--timeout 72h] [--interval 5s]
                  exit 0 completed/verified, 1 failed, 2 timeout, 3 cancelled/expired
   offboard record-wipe ID --method M --tool T [--tool-version V]
-                 --performed-by NAME --verified-by NAME [--evidence FILE]
+                 --performed-by NAME --verified-by NAME --evidence FILE
   offboard cancel ID
   offboard certificate ID [--format json|html] [-o FILE]
   offboard verify-certificate FILE --public-key KEY|--collector-key-file F   (offline)

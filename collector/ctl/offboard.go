@@ -52,7 +52,7 @@ func offline(name string) bool { return name == "offboard verify-certificate" }
 func wipeKeys() []string {
 	return []string{"id", "state", "device_id", "asset_tag", "hostname", "ticket", "reason", "method", "reuse", "deadline", "escalated",
 		"created_by", "created_at", "completed_at", "verified_at", "failure_reason", "wipe_method", "tool", "tool_version",
-		"performed_by", "verified_by", "evidence_sha256", "verification"}
+		"performed_by", "verified_by", "evidence_sha256", "single_person", "verification"}
 }
 
 func wipePath(id string, rest ...string) string {
@@ -212,22 +212,22 @@ func offboardRecordWipe(c *call) func(context.Context) error {
 	c.fs.StringVar(&toolVersion, "tool-version", "", "the tool's `version`")
 	c.fs.StringVar(&performedBy, "performed-by", "", "who wiped it (required)")
 	c.fs.StringVar(&verifiedBy, "verified-by", "", "who verified it (required)")
-	c.fs.StringVar(&evidence, "evidence", "", "evidence `file` (a tool report, a vendor certificate; at most 1 MiB), stored with its SHA-256")
+	c.fs.StringVar(&evidence, "evidence", "", "evidence `file` (a tool report, a vendor certificate; at most 1 MiB), stored with its SHA-256 (required)")
 	return func(ctx context.Context) error {
-		if method == "" || tool == "" || performedBy == "" || verifiedBy == "" {
-			return usageErrorf("offboard record-wipe needs --method, --tool, --performed-by and --verified-by")
+		if method == "" || tool == "" || performedBy == "" || verifiedBy == "" || evidence == "" {
+			return usageErrorf("offboard record-wipe needs --method, --tool, --performed-by, --verified-by (two different people) and --evidence FILE")
 		}
-		body := map[string]any{"method": method, "tool": tool, "tool_version": toolVersion, "performed_by": performedBy, "verified_by": verifiedBy}
-		if evidence != "" {
-			b, err := readLimited(evidence, maxEvidenceFile)
-			if err != nil {
-				return fmt.Errorf("read evidence: %w", err)
-			}
-			sum := sha256.Sum256(b)
-			fmt.Fprintf(c.env.Stderr, "evidence %s: sha256 %s\n", evidence, hex.EncodeToString(sum[:]))
-			body["evidence"] = base64.StdEncoding.EncodeToString(b)
-			body["evidence_name"] = filepathBase(evidence)
+		b, err := readLimited(evidence, maxEvidenceFile)
+		if err != nil {
+			return fmt.Errorf("read evidence: %w", err)
 		}
+		if len(b) == 0 {
+			return usageErrorf("evidence file %s is empty", evidence)
+		}
+		sum := sha256.Sum256(b)
+		fmt.Fprintf(c.env.Stderr, "evidence %s: sha256 %s\n", evidence, hex.EncodeToString(sum[:]))
+		body := map[string]any{"method": method, "tool": tool, "tool_version": toolVersion, "performed_by": performedBy, "verified_by": verifiedBy,
+			"evidence": base64.StdEncoding.EncodeToString(b), "evidence_name": filepathBase(evidence)}
 		raw, err := c.client.do(ctx, http.MethodPost, wipePath(c.args[0], "/record"), nil, body)
 		if err != nil {
 			return err

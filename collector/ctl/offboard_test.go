@@ -125,6 +125,7 @@ func TestOffboardStartAndRecord(t *testing.T) {
 		{"offboard", "start", "X", "--reason", "r"},
 		{"offboard", "start", "X", "--ticket", "T", "--reason", "r", "--method", "fire"},
 		{"offboard", "record-wipe", "w-9", "--method", "m"},
+		{"offboard", "record-wipe", "w-9", "--method", "m", "--tool", "t", "--performed-by", "Bob", "--verified-by", "Carol"}, // no evidence
 		{"offboard", "certificate", "w-9", "--format", "pdf"},
 	} {
 		if res := runCtl(t, env, args...); res.code != exitUsage {
