@@ -233,15 +233,30 @@ func TestComplianceEndToEnd(t *testing.T) {
 		return e.Kind == webhook.KindComplianceChanged && e.DeviceID == id && bytes.Contains(e.Data, []byte(`"state":"fail"`))
 	})
 
-	// 4. An exception (by asset tag) makes it exempt at once.
+	// 4. An exception (by asset tag) is requested pending and exempts
+	// nothing; its requester cannot approve it; once another admin
+	// approves it, it makes the device exempt at once.
 	var ex struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
+		ID       string `json:"id"`
+		Status   string `json:"status"`
+		Approver string `json:"approver"`
 	}
-	decodeJSON(t, "exceptions add", ctl("exceptions", "add", "--asset", "VM-0001", "--policy", "E2E-ENC-01", "--reason", "build VM, no user data",
-		"--control", "ephemeral disk wiped at shutdown", "--approver", "ciso", "--expires", "2d", "--json"), &ex)
+	decodeJSON(t, "exceptions request", ctl("exceptions", "request", "--asset", "VM-0001", "--policy", "E2E-ENC-01", "--reason", "build VM, no user data",
+		"--control", "ephemeral disk wiped at shutdown", "--expires", "2d", "--json"), &ex)
+	if _, r = show(); ex.Status != "pending" || r.Status != "fail" {
+		t.Fatalf("with a pending exception %+v: result %+v; want it to exempt nothing", ex, r)
+	}
+	if _, errOut, code := rosterctl(t, c, c.AdminToken, "exceptions", "approve", ex.ID); code == 0 || !strings.Contains(errOut, "someone else") {
+		t.Fatalf("the requester approving her own exception: exit %d: %s; want refused", code, errOut)
+	}
+	approver := strings.TrimSpace(c.Run(t, "token", "create", "--data", c.DataDir, "--role", "admin", "--name", "e2e-approver"))
+	approved, errOut, code := rosterctl(t, c, approver, "exceptions", "approve", ex.ID, "--note", "SEC-42", "--json")
+	if code != 0 {
+		t.Fatalf("exceptions approve by another admin: exit %d: %s", code, errOut)
+	}
+	decodeJSON(t, "exceptions approve", approved, &ex)
 	d, r = show()
-	if ex.Status != "active" || r.Status != "exempt" || r.ExceptionID != ex.ID || len(d.Exceptions) != 1 || d.Exceptions[0].ID != ex.ID {
+	if ex.Status != "active" || ex.Approver != "e2e-approver" || r.Status != "exempt" || r.ExceptionID != ex.ID || len(d.Exceptions) != 1 || d.Exceptions[0].ID != ex.ID {
 		t.Fatalf("with exception %+v: result %+v, open exceptions %+v; want exempt by it", ex, r, d.Exceptions)
 	}
 	rc.waitFor(t, "compliance.changed to exempt", func(e webhook.Event) bool {

@@ -158,6 +158,16 @@ func TestWipeEndToEnd(t *testing.T) {
 	if n := keyslots(t, dev); n != 1 || !opensWith(t, dev, key) {
 		t.Fatalf("after a refused wipe: %d keyslots, opens %v; want the volume untouched", n, opensWith(t, dev, key))
 	}
+	// A forged manual record of the failed wipe, by the principal who
+	// started the offboarding and naming one person twice, is refused.
+	forged := filepath.Join(dir, "forged-report.txt")
+	if err := os.WriteFile(forged, []byte("erased, trust me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := rosterctl(t, c, c.AdminToken, "offboard", "record-wipe", refused, "--method", "crypto erase", "--tool", "none",
+		"--performed-by", "me", "--verified-by", "me", "--evidence", forged); code != 1 || !strings.Contains(errOut, "second person") {
+		t.Errorf("forged manual record: exit %d, stderr %q; want refused", code, errOut)
+	}
 
 	// Enabled: erased, verified by the agent, certificate issued.
 	id := offboard(true)
