@@ -120,7 +120,7 @@ func (r *Registry) deliverCommands(ctx context.Context, device, serial string, p
 					fmtTime(now), p.ID, serial); err != nil {
 					return fmt.Errorf("record command delivery: %w", err)
 				}
-				if err := r.audit(ctx, tx, "wipe.delivered", "wipe:"+p.ID, map[string]any{"device_id": device, "certificate": serial,
+				if err := r.audit(ctx, tx, "wipe.command_sent", "wipe:"+p.ID, map[string]any{"device_id": device, "certificate": serial,
 					"expires_at": expires.String}); err != nil {
 					return err
 				}
