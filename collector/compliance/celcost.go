@@ -163,7 +163,7 @@ func (sizeHints) EstimateCallCost(function, _ string, _ *cost.AstNode, args []co
 
 // lookupCost is the cost range of one software lookup on a device with at
 // most packages packages.
-func lookupCost(packages uint64) cost.CostEstimate {
+func lookupCost(packages uint64) cost.Estimate {
 	return cost.RangedCostEstimate(1, max(1, cost.SafeMultiplyByFactor(packages, packageCost)))
 }
 

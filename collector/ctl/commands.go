@@ -116,6 +116,28 @@ func lookup(name string) (command, bool) {
 		return command{"ID", 1, offboardCancel}, true
 	case "offboard certificate":
 		return command{"ID [--format json|html] [-o FILE]", 1, offboardCertificate}, true
+	case "whoami":
+		return command{"", 0, whoami}, true
+	case "tokens create":
+		return command{"--principal NAME [--role R] [--kind K] [--email E] [--description D] [--expires 90d]", 0, tokensCreate}, true
+	case "tokens list":
+		return command{"[--principal NAME] [--all]", 0, tokensList}, true
+	case "tokens revoke":
+		return command{"ID", 1, tokensRevoke}, true
+	case "tokens rotate":
+		return command{"ID|self [--expires 90d]", 1, tokensRotate}, true
+	case "principals list":
+		return command{"", 0, principalsList}, true
+	case "principals set-role":
+		return command{"NAME ROLE", 2, principalsSetRole}, true
+	case "principals disable":
+		return command{"NAME", 1, principalsDisable}, true
+	case "access review":
+		return command{"[--since T] [--until T] [--csv|--json] [--sign-off STATEMENT]", 0, accessReview}, true
+	case "audit log":
+		return command{"[--since T] [--until T] [--principal P] [--action A] [--target T] [--limit N] [--cursor C] [--all]", 0, auditLog}, true
+	case "audit verify":
+		return command{"[--witness FILE|none]", 0, auditVerify}, true
 	case "offboard verify-certificate":
 		return command{"FILE --public-key KEY|--collector-key-file F", 1, offboardVerifyCertificate}, true
 	}

@@ -98,6 +98,15 @@ Commands:
   offboard cancel ID
   offboard certificate ID [--format json|html] [-o FILE]
   offboard verify-certificate FILE --public-key KEY|--collector-key-file F   (offline)
+  whoami                           who the token belongs to, its role and permissions
+  tokens create --principal NAME [--role R] [--kind person|automation] [--email E]
+                [--description D] [--expires 90d]      prints the token once
+  tokens list [--principal NAME] [--all] | tokens revoke ID | tokens rotate ID|self [--expires 90d]
+  principals list | principals set-role NAME ROLE | principals disable NAME
+  access review [--since T] [--until T] [--csv|--json] [--sign-off "statement"]
+  audit log [--since T] [--until T] [--principal P] [--action A] [--target T]
+            [--limit N] [--cursor C] [--all]
+  audit verify [--witness FILE|none]   exit 1 names the first bad entry
   version
 
 Global flags (also accepted after the command):
@@ -176,7 +185,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(env.Stdout, "rosterctl", env.Version)
 		return nil
 	}
-	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "exceptions" || name == "compliance" || name == "policies" || name == "offboard" {
+	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "exceptions" || name == "compliance" || name == "policies" || name == "offboard" ||
+		name == "tokens" || name == "principals" || name == "access" || name == "audit" {
 		if len(args) < 2 {
 			return usageErrorf("%s needs a subcommand", name)
 		}
