@@ -157,7 +157,7 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 		CSR:          string(csrPEM),
 		Identity:     r.Identity,
 		AgentVersion: r.AgentVersion,
-		Proof:        keyProof(dir, strings.TrimRight(r.Collector, "/"), key, now()),
+		Proof:        keyProof(dir, strings.TrimRight(r.Collector, "/"), r.Trust, key, now()),
 	}, false, &resp)
 	if err != nil {
 		return Result{}, fmt.Errorf("enrol with %s: %w", r.Collector, err)
@@ -210,14 +210,18 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 // holds with the same collector, so the collector may continue that device
 // record (re-enrolment from an intact state directory) even while it
 // looks alive. No earlier enrolment, or one that cannot be read, sends
-// no proof: the collector then decides by its other rules.
-func keyProof(dir *state.Dir, collector string, newKey *ecdsa.PrivateKey, now time.Time) *wire.EnrollProof {
+// no proof: the collector then decides by its other rules. The same
+// collector is the same URL and a stored CA that trust still names: a
+// collector rebuilt at that URL has a new CA and would refuse a proof
+// made with its predecessor's certificate (403 bad_proof), and with it
+// the enrolment.
+func keyProof(dir *state.Dir, collector string, trust Trust, newKey *ecdsa.PrivateKey, now time.Time) *wire.EnrollProof {
 	dev, err := dir.Device()
 	if err != nil || dev.DeviceID == "" || dev.Collector != collector {
 		return nil
 	}
-	keyPEM, certPEM, _, err := dir.Credentials()
-	if err != nil {
+	keyPEM, certPEM, caPEM, err := dir.Credentials()
+	if err != nil || trust.matchesCA(caPEM) != nil {
 		return nil
 	}
 	block, _ := pem.Decode(keyPEM)

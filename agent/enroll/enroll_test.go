@@ -1,12 +1,22 @@
 package enroll_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +214,167 @@ func TestRenewSwapsKeyAndCert(t *testing.T) {
 	last := reqs[len(reqs)-1]
 	if last.Path != enroll.RenewPath || last.DeviceID != res.DeviceID || last.Status != 200 {
 		t.Errorf("last request %+v, want an authenticated renew", last)
+	}
+}
+
+// enrolRecorder stands in front of a fake collector and keeps every
+// enrolment request; rebuild swaps in another collector (another CA) at
+// the same address, as a collector rebuilt from an empty data directory.
+type enrolRecorder struct {
+	mu       sync.Mutex
+	target   *transporttest.Collector
+	cert     tls.Certificate
+	requests []wire.EnrollRequest
+}
+
+func newEnrolRecorder(t *testing.T, c *transporttest.Collector) (*enrolRecorder, string) {
+	t.Helper()
+	rec := &enrolRecorder{}
+	rec.rebuild(t, c)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{rec.cert}, NextProtos: []string{"h2", "http/1.1"}}, nil
+	}}
+	return rec, transporttest.Servers(t, cfg, rec, false)
+}
+
+func (rec *enrolRecorder) rebuild(t *testing.T, c *transporttest.Collector) {
+	t.Helper()
+	cert := c.TLSCA.ServerCert(t, "127.0.0.1", "localhost")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.target, rec.cert = c, cert
+}
+
+func (rec *enrolRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec.mu.Lock()
+	target := rec.target
+	if r.URL.Path == enroll.EnrollPath {
+		var req wire.EnrollRequest
+		if err := json.Unmarshal(body, &req); err == nil {
+			rec.requests = append(rec.requests, req)
+		}
+	}
+	rec.mu.Unlock()
+	target.ServeHTTP(w, r)
+}
+
+func (rec *enrolRecorder) last(t *testing.T) wire.EnrollRequest {
+	t.Helper()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.requests) == 0 {
+		t.Fatal("no enrolment request recorded")
+	}
+	return rec.requests[len(rec.requests)-1]
+}
+
+// checkProof verifies a proof as the collector does (collector/pki's
+// VerifyKeyProof, which the agent may not import): signed with the key of
+// oldCertPEM over the new CSR's key, the old device id and a fresh time.
+func checkProof(t *testing.T, req wire.EnrollRequest, oldCertPEM []byte, oldDevice string) {
+	t.Helper()
+	p := req.Proof
+	if p == nil {
+		t.Fatal("re-enrolment from an intact state directory sent no key proof")
+	}
+	if p.Certificate != string(oldCertPEM) {
+		t.Errorf("proof carries certificate\n%s\nwant the state directory's\n%s", p.Certificate, oldCertPEM)
+	}
+	if d := time.Since(p.Timestamp); d < -time.Minute || d > time.Minute {
+		t.Errorf("proof timestamp %s is %s from now", p.Timestamp, d)
+	}
+	certs, err := transport.ParseCertificates(oldCertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(req.CSR))
+	if block == nil {
+		t.Fatal("enrolment CSR is not PEM")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPub := certs[0].PublicKey.(*ecdsa.PublicKey)
+	if oldPub.Equal(csr.PublicKey) {
+		t.Error("re-enrolment reuses the old key")
+	}
+	sig, err := base64.StdEncoding.DecodeString(p.Signature)
+	if err != nil {
+		t.Fatalf("proof signature: %v", err)
+	}
+	sum := sha256.Sum256(wire.EnrollProofMessage(csr.RawSubjectPublicKeyInfo, oldDevice, p.Timestamp))
+	if !ecdsa.VerifyASN1(oldPub, sum[:], sig) {
+		t.Error("proof signature does not verify with the old certificate's key over the new CSR's key")
+	}
+}
+
+// TestEnrollSendsKeyProof: an agent re-enrolling from a state directory
+// that holds an enrolment with the same collector proves it holds that
+// enrolment's key; a fresh directory, another collector, or the same
+// address now serving another CA (a rebuilt collector, which would refuse
+// the proof as bad_proof and so the enrolment) gets none.
+func TestEnrollSendsKeyProof(t *testing.T) {
+	t.Parallel()
+	c := transporttest.NewCollector(t, "s3cret", false)
+	rec, url := newEnrolRecorder(t, c)
+	dir, err := state.Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrol := func(target *transporttest.Collector, url string) enroll.Result {
+		t.Helper()
+		r := request(target, enroll.Trust{Fingerprint: target.CA.Fingerprint()})
+		r.Collector = url
+		res, err := enroll.Enroll(context.Background(), dir, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	credentials := func() []byte {
+		t.Helper()
+		_, certPEM, _, err := dir.Credentials()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return certPEM
+	}
+
+	first := enrol(c, url)
+	if p := rec.last(t).Proof; p != nil {
+		t.Errorf("first enrolment sent a proof %+v", p)
+	}
+
+	oldCert := credentials()
+	enrol(c, url)
+	checkProof(t, rec.last(t), oldCert, first.DeviceID)
+
+	// The collector at this address was rebuilt with a new CA: the stored
+	// certificate is not its own, so no proof, and the enrolment works.
+	rebuilt := transporttest.NewCollector(t, "s3cret", false)
+	rec.rebuild(t, rebuilt)
+	afterRebuild := enrol(rebuilt, url)
+	if p := rec.last(t).Proof; p != nil {
+		t.Errorf("enrolment with a rebuilt collector (another CA) sent a proof for %s", first.DeviceID)
+	}
+	oldCert = credentials()
+	enrol(rebuilt, url)
+	checkProof(t, rec.last(t), oldCert, afterRebuild.DeviceID)
+
+	// Another collector (another address): the state directory's
+	// enrolment is not with it.
+	other, otherURL := newEnrolRecorder(t, c)
+	enrol(c, otherURL)
+	if p := other.last(t).Proof; p != nil {
+		t.Errorf("enrolment with another collector sent a proof for %s", afterRebuild.DeviceID)
 	}
 }
