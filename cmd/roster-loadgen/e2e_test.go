@@ -36,7 +36,7 @@ func TestLoadAgainstRealCollector(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				code := run(t.Context(), []string{"--collector", c.URL, "--ca-fingerprint", c.Fingerprint, "--secret", secret,
 					"--devices", "4", "--concurrency", "2", "--duration", "2s", "--kind", kind, "--transport", tr,
-					"--snapshot", snap, "--json"}, &stdout, &stderr)
+					"--snapshot", snap, "--fleet", kind + "-" + tr, "--json"}, &stdout, &stderr)
 				if code != 0 {
 					t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 				}
@@ -53,8 +53,8 @@ func TestLoadAgainstRealCollector(t *testing.T) {
 			})
 		}
 	}
-	// Every run re-enrolled the same four machines: four devices, no
-	// duplicates, all active.
+	// Every run enrolled four machines of its own fleet: sixteen devices,
+	// none mistaken for another (identity_conflict), all active.
 	var page struct {
 		Items []struct {
 			SystemSerial string `json:"system_serial"`
@@ -71,8 +71,8 @@ func TestLoadAgainstRealCollector(t *testing.T) {
 			}
 		}
 	}
-	if n != devices {
-		t.Errorf("got %d LOADGEN devices, want %d: %+v", n, devices, page.Items)
+	if n != 4*devices {
+		t.Errorf("got %d LOADGEN devices, want %d: %+v", n, 4*devices, page.Items)
 	}
 }
 

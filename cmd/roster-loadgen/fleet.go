@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -29,11 +30,14 @@ func clone(s *wire.Snapshot) (*wire.Snapshot, error) {
 	return &c, nil
 }
 
-// deviceSnapshot is base as simulated device i reports it: the hardware
-// identity (hostname, system and board serial, system UUID, MACs) is made
-// distinct and every other fact stays what the real machine reported, so
-// the collector's identity matching sees i separate machines.
-func deviceSnapshot(base *wire.Snapshot, i int) (*wire.Snapshot, error) {
+// deviceSnapshot is base as simulated device i of fleet reports it: the
+// hardware identity (hostname, system and board serial, system UUID, MACs)
+// is made distinct per fleet and device and every other fact stays what
+// the real machine reported, so the collector's identity matching sees
+// separate machines. A fleet is one run's machines: the collector treats a
+// second enrolment of the same machine with a new key as a second live
+// agent (identity_conflict), so runs use fleets of their own.
+func deviceSnapshot(base *wire.Snapshot, fleet string, i int) (*wire.Snapshot, error) {
 	if base.Hardware == nil {
 		return nil, fmt.Errorf("snapshot has no hardware section to derive identities from")
 	}
@@ -46,15 +50,17 @@ func deviceSnapshot(base *wire.Snapshot, i int) (*wire.Snapshot, error) {
 	if host == "" {
 		host = "host"
 	}
-	hw.Hostname = fmt.Sprintf("%s-lg%06d", host, i)
-	hw.SystemSerial = fmt.Sprintf("LOADGEN-%06d", i)
-	hw.SystemUUID = uuid.NewSHA1(uuid.MustParse(idSpace), []byte(strconv.Itoa(i))).String()
+	hw.Hostname = fmt.Sprintf("%s-lg-%s-%06d", host, fleet, i)
+	hw.SystemSerial = fmt.Sprintf("LOADGEN-%s-%06d", fleet, i)
+	hw.SystemUUID = uuid.NewSHA1(uuid.MustParse(idSpace), []byte(fleet+"/"+strconv.Itoa(i))).String()
 	if hw.BoardSerial != "" {
-		hw.BoardSerial = fmt.Sprintf("LOADGEN-BOARD-%06d", i)
+		hw.BoardSerial = fmt.Sprintf("LOADGEN-BOARD-%s-%06d", fleet, i)
 	}
+	// Locally administered unicast: 14 bits of the fleet's hash in the
+	// first two bytes, then the NIC index, then the device.
+	fh := sha256.Sum256([]byte(fleet))
 	for n := range hw.NICs {
-		// Locally administered unicast (02:…), NIC index, then the device.
-		hw.NICs[n].MAC = fmt.Sprintf("02:4c:%02x:%02x:%02x:%02x", n&0xff, (i>>16)&0xff, (i>>8)&0xff, i&0xff)
+		hw.NICs[n].MAC = fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", 0x02|(fh[0]&0xfc), fh[1], n&0xff, (i>>16)&0xff, (i>>8)&0xff, i&0xff)
 	}
 	return s, nil
 }
@@ -134,8 +140,8 @@ type plan struct {
 	delta  [2]body
 }
 
-func newPlan(base *wire.Snapshot, i int) (*plan, error) {
-	a, err := deviceSnapshot(base, i)
+func newPlan(base *wire.Snapshot, fleet string, i int) (*plan, error) {
+	a, err := deviceSnapshot(base, fleet, i)
 	if err != nil {
 		return nil, err
 	}

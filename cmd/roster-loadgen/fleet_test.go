@@ -32,7 +32,7 @@ func TestDeviceSnapshotChangesOnlyIdentity(t *testing.T) {
 	base := realSnapshot(t)
 	seen := map[string]int{}
 	for _, i := range []int{0, 1, 255, 256, 65536, maxDevices - 1} {
-		s, err := deviceSnapshot(base, i)
+		s, err := deviceSnapshot(base, "t1", i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestDeviceSnapshotChangesOnlyIdentity(t *testing.T) {
 			}
 			seen[k] = i
 		}
-		again, err := deviceSnapshot(base, i)
+		again, err := deviceSnapshot(base, "t1", i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestDeviceSnapshotNeedsHardware(t *testing.T) {
 	t.Parallel()
 	s := realSnapshot(t)
 	s.Hardware = nil
-	if _, err := deviceSnapshot(s, 1); err == nil {
+	if _, err := deviceSnapshot(s, "t1", 1); err == nil {
 		t.Error("got no error for a snapshot without hardware")
 	}
 }
@@ -104,7 +104,7 @@ func decodeBody(t *testing.T, gz []byte) *wire.Report {
 // in each body.
 func TestPlan(t *testing.T) {
 	t.Parallel()
-	p, err := newPlan(realSnapshot(t), 7)
+	p, err := newPlan(realSnapshot(t), "t1", 7)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,10 @@ type Options struct {
 	Transport   string
 	Concurrency int
 	Snapshot    *wire.Snapshot
-	Logger      *slog.Logger
+	// Fleet names this run's machines (deviceSnapshot); runs with the same
+	// name enrol the same machines again.
+	Fleet  string
+	Logger *slog.Logger
 }
 
 // Result is what a run measured. Only the timed phase counts: enrolment
@@ -220,7 +223,7 @@ feed:
 }
 
 func enrolDevice(ctx context.Context, opt Options, host string, enroller *transport.Client, i int) (*device, error) {
-	p, err := newPlan(opt.Snapshot, i)
+	p, err := newPlan(opt.Snapshot, opt.Fleet, i)
 	if err != nil {
 		return nil, fmt.Errorf("device %d: %w", i, err)
 	}

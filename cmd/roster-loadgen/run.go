@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rosterhq/roster/agent/host"
 	"github.com/rosterhq/roster/agent/inventory"
 	"github.com/rosterhq/roster/agent/probe"
@@ -47,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.Concurrency, "concurrency", 8, "reports in flight at once")
 	fs.StringVar(&snapFile, "snapshot", "", "snapshot JSON `file` the devices derive from (default: this machine's live inventory)")
 	fs.BoolVar(&asJSON, "json", false, "print the figures as JSON")
+	fs.StringVar(&opt.Fleet, "fleet", "", "`name` of this run's simulated machines (letters, digits, '-'); default a random one, so every run enrols machines of its own")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -68,6 +70,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opt.Snapshot = snap
+	if opt.Fleet == "" {
+		opt.Fleet = uuid.NewString()[:8]
+	}
 	res, err := Run(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "roster-loadgen: %v\n", err)
@@ -108,6 +113,10 @@ func validate(opt Options) error {
 		return fmt.Errorf("--kind %q: want full or delta", opt.Kind)
 	case opt.Transport != transport.ModeHTTPS && opt.Transport != transport.ModeHTTP3:
 		return fmt.Errorf("--transport %q: want https or http3", opt.Transport)
+	case len(opt.Fleet) > 32 || strings.ContainsFunc(opt.Fleet, func(c rune) bool {
+		return !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
+	}):
+		return fmt.Errorf("--fleet %q: want at most 32 letters, digits and '-'", opt.Fleet)
 	}
 	if _, err := transport.ParseFingerprint(opt.Fingerprint); err != nil {
 		return fmt.Errorf("--ca-fingerprint: %w", err)
