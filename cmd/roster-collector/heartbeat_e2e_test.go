@@ -146,7 +146,9 @@ func TestAgentHeartbeat(t *testing.T) {
 		t.Errorf("agent_version %v, want e2e-http3 from the last heartbeat", dev["agent_version"])
 	}
 
-	resp, err = (&http.Client{Transport: h2, Timeout: time.Minute}).Get(c.URL + "/metrics")
+	req, _ = http.NewRequest("GET", c.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	resp, err = (&http.Client{Transport: h2, Timeout: time.Minute}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,12 @@ func TestEndToEnd(t *testing.T) {
 	}{{"https", h2, "HTTP/2.0"}, {"http3", h3, "HTTP/3.0"}} {
 		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 			t.Run(tr.name+path, func(t *testing.T) {
-				resp, err := (&http.Client{Transport: tr.rt, Timeout: time.Minute}).Get(c.URL + path)
+				req, _ := http.NewRequest("GET", c.URL+path, nil)
+				if path == "/metrics" {
+					// metrics.read: the figures are not public by default.
+					req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+				}
+				resp, err := (&http.Client{Transport: tr.rt, Timeout: time.Minute}).Do(req)
 				if err != nil {
 					t.Fatalf("GET %s: %v", path, err)
 				}
@@ -222,9 +227,17 @@ func TestMigrateAndToken(t *testing.T) {
 	if stdout, _, code = runInProcess(t, "migrate", "--data", dir); code != 0 || stdout != "database is up to date\n" {
 		t.Errorf("second migrate: exit %d, stdout %q", code, stdout)
 	}
-	stdout, stderr, code = runInProcess(t, "token", "create", "--data", dir, "--name", "ci")
+	// A new principal gets no role by default: least privilege is asked for.
+	if _, stderr, code = runInProcess(t, "token", "create", "--data", dir, "--name", "ci"); code != 2 || !strings.Contains(stderr, `principal "ci" does not exist yet: give its role`) {
+		t.Errorf("token create without a role: exit %d, stderr %q", code, stderr)
+	}
+	stdout, stderr, code = runInProcess(t, "token", "create", "--data", dir, "--name", "ci", "--role", "automation", "--kind", "automation")
 	if code != 0 || !regexp.MustCompile(`^rst_[A-Za-z0-9_-]+\n$`).MatchString(stdout) {
 		t.Errorf("token create: exit %d, stdout %q, stderr %q; want only the token", code, stdout, stderr)
+	}
+	// A second token for the principal keeps its role without naming it.
+	if stdout, stderr, code = runInProcess(t, "token", "create", "--data", dir, "--name", "ci"); code != 0 || !strings.HasPrefix(stdout, "rst_") {
+		t.Errorf("second token for ci: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if _, stderr, code = runInProcess(t, "token", "create", "--data", dir, "--name", "ci", "--role", "root"); code != 2 || !strings.Contains(stderr, `role "root"`) {
 		t.Errorf("bad role: exit %d, stderr %q", code, stderr)
