@@ -231,10 +231,7 @@ func assetsHistory(c *call) func(context.Context) error {
 		if kind != "" {
 			q.Set("kind", kind)
 		}
-		if err := c.timeParam(q, "since", "since", since); err != nil {
-			return err
-		}
-		if err := c.timeParam(q, "until", "until", until); err != nil {
+		if err := c.timeRange(q, since, until); err != nil {
 			return err
 		}
 		if err := p.query(q); err != nil {

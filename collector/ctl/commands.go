@@ -185,6 +185,14 @@ func (c *call) timeParam(q url.Values, param, flagName, value string) error {
 	return nil
 }
 
+// timeRange sets the since and until parameters from --since and --until.
+func (c *call) timeRange(q url.Values, since, until string) error {
+	if err := c.timeParam(q, "since", "since", since); err != nil {
+		return err
+	}
+	return c.timeParam(q, "until", "until", until)
+}
+
 // parseTime takes RFC 3339, a date (UTC midnight) or an age ("7d": that long
 // before now).
 func parseTime(s string, now time.Time) (time.Time, error) {
@@ -291,10 +299,7 @@ func devicesHistory(c *call) func(context.Context) error {
 	p := c.paging()
 	return func(ctx context.Context) error {
 		q := url.Values{}
-		if err := c.timeParam(q, "since", "since", since); err != nil {
-			return err
-		}
-		if err := c.timeParam(q, "until", "until", until); err != nil {
+		if err := c.timeRange(q, since, until); err != nil {
 			return err
 		}
 		if err := p.query(q); err != nil {
@@ -315,10 +320,7 @@ func fleetHistory(c *call) func(context.Context) error {
 		if kind != "" {
 			q.Set("kind", kind)
 		}
-		if err := c.timeParam(q, "since", "since", since); err != nil {
-			return err
-		}
-		if err := c.timeParam(q, "until", "until", until); err != nil {
+		if err := c.timeRange(q, since, until); err != nil {
 			return err
 		}
 		if err := p.query(q); err != nil {
@@ -432,26 +434,47 @@ func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *pa
 		fmt.Fprintf(c.env.Stderr, "no %s found\n", noun)
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	rows := make([][]string, 0, len(items))
 	for _, it := range items {
 		m, err := decodeObject(it)
 		if err != nil {
 			return err
 		}
-		cells := row(m)
-		for i := range cells {
-			cells[i] = fieldtext.Escape(cells[i])
+		rows = append(rows, row(m))
+	}
+	if err := c.printTable(header, rows); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(c.env.Stderr, "more %s: rerun with --all, or with --cursor %s for the next page\n", noun, fieldtext.Escape(next))
+	}
+	return nil
+}
+
+// printTable prints rows under header, every cell escaped: what a device
+// reported may hold terminal control sequences.
+func (c *call) printTable(header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			cells[i] = fieldtext.Escape(v)
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
-	if next != "" {
-		fmt.Fprintf(c.env.Stderr, "more %s: rerun with --all, or with --cursor %s for the next page\n", noun, fieldtext.Escape(next))
-	}
 	return nil
+}
+
+func upper(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToUpper(s)
+	}
+	return out
 }
 
 // objectCommand prints one object as "key: value" lines, or its JSON.

@@ -149,10 +149,7 @@ func eventsList(c *call) func(context.Context) error {
 		if device != "" {
 			q.Set("device", device)
 		}
-		if err := c.timeParam(q, "since", "since", since); err != nil {
-			return err
-		}
-		if err := c.timeParam(q, "until", "until", until); err != nil {
+		if err := c.timeRange(q, since, until); err != nil {
 			return err
 		}
 		if err := p.query(q); err != nil {

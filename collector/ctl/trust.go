@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
@@ -193,10 +192,7 @@ func accessReview(c *call) func(context.Context) error {
 	c.fs.StringVar(&signOff, "sign-off", "", "record in the audit log that this review was done, with this `statement`")
 	return func(ctx context.Context) error {
 		q := url.Values{}
-		if err := c.timeParam(q, "since", "since", since); err != nil {
-			return err
-		}
-		if err := c.timeParam(q, "until", "until", until); err != nil {
+		if err := c.timeRange(q, since, until); err != nil {
 			return err
 		}
 		if signOff != "" {
@@ -260,7 +256,9 @@ func accessReview(c *call) func(context.Context) error {
 			w.Flush()
 			return w.Error()
 		}
-		c.printTable(header, rows)
+		if err := c.printTable(upper(header), rows); err != nil {
+			return err
+		}
 		if len(rev.Changes) > 0 {
 			fmt.Fprintln(c.env.Stdout)
 			fmt.Fprintln(c.env.Stdout, "Changes in the period:")
@@ -268,7 +266,7 @@ func accessReview(c *call) func(context.Context) error {
 			for _, ch := range rev.Changes {
 				crow = append(crow, []string{str(ch["seq"]), str(ch["at"]), str(ch["principal_name"]), str(ch["action"]), str(ch["target"]), str(ch["detail"])})
 			}
-			c.printTable([]string{"SEQ", "AT", "BY", "ACTION", "TARGET", "DETAIL"}, crow)
+			return c.printTable([]string{"SEQ", "AT", "BY", "ACTION", "TARGET", "DETAIL"}, crow)
 		}
 		return nil
 	}
@@ -284,10 +282,7 @@ func auditLog(c *call) func(context.Context) error {
 	p := c.paging()
 	return func(ctx context.Context) error {
 		q := url.Values{}
-		if err := c.timeParam(q, "since", "since", since); err != nil {
-			return err
-		}
-		if err := c.timeParam(q, "until", "until", until); err != nil {
+		if err := c.timeRange(q, since, until); err != nil {
 			return err
 		}
 		for k, v := range map[string]string{"principal": principal, "action": action, "target": target} {
@@ -336,20 +331,6 @@ func (c *call) witnessPath(flagPath string) string {
 	}
 	u := strings.NewReplacer("/", "_", ":", "_").Replace(c.client.base.Host)
 	return filepath.Join(c.env.HomeDir, ".config", "roster", "audit-witness", u+".json")
-}
-
-// printTable prints rows under header, every cell escaped.
-func (c *call) printTable(header []string, rows [][]string) {
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(header, "\t")))
-	for _, r := range rows {
-		cells := make([]string, len(r))
-		for i, v := range r {
-			cells[i] = fieldtext.Escape(v)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
-	tw.Flush()
 }
 
 func auditVerify(c *call) func(context.Context) error {
