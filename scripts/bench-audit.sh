@@ -7,16 +7,17 @@
 # Two real collectors on 127.0.0.1, each on its own SQLite data directory,
 # loaded in turn by roster-loadgen (HTTPS, small deltas: one package's
 # version toggled, so every report changes the device and is audited);
-# ROUNDS alternating runs each, medians reported.
+# ROUNDS runs each, the order swapped every round so neither collector
+# always runs first, medians reported.
 #
 # Needs only go. Tunables: DEVICES (50), DURATION (10s), CONCURRENCY (8),
-# ROUNDS (3).
+# ROUNDS (4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-50}
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-8}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-4}
 
 work=$(mktemp -d)
 pids=()
@@ -69,7 +70,8 @@ field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
 
 echo "$DEVICES devices, $CONCURRENCY in flight, $DURATION per run, $ROUNDS rounds, $(nproc) CPUs"
 for round in $(seq 1 "$ROUNDS"); do
-  for name in on off; do
+  order="on off"; [ $((round % 2)) -eq 0 ] && order="off on"
+  for name in $order; do
     url_var=url_$name fp_var=fp_$name secret_var=secret_$name
     out=$work/$name-$round.json
     "$bin/roster-loadgen" --collector "${!url_var}" --ca-fingerprint "${!fp_var}" --secret "${!secret_var}" \

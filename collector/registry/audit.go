@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
@@ -113,8 +114,11 @@ func (r *Registry) ListAudit(ctx context.Context, f AuditFilter) ([]audit.Entry,
 		q.add("(principal_id = ? OR principal_name = ?)", f.Principal, f.Principal)
 	}
 	if f.Action != "" {
-		if n := len(f.Action); f.Action[n-1] == '*' {
-			q.add("substr(action, 1, ?) = ?", n-1, f.Action[:n-1])
+		if prefix, ok := strings.CutSuffix(f.Action, "*"); ok && prefix != "" {
+			// A range, not substr(), so the action index serves it: every
+			// action with the prefix sorts between it and the prefix with
+			// its last byte incremented.
+			q.add("action >= ? AND action < ?", prefix, prefix[:len(prefix)-1]+string(prefix[len(prefix)-1]+1))
 		} else {
 			q.add("action = ?", f.Action)
 		}

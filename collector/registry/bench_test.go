@@ -37,7 +37,15 @@ func toggled(b *testing.B) (a, c *wire.Snapshot) {
 // roster-loadgen --kind delta sends them. Reports are built beforehand so
 // only ApplyReport is timed.
 func BenchmarkApplyDelta(b *testing.B) {
+	b.Run("audit", func(b *testing.B) { benchApplyDelta(b, true) })
+	b.Run("no-audit", func(b *testing.B) { benchApplyDelta(b, false) })
+}
+
+// benchApplyDelta runs BenchmarkApplyDelta with changing reports audited
+// (the default) or not (audit.device_reports: false).
+func benchApplyDelta(b *testing.B, audited bool) {
 	e := newEnvB(b)
+	e.reg.SetAuditReports(audited)
 	a, c := toggled(b)
 	d := e.enrollB(b, a)
 	if ack, err := e.applyB(d, fullB(b, a, 1)); err != nil || ack.Status != wire.AckApplied {
