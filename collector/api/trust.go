@@ -330,22 +330,14 @@ func (s *server) signOffReview(w http.ResponseWriter, r *http.Request) {
 	b, _ := json.Marshal(rev)
 	sum := sha256.Sum256(b)
 	digest := hex.EncodeToString(sum[:])
-	if err := s.reg.AuditOutside(r.Context(), "access.review.signed_off", "access-review", audit.OK, map[string]any{
+	e, err := s.reg.Record(r.Context(), "access.review.signed_off", "access-review", audit.OK, map[string]any{
 		"statement": req.Statement, "since": req.Since, "until": req.Until, "review_sha256": digest, "principals": len(rev.Principals),
-	}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	es, _, err := s.reg.ListAudit(r.Context(), registry.AuditFilter{Action: "access.review.signed_off", Principal: access.ActorFrom(r.Context()).ID})
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var seq int64
-	if len(es) > 0 {
-		seq = es[len(es)-1].Seq
-	}
-	writeJSON(w, http.StatusCreated, signOffResponse{Seq: seq, ReviewSHA256: digest, Principals: len(rev.Principals)})
+	writeJSON(w, http.StatusCreated, signOffResponse{Seq: e.Seq, ReviewSHA256: digest, Principals: len(rev.Principals)})
 }
 
 func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {

@@ -40,10 +40,11 @@ func auditDetail(detail any) string {
 // (the collector itself when none). It is called inside the change's own
 // transaction, so the change and its record commit or vanish together.
 func (r *Registry) audit(ctx context.Context, tx *sql.Tx, action, target string, detail any) error {
-	return appendAudit(ctx, tx, access.ActorFrom(ctx), action, target, audit.OK, auditDetail(detail), time.Now())
+	_, err := appendAudit(ctx, tx, access.ActorFrom(ctx), action, target, audit.OK, auditDetail(detail), time.Now())
+	return err
 }
 
-func appendAudit(ctx context.Context, tx *sql.Tx, a access.Actor, action, target, outcome, detail string, now time.Time) error {
+func appendAudit(ctx context.Context, tx *sql.Tx, a access.Actor, action, target, outcome, detail string, now time.Time) (audit.Entry, error) {
 	e := audit.Entry{
 		At: now.UTC(), PrincipalID: a.ID, PrincipalName: a.Name, PrincipalKind: a.Kind, Role: string(a.Role),
 		Source: a.Source, RequestID: a.RequestID, Action: action, Target: target, Outcome: outcome, Detail: detail,
@@ -54,7 +55,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, a access.Actor, action, target
 	case errors.Is(err, sql.ErrNoRows):
 		e.Seal(nil)
 	case err != nil:
-		return fmt.Errorf("audit %s: read chain head: %w", action, err)
+		return audit.Entry{}, fmt.Errorf("audit %s: read chain head: %w", action, err)
 	default:
 		e.Seal(&prev)
 	}
@@ -62,18 +63,29 @@ func appendAudit(ctx context.Context, tx *sql.Tx, a access.Actor, action, target
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		e.Seq, fmtTime(e.At), e.PrincipalID, e.PrincipalName, e.PrincipalKind, e.Role, e.Source, e.RequestID, e.Action, e.Target, e.Outcome, e.Detail, e.PrevHash, e.Hash)
 	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
+		return audit.Entry{}, fmt.Errorf("audit %s: %w", action, err)
 	}
-	return nil
+	return e, nil
 }
 
 // AuditOutside appends an entry in a transaction of its own: a denied
 // request (outcome audit.Denied), a sensitive read, a sign-off, a failed
 // attempt. The actor is the one ctx carries.
 func (r *Registry) AuditOutside(ctx context.Context, action, target, outcome string, detail any) error {
-	return r.write(ctx, func(tx *sql.Tx) error {
-		return appendAudit(ctx, tx, access.ActorFrom(ctx), action, target, outcome, auditDetail(detail), time.Now())
+	_, err := r.Record(ctx, action, target, outcome, detail)
+	return err
+}
+
+// Record is AuditOutside returning the entry written, for an answer that
+// names it (a sign-off).
+func (r *Registry) Record(ctx context.Context, action, target, outcome string, detail any) (audit.Entry, error) {
+	var e audit.Entry
+	err := r.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = appendAudit(ctx, tx, access.ActorFrom(ctx), action, target, outcome, auditDetail(detail), time.Now())
+		return err
 	})
+	return e, err
 }
 
 // AuditFilter selects audit entries; zero fields match everything.
