@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 case "${1:-test}" in
-  test)  cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup losetup:mount mkfs.ext4:e2fsprogs) ;;
+  test)  cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup losetup:mount mkfs.ext4:e2fsprogs pg_ctlcluster:postgresql) ;;
   bench) cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup fusioninventory-agent:fusioninventory-agent /usr/bin/time:time) ;;
   *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;
 esac
