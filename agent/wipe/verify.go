@@ -66,13 +66,6 @@ func genuine(format string, a ...any) *Refusal {
 	return r
 }
 
-// KeyID names a command-signing key as wire.SignedCommand.KeyID does:
-// "ed25519:" + hex of the first 8 bytes of SHA-256 of the public key.
-func KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return "ed25519:" + hex.EncodeToString(sum[:8])
-}
-
 // Digest identifies one signed delivery (payload and signature): the same
 // bytes again are a re-delivery, not a new command.
 func Digest(sc wire.SignedCommand) string {
@@ -104,7 +97,7 @@ func (v Verifier) Verify(sc wire.SignedCommand) (wire.Command, error) {
 	if len(v.Key) != ed25519.PublicKeySize {
 		return cmd, refuse("this agent holds no command-signing key (the collector gave none at enrolment); enrol again to receive one")
 	}
-	if want := KeyID(v.Key); sc.KeyID != want {
+	if want := wire.KeyID(v.Key); sc.KeyID != want {
 		return cmd, refuse("signed with key %q, but this agent trusts only the collector's key %q", sc.KeyID, want)
 	}
 	if len(sc.Payload) == 0 || len(sc.Payload) > MaxPayload {

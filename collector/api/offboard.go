@@ -169,17 +169,6 @@ func (s *server) recordWipe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wp)
 }
 
-// SignedCertificate is the JSON certificate of sanitisation: Signature is
-// base64 Ed25519, with the command-signing key named by KeyID, over the
-// compact encoding of Certificate (json.Compact of its bytes, keys in the
-// order given), so re-indenting the file does not break it but changing
-// any value does.
-type SignedCertificate struct {
-	Certificate json.RawMessage `json:"certificate"`
-	Signature   string          `json:"signature"`
-	KeyID       string          `json:"key_id"`
-}
-
 func (s *server) wipeCertificate(w http.ResponseWriter, r *http.Request) {
 	format := r.URL.Query().Get("format")
 	for k := range r.URL.Query() {
@@ -206,7 +195,7 @@ func (s *server) wipeCertificate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	sc := SignedCertificate{Certificate: body, Signature: s.ca.Command.Sign(body), KeyID: s.ca.Command.KeyID()}
+	sc := wire.SignedCertificate{Certificate: body, Signature: s.ca.Command.Sign(body), KeyID: s.ca.Command.KeyID()}
 	if !s.sensitiveRead(w, r, "wipe.certificate.read", "wipe:"+r.PathValue("id"), map[string]string{"format": format}) {
 		return
 	}

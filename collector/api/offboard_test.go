@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/collector/api"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/registry/registrytest"
 	"github.com/rosterhq/roster/shared/wire"
@@ -146,7 +145,7 @@ func TestWipeOverAPI(t *testing.T) {
 	}
 
 	// The certificate verifies with the published key, and not once changed.
-	sc := decode[api.SignedCertificate](t, f.admin(t, "GET", "/api/v1/wipes/"+w.ID+"/certificate", nil), http.StatusOK)
+	sc := decode[wire.SignedCertificate](t, f.admin(t, "GET", "/api/v1/wipes/"+w.ID+"/certificate", nil), http.StatusOK)
 	sig, _ := base64.StdEncoding.DecodeString(sc.Signature)
 	var compact bytes.Buffer
 	json.Compact(&compact, sc.Certificate)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/collector/api"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // as calls the API with a token of its own.
@@ -221,7 +221,7 @@ func TestManualWipeRecordOverAPI(t *testing.T) {
 			if got.State != registry.WipeCompleted || got.EvidenceSHA256 == "" || (got.SinglePerson != "") != single {
 				t.Errorf("recorded %+v", got)
 			}
-			sc := decode[api.SignedCertificate](t, f.admin(t, "GET", "/api/v1/wipes/"+w.ID+"/certificate", nil), http.StatusOK)
+			sc := decode[wire.SignedCertificate](t, f.admin(t, "GET", "/api/v1/wipes/"+w.ID+"/certificate", nil), http.StatusOK)
 			var cert registry.SanitisationCertificate
 			if err := json.Unmarshal(sc.Certificate, &cert); err != nil {
 				t.Fatal(err)

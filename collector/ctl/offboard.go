@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/shared/fieldtext"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // Exit codes of offboard wait.
@@ -283,27 +284,13 @@ func offboardCertificate(c *call) func(context.Context) error {
 	}
 }
 
-// signedCertificate is the collector's certificate envelope.
-type signedCertificate struct {
-	Certificate json.RawMessage `json:"certificate"`
-	Signature   string          `json:"signature"`
-	KeyID       string          `json:"key_id"`
-}
-
-// keyID is the collector's key naming: "ed25519:" + hex of the first 8
-// bytes of SHA-256 of the public key.
-func keyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return "ed25519:" + hex.EncodeToString(sum[:8])
-}
-
 // verifyCertificate checks a signed certificate against pub: the key id
 // must name pub and the signature must cover the certificate's compact
 // encoding. It returns the certificate's fields for the summary.
 func verifyCertificate(data []byte, pub ed25519.PublicKey) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var sc signedCertificate
+	var sc wire.SignedCertificate
 	if err := dec.Decode(&sc); err != nil {
 		return nil, fmt.Errorf("not a signed certificate: %w", err)
 	}
@@ -313,7 +300,7 @@ func verifyCertificate(data []byte, pub ed25519.PublicKey) (map[string]any, erro
 	if len(sc.Certificate) == 0 || sc.Signature == "" {
 		return nil, errors.New("not a signed certificate: certificate or signature missing")
 	}
-	if want := keyID(pub); sc.KeyID != want {
+	if want := wire.KeyID(pub); sc.KeyID != want {
 		return nil, fmt.Errorf("signed with key %s, not with the given key %s", fieldtext.Escape(sc.KeyID), want)
 	}
 	sig, err := base64.StdEncoding.DecodeString(sc.Signature)
@@ -366,10 +353,10 @@ func offboardVerifyCertificate(c *call) func(context.Context) error {
 			return fmt.Errorf("certificate %s does not verify: %w", c.args[0], err)
 		}
 		if *c.json {
-			b, _ := json.Marshal(map[string]any{"valid": true, "key_id": keyID(pub), "certificate": cert})
+			b, _ := json.Marshal(map[string]any{"valid": true, "key_id": wire.KeyID(pub), "certificate": cert})
 			return c.printJSON(b)
 		}
-		fmt.Fprintf(c.env.Stdout, "certificate OK: signed by %s; wipe %s, asset %s, serial %s, %s (%s)\n", keyID(pub),
+		fmt.Fprintf(c.env.Stdout, "certificate OK: signed by %s; wipe %s, asset %s, serial %s, %s (%s)\n", wire.KeyID(pub),
 			fieldtext.Escape(str(cert["wipe_request_id"])), fieldtext.Escape(str(cert["property_number"])), fieldtext.Escape(str(cert["serial_number"])),
 			fieldtext.Escape(str(cert["state"])), fieldtext.Escape(str(cert["method"])))
 		return nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/pki"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // wipeServer serves h over TLS with a throwaway CA and returns rosterctl's
@@ -147,7 +148,7 @@ func signed(t *testing.T, priv ed25519.PrivateKey, cert map[string]any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := signedCertificate{Certificate: body, Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, body)), KeyID: keyID(priv.Public().(ed25519.PublicKey))}
+	env := wire.SignedCertificate{Certificate: body, Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, body)), KeyID: wire.KeyID(priv.Public().(ed25519.PublicKey))}
 	// Indented, as rosterctl --json or an editor would leave it.
 	b, err := json.MarshalIndent(env, "", "  ")
 	if err != nil {

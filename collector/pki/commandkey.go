@@ -3,16 +3,16 @@ package pki
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // commandKeyFile holds the command-signing key (PKCS#8 PEM, 0600) beside
@@ -33,16 +33,10 @@ func (k *CommandKey) Sign(msg []byte) string {
 }
 
 // KeyID names the key as wire.SignedCommand documents it.
-func (k *CommandKey) KeyID() string { return KeyID(k.Public) }
+func (k *CommandKey) KeyID() string { return wire.KeyID(k.Public) }
 
 // PublicBase64 is the public key as EnrollResponse.CommandKey carries it.
 func (k *CommandKey) PublicBase64() string { return base64.StdEncoding.EncodeToString(k.Public) }
-
-// KeyID is "ed25519:" + hex of the first 8 bytes of SHA-256 of pub.
-func KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return "ed25519:" + hex.EncodeToString(sum[:8])
-}
 
 // LoadCommandKey loads the command-signing key from a pki directory.
 func LoadCommandKey(dir string) (*CommandKey, error) {

@@ -1,6 +1,9 @@
 package wire
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 )
@@ -42,9 +45,29 @@ type SignedCommand struct {
 	Payload json.RawMessage `json:"payload"`
 	// Signature is base64 (standard, padded) Ed25519 over Payload.
 	Signature string `json:"signature"`
-	// KeyID names the signing key: "ed25519:" + hex of the first 8 bytes of
-	// SHA-256 of the public key.
+	// KeyID names the signing key (see KeyID).
 	KeyID string `json:"key_id"`
+}
+
+// KeyID names a command-signing key as SignedCommand and
+// SignedCertificate carry it: "ed25519:" + hex of the first 8 bytes of
+// SHA-256 of the public key. The collector names its key with it and the
+// agent and rosterctl check a signature's key against it.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// SignedCertificate is the JSON certificate of sanitisation that
+// GET /api/v1/wipes/{id}/certificate answers and rosterctl verifies:
+// Signature is base64 Ed25519, with the command-signing key named by
+// KeyID, over the compact encoding of Certificate (json.Compact of its
+// bytes, keys in the order given), so re-indenting the file does not
+// break it but changing any value does.
+type SignedCertificate struct {
+	Certificate json.RawMessage `json:"certificate"`
+	Signature   string          `json:"signature"`
+	KeyID       string          `json:"key_id"`
 }
 
 // Command statuses an agent reports.
