@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/rosterhq/roster/collector/webhook"
-	"slices"
 	"strings"
 	"time"
 
@@ -244,10 +243,14 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 	if _, err := rand.Read(nonce); err != nil {
 		return Wipe{}, fmt.Errorf("start wipe: nonce: %w", err)
 	}
+	state, err := nextWipeState("", wipeStart)
+	if err != nil {
+		return Wipe{}, fmt.Errorf("start wipe: %w", err)
+	}
 	w := Wipe{ID: uuid.NewString(), Ticket: strings.TrimSpace(in.Ticket), Reason: strings.TrimSpace(in.Reason), Method: in.Method, Reuse: in.Reuse,
-		State: WipeRequested, nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name,
+		nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name,
 		CreatedByID: in.Actor.ID}
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err = r.write(ctx, func(tx *sql.Tx) error {
 		if err := r.wipeSubject(ctx, tx, in.Ref, &w); err != nil {
 			return err
 		}
@@ -273,7 +276,7 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 			classification, owner, location, ticket, reason, method, reuse, state, nonce, issued_at, deadline, created_by, created_at, updated_at, created_by_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23)`,
 			w.ID, w.DeviceID, w.AssetID, w.AssetTag, w.statusBefore, w.Hostname, w.Vendor, w.Model, w.SystemSerial,
-			w.Classification, w.owner, w.location, w.Ticket, w.Reason, w.Method, boolInt(w.Reuse), w.State, w.nonce, ts, fmtTime(w.Deadline), w.CreatedBy, ts, w.CreatedByID)
+			w.Classification, w.owner, w.location, w.Ticket, w.Reason, w.Method, boolInt(w.Reuse), state, w.nonce, ts, fmtTime(w.Deadline), w.CreatedBy, ts, w.CreatedByID)
 		if err != nil {
 			return fmt.Errorf("store wipe request: %w", err)
 		}
@@ -281,7 +284,7 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 		if err := addIssueCerts(ctx, tx, w.ID, w.DeviceID, now); err != nil {
 			return err
 		}
-		return r.transition(ctx, tx, &w, "", WipeRequested, in.Actor, detail, now)
+		return r.transition(ctx, tx, &w, wipeStart, in.Actor, detail, now)
 	})
 	if err != nil {
 		return Wipe{}, fmt.Errorf("start wipe: %w", err)
@@ -367,8 +370,18 @@ func (r *Registry) resettleAsset(ctx context.Context, tx *sql.Tx, assetID string
 	return err
 }
 
-// transition records a state change of w (already validated) and moves it.
-func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, from, to string, actor WipeActor, detail string, now time.Time) error {
+// transition moves w by ev as the lifecycle table says (wipelifecycle.go)
+// and records the change; a repeat records nothing, a pair the table does
+// not allow is a conflict.
+func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev wipeEvent, actor WipeActor, detail string, now time.Time) error {
+	from := w.State
+	to, err := w.next(ev)
+	if err != nil {
+		return err
+	}
+	if to == from {
+		return nil
+	}
 	ts := fmtTime(now)
 	if from != "" {
 		res, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4`, to, ts, w.ID, from)
@@ -470,17 +483,13 @@ func (r *Registry) change(ctx context.Context, what, id string, fn func(tx *sql.
 	return r.Wipe(ctx, id)
 }
 
-func conflict(w *Wipe, to string) error {
-	return fmt.Errorf("%w: wipe %s is %s and cannot become %s", ErrWipeConflict, w.ID, w.State, to)
-}
-
 // CancelWipe cancels a wipe the device has not started, and returns the
 // asset to the status it had before offboarding when the lifecycle allows.
 func (r *Registry) CancelWipe(ctx context.Context, id string, actor WipeActor, now time.Time) (Wipe, error) {
 	now = now.UTC()
 	return r.change(ctx, "cancel wipe", id, func(tx *sql.Tx, w *Wipe) error {
-		if !slices.Contains([]string{WipeRequested, WipeDelivered, WipeFailed, WipeExpired}, w.State) {
-			return conflict(w, WipeCancelled)
+		if _, err := w.next(wipeCancel); err != nil {
+			return err
 		}
 		detail := "cancelled"
 		if w.AssetTag != "" && w.statusBefore != "" && w.statusBefore != assetcsv.StatusOffboarding &&
@@ -493,7 +502,7 @@ func (r *Registry) CancelWipe(ctx context.Context, id string, actor WipeActor, n
 				detail = "cancelled; asset " + w.AssetTag + " back to " + w.statusBefore
 			}
 		}
-		return r.transition(ctx, tx, w, w.State, WipeCancelled, actor, detail, now)
+		return r.transition(ctx, tx, w, wipeCancel, actor, detail, now)
 	})
 }
 
@@ -522,7 +531,10 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 	var out []Wipe
 	for _, id := range ids {
 		w, err := r.change(ctx, "expire wipe", id, func(tx *sql.Tx, w *Wipe) error {
-			if w.State != WipeRequested || w.Deadline.After(now) {
+			// Another instance or a device may have moved it since the
+			// query: the table decides, and a wipe it no longer allows to
+			// expire is skipped, not refused.
+			if _, err := nextWipeState(w.State, wipeExpire); err != nil || w.Deadline.After(now) {
 				return errSkip
 			}
 			detail := fmt.Sprintf("deadline %s passed before the device took the wipe: escalate (asset %s stays offboarding)", fmtTime(w.Deadline), w.AssetTag)
@@ -532,7 +544,7 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 					detail += "; device last seen " + seen
 				}
 			}
-			if err := r.transition(ctx, tx, w, WipeRequested, WipeExpired, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
+			if err := r.transition(ctx, tx, w, wipeExpire, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
 				return err
 			}
 			// Raise the wipe_expired flag on the asset now, not at the next
@@ -618,7 +630,7 @@ func (r *Registry) WipeCheckIn(ctx context.Context, device, serial string, now t
 // install date is unknown, the re-enrolment of the same hardware itself,
 // which needs a newly installed agent and a new enrolment secret.
 func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time.Time) error {
-	if w.State != WipeCompleted || w.ReenrolledAt == nil || w.CompletedAt == nil {
+	if _, err := nextWipeState(w.State, wipeVerify); err != nil || w.ReenrolledAt == nil || w.CompletedAt == nil {
 		return errSkip
 	}
 	var enrolled string
@@ -655,7 +667,7 @@ func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time
 	if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET verified_at = $1, verification = $2, verification_basis = $3 WHERE id = $4`, ts, ev, basis, w.ID); err != nil {
 		return fmt.Errorf("verify wipe: %w", err)
 	}
-	return r.transition(ctx, tx, w, WipeCompleted, WipeVerified, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
+	return r.transition(ctx, tx, w, wipeVerify, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
 }
 
 func (w *Wipe) reenrolledBy(ctx context.Context, q querier) string {
@@ -686,19 +698,28 @@ type CommandStatusInput struct {
 	Now        time.Time
 }
 
-// agentNext lists the states an agent's status may move a wipe from.
-func agentNext(status string) (to string, from []string) {
+// agentWipeEvent is the lifecycle event of an agent's command status;
+// problem is what a completed status's evidence fails to prove ("" when
+// it proves the erase). ok is false for a status the agent cannot send.
+func agentWipeEvent(status string, evidence *wire.WipeEvidence) (ev wipeEvent, problem string, ok bool) {
 	switch status {
 	case wire.CommandDelivered:
-		return WipeDelivered, []string{WipeRequested}
+		return wipeAgentDelivered, "", true
 	case wire.CommandInProgress:
-		return WipeInProgress, []string{WipeRequested, WipeDelivered}
+		return wipeAgentInProgress, "", true
 	case wire.CommandCompleted:
-		return WipeCompleted, []string{WipeRequested, WipeDelivered, WipeInProgress}
-	case wire.CommandFailed, wire.CommandRefused, wire.CommandNotSupported:
-		return WipeFailed, []string{WipeRequested, WipeDelivered, WipeInProgress}
+		if problem := checkEvidence(evidence); problem != "" {
+			return wipeAgentCompletedUnproven, problem, true
+		}
+		return wipeAgentCompleted, "", true
+	case wire.CommandFailed:
+		return wipeAgentFailed, "", true
+	case wire.CommandRefused:
+		return wipeAgentRefused, "", true
+	case wire.CommandNotSupported:
+		return wipeAgentNotSupported, "", true
 	}
-	return "", nil
+	return "", "", false
 }
 
 // RecordCommandStatus applies an agent's status to the wipe it names: a
@@ -709,8 +730,8 @@ func agentNext(status string) (to string, from []string) {
 // was erased with no keyslot left, else the wipe fails.
 func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInput) (Wipe, error) {
 	st, now := in.Status, in.Now.UTC()
-	to, from := agentNext(st.Status)
-	if to == "" {
+	event, problem, ok := agentWipeEvent(st.Status, st.Evidence)
+	if !ok {
 		return Wipe{}, fmt.Errorf("command status: %w: status %q", ErrInvalid, st.Status)
 	}
 	if err := checkText("reason", st.Reason, false); err != nil {
@@ -731,20 +752,20 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 		if err := r.checkCommandCert(ctx, tx, w.ID, in.CertSerial); err != nil {
 			return err
 		}
-		if w.State == to {
-			return nil
+		to, err := w.next(event)
+		if err != nil {
+			return err
 		}
-		if !slices.Contains(from, w.State) {
-			return conflict(w, to)
+		if to == w.State {
+			// A repeat: agents retry until they hear a status was taken.
+			return nil
 		}
 		detail := st.Status
 		if st.Reason != "" {
 			detail += ": " + st.Reason
 		}
-		if to == WipeCompleted {
-			if problem := checkEvidence(st.Evidence); problem != "" {
-				to, detail = WipeFailed, "completed without proof: "+problem
-			}
+		if event == wipeAgentCompletedUnproven {
+			detail = "completed without proof: " + problem
 		}
 		switch to {
 		case WipeFailed:
@@ -761,6 +782,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 			e := st.Evidence
 			performed := "roster-agent on " + orDefault(e.Hostname, w.Hostname) + " (device " + w.DeviceID + ")"
 			if err := r.completeWipe(ctx, tx, w, completion{
+				event:  event,
 				method: e.Method, tool: e.Tool, toolVersion: e.ToolVersion, performedBy: performed,
 				verifiedBy: "roster-agent: every LUKS header read back after the erase, no keyslot left",
 				evidence:   ev, evidenceName: "agent-evidence.json",
@@ -769,7 +791,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 			}
 			return nil
 		}
-		return r.transition(ctx, tx, w, w.State, to, actor, detail, now)
+		return r.transition(ctx, tx, w, event, actor, detail, now)
 	})
 	if errors.Is(err, ErrCommandNotDelivered) {
 		r.auditRefusedStatus(ctx, in, err)
@@ -818,6 +840,8 @@ func storeEvidence(ctx context.Context, tx *sql.Tx, id string, ev []byte, name s
 }
 
 type completion struct {
+	// event is what completed the wipe (agent_completed or manual_record).
+	event                                              wipeEvent
 	method, tool, toolVersion, performedBy, verifiedBy string
 	evidence                                           []byte
 	evidenceName                                       string
@@ -835,7 +859,7 @@ func (r *Registry) completeWipe(ctx context.Context, tx *sql.Tx, w *Wipe, c comp
 	if err := storeEvidence(ctx, tx, w.ID, c.evidence, c.evidenceName); err != nil {
 		return err
 	}
-	if err := r.transition(ctx, tx, w, w.State, WipeCompleted, actor, detail, now); err != nil {
+	if err := r.transition(ctx, tx, w, c.event, actor, detail, now); err != nil {
 		return err
 	}
 	if w.DeviceID != "" {
@@ -925,8 +949,8 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 	recorder := access.ActorFrom(ctx)
 	recorder.ID, recorder.Name = actor.ID, actor.Name
 	return r.change(ctx, "record wipe", id, func(tx *sql.Tx, w *Wipe) error {
-		if !slices.Contains([]string{WipeRequested, WipeFailed, WipeExpired}, w.State) {
-			return conflict(w, WipeCompleted)
+		if _, err := w.next(wipeManualRecord); err != nil {
+			return err
 		}
 		relaxed, err := checkManualRecord(manualRecordCheck{Record: m, StarterID: w.CreatedByID, Starter: w.CreatedBy,
 			Recorder: recorder, SinglePerson: r.singlePerson.Load()})
@@ -943,7 +967,7 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 		if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET single_person = $1 WHERE id = $2`, note, w.ID); err != nil {
 			return fmt.Errorf("store single-person note: %w", err)
 		}
-		if err := r.completeWipe(ctx, tx, w, completion{method: m.Method, tool: m.Tool, toolVersion: m.ToolVersion,
+		if err := r.completeWipe(ctx, tx, w, completion{event: wipeManualRecord, method: m.Method, tool: m.Tool, toolVersion: m.ToolVersion,
 			performedBy: m.PerformedBy, verifiedBy: m.VerifiedBy, evidence: m.Evidence, evidenceName: orDefault(m.EvidenceName, "evidence")}, actor, detail, now); err != nil {
 			return err
 		}
