@@ -33,6 +33,16 @@ type Config struct {
 	// Collector is the collector's base URL (https://host:8443); enrolment
 	// stores it, so reports need it only to override the enrolled one.
 	Collector string `yaml:"collector"`
+	// Collectors are several base URLs of one deployment (collectors
+	// sharing one store and one CA) in order of preference, instead of
+	// Collector: the agent fails over between them.
+	Collectors []string `yaml:"collectors"`
+	// FailoverTimeout bounds how long one of several collectors gets to
+	// answer (its retries included) before the next one is tried.
+	FailoverTimeout time.Duration `yaml:"failover_timeout"`
+	// FailbackInterval is how long the agent stays with a collector other
+	// than the first (preferred) one before trying the first again.
+	FailbackInterval time.Duration `yaml:"failback_interval"`
 	// StateDir holds the key, certificates and report state.
 	StateDir string `yaml:"state_dir"`
 	// Transport is auto (HTTP/3 first, HTTPS fallback), http3 or https.
@@ -128,6 +138,8 @@ func Defaults(goos string) Config {
 		RetryMax:           4,
 		RetryWaitMin:       time.Second,
 		RetryWaitMax:       30 * time.Second,
+		FailoverTimeout:    10 * time.Second,
+		FailbackInterval:   time.Hour,
 		ProbeTimeout:       90 * time.Second,
 		Delta:              true,
 		LogLevel:           "warn",
@@ -191,6 +203,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("collector: %w", err))
 		}
 	}
+	if c.Collector != "" && len(c.Collectors) > 0 {
+		errs = append(errs, errors.New("collectors: give collector or collectors, not both"))
+	}
+	errs = append(errs, CheckCollectorURLs("collectors", c.Collectors)...)
 	if strings.TrimSpace(c.StateDir) == "" {
 		errs = append(errs, errors.New("state_dir: must not be empty"))
 	}
@@ -208,6 +224,8 @@ func (c *Config) Validate() error {
 		{"request_timeout", c.RequestTimeout},
 		{"retry_wait_min", c.RetryWaitMin},
 		{"retry_wait_max", c.RetryWaitMax},
+		{"failover_timeout", c.FailoverTimeout},
+		{"failback_interval", c.FailbackInterval},
 		{"probe_timeout", c.ProbeTimeout},
 		{"report_interval", c.ReportInterval},
 		{"heartbeat_interval", c.HeartbeatInterval},
@@ -267,6 +285,38 @@ func (w Wipe) validate() []error {
 		if !path.IsAbs(b) || path.Clean(b) != b {
 			errs = append(errs, fmt.Errorf("wipe.header_backups: %q is not a clean absolute path", b))
 		}
+	}
+	return errs
+}
+
+// URLs are the configured collectors in order of preference (Collectors,
+// or Collector alone); nil when the config names none.
+func (c *Config) URLs() []string {
+	if len(c.Collectors) > 0 {
+		return c.Collectors
+	}
+	if c.Collector != "" {
+		return []string{c.Collector}
+	}
+	return nil
+}
+
+// CheckCollectorURLs checks each URL of a list as CheckCollectorURL does
+// and refuses repeats (a trailing slash does not make another collector);
+// key names the list in the errors.
+func CheckCollectorURLs(key string, urls []string) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, u := range urls {
+		if err := CheckCollectorURL(u); err != nil {
+			errs = append(errs, fmt.Errorf("%s[%d]: %w", key, i, err))
+			continue
+		}
+		norm := strings.TrimRight(u, "/")
+		if seen[norm] {
+			errs = append(errs, fmt.Errorf("%s[%d]: %q is listed twice", key, i, u))
+		}
+		seen[norm] = true
 	}
 	return errs
 }

@@ -59,6 +59,17 @@ wipe:
 	unknown := write("unknown.yaml", "colector: https://x\n")
 	badDur := write("baddur.yaml", "quic_timeout: soon\n")
 	twoDocs := write("two.yaml", "retry_max: 1\n---\nretry_max: 2\n")
+	several := write("several.yaml", `
+collectors:
+  - https://a.example:8443
+  - https://b.example:8443
+failover_timeout: 5s
+failback_interval: 30m
+`)
+	wantSeveral := Defaults("linux")
+	wantSeveral.Collectors = []string{"https://a.example:8443", "https://b.example:8443"}
+	wantSeveral.FailoverTimeout = 5 * time.Second
+	wantSeveral.FailbackInterval = 30 * time.Minute
 
 	want := Defaults("linux")
 	want.Collector = "https://collector.example:8443"
@@ -86,6 +97,7 @@ wipe:
 		wantErr  string
 	}{
 		{"file over defaults", good, true, &want, ""},
+		{"several collectors", several, true, &wantSeveral, ""},
 		{"empty file keeps defaults", empty, true, ptr(Defaults("linux")), ""},
 		{"missing default file is fine", filepath.Join(dir, "none.yaml"), false, ptr(Defaults("linux")), ""},
 		{"missing explicit file is an error", filepath.Join(dir, "none.yaml"), true, nil, "no such file"},
@@ -127,6 +139,13 @@ func TestValidate(t *testing.T) {
 		{"collector with path", func(c *Config) { c.Collector = "https://x:8443/api" }, "without a path"},
 		{"collector without host", func(c *Config) { c.Collector = "https://:8443" }, "has no host"},
 		{"trailing slash is fine", func(c *Config) { c.Collector = "https://x:8443/" }, ""},
+		{"several collectors", func(c *Config) { c.Collectors = []string{"https://a:8443", "https://b:8443/"} }, ""},
+		{"collector and collectors", func(c *Config) { c.Collector, c.Collectors = "https://a:8443", []string{"https://b:8443"} }, "collectors: give collector or collectors, not both"},
+		{"one of several collectors over http", func(c *Config) { c.Collectors = []string{"https://a:8443", "http://b:8443"} }, `collectors[1]: "http://b:8443" must start with https://`},
+		{"collector listed twice", func(c *Config) { c.Collectors = []string{"https://a:8443", "https://a:8443/"} }, `collectors[1]: "https://a:8443/" is listed twice`},
+		{"empty collector in the list", func(c *Config) { c.Collectors = []string{""} }, `collectors[0]: "" must start with https://`},
+		{"zero failover timeout", func(c *Config) { c.FailoverTimeout = 0 }, "failover_timeout: must be positive"},
+		{"negative failback interval", func(c *Config) { c.FailbackInterval = -time.Hour }, "failback_interval: must be positive"},
 		{"unknown transport", func(c *Config) { c.Transport = "quic" }, `transport: "quic" is not auto, http3 or https`},
 		{"no state dir", func(c *Config) { c.StateDir = " " }, "state_dir: must not be empty"},
 		{"zero quic timeout", func(c *Config) { c.QUICTimeout = 0 }, "quic_timeout: must be positive"},
@@ -163,6 +182,26 @@ func TestValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestURLs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		c    Config
+		want []string
+	}{
+		{"none", Config{}, nil},
+		{"one", Config{Collector: "https://a:8443"}, []string{"https://a:8443"}},
+		{"several", Config{Collectors: []string{"https://a:8443", "https://b:8443"}}, []string{"https://a:8443", "https://b:8443"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.c.URLs()); diff != "" {
+				t.Errorf("URLs (-want +got):\n%s", diff)
 			}
 		})
 	}

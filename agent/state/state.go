@@ -1,7 +1,7 @@
 // Package state is the agent's state directory: its key and certificate, the
 // collector's CA, the device record written at enrolment, the report sequence
 // counter, the last snapshot the collector acknowledged, which transport
-// last worked, the collector's command-signing key and the journal of
+// last worked, which of several collectors is in use, the collector's command-signing key and the journal of
 // signed commands (commands.go). The directory is 0700 and every file 0600, each written
 // atomically (temp file, fsync, rename, fsync of the directory) so a crash
 // leaves either the old or the new content, never a torn file.
@@ -31,6 +31,7 @@ const (
 	// spool (replaced by SpooledFile); enrolment still removes it.
 	AckedFile     = "acked.json"
 	TransportFile = "transport.json"
+	CollectorFile = "collector.json"
 )
 
 // pendingSuffix marks the halves of a key+certificate swap in progress.
@@ -160,8 +161,13 @@ func syncDir(path string) error {
 
 // Device is what enrolment leaves behind besides the credentials.
 type Device struct {
-	DeviceID   string    `json:"device_id"`
-	Collector  string    `json:"collector"`
+	DeviceID string `json:"device_id"`
+	// Collector is the URL the enrolment went through.
+	Collector string `json:"collector"`
+	// Collectors are every URL of the deployment the device enrolled
+	// with, in order of preference; empty for enrolments before several
+	// collectors (Collector alone).
+	Collectors []string  `json:"collectors,omitempty"`
 	EnrolledAt time.Time `json:"enrolled_at"`
 	ReEnrolled bool      `json:"re_enrolled,omitempty"`
 }
@@ -311,6 +317,14 @@ func (d *Dir) Seq() (uint64, error) {
 	return n, nil
 }
 
+// URLs are the collectors of the enrolment in order of preference.
+func (d Device) URLs() []string {
+	if len(d.Collectors) > 0 {
+		return d.Collectors
+	}
+	return []string{d.Collector}
+}
+
 // TransportChoice is which transport last carried a request, and when.
 type TransportChoice struct {
 	Transport string    `json:"transport"`
@@ -337,4 +351,34 @@ func (d *Dir) LastTransport() (TransportChoice, error) {
 // RememberTransport records the transport that worked.
 func (d *Dir) RememberTransport(c TransportChoice) error {
 	return d.saveJSON(TransportFile, "transport choice", c)
+}
+
+// CollectorChoice is which of several collectors the agent uses, and
+// since when: the time it moved to it, or last tried the preferred one
+// in vain.
+type CollectorChoice struct {
+	Collector string    `json:"collector"`
+	Since     time.Time `json:"since"`
+}
+
+// LastCollector returns the remembered collector; the zero value when none.
+func (d *Dir) LastCollector() (CollectorChoice, error) {
+	var c CollectorChoice
+	b, err := d.ReadFile(CollectorFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read collector choice: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		// A corrupt hint only costs starting with the preferred collector.
+		return CollectorChoice{}, nil
+	}
+	return c, nil
+}
+
+// RememberCollector records the collector in use.
+func (d *Dir) RememberCollector(c CollectorChoice) error {
+	return d.saveJSON(CollectorFile, "collector choice", c)
 }

@@ -22,8 +22,12 @@ type Status struct {
 	ServiceState string `json:"service_state,omitempty"`
 	PID          int    `json:"pid,omitempty"`
 
-	DeviceID  string `json:"device_id,omitempty"`
+	DeviceID string `json:"device_id,omitempty"`
+	// Collector is the collector in use: the one that last answered, or
+	// the one the next request goes to first.
 	Collector string `json:"collector,omitempty"`
+	// Collectors are the configured collectors in order of preference.
+	Collectors []string `json:"collectors,omitempty"`
 	// LastReportAt is the last report the collector acknowledged.
 	LastReportAt     *time.Time `json:"last_report_at,omitempty"`
 	LastReportStatus string     `json:"last_report_status,omitempty"`
