@@ -191,11 +191,68 @@ func computeFlags(s *scope, now time.Time, window time.Duration) map[flagKey]fla
 	return want
 }
 
-// syncFlags makes the scope's stored flags those computeFlags wants,
-// keeping the first-seen time of flags that stay.
+// flagOp is what syncFlags does to one stored flag.
+type flagOp int
+
+const (
+	flagSet    flagOp = iota + 1 // newly raised: stored with since = now
+	flagUpdate                   // still raised, severity or detail changed
+	flagClear                    // the cause went away: deleted
+)
+
+// flagChange is one flag write: key, the value before (zero when set) and
+// after (zero when cleared).
+type flagChange struct {
+	op       flagOp
+	key      flagKey
+	old, new flagVal
+}
+
+// diffFlags decides, from the stored flags and those computeFlags wants,
+// which to set, update and clear (in key order), and the flags afterwards:
+// a flag that stays keeps the time it was first set, a new one is set at
+// ts. A flag that stays with the same severity and detail is not written.
+func diffFlags(cur, want map[flagKey]flagVal, ts string) ([]flagChange, map[flagKey]flagVal) {
+	keys := make([]flagKey, 0, len(want)+len(cur))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	for k := range cur {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b flagKey) int {
+		return strings.Compare(a.subject+a.id+a.flag, b.subject+b.id+b.flag)
+	})
+	var changes []flagChange
+	after := make(map[flagKey]flagVal, len(want))
+	for _, k := range keys {
+		w, wanted := want[k]
+		c, has := cur[k]
+		switch {
+		case wanted && !has:
+			w.since = ts
+			changes = append(changes, flagChange{op: flagSet, key: k, new: w})
+		case wanted:
+			w.since = c.since
+			if w.severity != c.severity || w.detail != c.detail {
+				changes = append(changes, flagChange{op: flagUpdate, key: k, old: c, new: w})
+			}
+		default:
+			changes = append(changes, flagChange{op: flagClear, key: k, old: c})
+		}
+		if wanted {
+			after[k] = w
+		}
+	}
+	return changes, after
+}
+
+// syncFlags makes the scope's stored flags those computeFlags wants
+// (diffFlags decides), recording each set and clear in the history.
 func (r *Registry) syncFlags(ctx context.Context, tx *sql.Tx, h *historyWriter, s *scope, now time.Time) (set, cleared int, err error) {
-	want := computeFlags(s, now, r.missingWindow())
-	ts := fmtTime(now)
+	changes, want := diffFlags(s.flags, computeFlags(s, now, r.missingWindow()), fmtTime(now))
 	changedDev := map[string]bool{}
 	assetOf := func(k flagKey) (string, string, string) {
 		if k.subject == subjectAsset {
@@ -213,25 +270,11 @@ func (r *Registry) syncFlags(ctx context.Context, tx *sql.Tx, h *historyWriter, 
 		}
 		return "", "", k.id
 	}
-	keys := make([]flagKey, 0, len(want)+len(s.flags))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	for k := range s.flags {
-		if _, ok := want[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b flagKey) int {
-		return strings.Compare(a.subject+a.id+a.flag, b.subject+b.id+b.flag)
-	})
-	for _, k := range keys {
-		w, wanted := want[k]
-		cur, has := s.flags[k]
+	for _, c := range changes {
+		k, w := c.key, c.new
 		assetID, tag, dev := assetOf(k)
-		switch {
-		case wanted && !has:
-			w.since = ts
+		switch c.op {
+		case flagSet:
 			if _, err := tx.ExecContext(ctx, `INSERT INTO flags (subject, subject_id, flag, since, severity, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
 				k.subject, k.id, k.flag, w.since, w.severity, w.detail); err != nil {
 				return set, cleared, fmt.Errorf("set flag: %w", err)
@@ -240,32 +283,26 @@ func (r *Registry) syncFlags(ctx context.Context, tx *sql.Tx, h *historyWriter, 
 				return set, cleared, err
 			}
 			set++
-		case wanted && (w.severity != cur.severity || w.detail != cur.detail):
+		case flagUpdate:
 			if _, err := tx.ExecContext(ctx, `UPDATE flags SET severity = $1, detail = $2 WHERE subject = $3 AND subject_id = $4 AND flag = $5`,
 				w.severity, w.detail, k.subject, k.id, k.flag); err != nil {
 				return set, cleared, fmt.Errorf("update flag: %w", err)
 			}
-			if w.severity != cur.severity {
-				if err := h.add("device."+k.flag, assetID, tag, dev, w.severity, cur.detail, w.detail); err != nil {
+			if w.severity != c.old.severity {
+				if err := h.add("device."+k.flag, assetID, tag, dev, w.severity, c.old.detail, w.detail); err != nil {
 					return set, cleared, err
 				}
 			}
-			w.since = cur.since
-		case wanted:
-			w.since = cur.since
-		default:
+		case flagClear:
 			if _, err := tx.ExecContext(ctx, `DELETE FROM flags WHERE subject = $1 AND subject_id = $2 AND flag = $3`, k.subject, k.id, k.flag); err != nil {
 				return set, cleared, fmt.Errorf("clear flag: %w", err)
 			}
-			if err := h.add(KindFlagCleared, assetID, tag, dev, k.flag, cur.detail, ""); err != nil {
+			if err := h.add(KindFlagCleared, assetID, tag, dev, k.flag, c.old.detail, ""); err != nil {
 				return set, cleared, err
 			}
 			cleared++
 		}
-		if wanted {
-			want[k] = w
-		}
-		if k.subject == subjectDevice && wanted != has {
+		if k.subject == subjectDevice && c.op != flagUpdate {
 			changedDev[k.id] = true
 		}
 	}
