@@ -4,8 +4,9 @@
 // backoff on network errors and 5xx answers but never on 4xx. In auto mode
 // it remembers which transport worked, so an agent behind a UDP-blocking
 // firewall does not pay the QUIC timeout on every report, and tries HTTP/3
-// again after a while. TLS trust (a pinned CA fingerprint or the CA file)
-// and the client certificate come in through the tls.Config.
+// again after a while. Given several collectors of one deployment it fails
+// over between them (failover.go). TLS trust (a pinned CA fingerprint or
+// the CA file) and the client certificate come in through the tls.Config.
 package transport
 
 import (
@@ -22,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -59,6 +61,19 @@ type Memory interface {
 type Options struct {
 	// BaseURL is the collector, https://host:port.
 	BaseURL string
+	// BaseURLs are several collectors of one deployment (one CA, one
+	// store) in order of preference; when set, BaseURL is ignored and the
+	// client fails over between them (failover.go).
+	BaseURLs []string
+	// FailoverTimeout bounds the time one of several collectors gets,
+	// retries included, before the next is tried (default 10s); the last
+	// one tried gets the full retries and no such bound.
+	FailoverTimeout time.Duration
+	// FailbackInterval is how long the client stays with a collector other
+	// than the first before it tries the first again (default 1h).
+	FailbackInterval time.Duration
+	// Collectors remembers the collector in use; nil remembers nothing.
+	Collectors CollectorMemory
 	// TLS carries trust and the client certificate; it is cloned.
 	TLS *tls.Config
 	// Mode is ModeAuto (default), ModeHTTP3 or ModeHTTPS.
@@ -81,14 +96,27 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Client sends requests to one collector.
+// Client sends requests to a collector, failing over between several.
 type Client struct {
-	opt   Options
-	h3    *http3.Transport
-	tcp   *http.Transport
-	h3rc  *retryablehttp.Client // retries 5xx only: network errors fall back
-	h3all *retryablehttp.Client // ModeHTTP3: retries network errors too
-	tcprc *retryablehttp.Client
+	opt  Options
+	h3   *http3.Transport
+	tcp  *http.Transport
+	full retriers // the only or last collector tried
+	// brief is for a collector with another one behind it: at most one
+	// retry, at the shortest wait, so failing over takes seconds.
+	brief retriers
+
+	urls []string
+	mu   sync.Mutex
+	cur  int       // index into urls of the collector in use
+	away time.Time // when the client left urls[0] or last tried it in vain
+}
+
+// retriers are the retrying clients of one retry budget.
+type retriers struct {
+	h3  *retryablehttp.Client // retries 5xx only: network errors fall back
+	h3a *retryablehttp.Client // ModeHTTP3: retries network errors too
+	tcp *retryablehttp.Client
 }
 
 // New builds a Client; it opens no connection yet.
@@ -125,7 +153,20 @@ func New(opt Options) (*Client, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	opt.BaseURL = strings.TrimRight(opt.BaseURL, "/")
+	if opt.FailoverTimeout <= 0 {
+		opt.FailoverTimeout = 10 * time.Second
+	}
+	if opt.FailbackInterval <= 0 {
+		opt.FailbackInterval = time.Hour
+	}
+	urls := []string{opt.BaseURL}
+	if len(opt.BaseURLs) > 0 {
+		urls = make([]string, len(opt.BaseURLs))
+		for i, u := range opt.BaseURLs {
+			urls[i] = strings.TrimRight(u, "/")
+		}
+	}
+	opt.BaseURLs, opt.BaseURL = urls, urls[0]
 	// Resume TLS sessions: a heartbeat every 5 minutes outlives idle
 	// connections, and a full TLS 1.3 handshake with both certificate
 	// chains is ~4.8 KB against a ~370 B heartbeat. Resumption skips the
@@ -136,7 +177,8 @@ func New(opt Options) (*Client, error) {
 		opt.TLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 	}
 
-	c := &Client{opt: opt}
+	c := &Client{opt: opt, urls: urls}
+	c.restore()
 	c.h3 = &http3.Transport{
 		TLSClientConfig: opt.TLS.Clone(),
 		QUICConfig: &quic.Config{
@@ -155,19 +197,26 @@ func New(opt Options) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConns:        4,
 	}
-	c.h3rc = c.retrying(c.h3, false)
-	c.h3all = c.retrying(c.h3, true)
-	c.tcprc = c.retrying(c.tcp, true)
+	c.full = c.retriers(opt.RetryMax, opt.RetryWaitMax)
+	c.brief = c.retriers(min(opt.RetryMax, 1), opt.RetryWaitMin)
 	return c, nil
 }
 
-func (c *Client) retrying(rt http.RoundTripper, retryNetwork bool) *retryablehttp.Client {
+func (c *Client) retriers(retryMax int, waitMax time.Duration) retriers {
+	return retriers{
+		h3:  c.retrying(c.h3, false, retryMax, waitMax),
+		h3a: c.retrying(c.h3, true, retryMax, waitMax),
+		tcp: c.retrying(c.tcp, true, retryMax, waitMax),
+	}
+}
+
+func (c *Client) retrying(rt http.RoundTripper, retryNetwork bool, retryMax int, waitMax time.Duration) *retryablehttp.Client {
 	return &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: rt, Timeout: c.opt.RequestTimeout},
 		Logger:       leveled{c.opt.Logger},
 		RetryWaitMin: c.opt.RetryWaitMin,
-		RetryWaitMax: c.opt.RetryWaitMax,
-		RetryMax:     c.opt.RetryMax,
+		RetryWaitMax: waitMax,
+		RetryMax:     retryMax,
 		CheckRetry:   retryPolicy(retryNetwork),
 		Backoff:      retryablehttp.DefaultBackoff,
 		// Hand back the last answer (a final 503 with its JSON error) or
@@ -243,16 +292,19 @@ type Response struct {
 	Body       []byte
 	// Transport is UsedH3 or UsedHTTPS.
 	Transport string
+	// Collector is the base URL of the collector that answered.
+	Collector string
 }
 
-// Do sends r, retrying and falling back as the mode says. An HTTP answer of
-// any status is a Response; only a failure to get one is an error.
-func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
+// at sends r to the collector at base, retrying with rs and falling back
+// from HTTP/3 to HTTPS as the mode says. An HTTP answer of any status is a
+// Response; only a failure to get one is an error.
+func (c *Client) at(ctx context.Context, base string, rs retriers, r Request) (*Response, error) {
 	switch c.opt.Mode {
 	case ModeHTTPS:
-		return c.send(ctx, c.tcprc, r, UsedHTTPS)
+		return c.send(ctx, rs.tcp, base, r, UsedHTTPS)
 	case ModeHTTP3:
-		return c.send(ctx, c.h3all, r, UsedH3)
+		return c.send(ctx, rs.h3a, base, r, UsedH3)
 	}
 	last, err := c.last()
 	if err != nil {
@@ -260,9 +312,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 	now := c.opt.Now()
 	if last.Transport == UsedHTTPS && now.Sub(last.At) < c.opt.HTTP3RetryInterval {
-		return c.send(ctx, c.tcprc, r, UsedHTTPS)
+		return c.send(ctx, rs.tcp, base, r, UsedHTTPS)
 	}
-	resp, h3err := c.send(ctx, c.h3rc, r, UsedH3)
+	resp, h3err := c.send(ctx, rs.h3, base, r, UsedH3)
 	if h3err == nil {
 		if last.Transport != UsedH3 {
 			c.remember(UsedH3, now)
@@ -272,8 +324,8 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	if ctx.Err() != nil {
 		return nil, h3err
 	}
-	c.opt.Logger.Info("HTTP/3 failed, falling back to HTTPS", "err", h3err)
-	resp, err = c.send(ctx, c.tcprc, r, UsedHTTPS)
+	c.opt.Logger.Info("HTTP/3 failed, falling back to HTTPS", "collector", base, "err", h3err)
+	resp, err = c.send(ctx, rs.tcp, base, r, UsedHTTPS)
 	if err != nil {
 		return nil, fmt.Errorf("%w (HTTP/3 before it: %v)", err, h3err)
 	}
@@ -297,8 +349,8 @@ func (c *Client) last() (state.TransportChoice, error) {
 	return c.opt.Memory.LastTransport()
 }
 
-func (c *Client) send(ctx context.Context, rc *retryablehttp.Client, r Request, used string) (*Response, error) {
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.Method, c.opt.BaseURL+r.Path, r.Body)
+func (c *Client) send(ctx context.Context, rc *retryablehttp.Client, base string, r Request, used string) (*Response, error) {
+	req, err := retryablehttp.NewRequestWithContext(ctx, r.Method, base+r.Path, r.Body)
 	if err != nil {
 		return nil, fmt.Errorf("build request %s: %w", r.Path, err)
 	}
@@ -319,7 +371,7 @@ func (c *Client) send(ctx context.Context, rc *retryablehttp.Client, r Request, 
 	if len(body) > maxResponse {
 		return nil, fmt.Errorf("read answer to %s over %s: larger than %d bytes", r.Path, used, maxResponse)
 	}
-	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Transport: used}, nil
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Transport: used, Collector: base}, nil
 }
 
 // HTTPError is a non-2xx answer, with the collector's error code and

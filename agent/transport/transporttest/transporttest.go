@@ -2,7 +2,8 @@
 // with crypto/x509 (agent code never imports the collector's pki), server
 // certificates for loopback, and a fake collector serving the agent
 // endpoints of docs/api.md over HTTPS and, when asked, HTTP/3 on the same
-// port number.
+// port number, and further instances of it sharing its CA and store
+// (instance.go), as collectors on one database do.
 package transporttest
 
 import (
@@ -245,6 +246,9 @@ type Request struct {
 	Kind     string
 	Seq      uint64
 	Status   int
+	// Host is the address the request came to, which tells Instances
+	// apart.
+	Host string
 }
 
 // NewCollector starts a fake collector on 127.0.0.1 (HTTP/3 too when h3).
@@ -313,7 +317,7 @@ func (c *Collector) Snapshot(id string) *wire.Snapshot {
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rec := Request{Path: r.URL.Path, Proto: r.ProtoMajor}
+	rec := Request{Path: r.URL.Path, Proto: r.ProtoMajor, Host: r.Host}
 	var status int
 	var body any
 	if c.down {
