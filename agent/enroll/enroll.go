@@ -22,7 +22,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,8 +100,12 @@ func (t Trust) matchesCA(caPEM []byte) error {
 type Request struct {
 	// Collector is the base URL, https://host:port.
 	Collector string
-	Secret    string
-	Trust     Trust
+	// Collectors, when set instead, are several collectors of one
+	// deployment in order of preference: the enrolment goes to the first
+	// that answers, and Trust applies to each.
+	Collectors []string
+	Secret     string
+	Trust      Trust
 	// Identity is the hardware identity (wire.IdentityOf a hardware probe run).
 	Identity     wire.Identity
 	AgentVersion string
@@ -108,11 +114,27 @@ type Request struct {
 	Now       func() time.Time
 }
 
+// urls are the collectors to try, without trailing slashes.
+func (r Request) urls() []string {
+	urls := r.Collectors
+	if len(urls) == 0 {
+		urls = []string{r.Collector}
+	}
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = strings.TrimRight(u, "/")
+	}
+	return out
+}
+
 // Result is what enrolment produced.
 type Result struct {
-	DeviceID   string `json:"device_id"`
-	Collector  string `json:"collector"`
-	ReEnrolled bool   `json:"re_enrolled"`
+	DeviceID string `json:"device_id"`
+	// Collector is the collector that took the enrolment.
+	Collector string `json:"collector"`
+	// Collectors are all the collectors enrolled with, when several.
+	Collectors []string `json:"collectors,omitempty"`
+	ReEnrolled bool     `json:"re_enrolled"`
 	// Rule is the collector's enrolment rule: new, conflict (a new record
 	// in identity conflict with a live device) or the continuity rule
 	// that continued the device (docs/api.md).
@@ -122,7 +144,9 @@ type Result struct {
 }
 
 // Enroll enrols the device and stores its credentials in dir, replacing an
-// earlier enrolment only once the new one succeeded.
+// earlier enrolment only once the new one succeeded. With several
+// collectors, one that does not answer, or answers 5xx or 421, gives way
+// to the next (transport.Failover); any other answer is the deployment's.
 func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 	now := time.Now
 	if r.Now != nil {
@@ -131,36 +155,34 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 	if r.Secret == "" {
 		return Result{}, errors.New("enrol: no enrolment secret")
 	}
-	u, err := url.Parse(r.Collector)
-	if err != nil || u.Hostname() == "" {
-		return Result{}, fmt.Errorf("enrol: collector URL %q has no host", r.Collector)
-	}
-	tlsCfg, err := r.Trust.TLSConfig(u.Hostname())
-	if err != nil {
-		return Result{}, fmt.Errorf("enrol: %w", err)
+	urls := r.urls()
+	for _, c := range urls {
+		if u, err := url.Parse(c); err != nil || u.Hostname() == "" {
+			return Result{}, fmt.Errorf("enrol: collector URL %q has no host", c)
+		}
 	}
 	key, csrPEM, err := NewKeyAndCSR("roster-agent " + r.Identity.Hostname)
 	if err != nil {
 		return Result{}, fmt.Errorf("enrol: %w", err)
 	}
-	opt := r.Transport
-	opt.BaseURL, opt.TLS = r.Collector, tlsCfg
-	client, err := transport.New(opt)
-	if err != nil {
-		return Result{}, fmt.Errorf("enrol: %w", err)
-	}
-	defer client.Close()
 
 	var resp wire.EnrollResponse
-	used, err := client.PostJSON(ctx, EnrollPath, wire.EnrollRequest{
-		Secret:       r.Secret,
-		CSR:          string(csrPEM),
-		Identity:     r.Identity,
-		AgentVersion: r.AgentVersion,
-		Proof:        keyProof(dir, strings.TrimRight(r.Collector, "/"), r.Trust, key, now()),
-	}, false, &resp)
-	if err != nil {
-		return Result{}, fmt.Errorf("enrol with %s: %w", r.Collector, err)
+	var collector, used string
+	for i, c := range urls {
+		last := i == len(urls)-1
+		used, err = post(ctx, dir, r, c, key, csrPEM, now(), last, &resp)
+		if err == nil {
+			collector = c
+			break
+		}
+		if last || ctx.Err() != nil || !transport.Failover(err) {
+			return Result{}, err
+		}
+		logger := r.Transport.Logger
+		if logger == nil {
+			logger = slog.New(slog.DiscardHandler)
+		}
+		logger.Warn("enrolment failed, trying the next collector", "collector", c, "next", urls[i+1], "err", err)
 	}
 	if err := r.Trust.matchesCA([]byte(resp.CA)); err != nil {
 		return Result{}, fmt.Errorf("enrol: %w", err)
@@ -181,10 +203,15 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("enrol: %w", err)
 	}
+	var several []string
+	if len(urls) > 1 {
+		several = urls
+	}
 	err = dir.SaveEnrolment(state.Enrolment{
 		Device: state.Device{
 			DeviceID:   resp.DeviceID,
-			Collector:  strings.TrimRight(r.Collector, "/"),
+			Collector:  collector,
+			Collectors: several,
 			EnrolledAt: now().UTC().Truncate(time.Second),
 			ReEnrolled: resp.ReEnrolled,
 		},
@@ -198,12 +225,52 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 	}
 	return Result{
 		DeviceID:   resp.DeviceID,
-		Collector:  strings.TrimRight(r.Collector, "/"),
+		Collector:  collector,
+		Collectors: several,
 		ReEnrolled: resp.ReEnrolled,
 		Rule:       resp.Rule,
 		NotAfter:   cert.NotAfter,
 		Transport:  used,
 	}, nil
+}
+
+// post sends the enrolment request to one collector, authenticated by the
+// trust for its host name. One with another behind it (not last) gets the
+// failover budget: FailoverTimeout and at most one retry.
+func post(ctx context.Context, dir *state.Dir, r Request, collector string, key *ecdsa.PrivateKey, csrPEM []byte, now time.Time, last bool, resp *wire.EnrollResponse) (string, error) {
+	u, _ := url.Parse(collector)
+	tlsCfg, err := r.Trust.TLSConfig(u.Hostname())
+	if err != nil {
+		return "", fmt.Errorf("enrol: %w", err)
+	}
+	opt := r.Transport
+	opt.BaseURL, opt.BaseURLs, opt.TLS = collector, nil, tlsCfg
+	if !last {
+		opt.RetryMax = min(opt.RetryMax, 1)
+		timeout := opt.FailoverTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	client, err := transport.New(opt)
+	if err != nil {
+		return "", fmt.Errorf("enrol: %w", err)
+	}
+	defer client.Close()
+	used, err := client.PostJSON(ctx, EnrollPath, wire.EnrollRequest{
+		Secret:       r.Secret,
+		CSR:          string(csrPEM),
+		Identity:     r.Identity,
+		AgentVersion: r.AgentVersion,
+		Proof:        keyProof(dir, collector, r.Trust, key, now),
+	}, false, resp)
+	if err != nil {
+		return used, fmt.Errorf("enrol with %s: %w", collector, err)
+	}
+	return used, nil
 }
 
 // keyProof signs the new key with the key of the enrolment dir already
@@ -214,10 +281,11 @@ func Enroll(ctx context.Context, dir *state.Dir, r Request) (Result, error) {
 // collector is the same URL and a stored CA that trust still names: a
 // collector rebuilt at that URL has a new CA and would refuse a proof
 // made with its predecessor's certificate (403 bad_proof), and with it
-// the enrolment.
+// the enrolment. Any collector of the deployment enrolled with counts as
+// the same.
 func keyProof(dir *state.Dir, collector string, trust Trust, newKey *ecdsa.PrivateKey, now time.Time) *wire.EnrollProof {
 	dev, err := dir.Device()
-	if err != nil || dev.DeviceID == "" || dev.Collector != collector {
+	if err != nil || dev.DeviceID == "" || !slices.Contains(dev.URLs(), collector) {
 		return nil
 	}
 	keyPEM, certPEM, caPEM, err := dir.Credentials()

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -376,5 +377,67 @@ func TestEnrollSendsKeyProof(t *testing.T) {
 	enrol(c, otherURL)
 	if p := other.last(t).Proof; p != nil {
 		t.Errorf("enrolment with another collector sent a proof for %s", afterRebuild.DeviceID)
+	}
+}
+
+// TestEnrollFailover: with several collectors the enrolment goes to the
+// first that answers, and a refusal is not a reason to ask another.
+func TestEnrollFailover(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		breakA  func(*transporttest.Instance)
+		secret  string
+		wantVia int // index of the instance that enrols; -1: none
+		wantErr string
+	}{
+		{"first answers", func(*transporttest.Instance) {}, "", 0, ""},
+		{"first stopped", (*transporttest.Instance).Stop, "", 1, ""},
+		{"first 503", func(a *transporttest.Instance) { a.Fail(http.StatusServiceUnavailable) }, "", 1, ""},
+		{"first 421", func(a *transporttest.Instance) { a.Fail(http.StatusMisdirectedRequest) }, "", 1, ""},
+		{"first 400", func(a *transporttest.Instance) { a.Fail(http.StatusBadRequest) }, "", -1, "400"},
+		{"secret refused", func(*transporttest.Instance) {}, "wrong", -1, "secret_invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := transporttest.NewCollector(t, "s3cret", false)
+			a, b := c.NewInstance(t), c.NewInstance(t)
+			tt.breakA(a)
+			dir, err := state.Open(filepath.Join(t.TempDir(), "state"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := request(c, enroll.Trust{Fingerprint: c.CA.Fingerprint()})
+			r.Collector, r.Collectors = "", []string{a.URL, b.URL + "/"}
+			if tt.secret != "" {
+				r.Secret = tt.secret
+			}
+			res, err := enroll.Enroll(context.Background(), dir, r)
+			for _, req := range c.Requests() {
+				if req.Host == b.Host && tt.wantVia != 1 {
+					t.Errorf("second collector asked: %+v", req)
+				}
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			via := []string{a.URL, b.URL}[tt.wantVia]
+			dev, err := dir.Device()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{a.URL, b.URL}
+			if res.Collector != via || dev.Collector != via || !slices.Equal(dev.Collectors, want) || !slices.Equal(res.Collectors, want) {
+				t.Errorf("enrolled via %s (record %s, list %v, result list %v), want via %s with %v",
+					res.Collector, dev.Collector, dev.Collectors, res.Collectors, via, want)
+			}
+		})
 	}
 }
