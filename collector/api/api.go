@@ -22,6 +22,7 @@ import (
 
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/audit"
+	"github.com/rosterhq/roster/collector/fault"
 	"github.com/rosterhq/roster/collector/metrics"
 	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
@@ -263,8 +264,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, wire.ErrorBody{Error: wire.APIError{Code: code, Message: message}})
 }
 
-// fail writes err: an *apiError as itself, a registry error by its kind,
-// anything else as 500 with the details only in the log.
+// fail writes err: an *apiError as itself, a *fault.Error (the registry's
+// errors) by its kind and code, anything else as 500 with the details only
+// in the log.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) *apiError {
 	ae := s.classify(err)
 	if ae.status >= 500 {
@@ -287,41 +289,32 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) *apiErr
 	return ae
 }
 
+// classify is the one place a failure becomes a status, code and message:
+// an *apiError is itself, a *fault.Error answers with its Kind's status and
+// its own code and message (the innermost-wrapping one, the most
+// particular), anything else is an internal error.
 func (s *server) classify(err error) *apiError {
 	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		return ae
-	case errors.Is(err, registry.ErrNotFound):
-		return errf(http.StatusNotFound, "not_found", "%s", trimPrefix(err))
-	case errors.Is(err, registry.ErrAmbiguous):
-		return errf(http.StatusConflict, "conflict", "%s: use the device id", trimPrefix(err))
-	case errors.Is(err, registry.ErrSecretInvalid):
-		return errf(http.StatusForbidden, "secret_invalid", "%s", trimPrefix(err))
-	case errors.Is(err, registry.ErrCertificateRevoked):
-		return errf(http.StatusForbidden, "certificate_revoked", "client certificate is revoked or unknown")
-	case errors.Is(err, registry.ErrBadCSR):
-		return errf(http.StatusBadRequest, "bad_csr", "%s", trimPrefix(err))
-	case errors.Is(err, registry.ErrBadReport):
-		return errf(http.StatusBadRequest, "bad_report", "%s", trimPrefix(err))
-	case errors.Is(err, registry.ErrInvalid):
-		return errf(http.StatusBadRequest, "bad_parameter", "%s", trimPrefix(err))
-	case errors.Is(err, registry.ErrUnauthenticated):
-		return errf(http.StatusUnauthorized, "unauthenticated", "unknown or revoked API token")
+	}
+	var fe *fault.Error
+	if errors.As(err, &fe) {
+		if status, ok := faultStatus[fe.Kind]; ok {
+			return &apiError{status: status, code: fe.Code, message: fe.Message}
+		}
 	}
 	return errf(http.StatusInternalServerError, "internal", "internal error")
 }
 
-// trimPrefix drops the "what was being done: " prefixes a person reading an
-// API error does not need, keeping the sentinel's text and its detail.
-func trimPrefix(err error) string {
-	msg := err.Error()
-	for _, s := range []error{registry.ErrNotFound, registry.ErrAmbiguous, registry.ErrSecretInvalid, registry.ErrBadCSR, registry.ErrBadReport, registry.ErrInvalid} {
-		if i := strings.Index(msg, s.Error()); i >= 0 {
-			return msg[i:]
-		}
-	}
-	return msg
+// faultStatus is the HTTP status of each public kind of failure;
+// fault.Internal is absent, so it stays a 500 with nothing shown.
+var faultStatus = map[fault.Kind]int{
+	fault.Invalid:         http.StatusBadRequest,
+	fault.NotFound:        http.StatusNotFound,
+	fault.Conflict:        http.StatusConflict,
+	fault.Forbidden:       http.StatusForbidden,
+	fault.Unauthenticated: http.StatusUnauthorized,
 }
 
 // decodeJSON strictly decodes a size-limited JSON body into v.

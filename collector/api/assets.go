@@ -35,8 +35,8 @@ type rowsError struct {
 	Rows    []registry.RowError `json:"rows"`
 }
 
-// failAsset writes the register's own errors (row errors, a taken tag),
-// and anything else as fail does.
+// failAsset writes row errors with the rows they name, and anything else
+// (a taken tag among it) as fail does.
 func (s *server) failAsset(w http.ResponseWriter, r *http.Request, err error) {
 	var re *registry.RowsError
 	switch {
@@ -46,12 +46,6 @@ func (s *server) failAsset(w http.ResponseWriter, r *http.Request, err error) {
 			msg = "1 row error, nothing was written"
 		}
 		writeJSON(w, http.StatusBadRequest, rowsErrorBody{Error: rowsError{Code: "invalid_rows", Message: msg, Rows: re.Rows}})
-	case errors.Is(err, registry.ErrExists):
-		msg := err.Error()
-		if i := strings.Index(msg, registry.ErrExists.Error()); i >= 0 {
-			msg = msg[i:]
-		}
-		writeError(w, http.StatusConflict, "conflict", msg)
 	default:
 		s.fail(w, r, err)
 	}

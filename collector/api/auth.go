@@ -159,8 +159,7 @@ func (s *server) guard(perm access.Permission, h http.HandlerFunc) http.HandlerF
 				return
 			}
 			actor.Principal = p
-			reason := strings.TrimPrefix(err.Error(), registry.ErrUnauthenticated.Error()+": ")
-			s.deny(w, r, actor, perm, errf(http.StatusUnauthorized, "unauthenticated", "API token refused: %s", reason))
+			s.deny(w, r, actor, perm, s.classify(err))
 			return
 		}
 		actor.Principal = p

@@ -83,10 +83,6 @@ func (s *server) putPolicies(w http.ResponseWriter, r *http.Request) {
 	}
 	set, rec, stats, err := s.reg.ReplacePolicies(r.Context(), body, actor(r), s.now())
 	if err != nil {
-		if errors.Is(err, registry.ErrInvalid) {
-			s.fail(w, r, errf(http.StatusBadRequest, "invalid_policies", "%s", trimPrefix(err)))
-			return
-		}
 		if set == nil {
 			s.fail(w, r, err)
 			return
@@ -211,14 +207,11 @@ func (s *server) failDuty(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, err)
 		return
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, registry.ErrSeparation.Error()); i >= 0 {
-		msg = msg[i:]
-	}
+	ae := s.classify(err)
 	a := access.ActorFrom(r.Context())
-	s.logger.Warn("request denied", "method", r.Method, "path", r.URL.Path, "source", a.Source, "principal", a.Name, "status", http.StatusForbidden,
-		"reason", msg, "request_id", a.RequestID)
-	writeError(w, http.StatusForbidden, "separation_of_duties", msg)
+	s.logger.Warn("request denied", "method", r.Method, "path", r.URL.Path, "source", a.Source, "principal", a.Name, "status", ae.status,
+		"reason", ae.message, "request_id", a.RequestID)
+	writeError(w, ae.status, ae.code, ae.message)
 }
 
 func (s *server) listExceptions(w http.ResponseWriter, r *http.Request) {

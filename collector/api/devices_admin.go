@@ -6,7 +6,6 @@ package api
 // matching a device to continue it although the device looks alive.
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -38,10 +37,6 @@ func (s *server) mergeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.reg.MergeDevices(r.Context(), r.PathValue("ref"), req.Into, s.now())
-	if errors.Is(err, registry.ErrMergeConflict) {
-		s.fail(w, r, errf(http.StatusConflict, "conflict", "%s", trimSentinel(err, registry.ErrMergeConflict)))
-		return
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -78,14 +73,4 @@ func (s *server) allowReenroll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.Info("re-enrolment allowed", "device_id", d.ID, "until", d.ReenrollAllowedUntil, "by", access.ActorFrom(r.Context()).Name)
 	writeJSON(w, http.StatusOK, d)
-}
-
-// trimSentinel keeps err's message from the sentinel's text on, dropping
-// the "what was being done" prefixes.
-func trimSentinel(err, sentinel error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
-		return msg[i:]
-	}
-	return msg
 }

@@ -41,18 +41,6 @@ func tokenActor(r *http.Request) registry.WipeActor {
 	return registry.WipeActor{Kind: registry.ActorToken, ID: a.ID, Name: a.Name}
 }
 
-// wipeFail maps a lifecycle conflict to 409 and leaves the rest to fail.
-func (s *server) wipeFail(w http.ResponseWriter, r *http.Request, err error) *apiError {
-	if errors.Is(err, registry.ErrWipeConflict) {
-		msg := err.Error()
-		if i := strings.Index(msg, registry.ErrWipeConflict.Error()); i >= 0 {
-			msg = msg[i:]
-		}
-		return s.fail(w, r, errf(http.StatusConflict, "conflict", "%s", msg))
-	}
-	return s.fail(w, r, err)
-}
-
 // wipeStartRequest is POST /api/v1/wipes.
 type wipeStartRequest struct {
 	Device string `json:"device"`
@@ -86,7 +74,7 @@ func (s *server) startWipe(w http.ResponseWriter, r *http.Request) {
 		Ref: req.Device, Ticket: req.Ticket, Reason: req.Reason, Method: req.Method, Reuse: req.Reuse, Deadline: deadline, Actor: tokenActor(r),
 	}, s.now())
 	if err != nil {
-		s.wipeFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.logger.Info("wipe requested", "wipe_id", wp.ID, "device_id", wp.DeviceID, "asset_tag", wp.AssetTag, "ticket", wp.Ticket, "method", wp.Method)
@@ -114,7 +102,7 @@ func parseWipeDuration(s string) (time.Duration, error) {
 func (s *server) getWipe(w http.ResponseWriter, r *http.Request) {
 	wp, err := s.reg.WipeByRef(r.Context(), r.PathValue("ref"))
 	if err != nil {
-		s.wipeFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, wp)
@@ -123,7 +111,7 @@ func (s *server) getWipe(w http.ResponseWriter, r *http.Request) {
 func (s *server) cancelWipe(w http.ResponseWriter, r *http.Request) {
 	wp, err := s.reg.CancelWipe(r.Context(), r.PathValue("id"), tokenActor(r), s.now())
 	if err != nil {
-		s.wipeFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.logger.Info("wipe cancelled", "wipe_id", wp.ID)
@@ -162,7 +150,7 @@ func (s *server) recordWipe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.wipeFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.logger.Info("manual wipe recorded", "wipe_id", wp.ID, "state", wp.State, "single_person", wp.SinglePerson)
@@ -187,7 +175,7 @@ func (s *server) wipeCertificate(w http.ResponseWriter, r *http.Request) {
 	}
 	cert, err := s.reg.WipeCertificate(r.Context(), r.PathValue("id"), s.now())
 	if err != nil {
-		s.wipeFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	body, err := json.Marshal(cert)
@@ -310,11 +298,12 @@ func (s *server) commandStatus(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, registry.ErrCommandNotDelivered) {
 		// The registry audited the refusal (wipe.command_status, denied).
 		s.logger.Warn("command status refused", "device_id", device, "serial", serial, "command_id", st.CommandID, "err", err)
-		writeError(w, http.StatusForbidden, "command_not_delivered", trimSentinel(err, registry.ErrCommandNotDelivered))
+		ae := s.classify(err)
+		writeError(w, ae.status, ae.code, ae.message)
 		return
 	}
 	if err != nil {
-		s.wipeFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.logger.Info("command status", "device_id", device, "command_id", st.CommandID, "status", st.Status, "wipe_state", wp.State)

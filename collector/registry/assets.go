@@ -19,11 +19,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/collector/assetcsv"
+	"github.com/rosterhq/roster/collector/fault"
 	"github.com/rosterhq/roster/shared/identity"
 )
 
 // ErrExists is an asset tag that is already in the register.
-var ErrExists = errors.New("already exists")
+var ErrExists = fault.New(fault.Conflict, "conflict", "already exists")
 
 // Asset is a register record (API keys, docs/api.md).
 type Asset struct {
@@ -269,9 +270,9 @@ func planAssets(ctx context.Context, q querier, rows []assetcsv.Row, mode writeM
 		p := planned{line: row.Line, old: old}
 		switch {
 		case old == nil && mode == modeUpdate:
-			return nil, nil, fmt.Errorf("%w: no asset %q", ErrNotFound, row.AssetTag)
+			return nil, nil, ErrNotFound.Errorf("no asset %q", row.AssetTag)
 		case old != nil && mode == modeCreate:
-			return nil, nil, fmt.Errorf("%w: asset %q", ErrExists, old.tag)
+			return nil, nil, ErrExists.Errorf("asset %q already exists", old.tag)
 		case old == nil:
 			p.cur = &assetRec{id: uuid.NewString(), createdAt: ts, updatedAt: ts, tags: []string{}}
 			p.cur.apply(row)
@@ -674,7 +675,7 @@ func scanAsset(row interface{ Scan(...any) error }) (Asset, error) {
 func (r *Registry) assetBy(ctx context.Context, q querier, cond string, arg any) (Asset, error) {
 	a, err := scanAsset(q.QueryRowContext(ctx, assetSelect+" WHERE "+cond, arg))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Asset{}, fmt.Errorf("%w: no asset %v", ErrNotFound, arg)
+		return Asset{}, ErrNotFound.Errorf("no asset %v", arg)
 	}
 	if err != nil {
 		return Asset{}, fmt.Errorf("read asset: %w", err)
@@ -712,7 +713,7 @@ func (r *Registry) ListAssets(ctx context.Context, f AssetFilter, p Page) ([]Ass
 	var q query
 	check := func(name, v string, allowed []string) error {
 		if v != "" && !slices.Contains(allowed, v) {
-			return fmt.Errorf("%w: %s %q (want one of %s)", ErrInvalid, name, v, strings.Join(allowed, ", "))
+			return ErrInvalid.Errorf("%s %q (want one of %s)", name, v, strings.Join(allowed, ", "))
 		}
 		return nil
 	}
@@ -751,7 +752,7 @@ func (r *Registry) ListAssets(ctx context.Context, f AssetFilter, p Page) ([]Ass
 	case "no":
 		q.add("l.device_id IS NULL")
 	default:
-		return nil, "", fmt.Errorf("%w: linked %q (want yes or no)", ErrInvalid, f.Linked)
+		return nil, "", ErrInvalid.Errorf("linked %q (want yes or no)", f.Linked)
 	}
 	if after != "" {
 		q.add("a.tag_key > ?", after)

@@ -21,11 +21,12 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/audit"
+	"github.com/rosterhq/roster/collector/fault"
 )
 
 // ErrCommandNotDelivered refuses a command status from a certificate the
 // command never went to (403).
-var ErrCommandNotDelivered = errors.New("command was not delivered to this certificate")
+var ErrCommandNotDelivered = fault.New(fault.Forbidden, "command_not_delivered", "command was not delivered to this certificate")
 
 // Ways a certificate came to receive a command.
 const (
@@ -147,7 +148,7 @@ func (r *Registry) checkCommandCert(ctx context.Context, tx *sql.Tx, wipeID, ser
 	if n > 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: command %s never went to certificate %s; only the certificate that received a command may report on it", ErrCommandNotDelivered, wipeID, serial)
+	return ErrCommandNotDelivered.Errorf("command %s never went to certificate %s; only the certificate that received a command may report on it", wipeID, serial)
 }
 
 // auditRefusedStatus records a refused command status as denied.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/fault"
 )
 
 // Enrolment rules: how a device record came to hold its newest
@@ -417,7 +418,7 @@ func (r *Registry) emitRegisterEvents(ctx context.Context, tx *sql.Tx) error {
 // (RuleAdminAllowed) even while it is alive. It returns the allowance's end.
 func (r *Registry) AllowReenroll(ctx context.Context, ref string, within time.Duration, now time.Time) (Device, error) {
 	if within < time.Minute || within > MaxReenrollAllowance {
-		return Device{}, fmt.Errorf("allow re-enrolment: %w: within %s: want a minute to %s", ErrInvalid, within, MaxReenrollAllowance)
+		return Device{}, fmt.Errorf("allow re-enrolment: %w", ErrInvalid.Errorf("within %s: want a minute to %s", within, MaxReenrollAllowance))
 	}
 	now = now.UTC()
 	var id string
@@ -431,7 +432,7 @@ func (r *Registry) AllowReenroll(ctx context.Context, ref string, within time.Du
 			return err
 		}
 		if merged != "" {
-			return fmt.Errorf("%w: device %s was merged into %s: allow the re-enrolment of %s instead", ErrInvalid, id, merged, merged)
+			return ErrInvalid.Errorf("device %s was merged into %s: allow the re-enrolment of %s instead", id, merged, merged)
 		}
 		until := now.Add(within)
 		by := actorName(ctx)
@@ -461,7 +462,7 @@ func (r *Registry) DeviceDetail(ctx context.Context, id string) (Device, error) 
 }
 
 // ErrMergeConflict is a merge the records' state does not allow (409).
-var ErrMergeConflict = errors.New("merge conflict")
+var ErrMergeConflict = fault.New(fault.Conflict, "conflict", "merge conflict")
 
 // MergeResult is a merge's outcome (API keys): Device continues, Merged is
 // the revoked record whose history it took over.
@@ -491,7 +492,7 @@ func (r *Registry) MergeDevices(ctx context.Context, newRef, intoRef string, now
 			return err
 		}
 		if keep == old {
-			return fmt.Errorf("%w: %s and %s are the same device", ErrInvalid, newRef, intoRef)
+			return ErrInvalid.Errorf("%s and %s are the same device", newRef, intoRef)
 		}
 		var keepState, oldFirst, keepFirst, oldMerged, keepMerged string
 		if err := tx.QueryRowContext(ctx, `SELECT state, first_seen, merged_into FROM devices WHERE id = $1`, keep).Scan(&keepState, &keepFirst, &keepMerged); err != nil {
@@ -502,16 +503,16 @@ func (r *Registry) MergeDevices(ctx context.Context, newRef, intoRef string, now
 		}
 		switch {
 		case keepState == StateRevoked:
-			return fmt.Errorf("%w: device %s is revoked; its agent cannot continue a record", ErrMergeConflict, keep)
+			return ErrMergeConflict.Errorf("device %s is revoked; its agent cannot continue a record", keep)
 		case keepMerged != "" || oldMerged != "":
-			return fmt.Errorf("%w: one of the devices was already merged", ErrMergeConflict)
+			return ErrMergeConflict.Errorf("one of the devices was already merged")
 		}
 		var open string
 		err = tx.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE device_id = $1 AND state IN ($2, $3, $4) LIMIT 1`,
 			old, WipeRequested, WipeDelivered, WipeInProgress).Scan(&open)
 		switch {
 		case err == nil:
-			return fmt.Errorf("%w: wipe %s is under way for %s; cancel it (or let it finish) before merging", ErrMergeConflict, open, old)
+			return ErrMergeConflict.Errorf("wipe %s is under way for %s; cancel it (or let it finish) before merging", open, old)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}

@@ -180,7 +180,7 @@ func decodeCursor(kind, c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	k, key, ok := strings.Cut(string(b), ":")
 	if err != nil || !ok || k != kind {
-		return "", fmt.Errorf("%w: cursor is not one this list gave out", ErrInvalid)
+		return "", ErrInvalid.Errorf("cursor is not one this list gave out")
 	}
 	return key, nil
 }
@@ -192,7 +192,7 @@ func decodeIntCursor(kind, c string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(key, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: cursor is not one this list gave out", ErrInvalid)
+		return 0, ErrInvalid.Errorf("cursor is not one this list gave out")
 	}
 	return n, nil
 }
@@ -274,7 +274,7 @@ func (r *Registry) ListDevices(ctx context.Context, f DeviceFilter, p Page) ([]D
 	}
 	if f.State != "" {
 		if !slices.Contains([]string{StateActive, StateRevoked, StateIdentityConflict}, f.State) {
-			return nil, "", fmt.Errorf("%w: state %q (want active, revoked or identity_conflict)", ErrInvalid, f.State)
+			return nil, "", ErrInvalid.Errorf("state %q (want active, revoked or identity_conflict)", f.State)
 		}
 		q.add("d.state = ?", f.State)
 	}
@@ -291,7 +291,7 @@ func (r *Registry) ListDevices(ctx context.Context, f DeviceFilter, p Page) ([]D
 			q.add("EXISTS (SELECT 1 FROM software s WHERE s.device_id = d.id AND s.name = ?)", f.Software)
 		}
 	} else if f.SoftwareVersion != "" {
-		return nil, "", fmt.Errorf("%w: software_version needs software", ErrInvalid)
+		return nil, "", ErrInvalid.Errorf("software_version needs software")
 	}
 	if after != "" {
 		q.add("d.id > ?", after)
@@ -340,7 +340,7 @@ type querier interface {
 func (r *Registry) deviceByID(ctx context.Context, q querier, id string) (Device, error) {
 	d, err := scanDevice(q.QueryRowContext(ctx, deviceSelect+` WHERE d.id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, ErrNotFound
+		return Device{}, ErrNotFound.Errorf("no device %s", id)
 	}
 	if err != nil {
 		return Device{}, fmt.Errorf("read device %s: %w", id, err)
@@ -353,7 +353,7 @@ func (r *Registry) deviceByID(ctx context.Context, q querier, id string) (Device
 // hostname (case-insensitive).
 func (r *Registry) resolve(ctx context.Context, q querier, ref string) (string, error) {
 	if ref == "" {
-		return "", ErrNotFound
+		return "", ErrNotFound.Errorf("no device named")
 	}
 	if u, err := uuid.Parse(ref); err == nil {
 		var id string
@@ -393,7 +393,7 @@ func (r *Registry) resolve(ctx context.Context, q querier, ref string) (string, 
 		case 1:
 			return got[0], nil
 		case 2:
-			return "", fmt.Errorf("%w: serial %q", ErrAmbiguous, ref)
+			return "", ErrAmbiguous.Errorf("serial %q names several devices: use the device id", ref)
 		}
 	}
 	got, err := ids(`SELECT id FROM devices WHERE lower(hostname) = $1 ORDER BY id LIMIT 2`, strings.ToLower(ref))
@@ -402,11 +402,11 @@ func (r *Registry) resolve(ctx context.Context, q querier, ref string) (string, 
 	}
 	switch len(got) {
 	case 0:
-		return "", ErrNotFound
+		return "", ErrNotFound.Errorf("no device %q", ref)
 	case 1:
 		return got[0], nil
 	}
-	return "", fmt.Errorf("%w: hostname %q", ErrAmbiguous, ref)
+	return "", ErrAmbiguous.Errorf("hostname %q names several devices: use the device id", ref)
 }
 
 // DeviceSnapshot returns the latest full snapshot of a device as canonical
@@ -426,7 +426,7 @@ func (r *Registry) DeviceSnapshot(ctx context.Context, ref string) (json.RawMess
 		return nil, fmt.Errorf("read snapshot of %s: %w", id, err)
 	}
 	if cs == nil {
-		return nil, fmt.Errorf("%w: device %s has not reported yet", ErrNotFound, id)
+		return nil, ErrNotFound.Errorf("device %s has not reported yet", id)
 	}
 	b, err := cs.canonical()
 	if err != nil {

@@ -11,12 +11,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/fault"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
 // ErrBadCSR wraps a certificate request the signer refused.
-var ErrBadCSR = errors.New("bad certificate request")
+var ErrBadCSR = fault.New(fault.Invalid, "bad_csr", "bad certificate request")
 
 // Signer issues a client certificate for a device id (pki.CA.SignClient
 // with the request's CSR bound in).
@@ -132,7 +133,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 		}
 		certPEM, cert, err := sign(dev)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadCSR, err)
+			return ErrBadCSR.Errorf("bad certificate request: %w", err)
 		}
 		if err := insertCert(ctx, tx, dev, cert, now); err != nil {
 			return err
@@ -230,11 +231,11 @@ func checkCert(ctx context.Context, q querier, device, serial string) error {
 		Scan(&revoked, &state)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("%w: serial %s unknown for device %s", ErrCertificateRevoked, serial, device)
+		return fmt.Errorf("certificate %s unknown for device %s: %w", serial, device, ErrCertificateRevoked)
 	case err != nil:
 		return fmt.Errorf("check certificate: %w", err)
 	case revoked.Valid || state == StateRevoked:
-		return fmt.Errorf("%w: serial %s", ErrCertificateRevoked, serial)
+		return fmt.Errorf("certificate %s: %w", serial, ErrCertificateRevoked)
 	}
 	return nil
 }
@@ -254,7 +255,7 @@ func (r *Registry) Renew(ctx context.Context, device, serial string, now time.Ti
 		}
 		p, cert, err := sign(device)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadCSR, err)
+			return ErrBadCSR.Errorf("bad certificate request: %w", err)
 		}
 		if err := insertCert(ctx, tx, device, cert, now); err != nil {
 			return err

@@ -317,7 +317,7 @@ func (r *Registry) Events(ctx context.Context, f EventFilter, p Page) ([]EventRe
 	}
 	if f.Kind != "" {
 		if !slices.ContainsFunc(EventKinds(), func(k string) bool { return webhook.Match([]string{f.Kind}, k) }) {
-			return nil, "", fmt.Errorf("%w: kind %q matches no event kind (%s)", ErrInvalid, f.Kind, strings.Join(EventKinds(), ", "))
+			return nil, "", ErrInvalid.Errorf("kind %q matches no event kind (%s)", f.Kind, strings.Join(EventKinds(), ", "))
 		}
 		if strings.ContainsAny(f.Kind, "*?[") {
 			q.add("kind GLOB ?", f.Kind)

@@ -121,7 +121,7 @@ func (r *Registry) RequestException(ctx context.Context, in ExceptionInput, now 
 	by := access.ActorFrom(ctx)
 	in.Reason, in.CompensatingControl = strings.TrimSpace(in.Reason), strings.TrimSpace(in.CompensatingControl)
 	bad := func(format string, a ...any) (ExceptionRecord, error) {
-		return ExceptionRecord{}, fmt.Errorf("request exception: %w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+		return ExceptionRecord{}, fmt.Errorf("request exception: %w", ErrInvalid.Errorf(format, a...))
 	}
 	for _, f := range [][2]string{{"reason", in.Reason}, {"compensating_control", in.CompensatingControl}} {
 		if err := checkText(f[0], f[1], false); err != nil {
@@ -154,7 +154,7 @@ func (r *Registry) RequestException(ctx context.Context, in ExceptionInput, now 
 	if in.AssetTag != "" {
 		err := r.db.QueryRowContext(ctx, `SELECT asset_tag FROM assets WHERE tag_key = $1`, strings.ToUpper(strings.TrimSpace(in.AssetTag))).Scan(&ex.AssetTag)
 		if errors.Is(err, sql.ErrNoRows) {
-			return ExceptionRecord{}, fmt.Errorf("request exception: %w: no asset with tag %q", ErrNotFound, in.AssetTag)
+			return ExceptionRecord{}, fmt.Errorf("request exception: %w", ErrNotFound.Errorf("no asset with tag %q", in.AssetTag))
 		}
 		if err != nil {
 			return ExceptionRecord{}, fmt.Errorf("request exception: read asset: %w", err)
@@ -209,21 +209,21 @@ func (r *Registry) decideException(ctx context.Context, id, event, note string, 
 		var state, requesterID, requester, expires string
 		err := tx.QueryRowContext(ctx, `SELECT state, requested_by_id, created_by, expires_at FROM exceptions WHERE id = $1`, id).Scan(&state, &requesterID, &requester, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no exception %q", ErrNotFound, id)
+			return ErrNotFound.Errorf("no exception %q", id)
 		}
 		if err != nil {
 			return err
 		}
 		to, ok := nextExceptionState(state, event)
 		if !ok {
-			return fmt.Errorf("%w: exception %s is %s; only a pending exception can be %s", ErrInvalid, id, exceptionStatus(state, parseTime(expires), now), verb)
+			return ErrInvalid.Errorf("exception %s is %s; only a pending exception can be %s", id, exceptionStatus(state, parseTime(expires), now), verb)
 		}
 		if err := checkDecider(a, requesterID, requester, verb); err != nil {
 			return err
 		}
 		if event == exceptionApprove {
 			if err := compliance.ValidateExpiry(parseTime(expires), now, r.compState().maxValidity); err != nil {
-				return fmt.Errorf("%w: %s: ask for a new exception", ErrInvalid, strings.TrimPrefix(err.Error(), "exception: "))
+				return ErrInvalid.Errorf("%s: ask for a new exception", strings.TrimPrefix(err.Error(), "exception: "))
 			}
 		}
 		stmt := `UPDATE exceptions SET state = $1, approver = $2, approver_id = $3, decided_at = $4, decision_note = $5 WHERE id = $6 AND state = $7`
@@ -255,7 +255,7 @@ func (r *Registry) decideException(ctx context.Context, id, event, note string, 
 func (r *Registry) Exception(ctx context.Context, id string, now time.Time) (ExceptionRecord, error) {
 	e, err := scanException(r.db.QueryRowContext(ctx, exceptionSelect+` WHERE id = $1`, id), now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ExceptionRecord{}, fmt.Errorf("%w: no exception %q", ErrNotFound, id)
+		return ExceptionRecord{}, ErrNotFound.Errorf("no exception %q", id)
 	}
 	if err != nil {
 		return ExceptionRecord{}, fmt.Errorf("read exception %s: %w", id, err)
@@ -272,14 +272,14 @@ func (r *Registry) RevokeException(ctx context.Context, id string, now time.Time
 		var state, expires string
 		err := tx.QueryRowContext(ctx, `SELECT state, expires_at FROM exceptions WHERE id = $1`, id).Scan(&state, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no exception %q", ErrNotFound, id)
+			return ErrNotFound.Errorf("no exception %q", id)
 		}
 		if err != nil {
 			return err
 		}
 		to, ok := nextExceptionState(state, exceptionRevoke)
 		if !ok {
-			return fmt.Errorf("%w: exception %s is already %s", ErrInvalid, id, state)
+			return ErrInvalid.Errorf("exception %s is already %s", id, state)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE exceptions SET state = $1, revoked_at = $2, revoked_by = $3 WHERE id = $4 AND state = $5`,
 			to, fmtTime(now), by, id, state); err != nil {
@@ -328,7 +328,7 @@ func (r *Registry) ListExceptions(ctx context.Context, f ExceptionFilter, now ti
 	case ExceptionRevoked:
 		q.add("state = ?", exceptionRevoked)
 	default:
-		return nil, fmt.Errorf("list exceptions: %w: status %q: want one of %s", ErrInvalid, f.Status, strings.Join(ExceptionStatuses(), ", "))
+		return nil, fmt.Errorf("list exceptions: %w", ErrInvalid.Errorf("status %q: want one of %s", f.Status, strings.Join(ExceptionStatuses(), ", ")))
 	}
 	if f.PolicyID != "" {
 		q.add("policy_id = ?", f.PolicyID)

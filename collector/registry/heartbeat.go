@@ -48,7 +48,7 @@ func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (wire.Heart
 		// revoked. checkCert names which; a certificate that passes it now
 		// was revoked a moment ago, or the device was re-enrolled.
 		if err = checkCert(ctx, r.db, in.DeviceID, in.CertSerial); err == nil {
-			err = fmt.Errorf("%w: serial %s", ErrCertificateRevoked, in.CertSerial)
+			err = fmt.Errorf("certificate %s: %w", in.CertSerial, ErrCertificateRevoked)
 		}
 	}
 	if err != nil {

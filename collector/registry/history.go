@@ -101,7 +101,7 @@ func (r *Registry) History(ctx context.Context, f HistoryFilter, p Page) ([]Hist
 	}
 	if f.Kind != "" {
 		if !slices.Contains(HistoryKinds(), f.Kind) {
-			return nil, "", fmt.Errorf("%w: unknown history kind %q", ErrInvalid, f.Kind)
+			return nil, "", ErrInvalid.Errorf("unknown history kind %q", f.Kind)
 		}
 		q.add("h.kind = ?", f.Kind)
 	}

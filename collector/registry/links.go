@@ -442,7 +442,7 @@ func assetIDByTag(ctx context.Context, tx *sql.Tx, tag string) (string, error) {
 	var id string
 	err := tx.QueryRowContext(ctx, `SELECT id FROM assets WHERE tag_key = $1`, tagKey(tag)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("%w: no asset %q", ErrNotFound, tag)
+		return "", ErrNotFound.Errorf("no asset %q", tag)
 	}
 	return id, err
 }
@@ -518,7 +518,7 @@ func (r *Registry) UnlinkAsset(ctx context.Context, tag string, actor Actor, now
 			return err
 		}
 		if _, ok := s.links[assetID]; !ok {
-			return fmt.Errorf("%w: asset %s is not linked", ErrInvalid, tag)
+			return ErrInvalid.Errorf("asset %s is not linked", tag)
 		}
 		h, err := newHistoryWriter(ctx, tx, actor, now)
 		if err != nil {

@@ -136,7 +136,7 @@ func (o *Outbox) outcome(ctx context.Context, what, id, set string, args ...any)
 		if k, _ := res.RowsAffected(); k == 0 {
 			var state string
 			if err := tx.QueryRowContext(ctx, `SELECT state FROM webhook_deliveries WHERE id = $1`, id).Scan(&state); err != nil {
-				return fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+				return ErrNotFound.Errorf("no webhook delivery %s", id)
 			}
 			return fmt.Errorf("delivery %s: already %s", id, state)
 		}

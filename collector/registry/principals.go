@@ -100,7 +100,7 @@ func scanToken(row interface{ Scan(...any) error }, now time.Time) (TokenRecord,
 func tokenByID(ctx context.Context, q querier, id string, now time.Time) (TokenRecord, error) {
 	t, err := scanToken(q.QueryRowContext(ctx, tokenSelect+` WHERE t.id = $1`, id), now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return TokenRecord{}, fmt.Errorf("%w: no token %s", ErrNotFound, id)
+		return TokenRecord{}, ErrNotFound.Errorf("no token %s", id)
 	}
 	return t, err
 }
@@ -110,7 +110,7 @@ func tokenByID(ctx context.Context, q querier, id string, now time.Time) (TokenR
 func (r *Registry) CreateToken(ctx context.Context, in TokenInput, now time.Time) (TokenRecord, string, error) {
 	in.Principal, in.Email = strings.TrimSpace(in.Principal), strings.TrimSpace(in.Email)
 	bad := func(format string, a ...any) (TokenRecord, string, error) {
-		return TokenRecord{}, "", fmt.Errorf("create token: %w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+		return TokenRecord{}, "", fmt.Errorf("create token: %w", ErrInvalid.Errorf(format, a...))
 	}
 	if in.Principal == "" {
 		return bad("a principal name is required")
@@ -176,7 +176,7 @@ func (r *Registry) ensurePrincipal(ctx context.Context, tx *sql.Tx, in TokenInpu
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if role == "" {
-			return "", fmt.Errorf("%w: principal %q does not exist yet: give its role", ErrInvalid, in.Principal)
+			return "", ErrInvalid.Errorf("principal %q does not exist yet: give its role", in.Principal)
 		}
 		id = uuid.NewString()
 		_, err := tx.ExecContext(ctx, `INSERT INTO principals (id, name, kind, email, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -188,9 +188,9 @@ func (r *Registry) ensurePrincipal(ctx context.Context, tx *sql.Tx, in TokenInpu
 	case err != nil:
 		return "", err
 	case disabled.Valid:
-		return "", fmt.Errorf("%w: principal %q is disabled", ErrInvalid, in.Principal)
+		return "", ErrInvalid.Errorf("principal %q is disabled", in.Principal)
 	case role != "" && string(role) != have:
-		return "", fmt.Errorf("%w: principal %q has role %s, not %s (change it with rosterctl principals set-role)", ErrInvalid, in.Principal, have, role)
+		return "", ErrInvalid.Errorf("principal %q has role %s, not %s (change it with rosterctl principals set-role)", in.Principal, have, role)
 	}
 	return id, nil
 }
@@ -200,11 +200,11 @@ func (r *Registry) ensurePrincipal(ctx context.Context, tx *sql.Tx, in TokenInpu
 // and records the token's last use from source.
 func (r *Registry) AuthenticateToken(ctx context.Context, token, source string, now time.Time) (access.Principal, error) {
 	if !strings.HasPrefix(token, "rst_") {
-		return access.Principal{}, fmt.Errorf("%w: not a Roster API token", ErrUnauthenticated)
+		return access.Principal{}, ErrUnauthenticated.Errorf("API token refused: not a Roster API token")
 	}
 	t, err := scanToken(r.db.QueryRowContext(ctx, tokenSelect+` WHERE t.hash = $1`, hashToken(token)), now)
 	if errors.Is(err, sql.ErrNoRows) {
-		return access.Principal{}, fmt.Errorf("%w: unknown token", ErrUnauthenticated)
+		return access.Principal{}, ErrUnauthenticated.Errorf("API token refused: unknown token")
 	}
 	if err != nil {
 		return access.Principal{}, fmt.Errorf("authenticate token: %w", err)
@@ -212,11 +212,11 @@ func (r *Registry) AuthenticateToken(ctx context.Context, token, source string, 
 	p := access.Principal{ID: t.PrincipalID, Name: t.Principal, Kind: t.Kind, Role: t.Role, TokenID: t.ID}
 	switch {
 	case t.Status == TokenRevoked:
-		return p, fmt.Errorf("%w: token revoked", ErrUnauthenticated)
+		return p, ErrUnauthenticated.Errorf("API token refused: token revoked")
 	case t.Status == TokenExpired:
-		return p, fmt.Errorf("%w: token expired at %s", ErrUnauthenticated, t.ExpiresAt.Format(time.RFC3339))
+		return p, ErrUnauthenticated.Errorf("API token refused: token expired at %s", t.ExpiresAt.Format(time.RFC3339))
 	case t.PrincipalDown:
-		return p, fmt.Errorf("%w: principal disabled", ErrUnauthenticated)
+		return p, ErrUnauthenticated.Errorf("API token refused: principal disabled")
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUseEvery || t.LastUsedFrom != source {
 		err := r.write(ctx, func(tx *sql.Tx) error {
@@ -303,13 +303,13 @@ func (r *Registry) RotateToken(ctx context.Context, id string, expiresIn time.Du
 			return err
 		}
 		if old.Status != TokenActive || old.PrincipalDown {
-			return fmt.Errorf("%w: token %s is %s: create a new one instead", ErrInvalid, id, old.Status)
+			return ErrInvalid.Errorf("token %s is %s: create a new one instead", id, old.Status)
 		}
 		if expiresIn == 0 {
 			expiresIn = old.ExpiresAt.Sub(old.CreatedAt)
 		}
 		if expiresIn <= 0 || expiresIn > MaxTokenLifetime {
-			return fmt.Errorf("%w: expiry must be between now and %d days", ErrInvalid, int(MaxTokenLifetime/(24*time.Hour)))
+			return ErrInvalid.Errorf("expiry must be between now and %d days", int(MaxTokenLifetime/(24*time.Hour)))
 		}
 		by := access.ActorFrom(ctx).Name
 		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = $1, revoked_by = $2 WHERE id = $3`, fmtTime(now), by, id); err != nil {
@@ -391,7 +391,7 @@ func (r *Registry) ListPrincipals(ctx context.Context, now time.Time) ([]Princip
 func (r *Registry) SetPrincipalRole(ctx context.Context, name, role string) error {
 	ro, err := access.ParseRole(role)
 	if err != nil {
-		return fmt.Errorf("set role: %w: %v", ErrInvalid, err)
+		return fmt.Errorf("set role: %w", ErrInvalid.Errorf("%w", err))
 	}
 	return r.principalChange(ctx, name, "principal.role_changed", map[string]any{"role": ro}, `UPDATE principals SET role = $1 WHERE name = $2`, string(ro))
 }
@@ -405,7 +405,7 @@ func (r *Registry) principalChange(ctx context.Context, name, action string, det
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		var old string
 		if err := tx.QueryRowContext(ctx, `SELECT role FROM principals WHERE name = $1`, name).Scan(&old); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no principal %q", ErrNotFound, name)
+			return ErrNotFound.Errorf("no principal %q", name)
 		} else if err != nil {
 			return err
 		}

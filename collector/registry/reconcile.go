@@ -21,7 +21,7 @@ import (
 func ParseHostnameRule(expr string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(expr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: hostname rule: %v", ErrInvalid, err)
+		return nil, ErrInvalid.Errorf("hostname rule: %v", err)
 	}
 	n := 0
 	for _, name := range re.SubexpNames()[1:] {
@@ -30,11 +30,11 @@ func ParseHostnameRule(expr string) (*regexp.Regexp, error) {
 			n++
 		case "":
 		default:
-			return nil, fmt.Errorf("%w: hostname rule: group %q (named groups are tag, owner and location)", ErrInvalid, name)
+			return nil, ErrInvalid.Errorf("hostname rule: group %q (named groups are tag, owner and location)", name)
 		}
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("%w: hostname rule %q names no group: use (?P<tag>...), (?P<owner>...) or (?P<location>...)", ErrInvalid, expr)
+		return nil, ErrInvalid.Errorf("hostname rule %q names no group: use (?P<tag>...), (?P<owner>...) or (?P<location>...)", expr)
 	}
 	return re, nil
 }

@@ -98,7 +98,7 @@ func (r *Registry) RegisterHistory(ctx context.Context, f RegisterFilter, p Page
 		var id string
 		if err := r.db.QueryRowContext(ctx, `SELECT id FROM assets WHERE tag_key = $1`, tagKey(f.AssetTag)).Scan(&id); err != nil {
 			if err == sql.ErrNoRows {
-				return nil, "", fmt.Errorf("%w: no asset %q", ErrNotFound, f.AssetTag)
+				return nil, "", ErrNotFound.Errorf("no asset %q", f.AssetTag)
 			}
 			return nil, "", fmt.Errorf("read register history: %w", err)
 		}
@@ -113,7 +113,7 @@ func (r *Registry) RegisterHistory(ctx context.Context, f RegisterFilter, p Page
 	}
 	if f.Kind != "" {
 		if !slices.Contains(RegisterKinds(), f.Kind) {
-			return nil, "", fmt.Errorf("%w: unknown register history kind %q", ErrInvalid, f.Kind)
+			return nil, "", ErrInvalid.Errorf("unknown register history kind %q", f.Kind)
 		}
 		q.add("kind = ?", f.Kind)
 	}

@@ -26,20 +26,28 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the embedded store
+	"github.com/rosterhq/roster/collector/fault"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Errors the API maps to HTTP statuses.
+// Errors a person is shown, with their public code; the API maps each
+// Kind to an HTTP status. A particular error is made with Errorf on one of
+// them (ErrNotFound.Errorf("no asset %q", tag)), so its message is written
+// where it is made and errors.Is(err, ErrNotFound) still holds.
 var (
-	ErrNotFound           = errors.New("not found")
-	ErrAmbiguous          = errors.New("reference names several devices")
-	ErrSecretInvalid      = errors.New("enrolment secret unknown, revoked, expired or used up")
-	ErrCertificateRevoked = errors.New("client certificate revoked or unknown")
-	ErrUnauthenticated    = errors.New("unknown or revoked token")
-	ErrBadReport          = errors.New("bad report")
-	ErrInvalid            = errors.New("invalid argument")
+	ErrNotFound  = fault.New(fault.NotFound, "not_found", "not found")
+	ErrAmbiguous = fault.New(fault.Conflict, "conflict", "reference names several devices: use the device id")
+	// ErrSecretInvalid is 403, not 401: the caller is an agent, not a
+	// token holder, and the secret is its only credential.
+	ErrSecretInvalid = fault.New(fault.Forbidden, "secret_invalid", "enrolment secret unknown, revoked, expired or used up")
+	// ErrCertificateRevoked is wrapped, never refined, so the details
+	// (serial, device) stay in the log and the client is told only this.
+	ErrCertificateRevoked = fault.New(fault.Forbidden, "certificate_revoked", "client certificate is revoked or unknown")
+	ErrUnauthenticated    = fault.New(fault.Unauthenticated, "unauthenticated", "unknown or revoked API token")
+	ErrBadReport          = fault.New(fault.Invalid, "bad_report", "bad report")
+	ErrInvalid            = fault.New(fault.Invalid, "bad_parameter", "invalid argument")
 )
 
 // Registry is the store. It is safe for concurrent use.

@@ -47,14 +47,14 @@ func work(rep *wire.Report, base *canonSnap) result {
 		res.next, res.err = newCanonSnap(rep.Snapshot)
 		switch {
 		case res.err != nil:
-			res.err = fmt.Errorf("%w: %v", ErrBadReport, res.err)
+			res.err = ErrBadReport.Errorf("bad report: %w", res.err)
 		case res.next.hash != rep.Hash:
 			// Trust wire's own encoding over the spliced one before
 			// calling the agent wrong.
 			if c, err := slowCanon(rep.Snapshot); err == nil && c.hash == rep.Hash {
 				res.next = c
 			} else {
-				res.err = fmt.Errorf("%w: snapshot hashes to %s, report says %s", ErrBadReport, res.next.hash, rep.Hash)
+				res.err = ErrBadReport.Errorf("bad report: snapshot hashes to %s, report says %s", res.next.hash, rep.Hash)
 			}
 		}
 		return res
@@ -177,7 +177,7 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 				return nil
 			}
 		default:
-			return fmt.Errorf("%w: kind %q", ErrBadReport, rep.Kind)
+			return ErrBadReport.Errorf("bad report: kind %q (want full or delta)", rep.Kind)
 		}
 		snap := res.next.snap
 		var evs []event
@@ -276,7 +276,7 @@ var hashRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // ErrBadReport.
 func ValidateReport(rep *wire.Report) error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrBadReport, fmt.Sprintf(format, args...))
+		return ErrBadReport.Errorf("bad report: "+format, args...)
 	}
 	switch {
 	case rep == nil:

@@ -45,7 +45,7 @@ func hashToken(tok string) string {
 // expires; maxUses 0 means no use limit. The secret is returned once.
 func (r *Registry) CreateSecret(ctx context.Context, label string, expiresIn time.Duration, maxUses int, now time.Time) (Secret, string, error) {
 	if expiresIn < 0 || maxUses < 0 {
-		return Secret{}, "", fmt.Errorf("create secret: %w: negative expiry or use limit", ErrInvalid)
+		return Secret{}, "", fmt.Errorf("create secret: %w", ErrInvalid.Errorf("negative expiry or use limit"))
 	}
 	if err := checkText("label", label, false); err != nil {
 		return Secret{}, "", fmt.Errorf("create secret: %w", err)
@@ -118,7 +118,7 @@ func (r *Registry) RevokeSecret(ctx context.Context, id string, now time.Time) (
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
+			return ErrNotFound.Errorf("no enrolment secret %s", id)
 		}
 		s, err = scanSecret(tx.QueryRowContext(ctx, `SELECT `+secretCols+` FROM enrol_secrets WHERE id = $1`, id))
 		if err != nil {
@@ -140,18 +140,18 @@ func useSecret(ctx context.Context, tx *sql.Tx, plain string, now time.Time) err
 	err := tx.QueryRowContext(ctx, `SELECT id, expires_at, max_uses, uses, revoked_at FROM enrol_secrets WHERE hash = $1`, hashToken(plain)).
 		Scan(&id, &exp, &maxUses, &uses, &rev)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: unknown", ErrSecretInvalid)
+		return ErrSecretInvalid.Errorf("enrolment secret unknown")
 	}
 	if err != nil {
 		return err
 	}
 	switch {
 	case rev.Valid:
-		return fmt.Errorf("%w: revoked", ErrSecretInvalid)
+		return ErrSecretInvalid.Errorf("enrolment secret revoked")
 	case exp.Valid && !now.Before(parseTime(exp.String)):
-		return fmt.Errorf("%w: expired", ErrSecretInvalid)
+		return ErrSecretInvalid.Errorf("enrolment secret expired")
 	case maxUses > 0 && uses >= maxUses:
-		return fmt.Errorf("%w: used up", ErrSecretInvalid)
+		return ErrSecretInvalid.Errorf("enrolment secret used up")
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE enrol_secrets SET uses = uses + 1 WHERE id = $1`, id)
 	return err

@@ -6,16 +6,15 @@ package registry
 // The registry loads the rows, asks these functions, then writes.
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/fault"
 )
 
 // ErrSeparation is a change refused because the same principal or person
 // would hold two duties that must be held by two (403).
-var ErrSeparation = errors.New("separation of duties")
+var ErrSeparation = fault.New(fault.Forbidden, "separation_of_duties", "separation of duties")
 
 // Stored exception states; the API's status adds expired (computed from
 // the expiry) and shows approved as active.
@@ -55,11 +54,11 @@ func nextExceptionState(state, event string) (string, bool) {
 func checkDecider(a access.Actor, requesterID, requester, verb string) error {
 	switch {
 	case a.ID == "" || a.Kind == access.KindCollector || a.Kind == access.KindDevice:
-		return fmt.Errorf("%w: an exception is %s by an authenticated person or automation holding the approve permission", ErrSeparation, verb)
+		return ErrSeparation.Errorf("an exception is %s by an authenticated person or automation holding the approve permission", verb)
 	case !a.Role.Can(access.ExceptionsApprove):
-		return fmt.Errorf("%w: the %s role may not approve or deny exceptions", ErrSeparation, a.Role)
+		return ErrSeparation.Errorf("the %s role may not approve or deny exceptions", a.Role)
 	case requesterID != "" && a.ID == requesterID, requesterID == "" && samePerson(a.Name, requester):
-		return fmt.Errorf("%w: you (%s) requested this exception, so it must be %s by someone else holding the approve permission", ErrSeparation, a.Name, verb)
+		return ErrSeparation.Errorf("you (%s) requested this exception, so it must be %s by someone else holding the approve permission", a.Name, verb)
 	}
 	return nil
 }
@@ -92,22 +91,22 @@ type manualRecordCheck struct {
 // (what the record itself lacks) or ErrSeparation.
 func checkManualRecord(c manualRecordCheck) ([]string, error) {
 	if len(c.Record.Evidence) == 0 {
-		return nil, fmt.Errorf("%w: an evidence file is required (the wiping tool's report or the vendor's certificate): rosterctl offboard record-wipe ... --evidence FILE", ErrInvalid)
+		return nil, ErrInvalid.Errorf("an evidence file is required (the wiping tool's report or the vendor's certificate): rosterctl offboard record-wipe ... --evidence FILE")
 	}
 	if c.Recorder.Kind == access.KindAutomation {
-		return nil, fmt.Errorf("%w: a manual wipe is recorded by a person, not by automation (%s)", ErrSeparation, c.Recorder.Name)
+		return nil, ErrSeparation.Errorf("a manual wipe is recorded by a person, not by automation (%s)", c.Recorder.Name)
 	}
 	var relaxed []string
 	if samePerson(c.Record.PerformedBy, c.Record.VerifiedBy) {
 		if !c.SinglePerson {
-			return nil, fmt.Errorf("%w: performed_by and verified_by are both %q: a second person must verify the wipe", ErrInvalid, strings.TrimSpace(c.Record.PerformedBy))
+			return nil, ErrInvalid.Errorf("performed_by and verified_by are both %q: a second person must verify the wipe", strings.TrimSpace(c.Record.PerformedBy))
 		}
 		relaxed = append(relaxed, "the same person performed and verified the wipe")
 	}
 	sameStarter := (c.StarterID != "" && c.Recorder.ID == c.StarterID) || (c.StarterID == "" && samePerson(c.Recorder.Name, c.Starter))
 	if sameStarter {
 		if !c.SinglePerson {
-			return nil, fmt.Errorf("%w: you (%s) started this offboarding, so someone else must record the wipe", ErrSeparation, c.Recorder.Name)
+			return nil, ErrSeparation.Errorf("you (%s) started this offboarding, so someone else must record the wipe", c.Recorder.Name)
 		}
 		relaxed = append(relaxed, "the principal who recorded the wipe also started the offboarding")
 	}

@@ -79,7 +79,7 @@ type SoftwareHit struct {
 // SearchSoftware answers "who has X (version Y)" fleet-wide.
 func (r *Registry) SearchSoftware(ctx context.Context, sq SoftwareQuery, p Page) ([]SoftwareHit, string, error) {
 	if sq.Name == "" {
-		return nil, "", fmt.Errorf("%w: name is required", ErrInvalid)
+		return nil, "", ErrInvalid.Errorf("name is required")
 	}
 	after, err := decodeIntCursor("w", p.Cursor)
 	if err != nil {

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/rosterhq/roster/shared/fieldtext"
@@ -16,12 +15,12 @@ const maxText = 1024
 func checkText(name, v string, required bool) error {
 	switch {
 	case required && strings.TrimSpace(v) == "":
-		return fmt.Errorf("%w: %s is required", ErrInvalid, name)
+		return ErrInvalid.Errorf("%s is required", name)
 	case len(v) > maxText:
-		return fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalid, name, maxText)
+		return ErrInvalid.Errorf("%s is longer than %d bytes", name, maxText)
 	}
 	if err := fieldtext.Check(name, v); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return ErrInvalid.Errorf("%w", err)
 	}
 	return nil
 }

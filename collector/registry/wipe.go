@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/collector/webhook"
 	"strings"
 	"time"
 
@@ -29,6 +28,8 @@ import (
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/collector/audit"
+	"github.com/rosterhq/roster/collector/fault"
+	"github.com/rosterhq/roster/collector/webhook"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -70,7 +71,7 @@ const DefaultWipeDeadline = 14 * 24 * time.Hour
 const maxEvidenceBytes = 1 << 20
 
 // ErrWipeConflict is a transition the lifecycle does not allow (409).
-var ErrWipeConflict = errors.New("wipe state conflict")
+var ErrWipeConflict = fault.New(fault.Conflict, "conflict", "wipe state conflict")
 
 // manualHint ends every failure the agent cannot get past.
 const manualHint = "wipe the device another way and record it: rosterctl offboard record-wipe ID --method ... --tool ... --performed-by ... --verified-by ..."
@@ -176,7 +177,7 @@ func scanWipe(row interface{ Scan(...any) error }) (Wipe, error) {
 func wipeByID(ctx context.Context, q querier, id string) (Wipe, error) {
 	w, err := scanWipe(q.QueryRowContext(ctx, `SELECT `+wipeCols+` FROM wipe_requests WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Wipe{}, fmt.Errorf("%w: no wipe request %s", ErrNotFound, id)
+		return Wipe{}, ErrNotFound.Errorf("no wipe request %s", id)
 	}
 	if err != nil {
 		return Wipe{}, fmt.Errorf("read wipe request: %w", err)
@@ -235,9 +236,9 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 	}
 	switch {
 	case in.Method != WipeMethodAgent && in.Method != WipeMethodManual:
-		return Wipe{}, fmt.Errorf("start wipe: %w: method %q: want agent or manual", ErrInvalid, in.Method)
+		return Wipe{}, fmt.Errorf("start wipe: %w", ErrInvalid.Errorf("method %q: want agent or manual", in.Method))
 	case in.Deadline < time.Minute || in.Deadline > 366*24*time.Hour:
-		return Wipe{}, fmt.Errorf("start wipe: %w: deadline %s: want a minute to a year", ErrInvalid, in.Deadline)
+		return Wipe{}, fmt.Errorf("start wipe: %w", ErrInvalid.Errorf("deadline %s: want a minute to a year", in.Deadline))
 	}
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
@@ -255,14 +256,14 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 			return err
 		}
 		if w.DeviceID == "" && w.Method == WipeMethodAgent {
-			return fmt.Errorf("%w: %s has no enrolled device to send a wipe to: use --method manual", ErrInvalid, in.Ref)
+			return ErrInvalid.Errorf("%s has no enrolled device to send a wipe to: use --method manual", in.Ref)
 		}
 		var open string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE state IN ($1, $2, $3) AND ((device_id <> '' AND device_id = $4) OR (asset_id <> '' AND asset_id = $5)) LIMIT 1`,
 			WipeRequested, WipeDelivered, WipeInProgress, w.DeviceID, w.AssetID).Scan(&open)
 		switch {
 		case err == nil:
-			return fmt.Errorf("%w: wipe %s is already under way for %s", ErrWipeConflict, open, in.Ref)
+			return ErrWipeConflict.Errorf("wipe %s is already under way for %s", open, in.Ref)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
@@ -326,7 +327,7 @@ func (r *Registry) wipeSubject(ctx context.Context, tx *sql.Tx, ref string, w *W
 			return err
 		}
 		if d.State == StateRevoked && w.Method == WipeMethodAgent {
-			return fmt.Errorf("%w: device %s is revoked and cannot receive a command: use --method manual", ErrWipeConflict, id)
+			return ErrWipeConflict.Errorf("device %s is revoked and cannot receive a command: use --method manual", id)
 		}
 		w.DeviceID, w.Hostname, w.Vendor, w.Model, w.SystemSerial = d.ID, d.Hostname, d.Vendor, d.Model, d.SystemSerial
 		return scanAsset(tx.QueryRowContext(ctx, `SELECT `+assetFields+` FROM asset_links l JOIN assets a ON a.id = l.asset_id WHERE l.device_id = $1`, id))
@@ -338,7 +339,7 @@ func (r *Registry) wipeSubject(ctx context.Context, tx *sql.Tx, ref string, w *W
 		return err
 	}
 	if w.AssetID == "" {
-		return fmt.Errorf("%w: no device or asset %q", ErrNotFound, ref)
+		return ErrNotFound.Errorf("no device or asset %q", ref)
 	}
 	return nil
 }
@@ -352,7 +353,7 @@ func (r *Registry) setAssetStatus(ctx context.Context, tx *sql.Tx, tag, status s
 	var rows *RowsError
 	if errors.As(err, &rows) && len(rows.Rows) > 0 {
 		// An asset status the lifecycle forbids is the wipe's conflict.
-		return fmt.Errorf("%w: %s", ErrWipeConflict, rows.Rows[0].Message)
+		return ErrWipeConflict.Errorf("%s", rows.Rows[0].Message)
 	}
 	return err
 }
@@ -389,7 +390,7 @@ func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev wipeE
 			return fmt.Errorf("update wipe state: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("%w: wipe %s is no longer %s", ErrWipeConflict, w.ID, from)
+			return ErrWipeConflict.Errorf("wipe %s is no longer %s", w.ID, from)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO wipe_transitions (wipe_id, at, from_state, to_state, actor_kind, actor_id, actor_name, detail)
@@ -436,7 +437,7 @@ func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev wipeE
 // Wipe returns a wipe request with its transitions.
 func (r *Registry) Wipe(ctx context.Context, id string) (Wipe, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return Wipe{}, fmt.Errorf("%w: no wipe request %q", ErrNotFound, id)
+		return Wipe{}, ErrNotFound.Errorf("no wipe request %q", id)
 	}
 	return wipeByID(ctx, r.db, id)
 }
@@ -456,7 +457,7 @@ func (r *Registry) WipeByRef(ctx context.Context, ref string) (Wipe, error) {
 		err = r.db.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE asset_tag <> '' AND upper(asset_tag) = $1 ORDER BY created_at DESC, rowid DESC LIMIT 1`, tagKey(ref)).Scan(&id)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return Wipe{}, fmt.Errorf("%w: no wipe request for %q", ErrNotFound, ref)
+		return Wipe{}, ErrNotFound.Errorf("no wipe request for %q", ref)
 	}
 	if err != nil {
 		return Wipe{}, fmt.Errorf("find wipe request: %w", err)
@@ -468,7 +469,7 @@ func (r *Registry) WipeByRef(ctx context.Context, ref string) (Wipe, error) {
 // wipe afterwards.
 func (r *Registry) change(ctx context.Context, what, id string, fn func(tx *sql.Tx, w *Wipe) error) (Wipe, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return Wipe{}, fmt.Errorf("%s: %w: no wipe request %q", what, ErrNotFound, id)
+		return Wipe{}, fmt.Errorf("%s: %w", what, ErrNotFound.Errorf("no wipe request %q", id))
 	}
 	err := r.write(ctx, func(tx *sql.Tx) error {
 		w, err := wipeByID(ctx, tx, id)
@@ -732,7 +733,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 	st, now := in.Status, in.Now.UTC()
 	event, problem, ok := agentWipeEvent(st.Status, st.Evidence)
 	if !ok {
-		return Wipe{}, fmt.Errorf("command status: %w: status %q", ErrInvalid, st.Status)
+		return Wipe{}, fmt.Errorf("command status: %w", ErrInvalid.Errorf("unknown command status %q", st.Status))
 	}
 	if err := checkText("reason", st.Reason, false); err != nil {
 		return Wipe{}, fmt.Errorf("command status: %w", err)
@@ -747,7 +748,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 	}
 	w, err := r.change(ctx, "command status", st.CommandID, func(tx *sql.Tx, w *Wipe) error {
 		if w.DeviceID != in.DeviceID {
-			return fmt.Errorf("%w: no command %s for this device", ErrNotFound, st.CommandID)
+			return ErrNotFound.Errorf("no command %s for this device", st.CommandID)
 		}
 		if err := r.checkCommandCert(ctx, tx, w.ID, in.CertSerial); err != nil {
 			return err
@@ -943,7 +944,7 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 		}
 	}
 	if len(m.Evidence) > maxEvidenceBytes {
-		return Wipe{}, fmt.Errorf("record wipe: %w: evidence is %d bytes, at most %d", ErrInvalid, len(m.Evidence), maxEvidenceBytes)
+		return Wipe{}, fmt.Errorf("record wipe: %w", ErrInvalid.Errorf("evidence is %d bytes, at most %d", len(m.Evidence), maxEvidenceBytes))
 	}
 	m.PerformedBy, m.VerifiedBy = strings.TrimSpace(m.PerformedBy), strings.TrimSpace(m.VerifiedBy)
 	recorder := access.ActorFrom(ctx)
@@ -983,7 +984,7 @@ func (r *Registry) WipeEvidence(ctx context.Context, id string) ([]byte, string,
 	var name string
 	err := r.db.QueryRowContext(ctx, `SELECT evidence, evidence_name FROM wipe_requests WHERE id = $1`, id).Scan(&ev, &name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", fmt.Errorf("%w: no wipe request %s", ErrNotFound, id)
+		return nil, "", ErrNotFound.Errorf("no wipe request %s", id)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read evidence: %w", err)

@@ -83,7 +83,7 @@ func (r *Registry) WipeCertificate(ctx context.Context, id string, now time.Time
 		return SanitisationCertificate{}, fmt.Errorf("certificate: %w", err)
 	}
 	if (w.State != WipeCompleted && w.State != WipeVerified) || w.CompletedAt == nil {
-		return SanitisationCertificate{}, fmt.Errorf("certificate: %w: wipe %s is %s; a certificate needs it completed or verified", ErrWipeConflict, w.ID, w.State)
+		return SanitisationCertificate{}, fmt.Errorf("certificate: %w", ErrWipeConflict.Errorf("wipe %s is %s; a certificate needs it completed or verified", w.ID, w.State))
 	}
 	ev, _, err := r.WipeEvidence(ctx, id)
 	if err != nil {

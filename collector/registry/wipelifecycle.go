@@ -8,8 +8,6 @@ package registry
 // status until they hear it was taken). docs/api.md shows the same table
 // as a matrix.
 
-import "fmt"
-
 // wipeEvent is something that may move a wipe.
 type wipeEvent string
 
@@ -114,7 +112,7 @@ func nextWipeState(from string, ev wipeEvent) (string, error) {
 	if to, ok := wipeTable[wipeStep{from, ev}]; ok {
 		return to, nil
 	}
-	return from, fmt.Errorf("%w: a wipe %s cannot take %s", ErrWipeConflict, wipeStateLabel(from), ev)
+	return from, ErrWipeConflict.Errorf("a wipe %s cannot take %s", wipeStateLabel(from), ev)
 }
 
 func wipeStateLabel(s string) string {
@@ -128,7 +126,7 @@ func wipeStateLabel(s string) string {
 func (w *Wipe) next(ev wipeEvent) (string, error) {
 	to, err := nextWipeState(w.State, ev)
 	if err != nil {
-		return to, fmt.Errorf("%w: wipe %s is %s and cannot take %s", ErrWipeConflict, w.ID, wipeStateLabel(w.State), ev)
+		return to, ErrWipeConflict.Errorf("wipe %s is %s and cannot take %s", w.ID, wipeStateLabel(w.State), ev)
 	}
 	return to, nil
 }
