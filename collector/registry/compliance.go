@@ -32,12 +32,12 @@ const (
 const DefaultMaxExceptionValidity = 365 * 24 * time.Hour
 
 // complianceHolder is the Registry's compliance state: the configuration
-// in force, swapped whole so a report never sees half of a change, and the
-// lock that runs one fleet-wide evaluation at a time.
+// in force, swapped whole so a report never sees half of a change. (One
+// fleet-wide evaluation at a time is a lease, lease.go, so it holds across
+// instances.)
 type complianceHolder struct {
-	state  atomic.Pointer[complianceState]
-	init   sync.Mutex
-	evalMu sync.Mutex
+	state atomic.Pointer[complianceState]
+	init  sync.Mutex
 }
 
 // complianceState is immutable once published.
@@ -76,7 +76,7 @@ type ComplianceOptions struct {
 // file replaces it.
 func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptions, now time.Time) (*compliance.Set, error) {
 	if opts.Set == nil {
-		return nil, fmt.Errorf("configure compliance: %w", ErrInvalid.Errorf("no policy set"))
+		return nil, fmt.Errorf("configure compliance: %w: no policy set", ErrInvalid)
 	}
 	for _, ep := range opts.Endpoints {
 		if err := ep.Validate(); err != nil {
@@ -236,9 +236,7 @@ func (r *Registry) PolicySetHistory(ctx context.Context) ([]PolicySetRecord, err
 func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string, now time.Time) (*compliance.Set, PolicySetRecord, EvalStats, error) {
 	set, err := compliance.ParseWithLimits(doc, "policies", r.compState().set.Limits())
 	if err != nil {
-		fe := ErrInvalid.Errorf("%w", err)
-		fe.Code = "invalid_policies"
-		return nil, PolicySetRecord{}, EvalStats{}, fe
+		return nil, PolicySetRecord{}, EvalStats{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	cur := r.compState()
 	var rec PolicySetRecord
@@ -606,7 +604,7 @@ func newEvent(kind string, d *evalDevice, subject string, data any, now time.Tim
 // what changed and record the events (drift from the previous facts,
 // compliance changes, register flags), each with its webhook deliveries.
 func (r *Registry) complianceAfterReport(ctx context.Context, tx *sql.Tx, device string, snap *wire.Snapshot, hist []event, now time.Time) error {
-	st := r.compState()
+	st := r.policiesInForce(ctx, tx)
 	facts := compliance.FactsFromSnapshot(snap)
 	fj, err := json.Marshal(facts)
 	if err != nil {
@@ -710,10 +708,19 @@ const evalBatch = 2000
 // grace). It reads everything in a handful of queries (facts, last check-in
 // and asset in one; each software pattern once), evaluates in memory, and
 // writes only the devices whose results changed, in batched transactions.
-// One runs at a time.
+// One runs at a time among every instance sharing the store, with the
+// newest stored policy set.
 func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, error) {
-	r.comp.evalMu.Lock()
-	defer r.comp.evalMu.Unlock()
+	ctx, release, err := r.holdFleetEvaluation(ctx)
+	if err != nil {
+		return EvalStats{}, fmt.Errorf("evaluate fleet: %w", err)
+	}
+	defer release()
+	// This instance's watcher may not have seen a set stored through
+	// another one yet; judging by the older set would undo that one's work.
+	if _, err := r.RefreshPolicies(ctx); err != nil {
+		return EvalStats{}, fmt.Errorf("evaluate fleet: %w", err)
+	}
 	start := time.Now()
 	st := r.compState()
 	if err := r.backfillFacts(ctx); err != nil {

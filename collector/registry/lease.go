@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -77,4 +78,82 @@ func NewLeaseHolder() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Fleet evaluation guard. Two fleet evaluations writing at once could
+// leave a device judged by the older policy set (EvaluateAll's update
+// checks only that no report came in between), so one runs at a time
+// across every instance: each EvaluateAll call takes this lease under a
+// holder of its own, waits while another call holds it, and renews it
+// while it runs.
+const (
+	fleetEvalLease = "compliance.evaluation_running"
+	// fleetEvalTTL outlives any pause of a live holder; a holder that
+	// died blocks evaluations for at most this long.
+	fleetEvalTTL = time.Minute
+	// fleetEvalPoll is the longest wait between attempts to take it.
+	fleetEvalPoll = 500 * time.Millisecond
+)
+
+// errLeaseLost ends an evaluation whose guard was taken over (its holder
+// could not renew in time): it must not go on writing.
+var errLeaseLost = errors.New("fleet evaluation lease lost")
+
+// holdFleetEvaluation waits until this call holds the fleet evaluation
+// lease and returns a context that ends if the lease is lost, and the
+// function that releases it. Leases use the wall clock: EvaluateAll's now
+// may be a test clock, and expiry is about live processes.
+func (r *Registry) holdFleetEvaluation(ctx context.Context) (context.Context, func(), error) {
+	holder := NewLeaseHolder()
+	wait := 10 * time.Millisecond
+	for {
+		ok, err := r.TryLease(ctx, fleetEvalLease, holder, fleetEvalTTL, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("wait for the fleet evaluation lease: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, fleetEvalPoll)
+	}
+	run, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(fleetEvalTTL / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-run.Done():
+				return
+			case <-t.C:
+			}
+			ok, err := r.TryLease(run, fleetEvalLease, holder, fleetEvalTTL, time.Now())
+			if run.Err() != nil {
+				return
+			}
+			if err != nil {
+				cancel(fmt.Errorf("%w: %w", errLeaseLost, err))
+				return
+			}
+			if !ok {
+				cancel(errLeaseLost)
+				return
+			}
+		}
+	}()
+	release := func() {
+		cancel(nil)
+		<-done
+		// The caller's ctx may be over; the lease is still ours to give.
+		if err := r.Release(context.WithoutCancel(ctx), fleetEvalLease, holder); err != nil {
+			r.logger.Warn("release fleet evaluation lease", "err", err)
+		}
+	}
+	return run, release, nil
 }
