@@ -76,7 +76,7 @@ type ComplianceOptions struct {
 // file replaces it.
 func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptions, now time.Time) (*compliance.Set, error) {
 	if opts.Set == nil {
-		return nil, fmt.Errorf("configure compliance: %w: no policy set", ErrInvalid)
+		return nil, fmt.Errorf("configure compliance: %w", ErrInvalid.Errorf("no policy set"))
 	}
 	for _, ep := range opts.Endpoints {
 		if err := ep.Validate(); err != nil {
@@ -236,7 +236,9 @@ func (r *Registry) PolicySetHistory(ctx context.Context) ([]PolicySetRecord, err
 func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string, now time.Time) (*compliance.Set, PolicySetRecord, EvalStats, error) {
 	set, err := compliance.ParseWithLimits(doc, "policies", r.compState().set.Limits())
 	if err != nil {
-		return nil, PolicySetRecord{}, EvalStats{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		fe := ErrInvalid.Errorf("%w", err)
+		fe.Code = "invalid_policies"
+		return nil, PolicySetRecord{}, EvalStats{}, fe
 	}
 	cur := r.compState()
 	var rec PolicySetRecord
