@@ -12,9 +12,11 @@ import (
 
 // startAssets applies the register settings and recomputes every link and
 // flag at start and then every assets.refresh_interval: missing is the flag
-// that time alone sets, so no report would ever raise it. It returns the
-// naming rule for reconcile and a stop function that waits for the loop.
-func startAssets(ctx context.Context, cfg config.Assets, reg *registry.Registry, now func() time.Time, logger *slog.Logger) (*regexp.Regexp, func(), error) {
+// that time alone sets, so no report would ever raise it. Among instances
+// sharing a database only the holder of the job's lease refreshes. It
+// returns the naming rule for reconcile and a stop function that waits for
+// the loop.
+func startAssets(ctx context.Context, cfg config.Assets, reg *registry.Registry, leases *jobLeases, now func() time.Time, logger *slog.Logger) (*regexp.Regexp, func(), error) {
 	var rule *regexp.Regexp
 	if cfg.HostnameRule != "" {
 		var err error
@@ -25,12 +27,18 @@ func startAssets(ctx context.Context, cfg config.Assets, reg *registry.Registry,
 	reg.SetMissingAfter(time.Duration(cfg.MissingAfter))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	lease := leases.lease(leaseFlagsRefresh, time.Duration(cfg.RefreshInterval))
 	go func() {
 		defer close(done)
+		defer lease.release(ctx)
 		t := time.NewTicker(time.Duration(cfg.RefreshInterval))
 		defer t.Stop()
 		for {
-			ch, err := reg.RefreshFlags(ctx, now())
+			var ch registry.Changes
+			var err error
+			if lease.hold(ctx) {
+				ch, err = reg.RefreshFlags(ctx, now())
+			}
 			switch {
 			case ctx.Err() != nil:
 				return

@@ -24,10 +24,15 @@ import (
 
 // startCheckpoints signs the audit log's head at start, every interval and
 // at stop, so a truncated or rewritten chain has a signed statement against
-// it. Checkpoints use the wall clock: the audit log's times are real ones
+// it; among instances sharing a database, the holder of the job's lease
+// signs. Checkpoints use the wall clock: the audit log's times are real ones
 // even under the test clock.
-func startCheckpoints(ctx context.Context, reg *registry.Registry, key *pki.CommandKey, every time.Duration, logger *slog.Logger) (stop func()) {
+func startCheckpoints(ctx context.Context, reg *registry.Registry, leases *jobLeases, key *pki.CommandKey, every time.Duration, logger *slog.Logger) (stop func()) {
+	lease := leases.lease(leaseAuditCheckpoint, every)
 	sign := func(ctx context.Context) {
+		if !lease.hold(ctx) {
+			return
+		}
 		cp, err := reg.Checkpoint(ctx, key.KeyID(), key.Sign, time.Now())
 		if err != nil {
 			logger.Error("audit checkpoint", "err", err)
@@ -49,6 +54,7 @@ func startCheckpoints(ctx context.Context, reg *registry.Registry, key *pki.Comm
 			case <-ctx.Done():
 				// The last entries of a clean shutdown are covered too.
 				sign(context.WithoutCancel(ctx))
+				lease.release(ctx)
 				return
 			case <-t.C:
 				sign(ctx)

@@ -92,9 +92,9 @@ func endpoints(hooks []config.Webhook) ([]webhook.Endpoint, error) {
 }
 
 // startCompliance puts the policies, exception cap and webhooks in force,
-// and starts the process's one webhook Worker and the periodic fleet
-// evaluation. The returned stop cancels both and waits for them.
-func startCompliance(ctx context.Context, cfg config.Config, reg *registry.Registry, clk *clock, logger *slog.Logger) (stop func(), err error) {
+// and starts the process's one webhook Worker, the policy watcher and the
+// periodic fleet evaluation. The returned stop cancels them and waits.
+func startCompliance(ctx context.Context, cfg config.Config, reg *registry.Registry, leases *jobLeases, clk *clock, logger *slog.Logger) (stop func(), err error) {
 	opts, err := loadPolicies(cfg.Compliance.Policies, cfg.Compliance.CELLimits())
 	if err != nil {
 		return nil, err
@@ -113,22 +113,31 @@ func startCompliance(ctx context.Context, cfg config.Config, reg *registry.Regis
 
 	bg, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = worker.Run(bg)
 	}()
 	go func() {
 		defer wg.Done()
-		evaluateEvery(bg, reg, clk, time.Duration(cfg.Compliance.EvaluateInterval), logger.With("component", "compliance"))
+		// A policy set replaced through another collector sharing the
+		// store is put in force here too.
+		reg.WatchPolicies(bg, time.Duration(cfg.Compliance.PolicyWatchInterval))
+	}()
+	go func() {
+		defer wg.Done()
+		evaluateEvery(bg, reg, leases, clk, time.Duration(cfg.Compliance.EvaluateInterval), logger.With("component", "compliance"))
 	}()
 	return func() { cancel(); wg.Wait() }, nil
 }
 
 // evaluateEvery re-evaluates the fleet at once (the policies may have
 // changed while the collector was down) and then every interval, for
-// results that change with time alone.
-func evaluateEvery(ctx context.Context, reg *registry.Registry, clk *clock, interval time.Duration, logger *slog.Logger) {
+// results that change with time alone, in the instance holding the job's
+// lease.
+func evaluateEvery(ctx context.Context, reg *registry.Registry, leases *jobLeases, clk *clock, interval time.Duration, logger *slog.Logger) {
+	lease := leases.lease(leaseFleetEvaluate, interval)
+	defer lease.release(ctx)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -136,6 +145,10 @@ func evaluateEvery(ctx context.Context, reg *registry.Registry, clk *clock, inte
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !lease.hold(ctx) {
+			t.Reset(interval)
+			continue
 		}
 		stats, err := reg.EvaluateAll(ctx, clk.Now())
 		switch {

@@ -307,13 +307,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("bootstrap admin token created and printed to stdout")
 	}
 
-	defer startCheckpoints(ctx, reg, ca.Command, time.Duration(cfg.Audit.CheckpointInterval), logger.With("component", "audit"))()
+	leases := newJobLeases(reg, logger.With("component", "leases"))
+	defer startCheckpoints(ctx, reg, leases, ca.Command, time.Duration(cfg.Audit.CheckpointInterval), logger.With("component", "audit"))()
 	reg.SetEnrolmentPolicy(registry.EnrolmentPolicy{
 		ReenrollAfterSilence: time.Duration(cfg.Enrolment.ReenrollAfterSilence),
 		CommandLifetime:      time.Duration(cfg.Enrolment.CommandLifetime),
 	})
 
-	stopCompliance, err := startCompliance(ctx, cfg, reg, clk, logger)
+	stopCompliance, err := startCompliance(ctx, cfg, reg, leases, clk, logger)
 	if err != nil {
 		return err
 	}
@@ -322,9 +323,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.Offboarding.AllowSinglePerson {
 		logger.Warn("offboarding.allow_single_person is on: one person may perform, verify and record a manual wipe; its certificate says so")
 	}
-	defer startWipeSweep(ctx, reg, clk.Now, logger.With("component", "wipe"))()
+	defer startWipeSweep(ctx, reg, leases, clk.Now, logger.With("component", "wipe"))()
 
-	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, clk.Now, logger.With("component", "assets"))
+	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, leases, clk.Now, logger.With("component", "assets"))
 	if err != nil {
 		return err
 	}

@@ -19,17 +19,22 @@ import (
 const wipeSweepInterval = time.Minute
 
 // startWipeSweep expires wipe requests whose deadline passed (the
-// escalation) until ctx ends; stop waits for it to finish.
-func startWipeSweep(ctx context.Context, reg *registry.Registry, now func() time.Time, logger *slog.Logger) (stop func()) {
+// escalation) until ctx ends, in the instance holding the job's lease;
+// stop waits for it to finish.
+func startWipeSweep(ctx context.Context, reg *registry.Registry, leases *jobLeases, now func() time.Time, logger *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	lease := leases.lease(leaseWipeExpiry, wipeSweepInterval)
 	go func() {
 		defer close(done)
+		defer lease.release(ctx)
 		t := time.NewTicker(wipeSweepInterval)
 		defer t.Stop()
 		for {
-			if _, err := reg.ExpireWipes(ctx, now()); err != nil && ctx.Err() == nil {
-				logger.Error("expire wipes", "err", err)
+			if lease.hold(ctx) {
+				if _, err := reg.ExpireWipes(ctx, now()); err != nil && ctx.Err() == nil {
+					logger.Error("expire wipes", "err", err)
+				}
 			}
 			select {
 			case <-ctx.Done():

@@ -104,6 +104,9 @@ type Compliance struct {
 	// results that change with time alone: stale devices, expired
 	// exceptions, grace periods ending.
 	EvaluateInterval Duration `yaml:"evaluate_interval"`
+	// PolicyWatchInterval is how often the collector looks in the store
+	// for a policy set replaced through another collector sharing it.
+	PolicyWatchInterval Duration `yaml:"policy_watch_interval"`
 	// CELMaxEstimatedCost refuses, when policies load (from the file, the
 	// API or the store), a CEL expression whose estimated worst-case cost
 	// is higher; docs/policies.md explains the cost units.
@@ -201,6 +204,7 @@ const (
 	DefaultAssetsRefreshInterval      = time.Hour
 	DefaultExceptionMaxValidity       = 365 * 24 * time.Hour
 	DefaultEvaluateInterval           = 5 * time.Minute
+	DefaultPolicyWatchInterval        = 5 * time.Second
 )
 
 // Bounds of the agents: intervals. The minimum keeps a typo ("5s" for
@@ -237,6 +241,7 @@ func Default() Config {
 		Compliance: Compliance{
 			ExceptionMaxValidity: Duration(DefaultExceptionMaxValidity),
 			EvaluateInterval:     Duration(DefaultEvaluateInterval),
+			PolicyWatchInterval:  Duration(DefaultPolicyWatchInterval),
 			CELMaxEstimatedCost:  compliance.DefaultMaxEstimatedCost,
 			CELMaxRuntimeCost:    compliance.DefaultMaxRuntimeCost,
 		},
@@ -624,6 +629,9 @@ func (c *Config) validateCompliance() []error {
 	}
 	if d := time.Duration(cc.EvaluateInterval); d < MinEvaluateInterval || d > MaxEvaluateInterval {
 		add("compliance.evaluate_interval %s must be from %s to %s", d, MinEvaluateInterval, MaxEvaluateInterval)
+	}
+	if d := time.Duration(cc.PolicyWatchInterval); d < time.Second || d > 10*time.Minute {
+		add("compliance.policy_watch_interval %s must be from 1s to 10m", d)
 	}
 	if cc.CELMaxEstimatedCost == 0 {
 		add("compliance.cel_max_estimated_cost must be at least 1 (default %d)", compliance.DefaultMaxEstimatedCost)
