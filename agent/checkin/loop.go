@@ -58,6 +58,11 @@ type Loop struct {
 
 	// What the status file names.
 	AgentVersion, DeviceID, Collector string
+	// Collectors are the configured collectors in order of preference.
+	Collectors []string
+	// CollectorInUse, when set, names the collector in use at each
+	// publication (it changes on failover); nil keeps Collector.
+	CollectorInUse func() string
 	// OnStatus, when set, sees every status published (tests watch it).
 	OnStatus func(state.Status)
 
@@ -113,7 +118,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		l.cmdPending = l.Commands.Pending()
 	}
 	now := l.Clock.Now()
-	l.status = state.Status{DeviceID: l.DeviceID, Collector: l.Collector}
+	l.status = state.Status{DeviceID: l.DeviceID, Collector: l.Collector, Collectors: l.Collectors}
 	if la, err := l.Sender.Dir.LoadLastAck(); err == nil && la.Seq > 0 {
 		at := la.At
 		l.status.LastReportAt, l.status.LastReportStatus, l.status.Transport = &at, la.Status, la.Transport
@@ -386,6 +391,9 @@ func (l *Loop) spoolDepth() int {
 // publish writes the status file for `roster-agent status`.
 func (l *Loop) publish() {
 	l.spoolDepth()
+	if l.CollectorInUse != nil {
+		l.status.Collector = l.CollectorInUse()
+	}
 	if l.status.Stopped == "" {
 		nr, nb := l.nextReport.UTC(), l.nextBeat.UTC()
 		l.status.NextReportAt, l.status.NextHeartbeatAt = &nr, &nb

@@ -68,9 +68,9 @@ func TestAgentCommandFlags(t *testing.T) {
 }
 
 type reportOut struct {
-	Status, Kind, Hash, Transport, DeviceID string
-	Seq                                     uint64
-	Renewed                                 bool
+	Status, Kind, Hash, Transport, DeviceID, Collector string
+	Seq                                                uint64
+	Renewed                                            bool
 }
 
 func report(t *testing.T, args ...string) reportOut {
@@ -86,6 +86,7 @@ func report(t *testing.T, args ...string) reportOut {
 		Hash      string `json:"hash"`
 		DeviceID  string `json:"device_id"`
 		Transport string `json:"transport"`
+		Collector string `json:"collector"`
 		Renewed   bool   `json:"renewed"`
 	}
 	dec := json.NewDecoder(strings.NewReader(stdout))
@@ -93,7 +94,7 @@ func report(t *testing.T, args ...string) reportOut {
 	if err := dec.Decode(&r); err != nil {
 		t.Fatalf("report output %q: %v", stdout, err)
 	}
-	return reportOut{Status: r.Status, Kind: r.Kind, Hash: r.Hash, Transport: r.Transport, DeviceID: r.DeviceID, Seq: r.Seq, Renewed: r.Renewed}
+	return reportOut{Status: r.Status, Kind: r.Kind, Hash: r.Hash, Transport: r.Transport, DeviceID: r.DeviceID, Collector: r.Collector, Seq: r.Seq, Renewed: r.Renewed}
 }
 
 // TestEnrollAndReport runs the commands as scripts would against a fake
@@ -142,7 +143,7 @@ func TestEnrollAndReport(t *testing.T) {
 			}
 
 			first := report(t, common...)
-			if want := (reportOut{Status: "applied", Kind: "full", Seq: 1, Transport: tt.wantTransport, DeviceID: id, Hash: first.Hash}); first != want {
+			if want := (reportOut{Status: "applied", Kind: "full", Seq: 1, Transport: tt.wantTransport, DeviceID: id, Collector: c.URL, Hash: first.Hash}); first != want {
 				t.Errorf("first report %+v, want %+v", first, want)
 			}
 			second := report(t, common...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rosterhq/roster/agent/config"
@@ -22,7 +23,7 @@ type commonFlags struct {
 	stateDir   string
 	configFile string
 	transport  string
-	collector  string
+	collectors urlList
 	goos       string
 	hostRoot   string
 	skip       string
@@ -65,8 +66,12 @@ func (c *commonFlags) configFrom(goos, path string, explicit bool) (config.Confi
 	if c.transport != "" {
 		cfg.Transport = c.transport
 	}
-	if c.collector != "" {
-		cfg.Collector = c.collector
+	switch len(c.collectors) {
+	case 0:
+	case 1:
+		cfg.Collector, cfg.Collectors = c.collectors[0], nil
+	default:
+		cfg.Collector, cfg.Collectors = "", c.collectors
 	}
 	if c.verbose {
 		cfg.LogLevel = "debug"
@@ -76,6 +81,21 @@ func (c *commonFlags) configFrom(goos, path string, explicit bool) (config.Confi
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// urlList is --collector: repeated, or with comma-separated values.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(s string) error {
+	*l = append(*l, splitList(s)...)
+	return nil
+}
+
+// addCollectorFlag registers --collector into c.
+func (c *commonFlags) addCollectorFlag(fs *flag.FlagSet, usage string) {
+	fs.Var(&c.collectors, "collector", usage+"; repeat it, or separate URLs with commas, for several collectors of one deployment, in order of preference")
 }
 
 func (c *commonFlags) logger(env Env, cfg config.Config) *slog.Logger {
@@ -131,6 +151,8 @@ func transportOptions(cfg config.Config, logger *slog.Logger) transport.Options 
 		RetryMax:           cfg.RetryMax,
 		RetryWaitMin:       cfg.RetryWaitMin,
 		RetryWaitMax:       cfg.RetryWaitMax,
+		FailoverTimeout:    cfg.FailoverTimeout,
+		FailbackInterval:   cfg.FailbackInterval,
 		Logger:             logger,
 	}
 }

@@ -27,7 +27,7 @@ type enrolFlags struct {
 // addEnrolFlags also registers --collector into common.
 func addEnrolFlags(fs *flag.FlagSet, common *commonFlags) *enrolFlags {
 	e := &enrolFlags{}
-	fs.StringVar(&common.collector, "collector", "", "collector `URL`, https://HOST:8443 (or collector: in the config)")
+	common.addCollectorFlag(fs, "collector `URL`, https://HOST:8443 (or collector:/collectors: in the config)")
 	fs.StringVar(&e.secret, "secret", "", "enrolment `SECRET` (from rosterctl secrets create)")
 	fs.StringVar(&e.secretFile, "secret-file", "", "read the enrolment secret from `FILE` instead (keeps it out of the process list)")
 	fs.StringVar(&e.pin, "ca-fingerprint", "", "trust the collector CA whose certificate hashes to `sha256:HEX`")
@@ -40,13 +40,14 @@ func (e *enrolFlags) given() bool {
 	return e.secret != "" || e.secretFile != "" || e.pin != "" || e.caFile != ""
 }
 
-// checkCollector requires the collector URL enrolment needs.
+// checkCollector requires the collector URL(s) enrolment needs.
 func checkCollector(cfg config.Config) error {
-	if cfg.Collector == "" {
+	urls := cfg.URLs()
+	if len(urls) == 0 {
 		return errors.New("--collector is required (https://HOST:8443)")
 	}
-	if err := config.CheckCollectorURL(cfg.Collector); err != nil {
-		return fmt.Errorf("--collector: %w", err)
+	if errs := config.CheckCollectorURLs("--collector", urls); len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	return nil
 }
@@ -93,7 +94,8 @@ func (e *enrolFlags) parse() (string, enroll.Trust, error) {
 	return secret, trust, nil
 }
 
-// enrolDevice reads the hardware identity and enrols dir with cfg.Collector.
+// enrolDevice reads the hardware identity and enrols dir with the first of
+// the configured collectors that answers.
 func enrolDevice(ctx context.Context, dir *state.Dir, h *host.Host, cfg config.Config, secret string, trust enroll.Trust, env Env, logger *slog.Logger) (enroll.Result, error) {
 	snap, err := collect(ctx, h, cfg, []string{wire.AreaHardware}, env, logger)
 	if err != nil {
@@ -102,7 +104,7 @@ func enrolDevice(ctx context.Context, dir *state.Dir, h *host.Host, cfg config.C
 	opt := transportOptions(cfg, logger)
 	opt.Memory = dir
 	res, err := enroll.Enroll(ctx, dir, enroll.Request{
-		Collector:    cfg.Collector,
+		Collectors:   cfg.URLs(),
 		Secret:       secret,
 		Trust:        trust,
 		Identity:     wire.IdentityOf(snap),

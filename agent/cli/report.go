@@ -45,6 +45,9 @@ type reportResult struct {
 	Hash      string `json:"hash"`
 	DeviceID  string `json:"device_id"`
 	Transport string `json:"transport"`
+	// Collector is the collector in use after the run: the one that took
+	// the last report.
+	Collector string `json:"collector,omitempty"`
 	Message   string `json:"message,omitempty"`
 	Renewed   bool   `json:"renewed,omitempty"`
 	// Commands are the statuses of the commands this run handled.
@@ -55,7 +58,7 @@ func runReport(ctx context.Context, args []string, env Env) int {
 	const name = "roster-agent report"
 	fs := newFlagSet("report", env.Stderr, reportHelp)
 	common := addCommonFlags(fs, env)
-	fs.StringVar(&common.collector, "collector", "", "send to this collector `URL` instead of the one enrolled with")
+	common.addCollectorFlag(fs, "send to this collector `URL` instead of the ones in the config or enrolled with")
 	once := fs.Bool("once", false, "collect and send one report, then exit (required; the service loop is \"roster-agent run\")")
 	full := fs.Bool("full", false, "send a full report even when a delta would be smaller")
 	if code, ok := parseArgs(fs, args, name, env.Stderr); !ok {
@@ -85,7 +88,7 @@ func runReport(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", name, explain(err))
 		return 1
 	}
-	sess, err := openSession(cfg, common.collector != "", logger)
+	sess, err := openSession(cfg, logger)
 	if err != nil {
 		return fail(err)
 	}
@@ -148,7 +151,7 @@ func runReport(ctx context.Context, args []string, env Env) int {
 		return fail(fmt.Errorf("%w (the statuses stay queued for the next check-in)", err))
 	}
 	res := reportResult{Status: sent.Ack.Status, Seq: sent.Seq, Kind: sent.Kind, Hash: sent.Hash,
-		DeviceID: sent.Ack.DeviceID, Transport: sent.Transport, Message: sent.Ack.Message}
+		DeviceID: sent.Ack.DeviceID, Transport: sent.Transport, Collector: sess.client.Current(), Message: sent.Ack.Message}
 	res.Renewed, res.Commands = renewed, outs
 	if res.DeviceID == "" {
 		res.DeviceID = sess.creds.Device.DeviceID
@@ -173,19 +176,21 @@ func runReport(ctx context.Context, args []string, env Env) int {
 	return 0
 }
 
-// session is an enrolled agent's connection to its collector.
+// session is an enrolled agent's connection to its collectors.
 type session struct {
-	dir       *state.Dir
-	creds     *enroll.Credentials
-	client    *transport.Client
-	collector string
-	opt       transport.Options
-	logger    *slog.Logger
+	dir        *state.Dir
+	creds      *enroll.Credentials
+	client     *transport.Client
+	collectors []string
+	opt        transport.Options
+	logger     *slog.Logger
 }
 
 // openSession loads the enrolment from the state directory and builds a
-// client for the enrolled collector (or cfg.Collector when override).
-func openSession(cfg config.Config, override bool, logger *slog.Logger) (*session, error) {
+// client for the collectors the config (file or flags) names, or else
+// those enrolment stored: a deployment that gains a collector reaches its
+// agents through the config, without enrolling again.
+func openSession(cfg config.Config, logger *slog.Logger) (*session, error) {
 	dir, err := state.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -194,11 +199,11 @@ func openSession(cfg config.Config, override bool, logger *slog.Logger) (*sessio
 	if err != nil {
 		return nil, err
 	}
-	s := &session{dir: dir, creds: creds, collector: creds.Device.Collector, opt: transportOptions(cfg, logger), logger: logger}
-	if override {
-		s.collector = cfg.Collector
+	s := &session{dir: dir, creds: creds, collectors: creds.Device.URLs(), opt: transportOptions(cfg, logger), logger: logger}
+	if urls := cfg.URLs(); len(urls) > 0 {
+		s.collectors = urls
 	}
-	s.opt.Memory = dir
+	s.opt.Memory, s.opt.Collectors = dir, dir
 	if s.client, err = s.newClient(creds); err != nil {
 		return nil, err
 	}
@@ -207,7 +212,7 @@ func openSession(cfg config.Config, override bool, logger *slog.Logger) (*sessio
 
 func (s *session) newClient(creds *enroll.Credentials) (*transport.Client, error) {
 	o := s.opt
-	o.BaseURL, o.TLS = s.collector, creds.TLS
+	o.BaseURLs, o.TLS = s.collectors, creds.TLS
 	return transport.New(o)
 }
 

@@ -30,7 +30,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	const name = "roster-agent run"
 	fs := newFlagSet("run", env.Stderr, runHelp)
 	common := addCommonFlags(fs, env)
-	fs.StringVar(&common.collector, "collector", "", "send to this collector `URL` instead of the one enrolled with")
+	common.addCollectorFlag(fs, "send to this collector `URL` instead of the ones in the config or enrolled with")
 	reportEvery := fs.Duration("report-interval", 0, "full inventory every `DURATION` (default report_interval from the config, 1h)")
 	beatEvery := fs.Duration("heartbeat-interval", 0, "heartbeat every `DURATION` (default heartbeat_interval from the config, 5m)")
 	onceBeat := fs.Bool("once-heartbeat", false, "send one heartbeat, print the collector's answer as JSON and exit")
@@ -75,7 +75,7 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", name, explain(err))
 		return 1
 	}
-	sess, err := openSession(cfg, common.collector != "", logger)
+	sess, err := openSession(cfg, logger)
 	if err != nil {
 		return fail(err)
 	}
@@ -123,7 +123,10 @@ func runRun(ctx context.Context, args []string, env Env) int {
 		Logger:            logger,
 		AgentVersion:      env.Version,
 		DeviceID:          sess.creds.Device.DeviceID,
-		Collector:         sess.collector,
+		Collector:         sess.client.Current(),
+		Collectors:        sess.client.Collectors(),
+		// sess.client changes with each renewal.
+		CollectorInUse: func() string { return sess.client.Current() },
 	}
 	if err := loop.Run(ctx); err != nil {
 		return fail(err)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -110,6 +111,8 @@ func parseArgs(fs *flag.FlagSet, args []string, name string, stderr io.Writer) (
 type installResult struct {
 	DeviceID  string `json:"device_id"`
 	Collector string `json:"collector"`
+	// Collectors are the collectors enrolled with, when several.
+	Collectors []string `json:"collectors,omitempty"`
 	// Enrolled is true when this install enrolled the device.
 	Enrolled      bool   `json:"enrolled"`
 	ConfigWritten bool   `json:"config_written"`
@@ -216,10 +219,10 @@ func runInstall(ctx context.Context, args []string, env Env, open service.Opener
 		if err != nil {
 			return fail(err)
 		}
-		dev = state.Device{DeviceID: er.DeviceID, Collector: er.Collector}
+		dev = state.Device{DeviceID: er.DeviceID, Collector: er.Collector, Collectors: er.Collectors}
 		res.Enrolled = true
 	}
-	res.DeviceID, res.Collector = dev.DeviceID, dev.Collector
+	res.DeviceID, res.Collector, res.Collectors = dev.DeviceID, dev.Collector, dev.Collectors
 	if !configExists || *writeConfig {
 		if err := writeAgentConfig(configPath, cfg); err != nil {
 			return fail(err)
@@ -402,6 +405,9 @@ func readStatus(stateDir string) (state.Status, error) {
 		if st.Collector == "" {
 			st.Collector = dev.Collector
 		}
+		if len(st.Collectors) == 0 {
+			st.Collectors = dev.URLs()
+		}
 	}
 	return st, nil
 }
@@ -432,6 +438,9 @@ func printStatus(w io.Writer, st agentStatus, platform string, now time.Time) {
 		line("device", "%s", st.DeviceID)
 	}
 	line("collector", "%s", orNone(st.Collector))
+	if len(st.Collectors) > 1 {
+		line("collectors", "%s", strings.Join(st.Collectors, ", "))
+	}
 	if st.Stopped != "" {
 		line("stopped", "%s", st.Stopped)
 	}
