@@ -463,6 +463,7 @@ func (r *Registry) ImportAssets(ctx context.Context, rows []assetcsv.Row, readEr
 		if err != nil {
 			return err
 		}
+		sc.markChanged(plans)
 		ch, err := r.settle(ctx, tx, sc, opt.Actor, now)
 		if err != nil {
 			return err
@@ -639,6 +640,7 @@ func (r *Registry) writeOneTx(ctx context.Context, tx *sql.Tx, row assetcsv.Row,
 	if err != nil {
 		return "", err
 	}
+	sc.markChanged(plans)
 	if _, err := r.settle(ctx, tx, sc, actor, now); err != nil {
 		return "", err
 	}

@@ -732,7 +732,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	if err != nil {
 		return EvalStats{}, err
 	}
-	excs, err := r.validExceptions(ctx, now)
+	excs, err := r.validExceptions(ctx, r.db, now)
 	if err != nil {
 		return EvalStats{}, err
 	}
@@ -850,7 +850,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 			}
 		}()
 	}
-	n, err := r.scanFleet(ctx, func(d *evalDevice, facts []byte) { jobs <- job{d, facts} })
+	n, err := r.scanFleet(ctx, r.db, "", nil, func(d *evalDevice, facts []byte) { jobs <- job{d, facts} })
 	close(jobs)
 	wg.Wait()
 	if err == nil {
@@ -868,12 +868,13 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 }
 
 // scanFleet reads every reported, unrevoked device's stored inputs and
-// hands each, with its undecoded facts, to fn.
-func (r *Registry) scanFleet(ctx context.Context, fn func(d *evalDevice, facts []byte)) (int, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT d.id, d.last_seen, f.facts, c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''),
+// hands each, with its undecoded facts, to fn; cond narrows the devices
+// (" AND d.id IN ($2, …)" with args), "" reads them all.
+func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args []any, fn func(d *evalDevice, facts []byte)) (int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT d.id, d.last_seen, f.facts, c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''),
 		coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
 		FROM device_facts f JOIN devices d ON d.id = f.device_id LEFT JOIN device_compliance c ON c.device_id = f.device_id`+assetJoin+`
-		WHERE d.state <> $1`, StateRevoked)
+		WHERE d.state <> $1`+cond, append([]any{StateRevoked}, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("read fleet facts: %w", err)
 	}
@@ -984,8 +985,7 @@ func (r *Registry) softwareIndex(ctx context.Context, set *compliance.Set) (soft
 // LIKE (case-insensitive for ASCII in SQLite) narrows the rows; the
 // engine's own matcher decides, so both agree on every name.
 func (r *Registry) matchSoftware(ctx context.Context, pattern string) (map[string][]wire.Package, error) {
-	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`, `?`, `_`).Replace(pattern)
-	rows, err := r.db.QueryContext(ctx, `SELECT device_id, source, name, arch, version, publisher FROM software WHERE name LIKE $1 ESCAPE '\'`, like)
+	rows, err := r.db.QueryContext(ctx, `SELECT device_id, source, name, arch, version, publisher FROM software WHERE name LIKE $1 ESCAPE '\'`, softwareLike(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("match software %q: %w", pattern, err)
 	}

@@ -376,8 +376,8 @@ func scanValid(rows *sql.Rows) (compliance.Exception, error) {
 
 // validExceptions indexes the exceptions valid at now by device id and by
 // "asset:" + asset tag.
-func (r *Registry) validExceptions(ctx context.Context, now time.Time) (map[string][]compliance.Exception, error) {
-	rows, err := r.db.QueryContext(ctx, validExceptionCols, fmtTime(now))
+func (r *Registry) validExceptions(ctx context.Context, q querier, now time.Time) (map[string][]compliance.Exception, error) {
+	rows, err := q.QueryContext(ctx, validExceptionCols, fmtTime(now))
 	if err != nil {
 		return nil, fmt.Errorf("read exceptions: %w", err)
 	}

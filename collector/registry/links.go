@@ -64,11 +64,17 @@ type scope struct {
 	flags  map[flagKey]flagVal
 	// expiredWipes: assets whose latest wipe request expired, by asset id.
 	expiredWipes map[string]expiredWipe
+	// What settle re-evaluates besides both ends of the links it changes
+	// (linkeval.go): devices whose link a caller changed before settle,
+	// and assets whose fields compliance reads changed (by asset id). A
+	// report's device is evaluatedLater, from the report's facts.
+	reevalDevs, reevalAssets map[string]bool
+	evaluatedLater           string
 }
 
 func newScope() *scope {
 	return &scope{devs: map[string]*devKey{}, assets: map[string]*assetKey{}, links: map[string]link{}, flags: map[flagKey]flagVal{},
-		expiredWipes: map[string]expiredWipe{}}
+		expiredWipes: map[string]expiredWipe{}, reevalDevs: map[string]bool{}, reevalAssets: map[string]bool{}}
 }
 
 const devKeyCols = `id, hostname, system_serial, system_uuid, macs, flags, state, last_seen`
@@ -364,7 +370,8 @@ type Changes struct {
 }
 
 // settle re-links the scope, then recomputes its flags, writing only what
-// changed and recording each change in register_history.
+// changed and recording each change in register_history, and re-evaluates
+// the compliance of the devices whose link or linked asset changed.
 func (r *Registry) settle(ctx context.Context, tx *sql.Tx, s *scope, actor Actor, now time.Time) (Changes, error) {
 	var ch Changes
 	h, err := newHistoryWriter(ctx, tx, actor, now)
@@ -409,16 +416,31 @@ func (r *Registry) settle(ctx context.Context, tx *sql.Tx, s *scope, actor Actor
 	s.links = want
 	set, cleared, err := r.syncFlags(ctx, tx, h, s, now)
 	ch.FlagsSet, ch.FlagsCleared = set, cleared
-	return ch, err
+	if err != nil {
+		return ch, err
+	}
+	return ch, r.evaluateLinked(ctx, tx, s.toEvaluate(gone, added), now)
 }
 
-// relinkDevice re-links and re-flags one device after its report, in the
-// report's transaction.
+// relinkDevice re-links and re-flags one device inside tx.
 func (r *Registry) relinkDevice(ctx context.Context, tx *sql.Tx, device string, now time.Time) error {
+	return r.relink(ctx, tx, device, "", now)
+}
+
+// relinkReporter is relinkDevice in the transaction of the device's
+// report, whose compliance the report evaluates next from its new facts
+// (complianceAfterReport): settle evaluates only the other devices whose
+// link changed.
+func (r *Registry) relinkReporter(ctx context.Context, tx *sql.Tx, device string, now time.Time) error {
+	return r.relink(ctx, tx, device, device, now)
+}
+
+func (r *Registry) relink(ctx context.Context, tx *sql.Tx, device, evaluatedLater string, now time.Time) error {
 	s, err := r.loadScope(ctx, tx, []string{device}, nil)
 	if err != nil {
 		return fmt.Errorf("link device: %w", err)
 	}
+	s.evaluatedLater = evaluatedLater
 	if _, err := r.settle(ctx, tx, s, actorCollector, now); err != nil {
 		return fmt.Errorf("link device: %w", err)
 	}
@@ -435,6 +457,7 @@ func dropLink(ctx context.Context, tx *sql.Tx, h *historyWriter, s *scope, asset
 		return fmt.Errorf("unlink asset: %w", err)
 	}
 	delete(s.links, assetID)
+	s.reevalDevs[l.deviceID] = true
 	return h.add(KindAssetUnlinked, assetID, s.assets[assetID].tag, l.deviceID, l.how, l.deviceID, "")
 }
 
@@ -487,6 +510,7 @@ func (r *Registry) LinkAsset(ctx context.Context, tag, deviceRef string, actor A
 			return fmt.Errorf("link asset: %w", err)
 		}
 		s.links[assetID] = l
+		s.reevalDevs[dev] = true
 		if err := h.add(KindAssetLinked, assetID, s.assets[assetID].tag, dev, LinkManual, "", dev); err != nil {
 			return err
 		}

@@ -235,7 +235,7 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			return err
 		}
 		// Link first: compliance scopes policies by the linked asset.
-		if err := r.relinkDevice(ctx, tx, in.DeviceID, now); err != nil {
+		if err := r.relinkReporter(ctx, tx, in.DeviceID, now); err != nil {
 			return err
 		}
 		if err := r.complianceAfterReport(ctx, tx, in.DeviceID, snap, evs, now); err != nil {
