@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"slices"
 	"strings"
@@ -308,11 +307,7 @@ func ptr(s string) *string { return &s }
 // tableCounts counts the register's rows.
 func (e *env) tableCounts(t *testing.T) map[string]int {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+e.path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := e.rawDB(t)
 	out := map[string]int{}
 	for _, tbl := range []string{"assets", "asset_links", "flags", "register_history"} {
 		var n int

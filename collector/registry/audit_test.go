@@ -44,12 +44,7 @@ func newAuditEnv(t *testing.T) *auditEnv {
 			}
 		}
 	}
-	db, err := sql.Open("sqlite3", "file:"+e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &auditEnv{env: e, db: db, pub: pub}
+	return &auditEnv{env: e, db: e.rawDB(t), pub: pub}
 }
 
 func (a *auditEnv) verify(t *testing.T, opt audit.Options) audit.Result {

@@ -161,8 +161,8 @@ func TestApplyMatchesWire(t *testing.T) {
 func TestDeltaChainSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "roster.db")
-	reg, err := Open(ctx, path, nil)
+	store := NewTestStore(t)
+	reg, err := OpenStore(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 		}
 		if seq%3 == 0 {
 			reg.Close()
-			if reg, err = Open(ctx, path, nil); err != nil {
+			if reg, err = OpenStore(ctx, store, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -213,7 +213,7 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 		cur = next
 	}
 	reg.Close()
-	if reg, err = Open(ctx, path, nil); err != nil {
+	if reg, err = OpenStore(ctx, store, nil); err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close()

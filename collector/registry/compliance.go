@@ -168,12 +168,13 @@ func latestPolicySet(ctx context.Context, q querier, which string) (*PolicySetRe
 }
 
 func insertPolicySet(ctx context.Context, tx *sql.Tx, source, name, doc, hash, by string, now time.Time) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO policy_sets (source, name, document, hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		source, name, doc, hash, by, fmtTime(now))
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO policy_sets (source, name, document, hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		source, name, doc, hash, by, fmtTime(now)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store policy set: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // compState returns the configuration in force; a registry nobody
@@ -376,7 +377,7 @@ func (r *Registry) Summary(ctx context.Context) (ComplianceSummary, error) {
 		byPolicy[p.ID] = zeroCounts()
 	}
 	rows, err = r.db.QueryContext(ctx, `SELECT j.value ->> 'policy_id', j.value ->> 'status', count(*)
-		FROM device_compliance c JOIN devices d ON d.id = c.device_id, json_each(c.results) j
+		FROM device_compliance c JOIN devices d ON d.id = c.device_id, `+r.dia.jsonArray("c.results", "j")+`
 		WHERE d.state <> $1 GROUP BY 1, 2`, StateRevoked)
 	if err != nil {
 		return out, fmt.Errorf("summarise compliance: %w", err)
@@ -648,7 +649,7 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *sql.Tx, device
 	// which is what the rev bump guards against).
 	if factsChanged || o.changed || d.results == "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
-			ON CONFLICT (device_id) DO UPDATE SET rev = rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
+			ON CONFLICT (device_id) DO UPDATE SET rev = device_compliance.rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
 				evaluated_at = excluded.evaluated_at`,
 			device, o.state, o.doc, o.failing, fmtTime(now)); err != nil {
 			return fmt.Errorf("store compliance: %w", err)
@@ -982,10 +983,10 @@ func (r *Registry) softwareIndex(ctx context.Context, set *compliance.Set) (soft
 }
 
 // matchSoftware finds every installed package matching a policy pattern.
-// LIKE (case-insensitive for ASCII in SQLite) narrows the rows; the
-// engine's own matcher decides, so both agree on every name.
+// A LIKE ignoring case narrows the rows; the engine's own matcher
+// decides, so both agree on every name.
 func (r *Registry) matchSoftware(ctx context.Context, pattern string) (map[string][]wire.Package, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT device_id, source, name, arch, version, publisher FROM software WHERE name LIKE $1 ESCAPE '\'`, softwareLike(pattern))
+	rows, err := r.db.QueryContext(ctx, `SELECT device_id, source, name, arch, version, publisher FROM software WHERE lower(name) LIKE lower($1) ESCAPE '\'`, softwareLike(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("match software %q: %w", pattern, err)
 	}

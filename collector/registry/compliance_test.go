@@ -2,10 +2,8 @@ package registry_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -375,11 +373,7 @@ func timeRef(v time.Time) *time.Time { return &v }
 // deliveries counts webhook deliveries per endpoint and event kind.
 func (e *env) deliveries(t *testing.T) map[string]int {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+e.path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := e.rawDB(t)
 	rows, err := db.Query(`SELECT d.endpoint_id, e.kind, count(*) FROM webhook_deliveries d JOIN events e ON e.n = d.event_n GROUP BY 1, 2`)
 	if err != nil {
 		t.Fatal(err)
@@ -442,11 +436,10 @@ func TestOutboxFanOut(t *testing.T) {
 
 func TestPoliciesSurviveRestart(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "roster.db")
+	store := registry.NewTestStore(t)
 	ctx := context.Background()
 	open := func() *registry.Registry {
-		r, err := registry.Open(ctx, path, nil)
+		r, err := registry.OpenStore(ctx, store, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

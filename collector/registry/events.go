@@ -54,7 +54,7 @@ func (r *Registry) emit(ctx context.Context, tx *sql.Tx, st *complianceState, ev
 	if len(evs) == 0 {
 		return 0, nil
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (id, kind, at, device_id, asset_tag, subject, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (id, kind, at, device_id, asset_tag, subject, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING n`)
 	if err != nil {
 		return 0, fmt.Errorf("record events: %w", err)
 	}
@@ -76,12 +76,8 @@ func (r *Registry) emit(ctx context.Context, tx *sql.Tx, st *complianceState, ev
 			data = json.RawMessage("{}")
 		}
 		at := fmtTime(ev.At)
-		res, err := ins.ExecContext(ctx, ev.ID, ev.Kind, at, ev.DeviceID, ev.AssetTag, ev.Subject, string(data))
-		if err != nil {
-			return 0, fmt.Errorf("record event: %w", err)
-		}
-		n, err := res.LastInsertId()
-		if err != nil {
+		var n int64
+		if err := ins.QueryRowContext(ctx, ev.ID, ev.Kind, at, ev.DeviceID, ev.AssetTag, ev.Subject, string(data)).Scan(&n); err != nil {
 			return 0, fmt.Errorf("record event: %w", err)
 		}
 		for _, ep := range st.endpoints {
@@ -320,7 +316,7 @@ func (r *Registry) Events(ctx context.Context, f EventFilter, p Page) ([]EventRe
 			return nil, "", ErrInvalid.Errorf("kind %q matches no event kind (%s)", f.Kind, strings.Join(EventKinds(), ", "))
 		}
 		if strings.ContainsAny(f.Kind, "*?[") {
-			q.add("kind GLOB ?", f.Kind)
+			q.add(r.dia.glob("kind", "?", f.Kind))
 		} else {
 			q.add("kind = ?", f.Kind)
 		}

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,13 +12,13 @@ import (
 func TestFleetEvaluationOneAtATime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "roster.db")
-	a, err := Open(ctx, path, nil)
+	store := NewTestStore(t)
+	a, err := OpenStore(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := Open(ctx, path, nil)
+	b, err := OpenStore(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package registry_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,14 +14,14 @@ import (
 // sharing a store would.
 func twoInstances(t *testing.T) (a, b *registry.Registry) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "roster.db")
+	store := registry.NewTestStore(t)
 	ctx := context.Background()
-	a, err := registry.Open(ctx, path, nil)
+	a, err := registry.OpenStore(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err = registry.Open(ctx, path, nil)
+	b, err = registry.OpenStore(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

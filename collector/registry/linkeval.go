@@ -132,7 +132,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *sql.Tx, ids []string,
 	// The rev bump makes a fleet evaluation in flight, which read the
 	// register before this change, drop its now stale outcome.
 	store, err := tx.PrepareContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
-		ON CONFLICT (device_id) DO UPDATE SET rev = rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
+		ON CONFLICT (device_id) DO UPDATE SET rev = device_compliance.rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
 			evaluated_at = excluded.evaluated_at`)
 	if err != nil {
 		return fmt.Errorf("store compliance: %w", err)

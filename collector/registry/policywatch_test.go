@@ -16,12 +16,12 @@ import (
 func twoEnvs(t *testing.T) (a, b *env, d enrolled, s *wire.Snapshot) {
 	t.Helper()
 	a = newEnv(t)
-	regB, err := registry.Open(context.Background(), a.path, nil)
+	regB, err := registry.OpenStore(context.Background(), a.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { regB.Close() })
-	b = &env{reg: regB, ca: a.ca, path: a.path}
+	b = &env{reg: regB, ca: a.ca, store: a.store, path: a.path}
 	a.configure(t, failAll)
 	b.configure(t, failAll)
 	s = snapshotOf(t, debian)

@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -98,8 +97,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 
 	// Only hashes are stored.
-	db, _ := sql.Open("sqlite3", "file:"+e.path+"?mode=ro")
-	defer db.Close()
+	db := e.rawDB(t)
 	var n int
 	for _, plain := range []string{tok, tok2, tok3} {
 		db.QueryRow("SELECT count(*) FROM api_tokens WHERE hash = $1 OR id = $1", plain).Scan(&n)

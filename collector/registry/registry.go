@@ -1,11 +1,13 @@
-// Package registry is the collector's asset registry: the SQLite store, its
-// numbered migrations and the domain rules on top of it — enrolment with
+// Package registry is the collector's asset registry: the store (SQLite,
+// or PostgreSQL for several collectors: store.go), its numbered migrations
+// per engine and the domain rules on top of it — enrolment with
 // hardware-identity matching, idempotent report apply with change history,
 // enrolment secrets, API tokens and the read queries of the REST API. Every
 // write is one transaction, so a rejected request leaves nothing behind. SQL
-// uses $1-style placeholders so the same statements can later run on
-// PostgreSQL; with SQLite each $N must first appear in ascending order,
-// because the driver binds arguments by position of first appearance.
+// uses $1-style placeholders so the same statements run on both engines;
+// with SQLite each $N must first appear in ascending order, because the
+// driver binds arguments by position of first appearance, and with
+// PostgreSQL a $N used twice must have one type in both places.
 package registry
 
 import (
@@ -29,7 +31,10 @@ import (
 	"github.com/rosterhq/roster/collector/fault"
 )
 
-//go:embed migrations/*.sql
+// Each engine has its own migrations, one file per version with the same
+// numbers in both directories (TestMigrationVersionsMatch).
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // Errors a person is shown, with their public code; the API maps each
@@ -54,6 +59,8 @@ var (
 type Registry struct {
 	db     *sql.DB
 	logger *slog.Logger
+	// dia spells what the engines write differently (store.go).
+	dia dialect
 	// writeMu serialises write transactions inside this process so that
 	// writers queue in Go instead of spinning on SQLite's busy handler.
 	writeMu sync.Mutex
@@ -108,7 +115,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	r := &Registry{db: db, logger: logger, snaps: newSnapCache(defaultCacheBytes)}
+	r := newRegistry(db, logger, dialect{engine: EngineSQLite})
 	applied, err := r.Migrate(ctx)
 	if err != nil {
 		db.Close()
@@ -125,6 +132,10 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 	return r, nil
 }
 
+func newRegistry(db *sql.DB, logger *slog.Logger, dia dialect) *Registry {
+	return &Registry{db: db, logger: logger, dia: dia, snaps: newSnapCache(defaultCacheBytes)}
+}
+
 // Close closes the database.
 func (r *Registry) Close() error { return r.db.Close() }
 
@@ -134,8 +145,9 @@ type migration struct {
 	sql     string
 }
 
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+func migrations(engine string) ([]migration, error) {
+	dir := path.Join("migrations", engine)
+	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -146,7 +158,7 @@ func migrations() ([]migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s: name must start with a positive number and _", e.Name())
 		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		b, err := migrationFiles.ReadFile(path.Join(dir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
 		}
@@ -164,7 +176,7 @@ func migrations() ([]migration, error) {
 // Migrate applies the embedded migrations not yet recorded in
 // schema_migrations, each in its own transaction, and returns their numbers.
 func (r *Registry) Migrate(ctx context.Context) (applied []int, err error) {
-	ms, err := migrations()
+	ms, err := migrations(r.Engine())
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +187,9 @@ func (r *Registry) Migrate(ctx context.Context) (applied []int, err error) {
 	}
 	for _, m := range ms {
 		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			if err := r.dia.lockMigrations(ctx, tx); err != nil {
+				return err
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.version).Scan(&n); err != nil {
 				return err
@@ -203,7 +218,7 @@ var errSkip = errors.New("skip")
 
 // Ready reports whether the database answers and every migration is applied.
 func (r *Registry) Ready(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(r.Engine())
 	if err != nil {
 		return err
 	}
@@ -217,11 +232,11 @@ func (r *Registry) Ready(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE through the DSN's
-// _txlock), committing when fn returns nil. The caller holds writeMu or
-// calls write.
+// inTx runs fn in a write transaction (SQLite: BEGIN IMMEDIATE through
+// the DSN's _txlock; PostgreSQL: SERIALIZABLE), committing when fn
+// returns nil. The caller holds writeMu or calls write.
 func (r *Registry) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := r.db.BeginTx(ctx, nil)
+	tx, err := r.db.BeginTx(ctx, r.dia.txOptions())
 	if err != nil {
 		return err
 	}
@@ -232,11 +247,26 @@ func (r *Registry) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// write runs fn in a write transaction, one writer at a time.
+// write runs fn in a write transaction, one writer at a time in this
+// process. On PostgreSQL a conflict with another collector's transaction
+// (store.go: retryable) runs fn again in a new transaction, a bounded
+// number of times, so fn must have no effect outside tx except assigning
+// results it recomputes on every run.
 func (r *Registry) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	return r.inTx(ctx, fn)
+	for attempt := 1; ; attempt++ {
+		err := r.inTx(ctx, fn)
+		if err == nil || attempt == writeAttempts || !retryable(err) {
+			return err
+		}
+		r.logger.Debug("write conflicts with another transaction; retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff(attempt)):
+		}
+	}
 }
 
 // timeLayout has a fixed-width fraction so stored text sorts as time.

@@ -22,27 +22,31 @@ import (
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type env struct {
-	reg  *registry.Registry
-	ca   *pki.CA
-	path string
+	reg *registry.Registry
+	ca  *pki.CA
+	// store is the registry's database: a SQLite file (path) or, with
+	// ROSTER_TEST_STORE=postgres, a PostgreSQL database of its own.
+	store registry.StoreConfig
+	path  string
 }
 
 func newEnv(t *testing.T) *env { return newEnvB(t) }
 
 func newEnvB(t testing.TB) *env {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "roster.db")
-	reg, err := registry.Open(context.Background(), path, nil)
+	store := registry.NewTestStore(t)
+	reg := registry.OpenTestStore(t, store)
+	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { reg.Close() })
-	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), []string{"localhost"}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{reg: reg, ca: ca, path: path}
+	return &env{reg: reg, ca: ca, store: store, path: store.Path}
+}
+
+// rawDB is the env's database opened directly, on either engine.
+func (e *env) rawDB(t testing.TB) *sql.DB {
+	t.Helper()
+	return registry.RawDB(t, e.store)
 }
 
 func (e *env) secret(t *testing.T) string {
@@ -125,11 +129,7 @@ func delta(t *testing.T, old, cur *wire.Snapshot, seq uint64) *wire.Report {
 // equal counts plus equal device rows.
 func (e *env) counts(t *testing.T) map[string]int {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+e.path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := e.rawDB(t)
 	out := map[string]int{}
 	for _, tbl := range []string{"devices", "certificates", "enrol_secrets", "api_tokens", "software", "history", "reports_applied"} {
 		var n int

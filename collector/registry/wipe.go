@@ -442,6 +442,11 @@ func (r *Registry) Wipe(ctx context.Context, id string) (Wipe, error) {
 	return wipeByID(ctx, r.db, id)
 }
 
+// wipeInsertOrder orders wipe requests created in the same instant by
+// insertion: their first transition's id (generated on both engines),
+// where SQLite alone has a rowid.
+const wipeInsertOrder = `(SELECT min(t.id) FROM wipe_transitions t WHERE t.wipe_id = wipe_requests.id)`
+
 // WipeByRef returns the wipe request ref names: a wipe id, else the
 // newest wipe of the device or asset ref names.
 func (r *Registry) WipeByRef(ctx context.Context, ref string) (Wipe, error) {
@@ -452,9 +457,9 @@ func (r *Registry) WipeByRef(ctx context.Context, ref string) (Wipe, error) {
 	dev, err := r.resolve(ctx, r.db, ref)
 	switch {
 	case err == nil:
-		err = r.db.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE device_id = $1 ORDER BY created_at DESC, rowid DESC LIMIT 1`, dev).Scan(&id)
+		err = r.db.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE device_id = $1 ORDER BY created_at DESC, `+wipeInsertOrder+` DESC LIMIT 1`, dev).Scan(&id)
 	case errors.Is(err, ErrNotFound):
-		err = r.db.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE asset_tag <> '' AND upper(asset_tag) = $1 ORDER BY created_at DESC, rowid DESC LIMIT 1`, tagKey(ref)).Scan(&id)
+		err = r.db.QueryRowContext(ctx, `SELECT id FROM wipe_requests WHERE asset_tag <> '' AND upper(asset_tag) = $1 ORDER BY created_at DESC, `+wipeInsertOrder+` DESC LIMIT 1`, tagKey(ref)).Scan(&id)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Wipe{}, ErrNotFound.Errorf("no wipe request for %q", ref)

@@ -82,6 +82,10 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// New starts a cluster that outlives any one test, for a TestMain sharing
+// one server among a package's tests; the caller calls Stop.
+func New(ctx context.Context) (*Server, error) { return start(ctx) }
+
 func start(ctx context.Context) (*Server, error) {
 	bin, err := BinDir()
 	if err != nil {

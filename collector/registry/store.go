@@ -1,0 +1,191 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the shared store
+)
+
+// The registry runs on two engines through database/sql: SQLite (the
+// embedded default, one collector) and PostgreSQL (several collectors
+// sharing one database). The SQL is written once; where the engines
+// differ, a dialect method gives the engine's spelling.
+
+// Engines StoreConfig.Engine names.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// StoreConfig says which database the registry lives in.
+type StoreConfig struct {
+	// Engine is EngineSQLite (the default when empty) or EnginePostgres.
+	Engine string
+	// Path is the SQLite database file.
+	Path string
+	// DSN is the PostgreSQL connection string (postgres://… or
+	// key=value), passed to pgx.
+	DSN string
+}
+
+// String names the store for logs and errors without the DSN's password.
+func (c StoreConfig) String() string {
+	if c.Engine != EnginePostgres {
+		return "sqlite:" + c.Path
+	}
+	if cfg, err := pgconn.ParseConfig(c.DSN); err == nil {
+		return fmt.Sprintf("postgres://%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+	}
+	return "postgres"
+}
+
+// OpenStore opens the registry in the store cfg names and applies pending
+// migrations (Open is OpenStore for a SQLite file).
+func OpenStore(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Registry, error) {
+	switch cfg.Engine {
+	case "", EngineSQLite:
+		return Open(ctx, cfg.Path, logger)
+	case EnginePostgres:
+		return openPostgres(ctx, cfg, logger)
+	}
+	return nil, fmt.Errorf("open registry: unknown store engine %q (sqlite or postgres)", cfg.Engine)
+}
+
+func openPostgres(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Registry, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DSN == "" {
+		return nil, errors.New("open registry: postgres needs a dsn")
+	}
+	db, err := sql.Open("pgx", cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", cfg, err)
+	}
+	// Each collector keeps a few connections; the server's
+	// max_connections is shared by every collector.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open registry %s: %w", cfg, err)
+	}
+	r := newRegistry(db, logger, dialect{engine: EnginePostgres})
+	applied, err := r.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		logger.Info("registry migrated", "store", cfg.String(), "applied", applied)
+	}
+	return r, nil
+}
+
+// dialect is where the engines' SQL differs. The zero value is SQLite.
+type dialect struct{ engine string }
+
+func (d dialect) postgres() bool { return d.engine == EnginePostgres }
+
+// Engine is the store's engine (EngineSQLite or EnginePostgres).
+func (r *Registry) Engine() string {
+	if r.dia.postgres() {
+		return EnginePostgres
+	}
+	return EngineSQLite
+}
+
+// glob is a case-sensitive match of column against a '*'/'?' pattern
+// bound to placeholder ph ("?" or "$N") and the pattern to bind there:
+// SQLite's GLOB as is, PostgreSQL's LIKE over the translated pattern.
+func (d dialect) glob(column, ph, pattern string) (string, any) {
+	if d.postgres() {
+		return column + " LIKE " + ph + ` ESCAPE '\'`, softwareLike(pattern)
+	}
+	return column + " GLOB " + ph, pattern
+}
+
+// jsonArray is a FROM item expanding the JSON array in the text column
+// into rows alias whose alias.value is one element (read with ->>).
+func (d dialect) jsonArray(column, alias string) string {
+	if d.postgres() {
+		return "jsonb_array_elements(" + column + "::jsonb) AS " + alias + "(value)"
+	}
+	return "json_each(" + column + ") " + alias
+}
+
+// Write transactions on PostgreSQL run SERIALIZABLE: the in-process write
+// mutex orders one collector's writers, but another collector on the same
+// database is not under it, and the registry's use cases read then write
+// (the audit chain's head, a device's rev, a secret's uses). A conflict
+// between two collectors surfaces as a serialization failure or deadlock,
+// or, for the audit chain, as a duplicate seq (its read of the head takes
+// no predicate lock on seq+1); write runs the whole function again, which
+// is safe because every function passed to write only assigns results it
+// recomputes from the transaction.
+const (
+	writeAttempts = 8
+	retryBase     = 5 * time.Millisecond
+)
+
+// retryable reports whether err is a conflict with a concurrent
+// transaction that running the transaction again resolves.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return true
+	case "23505": // unique_violation: only the audit chain's seq race
+		return pe.ConstraintName == "audit_log_pkey"
+	}
+	return false
+}
+
+// backoff is how long to wait before attempt (1-based) runs again:
+// exponential with jitter so that two collectors do not collide again.
+func backoff(attempt int) time.Duration {
+	d := retryBase << min(attempt, 6)
+	return d/2 + rand.N(d/2+1)
+}
+
+// txOptions are the options of a write transaction.
+func (d dialect) txOptions() *sql.TxOptions {
+	if d.postgres() {
+		return &sql.TxOptions{Isolation: sql.LevelSerializable}
+	}
+	return nil // BEGIN IMMEDIATE through the DSN's _txlock
+}
+
+// lockMigrations serialises Migrate between processes: two collectors
+// starting together on one PostgreSQL database would otherwise both apply
+// a migration.
+func (d dialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if !d.postgres() {
+		return nil // BEGIN IMMEDIATE already excludes other writers
+	}
+	_, err := tx.ExecContext(ctx, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
+	return err
+}
+
+func isPgDuplicate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isUniqueViolation reports a UNIQUE or PRIMARY KEY conflict on either
+// engine.
+func isUniqueViolation(err error) bool {
+	return err != nil && (isPgDuplicate(err) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
+}
