@@ -174,6 +174,7 @@ func (r *Registry) ListAudit(ctx context.Context, f AuditFilter) ([]audit.Entry,
 func (r *Registry) Checkpoint(ctx context.Context, keyID string, sign func([]byte) string, now time.Time) (*audit.Checkpoint, error) {
 	var cp *audit.Checkpoint
 	err := r.write(ctx, func(tx *sql.Tx) error {
+		cp = nil // a retried run may find the head already signed
 		var head audit.Entry
 		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&head.Seq, &head.Hash)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -90,6 +90,7 @@ func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptio
 		endpoints: slices.Clone(opts.Endpoints), onEvents: opts.OnEvents}
 	hash := docHash(opts.Document)
 	err := r.write(ctx, func(tx *sql.Tx) error {
+		st.set, st.setID = opts.Set, 0 // as before a retried run
 		latest, err := latestPolicySet(ctx, tx, "")
 		if err != nil {
 			return err

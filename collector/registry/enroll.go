@@ -58,6 +58,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 	var res EnrollResult
 	now := in.Now.UTC()
 	err := r.write(ctx, func(tx *sql.Tx) error {
+		res = EnrollResult{} // a retried run decides afresh
 		if err := useSecret(ctx, tx, in.Secret, now); err != nil {
 			return err
 		}

@@ -113,6 +113,8 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 	// The cache learns the new snapshot only once it is committed.
 	var cacheAfterCommit *canonSnap
 	err := r.write(ctx, func(tx *sql.Tx) error {
+		// A retried run starts from the same answer.
+		ack, cacheAfterCommit = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}, nil
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err
 		}

@@ -251,7 +251,9 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 	w := Wipe{ID: uuid.NewString(), Ticket: strings.TrimSpace(in.Ticket), Reason: strings.TrimSpace(in.Reason), Method: in.Method, Reuse: in.Reuse,
 		nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name,
 		CreatedByID: in.Actor.ID}
+	start := w
 	err = r.write(ctx, func(tx *sql.Tx) error {
+		w = start // wipeSubject and transition fill w in; a retried run starts over
 		if err := r.wipeSubject(ctx, tx, in.Ref, &w); err != nil {
 			return err
 		}
