@@ -77,12 +77,11 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fset, args); err != nil {
 		return err
 	}
-	dir, err := d.dir()
+	dir, sc, err := d.store()
 	if err != nil {
 		return err
 	}
-	dbPath, err := existingDB(dir)
-	if err != nil {
+	if err := existingStore(sc); err != nil {
 		return err
 	}
 	key, err := pki.LoadCommandKey(filepath.Join(dir, pkiDir))
@@ -104,7 +103,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		extra = append(extra, c)
 	}
-	reg, err := registry.Open(ctx, dbPath, newLogger(stderr, "warn", "auto"))
+	reg, err := registry.OpenStore(ctx, sc, newLogger(stderr, "warn", "auto"))
 	if err != nil {
 		return err
 	}

@@ -280,7 +280,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	reg, err := registry.Open(ctx, filepath.Join(cfg.DataDir, dbFile), logger.With("component", "registry"))
+	reg, err := registry.OpenStore(ctx, storeOf(cfg.Store, cfg.DataDir), logger.With("component", "registry"))
 	if err != nil {
 		return err
 	}
@@ -373,17 +373,17 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fset, args); err != nil {
 		return err
 	}
-	dir, err := d.dir()
+	dir, sc, err := d.store()
 	if err != nil {
 		return err
 	}
 	if err := prepareDataDir(dir); err != nil {
 		return err
 	}
-	// registry.Open applies pending migrations itself and logs their
+	// registry.OpenStore applies pending migrations itself and logs their
 	// numbers under "applied"; catch them there so they can be printed.
 	rec := &appliedRecorder{next: newLogger(stderr, "warn", "auto").Handler(), applied: new([]int)}
-	reg, err := registry.Open(ctx, filepath.Join(dir, dbFile), slog.New(rec))
+	reg, err := registry.OpenStore(ctx, sc, slog.New(rec))
 	if err != nil {
 		return err
 	}
@@ -461,18 +461,17 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if strings.TrimSpace(*name) == "" {
 		return usageErrorf("--name NAME is required")
 	}
-	dir, err := d.dir()
+	dir, sc, err := d.store()
 	if err != nil {
 		return err
 	}
-	dbPath, err := existingDB(dir)
-	if err != nil {
+	if err := existingStore(sc); err != nil {
 		return err
 	}
 	if err := prepareDataDir(dir); err != nil {
 		return err
 	}
-	reg, err := registry.Open(ctx, dbPath, newLogger(stderr, "warn", "auto"))
+	reg, err := registry.OpenStore(ctx, sc, newLogger(stderr, "warn", "auto"))
 	if err != nil {
 		return err
 	}

@@ -28,8 +28,10 @@ import (
 type Config struct {
 	// Listen is host:port for both the TCP (HTTPS) and UDP (HTTP/3) listener.
 	Listen string `yaml:"listen"`
-	// DataDir holds roster.db and pki/.
+	// DataDir holds roster.db (the SQLite store) and pki/.
 	DataDir string `yaml:"data_dir"`
+	// Store is the database the registry lives in.
+	Store Store `yaml:"store"`
 	// Hostnames are the names and addresses the server certificate covers.
 	Hostnames []string `yaml:"hostnames"`
 	// LogLevel is debug, info, warn or error.
@@ -59,6 +61,41 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Offboarding holds the separation-of-duties rules of the wipe record.
 	Offboarding Offboarding `yaml:"offboarding"`
+}
+
+// Store engines.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+// Store chooses the registry's database: SQLite in data_dir/roster.db (the
+// default, one collector) or PostgreSQL (several collectors sharing it).
+type Store struct {
+	// Engine is sqlite or postgres.
+	Engine string `yaml:"engine"`
+	// DSN is the PostgreSQL connection string (postgres://user@host/db
+	// or key=value form); the password may instead come from PGPASSWORD
+	// or a ~/.pgpass file.
+	DSN string `yaml:"dsn"`
+}
+
+// Validate checks the engine and that a DSN is given exactly when the
+// engine needs one.
+func (s Store) Validate() error {
+	switch s.Engine {
+	case StoreSQLite:
+		if s.DSN != "" {
+			return errors.New("store.dsn is for engine postgres; sqlite uses data_dir/roster.db")
+		}
+	case StorePostgres:
+		if strings.TrimSpace(s.DSN) == "" {
+			return errors.New("store.dsn is required with store.engine postgres (e.g. postgres://roster@db.example.org/roster)")
+		}
+	default:
+		return fmt.Errorf("store.engine %q must be sqlite or postgres", s.Engine)
+	}
+	return nil
 }
 
 // Offboarding configures the manual wipe record.
@@ -229,6 +266,7 @@ func Default() Config {
 			MaxReportDecompressedBytes: DefaultMaxReportDecompressedBytes,
 		},
 		HTTP3: true,
+		Store: Store{Engine: StoreSQLite},
 		Assets: Assets{
 			MissingAfter:    Duration(DefaultMissingAfter),
 			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
@@ -511,6 +549,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir is required (--data DIR)")
+	}
+	if err := c.Store.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if ci := time.Duration(c.Audit.CheckpointInterval); ci < 10*time.Second || ci > 24*time.Hour {
 		add("audit.checkpoint_interval %s must be between 10s and 24h", ci)

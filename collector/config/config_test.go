@@ -179,6 +179,10 @@ func TestValidate(t *testing.T) {
 		{"zero limit", func(c *Config) { c.Limits.MaxReportBytes = 0 }, "limits.max_report_bytes must be positive"},
 		{"negative decompressed", func(c *Config) { c.Limits.MaxReportDecompressedBytes = -1 }, "limits.max_report_decompressed_bytes must be positive"},
 		{"decompressed below compressed", func(c *Config) { c.Limits.MaxReportDecompressedBytes = 1 << 20 }, "must be at least limits.max_report_bytes"},
+		{"postgres", func(c *Config) { c.Store = Store{Engine: StorePostgres, DSN: "postgres://roster@db/roster"} }, ""},
+		{"postgres without dsn", func(c *Config) { c.Store = Store{Engine: StorePostgres} }, "store.dsn is required with store.engine postgres"},
+		{"sqlite with dsn", func(c *Config) { c.Store.DSN = "postgres://roster@db/roster" }, "store.dsn is for engine postgres"},
+		{"unknown engine", func(c *Config) { c.Store.Engine = "mysql" }, `store.engine "mysql" must be sqlite or postgres`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,5 +239,19 @@ func TestParseByteSize(t *testing.T) {
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+func TestStoreFromFile(t *testing.T) {
+	t.Parallel()
+	c, err := parse(t, "--data", "/d", "--config", writeFile(t, "store:\n  engine: postgres\n  dsn: postgres://roster@db.example.org/roster\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Store{Engine: StorePostgres, DSN: "postgres://roster@db.example.org/roster"}); c.Store != want {
+		t.Errorf("got %+v, want %+v", c.Store, want)
+	}
+	if c, _ := parse(t, "--data", "/d"); c.Store.Engine != StoreSQLite {
+		t.Errorf("default engine %q, want sqlite", c.Store.Engine)
 	}
 }
