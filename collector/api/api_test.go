@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,7 +54,7 @@ type fixture struct {
 	ca      *pki.CA
 	metrics *metrics.Metrics
 	clock   *clock
-	dbPath  string
+	store   registry.StoreConfig
 	token   string
 }
 
@@ -64,9 +63,9 @@ func newFixture(t *testing.T, clientAuth tls.ClientAuthType, opts ...func(*api.O
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	f := &fixture{dbPath: filepath.Join(dir, "roster.db"), clock: &clock{t: time.Now().UTC()}, metrics: metrics.New()}
+	f := &fixture{store: testStore(t, dir), clock: &clock{t: time.Now().UTC()}, metrics: metrics.New()}
 	var err error
-	if f.reg, err = registry.Open(ctx, f.dbPath, nil); err != nil {
+	if f.reg, err = registry.OpenStore(ctx, f.store, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.reg.Close() })
@@ -243,14 +242,10 @@ func (f *fixture) report(t *testing.T, a agent, rep *wire.Report) wire.Ack {
 }
 
 // counts is every table's row count and the secrets' uses, read from the
-// database file directly.
+// database directly.
 func (f *fixture) counts(t *testing.T) map[string]int {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+f.dbPath+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := rawDB(t, f.store)
 	out := map[string]int{}
 	for _, q := range []string{"devices", "certificates", "enrol_secrets", "api_tokens", "software", "history", "reports_applied"} {
 		var n int

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -20,24 +19,12 @@ import (
 
 // testPG is the binary's PostgreSQL server, started by the first test
 // that asks for a store and stopped by TestMain.
-var testPG struct {
-	once  sync.Once
-	srv   *pgtest.Server
-	admin *sql.DB
-	err   error
-	mu    sync.Mutex // CREATE DATABASE one at a time
-	n     int
-}
+var testPG pgtest.Shared
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testPG.admin != nil {
-		testPG.admin.Close()
-	}
-	if testPG.srv != nil {
-		if err := testPG.srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
+	if err := testPG.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
 }
@@ -57,23 +44,7 @@ func NewTestStore(t testing.TB) StoreConfig {
 	if StoreUnderTest() != EnginePostgres {
 		return StoreConfig{Engine: EngineSQLite, Path: filepath.Join(t.TempDir(), "roster.db")}
 	}
-	testPG.once.Do(func() {
-		if testPG.srv, testPG.err = pgtest.New(context.Background()); testPG.err != nil {
-			return
-		}
-		testPG.admin, testPG.err = sql.Open("pgx", testPG.srv.DSN("postgres"))
-	})
-	if testPG.err != nil {
-		t.Fatalf("start PostgreSQL: %v", testPG.err)
-	}
-	testPG.mu.Lock()
-	defer testPG.mu.Unlock()
-	testPG.n++
-	name := fmt.Sprintf("t_%d", testPG.n)
-	if _, err := testPG.admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	return StoreConfig{Engine: EnginePostgres, DSN: testPG.srv.DSN(name)}
+	return StoreConfig{Engine: EnginePostgres, DSN: testPG.Database(t)}
 }
 
 // OpenTestStore opens cfg (migrating it) and closes it when t ends.

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,10 +82,6 @@ func Start(t testing.TB) *Server {
 	})
 	return s
 }
-
-// New starts a cluster that outlives any one test, for a TestMain sharing
-// one server among a package's tests; the caller calls Stop.
-func New(ctx context.Context) (*Server, error) { return start(ctx) }
 
 func start(ctx context.Context) (*Server, error) {
 	bin, err := BinDir()
@@ -216,4 +213,47 @@ func freePort() (int, error) {
 	defer l.Close()
 	_, port, _ := strings.Cut(l.Addr().String(), ":")
 	return strconv.Atoi(port)
+}
+
+// Shared is one server for a whole test binary, started by the first test
+// that asks for a database and stopped by the package's TestMain, with a
+// fresh database for every test: starting a cluster takes seconds, making
+// a database a fraction of one. Its zero value is ready to use.
+type Shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+	mu   sync.Mutex // createdb one at a time
+	n    int
+}
+
+// Database makes a new empty database for t and returns its DSN. It fails
+// t when PostgreSQL cannot start.
+func (s *Shared) Database(t testing.TB) string {
+	t.Helper()
+	s.once.Do(func() { s.srv, s.err = start(context.Background()) })
+	if s.err != nil {
+		t.Fatalf("start PostgreSQL: %v", s.err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	name := fmt.Sprintf("t_%d", s.n)
+	bin, err := BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), filepath.Join(bin, "createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.srv.Port), "-U", s.srv.User, name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("createdb %s: %v\n%s", name, err, out)
+	}
+	return s.srv.DSN(name)
+}
+
+// Stop stops the server if one was started.
+func (s *Shared) Stop() error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Stop()
 }
