@@ -182,11 +182,21 @@ func (r *Registry) Migrate(ctx context.Context) (applied []int, err error) {
 	}
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	if _, err := r.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+	// READ COMMITTED on PostgreSQL (nil options), not write's
+	// SERIALIZABLE: each statement after the migration lock must see what
+	// another collector committed while this one waited for it.
+	err = r.inTxWith(ctx, nil, func(tx *sql.Tx) error {
+		if err := r.dia.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
 	for _, m := range ms {
-		err := r.inTx(ctx, func(tx *sql.Tx) error {
+		err := r.inTxWith(ctx, nil, func(tx *sql.Tx) error {
 			if err := r.dia.lockMigrations(ctx, tx); err != nil {
 				return err
 			}
@@ -236,7 +246,11 @@ func (r *Registry) Ready(ctx context.Context) error {
 // the DSN's _txlock; PostgreSQL: SERIALIZABLE), committing when fn
 // returns nil. The caller holds writeMu or calls write.
 func (r *Registry) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := r.db.BeginTx(ctx, r.dia.txOptions())
+	return r.inTxWith(ctx, r.dia.txOptions(), fn)
+}
+
+func (r *Registry) inTxWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := r.db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -168,14 +168,19 @@ func (d dialect) txOptions() *sql.TxOptions {
 	return nil // BEGIN IMMEDIATE through the DSN's _txlock
 }
 
+// migrateLock is the PostgreSQL advisory lock key Migrate holds.
+const migrateLock = 0x526f737465720001 // "Roster" + 1
+
 // lockMigrations serialises Migrate between processes: two collectors
-// starting together on one PostgreSQL database would otherwise both apply
-// a migration.
+// starting together on one PostgreSQL database would otherwise both create
+// schema_migrations or apply a migration. The lock is transaction-scoped,
+// and Migrate's transactions are READ COMMITTED so that the statements
+// after it see what the other collector committed meanwhile.
 func (d dialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	if !d.postgres() {
 		return nil // BEGIN IMMEDIATE already excludes other writers
 	}
-	_, err := tx.ExecContext(ctx, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`)
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock))
 	return err
 }
 

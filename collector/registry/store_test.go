@@ -72,3 +72,28 @@ func TestTwoInstancesKeepAuditChain(t *testing.T) {
 		t.Errorf("got %d secrets, want %d", len(secrets), 4*perWriter)
 	}
 }
+
+// TestConcurrentMigrate: collectors starting together on a new store each
+// open it (migrating it) without tripping over the other, and it ends
+// migrated once.
+func TestConcurrentMigrate(t *testing.T) {
+	t.Parallel()
+	store := registry.NewTestStore(t)
+	regs := make([]*registry.Registry, 3)
+	errs := make([]error, len(regs))
+	var wg sync.WaitGroup
+	for i := range regs {
+		wg.Go(func() { regs[i], errs[i] = registry.OpenStore(context.Background(), store, nil) })
+	}
+	wg.Wait()
+	for i, r := range regs {
+		if errs[i] != nil {
+			t.Errorf("instance %d: %v", i, errs[i])
+			continue
+		}
+		if err := r.Ready(context.Background()); err != nil {
+			t.Errorf("instance %d: %v", i, err)
+		}
+		r.Close()
+	}
+}
