@@ -92,6 +92,8 @@ type server struct {
 	checkpointEvery time.Duration
 	// metricsPerm is what GET /metrics needs.
 	metricsPerm access.Permission
+	// openapi is the API's OpenAPI document (openapi.go), built by New.
+	openapi []byte
 }
 
 // New returns the API handler: /api/v1/..., /healthz, /readyz and /metrics.
@@ -125,11 +127,16 @@ func New(opt Options) http.Handler {
 	}
 	s.metrics.SetDeviceSource(s.reg.CountDevicesByState, s.logger)
 
+	var err error
+	if s.openapi, err = s.openAPIDocument(); err != nil {
+		s.logger.Error("build the OpenAPI document", "err", err)
+	}
 	mux := http.NewServeMux()
+	cs := contracts()
 	for _, rt := range s.routes() {
 		methods := map[string]http.HandlerFunc{}
 		for m, e := range rt.methods {
-			methods[m] = s.guard(e.perm, e.h)
+			methods[m] = s.guard(e.perm, s.checked(cs[m+" "+rt.path], e.h))
 		}
 		// Methods are dispatched here rather than in the mux pattern so a
 		// wrong method gets the JSON 405 of the contract, not the mux's text.
@@ -177,6 +184,7 @@ func (s *server) routes() []route {
 	rs := []route{
 		{"/healthz", map[string]endpoint{"GET": ep(access.Public, s.healthz)}},
 		{"/readyz", map[string]endpoint{"GET": ep(access.Public, s.readyz)}},
+		{"/api/v1/openapi.json", map[string]endpoint{"GET": ep(access.Public, s.openAPI)}},
 		{"/metrics", map[string]endpoint{"GET": ep(s.metricsPerm, s.metrics.Handler().ServeHTTP)}},
 		{"/api/v1/enroll", map[string]endpoint{"POST": ep(access.Public, s.enroll)}},
 		{"/api/v1/agent/renew", map[string]endpoint{"POST": ep(access.Agent, s.renew)}},
