@@ -97,10 +97,6 @@ func (s *server) updateAsset(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ae := knownParams(q, "limit", "cursor", "status", "type", "classification", "owner", "location", "flag", "linked"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
 	p, ae := page(q)
 	if ae != nil {
 		s.fail(w, r, ae)
@@ -162,10 +158,6 @@ func boolParam(v, name string) (bool, *apiError) {
 
 func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ae := knownParams(q, "dry_run", "map"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
 	dry, ae := boolParam(q.Get("dry_run"), "dry_run")
 	if ae != nil {
 		s.fail(w, r, ae)
@@ -211,10 +203,6 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) exportAssets(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ae := knownParams(q, "format"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
 	switch q.Get("format") {
 	case "", "csv":
 		rows, err := s.reg.ExportAssets(r.Context())
@@ -265,14 +253,6 @@ func (s *server) registerHistory(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) register(w http.ResponseWriter, r *http.Request, tag string) {
 	q := r.URL.Query()
-	names := []string{"limit", "cursor", "since", "until", "kind", "device"}
-	if tag == "" {
-		names = append(names, "asset")
-	}
-	if ae := knownParams(q, names...); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
 	p, ae := page(q)
 	if ae != nil {
 		s.fail(w, r, ae)
@@ -295,10 +275,6 @@ func (s *server) register(w http.ResponseWriter, r *http.Request, tag string) {
 }
 
 func (s *server) refreshFlags(w http.ResponseWriter, r *http.Request) {
-	if ae := knownParams(r.URL.Query()); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
 	ch, err := s.reg.RefreshFlags(r.Context(), s.now())
 	if err != nil {
 		s.fail(w, r, err)
@@ -309,10 +285,6 @@ func (s *server) refreshFlags(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) reconcile(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if ae := knownParams(q, "hostname_rule"); ae != nil {
-		s.fail(w, r, ae)
-		return
-	}
 	rule := s.hostnameRule
 	if v := q.Get("hostname_rule"); v != "" {
 		var err error

@@ -159,12 +159,6 @@ func (s *server) recordWipe(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) wipeCertificate(w http.ResponseWriter, r *http.Request) {
 	format := r.URL.Query().Get("format")
-	for k := range r.URL.Query() {
-		if k != "format" {
-			s.fail(w, r, errf(http.StatusBadRequest, "bad_parameter", "unknown parameter %q", k))
-			return
-		}
-	}
 	if format != "" && format != "json" && format != "html" {
 		s.fail(w, r, errf(http.StatusBadRequest, "bad_parameter", "format %q: want json or html", format))
 		return
