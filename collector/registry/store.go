@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -182,15 +181,4 @@ func (d dialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock))
 	return err
-}
-
-func isPgDuplicate(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// isUniqueViolation reports a UNIQUE or PRIMARY KEY conflict on either
-// engine.
-func isUniqueViolation(err error) bool {
-	return err != nil && (isPgDuplicate(err) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
 }
