@@ -51,6 +51,9 @@ type Options struct {
 	DataDir string
 	// Args are extra serve flags, e.g. "--http3=false".
 	Args []string
+	// Config is a configuration file given to serve and to token create
+	// (--config), e.g. one naming a PostgreSQL store.
+	Config string
 }
 
 // Collector is a running roster-collector process.
@@ -88,7 +91,12 @@ func Start(t testing.TB, bin string, opts Options) *Collector {
 		dir = filepath.Join(t.TempDir(), "data")
 	}
 	c := &Collector{DataDir: dir, CAFile: filepath.Join(dir, "pki", "ca.crt"), bin: bin, stderr: &syncBuffer{}, done: make(chan struct{})}
-	args := append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--log-format", "json"}, opts.Args...)
+	args := []string{"serve", "--data", dir, "--listen", "127.0.0.1:0", "--log-format", "json"}
+	var configArgs []string
+	if opts.Config != "" {
+		configArgs = []string{"--config", opts.Config}
+	}
+	args = append(append(args, configArgs...), opts.Args...)
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Stderr = c.stderr
 	// quic-go warns on stderr when it cannot enlarge UDP buffers; that is
@@ -149,7 +157,9 @@ wait:
 	c.Stdout = out.String()
 	c.URL = "https://" + c.Addr
 	c.Fingerprint = strings.TrimSpace(c.Run(t, "ca", "fingerprint", "--data", dir))
-	c.AdminToken = strings.TrimSpace(c.Run(t, "token", "create", "--data", dir, "--role", "admin", "--name", "e2e-admin"))
+	// A second collector on a shared store finds the principal made by the
+	// first: its token keeps that principal's role.
+	c.AdminToken = strings.TrimSpace(c.Run(t, append([]string{"token", "create", "--data", dir, "--role", "admin", "--name", "e2e-admin"}, configArgs...)...))
 	return c
 }
 
@@ -168,6 +178,16 @@ func (c *Collector) Run(t testing.TB, args ...string) string {
 
 // Stop sends SIGINT, waits for the process (killing it after a bound) and
 // returns its exit code. Later calls return the same code.
+// Kill ends the collector with SIGKILL, as a crash or the loss of its
+// host would: no graceful shutdown, no final checkpoint.
+func (c *Collector) Kill() {
+	c.once.Do(func() {
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		c.err = nil
+	})
+}
+
 func (c *Collector) Stop() int {
 	c.once.Do(func() {
 		_ = c.cmd.Process.Signal(os.Interrupt)

@@ -1,0 +1,191 @@
+package main
+
+// Issue 12's several-collectors test with the real binaries: two
+// collectors on one real PostgreSQL (pgtest), joined by sharing the data
+// directory's pki/ (the documented join step), agents split between them,
+// rosterctl against either seeing the same registry, a policy change made
+// through A judging a device that reports to B, and A killed while an
+// agent reports: the agent fails over to B and nothing is lost.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rosterhq/roster/cmd/roster-collector/collectortest"
+	"github.com/rosterhq/roster/collector/store/pgtest"
+)
+
+// copyDir copies the files of src (one level, as pki/ is) into dst with
+// their modes.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTwoCollectorsOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and two collectors")
+	}
+	pg := pgtest.Start(t)
+	cfg := filepath.Join(t.TempDir(), "collector.yaml")
+	if err := os.WriteFile(cfg, []byte("store:\n  engine: postgres\n  dsn: "+pg.DSN("postgres")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dirA, dirB := filepath.Join(root, "a"), filepath.Join(root, "b")
+	a := collectortest.Start(t, collectorBin, collectortest.Options{DataDir: dirA, Config: cfg, Args: []string{"--http3=false"}})
+	// The join step: B gets A's CA, server and command-signing keys.
+	copyDir(t, filepath.Join(dirA, "pki"), filepath.Join(dirB, "pki"))
+	b := collectortest.Start(t, collectorBin, collectortest.Options{DataDir: dirB, Config: cfg, Args: []string{"--http3=false"}})
+	if a.Fingerprint != b.Fingerprint {
+		t.Fatalf("joined collectors have different CAs: %s and %s", a.Fingerprint, b.Fingerprint)
+	}
+	if b.BootstrapToken != "" {
+		t.Error("the joined collector printed a bootstrap token of its own")
+	}
+
+	out, errOut, code := rosterctl(t, a, a.AdminToken, "secrets", "create", "--label", "multi", "--expires", "1h", "--json")
+	if code != 0 {
+		t.Fatalf("secrets create: exit %d: %s", code, errOut)
+	}
+	var secret struct {
+		Secret string `json:"secret"`
+	}
+	decodeJSON(t, "secrets create", out, &secret)
+
+	// Agent 1 prefers A, agent 2 prefers B; different captured machines.
+	type agentRun struct {
+		base []string
+		id   string
+	}
+	enrol := func(host, collectors string) agentRun {
+		t.Helper()
+		hostRoot, _ := filepath.Abs(filepath.Join("../../testdata/hosts/linux", host))
+		base := []string{"--state-dir", filepath.Join(t.TempDir(), "state"), "--transport", "https", "--os", "linux", "--host-root", hostRoot}
+		out, errOut, code := agent(t, append([]string{"enroll", "--collector", collectors, "--secret", secret.Secret, "--ca-fingerprint", a.Fingerprint, "--json"}, base...)...)
+		if code != 0 {
+			t.Fatalf("enroll %s: exit %d: %s", host, code, errOut)
+		}
+		var e struct {
+			DeviceID string `json:"device_id"`
+		}
+		decodeJSON(t, "enroll", out, &e)
+		return agentRun{base: base, id: e.DeviceID}
+	}
+	report := func(r agentRun) string {
+		t.Helper()
+		out, errOut, code := agent(t, append([]string{"report", "--once", "--json"}, r.base...)...)
+		if code != 0 {
+			t.Fatalf("report: exit %d: %s", code, errOut)
+		}
+		var res struct {
+			Status    string `json:"status"`
+			Collector string `json:"collector"`
+		}
+		decodeJSON(t, "report", out, &res)
+		if res.Status != "applied" {
+			t.Fatalf("report status %q: %s", res.Status, out)
+		}
+		return res.Collector
+	}
+	one := enrol("dell-r6515-centos7", a.URL+","+b.URL)
+	two := enrol("alpine", b.URL+","+a.URL)
+	if got := report(one); got != a.URL {
+		t.Errorf("agent 1 reported to %s, want %s", got, a.URL)
+	}
+	if got := report(two); got != b.URL {
+		t.Errorf("agent 2 reported to %s, want %s", got, b.URL)
+	}
+
+	// Either collector serves the same registry.
+	for _, c := range []*collectortest.Collector{a, b} {
+		out, errOut, code := rosterctl(t, c, c.AdminToken, "devices", "list", "--json")
+		if code != 0 {
+			t.Fatalf("devices list via %s: exit %d: %s", c.URL, code, errOut)
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		decodeJSON(t, "devices list", out, &page)
+		var ids []string
+		for _, d := range page.Items {
+			ids = append(ids, d.ID)
+		}
+		if !slices.Contains(ids, one.id) || !slices.Contains(ids, two.id) {
+			t.Errorf("devices via %s: %v, want both %s and %s", c.URL, ids, one.id, two.id)
+		}
+	}
+
+	// A policy change made through A judges the device that reports to B,
+	// as B shows it, without a new report.
+	policies := "policies:\n  - id: TEST-NO-LIBSSL\n    title: no libssl\n    severity: high\n    kind: banned_software\n    params:\n      name: \"libssl*\"\n"
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(a.CAFile)
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("PUT", a.URL+"/api/v1/policies", strings.NewReader(policies))
+	req.Header.Set("Authorization", "Bearer "+a.AdminToken)
+	req.Header.Set("Content-Type", "application/yaml")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT policies through A: %d", resp.StatusCode)
+	}
+	out, errOut, code = rosterctl(t, b, b.AdminToken, "devices", "show", two.id, "--json")
+	if code != 0 {
+		t.Fatalf("devices show via B: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, `"TEST-NO-LIBSSL"`) || !strings.Contains(out, `"fail"`) {
+		t.Errorf("device 2 via B after the policy change through A does not fail TEST-NO-LIBSSL:\n%s", out)
+	}
+
+	// A dies; agent 1 fails over to B and its report is applied there.
+	a.Kill()
+	if got := report(one); got != b.URL {
+		t.Errorf("after A died agent 1 reported to %s, want %s", got, b.URL)
+	}
+	out, errOut, code = rosterctl(t, b, b.AdminToken, "devices", "history", one.id, "--json")
+	if code != 0 {
+		t.Fatalf("devices history via B: exit %d: %s", code, errOut)
+	}
+	// One audit chain, written by both collectors, verifies.
+	cmd := exec.Command(ctlBin, "audit", "verify", "--witness", "none")
+	cmd.Env = []string{"HOME=" + t.TempDir(), "ROSTER_URL=" + b.URL, "ROSTER_TOKEN=" + b.AdminToken, "ROSTER_CA=" + b.CAFile}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "audit log verified") {
+		t.Errorf("audit verify via B: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+}
