@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -176,9 +177,14 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 	if got := report(one); got != b.URL {
 		t.Errorf("after A died agent 1 reported to %s, want %s", got, b.URL)
 	}
-	out, errOut, code = rosterctl(t, b, b.AdminToken, "devices", "history", one.id, "--json")
+	// The report B took is the device's newest: B's view of its last
+	// report and sequence moved on.
+	out, errOut, code = rosterctl(t, b, b.AdminToken, "devices", "show", one.id, "--json")
 	if code != 0 {
-		t.Fatalf("devices history via B: exit %d: %s", code, errOut)
+		t.Fatalf("devices show via B: exit %d: %s", code, errOut)
+	}
+	if m := regexp.MustCompile(`"last_report_seq":\s*(\d+)`).FindStringSubmatch(out); m == nil || m[1] != "2" {
+		t.Errorf("device 1 via B after the failover: last_report_seq %v, want 2 (the report B took):\n%s", m, out)
 	}
 	// One audit chain, written by both collectors, verifies.
 	cmd := exec.Command(ctlBin, "audit", "verify", "--witness", "none")
