@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -103,14 +104,46 @@ func (r *Registry) Engine() string {
 	return EngineSQLite
 }
 
-// glob is a case-sensitive match of column against a '*'/'?' pattern
-// bound to placeholder ph ("?" or "$N") and the pattern to bind there:
-// SQLite's GLOB as is, PostgreSQL's LIKE over the translated pattern.
+// glob is a case-sensitive match of column against a glob pattern ('*',
+// '?', '[...]' classes) bound to placeholder ph ("?" or "$N"), and the
+// value to bind there: SQLite's GLOB as is, PostgreSQL's regular
+// expression match over the translated pattern.
 func (d dialect) glob(column, ph, pattern string) (string, any) {
 	if d.postgres() {
-		return column + " LIKE " + ph + ` ESCAPE '\'`, softwareLike(pattern)
+		return column + " ~ " + ph, globRegexp(pattern)
 	}
 	return column + " GLOB " + ph, pattern
+}
+
+// globRegexp turns a glob into an anchored regular expression that
+// PostgreSQL and Go read alike: '*' any run, '?' one character, a
+// bracketed class kept as written ('^' negating it, as in GLOB), every
+// other character literal.
+func globRegexp(glob string) string {
+	var b strings.Builder
+	b.WriteByte('^')
+	for i := 0; i < len(glob); i++ {
+		switch c := glob[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteByte('.')
+		case '[':
+			if j := strings.IndexByte(glob[i+1:], ']'); j > 0 {
+				b.WriteString(glob[i : i+j+2])
+				i += j + 1
+				continue
+			}
+			b.WriteString(`\[`)
+		default:
+			if strings.IndexByte(`\.+()|{}^$]`, c) >= 0 {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('$')
+	return b.String()
 }
 
 // jsonArray is a FROM item expanding the JSON array in the text column
