@@ -31,11 +31,11 @@ const DefaultClaimLease = 5 * time.Minute
 // stays pending, untouched, until it is configured again.
 //
 // Each Outbox has its own claim id. Due claims what it returns, and hands
-// out only deliveries that are unclaimed, claimed by this Outbox, or whose
-// claim has lapsed, so two collector processes sharing one database never
-// send one delivery at the same time. (SQLite serves one process; the
-// claim keeps the design right for a shared database.) Use one Outbox per
-// process, behind one webhook.Worker.
+// out only pending deliveries that are unclaimed, claimed by this Outbox,
+// or whose claim has lapsed, so collectors sharing one database never
+// send one delivery at the same time, and one that another collector has
+// recorded as delivered or given up is never sent again. Use one Outbox
+// per process, behind one webhook.Worker.
 type Outbox struct {
 	r     *Registry
 	owner string
@@ -62,7 +62,7 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 	if len(eps) == 0 || limit <= 0 {
 		return nil, nil
 	}
-	ts := fmtTime(now)
+	ts, until := fmtTime(now), fmtTime(now.Add(o.lease))
 	var q query
 	q.add("d.state = ?", DeliveryPending)
 	q.add("d.next_attempt_at <= ?", ts)
@@ -77,18 +77,21 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 		args = append(args, id)
 	}
 	q.add(in+")", args...)
-	claimArgs := append([]any{o.owner, fmtTime(now.Add(o.lease))}, q.args...)
+	// Built once: write may run the function again, which must not add
+	// another limit argument.
+	sel := `SELECT d.id, d.endpoint_id, d.attempt, d.next_attempt_at, d.last_error,
+			e.id, e.kind, e.at, e.device_id, e.asset_tag, e.subject, e.data
+			FROM webhook_deliveries d JOIN events e ON e.n = d.event_n` + q.sql() + ` ORDER BY d.next_attempt_at, d.id` + q.limitArg(limit) +
+		o.r.dia.skipLocked("d")
 	var out []webhook.Pending
 	err := o.r.write(ctx, func(tx *sql.Tx) error {
 		out = nil
-		// Select first, then claim exactly what was selected.
-		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.endpoint_id, d.attempt, d.next_attempt_at, d.last_error,
-			e.id, e.kind, e.at, e.device_id, e.asset_tag, e.subject, e.data
-			FROM webhook_deliveries d JOIN events e ON e.n = d.event_n`+q.sql()+` ORDER BY d.next_attempt_at, d.id`+q.limitArg(limit), q.args...)
+		rows, err := tx.QueryContext(ctx, sel, q.args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		var due []webhook.Pending
 		for rows.Next() {
 			var p webhook.Pending
 			var next, at, data string
@@ -99,20 +102,30 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 			p.Delivery.EventID, p.Delivery.NextAttemptAt = p.Event.ID, parseTime(next)
 			p.Event.At, p.Event.Data = parseTime(at), json.RawMessage(data)
 			p.Endpoint = eps[p.Delivery.EndpointID]
-			out = append(out, p)
+			due = append(due, p)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		rows.Close()
-		claim, err := tx.PrepareContext(ctx, `UPDATE webhook_deliveries SET claimed_by = $1, claimed_until = $2 WHERE id = $3`)
+		// The claim repeats the selection's conditions, so a row another
+		// collector claimed or finished since it was read is not taken:
+		// only the rows this UPDATE changed are handed out.
+		claim, err := tx.PrepareContext(ctx, `UPDATE webhook_deliveries SET claimed_by = $1, claimed_until = $2
+			WHERE id = $3 AND state = $4 AND next_attempt_at <= $5 AND (claimed_by = $1 OR claimed_until = '' OR claimed_until <= $5)`)
 		if err != nil {
 			return err
 		}
 		defer claim.Close()
-		for _, p := range out {
-			if _, err := claim.ExecContext(ctx, claimArgs[0], claimArgs[1], p.Delivery.ID); err != nil {
+		for _, p := range due {
+			res, err := claim.ExecContext(ctx, o.owner, until, p.Delivery.ID, DeliveryPending, ts)
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				out = append(out, p)
 			}
 		}
 		return nil
@@ -121,6 +134,18 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 		return nil, fmt.Errorf("list due webhook deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// skipLocked is the locking clause that ends a SELECT of rows to claim
+// from table alias: on PostgreSQL the rows are locked and rows another
+// transaction holds are skipped, so collectors polling together claim
+// different rows instead of conflicting over the same ones; SQLite's
+// write transaction already excludes every other writer.
+func (d dialect) skipLocked(alias string) string {
+	if d.postgres() {
+		return " FOR UPDATE OF " + alias + " SKIP LOCKED"
+	}
+	return ""
 }
 
 // outcome records an attempt's outcome on a pending delivery.

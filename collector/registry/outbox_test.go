@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/webhook"
 	"github.com/rosterhq/roster/collector/webhook/webhooktest"
 )
@@ -190,4 +193,152 @@ func TestOutboxWithWorker(t *testing.T) {
 	if due, _ := ob.Due(context.Background(), t0.Add(time.Hour), 10); len(due) != 0 {
 		t.Errorf("still due after delivery: %+v", due)
 	}
+}
+
+// TestOutboxClaimsAcrossInstances has two registries on one store (two
+// collectors sharing a database), each with several outboxes polling at
+// once, race for many due deliveries and record each one they get as
+// delivered. Every delivery is handed out exactly once: no outbox gets one
+// another outbox claimed, none is recorded twice, and once delivered none
+// is due again anywhere, even after every claim has lapsed.
+func TestOutboxClaimsAcrossInstances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := registry.NewTestStore(t)
+	a, b := &env{reg: registry.OpenTestStore(t, store)}, &env{reg: registry.OpenTestStore(t, store)}
+	for _, e := range []*env{a, b} {
+		e.configure(t, failAll, testEndpoints()...)
+	}
+	const events = 150 // two deliveries each: endpoints a and b take device.*
+	evs := make([]webhook.Event, events)
+	for i := range evs {
+		evs[i] = webhook.Event{Kind: webhook.KindDeviceUnregistered, At: t0, DeviceID: fmt.Sprintf("d%d", i)}
+	}
+	n, err := a.reg.RecordEvents(ctx, evs)
+	if err != nil || n != 2*events {
+		t.Fatalf("record events: %d deliveries, %v; want %d", n, err, 2*events)
+	}
+
+	now := t0.Add(time.Second)
+	var mu sync.Mutex
+	claimedBy := map[string]int{} // delivery id → outbox that got it
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i, reg := range []*registry.Registry{a.reg, b.reg, a.reg, b.reg, a.reg, b.reg} {
+		ob := reg.Outbox(time.Minute)
+		wg.Go(func() {
+			for {
+				due, err := ob.Due(ctx, now, 7)
+				if err != nil {
+					errs <- fmt.Errorf("outbox %d: %w", i, err)
+					return
+				}
+				if len(due) == 0 {
+					return
+				}
+				for _, p := range due {
+					mu.Lock()
+					prev, seen := claimedBy[p.Delivery.ID]
+					claimedBy[p.Delivery.ID] = i
+					mu.Unlock()
+					if seen {
+						errs <- fmt.Errorf("delivery %s handed to outbox %d, already claimed by %d", p.Delivery.ID, i, prev)
+						return
+					}
+					if err := ob.Delivered(ctx, p.Delivery.ID, now); err != nil {
+						errs <- fmt.Errorf("outbox %d: %w", i, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(claimedBy) != 2*events {
+		t.Errorf("got %d deliveries claimed, want %d", len(claimedBy), 2*events)
+	}
+	for name, reg := range map[string]*registry.Registry{"a": a.reg, "b": b.reg} {
+		if due, err := reg.Outbox(time.Minute).Due(ctx, now.Add(time.Hour), 10); err != nil || len(due) != 0 {
+			t.Errorf("%s: due after every delivery was recorded: %d, %v; want none", name, len(due), err)
+		}
+	}
+}
+
+// TestTwoWorkersDeliverOnce: two collectors' webhook workers on one store,
+// running at once against one receiver on loopback, send each event to it
+// exactly once.
+func TestTwoWorkersDeliverOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := t0.Add(time.Second)
+	var mu sync.Mutex
+	got := map[string]int{} // event id → requests the receiver accepted
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if err := webhook.Verify("sa", r.Header.Get(webhook.HeaderSignature), r.Header.Get(webhook.HeaderTimestamp), body, now, 0); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got[ev.ID]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	store := registry.NewTestStore(t)
+	eps := []webhook.Endpoint{{ID: "a", URL: srv.URL, Secret: "sa", Events: []string{"*"}, Enabled: true}}
+	var regs []*registry.Registry
+	for range 2 {
+		e := &env{reg: registry.OpenTestStore(t, store)}
+		e.configure(t, failAll, eps...)
+		regs = append(regs, e.reg)
+	}
+	const events = 60
+	evs := make([]webhook.Event, events)
+	for i := range evs {
+		evs[i] = webhook.Event{ID: uuid.NewString(), Kind: webhook.KindComplianceChanged, At: t0, DeviceID: fmt.Sprintf("d%d", i)}
+	}
+	if _, err := regs[0].RecordEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	attempts := make([]int, len(regs))
+	for i, reg := range regs {
+		w := webhook.NewWorker(reg.Outbox(0), srv.Client(), nil, webhook.Options{Concurrency: 4, Now: func() time.Time { return now }})
+		wg.Go(func() {
+			n, err := w.RunOnce(ctx)
+			if err != nil {
+				t.Errorf("worker %d: %v", i, err)
+			}
+			attempts[i] = n
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range evs {
+		if n := got[ev.ID]; n != 1 {
+			t.Errorf("event %s arrived %d times, want once", ev.ID, n)
+		}
+	}
+	if attempts[0]+attempts[1] != events {
+		t.Errorf("workers made %v attempts, want %d in all", attempts, events)
+	}
+	t.Logf("attempts per worker: %v", attempts)
 }
