@@ -37,11 +37,9 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/rosterhq/roster/shared/identity"
 )
 
-// Column names.
+// Column names: the Name of each of Fields.
 const (
 	ColAssetTag       = "asset_tag"
 	ColSerial         = "serial"
@@ -65,8 +63,11 @@ const MaxField = 4096
 
 // Columns returns the column names in export order.
 func Columns() []string {
-	return []string{ColAssetTag, ColSerial, ColType, ColModel, ColOwner, ColOwnerEmail, ColClassification,
-		ColLocation, ColStatus, ColPurchaseDate, ColFixedAssetRef, ColNotes, ColTags}
+	cols := make([]string, len(fields))
+	for i := range fields {
+		cols[i] = fields[i].Name
+	}
+	return cols
 }
 
 // Row is one asset as the register states it.
@@ -164,6 +165,10 @@ func Read(r io.Reader, opt Options) ([]Row, []RowError, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	fs := make([]Field, len(cols))
+	for i, c := range cols {
+		fs[i], _ = Lookup(c)
+	}
 
 	var (
 		rows    []Row
@@ -183,7 +188,7 @@ func Read(r io.Reader, opt Options) ([]Row, []RowError, error) {
 			continue
 		}
 		line, _ := cr.FieldPos(0)
-		row, rowErrs := parseRow(rec, cols, line)
+		row, rowErrs := parseRow(rec, cols, fs, line)
 		if row.AssetTag != "" {
 			key := strings.ToUpper(row.AssetTag)
 			if first, dup := tags[key]; dup {
@@ -305,7 +310,8 @@ func resolve(header []string, m map[string]string) ([]string, []string, error) {
 
 // parseRow validates one record. rec is reused by the csv reader: values
 // are copied out by the string operations below before it changes.
-func parseRow(rec, cols []string, line int) (Row, []RowError) {
+// fs[i] is the field of cols[i] (zero for a nameless or ignored column).
+func parseRow(rec, cols []string, fs []Field, line int) (Row, []RowError) {
 	row := Row{Line: line}
 	var errs []RowError
 	fail := func(col, format string, args ...any) {
@@ -335,49 +341,18 @@ func parseRow(rec, cols []string, line int) (Row, []RowError) {
 			fail(col, "%s is not valid UTF-8 (save the file as CSV UTF-8)", col)
 			continue
 		}
-		if len(v) > MaxField {
-			fail(col, "%s is %d bytes long, at most %d allowed", col, len(v), MaxField)
-			continue
-		}
-		// csv turns a quoted CRLF into LF but keeps a lone CR: Text
+		// csv turns a quoted CRLF into LF but keeps a lone CR: Clean
 		// makes notes' line breaks one kind.
-		v, err := Text(col, v)
+		v, err := fs[i].Clean(v)
 		if err != nil {
 			fail(col, "%v", err)
 			continue
 		}
-		v = unguard(v)
-		switch col {
-		case ColAssetTag:
-			row.AssetTag = v
-		case ColSerial:
-			row.SerialRaw, row.Serial = v, identity.Serial(v)
-		case ColType:
-			row.Type, err = ParseType(v)
-		case ColModel:
-			row.Model = v
-		case ColOwner:
-			row.Owner = v
-		case ColOwnerEmail:
-			row.OwnerEmail, err = ParseEmail(v)
-		case ColClassification:
-			row.Classification, err = ParseClassification(v)
-		case ColLocation:
-			row.Location = v
-		case ColStatus:
-			row.Status, err = ParseStatus(v)
-		case ColPurchaseDate:
-			row.PurchaseDate, err = ParseDate(v)
-		case ColFixedAssetRef:
-			row.FixedAssetRef = v
-		case ColNotes:
-			row.Notes = v
-		case ColTags:
-			row.Tags = SplitTags(v)
-		}
-		if err != nil {
+		if v, err = fs[i].Parse(unguard(v)); err != nil {
 			fail(col, "%v", err)
+			continue
 		}
+		fs[i].Set(&row, v)
 	}
 	if row.AssetTag == "" && !slices.ContainsFunc(errs, func(e RowError) bool { return e.Column == ColAssetTag }) {
 		fail(ColAssetTag, "asset_tag is empty")
@@ -414,8 +389,9 @@ func unguard(v string) string {
 	return v
 }
 
-// Write writes rows with the default header, ',' separated, tags joined
-// with ';', the serial as written (SerialRaw, else Serial).
+// Write writes rows with the default header, ',' separated, each cell as
+// its Field's Get gives it: tags joined with ';', the serial as written
+// (SerialRaw, else Serial).
 func Write(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(Columns()); err != nil {
@@ -423,14 +399,8 @@ func Write(w io.Writer, rows []Row) error {
 	}
 	rec := make([]string, len(Columns()))
 	for _, r := range rows {
-		serial := r.SerialRaw
-		if serial == "" {
-			serial = r.Serial
-		}
-		rec = append(rec[:0], r.AssetTag, serial, r.Type, r.Model, r.Owner, r.OwnerEmail, r.Classification,
-			r.Location, r.Status, r.PurchaseDate, r.FixedAssetRef, r.Notes, strings.Join(r.Tags, ";"))
-		for i := range rec {
-			rec[i] = guard(rec[i])
+		for i := range fields {
+			rec[i] = guard(fields[i].Get(&r))
 		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write asset csv: %w", err)

@@ -141,13 +141,20 @@ func SplitTags(s string) []string {
 }
 
 // Text applies fieldtext's rule to one field's value, for the CSV reader
-// and the API alike: notes may span lines (a CR LF or a lone CR becomes
-// LF, so a value reads back as written), every other field is one line.
-// It returns the value to store.
+// and the API alike: a Lines field (notes) may span lines (a CR LF or a
+// lone CR becomes LF, so a value reads back as written), every other field
+// is one line. It returns the value to store.
 func Text(col, v string) (string, error) {
-	if col != ColNotes {
-		return v, fieldtext.Check(col, v)
+	if f, ok := Lookup(col); ok {
+		return f.text(v)
+	}
+	return v, fieldtext.Check(col, v)
+}
+
+func (f Field) text(v string) (string, error) {
+	if !f.Lines {
+		return v, fieldtext.Check(f.Name, v)
 	}
 	v = strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
-	return v, fieldtext.CheckLines(col, v)
+	return v, fieldtext.CheckLines(f.Name, v)
 }
