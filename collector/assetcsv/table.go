@@ -110,6 +110,9 @@ func (f Field) Set(r *Row, v string) { f.set(r, v) }
 // Copy sets the field in dst to its value in src.
 func (f Field) Copy(dst, src *Row) { f.copy(dst, src) }
 
+// Values returns the values of a List field.
+func (f Field) Values(r *Row) []string { return *f.list(r) }
+
 // SetList stores the values of a List field, as ParseList returns them.
 func (f Field) SetList(r *Row, vs []string) { *f.list(r) = vs }
 

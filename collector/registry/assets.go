@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,84 +141,104 @@ type ImportOptions struct {
 	Now    time.Time
 }
 
-// assetRec is an assets row.
+// assetRec is an assets row: the fields of assetcsv's table in a Row
+// (Line and Columns unused) and the columns only the registry keeps.
 type assetRec struct {
-	id, tag, serialRaw, typ, model, owner, ownerEmail, class, location, status string
-	purchase, ref, notes                                                       string
-	tags                                                                       []string
-	createdAt, updatedAt                                                       string
+	id string
+	assetcsv.Row
+	createdAt, updatedAt string
 }
 
-// fieldValues lists the fields as the register names them, for diffs.
-func (a *assetRec) fieldValues() [][2]string {
-	return [][2]string{
-		{assetcsv.ColAssetTag, a.tag}, {assetcsv.ColSerial, a.serialRaw}, {assetcsv.ColType, a.typ},
-		{assetcsv.ColModel, a.model}, {assetcsv.ColOwner, a.owner}, {assetcsv.ColOwnerEmail, a.ownerEmail},
-		{assetcsv.ColClassification, a.class}, {assetcsv.ColLocation, a.location}, {assetcsv.ColStatus, a.status},
-		{assetcsv.ColPurchaseDate, a.purchase}, {assetcsv.ColFixedAssetRef, a.ref}, {assetcsv.ColNotes, a.notes},
-		{assetcsv.ColTags, strings.Join(a.tags, ";")},
-	}
-}
-
-func diffAssets(old, cur *assetRec) []FieldChange {
+// diffAssets lists the fields whose value differs, in table order, as
+// the register history records them.
+func diffAssets(fields []assetcsv.Field, old, cur *assetRec) []FieldChange {
 	var out []FieldChange
-	o, n := old.fieldValues(), cur.fieldValues()
-	for i := range o {
-		if o[i][1] != n[i][1] {
-			out = append(out, FieldChange{Field: o[i][0], Old: o[i][1], New: n[i][1]})
+	for _, f := range fields {
+		if o, n := f.Get(&old.Row), f.Get(&cur.Row); o != n {
+			out = append(out, FieldChange{Field: f.Name, Old: o, New: n})
 		}
 	}
 	return out
 }
 
 // apply sets the columns row carries over a; an empty cell clears.
-func (a *assetRec) apply(row assetcsv.Row) {
+func (a *assetRec) apply(row *assetcsv.Row) {
 	for _, c := range row.Columns {
-		switch c {
-		case assetcsv.ColAssetTag:
-			a.tag = row.AssetTag
-		case assetcsv.ColSerial:
-			a.serialRaw = row.SerialRaw
-		case assetcsv.ColType:
-			a.typ = row.Type
-		case assetcsv.ColModel:
-			a.model = row.Model
-		case assetcsv.ColOwner:
-			a.owner = row.Owner
-		case assetcsv.ColOwnerEmail:
-			a.ownerEmail = row.OwnerEmail
-		case assetcsv.ColClassification:
-			a.class = row.Classification
-		case assetcsv.ColLocation:
-			a.location = row.Location
-		case assetcsv.ColStatus:
-			a.status = row.Status
-		case assetcsv.ColPurchaseDate:
-			a.purchase = row.PurchaseDate
-		case assetcsv.ColFixedAssetRef:
-			a.ref = row.FixedAssetRef
-		case assetcsv.ColNotes:
-			a.notes = row.Notes
-		case assetcsv.ColTags:
-			a.tags = slices.Clone(row.Tags)
+		if f, ok := assetcsv.Lookup(c); ok {
+			f.Copy(&a.Row, row)
 		}
 	}
 }
 
 func tagKey(tag string) string { return strings.ToUpper(tag) }
 
-const assetRecCols = `id, asset_tag, serial_raw, type, model, owner, owner_email, classification, location, status,
-	purchase_date, fixed_asset_ref, notes, tags, created_at, updated_at`
+// derivedCols are the assets columns the registry computes from the
+// fields on every write (the serial's normalised forms linking matches on,
+// the case-free tag that keeps tags unique); assetValues gives them in
+// this order after the fields.
+var derivedCols = [...]string{"tag_key", "serial", "serial_uuid", "serial_mac"}
 
-func scanAssetRec(row interface{ Scan(...any) error }) (*assetRec, error) {
-	a := &assetRec{}
-	var tags string
-	if err := row.Scan(&a.id, &a.tag, &a.serialRaw, &a.typ, &a.model, &a.owner, &a.ownerEmail, &a.class, &a.location, &a.status,
-		&a.purchase, &a.ref, &a.notes, &tags, &a.createdAt, &a.updatedAt); err != nil {
+// assetRecCols is the SELECT list recScanner reads: id, the table's
+// columns, created_at, updated_at.
+func assetRecCols(fields []assetcsv.Field) string {
+	cols := []string{"id"}
+	for _, f := range fields {
+		cols = append(cols, f.Column)
+	}
+	return strings.Join(append(cols, "created_at", "updated_at"), ", ")
+}
+
+// assetValues returns the values of the table's columns then of
+// derivedCols, as storeAssets writes them: a List field as a JSON array.
+func (a *assetRec) assetValues(fields []assetcsv.Field) ([]any, error) {
+	vals := make([]any, 0, len(fields)+len(derivedCols))
+	for _, f := range fields {
+		if !f.List {
+			vals = append(vals, f.Get(&a.Row))
+			continue
+		}
+		b, err := json.Marshal(f.Values(&a.Row))
+		if err != nil {
+			return nil, fmt.Errorf("asset %s: %s: %w", a.AssetTag, f.Name, err)
+		}
+		vals = append(vals, string(b))
+	}
+	raw := a.SerialRaw
+	return append(vals, tagKey(a.AssetTag), identity.Serial(raw), identity.UUID(raw), identity.MAC(raw)), nil
+}
+
+// recScanner scans assetRecCols rows, reusing its buffers.
+type recScanner struct {
+	fields []assetcsv.Field
+	vals   []string
+	dest   []any
+}
+
+func newRecScanner(fields []assetcsv.Field) *recScanner {
+	s := &recScanner{fields: fields, vals: make([]string, len(fields)+3)}
+	for i := range s.vals {
+		s.dest = append(s.dest, &s.vals[i])
+	}
+	return s
+}
+
+func (s *recScanner) scan(row interface{ Scan(...any) error }) (*assetRec, error) {
+	if err := row.Scan(s.dest...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(tags), &a.tags); err != nil {
-		return nil, fmt.Errorf("asset %s: tags: %w", a.tag, err)
+	n := len(s.fields)
+	a := &assetRec{id: s.vals[0], createdAt: s.vals[n+1], updatedAt: s.vals[n+2]}
+	for i, f := range s.fields {
+		v := s.vals[i+1]
+		if !f.List {
+			f.Set(&a.Row, v)
+			continue
+		}
+		var l []string
+		if err := json.Unmarshal([]byte(v), &l); err != nil {
+			return nil, fmt.Errorf("asset %s: %s: %w", a.AssetTag, f.Name, err)
+		}
+		f.SetList(&a.Row, l)
 	}
 	return a, nil
 }
@@ -242,18 +264,20 @@ type planned struct {
 // what each would change. It reads every asset, which an import needs for
 // the serial check anyway and which costs little next to writing them.
 func planAssets(ctx context.Context, q querier, rows []assetcsv.Row, mode writeMode, now time.Time) ([]planned, []RowError, error) {
+	fields := assetcsv.Fields()
 	existing := map[string]*assetRec{}
-	rs, err := q.QueryContext(ctx, `SELECT `+assetRecCols+` FROM assets`)
+	rs, err := q.QueryContext(ctx, `SELECT `+assetRecCols(fields)+` FROM assets`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read assets: %w", err)
 	}
+	sc := newRecScanner(fields)
 	for rs.Next() {
-		a, err := scanAssetRec(rs)
+		a, err := sc.scan(rs)
 		if err != nil {
 			rs.Close()
 			return nil, nil, fmt.Errorf("read assets: %w", err)
 		}
-		existing[tagKey(a.tag)] = a
+		existing[tagKey(a.AssetTag)] = a
 	}
 	rs.Close()
 	if err := rs.Err(); err != nil {
@@ -272,34 +296,34 @@ func planAssets(ctx context.Context, q querier, rows []assetcsv.Row, mode writeM
 		case old == nil && mode == modeUpdate:
 			return nil, nil, ErrNotFound.Errorf("no asset %q", row.AssetTag)
 		case old != nil && mode == modeCreate:
-			return nil, nil, ErrExists.Errorf("asset %q already exists", old.tag)
+			return nil, nil, ErrExists.Errorf("asset %q already exists", old.AssetTag)
 		case old == nil:
-			p.cur = &assetRec{id: uuid.NewString(), createdAt: ts, updatedAt: ts, tags: []string{}}
-			p.cur.apply(row)
-			p.cur.tag = row.AssetTag
-			if p.cur.status == "" {
+			p.cur = &assetRec{id: uuid.NewString(), createdAt: ts, updatedAt: ts, Row: assetcsv.Row{Tags: []string{}}}
+			p.cur.apply(&row)
+			p.cur.AssetTag = row.AssetTag
+			if p.cur.Status == "" {
 				fail(row, assetcsv.ColStatus, "status is empty: a new asset needs a lifecycle status (%s)", strings.Join(assetcsv.Statuses(), ", "))
 				continue
 			}
 		default:
 			c := *old
-			c.tags = slices.Clone(old.tags)
-			c.apply(row)
+			c.Tags = slices.Clone(old.Tags)
+			c.apply(&row)
 			if mode == modeUpsert {
 				// A register that writes a tag in another case means
 				// the same asset; only set renames it.
-				c.tag = old.tag
+				c.AssetTag = old.AssetTag
 			}
 			p.cur = &c
-			if c.status == "" {
-				fail(row, assetcsv.ColStatus, "status cannot be cleared (it is %s)", old.status)
+			if c.Status == "" {
+				fail(row, assetcsv.ColStatus, "status cannot be cleared (it is %s)", old.Status)
 				continue
 			}
-			if err := assetcsv.ValidTransition(old.status, c.status); err != nil {
-				fail(row, assetcsv.ColStatus, "asset %s: %v", old.tag, err)
+			if err := assetcsv.ValidTransition(old.Status, c.Status); err != nil {
+				fail(row, assetcsv.ColStatus, "asset %s: %v", old.AssetTag, err)
 				continue
 			}
-			p.diff = diffAssets(old, &c)
+			p.diff = diffAssets(fields, old, &c)
 			if len(p.diff) > 0 {
 				c.updatedAt = ts
 			}
@@ -310,10 +334,10 @@ func planAssets(ctx context.Context, q querier, rows []assetcsv.Row, mode writeM
 	// so that linking by serial never has to choose between two assets.
 	final := map[string]string{} // tag key → normalised serial
 	for k, a := range existing {
-		final[k] = identity.Serial(a.serialRaw)
+		final[k] = identity.Serial(a.SerialRaw)
 	}
 	for _, p := range plans {
-		final[tagKey(p.cur.tag)] = identity.Serial(p.cur.serialRaw)
+		final[tagKey(p.cur.AssetTag)] = identity.Serial(p.cur.SerialRaw)
 	}
 	holders := map[string][]string{}
 	for k, s := range final {
@@ -323,21 +347,21 @@ func planAssets(ctx context.Context, q querier, rows []assetcsv.Row, mode writeM
 	}
 	kept := plans[:0]
 	for _, p := range plans {
-		s := identity.Serial(p.cur.serialRaw)
+		s := identity.Serial(p.cur.SerialRaw)
 		if hs := holders[s]; s != "" && len(hs) > 1 {
 			var others []string
 			for _, h := range hs {
-				if h != tagKey(p.cur.tag) {
+				if h != tagKey(p.cur.AssetTag) {
 					if a := existing[h]; a != nil {
-						others = append(others, a.tag)
+						others = append(others, a.AssetTag)
 					} else {
 						others = append(others, h)
 					}
 				}
 			}
 			slices.Sort(others)
-			errs = append(errs, RowError{Line: p.line, AssetTag: p.cur.tag, Column: assetcsv.ColSerial,
-				Message: fmt.Sprintf("serial %q is also asset %s's: serials must be unique in the register", p.cur.serialRaw, strings.Join(others, ", "))})
+			errs = append(errs, RowError{Line: p.line, AssetTag: p.cur.AssetTag, Column: assetcsv.ColSerial,
+				Message: fmt.Sprintf("serial %q is also asset %s's: serials must be unique in the register", p.cur.SerialRaw, strings.Join(others, ", "))})
 			continue
 		}
 		kept = append(kept, p)
@@ -346,18 +370,37 @@ func planAssets(ctx context.Context, q querier, rows []assetcsv.Row, mode writeM
 	return kept, errs, nil
 }
 
+// assetWriteSQL returns the INSERT and the UPDATE storeAssets prepares:
+// both take assetValues' columns first, then the INSERT id, created_at and
+// updated_at, the UPDATE updated_at and the id it changes.
+func assetWriteSQL(fields []assetcsv.Field) (insert, update string) {
+	var cols []string
+	for _, f := range fields {
+		cols = append(cols, f.Column)
+	}
+	cols = append(cols, derivedCols[:]...)
+	var marks, sets []string
+	for i, c := range cols {
+		marks = append(marks, "$"+strconv.Itoa(i+1))
+		sets = append(sets, c+" = $"+strconv.Itoa(i+1))
+	}
+	n := len(cols)
+	insert = `INSERT INTO assets (` + strings.Join(cols, ", ") + `, id, created_at, updated_at) VALUES (` +
+		strings.Join(marks, ", ") + fmt.Sprintf(", $%d, $%d, $%d)", n+1, n+2, n+3)
+	update = `UPDATE assets SET ` + strings.Join(sets, ", ") + fmt.Sprintf(", updated_at = $%d WHERE id = $%d", n+1, n+2)
+	return insert, update
+}
+
 // storeAssets writes planned rows and their history.
 func storeAssets(ctx context.Context, tx *sql.Tx, plans []planned, actor Actor, now time.Time) error {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO assets (id, asset_tag, tag_key, serial_raw, serial, serial_uuid, serial_mac, type, model, owner,
-		owner_email, classification, location, status, purchase_date, fixed_asset_ref, notes, tags, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`)
+	fields := assetcsv.Fields()
+	insSQL, updSQL := assetWriteSQL(fields)
+	ins, err := tx.PrepareContext(ctx, insSQL)
 	if err != nil {
 		return fmt.Errorf("store assets: %w", err)
 	}
 	defer ins.Close()
-	upd, err := tx.PrepareContext(ctx, `UPDATE assets SET asset_tag = $1, tag_key = $2, serial_raw = $3, serial = $4, serial_uuid = $5,
-		serial_mac = $6, type = $7, model = $8, owner = $9, owner_email = $10, classification = $11, location = $12, status = $13,
-		purchase_date = $14, fixed_asset_ref = $15, notes = $16, tags = $17, updated_at = $18 WHERE id = $19`)
+	upd, err := tx.PrepareContext(ctx, updSQL)
 	if err != nil {
 		return fmt.Errorf("store assets: %w", err)
 	}
@@ -369,35 +412,31 @@ func storeAssets(ctx context.Context, tx *sql.Tx, plans []planned, actor Actor, 
 	defer h.close()
 	for _, p := range plans {
 		a := p.cur
-		tags, err := json.Marshal(a.tags)
+		if p.old != nil && len(p.diff) == 0 {
+			continue
+		}
+		vals, err := a.assetValues(fields)
 		if err != nil {
-			return fmt.Errorf("store asset %s: %w", a.tag, err)
+			return fmt.Errorf("store asset %s: %w", a.AssetTag, err)
 		}
 		if p.old == nil {
-			_, err = ins.ExecContext(ctx, a.id, a.tag, tagKey(a.tag), a.serialRaw, identity.Serial(a.serialRaw), identity.UUID(a.serialRaw), identity.MAC(a.serialRaw),
-				a.typ, a.model, a.owner, a.ownerEmail, a.class, a.location, a.status, a.purchase, a.ref, a.notes, string(tags), a.createdAt, a.updatedAt)
-			if err != nil {
-				return fmt.Errorf("store asset %s: %w", a.tag, err)
+			if _, err = ins.ExecContext(ctx, append(vals, a.id, a.createdAt, a.updatedAt)...); err != nil {
+				return fmt.Errorf("store asset %s: %w", a.AssetTag, err)
 			}
-			if err := h.add(KindAssetCreated, a.id, a.tag, "", "", "", a.status); err != nil {
+			if err := h.add(KindAssetCreated, a.id, a.AssetTag, "", "", "", a.Status); err != nil {
 				return err
 			}
 			continue
 		}
-		if len(p.diff) == 0 {
-			continue
-		}
-		_, err = upd.ExecContext(ctx, a.tag, tagKey(a.tag), a.serialRaw, identity.Serial(a.serialRaw), identity.UUID(a.serialRaw), identity.MAC(a.serialRaw),
-			a.typ, a.model, a.owner, a.ownerEmail, a.class, a.location, a.status, a.purchase, a.ref, a.notes, string(tags), a.updatedAt, a.id)
-		if err != nil {
-			return fmt.Errorf("store asset %s: %w", a.tag, err)
+		if _, err = upd.ExecContext(ctx, append(vals, a.updatedAt, a.id)...); err != nil {
+			return fmt.Errorf("store asset %s: %w", a.AssetTag, err)
 		}
 		for _, d := range p.diff {
 			kind := KindAssetUpdated
 			if d.Field == assetcsv.ColStatus {
 				kind = KindAssetStatusChanged
 			}
-			if err := h.add(kind, a.id, a.tag, "", d.Field, d.Old, d.New); err != nil {
+			if err := h.add(kind, a.id, a.AssetTag, "", d.Field, d.Old, d.New); err != nil {
 				return err
 			}
 		}
@@ -410,9 +449,9 @@ func summarise(plans []planned, errs []RowError, dryRun bool) ImportResult {
 	for _, p := range plans {
 		switch {
 		case p.old == nil:
-			res.Created = append(res.Created, AssetChange{Line: p.line, AssetTag: p.cur.tag})
+			res.Created = append(res.Created, AssetChange{Line: p.line, AssetTag: p.cur.AssetTag})
 		case len(p.diff) > 0:
-			res.Updated = append(res.Updated, AssetChange{Line: p.line, AssetTag: p.cur.tag, Changes: p.diff})
+			res.Updated = append(res.Updated, AssetChange{Line: p.line, AssetTag: p.cur.AssetTag, Changes: p.diff})
 		default:
 			res.Unchanged++
 		}
@@ -489,7 +528,10 @@ func (r *Registry) ImportAssets(ctx context.Context, rows []assetcsv.Row, readEr
 }
 
 // AssetInput is an asset as the API gives it for add (every field) or
-// set (the non-nil fields).
+// set (the non-nil fields). It is the API's contract (the OpenAPI
+// document's schema is made from it): one pointer per field of
+// assetcsv.Fields, the JSON key the field's Name, what each field means
+// and how it is checked the table's (TestAssetInputFollowsTable).
 type AssetInput struct {
 	AssetTag       *string   `json:"asset_tag"`
 	Serial         *string   `json:"serial"`
@@ -506,65 +548,48 @@ type AssetInput struct {
 	Tags           *[]string `json:"tags"`
 }
 
+// given returns the input's fields by JSON key, as reflect values of
+// their pointers.
+func (in *AssetInput) given() map[string]reflect.Value {
+	v := reflect.ValueOf(in).Elem()
+	out := make(map[string]reflect.Value, v.NumField())
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		out[name] = v.Field(i)
+	}
+	return out
+}
+
 // row turns an input into a register row with the same validation the CSV
-// reader applies, listing every problem.
+// reader applies (the field table's Clean and Parse, ParseList for tags),
+// listing every problem.
 func (in AssetInput) row() (assetcsv.Row, []RowError) {
 	var row assetcsv.Row
 	var errs []RowError
-	text := func(col string, v *string, parse func(string) (string, error), dst *string) {
-		if v == nil {
-			return
+	given := in.given()
+	for _, f := range assetcsv.Fields() {
+		p, ok := given[f.Name]
+		if !ok || p.IsNil() {
+			continue
 		}
-		row.Columns = append(row.Columns, col)
-		s := strings.TrimSpace(*v)
-		switch {
-		case len(s) > assetcsv.MaxField:
-			errs = append(errs, RowError{Column: col, Message: fmt.Sprintf("%s is %d bytes long, at most %d allowed", col, len(s), assetcsv.MaxField)})
-			return
-		}
-		var err error
-		if s, err = assetcsv.Text(col, s); err != nil {
-			errs = append(errs, RowError{Column: col, Message: err.Error()})
-			return
-		}
-		if parse != nil {
-			if s, err = parse(s); err != nil {
-				errs = append(errs, RowError{Column: col, Message: err.Error()})
-				return
+		row.Columns = append(row.Columns, f.Name)
+		if f.List {
+			vs, verrs := f.ParseList(p.Elem().Interface().([]string))
+			for _, err := range verrs {
+				errs = append(errs, RowError{Column: f.Name, Message: err.Error()})
 			}
+			f.SetList(&row, vs)
+			continue
 		}
-		*dst = s
-	}
-	text(assetcsv.ColAssetTag, in.AssetTag, nil, &row.AssetTag)
-	text(assetcsv.ColSerial, in.Serial, nil, &row.SerialRaw)
-	row.Serial = identity.Serial(row.SerialRaw)
-	text(assetcsv.ColType, in.Type, assetcsv.ParseType, &row.Type)
-	text(assetcsv.ColModel, in.Model, nil, &row.Model)
-	text(assetcsv.ColOwner, in.Owner, nil, &row.Owner)
-	text(assetcsv.ColOwnerEmail, in.OwnerEmail, assetcsv.ParseEmail, &row.OwnerEmail)
-	text(assetcsv.ColClassification, in.Classification, assetcsv.ParseClassification, &row.Classification)
-	text(assetcsv.ColLocation, in.Location, nil, &row.Location)
-	text(assetcsv.ColStatus, in.Status, assetcsv.ParseStatus, &row.Status)
-	text(assetcsv.ColPurchaseDate, in.PurchaseDate, assetcsv.ParseDate, &row.PurchaseDate)
-	text(assetcsv.ColFixedAssetRef, in.FixedAssetRef, nil, &row.FixedAssetRef)
-	text(assetcsv.ColNotes, in.Notes, nil, &row.Notes)
-	if in.Tags != nil {
-		row.Columns = append(row.Columns, assetcsv.ColTags)
-		row.Tags = []string{}
-		for _, t := range *in.Tags {
-			t = strings.TrimSpace(t)
-			_, terr := assetcsv.Text(assetcsv.ColTags, t)
-			switch {
-			case t == "":
-				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: "tags: empty tag"})
-			case terr != nil:
-				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: terr.Error()})
-			case strings.ContainsAny(t, ";|") || len(t) > 256:
-				errs = append(errs, RowError{Column: assetcsv.ColTags, Message: fmt.Sprintf("tag %q: at most 256 bytes, no ';' or '|'", t)})
-			case !slices.Contains(row.Tags, t):
-				row.Tags = append(row.Tags, t)
-			}
+		s, err := f.Clean(strings.TrimSpace(p.Elem().String()))
+		if err == nil {
+			s, err = f.Parse(s)
 		}
+		if err != nil {
+			errs = append(errs, RowError{Column: f.Name, Message: err.Error()})
+			continue
+		}
+		f.Set(&row, s)
 	}
 	return row, errs
 }
@@ -790,22 +815,22 @@ func (r *Registry) ListAssets(ctx context.Context, f AssetFilter, p Page) ([]Ass
 
 // ExportAssets returns the whole register as CSV rows, ordered by tag.
 func (r *Registry) ExportAssets(ctx context.Context) ([]assetcsv.Row, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT `+assetRecCols+` FROM assets ORDER BY tag_key`)
+	fields := assetcsv.Fields()
+	rows, err := r.db.QueryContext(ctx, `SELECT `+assetRecCols(fields)+` FROM assets ORDER BY tag_key`)
 	if err != nil {
 		return nil, fmt.Errorf("export assets: %w", err)
 	}
 	defer rows.Close()
+	sc := newRecScanner(fields)
+	cols := assetcsv.Columns()
 	out := []assetcsv.Row{}
 	for rows.Next() {
-		a, err := scanAssetRec(rows)
+		a, err := sc.scan(rows)
 		if err != nil {
 			return nil, fmt.Errorf("export assets: %w", err)
 		}
-		out = append(out, assetcsv.Row{
-			AssetTag: a.tag, Serial: identity.Serial(a.serialRaw), SerialRaw: a.serialRaw, Type: a.typ, Model: a.model,
-			Owner: a.owner, OwnerEmail: a.ownerEmail, Classification: a.class, Location: a.location, Status: a.status,
-			PurchaseDate: a.purchase, FixedAssetRef: a.ref, Notes: a.notes, Tags: a.tags, Columns: assetcsv.Columns(),
-		})
+		a.Columns = cols
+		out = append(out, a.Row)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("export assets: %w", err)

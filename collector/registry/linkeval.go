@@ -26,14 +26,11 @@ import (
 )
 
 // complianceReads says whether compliance reads an asset field (the
-// columns assetCols loads): a change to any other field (model, location,
-// notes…) leaves every result as it was.
+// field table marks them, and assetCols loads their columns): a change to
+// any other field (model, location, notes…) leaves every result as it was.
 func complianceReads(field string) bool {
-	switch field {
-	case assetcsv.ColAssetTag, assetcsv.ColType, assetcsv.ColClassification, assetcsv.ColStatus, assetcsv.ColOwner, assetcsv.ColTags:
-		return true
-	}
-	return false
+	f, ok := assetcsv.Lookup(field)
+	return ok && f.Compliance
 }
 
 // markChanged notes the existing assets whose plans change a field
