@@ -16,17 +16,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 // maxImportFile mirrors the collector's register body limit.
 const maxImportFile = 32 << 20
-
-// assetFields are the register's columns, each a flag of add and set.
-func assetFields() []string {
-	return []string{"serial", "type", "model", "owner", "owner_email", "classification", "location", "status",
-		"purchase_date", "fixed_asset_ref", "notes", "tags"}
-}
 
 func assetKeys() []string {
 	return []string{"id", "asset_tag", "serial", "serial_normalised", "type", "model", "owner", "owner_email", "classification",
@@ -69,16 +64,20 @@ func flagsText(v any) string {
 	return strings.Join(parts, "; ")
 }
 
-// fieldFlags registers one flag per register field; set reports the
-// fields given on the command line.
+// fieldFlags registers one flag per field of the register's table but
+// the asset tag (the command's argument); set reports the fields given on
+// the command line.
 func fieldFlags(fs *flag.FlagSet) map[string]*string {
 	vals := map[string]*string{}
-	for _, f := range assetFields() {
-		usage := "the asset's " + f
-		if f == "tags" {
-			usage = "tags separated by ';'"
+	for _, f := range assetcsv.Fields() {
+		if f.Name == assetcsv.ColAssetTag {
+			continue
 		}
-		vals[f] = fs.String(strings.ReplaceAll(f, "_", "-"), "", usage)
+		usage := "the asset's " + f.Name
+		if f.List {
+			usage = f.Name + " separated by ';'"
+		}
+		vals[f.Name] = fs.String(strings.ReplaceAll(f.Name, "_", "-"), "", usage)
 	}
 	return vals
 }
@@ -92,7 +91,7 @@ func (c *call) fieldBody(vals map[string]*string) map[string]any {
 		if !ok {
 			return
 		}
-		if name == "tags" {
+		if f, _ := assetcsv.Lookup(name); f.List {
 			tags := []string{}
 			for _, t := range strings.Split(*v, ";") {
 				if t = strings.TrimSpace(t); t != "" {
