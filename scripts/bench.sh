@@ -85,6 +85,10 @@ echo
 bash scripts/bench-assets.sh
 echo
 bash scripts/bench-audit.sh
+# Issue 12: ingest on SQLite before and after the store split, on
+# PostgreSQL with one and with two collectors.
+echo
+bash scripts/bench-store.sh
 if [ -f scripts/bench-compliance.sh ]; then
   echo
   bash scripts/bench-compliance.sh
