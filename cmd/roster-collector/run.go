@@ -110,6 +110,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return serve(ctx, rest, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, stdout, stderr)
+	case "migrate-store":
+		return migrateStore(ctx, rest, stdout, stderr)
 	case "token create":
 		return tokenCreate(ctx, rest, stdout, stderr)
 	case "audit verify":
