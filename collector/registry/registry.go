@@ -243,7 +243,7 @@ func (r *Registry) Ready(ctx context.Context) error {
 }
 
 // inTx runs fn in a write transaction (SQLite: BEGIN IMMEDIATE through
-// the DSN's _txlock; PostgreSQL: SERIALIZABLE), committing when fn
+// the DSN's _txlock; PostgreSQL: READ COMMITTED), committing when fn
 // returns nil. The caller holds writeMu or calls write.
 func (r *Registry) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return r.inTxWith(ctx, r.dia.txOptions(), fn)
@@ -270,7 +270,12 @@ func (r *Registry) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
 	for attempt := 1; ; attempt++ {
-		err := r.inTx(ctx, fn)
+		err := r.inTx(ctx, func(tx *sql.Tx) error {
+			if err := r.dia.lockWrites(ctx, tx); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
 		if err == nil || attempt == writeAttempts || !retryable(err) {
 			return err
 		}
