@@ -11,17 +11,23 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rosterhq/roster/cmd/roster-collector/collectortest"
 	"github.com/rosterhq/roster/collector/store/pgtest"
+	"github.com/rosterhq/roster/collector/webhook"
 )
 
 // copyDir copies the files of src (one level, as pki/ is) into dst with
@@ -55,8 +61,35 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 		t.Skip("starts PostgreSQL and two collectors")
 	}
 	pg := pgtest.Start(t)
+	// One webhook receiver both collectors deliver to: every event must
+	// arrive once, not once per collector.
+	const hookSecret = "multi-collector-webhook-secret"
+	var (
+		mu         sync.Mutex
+		deliveries = map[string]int{}
+		events     = map[string]int{}
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(hookSecret, r.Header.Get(webhook.HeaderSignature), r.Header.Get(webhook.HeaderTimestamp), body, time.Now(), 0); err != nil {
+			t.Errorf("webhook signature: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev struct {
+			ID string `json:"id"`
+		}
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		deliveries[r.Header.Get(webhook.HeaderDelivery)]++
+		events[ev.ID]++
+		mu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
 	cfg := filepath.Join(t.TempDir(), "collector.yaml")
-	if err := os.WriteFile(cfg, []byte("store:\n  engine: postgres\n  dsn: "+pg.DSN("postgres")+"\n"), 0o600); err != nil {
+	yaml := "store:\n  engine: postgres\n  dsn: " + pg.DSN("postgres") + "\n" +
+		"webhooks:\n  - id: multi\n    url: " + recv.URL + "\n    secret: " + hookSecret + "\n    events: [\"compliance.*\"]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
@@ -171,6 +204,53 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 	if !strings.Contains(out, `"TEST-NO-LIBSSL"`) || !strings.Contains(out, `"fail"`) {
 		t.Errorf("device 2 via B after the policy change through A does not fail TEST-NO-LIBSSL:\n%s", out)
 	}
+
+	// Every compliance event either collector stored reached the receiver
+	// exactly once, whichever collector's worker sent it.
+	out, errOut, code = rosterctl(t, b, b.AdminToken, "events", "--kind", "compliance.changed", "--all", "--json")
+	if code != 0 {
+		t.Fatalf("events via B: exit %d: %s", code, errOut)
+	}
+	var stored struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	decodeJSON(t, "events", out, &stored)
+	if len(stored.Items) == 0 {
+		t.Fatal("no compliance.changed events stored")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		missing := 0
+		for _, e := range stored.Items {
+			if events[e.ID] == 0 {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d compliance events never reached the webhook receiver", missing, len(stored.Items))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mu.Lock()
+	t.Logf("%d compliance events stored, %d distinct events and %d deliveries received", len(stored.Items), len(events), len(deliveries))
+	for id, n := range events {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times, want once", id, n)
+		}
+	}
+	for id, n := range deliveries {
+		if n != 1 {
+			t.Errorf("delivery %s sent %d times, want once", id, n)
+		}
+	}
+	mu.Unlock()
 
 	// A dies; agent 1 fails over to B and its report is applied there.
 	a.Kill()
