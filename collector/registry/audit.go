@@ -206,7 +206,11 @@ func (r *Registry) Checkpoint(ctx context.Context, keyID string, sign func([]byt
 
 // AuditCheckpoints returns every stored checkpoint in order.
 func (r *Registry) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq`)
+	return checkpointsIn(ctx, r.db)
+}
+
+func checkpointsIn(ctx context.Context, q Querier) ([]audit.Checkpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, hash, at, key_id, signature FROM audit_checkpoints ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("read audit checkpoints: %w", err)
 	}
@@ -221,19 +225,33 @@ func (r *Registry) AuditCheckpoints(ctx context.Context) ([]audit.Checkpoint, er
 		c.At = parseTime(at)
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	return out, nil
 }
 
 // VerifyAudit streams the whole chain through the verifier with the stored
 // checkpoints plus extra ones the caller kept elsewhere (a witness copy), so
 // deleting the checkpoints table does not hide a rewrite from them.
 func (r *Registry) VerifyAudit(ctx context.Context, pub ed25519.PublicKey, extra []audit.Checkpoint, opt audit.Options) (audit.Result, error) {
-	cps, err := r.AuditCheckpoints(ctx)
+	return verifyIn(ctx, r.db, pub, extra, opt)
+}
+
+// VerifyAuditIn is VerifyAudit over the tables q sees, for a chain that is
+// not yet committed (a store being moved) and so not visible to a
+// Registry's own connections.
+func VerifyAuditIn(ctx context.Context, q Querier, pub ed25519.PublicKey, opt audit.Options) (audit.Result, error) {
+	return verifyIn(ctx, q, pub, nil, opt)
+}
+
+func verifyIn(ctx context.Context, q Querier, pub ed25519.PublicKey, extra []audit.Checkpoint, opt audit.Options) (audit.Result, error) {
+	cps, err := checkpointsIn(ctx, q)
 	if err != nil {
 		return audit.Result{}, err
 	}
 	v := audit.NewVerifier(pub, append(cps, extra...), opt)
-	rows, err := r.db.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`)
+	rows, err := q.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return audit.Result{}, fmt.Errorf("verify audit log: %w", err)
 	}
