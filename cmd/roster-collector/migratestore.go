@@ -156,7 +156,7 @@ func openMove(ctx context.Context, src, dst registry.StoreConfig, stderr io.Writ
 		return fail(fmt.Errorf("source %s is at schema version %d, this roster-collector writes %d: run `roster-collector migrate --data %s` first", src, have, want, filepath.Dir(src.Path)))
 	}
 
-	reg, err := registry.OpenStore(ctx, dst, newLogger(stderr, "warn", "auto"))
+	reg, err := registry.OpenAndMigrate(ctx, dst, newLogger(stderr, "warn", "auto"))
 	if err != nil {
 		return fail(fmt.Errorf("open target: %w", err))
 	}

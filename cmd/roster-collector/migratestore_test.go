@@ -118,7 +118,7 @@ func newSQLiteDataDir(t *testing.T) (dir, dbPath string) {
 		t.Fatal(err)
 	}
 	dbPath = filepath.Join(dir, dbFile)
-	reg, err := registry.Open(t.Context(), dbPath, nil)
+	reg, err := registry.OpenAndMigrate(t.Context(), registry.StoreConfig{Path: dbPath}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestMigrateStoreOnPostgres(t *testing.T) {
 	t.Run("schemas match", func(t *testing.T) {
 		_, dbPath := newSQLiteDataDir(t)
 		dsn := createDatabase(t, srv, "schemas")
-		reg, err := registry.OpenStore(t.Context(), registry.StoreConfig{Engine: registry.EnginePostgres, DSN: dsn}, nil)
+		reg, err := registry.OpenAndMigrate(t.Context(), registry.StoreConfig{Engine: registry.EnginePostgres, DSN: dsn}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +197,7 @@ func TestMigrateStoreOnPostgres(t *testing.T) {
 
 	t.Run("bytes, nulls and sequences", func(t *testing.T) {
 		dir, dbPath := newSQLiteDataDir(t)
-		reg, err := registry.Open(t.Context(), dbPath, nil)
+		reg, err := registry.OpenAndMigrate(t.Context(), registry.StoreConfig{Path: dbPath}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +271,7 @@ func TestMigrateStoreOnPostgres(t *testing.T) {
 		dir, dbPath := newSQLiteDataDir(t)
 		dsn := createDatabase(t, srv, "refusals")
 		args := []string{"migrate-store", "--from", "sqlite:" + dbPath, "--to", "postgres:" + dsn, "--data", dir}
-		reg, err := registry.Open(t.Context(), dbPath, nil)
+		reg, err := registry.OpenAndMigrate(t.Context(), registry.StoreConfig{Path: dbPath}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

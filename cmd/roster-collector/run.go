@@ -282,7 +282,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return err
 	}
-	reg, err := registry.OpenStore(ctx, storeOf(cfg.Store, cfg.DataDir), logger.With("component", "registry"))
+	// The collector owns its schema: it applies what its migrations add
+	// before it serves (run `roster-collector migrate` to do it apart).
+	reg, err := registry.OpenAndMigrate(ctx, storeOf(cfg.Store, cfg.DataDir), logger.With("component", "registry"))
 	if err != nil {
 		return err
 	}
@@ -382,19 +384,15 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := prepareDataDir(dir); err != nil {
 		return err
 	}
-	// registry.OpenStore applies pending migrations itself and logs their
-	// numbers under "applied"; catch them there so they can be printed.
-	rec := &appliedRecorder{next: newLogger(stderr, "warn", "auto").Handler(), applied: new([]int)}
-	reg, err := registry.OpenStore(ctx, sc, slog.New(rec))
+	reg, err := registry.OpenStore(ctx, sc, newLogger(stderr, "warn", "auto"))
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	more, err := reg.Migrate(ctx)
+	applied, err := reg.Migrate(ctx)
 	if err != nil {
 		return err
 	}
-	applied := append(*rec.applied, more...)
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "database is up to date")
 	}
@@ -402,37 +400,6 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "applied migration %d\n", v)
 	}
 	return reg.Ready(ctx)
-}
-
-// appliedRecorder collects the []int "applied" attribute of log records and
-// passes records on to next.
-type appliedRecorder struct {
-	next slog.Handler
-	// applied is shared by the handlers WithAttrs and WithGroup derive.
-	applied *[]int
-}
-
-func (h *appliedRecorder) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *appliedRecorder) Handle(ctx context.Context, r slog.Record) error {
-	r.Attrs(func(a slog.Attr) bool {
-		if v, ok := a.Value.Any().([]int); ok && a.Key == "applied" {
-			*h.applied = append(*h.applied, v...)
-		}
-		return true
-	})
-	if h.next.Enabled(ctx, r.Level) {
-		return h.next.Handle(ctx, r)
-	}
-	return nil
-}
-
-func (h *appliedRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return &appliedRecorder{next: h.next.WithAttrs(as), applied: h.applied}
-}
-
-func (h *appliedRecorder) WithGroup(name string) slog.Handler {
-	return &appliedRecorder{next: h.next.WithGroup(name), applied: h.applied}
 }
 
 // localActor is the actor of a command run on the collector's host with
@@ -478,6 +445,9 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer reg.Close()
+	if err := reg.Ready(ctx); err != nil {
+		return fmt.Errorf("%w: run `roster-collector migrate` first", err)
+	}
 	_, tok, err := reg.CreateToken(localActor(ctx, "token create"), registry.TokenInput{
 		Principal: *name, Kind: *kind, Email: *email, Role: *role, ExpiresIn: time.Duration(expires),
 	}, time.Now())

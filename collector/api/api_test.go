@@ -65,7 +65,7 @@ func newFixture(t *testing.T, clientAuth tls.ClientAuthType, opts ...func(*api.O
 	ctx := context.Background()
 	f := &fixture{store: testStore(t, dir), clock: &clock{t: time.Now().UTC()}, metrics: metrics.New()}
 	var err error
-	if f.reg, err = registry.OpenStore(ctx, f.store, nil); err != nil {
+	if f.reg, err = registry.OpenAndMigrate(ctx, f.store, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.reg.Close() })

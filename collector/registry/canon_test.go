@@ -162,7 +162,7 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := NewTestStore(t)
-	reg, err := OpenStore(ctx, store, nil)
+	reg, err := OpenAndMigrate(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 		}
 		if seq%3 == 0 {
 			reg.Close()
-			if reg, err = OpenStore(ctx, store, nil); err != nil {
+			if reg, err = OpenAndMigrate(ctx, store, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -213,7 +213,7 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 		cur = next
 	}
 	reg.Close()
-	if reg, err = OpenStore(ctx, store, nil); err != nil {
+	if reg, err = OpenAndMigrate(ctx, store, nil); err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close()

@@ -439,7 +439,7 @@ func TestPoliciesSurviveRestart(t *testing.T) {
 	store := registry.NewTestStore(t)
 	ctx := context.Background()
 	open := func() *registry.Registry {
-		r, err := registry.OpenStore(ctx, store, nil)
+		r, err := registry.OpenAndMigrate(ctx, store, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func TestOpenMakesDatabaseFilesPrivate(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "roster.db")
 
-	reg, err := registry.Open(ctx, path, nil)
+	reg, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Path: path}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestOpenMakesDatabaseFilesPrivate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	again, err := registry.Open(ctx, path, nil)
+	again, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Path: path}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

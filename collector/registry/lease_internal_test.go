@@ -13,12 +13,12 @@ func TestFleetEvaluationOneAtATime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := NewTestStore(t)
-	a, err := OpenStore(ctx, store, nil)
+	a, err := OpenAndMigrate(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := OpenStore(ctx, store, nil)
+	b, err := OpenAndMigrate(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,12 @@ func twoInstances(t *testing.T) (a, b *registry.Registry) {
 	t.Helper()
 	store := registry.NewTestStore(t)
 	ctx := context.Background()
-	a, err := registry.OpenStore(ctx, store, nil)
+	a, err := registry.OpenAndMigrate(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err = registry.OpenStore(ctx, store, nil)
+	b, err = registry.OpenAndMigrate(ctx, store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 func twoEnvs(t *testing.T) (a, b *env, d enrolled, s *wire.Snapshot) {
 	t.Helper()
 	a = newEnv(t)
-	regB, err := registry.OpenStore(context.Background(), a.store, nil)
+	regB, err := registry.OpenAndMigrate(context.Background(), a.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

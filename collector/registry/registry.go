@@ -84,9 +84,11 @@ type Registry struct {
 // (config audit.device_reports: false).
 func (r *Registry) SetAuditReports(on bool) { r.quietReports.Store(!on) }
 
-// Open opens (creating if needed) the SQLite database at path and applies
-// pending migrations. The database and its -wal and -shm files are made
-// readable by their owner only (filemode.go).
+// Open opens (creating if needed) the SQLite database at path. It applies
+// no migration: Migrate does, when a caller asks (OpenAndMigrate, serve,
+// roster-collector migrate), and Ready says whether the schema is current.
+// The database and its -wal and -shm files are made readable by their
+// owner only (filemode.go).
 func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -116,14 +118,6 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
 	r := newRegistry(db, logger, dialect{engine: EngineSQLite})
-	applied, err := r.Migrate(ctx)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if len(applied) > 0 {
-		logger.Info("registry migrated", "path", path, "applied", applied)
-	}
 	// The -wal and -shm files exist now that a connection is open.
 	if err := tightenDBFiles(path); err != nil {
 		db.Close()

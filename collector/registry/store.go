@@ -79,14 +79,23 @@ func openPostgres(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*R
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", cfg, err)
 	}
-	r := newRegistry(db, logger, dialect{engine: EnginePostgres})
+	return newRegistry(db, logger, dialect{engine: EnginePostgres}), nil
+}
+
+// OpenAndMigrate opens the store and applies its pending migrations,
+// logging their numbers: what serve does at start and what tests use.
+func OpenAndMigrate(ctx context.Context, cfg StoreConfig, logger *slog.Logger) (*Registry, error) {
+	r, err := OpenStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	applied, err := r.Migrate(ctx)
 	if err != nil {
-		db.Close()
+		r.Close()
 		return nil, err
 	}
 	if len(applied) > 0 {
-		logger.Info("registry migrated", "store", cfg.String(), "applied", applied)
+		r.logger.Info("registry migrated", "store", cfg.String(), "applied", applied)
 	}
 	return r, nil
 }

@@ -83,7 +83,7 @@ func TestConcurrentMigrate(t *testing.T) {
 	errs := make([]error, len(regs))
 	var wg sync.WaitGroup
 	for i := range regs {
-		wg.Go(func() { regs[i], errs[i] = registry.OpenStore(context.Background(), store, nil) })
+		wg.Go(func() { regs[i], errs[i] = registry.OpenAndMigrate(context.Background(), store, nil) })
 	}
 	wg.Wait()
 	for i, r := range regs {

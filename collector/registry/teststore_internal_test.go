@@ -50,7 +50,7 @@ func NewTestStore(t testing.TB) StoreConfig {
 // OpenTestStore opens cfg (migrating it) and closes it when t ends.
 func OpenTestStore(t testing.TB, cfg StoreConfig) *Registry {
 	t.Helper()
-	r, err := OpenStore(context.Background(), cfg, nil)
+	r, err := OpenAndMigrate(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
