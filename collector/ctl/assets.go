@@ -411,15 +411,8 @@ func reconcile(c *call) func(context.Context) error {
 		if rule != "" {
 			q.Set("hostname_rule", rule)
 		}
-		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/reconcile", q, nil)
-		if err != nil {
-			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
+		m, done, err := c.fetch(ctx, http.MethodGet, "/api/v1/reconcile", q, nil)
+		if done || err != nil {
 			return err
 		}
 		rows := reconcileRows(m)

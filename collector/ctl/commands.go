@@ -373,15 +373,8 @@ func secretsCreate(c *call) func(context.Context) error {
 			ExpiresIn string `json:"expires_in,omitempty"`
 			MaxUses   int    `json:"max_uses,omitempty"`
 		}{label, expires, maxUses}
-		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/secrets", nil, body)
-		if err != nil {
-			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
+		m, done, err := c.fetch(ctx, http.MethodPost, "/api/v1/secrets", nil, body)
+		if done || err != nil {
 			return err
 		}
 		c.printObject(m, []string{"id", "secret", "label", "expires_at", "max_uses"})
@@ -451,6 +444,20 @@ func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *pa
 	return nil
 }
 
+// fetch calls the API. With --json it prints the answer as it came and
+// says done; otherwise it returns the answer decoded for a person's view.
+func (c *call) fetch(ctx context.Context, method, path string, query url.Values, body any) (m map[string]any, done bool, err error) {
+	raw, err := c.client.do(ctx, method, path, query, body)
+	if err != nil {
+		return nil, false, err
+	}
+	if *c.json {
+		return nil, true, c.printJSON(raw)
+	}
+	m, err = decodeObject(raw)
+	return m, false, err
+}
+
 // printTable prints rows under header, every cell escaped: what a device
 // reported may hold terminal control sequences.
 func (c *call) printTable(header []string, rows [][]string) error {
@@ -479,15 +486,8 @@ func upper(ss []string) []string {
 
 // objectCommand prints one object as "key: value" lines, or its JSON.
 func (c *call) objectCommand(ctx context.Context, method, path string, body any, keys []string) error {
-	raw, err := c.client.do(ctx, method, path, nil, body)
-	if err != nil {
-		return err
-	}
-	if *c.json {
-		return c.printJSON(raw)
-	}
-	m, err := decodeObject(raw)
-	if err != nil {
+	m, done, err := c.fetch(ctx, method, path, nil, body)
+	if done || err != nil {
 		return err
 	}
 	c.printObject(m, keys)

@@ -231,15 +231,8 @@ func policiesShow(c *call) func(context.Context) error {
 // changes: what the helpdesk needs on one screen.
 func devicesShowDetail(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(c.args[0]), nil, nil)
-		if err != nil {
-			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
+		m, done, err := c.fetch(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(c.args[0]), nil, nil)
+		if done || err != nil {
 			return err
 		}
 		keys := deviceKeys()

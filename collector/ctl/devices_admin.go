@@ -20,15 +20,8 @@ func devicesMerge(c *call) func(context.Context) error {
 		if strings.TrimSpace(into) == "" {
 			return usageErrorf("devices merge: --into DEVICE is required")
 		}
-		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/merge", nil, map[string]string{"into": into})
-		if err != nil {
-			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
+		m, done, err := c.fetch(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/merge", nil, map[string]string{"into": into})
+		if done || err != nil {
 			return err
 		}
 		dev, _ := m["device"].(map[string]any)

@@ -76,15 +76,8 @@ func offboardStart(c *call) func(context.Context) error {
 			return usageErrorf("--method %q: want agent or manual", method)
 		}
 		body := map[string]any{"device": c.args[0], "ticket": ticket, "reason": reason, "method": method, "reuse": reuse, "deadline": deadline}
-		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/wipes", nil, body)
-		if err != nil {
-			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
+		m, done, err := c.fetch(ctx, http.MethodPost, "/api/v1/wipes", nil, body)
+		if done || err != nil {
 			return err
 		}
 		fmt.Fprintln(c.env.Stdout, fieldtext.Escape(str(m["id"])))
