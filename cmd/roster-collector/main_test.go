@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -63,15 +62,7 @@ func caPool(t *testing.T, file string) *x509.CertPool {
 
 func rosterctl(t *testing.T, c *collectortest.Collector, token string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(ctlBin, args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "ROSTER_URL=" + c.URL, "ROSTER_TOKEN=" + token, "ROSTER_CA=" + c.CAFile}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatalf("run rosterctl: %v", err)
-	}
-	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+	return rosterctlIn(t, c, t.TempDir(), token, args...)
 }
 
 func TestEndToEnd(t *testing.T) {

@@ -8,7 +8,6 @@ package main
 // agent reports: the agent fails over to B and nothing is lost.
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -267,11 +265,7 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 		t.Errorf("device 1 via B after the failover: last_report_seq %v, want 2 (the report B took):\n%s", m, out)
 	}
 	// One audit chain, written by both collectors, verifies.
-	cmd := exec.Command(ctlBin, "audit", "verify", "--witness", "none")
-	cmd.Env = []string{"HOME=" + t.TempDir(), "ROSTER_URL=" + b.URL, "ROSTER_TOKEN=" + b.AdminToken, "ROSTER_CA=" + b.CAFile}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "audit log verified") {
-		t.Errorf("audit verify via B: %v\n%s%s", err, stdout.String(), stderr.String())
+	if out, errOut, code := rosterctl(t, b, b.AdminToken, "audit", "verify", "--witness", "none"); code != 0 || !strings.Contains(out, "audit log verified") {
+		t.Errorf("audit verify via B: exit %d\n%s%s", code, out, errOut)
 	}
 }
