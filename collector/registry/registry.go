@@ -27,7 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the embedded store
+	"github.com/mattn/go-sqlite3" // the embedded store
 	"github.com/rosterhq/roster/collector/fault"
 )
 
@@ -113,7 +113,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
@@ -124,6 +124,29 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
 	return r, nil
+}
+
+// pingSQLite opens the first connection, retrying while the file is busy.
+// A connection's set-up switches the file to WAL; when another process
+// (a second collector, a migrate command) is doing the same on a new file,
+// SQLite answers SQLITE_BUSY at once, without waiting out busy_timeout, so
+// the wait is here: up to the same 5 s.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var serr sqlite3.Error
+		if err == nil || !errors.As(err, &serr) ||
+			(serr.Code != sqlite3.ErrBusy && serr.Code != sqlite3.ErrLocked) ||
+			time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 func newRegistry(db *sql.DB, logger *slog.Logger, dia dialect) *Registry {
