@@ -320,3 +320,23 @@ func RecordErr(h *Host) error {
 	}
 	return nil
 }
+
+// RecordData adds data to h's capture as the file at the slash-separated
+// relative path p, when h was made by Record; otherwise it does nothing.
+// Probes that read the live machine through an in-process API rather than a
+// file or a command (Windows' GetAdaptersAddresses, DeviceIoControl) use it
+// to store what they read in the form they read back from a captured host.
+func RecordData(h *Host, p string, data []byte) {
+	r, ok := h.FS.(*recorder)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dst := filepath.Join(r.dst, filepath.FromSlash(Path(p)))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		r.fail(fmt.Errorf("capture %s: %w", p, err))
+		return
+	}
+	r.fail(os.WriteFile(dst, data, 0o644))
+}

@@ -105,3 +105,31 @@ func TestRecordReplaysTheSameAnswers(t *testing.T) {
 		t.Error("an absent file was captured")
 	}
 }
+
+func TestRecordDataReplaysThroughFS(t *testing.T) {
+	t.Parallel()
+	src, dst := t.TempDir(), t.TempDir()
+	live, err := Captured("windows", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Record(live, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	RecordData(rec, "api/GetAdaptersAddresses.json", []byte(`[]`))
+	RecordData(live, "api/ignored.json", []byte(`[]`)) // not a recording: no effect
+	if err := RecordErr(rec); err != nil {
+		t.Fatal(err)
+	}
+	replay, err := Captured("windows", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := replay.ReadFile("/api/GetAdaptersAddresses.json"); err != nil || string(b) != "[]" {
+		t.Errorf("replayed api file = %q, %v; want %q", b, err, "[]")
+	}
+	if _, err := os.Stat(filepath.Join(src, "api")); err == nil {
+		t.Error("RecordData wrote into a host that is not recording")
+	}
+}
