@@ -1,8 +1,9 @@
 package main
 
 // Issue 12's several-collectors test with the real binaries: two
-// collectors on one real PostgreSQL (pgtest), joined by sharing the data
-// directory's pki/ (the documented join step), agents split between them,
+// collectors on one real PostgreSQL (pgtest), joined through the store
+// (one store.key_file: the first publishes its CA and command-signing key
+// sealed, the second takes them), agents split between them,
 // rosterctl against either seeing the same registry, a policy change made
 // through A judging a device that reports to B, and A killed while an
 // agent reports: the agent fails over to B and nothing is lost.
@@ -27,32 +28,6 @@ import (
 	"github.com/rosterhq/roster/collector/store/pgtest"
 	"github.com/rosterhq/roster/collector/webhook"
 )
-
-// copyDir copies the files of src (one level, as pki/ is) into dst with
-// their modes.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	if err := os.MkdirAll(dst, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, info.Mode().Perm()); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func TestTwoCollectorsOnPostgres(t *testing.T) {
 	if testing.Short() {
@@ -85,7 +60,8 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 	}))
 	t.Cleanup(recv.Close)
 	cfg := filepath.Join(t.TempDir(), "collector.yaml")
-	yaml := "store:\n  engine: postgres\n  dsn: " + pg.DSN("postgres") + "\n" +
+	keyFile := newKeyFile(t)
+	yaml := "store:\n  engine: postgres\n  dsn: " + pg.DSN("postgres") + "\n  key_file: " + keyFile + "\n" +
 		"webhooks:\n  - id: multi\n    url: " + recv.URL + "\n    secret: " + hookSecret + "\n    events: [\"compliance.*\"]\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -93,8 +69,8 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 	root := t.TempDir()
 	dirA, dirB := filepath.Join(root, "a"), filepath.Join(root, "b")
 	a := collectortest.Start(t, collectorBin, collectortest.Options{DataDir: dirA, Config: cfg, Args: []string{"--http3=false"}})
-	// The join step: B gets A's CA, server and command-signing keys.
-	copyDir(t, filepath.Join(dirA, "pki"), filepath.Join(dirB, "pki"))
+	// B starts with an empty data directory and takes A's CA and
+	// command-signing key from the store.
 	b := collectortest.Start(t, collectorBin, collectortest.Options{DataDir: dirB, Config: cfg, Args: []string{"--http3=false"}})
 	if a.Fingerprint != b.Fingerprint {
 		t.Fatalf("joined collectors have different CAs: %s and %s", a.Fingerprint, b.Fingerprint)

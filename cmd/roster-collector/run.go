@@ -53,6 +53,9 @@ Commands:
   audit verify --data DIR [--checkpoint FILE] [--json]
                                 check the audit log's hash chain and signed
                                 checkpoints; exit 1 names the first bad entry
+  keyfile create FILE           write a new key file (store.key_file) that seals
+                                the CA and command-signing keys in a shared
+                                store, so collectors given it share them
   ca fingerprint --data DIR     print only the CA fingerprint, sha256:<hex>
   ca command-key --data DIR     print only the command-signing public key
                                 (base64), to verify certificates of sanitisation
@@ -102,7 +105,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErrorf("no command given")
 	}
 	cmd, rest := args[0], args[1:]
-	if (cmd == "token" || cmd == "ca" || cmd == "audit") && len(rest) > 0 {
+	if (cmd == "token" || cmd == "ca" || cmd == "audit" || cmd == "keyfile") && len(rest) > 0 {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -116,6 +119,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return tokenCreate(ctx, rest, stdout, stderr)
 	case "audit verify":
 		return auditVerify(ctx, rest, stdout, stderr)
+	case "keyfile create":
+		return keyfileCreate(rest, stdout, stderr)
 	case "ca fingerprint":
 		return caFingerprint(rest, stdout, stderr)
 	case "ca command-key":
@@ -290,7 +295,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer reg.Close()
 	reg.SetAuditReports(cfg.Audit.AuditReports())
-	ca, created, err := pki.LoadOrCreate(filepath.Join(cfg.DataDir, pkiDir), cfg.Hostnames, time.Now())
+	ca, created, err := loadCA(ctx, reg, filepath.Join(cfg.DataDir, pkiDir), cfg.Store.KeyFile, cfg.Hostnames, logger.With("component", "pki"))
 	if err != nil {
 		return fmt.Errorf("load CA: %w", err)
 	}

@@ -78,6 +78,12 @@ type Store struct {
 	// or key=value form); the password may instead come from PGPASSWORD
 	// or a ~/.pgpass file.
 	DSN string `yaml:"dsn"`
+	// KeyFile is an age identity file (`roster-collector keyfile create`)
+	// that seals the CA and command-signing keys in the store, so that
+	// every collector given the same file and DSN signs with the same
+	// keys: the first to start publishes its keys, the others take them.
+	// Unset, each collector keeps only its own pki/ (copy it to join).
+	KeyFile string `yaml:"key_file"`
 }
 
 // Validate checks the engine and that a DSN is given exactly when the

@@ -44,6 +44,11 @@ func LoadCommandKey(dir string) (*CommandKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read command-signing key: %w", err)
 	}
+	return ParseCommandKeyPEM(b)
+}
+
+// ParseCommandKeyPEM parses a command-signing key as command.key holds it.
+func ParseCommandKeyPEM(b []byte) (*CommandKey, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
 		return nil, errors.New("read command-signing key: no PEM block")
