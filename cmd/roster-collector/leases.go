@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rosterhq/roster/collector/metrics"
 	"github.com/rosterhq/roster/collector/registry"
 )
 
@@ -26,15 +27,16 @@ const minJobLeaseTTL = 30 * time.Second
 
 // jobLeases is this instance's name as a lease holder, made at start.
 type jobLeases struct {
-	reg    *registry.Registry
-	holder string
-	logger *slog.Logger
+	reg     *registry.Registry
+	holder  string
+	metrics *metrics.Metrics
+	logger  *slog.Logger
 }
 
-func newJobLeases(reg *registry.Registry, logger *slog.Logger) *jobLeases {
+func newJobLeases(reg *registry.Registry, m *metrics.Metrics, logger *slog.Logger) *jobLeases {
 	h := registry.NewLeaseHolder()
 	logger.Info("lease holder", "holder", h)
-	return &jobLeases{reg: reg, holder: h, logger: logger}
+	return &jobLeases{reg: reg, holder: h, metrics: m, logger: logger}
 }
 
 // jobLease is one periodic job's lease. Its ttl is three periods: the
@@ -72,6 +74,7 @@ func (j *jobLease) hold(ctx context.Context) bool {
 		}
 	}
 	j.held = ok
+	j.l.metrics.JobPeriod(j.name, ok)
 	return ok
 }
 

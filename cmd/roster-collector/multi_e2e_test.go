@@ -9,6 +9,7 @@ package main
 // agent reports: the agent fails over to B and nothing is lost.
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +30,40 @@ import (
 	"github.com/rosterhq/roster/collector/store/pgtest"
 	"github.com/rosterhq/roster/collector/webhook"
 )
+
+// fleetPeriod is the fleet re-evaluation period of the two collectors (the
+// shortest the configuration allows).
+const fleetPeriod = 10 * time.Second
+
+// scrape reads a collector's /metrics into series (name{labels}) → value.
+func scrape(t *testing.T, hc *http.Client, c *collectortest.Collector) map[string]float64 {
+	t.Helper()
+	req, _ := http.NewRequest("GET", c.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", c.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %s", c.URL, resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("scrape %s: line %q: %v", c.URL, line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
 
 func TestTwoCollectorsOnPostgres(t *testing.T) {
 	if testing.Short() {
@@ -62,12 +98,14 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "collector.yaml")
 	keyFile := newKeyFile(t)
 	yaml := "store:\n  engine: postgres\n  dsn: " + pg.DSN("postgres") + "\n  key_file: " + keyFile + "\n" +
+		"compliance:\n  evaluate_interval: " + fleetPeriod.String() + "\n" +
 		"webhooks:\n  - id: multi\n    url: " + recv.URL + "\n    secret: " + hookSecret + "\n    events: [\"compliance.*\"]\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
 	dirA, dirB := filepath.Join(root, "a"), filepath.Join(root, "b")
+	aStarted := time.Now()
 	a := collectortest.Start(t, collectorBin, collectortest.Options{DataDir: dirA, Config: cfg, Args: []string{"--http3=false"}})
 	// B starts with an empty data directory and takes A's CA and
 	// command-signing key from the store.
@@ -225,6 +263,27 @@ func TestTwoCollectorsOnPostgres(t *testing.T) {
 		}
 	}
 	mu.Unlock()
+
+	// Each periodic job ran in one collector only: the fleet
+	// re-evaluation (every 10 s here) ran at most once per period in all,
+	// in A (which took its lease first), never in B.
+	if wait := time.Until(aStarted.Add(2*fleetPeriod + time.Second)); wait > 0 {
+		time.Sleep(wait)
+	}
+	elapsed := time.Since(aStarted)
+	ma, mb := scrape(t, hc, a), scrape(t, hc, b)
+	const fleet = `job="compliance.evaluate_fleet"`
+	runsA, runsB := ma["roster_job_runs_total{"+fleet+"}"], mb["roster_job_runs_total{"+fleet+"}"]
+	t.Logf("fleet re-evaluation in %v: %v runs in A, %v in B", elapsed.Round(time.Second), runsA, runsB)
+	if runsA < 2 || runsB != 0 || runsA+runsB > float64(elapsed/fleetPeriod)+1 {
+		t.Errorf("fleet re-evaluation ran %v times in A and %v in B in %v, want ≥ 2 in A, none in B, at most one per %v period", runsA, runsB, elapsed.Round(time.Second), fleetPeriod)
+	}
+	for _, job := range []string{leaseFleetEvaluate, leaseFlagsRefresh, leaseWipeExpiry, leaseAuditCheckpoint} {
+		key := `roster_job_lease_held{job="` + job + `"}`
+		if ma[key]+mb[key] != 1 {
+			t.Errorf("job %s: lease held by A %v, by B %v; want exactly one", job, ma[key], mb[key])
+		}
+	}
 
 	// A dies; agent 1 fails over to B and its report is applied there.
 	a.Kill()

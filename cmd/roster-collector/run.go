@@ -316,7 +316,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("bootstrap admin token created and printed to stdout")
 	}
 
-	leases := newJobLeases(reg, logger.With("component", "leases"))
+	m := metrics.New()
+	leases := newJobLeases(reg, m, logger.With("component", "leases"))
 	defer startCheckpoints(ctx, reg, leases, ca.Command, time.Duration(cfg.Audit.CheckpointInterval), logger.With("component", "audit"))()
 	reg.SetEnrolmentPolicy(registry.EnrolmentPolicy{
 		ReenrollAfterSilence: time.Duration(cfg.Enrolment.ReenrollAfterSilence),
@@ -340,7 +341,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stopAssets()
 
-	m := metrics.New()
 	mux := http.NewServeMux()
 	mux.Handle("/", api.New(api.Options{
 		Registry:                   reg,

@@ -31,6 +31,8 @@ type Metrics struct {
 	rejected *prometheus.CounterVec
 	ingest   prometheus.Histogram
 	beats    *prometheus.CounterVec
+	jobRuns  *prometheus.CounterVec
+	jobHeld  *prometheus.GaugeVec
 	devices  *deviceCollector
 }
 
@@ -53,12 +55,18 @@ func New() *Metrics {
 		beats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_heartbeats_total", Help: "Heartbeats answered, by status: ok, resync, or the API error code of a refused one.",
 		}, []string{"status"}),
+		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_job_runs_total", Help: "Periods of each periodic job this collector ran (it held the job's lease; with several collectors on one store, one runs each job).",
+		}, []string{"job"}),
+		jobHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roster_job_lease_held", Help: "1 when this collector holds the periodic job's lease and runs it, else 0.",
+		}, []string{"job"}),
 		devices: &deviceCollector{
 			desc:   prometheus.NewDesc("roster_devices", "Devices in the registry, by state.", []string{"state"}, nil),
 			logger: slog.New(slog.DiscardHandler),
 		},
 	}
-	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.beats, m.devices)
+	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.beats, m.jobRuns, m.jobHeld, m.devices)
 	return m
 }
 
@@ -108,6 +116,21 @@ func (m *Metrics) Heartbeat(status string) {
 	if m != nil {
 		m.beats.WithLabelValues(status).Inc()
 	}
+}
+
+// JobPeriod records whether this collector runs periodic job this
+// period (it holds the job's lease), counting the periods it runs.
+func (m *Metrics) JobPeriod(job string, runs bool) {
+	if m == nil {
+		return
+	}
+	if runs {
+		m.jobRuns.WithLabelValues(job).Inc()
+		m.jobHeld.WithLabelValues(job).Set(1)
+		return
+	}
+	m.jobRuns.WithLabelValues(job).Add(0)
+	m.jobHeld.WithLabelValues(job).Set(0)
 }
 
 // Handler serves the metrics (content negotiated by promhttp).
