@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,8 +35,9 @@ const DefaultClaimLease = 5 * time.Minute
 // out only pending deliveries that are unclaimed, claimed by this Outbox,
 // or whose claim has lapsed, so collectors sharing one database never
 // send one delivery at the same time, and one that another collector has
-// recorded as delivered or given up is never sent again. Use one Outbox
-// per process, behind one webhook.Worker.
+// recorded as delivered or given up is never sent again. An outcome is
+// recorded only while this Outbox still holds the delivery's claim (see
+// outcome). Use one Outbox per process, behind one webhook.Worker.
 type Outbox struct {
 	r     *Registry
 	owner string
@@ -148,27 +150,51 @@ func (d dialect) skipLocked(alias string) string {
 	return ""
 }
 
-// outcome records an attempt's outcome on a pending delivery.
+// outcome records an attempt's outcome on a pending delivery, but only
+// while this Outbox still holds its claim: the UPDATE compares claimed_by
+// with the Outbox's claim id. A process that stalled past its lease may
+// find that another one has claimed the delivery since (and may be sending
+// it, or has recorded its own outcome and cleared the claim); recording the
+// stale outcome then would overwrite the new holder's attempt count and
+// clear its claim, letting a third process send the delivery again at
+// once. Such an outcome is dropped and logged, and outcome returns nil: the
+// delivery is the new holder's to record.
 func (o *Outbox) outcome(ctx context.Context, what, id, set string, args ...any) error {
-	args = append(args, id, DeliveryPending)
+	args = append(args, id, DeliveryPending, o.owner)
 	n := len(args)
+	var lost bool     // the claim is no longer this Outbox's
+	var holder string // who holds it now ("" when nobody does)
 	err := o.r.write(ctx, func(tx *sql.Tx) error {
+		lost, holder = false, ""
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET `+set+`, claimed_by = '', claimed_until = ''
-			WHERE id = $`+fmt.Sprint(n-1)+` AND state = $`+fmt.Sprint(n), args...)
+			WHERE id = $`+fmt.Sprint(n-2)+` AND state = $`+fmt.Sprint(n-1)+` AND claimed_by = $`+fmt.Sprint(n), args...)
 		if err != nil {
 			return err
 		}
-		if k, _ := res.RowsAffected(); k == 0 {
-			var state string
-			if err := tx.QueryRowContext(ctx, `SELECT state FROM webhook_deliveries WHERE id = $1`, id).Scan(&state); err != nil {
+		if k, err := res.RowsAffected(); err != nil {
+			return err
+		} else if k == 1 {
+			return nil
+		}
+		var state string
+		if err := tx.QueryRowContext(ctx, `SELECT state, claimed_by FROM webhook_deliveries WHERE id = $1`, id).Scan(&state, &holder); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound.Errorf("no webhook delivery %s", id)
 			}
+			return err
+		}
+		if state != DeliveryPending {
 			return fmt.Errorf("delivery %s: already %s", id, state)
 		}
+		lost = true
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record webhook %s: %w", what, err)
+	}
+	if lost {
+		o.r.logger.Warn("webhook outcome dropped: the claim on the delivery lapsed and passed to another process",
+			"delivery", id, "outcome", what, "claim", o.owner, "now_claimed_by", holder)
 	}
 	return nil
 }

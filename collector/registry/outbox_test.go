@@ -1,12 +1,15 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -341,4 +344,84 @@ func TestTwoWorkersDeliverOnce(t *testing.T) {
 		t.Errorf("workers made %v attempts, want %d in all", attempts, events)
 	}
 	t.Logf("attempts per worker: %v", attempts)
+}
+
+// TestOutboxLapsedClaimOutcomeDropped: a process that stalled past its
+// claim's lease (the clock is the now each Due is given, no sleeping)
+// and then records its attempt's outcome must not touch the delivery that
+// another process has claimed since: its outcome is dropped and logged,
+// the new holder keeps its claim (a third process is not handed the
+// delivery) and records its own outcome.
+func TestOutboxLapsedClaimOutcomeDropped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	reg, err := registry.OpenAndMigrate(ctx, registry.NewTestStore(t), slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	e := &env{reg: reg}
+	e.configure(t, failAll, testEndpoints()...)
+	if _, err := reg.RecordEvents(ctx, []webhook.Event{{Kind: webhook.KindComplianceChanged, At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	stalled, taker, third := reg.Outbox(time.Minute), reg.Outbox(time.Minute), reg.Outbox(time.Minute)
+	due, err := stalled.Due(ctx, t0, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("first claim: %d, %v; want the delivery", len(due), err)
+	}
+	id := due[0].Delivery.ID
+	// The stalled process's lease ends at t0+1m; the taker claims after it.
+	if due, err := taker.Due(ctx, t0.Add(2*time.Minute), 10); err != nil || len(due) != 1 || due[0].Delivery.ID != id {
+		t.Fatalf("claim after the lease: %+v, %v; want %s", due, err, id)
+	}
+	for name, record := range map[string]func() error{
+		"delivered": func() error { return stalled.Delivered(ctx, id, t0.Add(2*time.Minute)) },
+		"failed":    func() error { return stalled.Failed(ctx, id, 1, t0.Add(time.Hour), "stalled: HTTP 500") },
+		"given up":  func() error { return stalled.GiveUp(ctx, id, "stalled: HTTP 410 Gone") },
+	} {
+		if err := record(); err != nil {
+			t.Errorf("stale %s outcome: %v, want it dropped without an error", name, err)
+		}
+	}
+	mu.Lock()
+	if n := strings.Count(logs.String(), "webhook outcome dropped"); n != 3 {
+		t.Errorf("logged %d dropped outcomes, want 3:\n%s", n, logs.String())
+	}
+	mu.Unlock()
+	// The taker still holds the claim: nobody else is handed the delivery
+	// before the taker's lease ends (t0+3m), and it is still unattempted.
+	if due, err := third.Due(ctx, t0.Add(2*time.Minute+30*time.Second), 10); err != nil || len(due) != 0 {
+		t.Errorf("third process during the taker's lease: %+v, %v; want none", due, err)
+	}
+	due, err = taker.Due(ctx, t0.Add(2*time.Minute+30*time.Second), 10)
+	if err != nil || len(due) != 1 || due[0].Delivery.Attempt != 0 || due[0].Delivery.LastError != "" {
+		t.Fatalf("taker's claim: %+v, %v; want the delivery untouched by the stale outcomes", due, err)
+	}
+	if err := taker.Failed(ctx, id, 1, t0.Add(time.Hour), "HTTP 500"); err != nil {
+		t.Fatalf("the holder's outcome: %v", err)
+	}
+	// The stalled process's late outcome after the holder recorded its own
+	// (claim cleared, nobody holds it) is dropped too.
+	if err := stalled.Delivered(ctx, id, t0.Add(3*time.Minute)); err != nil {
+		t.Errorf("stale outcome after the holder's: %v", err)
+	}
+	due, err = third.Due(ctx, t0.Add(time.Hour), 10)
+	if err != nil || len(due) != 1 || due[0].Delivery.Attempt != 1 || due[0].Delivery.LastError != "HTTP 500" {
+		t.Errorf("due at the retry time: %+v, %v; want the holder's failure, attempt 1", due, err)
+	}
+}
+
+// lockedWriter serialises writes to a buffer a test reads.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
