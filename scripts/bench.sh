@@ -98,3 +98,7 @@ if [ -f scripts/bench-agent.sh ]; then
   echo
   bash scripts/bench-agent.sh
 fi
+# Issue 13: identity, encryption and patch facts known per captured host,
+# before and after.
+echo
+bash scripts/bench-facts.sh
