@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/collector/registry"
 )
@@ -22,18 +23,6 @@ import (
 // maxImportBody limits a register upload: 100,000 assets at a generous
 // 300 bytes a row.
 const maxImportBody = 32 << 20
-
-// rowsErrorBody is the 400 of a write refused for row errors: the usual
-// error object plus every row's problem.
-type rowsErrorBody struct {
-	Error rowsError `json:"error"`
-}
-
-type rowsError struct {
-	Code    string              `json:"code"`
-	Message string              `json:"message"`
-	Rows    []registry.RowError `json:"rows"`
-}
 
 // failAsset writes row errors with the rows they name, and anything else
 // (a taken tag among it) as fail does.
@@ -45,7 +34,7 @@ func (s *server) failAsset(w http.ResponseWriter, r *http.Request, err error) {
 		if len(re.Rows) == 1 {
 			msg = "1 row error, nothing was written"
 		}
-		writeJSON(w, http.StatusBadRequest, rowsErrorBody{Error: rowsError{Code: "invalid_rows", Message: msg, Rows: re.Rows}})
+		writeJSON(w, http.StatusBadRequest, apitypes.RowsErrorBody{Error: apitypes.RowsError{Code: "invalid_rows", Message: msg, Rows: each(re.Rows, toRowError)}})
 	default:
 		s.fail(w, r, err)
 	}
@@ -58,18 +47,18 @@ func actorOf(r *http.Request) registry.Actor {
 }
 
 func (s *server) addAsset(w http.ResponseWriter, r *http.Request) {
-	var in registry.AssetInput
+	var in apitypes.AssetInput
 	if ae := decodeJSON(w, r, maxJSONBody, &in); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}
-	a, err := s.reg.AddAsset(r.Context(), in, actorOf(r), s.now())
+	a, err := s.reg.AddAsset(r.Context(), fromAssetInput(in), actorOf(r), s.now())
 	if err != nil {
 		s.failAsset(w, r, err)
 		return
 	}
 	s.logger.Info("asset added", "asset_tag", a.AssetTag, "by", actorOf(r).Name)
-	writeJSON(w, http.StatusCreated, a)
+	writeJSON(w, http.StatusCreated, toAsset(a))
 }
 
 func (s *server) getAsset(w http.ResponseWriter, r *http.Request) {
@@ -78,21 +67,21 @@ func (s *server) getAsset(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, toAsset(a))
 }
 
 func (s *server) updateAsset(w http.ResponseWriter, r *http.Request) {
-	var in registry.AssetInput
+	var in apitypes.AssetInput
 	if ae := decodeJSON(w, r, maxJSONBody, &in); ae != nil {
 		s.fail(w, r, ae)
 		return
 	}
-	a, err := s.reg.UpdateAsset(r.Context(), r.PathValue("tag"), in, actorOf(r), s.now())
+	a, err := s.reg.UpdateAsset(r.Context(), r.PathValue("tag"), fromAssetInput(in), actorOf(r), s.now())
 	if err != nil {
 		s.failAsset(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, toAsset(a))
 }
 
 func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
@@ -109,16 +98,11 @@ func (s *server) listAssets(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.Asset]{Items: items, NextCursor: next})
-}
-
-// linkRequest is POST /api/v1/assets/{tag}/link.
-type linkRequest struct {
-	Device string `json:"device"`
+	writeJSON(w, http.StatusOK, listOf(items, next, toAsset))
 }
 
 func (s *server) linkAsset(w http.ResponseWriter, r *http.Request) {
-	var req linkRequest
+	var req apitypes.LinkRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -132,7 +116,7 @@ func (s *server) linkAsset(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, toAsset(a))
 }
 
 func (s *server) unlinkAsset(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +125,7 @@ func (s *server) unlinkAsset(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, toAsset(a))
 }
 
 // boolParam reads true/false (absent: false).
@@ -198,7 +182,7 @@ func (s *server) importAssets(w http.ResponseWriter, r *http.Request) {
 	if !dry {
 		s.logger.Info("asset register imported", "created", len(res.Created), "updated", len(res.Updated), "unchanged", res.Unchanged, "by", actorOf(r).Name)
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, toImportResult(res))
 }
 
 func (s *server) exportAssets(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +221,7 @@ func (s *server) exportAssets(w http.ResponseWriter, r *http.Request) {
 			}
 			p.Cursor = next
 		}
-		writeJSON(w, http.StatusOK, list[registry.Asset]{Items: all})
+		writeJSON(w, http.StatusOK, listOf(all, "", toAsset))
 	default:
 		s.fail(w, r, errf(http.StatusBadRequest, "bad_parameter", "format must be csv or json, not %q", q.Get("format")))
 	}
@@ -271,7 +255,7 @@ func (s *server) register(w http.ResponseWriter, r *http.Request, tag string) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.RegisterEntry]{Items: items, NextCursor: next})
+	writeJSON(w, http.StatusOK, listOf(items, next, toRegisterEntry))
 }
 
 func (s *server) refreshFlags(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +264,7 @@ func (s *server) refreshFlags(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ch)
+	writeJSON(w, http.StatusOK, toChanges(ch))
 }
 
 func (s *server) reconcile(w http.ResponseWriter, r *http.Request) {
@@ -298,5 +282,5 @@ func (s *server) reconcile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, toReconciliation(rep))
 }

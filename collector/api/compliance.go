@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
-	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/registry"
 )
 
@@ -27,21 +27,13 @@ type TestClock interface {
 	Offset() time.Duration
 }
 
-// policySetView is GET/PUT /api/v1/policies.
-type policySetView struct {
-	Set   registry.PolicySetRecord `json:"set"`
-	Items []compliance.Policy      `json:"items"`
-	// Evaluation is what the re-evaluation after a PUT did.
-	Evaluation *registry.EvalStats `json:"evaluation,omitempty"`
-}
-
 func (s *server) listPolicies(w http.ResponseWriter, r *http.Request) {
 	set, rec, err := s.reg.PolicySet(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, policySetView{Set: rec, Items: nonNil(set.Policies())})
+	writeJSON(w, http.StatusOK, apitypes.PolicySet{Set: toPolicySetRecord(rec), Items: nonNil(each(set.Policies(), toPolicy))})
 }
 
 func (s *server) getPolicy(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +47,7 @@ func (s *server) getPolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusNotFound, "not_found", "no policy %q in force", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, toPolicy(p))
 }
 
 // putPolicies replaces the policy set with the body, a policy file in YAML
@@ -88,7 +80,7 @@ func (s *server) putPolicies(w http.ResponseWriter, r *http.Request) {
 		s.logger.Error("re-evaluate after policy change", "err", err)
 	}
 	s.logger.Info("policy set replaced", "id", rec.ID, "by", rec.CreatedBy, "policies", len(set.Policies()), "devices", stats.Devices, "changed", stats.Changed)
-	writeJSON(w, http.StatusOK, policySetView{Set: rec, Items: nonNil(set.Policies()), Evaluation: &stats})
+	writeJSON(w, http.StatusOK, apitypes.PolicySet{Set: toPolicySetRecord(rec), Items: nonNil(each(set.Policies(), toPolicy)), Evaluation: ptr(&stats, toEvalStats)})
 }
 
 func nonNil[T any](l []T) []T {
@@ -103,22 +95,8 @@ func actor(r *http.Request) string {
 	return access.ActorFrom(r.Context()).Name
 }
 
-// exceptionRequest is POST /api/v1/exceptions. Give device or asset_tag,
-// and expires_at (RFC 3339 or a date, meaning its midnight UTC) or
-// expires_in ("30d", "12h"). There is no approver: the requester is the
-// token's principal, and whoever approves it is the approver.
-type exceptionRequest struct {
-	PolicyID            string `json:"policy_id"`
-	Device              string `json:"device"`
-	AssetTag            string `json:"asset_tag"`
-	Reason              string `json:"reason"`
-	CompensatingControl string `json:"compensating_control"`
-	ExpiresAt           string `json:"expires_at"`
-	ExpiresIn           string `json:"expires_in"`
-}
-
 func (s *server) createException(w http.ResponseWriter, r *http.Request) {
-	var req exceptionRequest
+	var req apitypes.ExceptionRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		if ae.code == "unknown_field" && strings.Contains(ae.message, `"approver"`) {
 			ae = errf(http.StatusBadRequest, "unknown_field", "approver is no longer accepted: an exception is requested pending, "+
@@ -162,13 +140,7 @@ func (s *server) createException(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("exception requested", "id", e.ID, "policy", e.PolicyID, "device_id", e.DeviceID, "asset_tag", e.AssetTag, "by", e.RequestedBy, "expires_at", e.ExpiresAt)
-	writeJSON(w, http.StatusCreated, e)
-}
-
-// exceptionDecision is POST /api/v1/exceptions/{id}/approve and /deny; the
-// body is optional. The decider is the token's principal.
-type exceptionDecision struct {
-	Note string `json:"note"`
+	writeJSON(w, http.StatusCreated, toException(e))
 }
 
 func (s *server) approveException(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +153,7 @@ func (s *server) denyException(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) decideException(w http.ResponseWriter, r *http.Request,
 	decide func(context.Context, string, string, time.Time) (registry.ExceptionRecord, error)) {
-	var req exceptionDecision
+	var req apitypes.ExceptionDecision
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil && !(ae.code == "malformed_json" && ae.message == "empty body") {
 		s.fail(w, r, ae)
 		return
@@ -192,7 +164,7 @@ func (s *server) decideException(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	s.logger.Info("exception "+e.Status, "id", e.ID, "policy", e.PolicyID, "requested_by", e.RequestedBy, "approver", e.Approver, "denied_by", e.DeniedBy)
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, toException(e))
 }
 
 // failDuty answers a separation-of-duties refusal with 403; the registry
@@ -226,7 +198,7 @@ func (s *server) listExceptions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.ExceptionRecord]{Items: items})
+	writeJSON(w, http.StatusOK, listOf(items, "", toException))
 }
 
 func (s *server) getException(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +207,7 @@ func (s *server) getException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, toException(e))
 }
 
 func (s *server) revokeException(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +217,7 @@ func (s *server) revokeException(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("exception revoked", "id", e.ID, "by", e.RevokedBy)
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, toException(e))
 }
 
 func (s *server) complianceSummary(w http.ResponseWriter, r *http.Request) {
@@ -254,16 +226,7 @@ func (s *server) complianceSummary(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sum)
-}
-
-// deviceDetail is GET /api/v1/devices/{ref}: the device's keys, then what
-// the helpdesk needs beside them.
-type deviceDetail struct {
-	registry.Device
-	Compliance    registry.DeviceCompliance  `json:"compliance"`
-	Exceptions    []registry.ExceptionRecord `json:"exceptions"`
-	RecentChanges []registry.HistoryEntry    `json:"recent_changes"`
+	writeJSON(w, http.StatusOK, toComplianceSummary(sum))
 }
 
 func (s *server) getDeviceDetail(w http.ResponseWriter, r *http.Request) {
@@ -273,36 +236,31 @@ func (s *server) getDeviceDetail(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := deviceDetail{Device: d}
-	if out.Compliance, err = s.reg.DeviceComplianceOf(ctx, d.ID); err == nil {
-		if out.Exceptions, err = s.reg.ListExceptions(ctx, registry.ExceptionFilter{Device: d.ID, Active: true}, s.now()); err == nil {
-			out.RecentChanges, err = s.reg.RecentChanges(ctx, d.ID, recentChanges)
-		}
-	}
+	comp, err := s.reg.DeviceComplianceOf(ctx, d.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// clockRequest is PUT /api/v1/test/clock.
-type clockRequest struct {
-	// Offset moves the clock from the real time: a Go duration or days
-	// ("400d", "-2h").
-	Offset string `json:"offset"`
-}
-
-type clockView struct {
-	Now        time.Time          `json:"now"`
-	Offset     string             `json:"offset"`
-	Evaluation registry.EvalStats `json:"evaluation"`
+	excs, err := s.reg.ListExceptions(ctx, registry.ExceptionFilter{Device: d.ID, Active: true}, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	changes, err := s.reg.RecentChanges(ctx, d.ID, recentChanges)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apitypes.DeviceDetail{
+		Device: toDevice(d), Compliance: toDeviceCompliance(comp),
+		Exceptions: each(excs, toException), RecentChanges: each(changes, toHistoryEntry),
+	})
 }
 
 // setTestClock moves the collector's clock and re-evaluates the fleet, as
 // the periodic evaluation would once that much time had passed.
 func (s *server) setTestClock(w http.ResponseWriter, r *http.Request) {
-	var req clockRequest
+	var req apitypes.ClockRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -327,5 +285,5 @@ func (s *server) setTestClock(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, clockView{Now: s.now().UTC(), Offset: s.testClock.Offset().String(), Evaluation: stats})
+	writeJSON(w, http.StatusOK, apitypes.ClockView{Now: s.now().UTC(), Offset: s.testClock.Offset().String(), Evaluation: toEvalStats(stats)})
 }

@@ -1,7 +1,9 @@
 package api
 
 // What each route takes and answers: its query parameters, request body
-// and success response, by Go type. The table is the one source of the
+// and success response, by Go type: collector/apitypes, the types the
+// handlers encode and decode and rosterctl reads, or shared/wire for the
+// agent's routes. The table is the one source of the
 // query parameters a route accepts (New refuses any other before the
 // handler runs) and of the OpenAPI document (openapi.go), whose tests fail
 // when a route has no contract here or a contract names no route.
@@ -11,8 +13,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/rosterhq/roster/collector/audit"
-	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -127,19 +128,13 @@ func rangeParams() []param {
 
 func params(groups ...[]param) []param { return slices.Concat(groups...) }
 
-// policyFile is the body of PUT /api/v1/policies: the policy file, in
-// YAML or JSON.
-type policyFile struct {
-	Policies []compliance.Policy `json:"policies"`
-}
-
 // contracts is every route's contract, keyed by "METHOD path" as routes()
 // declares them.
 func contracts() map[string]contract {
 	history := params(pageParams(), rangeParams(), []param{qstr("kind", "entry kind")})
 	register := params(pageParams(), rangeParams(), []param{qstr("kind", "entry kind"), qstr("device", "device reference")})
-	status := map[string]string{}
-	rows := rowsErrorBody{}
+	status := apitypes.Status{}
+	rows := apitypes.RowsErrorBody{}
 	return map[string]contract{
 		"GET /healthz":             op("healthz", "The process is up").out(http.StatusOK, status),
 		"GET /readyz":              op("readyz", "The registry is reachable and migrated").out(http.StatusOK, status),
@@ -163,116 +158,116 @@ func contracts() map[string]contract {
 				qstr("platform", "linux, darwin or windows"), qstr("hostname", "hostname"), qstr("serial", "serial number"),
 				qstr("state", "device state"), qtime("seen_after", "last seen after (RFC 3339)"), qtime("seen_before", "last seen before (RFC 3339)"),
 				qstr("software", "has this package installed"), qstr("software_version", "of this version (with software)"),
-			})...).out(http.StatusOK, list[registry.Device]{}),
-		"GET /api/v1/devices/{ref}":          op("getDevice", "A device with its compliance, exceptions and recent changes").out(http.StatusOK, deviceDetail{}),
+			})...).out(http.StatusOK, apitypes.List[apitypes.Device]{}),
+		"GET /api/v1/devices/{ref}":          op("getDevice", "A device with its compliance, exceptions and recent changes").out(http.StatusOK, apitypes.DeviceDetail{}),
 		"GET /api/v1/devices/{ref}/snapshot": op("getDeviceSnapshot", "A device's last full snapshot").out(http.StatusOK, wire.Snapshot{}),
 		"GET /api/v1/devices/{ref}/software": op("listDeviceSoftware", "A device's installed software").
-			query(pageParams()...).out(http.StatusOK, list[registry.Package]{}),
+			query(pageParams()...).out(http.StatusOK, apitypes.List[apitypes.Package]{}),
 		"GET /api/v1/devices/{ref}/history": op("listDeviceHistory", "A device's history").
-			query(history...).out(http.StatusOK, list[registry.HistoryEntry]{}),
-		"POST /api/v1/devices/{ref}/revoke": op("revokeDevice", "Revoke a device's certificate").out(http.StatusOK, registry.Device{}),
+			query(history...).out(http.StatusOK, apitypes.List[apitypes.HistoryEntry]{}),
+		"POST /api/v1/devices/{ref}/revoke": op("revokeDevice", "Revoke a device's certificate").out(http.StatusOK, apitypes.Device{}),
 		"POST /api/v1/devices/{ref}/merge": op("mergeDevice", "Merge a new record into the device it duplicates").
-			in(mergeRequest{}).out(http.StatusOK, registry.MergeResult{}),
+			in(apitypes.MergeRequest{}).out(http.StatusOK, apitypes.MergeResult{}),
 		"POST /api/v1/devices/{ref}/allow-reenroll": op("allowReenroll", "Let the next matching enrolment continue the device").
-			in(allowReenrollRequest{}).out(http.StatusOK, registry.Device{}),
+			in(apitypes.AllowReenrollRequest{}).out(http.StatusOK, apitypes.Device{}),
 		"GET /api/v1/history": op("listHistory", "The fleet's history").
-			query(history...).out(http.StatusOK, list[registry.HistoryEntry]{}),
+			query(history...).out(http.StatusOK, apitypes.List[apitypes.HistoryEntry]{}),
 		"GET /api/v1/software": op("searchSoftware", "Devices by installed software").
 			query(params(pageParams(), []param{qstr("name", "package name"), qstr("version", "package version"), qstr("source", "package source")})...).
-			out(http.StatusOK, list[registry.SoftwareHit]{}),
+			out(http.StatusOK, apitypes.List[apitypes.SoftwareHit]{}),
 
-		"GET /api/v1/secrets": op("listSecrets", "List enrolment secrets").out(http.StatusOK, list[registry.Secret]{}),
+		"GET /api/v1/secrets": op("listSecrets", "List enrolment secrets").out(http.StatusOK, apitypes.List[apitypes.Secret]{}),
 		"POST /api/v1/secrets": op("createSecret", "Create an enrolment secret").
-			in(secretRequest{}).out(http.StatusCreated, secretCreated{}),
-		"DELETE /api/v1/secrets/{id}": op("revokeSecret", "Revoke an enrolment secret").out(http.StatusOK, registry.Secret{}),
+			in(apitypes.SecretRequest{}).out(http.StatusCreated, apitypes.SecretCreated{}),
+		"DELETE /api/v1/secrets/{id}": op("revokeSecret", "Revoke an enrolment secret").out(http.StatusOK, apitypes.Secret{}),
 
 		"GET /api/v1/assets": op("listAssets", "List the asset register").
 			query(params(pageParams(), []param{
 				qstr("status", "asset status"), qstr("type", "asset type"), qstr("classification", "classification"),
 				qstr("owner", "owner"), qstr("location", "location"), qstr("flag", "has this flag"), qstr("linked", "linked or not"),
-			})...).out(http.StatusOK, list[registry.Asset]{}),
+			})...).out(http.StatusOK, apitypes.List[apitypes.Asset]{}),
 		"POST /api/v1/assets": op("addAsset", "Add an asset").
-			in(registry.AssetInput{}).out(http.StatusCreated, registry.Asset{}).fails(http.StatusBadRequest, rows),
+			in(apitypes.AssetInput{}).out(http.StatusCreated, apitypes.Asset{}).fails(http.StatusBadRequest, rows),
 		"POST /api/v1/assets/import": op("importAssets", "Import the register from CSV").
 			query(qbool("dry_run", "report what would change, change nothing"), qstr("map", "column mapping, FIELD=COLUMN,...")).
-			inAs("text/csv", nil).out(http.StatusOK, registry.ImportResult{}).fails(http.StatusBadRequest, rows),
+			inAs("text/csv", nil).out(http.StatusOK, apitypes.ImportResult{}).fails(http.StatusBadRequest, rows),
 		"GET /api/v1/assets/export": op("exportAssets", "Export the register").
 			query(qenum("format", "csv (default) or json", "csv", "json")).
-			outAs("text/csv", nil).out(http.StatusOK, list[registry.Asset]{}),
-		"GET /api/v1/assets/{tag}": op("getAsset", "An asset").out(http.StatusOK, registry.Asset{}),
+			outAs("text/csv", nil).out(http.StatusOK, apitypes.List[apitypes.Asset]{}),
+		"GET /api/v1/assets/{tag}": op("getAsset", "An asset").out(http.StatusOK, apitypes.Asset{}),
 		"PATCH /api/v1/assets/{tag}": op("updateAsset", "Change an asset").
-			in(registry.AssetInput{}).out(http.StatusOK, registry.Asset{}).fails(http.StatusBadRequest, rows),
+			in(apitypes.AssetInput{}).out(http.StatusOK, apitypes.Asset{}).fails(http.StatusBadRequest, rows),
 		"POST /api/v1/assets/{tag}/link": op("linkAsset", "Link an asset to a device").
-			in(linkRequest{}).out(http.StatusOK, registry.Asset{}),
-		"DELETE /api/v1/assets/{tag}/link": op("unlinkAsset", "Unlink an asset").out(http.StatusOK, registry.Asset{}),
+			in(apitypes.LinkRequest{}).out(http.StatusOK, apitypes.Asset{}),
+		"DELETE /api/v1/assets/{tag}/link": op("unlinkAsset", "Unlink an asset").out(http.StatusOK, apitypes.Asset{}),
 		"GET /api/v1/assets/{tag}/history": op("listAssetHistory", "An asset's register history").
-			query(register...).out(http.StatusOK, list[registry.RegisterEntry]{}),
+			query(register...).out(http.StatusOK, apitypes.List[apitypes.RegisterEntry]{}),
 		"GET /api/v1/register/history": op("listRegisterHistory", "The register's history").
-			query(params(register, []param{qstr("asset", "asset tag")})...).out(http.StatusOK, list[registry.RegisterEntry]{}),
+			query(params(register, []param{qstr("asset", "asset tag")})...).out(http.StatusOK, apitypes.List[apitypes.RegisterEntry]{}),
 		"POST /api/v1/flags/refresh": op("refreshFlags", "Recompute the register's flags").
-			query().out(http.StatusOK, registry.Changes{}),
+			query().out(http.StatusOK, apitypes.Changes{}),
 		"GET /api/v1/reconcile": op("reconcile", "Reconcile the register with the fleet").
-			query(qstr("hostname_rule", "naming rule (a regular expression)")).out(http.StatusOK, registry.Reconciliation{}),
+			query(qstr("hostname_rule", "naming rule (a regular expression)")).out(http.StatusOK, apitypes.Reconciliation{}),
 
-		"GET /api/v1/policies": op("listPolicies", "The policy set in force").query().out(http.StatusOK, policySetView{}),
+		"GET /api/v1/policies": op("listPolicies", "The policy set in force").query().out(http.StatusOK, apitypes.PolicySet{}),
 		"PUT /api/v1/policies": op("replacePolicies", "Replace the policy set").
-			inAs("application/yaml", policyFile{}).inAs("application/json", policyFile{}).out(http.StatusOK, policySetView{}),
-		"GET /api/v1/policies/{id}": op("getPolicy", "A policy in force").out(http.StatusOK, compliance.Policy{}),
+			inAs("application/yaml", apitypes.PolicyFile{}).inAs("application/json", apitypes.PolicyFile{}).out(http.StatusOK, apitypes.PolicySet{}),
+		"GET /api/v1/policies/{id}": op("getPolicy", "A policy in force").out(http.StatusOK, apitypes.Policy{}),
 		"GET /api/v1/exceptions": op("listExceptions", "List exceptions").
 			query(qbool("active", "only approved and unexpired"), qstr("status", "exception status"), qstr("device", "device reference"), qstr("policy", "policy id")).
-			out(http.StatusOK, list[registry.ExceptionRecord]{}),
+			out(http.StatusOK, apitypes.List[apitypes.ExceptionRecord]{}),
 		"POST /api/v1/exceptions": op("requestException", "Request an exception").
-			in(exceptionRequest{}).out(http.StatusCreated, registry.ExceptionRecord{}),
-		"GET /api/v1/exceptions/{id}":    op("getException", "An exception").out(http.StatusOK, registry.ExceptionRecord{}),
-		"DELETE /api/v1/exceptions/{id}": op("revokeException", "Revoke an exception").out(http.StatusOK, registry.ExceptionRecord{}),
+			in(apitypes.ExceptionRequest{}).out(http.StatusCreated, apitypes.ExceptionRecord{}),
+		"GET /api/v1/exceptions/{id}":    op("getException", "An exception").out(http.StatusOK, apitypes.ExceptionRecord{}),
+		"DELETE /api/v1/exceptions/{id}": op("revokeException", "Revoke an exception").out(http.StatusOK, apitypes.ExceptionRecord{}),
 		"POST /api/v1/exceptions/{id}/approve": op("approveException", "Approve an exception").
-			in(exceptionDecision{}).optional().out(http.StatusOK, registry.ExceptionRecord{}),
+			in(apitypes.ExceptionDecision{}).optional().out(http.StatusOK, apitypes.ExceptionRecord{}),
 		"POST /api/v1/exceptions/{id}/deny": op("denyException", "Deny an exception").
-			in(exceptionDecision{}).optional().out(http.StatusOK, registry.ExceptionRecord{}),
+			in(apitypes.ExceptionDecision{}).optional().out(http.StatusOK, apitypes.ExceptionRecord{}),
 		"GET /api/v1/compliance/summary": op("complianceSummary", "The fleet's compliance").
-			query().out(http.StatusOK, registry.ComplianceSummary{}),
+			query().out(http.StatusOK, apitypes.ComplianceSummary{}),
 		"GET /api/v1/events": op("listEvents", "Drift and compliance events").
 			query(params(pageParams(), rangeParams(), []param{qstr("kind", "event kind"), qstr("device", "device reference")})...).
-			out(http.StatusOK, list[registry.EventRecord]{}),
+			out(http.StatusOK, apitypes.List[apitypes.EventRecord]{}),
 		"PUT /api/v1/test/clock": op("setTestClock", "Move the test clock (end-to-end tests only)").
-			in(clockRequest{}).out(http.StatusOK, clockView{}),
+			in(apitypes.ClockRequest{}).out(http.StatusOK, apitypes.ClockView{}),
 
 		"POST /api/v1/wipes": op("startWipe", "Start an offboarding wipe").
-			in(wipeStartRequest{}).out(http.StatusCreated, registry.Wipe{}),
-		"GET /api/v1/wipes/{ref}":        op("getWipe", "A wipe").out(http.StatusOK, registry.Wipe{}),
-		"POST /api/v1/wipes/{id}/cancel": op("cancelWipe", "Cancel a wipe").out(http.StatusOK, registry.Wipe{}),
+			in(apitypes.WipeStartRequest{}).out(http.StatusCreated, apitypes.Wipe{}),
+		"GET /api/v1/wipes/{ref}":        op("getWipe", "A wipe").out(http.StatusOK, apitypes.Wipe{}),
+		"POST /api/v1/wipes/{id}/cancel": op("cancelWipe", "Cancel a wipe").out(http.StatusOK, apitypes.Wipe{}),
 		"POST /api/v1/wipes/{id}/record": op("recordWipe", "Record a manual wipe").
-			in(wipeRecordRequest{}).out(http.StatusOK, registry.Wipe{}),
+			in(apitypes.WipeRecordRequest{}).out(http.StatusOK, apitypes.Wipe{}),
 		"GET /api/v1/wipes/{id}/certificate": op("getWipeCertificate", "The signed certificate of sanitisation").
 			query(qenum("format", "json (default) or html", "json", "html")).
 			out(http.StatusOK, wire.SignedCertificate{}).outAs("text/html", nil),
 
-		"GET /api/v1/whoami": op("whoami", "Who the token belongs to and what it may do").out(http.StatusOK, whoamiResponse{}),
+		"GET /api/v1/whoami": op("whoami", "Who the token belongs to and what it may do").out(http.StatusOK, apitypes.Whoami{}),
 		"GET /api/v1/tokens": op("listTokens", "List token records").
-			query(qstr("principal", "principal name"), qbool("all", "revoked and expired too")).out(http.StatusOK, list[registry.TokenRecord]{}),
+			query(qstr("principal", "principal name"), qbool("all", "revoked and expired too")).out(http.StatusOK, apitypes.List[apitypes.TokenRecord]{}),
 		"POST /api/v1/tokens": op("createToken", "Create a token").
-			in(tokenRequest{}).out(http.StatusCreated, tokenCreated{}),
+			in(apitypes.TokenRequest{}).out(http.StatusCreated, apitypes.TokenCreated{}),
 		"POST /api/v1/tokens/self/rotate": op("rotateOwnToken", "Replace the token in use").
-			in(rotateRequest{}).optional().out(http.StatusCreated, tokenCreated{}),
-		"GET /api/v1/tokens/{id}":    op("getToken", "A token record").out(http.StatusOK, registry.TokenRecord{}),
-		"DELETE /api/v1/tokens/{id}": op("revokeToken", "Revoke a token").out(http.StatusOK, registry.TokenRecord{}),
+			in(apitypes.RotateRequest{}).optional().out(http.StatusCreated, apitypes.TokenCreated{}),
+		"GET /api/v1/tokens/{id}":    op("getToken", "A token record").out(http.StatusOK, apitypes.TokenRecord{}),
+		"DELETE /api/v1/tokens/{id}": op("revokeToken", "Revoke a token").out(http.StatusOK, apitypes.TokenRecord{}),
 		"POST /api/v1/tokens/{id}/rotate": op("rotateToken", "Replace a token").
-			in(rotateRequest{}).optional().out(http.StatusCreated, tokenCreated{}),
-		"GET /api/v1/principals": op("listPrincipals", "Every principal with its tokens").out(http.StatusOK, list[registry.PrincipalRecord]{}),
+			in(apitypes.RotateRequest{}).optional().out(http.StatusCreated, apitypes.TokenCreated{}),
+		"GET /api/v1/principals": op("listPrincipals", "Every principal with its tokens").out(http.StatusOK, apitypes.List[apitypes.PrincipalRecord]{}),
 		"PUT /api/v1/principals/{name}/role": op("setPrincipalRole", "Change a principal's role").
-			in(roleRequest{}).out(http.StatusOK, status),
-		"POST /api/v1/principals/{name}/disable": op("disablePrincipal", "Disable a principal").out(http.StatusOK, status),
+			in(apitypes.RoleRequest{}).out(http.StatusOK, apitypes.RoleChanged{}),
+		"POST /api/v1/principals/{name}/disable": op("disablePrincipal", "Disable a principal").out(http.StatusOK, apitypes.PrincipalDisabled{}),
 		"GET /api/v1/access/review": op("accessReview", "The periodic access review").
-			query(rangeParams()...).out(http.StatusOK, AccessReview{}),
+			query(rangeParams()...).out(http.StatusOK, apitypes.AccessReview{}),
 		"POST /api/v1/access/review/sign-off": op("signOffAccessReview", "Record an access review's sign-off").
-			query().in(signOffRequest{}).out(http.StatusCreated, signOffResponse{}),
+			query().in(apitypes.SignOffRequest{}).out(http.StatusCreated, apitypes.SignOffResponse{}),
 		"GET /api/v1/audit": op("listAudit", "The audit log").
 			query(params(rangeParams(), []param{
 				qstr("principal", "principal name"), qstr("action", "action, or a prefix ending in *"), qstr("target", "target"),
 				qstr("cursor", "next_cursor of the previous page"), {name: "limit", in: "query", kind: "integer", desc: "page size, 1 to 1000"},
-			})...).out(http.StatusOK, list[audit.Entry]{}),
-		"GET /api/v1/audit/verify":      op("verifyAudit", "Verify the audit log's chain and checkpoints").out(http.StatusOK, verifyResponse{}),
-		"GET /api/v1/audit/checkpoints": op("listAuditCheckpoints", "The audit log's signed checkpoints").out(http.StatusOK, list[audit.Checkpoint]{}),
+			})...).out(http.StatusOK, apitypes.List[apitypes.AuditEntry]{}),
+		"GET /api/v1/audit/verify":      op("verifyAudit", "Verify the audit log's chain and checkpoints").out(http.StatusOK, apitypes.AuditVerify{}),
+		"GET /api/v1/audit/checkpoints": op("listAuditCheckpoints", "The audit log's signed checkpoints").out(http.StatusOK, apitypes.List[apitypes.AuditCheckpoint]{}),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/registry"
 )
 
@@ -20,14 +21,8 @@ func (s *server) deviceAdminRoutes() []route {
 	}
 }
 
-// mergeRequest is POST /api/v1/devices/{ref}/merge: ref (the new record,
-// whose agent keeps running) continues into's history.
-type mergeRequest struct {
-	Into string `json:"into"`
-}
-
 func (s *server) mergeDevice(w http.ResponseWriter, r *http.Request) {
-	var req mergeRequest
+	var req apitypes.MergeRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -42,17 +37,11 @@ func (s *server) mergeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("devices merged", "device_id", res.Device.ID, "merged", res.Merged.ID, "by", access.ActorFrom(r.Context()).Name)
-	writeJSON(w, http.StatusOK, res)
-}
-
-// allowReenrollRequest is POST /api/v1/devices/{ref}/allow-reenroll.
-type allowReenrollRequest struct {
-	// Within is how long the allowance lasts: "24h", "2d" (default 24h).
-	Within string `json:"within"`
+	writeJSON(w, http.StatusOK, toMergeResult(res))
 }
 
 func (s *server) allowReenroll(w http.ResponseWriter, r *http.Request) {
-	var req allowReenrollRequest
+	var req apitypes.AllowReenrollRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -72,5 +61,5 @@ func (s *server) allowReenroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("re-enrolment allowed", "device_id", d.ID, "until", d.ReenrollAllowedUntil, "by", access.ActorFrom(r.Context()).Name)
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, toDevice(d))
 }

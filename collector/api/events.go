@@ -25,5 +25,5 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.EventRecord]{Items: items, NextCursor: next})
+	writeJSON(w, http.StatusOK, listOf(items, next, toEvent))
 }

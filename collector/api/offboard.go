@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -41,19 +42,8 @@ func tokenActor(r *http.Request) registry.WipeActor {
 	return registry.WipeActor{Kind: registry.ActorToken, ID: a.ID, Name: a.Name}
 }
 
-// wipeStartRequest is POST /api/v1/wipes.
-type wipeStartRequest struct {
-	Device string `json:"device"`
-	Ticket string `json:"ticket"`
-	Reason string `json:"reason"`
-	Method string `json:"method"`
-	Reuse  bool   `json:"reuse"`
-	// Deadline is a duration such as "14d" or "36h" ("" for the default).
-	Deadline string `json:"deadline"`
-}
-
 func (s *server) startWipe(w http.ResponseWriter, r *http.Request) {
-	var req wipeStartRequest
+	var req apitypes.WipeStartRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -78,7 +68,7 @@ func (s *server) startWipe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("wipe requested", "wipe_id", wp.ID, "device_id", wp.DeviceID, "asset_tag", wp.AssetTag, "ticket", wp.Ticket, "method", wp.Method)
-	writeJSON(w, http.StatusCreated, wp)
+	writeJSON(w, http.StatusCreated, toWipe(wp))
 }
 
 // parseWipeDuration takes Go durations and whole days ("14d").
@@ -105,7 +95,7 @@ func (s *server) getWipe(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, wp)
+	writeJSON(w, http.StatusOK, toWipe(wp))
 }
 
 func (s *server) cancelWipe(w http.ResponseWriter, r *http.Request) {
@@ -115,23 +105,11 @@ func (s *server) cancelWipe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("wipe cancelled", "wipe_id", wp.ID)
-	writeJSON(w, http.StatusOK, wp)
-}
-
-// wipeRecordRequest is POST /api/v1/wipes/{id}/record.
-type wipeRecordRequest struct {
-	Method      string `json:"method"`
-	Tool        string `json:"tool"`
-	ToolVersion string `json:"tool_version"`
-	PerformedBy string `json:"performed_by"`
-	VerifiedBy  string `json:"verified_by"`
-	// Evidence is the evidence file, base64 (standard, padded).
-	Evidence     string `json:"evidence"`
-	EvidenceName string `json:"evidence_name"`
+	writeJSON(w, http.StatusOK, toWipe(wp))
 }
 
 func (s *server) recordWipe(w http.ResponseWriter, r *http.Request) {
-	var req wipeRecordRequest
+	var req apitypes.WipeRecordRequest
 	if ae := decodeJSON(w, r, maxRecordBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -154,7 +132,7 @@ func (s *server) recordWipe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("manual wipe recorded", "wipe_id", wp.ID, "state", wp.State, "single_person", wp.SinglePerson)
-	writeJSON(w, http.StatusOK, wp)
+	writeJSON(w, http.StatusOK, toWipe(wp))
 }
 
 func (s *server) wipeCertificate(w http.ResponseWriter, r *http.Request) {

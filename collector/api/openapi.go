@@ -17,6 +17,7 @@ import (
 
 	"github.com/invopop/jsonschema"
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -217,20 +218,32 @@ func pathParams(path string) []string {
 }
 
 // schemas reflects Go types into JSON Schemas and collects the named ones
-// as components, each type once under one name.
+// as components, each type once under one name. A type is reflected
+// apart as a request body (strict: additional properties refused, as the
+// decoder refuses unknown fields; nothing required) and as a response
+// (additional properties allowed, so a field the API adds later breaks no
+// strict client); a type in both places gets two components, the
+// request's named ...Input.
 type schemas struct {
-	r *jsonschema.Reflector
+	out, in *jsonschema.Reflector
 	// defs are the reflected definitions by type key (see key); types the
 	// Go type of each key.
 	defs  map[string]*jsonschema.Schema
 	types map[string]reflect.Type
-	// inputs are the keys of types some request body holds.
-	inputs map[string]bool
 }
 
+// inputKey marks the keys of types reflected as request bodies.
+const inputKey = "in|"
+
 func newSchemas() *schemas {
-	sc := &schemas{defs: map[string]*jsonschema.Schema{}, types: map[string]reflect.Type{}, inputs: map[string]bool{}}
-	sc.r = &jsonschema.Reflector{Anonymous: true, Namer: sc.key}
+	sc := &schemas{defs: map[string]*jsonschema.Schema{}, types: map[string]reflect.Type{}}
+	sc.out = &jsonschema.Reflector{Anonymous: true, AllowAdditionalProperties: true, Namer: sc.key}
+	sc.in = &jsonschema.Reflector{Anonymous: true, Namer: func(t reflect.Type) string {
+		if k := sc.key(t); k != "" {
+			return inputKey + k
+		}
+		return ""
+	}}
 	return sc
 }
 
@@ -243,6 +256,11 @@ func (sc *schemas) key(t reflect.Type) string {
 	k := t.PkgPath() + ":" + t.Name()
 	sc.types[k] = t
 	return k
+}
+
+// typeOf is the Go type of a definition's key.
+func (sc *schemas) typeOf(k string) reflect.Type {
+	return sc.types[strings.TrimPrefix(k, inputKey)]
 }
 
 // shortName is a type's component name: its name capitalised, and a
@@ -273,13 +291,14 @@ func upperFirst(s string) string {
 // ref reflects v's type and answers its schema (a $ref for a named type);
 // input marks the types reached as ones a client sends.
 func (sc *schemas) ref(v any, input bool) (map[string]any, error) {
-	root := sc.r.Reflect(v)
+	r := sc.out
+	if input {
+		r = sc.in
+	}
+	root := r.Reflect(v)
 	for k, d := range root.Definitions {
 		if _, ok := sc.defs[k]; !ok {
 			sc.defs[k] = d
-		}
-		if input {
-			sc.inputs[k] = true
 		}
 	}
 	root.Definitions = nil
@@ -289,20 +308,35 @@ func (sc *schemas) ref(v any, input bool) (map[string]any, error) {
 
 // components answers the named schemas under their final names, with
 // every $ref pointing to them. A short name two packages share is
-// prefixed with the package's name (WirePackage, RegistryPackage).
+// prefixed with the package's name (WirePackage), except in apitypes.
 func (sc *schemas) components() (map[string]any, func(string) string, error) {
+	apiTypes := reflect.TypeFor[apitypes.Status]().PkgPath()
 	final := map[string]string{}
 	count := map[string]int{}
 	for k := range sc.defs {
-		count[shortName(sc.types[k])]++
+		if !strings.HasPrefix(k, inputKey) {
+			count[shortName(sc.typeOf(k))]++
+		}
+	}
+	for k := range sc.defs {
+		if in, ok := strings.CutPrefix(k, inputKey); ok {
+			if _, both := sc.defs[in]; !both {
+				count[shortName(sc.typeOf(k))]++
+			}
+		}
 	}
 	taken := map[string]string{}
 	for k := range sc.defs {
-		pkg, _, _ := strings.Cut(k, ":")
-		short := shortName(sc.types[k])
+		in, input := strings.CutPrefix(k, inputKey)
+		pkg, _, _ := strings.Cut(in, ":")
+		short := shortName(sc.typeOf(k))
 		name := short
-		if count[short] > 1 {
+		if count[short] > 1 && pkg != apiTypes {
+			// The API's own types keep the plain name.
 			name = upperFirst(pkg[strings.LastIndex(pkg, "/")+1:]) + short
+		}
+		if _, both := sc.defs[in]; input && both {
+			name += "Input"
 		}
 		if other, ok := taken[name]; ok {
 			return nil, nil, fmt.Errorf("types %s and %s both get the schema name %s", other, k, name)
@@ -311,8 +345,8 @@ func (sc *schemas) components() (map[string]any, func(string) string, error) {
 	}
 	out := map[string]any{}
 	for k, d := range sc.defs {
-		nullable(d, sc.types[k])
-		if sc.inputs[k] {
+		nullable(d, sc.typeOf(k))
+		if strings.HasPrefix(k, inputKey) {
 			// A client may leave out any field: strict decoding refuses
 			// unknown fields, never missing ones (handlers say which
 			// they need).

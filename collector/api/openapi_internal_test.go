@@ -224,3 +224,29 @@ func TestOpenAPINullable(t *testing.T) {
 		t.Errorf("TokenRequest additionalProperties %v, want false (unknown fields are refused)", ap)
 	}
 }
+
+// TestOpenAPIStrictInAdditiveOut: request bodies refuse fields they do not
+// declare, as the decoder does; responses allow them, so a field the API
+// adds later breaks no client that validates against the document; and a
+// type in both places (a policy) gets a component for each.
+func TestOpenAPIStrictInAdditiveOut(t *testing.T) {
+	t.Parallel()
+	comps := obj(obj(document(t, routeServer(false))["components"])["schemas"])
+	for _, name := range []string{"TokenRequest", "AssetInput", "PolicyFile", "PolicyInput", "PolicyScopeInput", "ExceptionRequest", "WipeStartRequest", "SnapshotInput"} {
+		if ap, ok := obj(comps[name])["additionalProperties"]; !ok || ap != false {
+			t.Errorf("request schema %s: additionalProperties %v, want false", name, ap)
+		}
+	}
+	for _, name := range []string{"Device", "DeviceDetail", "Policy", "PolicyScope", "PolicySet", "Wipe", "TokenRecord", "TokenCreated", "AuditVerify", "Snapshot", "Ack"} {
+		if comps[name] == nil {
+			t.Errorf("no component %s", name)
+		}
+		if ap, ok := obj(comps[name])["additionalProperties"]; ok {
+			t.Errorf("response schema %s: additionalProperties %v, want it left out", name, ap)
+		}
+	}
+	items := obj(obj(obj(comps["PolicyFile"])["properties"])["policies"])
+	if s, _ := json.Marshal(items); !strings.Contains(string(s), `"#/components/schemas/PolicyInput"`) {
+		t.Errorf("PolicyFile.policies is %s, want PolicyInput items", s)
+	}
+}

@@ -79,6 +79,13 @@ func TestOpenAPIResponses(t *testing.T) {
 			t.Errorf("%s %s answers what its schema refuses: %v\n%s", call.method, call.path, err, r.body)
 		}
 	}
+	// A field added to an answer later breaks no client validating it.
+	if dev, ok := bodies["GET /api/v1/devices/{ref}"].(map[string]any); ok {
+		dev["added_in_a_later_version"] = "x"
+		if err := responseSchema(t, c, "GET", "/api/v1/devices/{ref}", "200").Validate(dev); err != nil {
+			t.Errorf("a device with one more field does not validate: %v", err)
+		}
+	}
 	// The schemas are strict enough to tell one answer from another.
 	if err := responseSchema(t, c, "GET", "/api/v1/devices/{ref}", "200").Validate(bodies["POST /api/v1/tokens"]); err == nil {
 		t.Error("a created token validates as a device: the schema checks nothing")

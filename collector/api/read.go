@@ -6,15 +6,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/registry"
 )
-
-// list is every list response: items and, except on the last page, the
-// cursor of the next one.
-type list[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
-}
 
 func page(q url.Values) (registry.Page, *apiError) {
 	p := registry.Page{Cursor: q.Get("cursor")}
@@ -96,7 +90,7 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.Device]{Items: items, NextCursor: next})
+	writeJSON(w, http.StatusOK, listOf(items, next, toDevice))
 }
 
 func (s *server) deviceSnapshot(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +119,7 @@ func (s *server) deviceSoftware(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.Package]{Items: items, NextCursor: next})
+	writeJSON(w, http.StatusOK, listOf(items, next, toPackage))
 }
 
 func (s *server) deviceHistory(w http.ResponseWriter, r *http.Request) {
@@ -153,7 +147,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, device string) 
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.HistoryEntry]{Items: items, NextCursor: next})
+	writeJSON(w, http.StatusOK, listOf(items, next, toHistoryEntry))
 }
 
 func (s *server) searchSoftware(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +162,7 @@ func (s *server) searchSoftware(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.SoftwareHit]{Items: items, NextCursor: next})
+	writeJSON(w, http.StatusOK, listOf(items, next, toSoftwareHit))
 }
 
 func (s *server) revokeDevice(w http.ResponseWriter, r *http.Request) {
@@ -178,23 +172,7 @@ func (s *server) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("device revoked", "device_id", d.ID)
-	writeJSON(w, http.StatusOK, d)
-}
-
-// secretRequest is POST /api/v1/secrets.
-type secretRequest struct {
-	Label     string `json:"label"`
-	ExpiresIn string `json:"expires_in"`
-	MaxUses   int    `json:"max_uses"`
-}
-
-// secretCreated is the one response that carries the secret.
-type secretCreated struct {
-	ID        string     `json:"id"`
-	Secret    string     `json:"secret"`
-	Label     string     `json:"label"`
-	ExpiresAt *time.Time `json:"expires_at"`
-	MaxUses   int        `json:"max_uses"`
+	writeJSON(w, http.StatusOK, toDevice(d))
 }
 
 // parseExpiry takes Go durations plus a day unit ("30d"), which Go's
@@ -225,7 +203,7 @@ func trimSuffix(s, suffix string) (string, bool) {
 }
 
 func (s *server) createSecret(w http.ResponseWriter, r *http.Request) {
-	var req secretRequest
+	var req apitypes.SecretRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -245,7 +223,7 @@ func (s *server) createSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("enrolment secret created", "id", sec.ID, "label", sec.Label)
-	writeJSON(w, http.StatusCreated, secretCreated{ID: sec.ID, Secret: plain, Label: sec.Label, ExpiresAt: sec.ExpiresAt, MaxUses: sec.MaxUses})
+	writeJSON(w, http.StatusCreated, apitypes.SecretCreated{ID: sec.ID, Secret: plain, Label: sec.Label, ExpiresAt: sec.ExpiresAt, MaxUses: sec.MaxUses})
 }
 
 func (s *server) listSecrets(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +232,7 @@ func (s *server) listSecrets(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.Secret]{Items: items})
+	writeJSON(w, http.StatusOK, listOf(items, "", toSecret))
 }
 
 func (s *server) revokeSecret(w http.ResponseWriter, r *http.Request) {
@@ -263,5 +241,5 @@ func (s *server) revokeSecret(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sec)
+	writeJSON(w, http.StatusOK, toSecret(sec))
 }

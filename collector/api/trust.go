@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/shared/fieldtext"
@@ -37,19 +38,12 @@ func (s *server) trustRoutes() []route {
 	}
 }
 
-// whoamiResponse says who the caller is and which token it used.
-type whoamiResponse struct {
-	Principal   access.Principal      `json:"principal"`
-	Token       *registry.TokenRecord `json:"token"`
-	Permissions []access.Permission   `json:"permissions"`
-}
-
 func (s *server) whoami(w http.ResponseWriter, r *http.Request) {
 	a := access.ActorFrom(r.Context())
-	out := whoamiResponse{Principal: a.Principal, Permissions: []access.Permission{}}
+	out := apitypes.Whoami{Principal: toPrincipal(a.Principal), Permissions: []string{}}
 	for _, p := range access.Permissions() {
 		if a.Role.Can(p) {
-			out.Permissions = append(out.Permissions, p)
+			out.Permissions = append(out.Permissions, string(p))
 		}
 	}
 	if a.TokenID != "" {
@@ -58,30 +52,13 @@ func (s *server) whoami(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		out.Token = &t
+		out.Token = ptr(&t, toToken)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// tokenRequest is POST /api/v1/tokens.
-type tokenRequest struct {
-	Principal   string `json:"principal"`
-	Kind        string `json:"kind"`
-	Email       string `json:"email"`
-	Role        string `json:"role"`
-	Description string `json:"description"`
-	// ExpiresIn is "90d", "12h"; "" is the default (90 days).
-	ExpiresIn string `json:"expires_in"`
-}
-
-// tokenCreated is the one response that carries a token.
-type tokenCreated struct {
-	Token  string               `json:"token"`
-	Record registry.TokenRecord `json:"record"`
-}
-
 func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
-	var req tokenRequest
+	var req apitypes.TokenRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -99,7 +76,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("token created", "token_id", rec.ID, "principal", rec.Principal, "role", rec.Role)
-	writeJSON(w, http.StatusCreated, tokenCreated{Token: plain, Record: rec})
+	writeJSON(w, http.StatusCreated, apitypes.TokenCreated{Token: plain, Record: toToken(rec)})
 }
 
 func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +86,7 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.TokenRecord]{Items: items})
+	writeJSON(w, http.StatusOK, listOf(items, "", toToken))
 }
 
 func (s *server) getToken(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +95,7 @@ func (s *server) getToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, t)
+	writeJSON(w, http.StatusOK, toToken(t))
 }
 
 func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
@@ -128,16 +105,11 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("token revoked", "token_id", t.ID, "principal", t.Principal)
-	writeJSON(w, http.StatusOK, t)
-}
-
-// rotateRequest is POST /api/v1/tokens/{id}/rotate and /tokens/self/rotate.
-type rotateRequest struct {
-	ExpiresIn string `json:"expires_in"`
+	writeJSON(w, http.StatusOK, toToken(t))
 }
 
 func (s *server) rotate(w http.ResponseWriter, r *http.Request, id string) {
-	var req rotateRequest
+	var req apitypes.RotateRequest
 	if r.ContentLength != 0 {
 		if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 			s.fail(w, r, ae)
@@ -155,7 +127,7 @@ func (s *server) rotate(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	s.logger.Info("token rotated", "old_token_id", id, "token_id", rec.ID, "principal", rec.Principal)
-	writeJSON(w, http.StatusCreated, tokenCreated{Token: plain, Record: rec})
+	writeJSON(w, http.StatusCreated, apitypes.TokenCreated{Token: plain, Record: toToken(rec)})
 }
 
 func (s *server) rotateToken(w http.ResponseWriter, r *http.Request) {
@@ -174,16 +146,11 @@ func (s *server) listPrincipals(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[registry.PrincipalRecord]{Items: items})
-}
-
-// roleRequest is PUT /api/v1/principals/{name}/role.
-type roleRequest struct {
-	Role string `json:"role"`
+	writeJSON(w, http.StatusOK, listOf(items, "", toPrincipalRecord))
 }
 
 func (s *server) setPrincipalRole(w http.ResponseWriter, r *http.Request) {
-	var req roleRequest
+	var req apitypes.RoleRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -192,7 +159,7 @@ func (s *server) setPrincipalRole(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"principal": r.PathValue("name"), "role": req.Role})
+	writeJSON(w, http.StatusOK, apitypes.RoleChanged{Principal: r.PathValue("name"), Role: req.Role})
 }
 
 func (s *server) disablePrincipal(w http.ResponseWriter, r *http.Request) {
@@ -200,32 +167,23 @@ func (s *server) disablePrincipal(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"principal": r.PathValue("name"), "status": "disabled"})
+	writeJSON(w, http.StatusOK, apitypes.PrincipalDisabled{Principal: r.PathValue("name"), Status: "disabled"})
 }
 
-// AccessReview is what a periodic access review reads (SOC 2 CC6.2/CC6.3,
-// ISO 27001 A.5.18): every principal with its role and tokens, and every
-// change to principals and tokens during the period.
-type AccessReview struct {
-	GeneratedAt time.Time                  `json:"generated_at"`
-	Since       *time.Time                 `json:"since"`
-	Until       *time.Time                 `json:"until"`
-	Principals  []registry.PrincipalRecord `json:"principals"`
-	Changes     []audit.Entry              `json:"changes"`
-}
-
-func (s *server) buildReview(r *http.Request) (AccessReview, *apiError, error) {
+// buildReview is the access review (apitypes.AccessReview) of the period
+// r's since and until name.
+func (s *server) buildReview(r *http.Request) (apitypes.AccessReview, *apiError, error) {
 	q := r.URL.Query()
 	since, until, ae := timeRange(q)
 	if ae != nil {
-		return AccessReview{}, ae, nil
+		return apitypes.AccessReview{}, ae, nil
 	}
 	now := s.now()
 	ps, err := s.reg.ListPrincipals(r.Context(), now)
 	if err != nil {
-		return AccessReview{}, nil, err
+		return apitypes.AccessReview{}, nil, err
 	}
-	rev := AccessReview{GeneratedAt: now.UTC(), Since: since, Until: until, Principals: ps, Changes: []audit.Entry{}}
+	rev := apitypes.AccessReview{GeneratedAt: now.UTC(), Since: since, Until: until, Principals: each(ps, toPrincipalRecord), Changes: []apitypes.AuditEntry{}}
 	f := registry.AuditFilter{}
 	if since != nil {
 		f.Since = *since
@@ -238,16 +196,16 @@ func (s *server) buildReview(r *http.Request) (AccessReview, *apiError, error) {
 		for {
 			es, next, err := s.reg.ListAudit(r.Context(), f)
 			if err != nil {
-				return AccessReview{}, nil, err
+				return apitypes.AccessReview{}, nil, err
 			}
-			rev.Changes = append(rev.Changes, es...)
+			rev.Changes = append(rev.Changes, each(es, toAuditEntry)...)
 			if next == 0 {
 				break
 			}
 			f.AfterSeq = next
 		}
 	}
-	slices.SortFunc(rev.Changes, func(a, b audit.Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	slices.SortFunc(rev.Changes, func(a, b apitypes.AuditEntry) int { return cmp.Compare(a.Seq, b.Seq) })
 	return rev, nil, nil
 }
 
@@ -267,23 +225,8 @@ func (s *server) accessReview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rev)
 }
 
-// signOffRequest is POST /api/v1/access/review/sign-off.
-type signOffRequest struct {
-	Statement string `json:"statement"`
-	// Since and Until name the period reviewed (RFC 3339 or a date).
-	Since string `json:"since"`
-	Until string `json:"until"`
-}
-
-// signOffResponse is the audit entry recording the sign-off.
-type signOffResponse struct {
-	Seq          int64  `json:"seq"`
-	ReviewSHA256 string `json:"review_sha256"`
-	Principals   int    `json:"principals"`
-}
-
 func (s *server) signOffReview(w http.ResponseWriter, r *http.Request) {
-	var req signOffRequest
+	var req apitypes.SignOffRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)
 		return
@@ -330,7 +273,7 @@ func (s *server) signOffReview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, signOffResponse{Seq: e.Seq, ReviewSHA256: digest, Principals: len(rev.Principals)})
+	writeJSON(w, http.StatusCreated, apitypes.SignOffResponse{Seq: e.Seq, ReviewSHA256: digest, Principals: len(rev.Principals)})
 }
 
 func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
@@ -370,21 +313,11 @@ func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := list[audit.Entry]{Items: items}
+	out := listOf(items, "", toAuditEntry)
 	if next > 0 {
 		out.NextCursor = strconv.FormatInt(next, 10)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// verifyResponse is GET /api/v1/audit/verify: the result, the key that
-// checked the checkpoints, and the newest checkpoint for a caller to keep
-// as a witness.
-type verifyResponse struct {
-	audit.Result
-	KeyID      string            `json:"key_id"`
-	PublicKey  string            `json:"public_key"`
-	Checkpoint *audit.Checkpoint `json:"latest_checkpoint"`
 }
 
 func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
@@ -405,9 +338,9 @@ func (s *server) auditVerify(w http.ResponseWriter, r *http.Request) {
 	if !s.sensitiveRead(w, r, "audit.verified", "audit-log", map[string]any{"ok": res.OK, "entries": res.Entries, "head_seq": res.HeadSeq, "problem": res.Problem}) {
 		return
 	}
-	out := verifyResponse{Result: res, KeyID: s.ca.Command.KeyID(), PublicKey: s.ca.Command.PublicBase64()}
+	out := apitypes.AuditVerify{AuditResult: toAuditResult(res), KeyID: s.ca.Command.KeyID(), PublicKey: s.ca.Command.PublicBase64()}
 	if len(cps) > 0 {
-		out.Checkpoint = &cps[len(cps)-1]
+		out.Checkpoint = ptr(&cps[len(cps)-1], toCheckpoint)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -418,10 +351,7 @@ func (s *server) auditCheckpoints(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if cps == nil {
-		cps = []audit.Checkpoint{}
-	}
-	writeJSON(w, http.StatusOK, list[audit.Checkpoint]{Items: cps})
+	writeJSON(w, http.StatusOK, listOf(nonNil(cps), "", toCheckpoint))
 }
 
 // maxUncovered is how old an entry no checkpoint covers may be: two
