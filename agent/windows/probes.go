@@ -27,7 +27,9 @@ import (
 func Probes() []probe.Probe {
 	return []probe.Probe{
 		probe.Func{ProbeName: "hardware", ProbeArea: wire.AreaHardware, Cmds: []string{"systeminfo"}, Fn: collectHardware},
-		probe.Func{ProbeName: "encryption", ProbeArea: wire.AreaEncryption, Cmds: []string{"manage-bde -status", "systeminfo"}, Fn: collectEncryption},
+		probe.Func{ProbeName: "hardware/nics", ProbeArea: wire.AreaHardware, Fn: collectNICs},
+		probe.Func{ProbeName: "hardware/disks", ProbeArea: wire.AreaHardware, Fn: collectDisks},
+		probe.Func{ProbeName: "encryption", ProbeArea: wire.AreaEncryption, Cmds: []string{host.CommandLine("powershell", psArgs(psBitLocker)...), "manage-bde -status", "systeminfo"}, Fn: collectEncryption},
 		probe.Func{ProbeName: "os", ProbeArea: wire.AreaOS, Cmds: []string{"systeminfo"}, Fn: collectOS},
 		probe.Func{ProbeName: "os/hotfixes", ProbeArea: wire.AreaOS, Cmds: []string{"wmic qfe"}, Fn: collectHotfixes},
 		probe.Func{ProbeName: "software/registry", ProbeArea: wire.AreaSoftware, Fn: collectSoftware},
@@ -113,8 +115,6 @@ func collectHardware(ctx context.Context, h *host.Host, s *wire.Snapshot) error 
 		"board_serial":  reasonNoSMBIOSQuery,
 		"asset_tag":     reasonNoSMBIOSQuery,
 		"chassis_type":  reasonNoSMBIOSQuery,
-		"disks":         "not collected on Windows yet",
-		"nics":          "not collected on Windows yet: systeminfo lists adapters without MAC addresses",
 	} {
 		hw.Unknown[field] = reason
 	}
@@ -213,13 +213,23 @@ func archOf(systemType string) string {
 func collectEncryption(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 	enc := &wire.Encryption{Volumes: []wire.Volume{}}
 	s.Encryption = enc
-	text, err := runText(ctx, h, "manage-bde", "-status")
-	if errors.Is(err, host.ErrNotFound) {
-		enc.System = wire.VolumeSummary{Encrypted: wire.Unknown, Status: wire.StateUnknown,
-			Reason: "manage-bde is not available on this host: BitLocker state unknown"}
-		return probe.NotApplicable("manage-bde not found")
+	vols, psErr := bitLockerFromPowerShell(ctx, h)
+	var err error
+	var text string
+	if len(vols) == 0 {
+		// manage-bde is the fallback: its labels are translated, so it only
+		// answers on English systems.
+		text, err = runText(ctx, h, "manage-bde", "-status")
+		if errors.Is(err, host.ErrNotFound) {
+			reason := "manage-bde is not available on this host: BitLocker state unknown"
+			if psErr != nil {
+				reason = "neither Get-BitLockerVolume (" + psErr.Error() + ") nor manage-bde is available: BitLocker state unknown"
+			}
+			enc.System = wire.VolumeSummary{Encrypted: wire.Unknown, Status: wire.StateUnknown, Reason: reason}
+			return probe.NotApplicable("manage-bde not found")
+		}
+		vols = ParseManageBDE(text)
 	}
-	vols := ParseManageBDE(text)
 	if err != nil && len(vols) == 0 {
 		reason := "manage-bde -status failed: " + err.Error()
 		if strings.Contains(strings.ToLower(text+err.Error()), "denied") {

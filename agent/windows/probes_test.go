@@ -61,7 +61,7 @@ func TestCapturedHosts(t *testing.T) {
 func TestProbesDeclareCommands(t *testing.T) {
 	t.Parallel()
 	got := probe.Commands(Probes())
-	want := []string{"manage-bde -status", "systeminfo", "wmic qfe"}
+	want := []string{"manage-bde -status", host.CommandLine("powershell", psArgs(psBitLocker)...), "systeminfo", "wmic qfe"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

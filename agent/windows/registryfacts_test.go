@@ -156,6 +156,8 @@ func TestProbesOnWineRegistry(t *testing.T) {
 	}
 	wantStatus := map[string]string{
 		"hardware":          "ok ",
+		"hardware/nics":     "not_applicable no api/GetAdaptersAddresses.json on this captured host",
+		"hardware/disks":    "not_applicable no api/PhysicalDrives.json on this captured host",
 		"encryption":        "not_applicable manage-bde not found",
 		"os":                "ok ",
 		"os/hotfixes":       "not_applicable wmic not found",
