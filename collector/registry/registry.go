@@ -1,13 +1,18 @@
 // Package registry is the collector's asset registry: the store (SQLite,
 // or PostgreSQL for several collectors: store.go), its numbered migrations
-// per engine and the domain rules on top of it — enrolment with
-// hardware-identity matching, idempotent report apply with change history,
-// enrolment secrets, API tokens and the read queries of the REST API. Every
-// write is one transaction, so a rejected request leaves nothing behind. SQL
-// uses $1-style placeholders so the same statements run on both engines;
-// with SQLite each $N must first appear in ascending order, because the
-// driver binds arguments by position of first appearance, and with
-// PostgreSQL a $N used twice must have one type in both places.
+// per engine, and the use cases over it — enrolment with hardware-identity
+// matching, idempotent report apply with change history, the register's
+// links and flags, offboarding, enrolment secrets, API tokens and the read
+// queries of the REST API. Every write is one transaction, so a rejected
+// request leaves nothing behind. Decisions that need no database live in
+// pure packages the registry calls between loading the rows in scope and
+// writing the difference: the wipe lifecycle in collector/offboard, the
+// asset field table in collector/assetcsv, policy evaluation in
+// collector/compliance. SQL uses $1-style placeholders so the same
+// statements run on both engines; with SQLite each $N must first appear in
+// ascending order, because the driver binds arguments by position of first
+// appearance, and with PostgreSQL a $N used twice must have one type in
+// both places.
 package registry
 
 import (

@@ -29,21 +29,22 @@ import (
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/fault"
+	"github.com/rosterhq/roster/collector/offboard"
 	"github.com/rosterhq/roster/collector/webhook"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
-// Wipe states.
+// Wipe states (collector/offboard defines them with the lifecycle).
 const (
-	WipeRequested  = "requested"
-	WipeDelivered  = "delivered"
-	WipeInProgress = "in_progress"
-	WipeCompleted  = "completed"
-	WipeFailed     = "failed"
-	WipeVerified   = "verified"
-	WipeCancelled  = "cancelled"
-	WipeExpired    = "expired"
+	WipeRequested  = offboard.Requested
+	WipeDelivered  = offboard.Delivered
+	WipeInProgress = offboard.InProgress
+	WipeCompleted  = offboard.Completed
+	WipeFailed     = offboard.Failed
+	WipeVerified   = offboard.Verified
+	WipeCancelled  = offboard.Cancelled
+	WipeExpired    = offboard.Expired
 )
 
 // Wipe methods: the agent erases, or someone records a wipe done
@@ -147,7 +148,7 @@ type Wipe struct {
 
 // Final reports whether the wipe can no longer change (verified and
 // cancelled); completed still awaits verification.
-func (w *Wipe) Final() bool { return w.State == WipeVerified || w.State == WipeCancelled }
+func (w *Wipe) Final() bool { return offboard.Final(w.State) }
 
 const wipeCols = `id, device_id, asset_id, asset_tag, asset_status_before, hostname, vendor, model, system_serial, classification,
 	owner, location, ticket, reason, method, reuse, state, nonce, issued_at, deadline, created_by, created_at, updated_at,
@@ -244,15 +245,15 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 	if _, err := rand.Read(nonce); err != nil {
 		return Wipe{}, fmt.Errorf("start wipe: nonce: %w", err)
 	}
-	state, err := nextWipeState("", wipeStart)
-	if err != nil {
-		return Wipe{}, fmt.Errorf("start wipe: %w", err)
+	state, ok := offboard.Next("", offboard.Start)
+	if !ok {
+		return Wipe{}, fmt.Errorf("start wipe: %w", ErrWipeConflict.Errorf("the lifecycle has no start"))
 	}
 	w := Wipe{ID: uuid.NewString(), Ticket: strings.TrimSpace(in.Ticket), Reason: strings.TrimSpace(in.Reason), Method: in.Method, Reuse: in.Reuse,
 		nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name,
 		CreatedByID: in.Actor.ID}
 	start := w
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err := r.write(ctx, func(tx *sql.Tx) error {
 		w = start // wipeSubject and transition fill w in; a retried run starts over
 		if err := r.wipeSubject(ctx, tx, in.Ref, &w); err != nil {
 			return err
@@ -287,7 +288,7 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 		if err := addIssueCerts(ctx, tx, w.ID, w.DeviceID, now); err != nil {
 			return err
 		}
-		return r.transition(ctx, tx, &w, wipeStart, in.Actor, detail, now)
+		return r.transition(ctx, tx, &w, offboard.Start, in.Actor, detail, now)
 	})
 	if err != nil {
 		return Wipe{}, fmt.Errorf("start wipe: %w", err)
@@ -376,7 +377,7 @@ func (r *Registry) resettleAsset(ctx context.Context, tx *sql.Tx, assetID string
 // transition moves w by ev as the lifecycle table says (wipelifecycle.go)
 // and records the change; a repeat records nothing, a pair the table does
 // not allow is a conflict.
-func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev wipeEvent, actor WipeActor, detail string, now time.Time) error {
+func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev offboard.Event, actor WipeActor, detail string, now time.Time) error {
 	from := w.State
 	to, err := w.next(ev)
 	if err != nil {
@@ -496,7 +497,7 @@ func (r *Registry) change(ctx context.Context, what, id string, fn func(tx *sql.
 func (r *Registry) CancelWipe(ctx context.Context, id string, actor WipeActor, now time.Time) (Wipe, error) {
 	now = now.UTC()
 	return r.change(ctx, "cancel wipe", id, func(tx *sql.Tx, w *Wipe) error {
-		if _, err := w.next(wipeCancel); err != nil {
+		if _, err := w.next(offboard.Cancel); err != nil {
 			return err
 		}
 		detail := "cancelled"
@@ -510,7 +511,7 @@ func (r *Registry) CancelWipe(ctx context.Context, id string, actor WipeActor, n
 				detail = "cancelled; asset " + w.AssetTag + " back to " + w.statusBefore
 			}
 		}
-		return r.transition(ctx, tx, w, wipeCancel, actor, detail, now)
+		return r.transition(ctx, tx, w, offboard.Cancel, actor, detail, now)
 	})
 }
 
@@ -542,7 +543,7 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 			// Another instance or a device may have moved it since the
 			// query: the table decides, and a wipe it no longer allows to
 			// expire is skipped, not refused.
-			if _, err := nextWipeState(w.State, wipeExpire); err != nil || w.Deadline.After(now) {
+			if _, ok := offboard.Next(w.State, offboard.Expire); !ok || w.Deadline.After(now) {
 				return errSkip
 			}
 			detail := fmt.Sprintf("deadline %s passed before the device took the wipe: escalate (asset %s stays offboarding)", fmtTime(w.Deadline), w.AssetTag)
@@ -552,7 +553,7 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 					detail += "; device last seen " + seen
 				}
 			}
-			if err := r.transition(ctx, tx, w, wipeExpire, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
+			if err := r.transition(ctx, tx, w, offboard.Expire, WipeActor{Kind: ActorCollector, Name: "collector"}, detail, now); err != nil {
 				return err
 			}
 			// Raise the wipe_expired flag on the asset now, not at the next
@@ -638,7 +639,7 @@ func (r *Registry) WipeCheckIn(ctx context.Context, device, serial string, now t
 // install date is unknown, the re-enrolment of the same hardware itself,
 // which needs a newly installed agent and a new enrolment secret.
 func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time.Time) error {
-	if _, err := nextWipeState(w.State, wipeVerify); err != nil || w.ReenrolledAt == nil || w.CompletedAt == nil {
+	if _, ok := offboard.Next(w.State, offboard.Verify); !ok || w.ReenrolledAt == nil || w.CompletedAt == nil {
 		return errSkip
 	}
 	var enrolled string
@@ -675,7 +676,7 @@ func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time
 	if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET verified_at = $1, verification = $2, verification_basis = $3 WHERE id = $4`, ts, ev, basis, w.ID); err != nil {
 		return fmt.Errorf("verify wipe: %w", err)
 	}
-	return r.transition(ctx, tx, w, wipeVerify, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
+	return r.transition(ctx, tx, w, offboard.Verify, WipeActor{Kind: ActorDevice, ID: w.DeviceID, Name: "re-enrolment"}, ev, now)
 }
 
 func (w *Wipe) reenrolledBy(ctx context.Context, q querier) string {
@@ -706,30 +707,6 @@ type CommandStatusInput struct {
 	Now        time.Time
 }
 
-// agentWipeEvent is the lifecycle event of an agent's command status;
-// problem is what a completed status's evidence fails to prove ("" when
-// it proves the erase). ok is false for a status the agent cannot send.
-func agentWipeEvent(status string, evidence *wire.WipeEvidence) (ev wipeEvent, problem string, ok bool) {
-	switch status {
-	case wire.CommandDelivered:
-		return wipeAgentDelivered, "", true
-	case wire.CommandInProgress:
-		return wipeAgentInProgress, "", true
-	case wire.CommandCompleted:
-		if problem := checkEvidence(evidence); problem != "" {
-			return wipeAgentCompletedUnproven, problem, true
-		}
-		return wipeAgentCompleted, "", true
-	case wire.CommandFailed:
-		return wipeAgentFailed, "", true
-	case wire.CommandRefused:
-		return wipeAgentRefused, "", true
-	case wire.CommandNotSupported:
-		return wipeAgentNotSupported, "", true
-	}
-	return "", "", false
-}
-
 // RecordCommandStatus applies an agent's status to the wipe it names: a
 // wipe of another device is not found; a repeated status changes nothing
 // (agents retry); a status the lifecycle does not allow is a conflict.
@@ -738,7 +715,7 @@ func agentWipeEvent(status string, evidence *wire.WipeEvidence) (ev wipeEvent, p
 // was erased with no keyslot left, else the wipe fails.
 func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInput) (Wipe, error) {
 	st, now := in.Status, in.Now.UTC()
-	event, problem, ok := agentWipeEvent(st.Status, st.Evidence)
+	event, problem, ok := offboard.AgentEvent(st.Status, st.Evidence)
 	if !ok {
 		return Wipe{}, fmt.Errorf("command status: %w", ErrInvalid.Errorf("unknown command status %q", st.Status))
 	}
@@ -772,7 +749,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 		if st.Reason != "" {
 			detail += ": " + st.Reason
 		}
-		if event == wipeAgentCompletedUnproven {
+		if event == offboard.AgentCompletedUnproven {
 			detail = "completed without proof: " + problem
 		}
 		switch to {
@@ -814,19 +791,6 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// checkEvidence says what is missing from an agent's proof of erasure.
-func checkEvidence(e *wire.WipeEvidence) string {
-	if e == nil || len(e.Volumes) == 0 {
-		return "no evidence of an erased volume"
-	}
-	for _, v := range e.Volumes {
-		if v.Result != wire.WipeErased || v.KeyslotsAfter != 0 {
-			return fmt.Sprintf("volume %s: result %s with %d keyslots left", v.Device, v.Result, v.KeyslotsAfter)
-		}
-	}
-	return ""
-}
-
 func volumeSummary(e *wire.WipeEvidence) string {
 	parts := make([]string, 0, len(e.Volumes))
 	for _, v := range e.Volumes {
@@ -849,7 +813,7 @@ func storeEvidence(ctx context.Context, tx *sql.Tx, id string, ev []byte, name s
 
 type completion struct {
 	// event is what completed the wipe (agent_completed or manual_record).
-	event                                              wipeEvent
+	event                                              offboard.Event
 	method, tool, toolVersion, performedBy, verifiedBy string
 	evidence                                           []byte
 	evidenceName                                       string
@@ -957,7 +921,7 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 	recorder := access.ActorFrom(ctx)
 	recorder.ID, recorder.Name = actor.ID, actor.Name
 	return r.change(ctx, "record wipe", id, func(tx *sql.Tx, w *Wipe) error {
-		if _, err := w.next(wipeManualRecord); err != nil {
+		if _, err := w.next(offboard.ManualRecord); err != nil {
 			return err
 		}
 		relaxed, err := checkManualRecord(manualRecordCheck{Record: m, StarterID: w.CreatedByID, Starter: w.CreatedBy,
@@ -975,7 +939,7 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 		if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET single_person = $1 WHERE id = $2`, note, w.ID); err != nil {
 			return fmt.Errorf("store single-person note: %w", err)
 		}
-		if err := r.completeWipe(ctx, tx, w, completion{event: wipeManualRecord, method: m.Method, tool: m.Tool, toolVersion: m.ToolVersion,
+		if err := r.completeWipe(ctx, tx, w, completion{event: offboard.ManualRecord, method: m.Method, tool: m.Tool, toolVersion: m.ToolVersion,
 			performedBy: m.PerformedBy, verifiedBy: m.VerifiedBy, evidence: m.Evidence, evidenceName: orDefault(m.EvidenceName, "evidence")}, actor, detail, now); err != nil {
 			return err
 		}
