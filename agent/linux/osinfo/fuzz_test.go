@@ -113,3 +113,75 @@ func FuzzCompareKernelVersions(f *testing.F) {
 		}
 	})
 }
+
+func aptSeeds(f *testing.F, rels ...string) {
+	f.Helper()
+	for _, rel := range rels {
+		b, err := os.ReadFile(filepath.Join(aptFixture, "root", rel))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+func FuzzParseSourcesList(f *testing.F) {
+	aptSeeds(f, "etc/apt/sources.list.d/google-cloud-sdk.list.disabled-by-farm")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseSourcesList(bytes.NewReader(b))
+	})
+}
+
+func FuzzParseDeb822Sources(f *testing.F) {
+	aptSeeds(f, "etc/apt/sources.list.d/debian.sources", "etc/apt/sources.list.d/nodesource.sources.disabled-by-farm")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, s := range must(ParseDeb822Sources(bytes.NewReader(b))) {
+			_ = s.indexBase("main", "amd64")
+		}
+	})
+}
+
+func FuzzParseAptPreferences(f *testing.F) {
+	aptSeeds(f, "etc/apt/preferences.d/nodejs", "etc/apt/preferences.d/nsolid")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, p := range must(ParseAptPreferences(bytes.NewReader(b))) {
+			_ = p.matchesName("bash")
+			_ = p.matchesVersion(&aptVersion{Version: "1.0", indexes: []*aptIndex{{Site: "x", Suite: "stable"}}})
+		}
+	})
+}
+
+func FuzzParseAptRelease(f *testing.F) {
+	aptSeeds(f, "var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_InRelease",
+		"var/lib/apt/lists/packages.cloud.google.com_apt_dists_cloud-sdk-bookworm_InRelease")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseAptRelease(bytes.NewReader(b))
+	})
+}
+
+// FuzzDpkgStatusApt feeds the status reader and the whole computation.
+func FuzzDpkgStatusApt(f *testing.F) {
+	aptSeeds(f, "var/lib/dpkg/status")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pkgs, native, reason, err := parseInstalled(bytes.NewReader(b))
+		if err != nil || reason != "" {
+			return
+		}
+		_ = computeAptPending(pkgs, nil, native)
+	})
+}
+
+func FuzzCompareDebVersions(f *testing.F) {
+	f.Add("1:2.66-4+deb12u3+b1", "1:2.66-4+deb12u2+b2")
+	f.Add("1.0~rc1", "1.0")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if x, y := CompareDebVersions(a, b), CompareDebVersions(b, a); x != -y {
+			t.Errorf("CompareDebVersions(%q, %q) = %d but reversed %d", a, b, x, y)
+		}
+		_ = parseRelations(a)
+	})
+}
+
+// must drops the error: a fuzz target checks for panics, and a parse
+// error still returns what was read.
+func must[T any](v T, _ error) T { return v }

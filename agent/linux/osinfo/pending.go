@@ -84,7 +84,28 @@ func setPending(o *wire.OS, source string, pending []wire.PendingUpdate, securit
 	o.Pending = pending
 }
 
+// aptUpdates answers from the host's files when it can (see
+// nativeAptPending: the same counts as apt-get's simulation without its
+// resolver), and otherwise asks apt-get.
 func aptUpdates(ctx context.Context, h *host.Host, o *wire.OS) error {
+	res, err := nativeAptPending(ctx, h)
+	switch {
+	case err != nil:
+		// An unreadable file: apt-get may still read what it needs.
+	case res.Unknown != "":
+		unknownPending(o, res.Unknown)
+		return nil
+	case res.Fallback == "":
+		sec := res.Security
+		setPending(o, "apt", res.Pending, &sec)
+		return nil
+	}
+	return aptGetUpdates(ctx, h, o)
+}
+
+// aptGetUpdates runs apt-get's simulation: the resolver's own answer, for
+// what the native reader leaves to apt.
+func aptGetUpdates(ctx context.Context, h *host.Host, o *wire.OS) error {
 	out, err := h.RunCached(ctx, aptInputs, "apt-get", aptArgs...)
 	if errors.Is(err, host.ErrNotFound) {
 		unknownPending(o, "dpkg host without apt-get")
