@@ -65,6 +65,26 @@ var placeholders = map[string]struct{}{
 	"filled by o.e.m.":            {},
 	"mb-1234567890":               {},
 	"serial":                      {},
+	// Seen in the real dumps under agent/smbios/testdata and
+	// testdata/fixtures/linux/dmidecode: Lenovo's and VMware's asset tags,
+	// Insyde's unfilled templates (Toshiba Satellite Pro L70-A).
+	"no asset information":           {},
+	"no asset tag":                   {},
+	"asset-1234567890":               {},
+	"type1family":                    {},
+	"type1sku0":                      {},
+	"type2 - board vendor name1":     {},
+	"type2 - board product name1":    {},
+	"type2 - board version":          {},
+	"type2 - board asset tag":        {},
+	"type2 - board chassis location": {},
+	"oem chassis manufacturer":       {},
+	"oem chassis version":            {},
+	"oem chassis serial number":      {},
+	"chassis sku":                    {},
+	"chassis version":                {},
+	"chassis manufacture":            {},
+	"no enclosure":                   {},
 }
 
 // repeated reports whether s is one character repeated (0000, ****, FFFF),
