@@ -106,3 +106,32 @@ func summarise(m map[string]string) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+func collectUpdates(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	o := &wire.OS{Unknown: map[string]string{}}
+	s.OS = o
+	b, err := apiSource(ctx, h, WindowsUpdateFile, LiveWindowsUpdate)
+	if errors.Is(err, fs.ErrNotExist) {
+		reason := "captured host has no " + WindowsUpdateFile + " (the Windows Update Agent was not queried)"
+		o.Unknown["pending_updates"], o.Unknown["pending_security_updates"] = reason, reason
+		return probe.NotApplicable("no %s on this captured host", WindowsUpdateFile)
+	}
+	if err != nil {
+		reason := "Windows Update Agent query failed: " + err.Error()
+		o.Unknown["pending_updates"], o.Unknown["pending_security_updates"] = reason, reason
+		return fmt.Errorf("query Windows Update Agent: %w", err)
+	}
+	r, err := ParseWUAResult(b)
+	if err != nil {
+		reason := "Windows Update result not understood: " + err.Error()
+		o.Unknown["pending_updates"], o.Unknown["pending_security_updates"] = reason, reason
+		return fmt.Errorf("parse %s: %w", WindowsUpdateFile, err)
+	}
+	facts, unknown := WUAFacts(r)
+	*o = facts
+	o.Unknown = unknown
+	if r.SearchError != "" {
+		return fmt.Errorf("search Windows Update: %s", r.SearchError)
+	}
+	return nil
+}

@@ -16,3 +16,8 @@ func LiveAdapters(ctx context.Context) ([]Adapter, error) {
 func LiveDrives(ctx context.Context) ([]PhysicalDrive, error) {
 	return nil, errors.ErrUnsupported
 }
+
+// LiveWindowsUpdate needs Windows; probes only call it on a live Windows host.
+func LiveWindowsUpdate(ctx context.Context) (*WUAResult, error) {
+	return nil, errors.ErrUnsupported
+}

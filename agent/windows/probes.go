@@ -31,6 +31,7 @@ func Probes() []probe.Probe {
 		probe.Func{ProbeName: "hardware/disks", ProbeArea: wire.AreaHardware, Fn: collectDisks},
 		probe.Func{ProbeName: "encryption", ProbeArea: wire.AreaEncryption, Cmds: []string{host.CommandLine("powershell", psArgs(psBitLocker)...), "manage-bde -status", "systeminfo"}, Fn: collectEncryption},
 		probe.Func{ProbeName: "os", ProbeArea: wire.AreaOS, Cmds: []string{"systeminfo"}, Fn: collectOS},
+		probe.Func{ProbeName: "os/updates", ProbeArea: wire.AreaOS, Fn: collectUpdates},
 		probe.Func{ProbeName: "os/hotfixes", ProbeArea: wire.AreaOS, Cmds: []string{"wmic qfe"}, Fn: collectHotfixes},
 		probe.Func{ProbeName: "software/registry", ProbeArea: wire.AreaSoftware, Fn: collectSoftware},
 	}
@@ -345,8 +346,6 @@ func collectOS(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 			o.Arch = archOf(si.SystemType)
 		}
 	}
-	o.Unknown["pending_updates"] = "not collected: the agent has no read-only Windows Update query yet (no real capture of one to test against)"
-	o.Unknown["pending_security_updates"] = o.Unknown["pending_updates"]
 	if !haveSource && len(errs) == 0 {
 		o.Unknown["name"] = "neither the registry nor systeminfo is available"
 		return probe.NotApplicable("no systeminfo output and no registry on this host")
@@ -355,7 +354,7 @@ func collectOS(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 }
 
 // rebootRequired checks the two keys Windows creates while a reboot is
-// pending. A key's absence only means "no" when its parent was read: an
+// pending, and the pending file renames. A key's absence only means "no" when its parent was read: an
 // export that does not cover the parent cannot tell.
 func rebootRequired(ctx context.Context, reg winreg.Registry) (wire.Tri, string) {
 	checked := 0
@@ -372,6 +371,14 @@ func rebootRequired(ctx context.Context, reg winreg.Registry) (wire.Tri, string)
 			if strings.EqualFold(s, k.child) {
 				return wire.Yes, ""
 			}
+		}
+	}
+	// Session Manager's PendingFileRenameOperations lists files Windows
+	// replaces at the next boot (servicing and installers that hit files
+	// in use). It only adds a yes: absent keys above still mean unknown.
+	if vals, err := reg.Values(ctx, keySessionManager); err == nil {
+		if v, ok := winreg.Lookup(vals, "PendingFileRenameOperations"); ok && pendingRenames(v) {
+			return wire.Yes, ""
 		}
 	}
 	if checked == 2 {
@@ -452,4 +459,15 @@ func collectSoftware(ctx context.Context, h *host.Host, s *wire.Snapshot) error 
 	}
 	s.Software = &wire.Software{Packages: pkgs}
 	return nil
+}
+
+// pendingRenames reports whether a PendingFileRenameOperations value lists
+// any file (REG_MULTI_SZ pairs; an empty list is left behind sometimes).
+func pendingRenames(v winreg.Value) bool {
+	for _, s := range v.Strings {
+		if strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	return len(v.Strings) == 0 && strings.TrimSpace(strings.Trim(v.String, "\x00")) != ""
 }

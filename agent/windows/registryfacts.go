@@ -21,6 +21,7 @@ const (
 	keyUsers          = `HKU`
 	userUninstall     = `Software\Microsoft\Windows\CurrentVersion\Uninstall`
 	keyNls            = `HKLM\SYSTEM\CurrentControlSet\Control\Nls\CodePage`
+	keySessionManager = `HKLM\SYSTEM\CurrentControlSet\Control\Session Manager`
 )
 
 func str(vals map[string]winreg.Value, name string) string {

@@ -160,6 +160,7 @@ func TestProbesOnWineRegistry(t *testing.T) {
 		"hardware/disks":    "not_applicable no api/PhysicalDrives.json on this captured host",
 		"encryption":        "not_applicable manage-bde not found",
 		"os":                "ok ",
+		"os/updates":        "not_applicable no api/WindowsUpdate.json on this captured host",
 		"os/hotfixes":       "not_applicable wmic not found",
 		"software/registry": `error read uninstall entries: registry key HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall: file does not exist`,
 	}
