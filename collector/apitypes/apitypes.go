@@ -7,7 +7,9 @@
 //
 // The JSON is the API's contract: a field is added, never renamed or
 // removed; clients ignore fields they do not know. Request bodies are
-// decoded strictly, so a client sends only the fields declared here.
+// decoded strictly, so a client sends only the fields declared here; a
+// field left out is read as its zero value, so optional ones are
+// omitempty.
 package apitypes
 
 // List is every list response: its items and, except on the last page,

@@ -147,12 +147,12 @@ type PolicyFile struct {
 // token's principal, and whoever approves it is the approver.
 type ExceptionRequest struct {
 	PolicyID            string `json:"policy_id"`
-	Device              string `json:"device"`
-	AssetTag            string `json:"asset_tag"`
+	Device              string `json:"device,omitempty"`
+	AssetTag            string `json:"asset_tag,omitempty"`
 	Reason              string `json:"reason"`
 	CompensatingControl string `json:"compensating_control"`
-	ExpiresAt           string `json:"expires_at"`
-	ExpiresIn           string `json:"expires_in"`
+	ExpiresAt           string `json:"expires_at,omitempty"`
+	ExpiresIn           string `json:"expires_in,omitempty"`
 }
 
 // ExceptionDecision is POST /api/v1/exceptions/{id}/approve and /deny; the

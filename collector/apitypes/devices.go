@@ -161,11 +161,11 @@ type AllowReenrollRequest struct {
 
 // SecretRequest is POST /api/v1/secrets.
 type SecretRequest struct {
-	Label string `json:"label"`
+	Label string `json:"label,omitempty"`
 	// ExpiresIn is "30d", "12h"; "" never expires.
-	ExpiresIn string `json:"expires_in"`
+	ExpiresIn string `json:"expires_in,omitempty"`
 	// MaxUses is how many enrolments it allows; 0 is no limit.
-	MaxUses int `json:"max_uses"`
+	MaxUses int `json:"max_uses,omitempty"`
 }
 
 // SecretCreated is the one response that carries the secret.

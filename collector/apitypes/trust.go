@@ -104,12 +104,12 @@ type Whoami struct {
 // TokenRequest is POST /api/v1/tokens.
 type TokenRequest struct {
 	Principal   string `json:"principal"`
-	Kind        string `json:"kind"`
-	Email       string `json:"email"`
-	Role        string `json:"role"`
-	Description string `json:"description"`
+	Kind        string `json:"kind,omitempty"`
+	Email       string `json:"email,omitempty"`
+	Role        string `json:"role,omitempty"`
+	Description string `json:"description,omitempty"`
 	// ExpiresIn is "90d", "12h"; "" is the default (90 days).
-	ExpiresIn string `json:"expires_in"`
+	ExpiresIn string `json:"expires_in,omitempty"`
 }
 
 // TokenCreated is the one response that carries a token.
@@ -120,7 +120,7 @@ type TokenCreated struct {
 
 // RotateRequest is POST /api/v1/tokens/{id}/rotate and /tokens/self/rotate.
 type RotateRequest struct {
-	ExpiresIn string `json:"expires_in"`
+	ExpiresIn string `json:"expires_in,omitempty"`
 }
 
 // RoleRequest is PUT /api/v1/principals/{name}/role.
