@@ -27,6 +27,18 @@ const (
 	fieldBIOSDate     = "bios_date"
 )
 
+// Inputs of the vendor rules that are not reported themselves: Lenovo's
+// marketing model is in System Version, and the chassis serial stands in
+// for an empty system serial. Their names start with "_" so they never
+// reach Hardware.Unknown.
+const (
+	fieldSystemVersion = "_system_version"
+	fieldChassisSerial = "_chassis_serial"
+)
+
+// internal reports whether a field only feeds the vendor rules.
+func internal(field string) bool { return strings.HasPrefix(field, "_") }
+
 const dmiDir = "/sys/class/dmi/id"
 
 // dmiField ties a wire field to its /sys/class/dmi/id attribute and the
@@ -50,6 +62,8 @@ var dmiFields = []dmiField{
 	{fieldBIOSVendor, "bios_vendor", identity.Text},
 	{fieldBIOSVersion, "bios_version", identity.Text},
 	{fieldBIOSDate, "bios_date", identity.Text},
+	{fieldSystemVersion, "product_version", identity.Text},
+	{fieldChassisSerial, "chassis_serial", identity.Serial},
 }
 
 // assetTagPlaceholders are asset-tag fillers that identity.Text does not
@@ -111,6 +125,45 @@ func (d *dmiResult) missing() []string {
 	return out
 }
 
+// missingReported is missing without the vendor-rule inputs: only these
+// are worth running another source for.
+func (d *dmiResult) missingReported() []string {
+	var out []string
+	for _, f := range d.missing() {
+		if !internal(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// readTable takes what the kernel's SMBIOS table gives: the first source,
+// complete and without a child process.
+func readTable(h *host.Host, d *dmiResult) {
+	t, err := readSMBIOSTable(h)
+	if err != nil {
+		for _, f := range d.missing() {
+			d.addReason(f, err.Error())
+		}
+		return
+	}
+	d.apply(tableFields(t), func(dmiField) string { return "SMBIOS table" })
+}
+
+// applyVendorRules applies shared/identity's vendor rules once every
+// source has had its turn.
+func (d *dmiResult) applyVendorRules() {
+	if m := identity.Model(d.Raw[fieldVendor], d.Raw[fieldModel], d.Raw[fieldSystemVersion]); m != "" {
+		d.Values[fieldModel] = m
+	}
+	if d.Values[fieldSystemSerial] == "" {
+		if s, src := identity.SystemSerial("", d.Raw[fieldChassisSerial]); src == "chassis" {
+			d.Values[fieldSystemSerial] = s
+			delete(d.Reasons, fieldSystemSerial)
+		}
+	}
+}
+
 // apply takes raw values from one source for the fields still empty;
 // source names where a field came from, for reasons.
 func (d *dmiResult) apply(raw map[string]string, source func(dmiField) string) {
@@ -151,42 +204,52 @@ func placeholderReason(source, v string) string {
 	return fmt.Sprintf("%s holds placeholder or unrecognised value %q", source, c)
 }
 
-// readSysfsDMI reads /sys/class/dmi/id into a dmiResult.
-func readSysfsDMI(h *host.Host) *dmiResult {
-	d := newDMIResult()
+// readSysfsDMI fills the fields still missing from /sys/class/dmi/id.
+func readSysfsDMI(h *host.Host, d *dmiResult) {
+	missing := map[string]bool{}
+	for _, f := range d.missing() {
+		missing[f] = true
+	}
+	if len(missing) == 0 {
+		return
+	}
 	if !h.Exists(dmiDir) {
 		for _, f := range dmiFields {
-			d.Reasons[f.Field] = "no SMBIOS/DMI data: " + dmiDir + " is absent"
+			if missing[f.Field] {
+				d.addReason(f.Field, dmiDir+" is absent")
+			}
 		}
-		return d
+		return
 	}
 	raw := map[string]string{}
 	for _, f := range dmiFields {
+		if !missing[f.Field] {
+			continue
+		}
 		p := dmiDir + "/" + f.File
 		v, err := h.ReadString(p)
 		switch {
 		case err == nil:
 			raw[f.Field] = v
 		case errors.Is(err, fs.ErrPermission):
-			d.Reasons[f.Field] = p + ": permission denied (needs root)"
+			d.addReason(f.Field, p+": permission denied (needs root)")
 		case errors.Is(err, fs.ErrNotExist):
-			d.Reasons[f.Field] = p + " is absent"
+			d.addReason(f.Field, p+" is absent")
 		default:
-			d.Reasons[f.Field] = fmt.Sprintf("read %s: %v", p, err)
+			d.addReason(f.Field, fmt.Sprintf("read %s: %v", p, err))
 		}
 	}
 	d.apply(raw, func(f dmiField) string { return dmiDir + "/" + f.File })
-	return d
 }
 
 // runDmidecode fills the fields sysfs left empty from `dmidecode`. It
 // returns an error only for failures that are not the expected ones (not
 // installed, not root, no SMBIOS tables); those go into the reasons.
 func runDmidecode(ctx context.Context, h *host.Host, d *dmiResult) error {
-	missing := d.missing()
-	if len(missing) == 0 {
+	if len(d.missingReported()) == 0 {
 		return nil
 	}
+	missing := d.missing()
 	out, err := h.Run(ctx, "dmidecode")
 	if err != nil {
 		reason, expected := dmidecodeFailure(out, err)
@@ -262,7 +325,7 @@ func applyDMI(hw *wire.Hardware, d *dmiResult) {
 	hw.BIOSVersion = d.Values[fieldBIOSVersion]
 	hw.BIOSDate = d.Values[fieldBIOSDate]
 	for f, r := range d.Reasons {
-		if d.Values[f] == "" {
+		if d.Values[f] == "" && !internal(f) {
 			hw.Unknown[f] = r
 		}
 	}

@@ -24,7 +24,9 @@ type dmiRecord struct {
 	Lists map[string][]string
 }
 
-// parseDmidecode parses the text `dmidecode` prints. It accepts tab or
+// parseDmidecode parses the text `dmidecode` prints, in the 3.x layout
+// and the 2.x one ("Handle", "DMI type" and the title on separate,
+// indented lines). It accepts tab or
 // space indentation and output without "Handle" lines; lines before the
 // first structure (version banner, "SMBIOS 2.7 present.") are skipped.
 func parseDmidecode(r io.Reader) ([]dmiRecord, error) {
@@ -47,6 +49,29 @@ func parseDmidecode(r io.Reader) ([]dmiRecord, error) {
 		}
 		ind := indentWidth(line)
 		text := strings.TrimSpace(line)
+		if pending.Handle != "" && ind > 0 {
+			// dmidecode 2.x (up to 2.9 or so) prints the type and the
+			// title indented on lines of their own under a bare
+			// "Handle 0x0000": "\tDMI type 0, 20 bytes." then
+			// "\tBIOS Information".
+			prevBlank = false
+			if t, ok := parseTypeLine(text); ok {
+				pending.Type = t
+				continue
+			}
+			recs = append(recs, dmiRecord{
+				Handle: pending.Handle,
+				Type:   pending.Type,
+				Title:  text,
+				Props:  map[string]string{},
+				Lists:  map[string][]string{},
+			})
+			cur = &recs[len(recs)-1]
+			pending = dmiRecord{Type: -1}
+			baseInd = -1
+			lastKey = ""
+			continue
+		}
 		if ind == 0 {
 			wasBlank := prevBlank
 			prevBlank = false
@@ -152,6 +177,20 @@ func parseHandleLine(s string) (handle string, typ int, ok bool) {
 	return strings.TrimSpace(handle), typ, true
 }
 
+// parseTypeLine reads dmidecode 2.x's "DMI type 1, 25 bytes." line.
+func parseTypeLine(s string) (typ int, ok bool) {
+	rest, found := strings.CutPrefix(s, "DMI type ")
+	if !found {
+		return 0, false
+	}
+	num, _, _ := strings.Cut(rest, ",")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
 // dmidecodeFields picks the identity facts out of parsed dmidecode
 // records, keyed by wire.Hardware JSON field name, raw (not normalised).
 // A field whose structure or key is missing is absent from the map.
@@ -182,5 +221,7 @@ func dmidecodeFields(recs []dmiRecord) map[string]string {
 	take("BIOS Information", "Vendor", fieldBIOSVendor)
 	take("BIOS Information", "Version", fieldBIOSVersion)
 	take("BIOS Information", "Release Date", fieldBIOSDate)
+	take("System Information", "Version", fieldSystemVersion)
+	take("Chassis Information", "Serial Number", fieldChassisSerial)
 	return out
 }

@@ -1,6 +1,8 @@
-// Package hardware is the Linux hardware-identity probe: system, board and
-// BIOS identity from /sys/class/dmi/id with `dmidecode` filling what sysfs
-// hides from non-root users or lacks, the CPU from /proc/cpuinfo and
+// Package hardware is the Linux hardware-identity probe: system, board,
+// chassis and BIOS identity from the kernel's SMBIOS table
+// (/sys/firmware/dmi/tables, decoded by agent/smbios), then
+// /sys/class/dmi/id, then `dmidecode` in any layout for what is still
+// missing, with shared/identity's vendor rules applied at the end; the CPU from /proc/cpuinfo and
 // /sys/devices/system/cpu, memory from /proc/meminfo, disks from
 // /sys/block, physical NICs from /sys/class/net, and whether the machine
 // is virtual. Everything is read through host.Host, so a captured host
@@ -53,10 +55,15 @@ func collect(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 	}
 	hw.Hostname = hostname
 
-	d := readSysfsDMI(h)
+	// The chain: the kernel's SMBIOS table, then /sys/class/dmi/id, then
+	// dmidecode, each asked only for what the ones before left missing.
+	d := newDMIResult()
+	readTable(h, d)
+	readSysfsDMI(h, d)
 	if err := runDmidecode(ctx, h, d); err != nil {
 		errs = append(errs, err)
 	}
+	d.applyVendorRules()
 	applyDMI(hw, d)
 
 	ci, cpuErr := readCPUInfo(h)

@@ -80,7 +80,10 @@ func captured(t *testing.T, dir string) *host.Host {
 	return h
 }
 
-const noDMI = "no SMBIOS/DMI data: /sys/class/dmi/id is absent"
+const noDMI = noTable + "; /sys/class/dmi/id is absent"
+
+// noTable is the first reason of the chain on a host without SMBIOS tables.
+const noTable = "/sys/firmware/dmi/tables/smbios_entry_point is absent (kernel before 4.2, or firmware without SMBIOS)"
 
 func TestProbeFirecracker(t *testing.T) {
 	t.Parallel()
@@ -126,6 +129,8 @@ func TestProbeDell(t *testing.T) {
 		"sys/class/dmi/id/product_serial": true,
 		"sys/class/dmi/id/product_uuid":   true,
 		"sys/class/dmi/id/board_serial":   true,
+		// chassis_serial is 0400 too (drivers/firmware/dmi-id.c).
+		"sys/class/dmi/id/chassis_serial": true,
 	}
 	base := wire.Hardware{
 		Vendor: "Dell Inc.", Model: "PowerEdge R6515",
@@ -144,7 +149,7 @@ func TestProbeDell(t *testing.T) {
 			want: func() *wire.Hardware {
 				hw := base
 				hw.Unknown = map[string]string{
-					"asset_tag":    "/sys/class/dmi/id/chassis_asset_tag is empty",
+					"asset_tag":    noTable + "; /sys/class/dmi/id/chassis_asset_tag is empty",
 					"cpu":          "read /proc/cpuinfo: open proc/cpuinfo: no such file or directory",
 					"memory_bytes": "read /proc/meminfo: open proc/meminfo: no such file or directory",
 					"disks":        "list /sys/block: open sys/block: no such file or directory",
@@ -164,10 +169,10 @@ func TestProbeDell(t *testing.T) {
 				hw.SystemSerial, hw.SystemUUID, hw.BoardSerial = "", "", ""
 				hw.Virtual = wire.Unknown
 				hw.Unknown = map[string]string{
-					"system_serial": "/sys/class/dmi/id/product_serial: permission denied (needs root); dmidecode not installed",
-					"system_uuid":   "/sys/class/dmi/id/product_uuid: permission denied (needs root); dmidecode not installed",
-					"board_serial":  "/sys/class/dmi/id/board_serial: permission denied (needs root); dmidecode not installed",
-					"asset_tag":     "/sys/class/dmi/id/chassis_asset_tag is empty",
+					"system_serial": noTable + "; /sys/class/dmi/id/product_serial: permission denied (needs root); dmidecode not installed",
+					"system_uuid":   noTable + "; /sys/class/dmi/id/product_uuid: permission denied (needs root); dmidecode not installed",
+					"board_serial":  noTable + "; /sys/class/dmi/id/board_serial: permission denied (needs root); dmidecode not installed",
+					"asset_tag":     noTable + "; /sys/class/dmi/id/chassis_asset_tag is empty",
 					"cpu":           "read /proc/cpuinfo: open proc/cpuinfo: no such file or directory",
 					"memory_bytes":  "read /proc/meminfo: open proc/meminfo: no such file or directory",
 					"disks":         "list /sys/block: open sys/block: no such file or directory",

@@ -3,6 +3,7 @@ package hardware
 import (
 	"strings"
 
+	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -20,63 +21,10 @@ type virtInput struct {
 	CPUInfo, CPUFlags, CPUHypervisor bool
 }
 
-// dmiHypervisors maps DMI strings to the hypervisor they reveal. Each
-// entry matches when every non-empty pattern is a case-insensitive
-// substring of its field; the first match wins.
-var dmiHypervisors = []struct {
-	vendor, product, bios string
-	name                  string
-}{
-	{product: "VMware", name: "VMware"},
-	{vendor: "VMware", name: "VMware"},
-	{product: "VirtualBox", name: "VirtualBox"},
-	{vendor: "innotek", name: "VirtualBox"},
-	{vendor: "Microsoft Corporation", product: "Virtual Machine", name: "Hyper-V"},
-	{vendor: "Parallels", name: "Parallels"},
-	{product: "Parallels", name: "Parallels"},
-	{vendor: "Amazon EC2", name: "Amazon EC2"},
-	{bios: "Amazon EC2", name: "Amazon EC2"},
-	{vendor: "Google", product: "Google Compute Engine", name: "Google Compute Engine"},
-	{product: "OpenStack", name: "OpenStack"},
-	{vendor: "QEMU", name: "QEMU/KVM"},
-	{product: "KVM", name: "QEMU/KVM"},
-	{product: "QEMU", name: "QEMU/KVM"},
-	{vendor: "Bochs", name: "Bochs"},
-	{vendor: "Xen", name: "Xen"},
-	{product: "HVM domU", name: "Xen"},
-	{vendor: "Nutanix", product: "AHV", name: "Nutanix AHV"},
-	{product: "oVirt", name: "oVirt"},
-	{product: "RHEV Hypervisor", name: "oVirt"},
-	{vendor: "Red Hat", product: "KVM", name: "QEMU/KVM"},
-	{vendor: "DigitalOcean", name: "DigitalOcean"},
-	{vendor: "Alibaba Cloud", name: "Alibaba Cloud ECS"},
-	{product: "Apple Virtualization", name: "Apple Virtualization"},
-	{vendor: "BHYVE", name: "bhyve"},
-	{bios: "BHYVE", name: "bhyve"},
-	{product: "KubeVirt", name: "KubeVirt"},
-}
-
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
-}
-
-// dmiHypervisor names the hypervisor the DMI strings reveal, "" for none.
+// dmiHypervisor names the hypervisor the DMI strings reveal, "" for none;
+// the vendor table is shared/identity's, so Windows and Linux agree.
 func dmiHypervisor(in virtInput) string {
-	bios := in.BIOSVendor + " " + in.BIOSVersion
-	// EC2 bare-metal instances carry the Amazon EC2 vendor on real
-	// hardware; their instance type ends in ".metal".
-	if strings.HasSuffix(strings.TrimSpace(in.Product), ".metal") {
-		return ""
-	}
-	for _, m := range dmiHypervisors {
-		if m.vendor != "" && !containsFold(in.Vendor, m.vendor) ||
-			m.product != "" && !containsFold(in.Product, m.product) ||
-			m.bios != "" && !containsFold(bios, m.bios) {
-			continue
-		}
-		return m.name
-	}
-	return ""
+	return identity.Hypervisor(in.Vendor, in.Product, in.BIOSVendor+" "+in.BIOSVersion)
 }
 
 // detectVirtual decides whether the machine is virtual. It answers No
