@@ -231,6 +231,9 @@ func bitLockerFromPowerShell(ctx context.Context, h *host.Host) ([]BDEVolume, er
 	if err != nil {
 		return nil, err
 	}
+	if len(vs) == 0 {
+		return nil, errors.New("Get-BitLockerVolume printed nothing")
+	}
 	var bde []BDEVolume
 	for _, v := range vs {
 		if v.VolumeType == "Removable" {

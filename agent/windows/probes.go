@@ -396,8 +396,8 @@ func collectHotfixes(ctx context.Context, h *host.Host, s *wire.Snapshot) error 
 		return probe.NotApplicable("wmic not found")
 	}
 	if err != nil {
-		o.Unknown["last_update_at"] = "wmic qfe failed: " + err.Error()
-		return fmt.Errorf("run wmic qfe: %w", err)
+		o.Unknown["last_update_at"] = "wmic qfe failed: " + exitReason(ctx, h, err)
+		return fmt.Errorf("run wmic qfe: %s", exitReason(ctx, h, err))
 	}
 	hs, err := ParseWmicQFE(text)
 	if err != nil {
@@ -470,4 +470,18 @@ func pendingRenames(v winreg.Value) bool {
 		}
 	}
 	return len(v.Strings) == 0 && strings.TrimSpace(strings.Trim(v.String, "\x00")) != ""
+}
+
+// exitReason describes a failed command with its standard error decoded
+// the way its output is: wmic writes UTF-16 to stderr too.
+func exitReason(ctx context.Context, h *host.Host, err error) string {
+	var ee *host.ExitError
+	if !errors.As(err, &ee) {
+		return err.Error()
+	}
+	msg := strings.TrimSpace(DecodeOutput(ee.Stderr, oemCodePage(ctx, h)))
+	if msg == "" {
+		return fmt.Sprintf("%s: exit status %d", ee.Command, ee.Code)
+	}
+	return fmt.Sprintf("%s: exit status %d: %s", ee.Command, ee.Code, msg)
 }

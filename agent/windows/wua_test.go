@@ -88,6 +88,7 @@ func TestParseWUAResultRoundTrip(t *testing.T) {
 }
 
 func FuzzParseWUAResult(f *testing.F) {
+	seedFiles(f, "testdata/hosts/*/api/WindowsUpdate.json")
 	f.Add([]byte(`{"criteria":"IsInstalled=0 and IsHidden=0","pending":[{"title":"x","category_ids":["0fa1201d-4330-4fa8-8ae9-b877473b6441"]}],"history":[{"date":"2024-01-09T18:00:00Z","operation":1,"result_code":2}]}`))
 	f.Add([]byte(`{"search_error":"0x8024402C","history_error":"denied"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {

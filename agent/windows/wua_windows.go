@@ -28,6 +28,12 @@ func LiveWindowsUpdate(ctx context.Context) (*WUAResult, error) {
 	ch := make(chan answer, 1)
 	go func() {
 		r, err := queryWUA()
+		if err != nil {
+			// The failure is the answer, and is recorded as such under
+			// --capture, so a replay says what the live run said.
+			msg := err.Error()
+			r, err = &WUAResult{Criteria: wuaCriteria, SearchError: msg, HistoryError: msg}, nil
+		}
 		ch <- answer{r, err}
 	}()
 	select {
