@@ -1,5 +1,7 @@
-// Package darwin holds the macOS probes: hardware identity from
-// system_profiler, FileVault state from fdesetup (mdmclient as a fallback),
+// Package darwin holds the macOS probes: hardware identity from the
+// IORegistry (ioreg) with system_profiler as fallback, NICs from ifconfig,
+// disks from diskutil, FileVault state from fdesetup beside the per-volume
+// view of `diskutil apfs list` (mdmclient as a last fallback),
 // OS version and patch level from SystemVersion.plist, InstallHistory.plist
 // and softwareupdate, and installed software from system_profiler's
 // application list (or the app bundles' Info.plist), package receipts and
@@ -33,15 +35,26 @@ const (
 	cmdUnameM             = "uname -m"
 	cmdSoftwareUpdateList = "softwareupdate --list"
 	cmdApplicationsXML    = "system_profiler -xml SPApplicationsDataType"
+	cmdIORegPlatform      = "ioreg -rd1 -c IOPlatformExpertDevice"
+	cmdIfconfig           = "ifconfig"
+	cmdDiskutilList       = "diskutil list -plist"
+	cmdDiskutilInfo       = "diskutil info -plist <disk>"
+	cmdAPFSList           = "diskutil apfs list -plist"
 )
+
+// diskInfoLine is cmdDiskutilInfo for one whole disk ("disk0").
+func diskInfoLine(disk string) string {
+	return strings.Replace(cmdDiskutilInfo, "<disk>", disk, 1)
+}
 
 // Probes returns this package's probes in the order they run.
 func Probes() []probe.Probe {
 	return []probe.Probe{
 		probe.Func{ProbeName: "hardware", ProbeArea: wire.AreaHardware,
-			Cmds: []string{cmdHardwareXML, cmdHardwareText, cmdHostname}, Fn: collectHardware},
+			Cmds: []string{cmdIORegPlatform, cmdHardwareXML, cmdHardwareText, cmdHostname, cmdIfconfig,
+				cmdDiskutilList, cmdDiskutilInfo}, Fn: collectHardware},
 		probe.Func{ProbeName: "encryption", ProbeArea: wire.AreaEncryption,
-			Cmds: []string{cmdFdesetupStatus, cmdMDMSecurityInfo}, Fn: collectEncryption},
+			Cmds: []string{cmdFdesetupStatus, cmdAPFSList, cmdDiskutilList, cmdMDMSecurityInfo}, Fn: collectEncryption},
 		probe.Func{ProbeName: "os", ProbeArea: wire.AreaOS,
 			Cmds: []string{cmdSoftwareText, cmdUnameR, cmdUnameM}, Fn: collectOS},
 		probe.Func{ProbeName: "os/updates", ProbeArea: wire.AreaOS,
