@@ -13,9 +13,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
@@ -23,41 +25,38 @@ import (
 // maxImportFile mirrors the collector's register body limit.
 const maxImportFile = 32 << 20
 
-func assetKeys() []string {
-	return []string{"id", "asset_tag", "serial", "serial_normalised", "type", "model", "owner", "owner_email", "classification",
-		"location", "status", "purchase_date", "fixed_asset_ref", "notes", "tags", "device", "flags", "created_at", "updated_at"}
-}
-
 // printAsset prints an asset as key: value lines, the linked device and
 // flags in words rather than JSON.
 func (c *call) printAsset(raw []byte) error {
 	if *c.json {
 		return c.printJSON(raw)
 	}
-	m, err := decodeObject(raw)
+	a, err := decodeAnswer[apitypes.Asset](raw)
 	if err != nil {
 		return err
 	}
-	if d, ok := m["device"].(map[string]any); ok {
-		m["device"] = fmt.Sprintf("%s (%s), linked by %s, last seen %s", str(d["hostname"]), str(d["id"]), str(d["linked_by"]), str(d["last_seen"]))
+	dev := ""
+	if d := a.Device; d != nil {
+		dev = fmt.Sprintf("%s (%s), linked by %s, last seen %s", d.Hostname, d.ID, d.LinkedBy, at(d.LastSeen))
 	}
-	m["flags"] = flagsText(m["flags"])
-	c.printObject(m, assetKeys())
+	c.printFields([]field{{"id", a.ID}, {"asset_tag", a.AssetTag}, {"serial", a.Serial}, {"serial_normalised", a.SerialNormalised},
+		{"type", a.Type}, {"model", a.Model}, {"owner", a.Owner}, {"owner_email", a.OwnerEmail}, {"classification", a.Classification},
+		{"location", a.Location}, {"status", a.Status}, {"purchase_date", a.PurchaseDate}, {"fixed_asset_ref", a.FixedAssetRef},
+		{"notes", a.Notes}, {"tags", strings.Join(a.Tags, ",")}, {"device", dev}, {"flags", flagsText(a.Flags)},
+		{"created_at", at(a.CreatedAt)}, {"updated_at", at(a.UpdatedAt)}})
 	return nil
 }
 
-// flagsText renders a list of flag objects as "missing since T (detail)".
-func flagsText(v any) string {
-	fl, _ := v.([]any)
+// flagsText renders flags as "missing since T (detail)".
+func flagsText(fl []apitypes.Flag) string {
 	var parts []string
 	for _, f := range fl {
-		fm, _ := f.(map[string]any)
-		s := str(fm["flag"]) + " since " + str(fm["since"])
-		if sev := str(fm["severity"]); sev != "" && sev != "warning" {
-			s += " [" + sev + "]"
+		s := f.Flag + " since " + at(f.Since)
+		if f.Severity != "" && f.Severity != "warning" {
+			s += " [" + f.Severity + "]"
 		}
-		if d := str(fm["detail"]); d != "" {
-			s += " (" + d + ")"
+		if f.Detail != "" {
+			s += " (" + f.Detail + ")"
 		}
 		parts = append(parts, s)
 	}
@@ -149,7 +148,7 @@ func assetsShow(c *call) func(context.Context) error {
 
 func assetsLink(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/link", nil, map[string]string{"device": c.args[1]})
+		raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/link", nil, apitypes.LinkRequest{Device: c.args[1]})
 		if err != nil {
 			return err
 		}
@@ -191,32 +190,20 @@ func assetsList(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/assets", q, p, "assets",
+		return listCommand(ctx, c, "/api/v1/assets", q, p, "assets",
 			[]string{"TAG", "SERIAL", "TYPE", "OWNER", "CLASS", "LOCATION", "STATUS", "DEVICE", "FLAGS"},
-			func(m map[string]any) []string {
+			func(a apitypes.Asset) []string {
 				dev := ""
-				if d, ok := m["device"].(map[string]any); ok {
-					dev = str(d["hostname"])
+				if a.Device != nil {
+					dev = a.Device.Hostname
 				}
 				var flags []string
-				for _, f := range asList(m["flags"]) {
-					flags = append(flags, str(f["flag"]))
+				for _, f := range a.Flags {
+					flags = append(flags, f.Flag)
 				}
-				return []string{str(m["asset_tag"]), str(m["serial"]), str(m["type"]), str(m["owner"]), str(m["classification"]),
-					str(m["location"]), str(m["status"]), dev, strings.Join(flags, ",")}
+				return []string{a.AssetTag, a.Serial, a.Type, a.Owner, a.Classification, a.Location, a.Status, dev, strings.Join(flags, ",")}
 			})
 	}
-}
-
-func asList(v any) []map[string]any {
-	l, _ := v.([]any)
-	out := make([]map[string]any, 0, len(l))
-	for _, e := range l {
-		if m, ok := e.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 func assetsHistory(c *call) func(context.Context) error {
@@ -236,17 +223,19 @@ func assetsHistory(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/history", q, p, "register history",
+		return listCommand(ctx, c, "/api/v1/assets/"+url.PathEscape(c.args[0])+"/history", q, p, "register history",
 			[]string{"AT", "KIND", "SUBJECT", "OLD", "NEW", "DEVICE", "BY"},
-			func(m map[string]any) []string {
-				return []string{str(m["at"]), str(m["kind"]), str(m["subject"]), str(m["old"]), str(m["new"]), str(m["device_id"]), str(m["actor_name"])}
+			func(e apitypes.RegisterEntry) []string {
+				return []string{at(e.At), e.Kind, e.Subject, e.Old, e.New, e.DeviceID, e.ActorName}
 			})
 	}
 }
 
 func assetsRefresh(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodPost, "/api/v1/flags/refresh", nil, []string{"links_changed", "flags_set", "flags_cleared"})
+		return objectCommand(ctx, c, http.MethodPost, "/api/v1/flags/refresh", nil, func(ch apitypes.Changes) []field {
+			return []field{{"links_changed", strconv.Itoa(ch.LinksChanged)}, {"flags_set", strconv.Itoa(ch.FlagsSet)}, {"flags_cleared", strconv.Itoa(ch.FlagsCleared)}}
+		})
 	}
 }
 
@@ -291,15 +280,7 @@ func (c *call) rawWrite(ctx context.Context, method, path string, q url.Values, 
 	if status/100 == 2 {
 		return data, nil
 	}
-	var rowsBody struct {
-		Error struct {
-			Rows []struct {
-				Line     int    `json:"line"`
-				AssetTag string `json:"asset_tag"`
-				Message  string `json:"message"`
-			} `json:"rows"`
-		} `json:"error"`
-	}
+	var rowsBody apitypes.RowsErrorBody
 	if json.Unmarshal(data, &rowsBody) == nil {
 		for _, r := range rowsBody.Error.Rows {
 			where := ""
@@ -344,30 +325,9 @@ func assetsImport(c *call) func(context.Context) error {
 		if *c.json {
 			return c.printJSON(raw)
 		}
-		var res struct {
-			DryRun  bool `json:"dry_run"`
-			Created []struct {
-				Line     int    `json:"line"`
-				AssetTag string `json:"asset_tag"`
-			} `json:"created"`
-			Updated []struct {
-				Line     int    `json:"line"`
-				AssetTag string `json:"asset_tag"`
-				Changes  []struct {
-					Field, Old, New string
-				} `json:"changes"`
-			} `json:"updated"`
-			Unchanged int `json:"unchanged"`
-			Errors    []struct {
-				Line    int    `json:"line"`
-				Message string `json:"message"`
-			} `json:"errors"`
-			LinksChanged int `json:"links_changed"`
-			FlagsSet     int `json:"flags_set"`
-			FlagsCleared int `json:"flags_cleared"`
-		}
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return fmt.Errorf("decode collector answer: %w", err)
+		res, err := decodeAnswer[apitypes.ImportResult](raw)
+		if err != nil {
+			return err
 		}
 		out := c.env.Stdout
 		for _, a := range res.Created {
@@ -411,11 +371,11 @@ func reconcile(c *call) func(context.Context) error {
 		if rule != "" {
 			q.Set("hostname_rule", rule)
 		}
-		m, done, err := c.fetch(ctx, http.MethodGet, "/api/v1/reconcile", q, nil)
+		rep, done, err := fetch[apitypes.Reconciliation](ctx, c, http.MethodGet, "/api/v1/reconcile", q, nil)
 		if done || err != nil {
 			return err
 		}
-		rows := reconcileRows(m)
+		rows := reconcileRows(rep)
 		if asCSV {
 			w := csv.NewWriter(c.env.Stdout)
 			w.Write([]string{"finding", "asset_tag", "device_id", "hostname", "detail", "since"})
@@ -428,10 +388,9 @@ func reconcile(c *call) func(context.Context) error {
 			w.Flush()
 			return w.Error()
 		}
-		s, _ := m["summary"].(map[string]any)
-		fmt.Fprintf(c.env.Stdout, "matched %s, unregistered %s, missing %s, not in service %s, mismatches %s\n",
-			fieldtext.Escape(str(s["matched"])), fieldtext.Escape(str(s["unregistered"])), fieldtext.Escape(str(s["missing"])),
-			fieldtext.Escape(str(s["not_in_service"])), fieldtext.Escape(str(s["mismatches"])))
+		s := rep.Summary
+		fmt.Fprintf(c.env.Stdout, "matched %d, unregistered %d, missing %d, not in service %d, mismatches %d\n",
+			s.Matched, s.Unregistered, s.Missing, s.NotInService, s.Mismatches)
 		if len(rows) == 0 {
 			return nil
 		}
@@ -456,24 +415,24 @@ func tableRows(c *call, header []string, rows [][]string) {
 
 // reconcileRows flattens the report: every finding but the plain matches
 // (those are counted in the summary and listed in --json).
-func reconcileRows(m map[string]any) [][]string {
+func reconcileRows(rep apitypes.Reconciliation) [][]string {
 	var rows [][]string
-	for _, d := range asList(m["unregistered"]) {
-		rows = append(rows, []string{"unregistered", "", str(d["device_id"]), str(d["hostname"]), "serial " + str(d["system_serial"]) + ", last seen " + str(d["last_seen"]), str(d["since"])})
+	for _, d := range rep.Unregistered {
+		rows = append(rows, []string{"unregistered", "", d.DeviceID, d.Hostname, "serial " + d.Serial + ", last seen " + d.LastSeen, d.Since})
 	}
-	for _, a := range asList(m["missing"]) {
-		rows = append(rows, []string{"missing", str(a["asset_tag"]), str(a["device_id"]), "", str(a["detail"]), str(a["since"])})
+	for _, a := range rep.Missing {
+		rows = append(rows, []string{"missing", a.AssetTag, a.DeviceID, "", a.Detail, a.Since})
 	}
-	for _, n := range asList(m["not_in_service"]) {
-		d := "asset is " + str(n["status"])
-		if sev := str(n["severity"]); sev == "incident" {
+	for _, n := range rep.NotInService {
+		d := "asset is " + n.Status
+		if n.Severity == "incident" {
 			d += " (incident)"
 		}
-		rows = append(rows, []string{"not_in_service", str(n["asset_tag"]), str(n["device_id"]), str(n["hostname"]), d, ""})
+		rows = append(rows, []string{"not_in_service", n.AssetTag, n.DeviceID, n.Hostname, d, ""})
 	}
-	for _, x := range asList(m["mismatches"]) {
-		rows = append(rows, []string{"mismatch", str(x["asset_tag"]), str(x["device_id"]), str(x["hostname"]),
-			fmt.Sprintf("%s: register %q, hostname says %q", str(x["field"]), str(x["register"]), str(x["reported"])), ""})
+	for _, x := range rep.Mismatches {
+		rows = append(rows, []string{"mismatch", x.AssetTag, x.DeviceID, x.Hostname,
+			fmt.Sprintf("%s: register %q, hostname says %q", x.Field, x.Register, x.Reported), ""})
 	}
 	return rows
 }

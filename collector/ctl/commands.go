@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
@@ -242,30 +243,36 @@ func devicesList(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/devices", q, p, "devices",
+		return listCommand(ctx, c, "/api/v1/devices", q, p, "devices",
 			[]string{"ID", "HOSTNAME", "PLATFORM", "OS", "SERIAL", "STATE", "LAST SEEN"},
-			func(m map[string]any) []string {
-				os := strings.TrimSpace(str(m["os_name"]) + " " + str(m["os_version"]))
-				st := str(m["state"])
-				if flags := str(m["flags"]); flags != "" {
-					st += " (" + flags + ")"
+			func(d apitypes.Device) []string {
+				os := strings.TrimSpace(d.OSName + " " + d.OSVersion)
+				st := d.State
+				if len(d.Flags) > 0 {
+					st += " (" + strings.Join(d.Flags, ",") + ")"
 				}
-				return []string{str(m["id"]), str(m["hostname"]), str(m["platform"]), os, str(m["system_serial"]), st, str(m["last_seen"])}
+				return []string{d.ID, d.Hostname, d.Platform, os, d.SystemSerial, st, at(d.LastSeen)}
 			})
 	}
 }
 
-// deviceKeys is the order `devices show` prints, the documented keys.
-func deviceKeys() []string {
-	return []string{"id", "hostname", "platform", "state", "flags", "system_serial", "system_uuid", "board_serial",
-		"macs", "vendor", "model", "os_name", "os_version", "os_build", "kernel", "last_update_at", "pending_updates",
-		"pending_security_updates", "reboot_required", "system_encrypted", "agent_version",
-		"software_count", "first_seen", "last_seen", "last_report_seq", "enrolled_at", "cert_serial", "cert_not_after"}
+// deviceFields is what `devices show` prints, in the documented order.
+func deviceFields(d apitypes.Device) []field {
+	return []field{{"id", d.ID}, {"hostname", d.Hostname}, {"platform", d.Platform}, {"state", d.State},
+		{"flags", strings.Join(d.Flags, ",")}, {"system_serial", d.SystemSerial}, {"system_uuid", d.SystemUUID},
+		{"board_serial", d.BoardSerial}, {"macs", strings.Join(d.MACs, ",")}, {"vendor", d.Vendor}, {"model", d.Model},
+		{"os_name", d.OSName}, {"os_version", d.OSVersion}, {"os_build", d.OSBuild}, {"kernel", d.Kernel},
+		{"last_update_at", atp(d.LastUpdateAt)}, {"pending_updates", nump(d.PendingUpdates)},
+		{"pending_security_updates", nump(d.PendingSecurityUpdates)}, {"reboot_required", d.RebootRequired},
+		{"system_encrypted", d.SystemEncrypted}, {"agent_version", d.AgentVersion},
+		{"software_count", strconv.Itoa(d.SoftwareCount)}, {"first_seen", at(d.FirstSeen)}, {"last_seen", at(d.LastSeen)},
+		{"last_report_seq", strconv.FormatUint(d.LastReportSeq, 10)}, {"enrolled_at", at(d.EnrolledAt)},
+		{"cert_serial", d.CertSerial}, {"cert_not_after", atp(d.CertNotAfter)}}
 }
 
 func devicesRevoke(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/revoke", nil, deviceKeys())
+		return objectCommand(ctx, c, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/revoke", nil, deviceFields)
 	}
 }
 
@@ -276,10 +283,10 @@ func devicesSoftware(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/software", q, p, "packages",
+		return listCommand(ctx, c, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/software", q, p, "packages",
 			[]string{"NAME", "VERSION", "ARCH", "SOURCE", "PUBLISHER", "INSTALLED"},
-			func(m map[string]any) []string {
-				return []string{str(m["name"]), str(m["version"]), str(m["arch"]), str(m["source"]), str(m["publisher"]), str(m["install_date"])}
+			func(p apitypes.Package) []string {
+				return []string{p.Name, p.Version, p.Arch, p.Source, p.Publisher, atp(p.InstallDate)}
 			})
 	}
 }
@@ -288,8 +295,8 @@ func historyColumns() []string {
 	return []string{"AT", "HOSTNAME", "SEQ", "KIND", "SUBJECT", "OLD", "NEW"}
 }
 
-func historyRow(m map[string]any) []string {
-	return []string{str(m["at"]), str(m["hostname"]), str(m["seq"]), str(m["kind"]), str(m["subject"]), str(m["old"]), str(m["new"])}
+func historyRow(e apitypes.HistoryEntry) []string {
+	return []string{at(e.At), e.Hostname, strconv.FormatUint(e.Seq, 10), e.Kind, e.Subject, e.Old, e.New}
 }
 
 func devicesHistory(c *call) func(context.Context) error {
@@ -305,7 +312,7 @@ func devicesHistory(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/history", q, p, "changes", historyColumns(), historyRow)
+		return listCommand(ctx, c, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/history", q, p, "changes", historyColumns(), historyRow)
 	}
 }
 
@@ -326,7 +333,7 @@ func fleetHistory(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/history", q, p, "changes", historyColumns(), historyRow)
+		return listCommand(ctx, c, "/api/v1/history", q, p, "changes", historyColumns(), historyRow)
 	}
 }
 
@@ -346,16 +353,17 @@ func softwareSearch(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/software", q, p, "devices with "+c.args[0],
+		return listCommand(ctx, c, "/api/v1/software", q, p, "devices with "+c.args[0],
 			[]string{"DEVICE", "HOSTNAME", "NAME", "VERSION", "ARCH", "SOURCE"},
-			func(m map[string]any) []string {
-				return []string{str(m["device_id"]), str(m["hostname"]), str(m["name"]), str(m["version"]), str(m["arch"]), str(m["source"])}
+			func(h apitypes.SoftwareHit) []string {
+				return []string{h.DeviceID, h.Hostname, h.Name, h.Version, h.Arch, h.Source}
 			})
 	}
 }
 
-func secretKeys() []string {
-	return []string{"id", "label", "created_at", "expires_at", "max_uses", "uses", "revoked_at"}
+func secretFields(s apitypes.Secret) []field {
+	return []field{{"id", s.ID}, {"label", s.Label}, {"created_at", at(s.CreatedAt)}, {"expires_at", atp(s.ExpiresAt)},
+		{"max_uses", strconv.Itoa(s.MaxUses)}, {"uses", strconv.Itoa(s.Uses)}, {"revoked_at", atp(s.RevokedAt)}}
 }
 
 func secretsCreate(c *call) func(context.Context) error {
@@ -368,16 +376,12 @@ func secretsCreate(c *call) func(context.Context) error {
 		if maxUses < 0 {
 			return usageErrorf("--max-uses %d: must not be negative", maxUses)
 		}
-		body := struct {
-			Label     string `json:"label,omitempty"`
-			ExpiresIn string `json:"expires_in,omitempty"`
-			MaxUses   int    `json:"max_uses,omitempty"`
-		}{label, expires, maxUses}
-		m, done, err := c.fetch(ctx, http.MethodPost, "/api/v1/secrets", nil, body)
+		body := apitypes.SecretRequest{Label: label, ExpiresIn: expires, MaxUses: maxUses}
+		s, done, err := fetch[apitypes.SecretCreated](ctx, c, http.MethodPost, "/api/v1/secrets", nil, body)
 		if done || err != nil {
 			return err
 		}
-		c.printObject(m, []string{"id", "secret", "label", "expires_at", "max_uses"})
+		c.printFields([]field{{"id", s.ID}, {"secret", s.Secret}, {"label", s.Label}, {"expires_at", atp(s.ExpiresAt)}, {"max_uses", strconv.Itoa(s.MaxUses)}})
 		fmt.Fprintln(c.env.Stderr, "The secret is shown only this once: store it now.")
 		return nil
 	}
@@ -385,27 +389,28 @@ func secretsCreate(c *call) func(context.Context) error {
 
 func secretsList(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.listCommand(ctx, "/api/v1/secrets", url.Values{}, &paging{}, "enrolment secrets",
+		return listCommand(ctx, c, "/api/v1/secrets", url.Values{}, &paging{}, "enrolment secrets",
 			[]string{"ID", "LABEL", "CREATED", "EXPIRES", "USES", "REVOKED"},
-			func(m map[string]any) []string {
-				uses := str(m["uses"])
-				if mu := str(m["max_uses"]); mu != "" && mu != "0" {
-					uses += "/" + mu
+			func(s apitypes.Secret) []string {
+				uses := strconv.Itoa(s.Uses)
+				if s.MaxUses != 0 {
+					uses += "/" + strconv.Itoa(s.MaxUses)
 				}
-				return []string{str(m["id"]), str(m["label"]), str(m["created_at"]), str(m["expires_at"]), uses, str(m["revoked_at"])}
+				return []string{s.ID, s.Label, at(s.CreatedAt), atp(s.ExpiresAt), uses, atp(s.RevokedAt)}
 			})
 	}
 }
 
 func secretsRevoke(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodDelete, "/api/v1/secrets/"+url.PathEscape(c.args[0]), nil, secretKeys())
+		return objectCommand(ctx, c, http.MethodDelete, "/api/v1/secrets/"+url.PathEscape(c.args[0]), nil, secretFields)
 	}
 }
 
-// listCommand prints one page (or all) as a table, or as JSON: the API's
-// page verbatim, or with --all {"items": [every item]}.
-func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *paging, noun string, header []string, row func(map[string]any) []string) error {
+// listCommand prints one page (or all) as a table, each item decoded as
+// T and made a row, or as JSON: the API's page verbatim, or with --all
+// {"items": [every item]}.
+func listCommand[T any](ctx context.Context, c *call, path string, q url.Values, p *paging, noun string, header []string, row func(T) []string) error {
 	items, next, raw, err := c.client.list(ctx, path, q, p.all)
 	if err != nil {
 		return err
@@ -429,11 +434,11 @@ func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *pa
 	}
 	rows := make([][]string, 0, len(items))
 	for _, it := range items {
-		m, err := decodeObject(it)
+		v, err := decodeAnswer[T](it)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row(m))
+		rows = append(rows, row(v))
 	}
 	if err := c.printTable(header, rows); err != nil {
 		return err
@@ -445,17 +450,28 @@ func (c *call) listCommand(ctx context.Context, path string, q url.Values, p *pa
 }
 
 // fetch calls the API. With --json it prints the answer as it came and
-// says done; otherwise it returns the answer decoded for a person's view.
-func (c *call) fetch(ctx context.Context, method, path string, query url.Values, body any) (m map[string]any, done bool, err error) {
+// says done; otherwise it returns the answer decoded as T for a person's
+// view.
+func fetch[T any](ctx context.Context, c *call, method, path string, query url.Values, body any) (v T, done bool, err error) {
 	raw, err := c.client.do(ctx, method, path, query, body)
 	if err != nil {
-		return nil, false, err
+		return v, false, err
 	}
 	if *c.json {
-		return nil, true, c.printJSON(raw)
+		return v, true, c.printJSON(raw)
 	}
-	m, err = decodeObject(raw)
-	return m, false, err
+	v, err = decodeAnswer[T](raw)
+	return v, false, err
+}
+
+// decodeAnswer reads a collector answer as T. Fields T does not know are
+// ignored: a newer collector may add some (docs/api.md).
+func decodeAnswer[T any](raw []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("decode collector answer: %w", err)
+	}
+	return v, nil
 }
 
 // printTable prints rows under header, every cell escaped: what a device
@@ -484,20 +500,26 @@ func upper(ss []string) []string {
 	return out
 }
 
-// objectCommand prints one object as "key: value" lines, or its JSON.
-func (c *call) objectCommand(ctx context.Context, method, path string, body any, keys []string) error {
-	m, done, err := c.fetch(ctx, method, path, nil, body)
+// field is one "key: value" line of an object's view.
+type field struct{ key, value string }
+
+// objectCommand prints one object, decoded as T, as "key: value" lines,
+// or its JSON.
+func objectCommand[T any](ctx context.Context, c *call, method, path string, body any, fields func(T) []field) error {
+	v, done, err := fetch[T](ctx, c, method, path, nil, body)
 	if done || err != nil {
 		return err
 	}
-	c.printObject(m, keys)
+	c.printFields(fields(v))
 	return nil
 }
 
-func (c *call) printObject(m map[string]any, keys []string) {
+// printFields prints "key: value" lines, every value escaped: what a
+// device reported may hold terminal control sequences.
+func (c *call) printFields(fs []field) {
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s:\t%s\n", k, fieldtext.Escape(str(m[k])))
+	for _, f := range fs {
+		fmt.Fprintf(tw, "%s:\t%s\n", f.key, fieldtext.Escape(f.value))
 	}
 	tw.Flush()
 }
@@ -514,35 +536,37 @@ func (c *call) printJSON(raw []byte) error {
 	return err
 }
 
-func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode collector answer: %w", err)
+// at is a time as the API's JSON writes it (RFC 3339 with the
+// nanoseconds it has), for a table cell; "" for none (the zero time).
+func at(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
-	return m, nil
+	return t.Format(time.RFC3339Nano)
 }
 
-// str renders a JSON value for a table cell.
-func str(v any) string {
-	switch v := v.(type) {
-	case nil:
+// atp is at of an optional time, "" when there is none.
+func atp(t *time.Time) string {
+	if t == nil {
 		return ""
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
-	case []any:
-		parts := make([]string, 0, len(v))
-		for _, e := range v {
-			parts = append(parts, str(e))
-		}
-		return strings.Join(parts, ",")
-	default:
-		b, _ := json.Marshal(v)
-		return string(b)
 	}
+	return at(*t)
+}
+
+// nump is an optional number, "" when there is none.
+func nump(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(*n)
+}
+
+// compact is a value as one line of JSON, for a cell that holds an
+// object (a policy's scope or parameters).
+func compact(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

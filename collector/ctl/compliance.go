@@ -2,16 +2,16 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
@@ -23,9 +23,11 @@ func statusOrder() []string {
 	return []string{"fail", "unknown", "stale", "in_grace", "exempt", "pass", "not_applicable"}
 }
 
-func exceptionKeys() []string {
-	return []string{"id", "status", "policy_id", "device_id", "asset_tag", "reason", "compensating_control", "requested_by",
-		"created_at", "expires_at", "approver", "denied_by", "decided_at", "decision_note", "revoked_at", "revoked_by"}
+func exceptionFields(e apitypes.ExceptionRecord) []field {
+	return []field{{"id", e.ID}, {"status", e.Status}, {"policy_id", e.PolicyID}, {"device_id", e.DeviceID}, {"asset_tag", e.AssetTag},
+		{"reason", e.Reason}, {"compensating_control", e.CompensatingControl}, {"requested_by", e.RequestedBy},
+		{"created_at", at(e.CreatedAt)}, {"expires_at", at(e.ExpiresAt)}, {"approver", e.Approver}, {"denied_by", e.DeniedBy},
+		{"decided_at", atp(e.DecidedAt)}, {"decision_note", e.DecisionNote}, {"revoked_at", atp(e.RevokedAt)}, {"revoked_by", e.RevokedBy}}
 }
 
 // relativeExpiry matches --expires given as a lifetime rather than a date.
@@ -55,18 +57,13 @@ func exceptionsRequest(c *call) func(context.Context) error {
 		if err := expiresFlag(expires); err != nil {
 			return err
 		}
-		body := map[string]string{"policy_id": policy, "reason": reason, "compensating_control": control}
-		if device != "" {
-			body["device"] = device
-		} else {
-			body["asset_tag"] = asset
-		}
+		body := apitypes.ExceptionRequest{PolicyID: policy, Device: device, AssetTag: asset, Reason: reason, CompensatingControl: control}
 		if relativeExpiry().MatchString(expires) {
-			body["expires_in"] = expires
+			body.ExpiresIn = expires
 		} else {
-			body["expires_at"] = expires
+			body.ExpiresAt = expires
 		}
-		return c.objectCommand(ctx, http.MethodPost, "/api/v1/exceptions", body, exceptionKeys())
+		return objectCommand(ctx, c, http.MethodPost, "/api/v1/exceptions", body, exceptionFields)
 	}
 }
 
@@ -78,9 +75,9 @@ func exceptionsDecide(verb string) func(c *call) func(context.Context) error {
 		return func(ctx context.Context) error {
 			var body any
 			if *note != "" {
-				body = map[string]string{"note": *note}
+				body = apitypes.ExceptionDecision{Note: *note}
 			}
-			return c.objectCommand(ctx, http.MethodPost, "/api/v1/exceptions/"+url.PathEscape(c.args[0])+"/"+verb, body, exceptionKeys())
+			return objectCommand(ctx, c, http.MethodPost, "/api/v1/exceptions/"+url.PathEscape(c.args[0])+"/"+verb, body, exceptionFields)
 		}
 	}
 }
@@ -106,31 +103,31 @@ func exceptionsList(c *call) func(context.Context) error {
 		if policy != "" {
 			q.Set("policy", policy)
 		}
-		return c.listCommand(ctx, "/api/v1/exceptions", q, &paging{}, "exceptions",
+		return listCommand(ctx, c, "/api/v1/exceptions", q, &paging{}, "exceptions",
 			[]string{"ID", "STATUS", "POLICY", "DEVICE/ASSET", "EXPIRES", "REQUESTED BY", "APPROVER", "REASON"},
-			func(m map[string]any) []string {
-				who := str(m["device_id"])
-				if t := str(m["asset_tag"]); t != "" {
-					who = "asset " + t
+			func(e apitypes.ExceptionRecord) []string {
+				who := e.DeviceID
+				if e.AssetTag != "" {
+					who = "asset " + e.AssetTag
 				}
-				decider := str(m["approver"])
-				if d := str(m["denied_by"]); d != "" {
-					decider = "denied by " + d
+				decider := e.Approver
+				if e.DeniedBy != "" {
+					decider = "denied by " + e.DeniedBy
 				}
-				return []string{str(m["id"]), str(m["status"]), str(m["policy_id"]), who, str(m["expires_at"]), str(m["requested_by"]), decider, str(m["reason"])}
+				return []string{e.ID, e.Status, e.PolicyID, who, at(e.ExpiresAt), e.RequestedBy, decider, e.Reason}
 			})
 	}
 }
 
 func exceptionsShow(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodGet, "/api/v1/exceptions/"+url.PathEscape(c.args[0]), nil, exceptionKeys())
+		return objectCommand(ctx, c, http.MethodGet, "/api/v1/exceptions/"+url.PathEscape(c.args[0]), nil, exceptionFields)
 	}
 }
 
 func exceptionsRevoke(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodDelete, "/api/v1/exceptions/"+url.PathEscape(c.args[0]), nil, exceptionKeys())
+		return objectCommand(ctx, c, http.MethodDelete, "/api/v1/exceptions/"+url.PathEscape(c.args[0]), nil, exceptionFields)
 	}
 }
 
@@ -155,35 +152,19 @@ func eventsList(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/events", q, p, "events",
+		return listCommand(ctx, c, "/api/v1/events", q, p, "events",
 			[]string{"AT", "KIND", "DEVICE", "ASSET", "SUBJECT"},
-			func(m map[string]any) []string {
-				return []string{str(m["at"]), str(m["kind"]), str(m["device_id"]), str(m["asset_tag"]), str(m["subject"])}
+			func(e apitypes.EventRecord) []string {
+				return []string{at(e.At), e.Kind, e.DeviceID, e.AssetTag, e.Subject}
 			})
 	}
 }
 
 func complianceSummary(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/compliance/summary", nil, nil)
-		if err != nil {
+		sum, done, err := fetch[apitypes.ComplianceSummary](ctx, c, http.MethodGet, "/api/v1/compliance/summary", nil, nil)
+		if done || err != nil {
 			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		var sum struct {
-			Devices  int            `json:"devices"`
-			ByState  map[string]int `json:"by_state"`
-			Policies []struct {
-				ID       string         `json:"id"`
-				Title    string         `json:"title"`
-				Severity string         `json:"severity"`
-				Counts   map[string]int `json:"counts"`
-			} `json:"policies"`
-		}
-		if err := json.Unmarshal(raw, &sum); err != nil {
-			return fmt.Errorf("decode collector answer: %w", err)
 		}
 		order := statusOrder()
 		tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
@@ -211,97 +192,106 @@ func complianceSummary(c *call) func(context.Context) error {
 
 func policiesList(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.listCommand(ctx, "/api/v1/policies", url.Values{}, &paging{}, "policies",
+		return listCommand(ctx, c, "/api/v1/policies", url.Values{}, &paging{}, "policies",
 			[]string{"ID", "SEVERITY", "KIND", "GRACE", "TITLE"},
-			func(m map[string]any) []string {
-				return []string{str(m["id"]), str(m["severity"]), str(m["kind"]), str(m["grace_days"]), str(m["title"])}
+			func(p apitypes.Policy) []string {
+				return []string{p.ID, p.Severity, p.Kind, optional(p.GraceDays), p.Title}
 			})
 	}
 }
 
 func policiesShow(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodGet, "/api/v1/policies/"+url.PathEscape(c.args[0]), nil,
-			[]string{"id", "title", "description", "severity", "scope", "kind", "params", "expr", "fail_reason", "grace_days", "validity_days"})
+		return objectCommand(ctx, c, http.MethodGet, "/api/v1/policies/"+url.PathEscape(c.args[0]), nil, func(p apitypes.Policy) []field {
+			// Left out of the JSON when empty, so printed empty then.
+			scope, params := compact(p.Scope), compact(p.Params)
+			if scope == "{}" {
+				scope = ""
+			}
+			if params == "{}" {
+				params = ""
+			}
+			return []field{{"id", p.ID}, {"title", p.Title}, {"description", p.Description}, {"severity", p.Severity},
+				{"scope", scope}, {"kind", p.Kind}, {"params", params}, {"expr", p.Expr}, {"fail_reason", p.FailReason},
+				{"grace_days", optional(p.GraceDays)}, {"validity_days", optional(p.ValidityDays)}}
+		})
 	}
 }
 
-// devicesShowDetail prints the device's keys, whatever the register adds,
-// then its policy results with their reasons, open exceptions and recent
+// devicesShowDetail prints the device's fields, its register view,
+// flags and enrolment, then its policy results with their reasons, open exceptions and recent
 // changes: what the helpdesk needs on one screen.
 func devicesShowDetail(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		m, done, err := c.fetch(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(c.args[0]), nil, nil)
+		d, done, err := fetch[apitypes.DeviceDetail](ctx, c, http.MethodGet, "/api/v1/devices/"+url.PathEscape(c.args[0]), nil, nil)
 		if done || err != nil {
 			return err
 		}
-		keys := deviceKeys()
-		sections := []string{"compliance", "exceptions", "recent_changes", "asset", "flag_details",
-			"enrolment", "enrolments", "identity_conflicts", "reenroll_allowed_until", "merged_into"}
-		var extra []string
-		for k := range m {
-			if !slices.Contains(keys, k) && !slices.Contains(sections, k) {
-				extra = append(extra, k)
-			}
-		}
-		slices.Sort(extra)
-		c.printObject(m, append(keys, extra...))
+		c.printFields(deviceFields(d.Device))
 		out := c.env.Stdout
 		// The register's view and the flags read better as their own
 		// sections than as JSON on one line.
-		if a, _ := m["asset"].(map[string]any); len(a) > 0 {
+		if a := d.Asset; a != nil {
 			fmt.Fprintln(out, "\nAsset (register):")
-			c.printObject(a, []string{"asset_tag", "owner", "owner_email", "classification", "type", "location", "status", "model"})
+			c.printFields([]field{{"asset_tag", a.AssetTag}, {"owner", a.Owner}, {"owner_email", a.OwnerEmail},
+				{"classification", a.Classification}, {"type", a.Type}, {"location", a.Location}, {"status", a.Status}, {"model", a.Model}})
 		}
-		if flags, _ := m["flag_details"].([]any); len(flags) > 0 {
+		if len(d.FlagDetails) > 0 {
 			fmt.Fprintln(out, "\nFlags:")
-			c.table([]string{"FLAG", "SEVERITY", "SINCE", "DETAIL"}, flags, func(r map[string]any) []string {
-				return []string{str(r["flag"]), str(r["severity"]), str(r["since"]), str(r["detail"])}
+			table(c, []string{"FLAG", "SEVERITY", "SINCE", "DETAIL"}, d.FlagDetails, func(f apitypes.Flag) []string {
+				return []string{f.Flag, f.Severity, at(f.Since), f.Detail}
 			})
 		}
-		c.printEnrolment(m)
-		comp, _ := m["compliance"].(map[string]any)
-		state := str(comp["state"])
+		c.printEnrolment(d.Device)
+		state := d.Compliance.State
 		if state == "" {
 			state = "not evaluated yet"
 		}
 		fmt.Fprintf(out, "\nCompliance: %s\n", fieldtext.Escape(state))
-		if results, _ := comp["results"].([]any); len(results) > 0 {
-			c.table([]string{"POLICY", "STATUS", "SEVERITY", "REASON", "EXCEPTION"}, results, func(r map[string]any) []string {
-				return []string{str(r["policy_id"]), str(r["status"]), str(r["severity"]), str(r["reason"]), str(r["exception_id"])}
+		if len(d.Compliance.Results) > 0 {
+			table(c, []string{"POLICY", "STATUS", "SEVERITY", "REASON", "EXCEPTION"}, d.Compliance.Results, func(r apitypes.ResultRecord) []string {
+				return []string{r.PolicyID, r.Status, r.Severity, r.Reason, r.ExceptionID}
 			})
 		}
-		if excs, _ := m["exceptions"].([]any); len(excs) > 0 {
+		if len(d.Exceptions) > 0 {
 			fmt.Fprintln(out, "\nOpen exceptions:")
-			c.table([]string{"ID", "POLICY", "EXPIRES", "APPROVER", "REASON", "CONTROL"}, excs, func(r map[string]any) []string {
-				return []string{str(r["id"]), str(r["policy_id"]), str(r["expires_at"]), str(r["approver"]), str(r["reason"]), str(r["compensating_control"])}
+			table(c, []string{"ID", "POLICY", "EXPIRES", "APPROVER", "REASON", "CONTROL"}, d.Exceptions, func(e apitypes.ExceptionRecord) []string {
+				return []string{e.ID, e.PolicyID, at(e.ExpiresAt), e.Approver, e.Reason, e.CompensatingControl}
 			})
 		} else {
 			fmt.Fprintln(out, "\nOpen exceptions: none")
 		}
-		if changes, _ := m["recent_changes"].([]any); len(changes) > 0 {
+		if len(d.RecentChanges) > 0 {
 			fmt.Fprintln(out, "\nRecent changes:")
-			c.table([]string{"AT", "KIND", "SUBJECT", "OLD", "NEW"}, changes, func(r map[string]any) []string {
-				return []string{str(r["at"]), str(r["kind"]), str(r["subject"]), str(r["old"]), str(r["new"])}
+			table(c, []string{"AT", "KIND", "SUBJECT", "OLD", "NEW"}, d.RecentChanges, func(e apitypes.HistoryEntry) []string {
+				return []string{at(e.At), e.Kind, e.Subject, e.Old, e.New}
 			})
 		}
 		return nil
 	}
 }
 
-// table prints decoded JSON objects as a table, cleaning every cell.
-func (c *call) table(header []string, items []any, row func(map[string]any) []string) {
+// table prints items as an indented table under a section, cleaning
+// every cell.
+func table[T any](c *call, header []string, items []T, row func(T) []string) {
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  "+strings.Join(header, "\t"))
 	for _, it := range items {
-		m, _ := it.(map[string]any)
-		cells := row(m)
+		cells := row(it)
 		for i := range cells {
 			cells[i] = fieldtext.Escape(cells[i])
 		}
 		fmt.Fprintln(tw, "  "+strings.Join(cells, "\t"))
 	}
 	tw.Flush()
+}
+
+// optional is a count that the API leaves out when it is zero, "" then.
+func optional(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // expiresFlag checks --expires locally so a typo is a usage error, not a

@@ -725,3 +725,21 @@ func TestHelp(t *testing.T) {
 		t.Errorf("got exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// TestNewerCollector: an answer with a field this rosterctl's types do not
+// know (a newer collector's additive change) still prints, and --json
+// passes it on as it came.
+func TestNewerCollector(t *testing.T) {
+	t.Parallel()
+	ds := testDevices(1)
+	ds[0]["added_in_a_later_version"] = map[string]any{"x": 1}
+	f := newFixture(t, ds)
+	r := runCtl(t, f.env(), "devices", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "web-01") {
+		t.Fatalf("devices list: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = runCtl(t, f.env(), "--json", "devices", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, `"added_in_a_later_version"`) {
+		t.Errorf("devices list --json dropped the unknown field: exit %d, stdout %q", r.code, r.stdout)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
@@ -20,15 +21,13 @@ func devicesMerge(c *call) func(context.Context) error {
 		if strings.TrimSpace(into) == "" {
 			return usageErrorf("devices merge: --into DEVICE is required")
 		}
-		m, done, err := c.fetch(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/merge", nil, map[string]string{"into": into})
+		m, done, err := fetch[apitypes.MergeResult](ctx, c, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/merge", nil, apitypes.MergeRequest{Into: into})
 		if done || err != nil {
 			return err
 		}
-		dev, _ := m["device"].(map[string]any)
-		old, _ := m["merged"].(map[string]any)
 		fmt.Fprintf(c.env.Stdout, "%s continues as %s (revoked, merged_into %s); identity conflict cleared\n",
-			fieldtext.Escape(str(old["id"])), fieldtext.Escape(str(dev["id"])), fieldtext.Escape(str(old["merged_into"])))
-		c.printObject(dev, deviceKeys())
+			fieldtext.Escape(m.Merged.ID), fieldtext.Escape(m.Device.ID), fieldtext.Escape(m.Merged.MergedInto))
+		c.printFields(deviceFields(m.Device))
 		return nil
 	}
 }
@@ -40,29 +39,32 @@ func devicesAllowReenroll(c *call) func(context.Context) error {
 	var within string
 	c.fs.StringVar(&within, "within", "24h", "how long the allowance lasts (`24h`, 2d; at most 30d)")
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/allow-reenroll",
-			map[string]string{"within": within}, append(deviceKeys(), "reenroll_allowed_until"))
+		return objectCommand(ctx, c, http.MethodPost, "/api/v1/devices/"+url.PathEscape(c.args[0])+"/allow-reenroll",
+			apitypes.AllowReenrollRequest{Within: within}, func(d apitypes.Device) []field {
+				return append(deviceFields(d), field{"reenroll_allowed_until", atp(d.ReenrollAllowedUntil)})
+			})
 	}
 }
 
 // printEnrolment prints the enrolment sections of `devices show`: which
 // secret and rule enrolled the device, and its open identity conflicts.
-func (c *call) printEnrolment(m map[string]any) {
+func (c *call) printEnrolment(d apitypes.Device) {
 	out := c.env.Stdout
-	if e, _ := m["enrolment"].(map[string]any); len(e) > 0 {
+	if e := d.Enrolment; e != nil {
 		fmt.Fprintln(out, "\nEnrolment:")
-		c.printObject(e, []string{"at", "rule", "secret_label", "secret_id", "matched_by", "matched_device", "cert_serial", "detail"})
+		c.printFields([]field{{"at", at(e.At)}, {"rule", e.Rule}, {"secret_label", e.SecretLabel}, {"secret_id", e.SecretID},
+			{"matched_by", e.MatchedBy}, {"matched_device", e.MatchedDevice}, {"cert_serial", e.CertSerial}, {"detail", e.Detail}})
 	}
-	if until := str(m["reenroll_allowed_until"]); until != "" {
-		fmt.Fprintf(out, "\nReinstall allowed until: %s\n", fieldtext.Escape(until))
+	if d.ReenrollAllowedUntil != nil {
+		fmt.Fprintf(out, "\nReinstall allowed until: %s\n", fieldtext.Escape(atp(d.ReenrollAllowedUntil)))
 	}
-	if into := str(m["merged_into"]); into != "" {
-		fmt.Fprintf(out, "\nMerged into: %s\n", fieldtext.Escape(into))
+	if d.MergedInto != "" {
+		fmt.Fprintf(out, "\nMerged into: %s\n", fieldtext.Escape(d.MergedInto))
 	}
-	if cs, _ := m["identity_conflicts"].([]any); len(cs) > 0 {
+	if len(d.IdentityConflicts) > 0 {
 		fmt.Fprintln(out, "\nIdentity conflicts (resolve: rosterctl devices merge NEW --into OLD, or devices revoke):")
-		c.table([]string{"NEW DEVICE", "LIVE DEVICE", "MATCHED BY", "SINCE"}, cs, func(r map[string]any) []string {
-			return []string{str(r["device_id"]), str(r["other_id"]), str(r["matched_by"]), str(r["since"])}
+		table(c, []string{"NEW DEVICE", "LIVE DEVICE", "MATCHED BY", "SINCE"}, d.IdentityConflicts, func(r apitypes.IdentityConflict) []string {
+			return []string{r.Device, r.Other, r.MatchedBy, at(r.Since)}
 		})
 	}
 }

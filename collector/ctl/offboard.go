@@ -20,10 +20,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/shared/fieldtext"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -50,10 +52,14 @@ func (e *exitError) Error() string { return e.msg }
 // offline lists the commands that never talk to a collector.
 func offline(name string) bool { return name == "offboard verify-certificate" }
 
-func wipeKeys() []string {
-	return []string{"id", "state", "device_id", "asset_tag", "hostname", "ticket", "reason", "method", "reuse", "deadline", "escalated",
-		"created_by", "created_at", "completed_at", "verified_at", "failure_reason", "wipe_method", "tool", "tool_version",
-		"performed_by", "verified_by", "evidence_sha256", "single_person", "verification"}
+func wipeFields(w apitypes.Wipe) []field {
+	return []field{{"id", w.ID}, {"state", w.State}, {"device_id", w.DeviceID}, {"asset_tag", w.AssetTag}, {"hostname", w.Hostname},
+		{"ticket", w.Ticket}, {"reason", w.Reason}, {"method", w.Method}, {"reuse", strconv.FormatBool(w.Reuse)},
+		{"deadline", at(w.Deadline)}, {"escalated", strconv.FormatBool(w.Escalated)}, {"created_by", w.CreatedBy},
+		{"created_at", at(w.CreatedAt)}, {"completed_at", atp(w.CompletedAt)}, {"verified_at", atp(w.VerifiedAt)},
+		{"failure_reason", w.FailureReason}, {"wipe_method", w.WipeMethod}, {"tool", w.Tool}, {"tool_version", w.ToolVersion},
+		{"performed_by", w.PerformedBy}, {"verified_by", w.VerifiedBy}, {"evidence_sha256", w.EvidenceSHA256},
+		{"single_person", w.SinglePerson}, {"verification", w.Verification}}
 }
 
 func wipePath(id string, rest ...string) string {
@@ -75,12 +81,12 @@ func offboardStart(c *call) func(context.Context) error {
 		if method != "agent" && method != "manual" {
 			return usageErrorf("--method %q: want agent or manual", method)
 		}
-		body := map[string]any{"device": c.args[0], "ticket": ticket, "reason": reason, "method": method, "reuse": reuse, "deadline": deadline}
-		m, done, err := c.fetch(ctx, http.MethodPost, "/api/v1/wipes", nil, body)
+		body := apitypes.WipeStartRequest{Device: c.args[0], Ticket: ticket, Reason: reason, Method: method, Reuse: reuse, Deadline: deadline}
+		w, done, err := fetch[apitypes.Wipe](ctx, c, http.MethodPost, "/api/v1/wipes", nil, body)
 		if done || err != nil {
 			return err
 		}
-		fmt.Fprintln(c.env.Stdout, fieldtext.Escape(str(m["id"])))
+		fmt.Fprintln(c.env.Stdout, fieldtext.Escape(w.ID))
 		return nil
 	}
 }
@@ -90,23 +96,20 @@ func (c *call) printWipe(raw []byte) error {
 	if *c.json {
 		return c.printJSON(raw)
 	}
-	m, err := decodeObject(raw)
+	w, err := decodeAnswer[apitypes.Wipe](raw)
 	if err != nil {
 		return err
 	}
-	c.printObject(m, wipeKeys())
-	ts, _ := m["transitions"].([]any)
-	if len(ts) == 0 {
+	c.printFields(wipeFields(w))
+	if len(w.Transitions) == 0 {
 		return nil
 	}
 	fmt.Fprintln(c.env.Stdout, "\ntransitions:")
 	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tFROM\tTO\tBY\tDETAIL")
-	for _, t := range ts {
-		tm, _ := t.(map[string]any)
-		actor, _ := tm["actor"].(map[string]any)
-		by := str(actor["kind"]) + ":" + str(actor["name"])
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", fieldtext.Escape(str(tm["at"])), fieldtext.Escape(str(tm["from"])), fieldtext.Escape(str(tm["to"])), fieldtext.Escape(by), fieldtext.Escape(str(tm["detail"])))
+	for _, t := range w.Transitions {
+		by := t.Actor.Kind + ":" + t.Actor.Name
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", fieldtext.Escape(at(t.At)), fieldtext.Escape(t.From), fieldtext.Escape(t.To), fieldtext.Escape(by), fieldtext.Escape(t.Detail))
 	}
 	return tw.Flush()
 }
@@ -164,11 +167,8 @@ func offboardWait(c *call) func(context.Context) error {
 			if err != nil {
 				return err
 			}
-			var w struct {
-				State         string `json:"state"`
-				FailureReason string `json:"failure_reason"`
-			}
-			if err := json.Unmarshal(raw, &w); err != nil {
+			w, err := decodeAnswer[apitypes.Wipe](raw)
+			if err != nil {
 				return fmt.Errorf("decode wipe: %w", err)
 			}
 			if w.State != last {
@@ -220,8 +220,8 @@ func offboardRecordWipe(c *call) func(context.Context) error {
 		}
 		sum := sha256.Sum256(b)
 		fmt.Fprintf(c.env.Stderr, "evidence %s: sha256 %s\n", evidence, hex.EncodeToString(sum[:]))
-		body := map[string]any{"method": method, "tool": tool, "tool_version": toolVersion, "performed_by": performedBy, "verified_by": verifiedBy,
-			"evidence": base64.StdEncoding.EncodeToString(b), "evidence_name": filepathBase(evidence)}
+		body := apitypes.WipeRecordRequest{Method: method, Tool: tool, ToolVersion: toolVersion, PerformedBy: performedBy, VerifiedBy: verifiedBy,
+			Evidence: base64.StdEncoding.EncodeToString(b), EvidenceName: filepathBase(evidence)}
 		raw, err := c.client.do(ctx, http.MethodPost, wipePath(c.args[0], "/record"), nil, body)
 		if err != nil {
 			return err
@@ -279,8 +279,8 @@ func offboardCertificate(c *call) func(context.Context) error {
 
 // verifyCertificate checks a signed certificate against pub: the key id
 // must name pub and the signature must cover the certificate's compact
-// encoding. It returns the certificate's fields for the summary.
-func verifyCertificate(data []byte, pub ed25519.PublicKey) (map[string]any, error) {
+// encoding. It returns the certificate as it was signed.
+func verifyCertificate(data []byte, pub ed25519.PublicKey) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var sc wire.SignedCertificate
@@ -307,7 +307,18 @@ func verifyCertificate(data []byte, pub ed25519.PublicKey) (map[string]any, erro
 	if !ed25519.Verify(pub, compact.Bytes(), sig) {
 		return nil, errors.New("signature does not match: the certificate was changed or not signed by this collector")
 	}
-	return decodeObject(sc.Certificate)
+	return sc.Certificate, nil
+}
+
+// certificateSummary is what verify-certificate says of a certificate it
+// verified: the fields of the collector's SanitisationCertificate that
+// name the wipe, the asset and the outcome.
+type certificateSummary struct {
+	WipeRequestID  string `json:"wipe_request_id"`
+	PropertyNumber string `json:"property_number"`
+	SerialNumber   string `json:"serial_number"`
+	State          string `json:"state"`
+	Method         string `json:"method"`
 }
 
 func parsePublicKey(s string) (ed25519.PublicKey, error) {
@@ -346,12 +357,23 @@ func offboardVerifyCertificate(c *call) func(context.Context) error {
 			return fmt.Errorf("certificate %s does not verify: %w", c.args[0], err)
 		}
 		if *c.json {
-			b, _ := json.Marshal(map[string]any{"valid": true, "key_id": wire.KeyID(pub), "certificate": cert})
+			b, err := json.Marshal(struct {
+				Valid       bool            `json:"valid"`
+				KeyID       string          `json:"key_id"`
+				Certificate json.RawMessage `json:"certificate"`
+			}{true, wire.KeyID(pub), cert})
+			if err != nil {
+				return fmt.Errorf("encode verification: %w", err)
+			}
 			return c.printJSON(b)
 		}
+		sum, err := decodeAnswer[certificateSummary](cert)
+		if err != nil {
+			return fmt.Errorf("certificate %s: %w", c.args[0], err)
+		}
 		fmt.Fprintf(c.env.Stdout, "certificate OK: signed by %s; wipe %s, asset %s, serial %s, %s (%s)\n", wire.KeyID(pub),
-			fieldtext.Escape(str(cert["wipe_request_id"])), fieldtext.Escape(str(cert["property_number"])), fieldtext.Escape(str(cert["serial_number"])),
-			fieldtext.Escape(str(cert["state"])), fieldtext.Escape(str(cert["method"])))
+			fieldtext.Escape(sum.WipeRequestID), fieldtext.Escape(sum.PropertyNumber), fieldtext.Escape(sum.SerialNumber),
+			fieldtext.Escape(sum.State), fieldtext.Escape(sum.Method))
 		return nil
 	}
 }

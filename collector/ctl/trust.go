@@ -17,38 +17,30 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/shared/fieldtext"
 )
 
 func whoami(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/whoami", nil, nil)
-		if err != nil {
-			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		var w struct {
-			Principal   map[string]any `json:"principal"`
-			Token       map[string]any `json:"token"`
-			Permissions []string       `json:"permissions"`
-		}
-		if err := json.Unmarshal(raw, &w); err != nil {
-			return fmt.Errorf("decode collector answer: %w", err)
-		}
-		c.printObject(map[string]any{
-			"principal": w.Principal["name"], "kind": w.Principal["kind"], "role": w.Principal["role"],
-			"token": w.Token["id"], "expires_at": w.Token["expires_at"], "permissions": strings.Join(w.Permissions, " "),
-		}, []string{"principal", "kind", "role", "token", "expires_at", "permissions"})
-		return nil
+		return objectCommand(ctx, c, http.MethodGet, "/api/v1/whoami", nil, func(w apitypes.Whoami) []field {
+			token, expires := "", ""
+			if w.Token != nil {
+				token, expires = w.Token.ID, at(w.Token.ExpiresAt)
+			}
+			return []field{{"principal", w.Principal.Name}, {"kind", w.Principal.Kind}, {"role", w.Principal.Role},
+				{"token", token}, {"expires_at", expires}, {"permissions", strings.Join(w.Permissions, " ")}}
+		})
 	}
 }
 
-func tokenKeys() []string {
-	return []string{"id", "principal", "kind", "email", "role", "description", "created_at", "created_by", "expires_at",
-		"last_used_at", "last_used_from", "status", "revoked_at", "revoked_by", "rotated_from"}
+func tokenFields(t apitypes.TokenRecord) []field {
+	return []field{{"id", t.ID}, {"principal", t.Principal}, {"kind", t.Kind}, {"email", t.Email}, {"role", t.Role},
+		{"description", t.Description}, {"created_at", at(t.CreatedAt)}, {"created_by", t.CreatedBy}, {"expires_at", at(t.ExpiresAt)},
+		{"last_used_at", atp(t.LastUsedAt)}, {"last_used_from", t.LastUsedFrom}, {"status", t.Status},
+		{"revoked_at", atp(t.RevokedAt)}, {"revoked_by", t.RevokedBy}, {"rotated_from", t.RotatedFrom}}
 }
 
 // printCreatedToken prints a token answer: the token once, on stdout, the
@@ -57,28 +49,17 @@ func (c *call) printCreatedToken(raw []byte) error {
 	if *c.json {
 		return c.printJSON(raw)
 	}
-	var out struct {
-		Token  string         `json:"token"`
-		Record map[string]any `json:"record"`
+	out, err := decodeAnswer[apitypes.TokenCreated](raw)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return fmt.Errorf("decode collector answer: %w", err)
-	}
-	out.Record["token"] = out.Token
-	c.printObject(out.Record, append([]string{"token"}, tokenKeys()[:9]...))
-	fmt.Fprintf(c.env.Stderr, "The token is shown only this once: store it now. It expires at %s.\n", fieldtext.Escape(str(out.Record["expires_at"])))
+	c.printFields(append([]field{{"token", out.Token}}, tokenFields(out.Record)[:9]...))
+	fmt.Fprintf(c.env.Stderr, "The token is shown only this once: store it now. It expires at %s.\n", fieldtext.Escape(at(out.Record.ExpiresAt)))
 	return nil
 }
 
 func tokensCreate(c *call) func(context.Context) error {
-	var body struct {
-		Principal   string `json:"principal"`
-		Role        string `json:"role,omitempty"`
-		Kind        string `json:"kind,omitempty"`
-		Email       string `json:"email,omitempty"`
-		Description string `json:"description,omitempty"`
-		ExpiresIn   string `json:"expires_in,omitempty"`
-	}
+	var body apitypes.TokenRequest
 	c.fs.StringVar(&body.Principal, "principal", "", "the `name` of the person or automation the token belongs to")
 	c.fs.StringVar(&body.Role, "role", "", "admin, helpdesk, auditor or automation (required for a new principal)")
 	c.fs.StringVar(&body.Kind, "kind", "", "person or automation (a new principal; default person)")
@@ -110,18 +91,17 @@ func tokensList(c *call) func(context.Context) error {
 		if all {
 			q.Set("all", "true")
 		}
-		return c.listCommand(ctx, "/api/v1/tokens", q, &paging{}, "tokens",
+		return listCommand(ctx, c, "/api/v1/tokens", q, &paging{}, "tokens",
 			[]string{"ID", "PRINCIPAL", "ROLE", "STATUS", "EXPIRES", "LAST USED", "FROM", "CREATED BY"},
-			func(m map[string]any) []string {
-				return []string{str(m["id"]), str(m["principal"]), str(m["role"]), str(m["status"]), str(m["expires_at"]),
-					str(m["last_used_at"]), str(m["last_used_from"]), str(m["created_by"])}
+			func(t apitypes.TokenRecord) []string {
+				return []string{t.ID, t.Principal, t.Role, t.Status, at(t.ExpiresAt), atp(t.LastUsedAt), t.LastUsedFrom, t.CreatedBy}
 			})
 	}
 }
 
 func tokensRevoke(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(c.args[0]), nil, tokenKeys())
+		return objectCommand(ctx, c, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(c.args[0]), nil, tokenFields)
 	}
 }
 
@@ -133,11 +113,7 @@ func tokensRotate(c *call) func(context.Context) error {
 		if c.args[0] == "self" {
 			path = "/api/v1/tokens/self/rotate"
 		}
-		body := map[string]string{}
-		if expires != "" {
-			body["expires_in"] = expires
-		}
-		raw, err := c.client.do(ctx, http.MethodPost, path, nil, body)
+		raw, err := c.client.do(ctx, http.MethodPost, path, nil, apitypes.RotateRequest{ExpiresIn: expires})
 		if err != nil {
 			return err
 		}
@@ -147,36 +123,40 @@ func tokensRotate(c *call) func(context.Context) error {
 
 func principalsList(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.listCommand(ctx, "/api/v1/principals", url.Values{}, &paging{}, "principals",
+		return listCommand(ctx, c, "/api/v1/principals", url.Values{}, &paging{}, "principals",
 			[]string{"NAME", "KIND", "ROLE", "EMAIL", "CREATED", "CREATED BY", "LAST USED", "ACTIVE TOKENS", "DISABLED"},
-			func(m map[string]any) []string {
-				return []string{str(m["name"]), str(m["kind"]), str(m["role"]), str(m["email"]), str(m["created_at"]),
-					str(m["created_by"]), str(m["last_used_at"]), strconv.Itoa(activeTokens(m)), str(m["disabled_at"])}
+			func(p apitypes.PrincipalRecord) []string {
+				return []string{p.Name, p.Kind, p.Role, p.Email, at(p.CreatedAt), p.CreatedBy, atp(p.LastUsedAt),
+					strconv.Itoa(len(activeTokens(p))), atp(p.DisabledAt)}
 			})
 	}
 }
 
-func activeTokens(m map[string]any) int {
-	n := 0
-	toks, _ := m["tokens"].([]any)
-	for _, t := range toks {
-		if tm, ok := t.(map[string]any); ok && tm["status"] == "active" {
-			n++
+// activeTokens are a principal's tokens in use.
+func activeTokens(p apitypes.PrincipalRecord) []apitypes.TokenRecord {
+	var out []apitypes.TokenRecord
+	for _, t := range p.Tokens {
+		if t.Status == "active" {
+			out = append(out, t)
 		}
 	}
-	return n
+	return out
 }
 
 func principalsSetRole(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodPut, "/api/v1/principals/"+url.PathEscape(c.args[0])+"/role",
-			map[string]string{"role": c.args[1]}, []string{"principal", "role"})
+		return objectCommand(ctx, c, http.MethodPut, "/api/v1/principals/"+url.PathEscape(c.args[0])+"/role",
+			apitypes.RoleRequest{Role: c.args[1]}, func(r apitypes.RoleChanged) []field {
+				return []field{{"principal", r.Principal}, {"role", r.Role}}
+			})
 	}
 }
 
 func principalsDisable(c *call) func(context.Context) error {
 	return func(ctx context.Context) error {
-		return c.objectCommand(ctx, http.MethodPost, "/api/v1/principals/"+url.PathEscape(c.args[0])+"/disable", nil, []string{"principal", "status"})
+		return objectCommand(ctx, c, http.MethodPost, "/api/v1/principals/"+url.PathEscape(c.args[0])+"/disable", nil, func(d apitypes.PrincipalDisabled) []field {
+			return []field{{"principal", d.Principal}, {"status", d.Status}}
+		})
 	}
 }
 
@@ -196,53 +176,35 @@ func accessReview(c *call) func(context.Context) error {
 			return err
 		}
 		if signOff != "" {
-			raw, err := c.client.do(ctx, http.MethodPost, "/api/v1/access/review/sign-off", nil,
-				map[string]string{"statement": signOff, "since": q.Get("since"), "until": q.Get("until")})
-			if err != nil {
+			so, done, err := fetch[apitypes.SignOffResponse](ctx, c, http.MethodPost, "/api/v1/access/review/sign-off", nil,
+				apitypes.SignOffRequest{Statement: signOff, Since: q.Get("since"), Until: q.Get("until")})
+			if done || err != nil {
 				return err
 			}
-			if *c.json {
-				return c.printJSON(raw)
-			}
-			m, err := decodeObject(raw)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.env.Stdout, "access review signed off: audit entry %s, %s principals, review sha256 %s\n",
-				fieldtext.Escape(str(m["seq"])), fieldtext.Escape(str(m["principals"])), fieldtext.Escape(str(m["review_sha256"])))
+			fmt.Fprintf(c.env.Stdout, "access review signed off: audit entry %d, %d principals, review sha256 %s\n",
+				so.Seq, so.Principals, fieldtext.Escape(so.ReviewSHA256))
 			return nil
 		}
-		raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/access/review", q, nil)
-		if err != nil {
+		rev, done, err := fetch[apitypes.AccessReview](ctx, c, http.MethodGet, "/api/v1/access/review", q, nil)
+		if done || err != nil {
 			return err
-		}
-		if *c.json {
-			return c.printJSON(raw)
-		}
-		var rev struct {
-			Principals []map[string]any `json:"principals"`
-			Changes    []map[string]any `json:"changes"`
-		}
-		if err := json.Unmarshal(raw, &rev); err != nil {
-			return fmt.Errorf("decode collector answer: %w", err)
 		}
 		header := []string{"principal", "kind", "email", "role", "created_at", "created_by", "last_used_at", "active_tokens", "next_expiry", "disabled_at", "changes_in_period"}
 		changes := map[string]int{}
 		for _, ch := range rev.Changes {
-			changes[strings.TrimPrefix(str(ch["target"]), "principal:")]++
+			changes[strings.TrimPrefix(ch.Target, "principal:")]++
 		}
 		var rows [][]string
 		for _, p := range rev.Principals {
-			next := ""
-			toks, _ := p["tokens"].([]any)
-			for _, t := range toks {
-				if tm, ok := t.(map[string]any); ok && tm["status"] == "active" && (next == "" || str(tm["expires_at"]) < next) {
-					next = str(tm["expires_at"])
+			active := activeTokens(p)
+			var next *time.Time
+			for _, t := range active {
+				if next == nil || t.ExpiresAt.Before(*next) {
+					next = &t.ExpiresAt
 				}
 			}
-			name := str(p["name"])
-			rows = append(rows, []string{name, str(p["kind"]), str(p["email"]), str(p["role"]), str(p["created_at"]), str(p["created_by"]),
-				str(p["last_used_at"]), strconv.Itoa(activeTokens(p)), next, str(p["disabled_at"]), strconv.Itoa(changes[name])})
+			rows = append(rows, []string{p.Name, p.Kind, p.Email, p.Role, at(p.CreatedAt), p.CreatedBy,
+				atp(p.LastUsedAt), strconv.Itoa(len(active)), atp(next), atp(p.DisabledAt), strconv.Itoa(changes[p.Name])})
 		}
 		if asCSV {
 			w := csv.NewWriter(c.env.Stdout)
@@ -264,7 +226,7 @@ func accessReview(c *call) func(context.Context) error {
 			fmt.Fprintln(c.env.Stdout, "Changes in the period:")
 			var crow [][]string
 			for _, ch := range rev.Changes {
-				crow = append(crow, []string{str(ch["seq"]), str(ch["at"]), str(ch["principal_name"]), str(ch["action"]), str(ch["target"]), str(ch["detail"])})
+				crow = append(crow, []string{strconv.FormatInt(ch.Seq, 10), at(ch.At), ch.PrincipalName, ch.Action, ch.Target, ch.Detail})
 			}
 			return c.printTable([]string{"SEQ", "AT", "BY", "ACTION", "TARGET", "DETAIL"}, crow)
 		}
@@ -293,11 +255,10 @@ func auditLog(c *call) func(context.Context) error {
 		if err := p.query(q); err != nil {
 			return err
 		}
-		return c.listCommand(ctx, "/api/v1/audit", q, p, "audit entries",
+		return listCommand(ctx, c, "/api/v1/audit", q, p, "audit entries",
 			[]string{"SEQ", "AT", "PRINCIPAL", "ROLE", "SOURCE", "ACTION", "TARGET", "OUTCOME", "DETAIL"},
-			func(m map[string]any) []string {
-				return []string{str(m["seq"]), str(m["at"]), str(m["principal_name"]), str(m["role"]), str(m["source"]),
-					str(m["action"]), str(m["target"]), str(m["outcome"]), str(m["detail"])}
+			func(e apitypes.AuditEntry) []string {
+				return []string{strconv.FormatInt(e.Seq, 10), at(e.At), e.PrincipalName, e.Role, e.Source, e.Action, e.Target, e.Outcome, e.Detail}
 			})
 	}
 }
@@ -341,22 +302,9 @@ func auditVerify(c *call) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		var res struct {
-			OK          bool   `json:"ok"`
-			Entries     int64  `json:"entries"`
-			HeadSeq     int64  `json:"head_seq"`
-			HeadHash    string `json:"head_hash"`
-			Checkpoints int64  `json:"checkpoints"`
-			Covered     int64  `json:"covered"`
-			Problem     *struct {
-				Seq     int64  `json:"seq"`
-				Message string `json:"message"`
-			} `json:"problem"`
-			PublicKey string          `json:"public_key"`
-			Latest    json.RawMessage `json:"latest_checkpoint"`
-		}
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return fmt.Errorf("decode collector answer: %w", err)
+		res, err := decodeAnswer[apitypes.AuditVerify](raw)
+		if err != nil {
+			return err
 		}
 		var problems []string
 		if !res.OK && res.Problem != nil {
@@ -364,7 +312,7 @@ func auditVerify(c *call) func(context.Context) error {
 		}
 		path := c.witnessPath(witnessFile)
 		if path != "none" && path != "" {
-			p, err := c.checkWitness(ctx, path, res.PublicKey, res.HeadSeq, res.Latest, res.OK)
+			p, err := c.checkWitness(ctx, path, res.PublicKey, res.HeadSeq, res.Checkpoint, res.OK)
 			if err != nil {
 				return err
 			}
@@ -390,7 +338,7 @@ func auditVerify(c *call) func(context.Context) error {
 
 // checkWitness compares the kept checkpoint with the log as the collector
 // serves it now, then keeps the newest verified checkpoint.
-func (c *call) checkWitness(ctx context.Context, path, pubB64 string, head int64, latest json.RawMessage, ok bool) ([]string, error) {
+func (c *call) checkWitness(ctx context.Context, path, pubB64 string, head int64, latest *apitypes.AuditCheckpoint, ok bool) ([]string, error) {
 	var w witness
 	var problems []string
 	b, err := os.ReadFile(path)
@@ -426,22 +374,23 @@ func (c *call) checkWitness(ctx context.Context, path, pubB64 string, head int64
 			if err != nil {
 				return nil, err
 			}
-			var pg struct {
-				Items []struct {
-					Seq  int64  `json:"seq"`
-					Hash string `json:"hash"`
-				} `json:"items"`
-			}
-			if err := json.Unmarshal(raw, &pg); err != nil {
-				return nil, fmt.Errorf("decode collector answer: %w", err)
+			pg, err := decodeAnswer[apitypes.List[apitypes.AuditEntry]](raw)
+			if err != nil {
+				return nil, err
 			}
 			if len(pg.Items) == 0 || pg.Items[0].Seq != cp.Seq || pg.Items[0].Hash != cp.Hash {
 				problems = append(problems, fmt.Sprintf("entry %d differs from the checkpoint this machine verified before (chain rewritten)", cp.Seq))
 			}
 		}
 	}
-	if len(problems) == 0 && ok && len(latest) > 0 && string(latest) != "null" {
-		w.Checkpoint = latest
+	if len(problems) == 0 && ok && latest != nil {
+		// Encoded again as the collector encoded it: the time in RFC 3339
+		// with its nanoseconds, the string the signature covers.
+		cp, err := json.Marshal(latest)
+		if err != nil {
+			return nil, fmt.Errorf("keep audit witness: %w", err)
+		}
+		w.Checkpoint = cp
 		nb, _ := json.MarshalIndent(w, "", "  ")
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("keep audit witness: %w", err)
