@@ -392,7 +392,7 @@ func assetWriteSQL(fields []assetcsv.Field) (insert, update string) {
 }
 
 // storeAssets writes planned rows and their history.
-func storeAssets(ctx context.Context, tx *sql.Tx, plans []planned, actor Actor, now time.Time) error {
+func storeAssets(ctx context.Context, tx *Tx, plans []planned, actor Actor, now time.Time) error {
 	fields := assetcsv.Fields()
 	insSQL, updSQL := assetWriteSQL(fields)
 	ins, err := tx.PrepareContext(ctx, insSQL)
@@ -484,7 +484,7 @@ func (r *Registry) ImportAssets(ctx context.Context, rows []assetcsv.Row, readEr
 		return summarise(plans, errs, true), nil
 	}
 	var res ImportResult
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		plans, perrs, err := planAssets(ctx, tx, rows, modeUpsert, now)
 		if err != nil {
 			return err
@@ -628,7 +628,7 @@ func (r *Registry) UpdateAsset(ctx context.Context, tag string, in AssetInput, a
 func (r *Registry) writeOne(ctx context.Context, row assetcsv.Row, mode writeMode, actor Actor, now time.Time) (Asset, error) {
 	now = now.UTC()
 	var id string
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		if id, err = r.writeOneTx(ctx, tx, row, mode, actor, now); err != nil {
 			return err
@@ -649,7 +649,7 @@ func (r *Registry) writeOne(ctx context.Context, row assetcsv.Row, mode writeMod
 // (a row error comes back as *RowsError), stored with its history, then
 // re-linked and re-flagged. It returns the asset's id. The offboarding
 // lifecycle moves asset status through it too.
-func (r *Registry) writeOneTx(ctx context.Context, tx *sql.Tx, row assetcsv.Row, mode writeMode, actor Actor, now time.Time) (string, error) {
+func (r *Registry) writeOneTx(ctx context.Context, tx *Tx, row assetcsv.Row, mode writeMode, actor Actor, now time.Time) (string, error) {
 	plans, errs, err := planAssets(ctx, tx, []assetcsv.Row{row}, mode, now)
 	if err != nil {
 		return "", err

@@ -39,12 +39,19 @@ func auditDetail(detail any) string {
 // audit appends one entry for a change made in tx by the actor ctx carries
 // (the collector itself when none). It is called inside the change's own
 // transaction, so the change and its record commit or vanish together.
-func (r *Registry) audit(ctx context.Context, tx *sql.Tx, action, target string, detail any) error {
+func (r *Registry) audit(ctx context.Context, tx txn, action, target string, detail any) error {
 	_, err := appendAudit(ctx, tx, access.ActorFrom(ctx), action, target, audit.OK, auditDetail(detail), time.Now())
 	return err
 }
 
-func appendAudit(ctx context.Context, tx *sql.Tx, a access.Actor, action, target, outcome, detail string, now time.Time) (audit.Entry, error) {
+// txn is what appending to the audit log needs of a write transaction:
+// a *Tx, or the *sql.Tx inside one.
+type txn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func appendAudit(ctx context.Context, tx txn, a access.Actor, action, target, outcome, detail string, now time.Time) (audit.Entry, error) {
 	e := audit.Entry{
 		At: now.UTC(), PrincipalID: a.ID, PrincipalName: a.Name, PrincipalKind: a.Kind, Role: string(a.Role),
 		Source: a.Source, RequestID: a.RequestID, Action: action, Target: target, Outcome: outcome, Detail: detail,
@@ -80,7 +87,7 @@ func (r *Registry) AuditOutside(ctx context.Context, action, target, outcome str
 // names it (a sign-off).
 func (r *Registry) Record(ctx context.Context, action, target, outcome string, detail any) (audit.Entry, error) {
 	var e audit.Entry
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		e, err = appendAudit(ctx, tx, access.ActorFrom(ctx), action, target, outcome, auditDetail(detail), time.Now())
 		return err
@@ -173,7 +180,7 @@ func (r *Registry) ListAudit(ctx context.Context, f AuditFilter) ([]audit.Entry,
 // checkpoint, and returns the checkpoint (nil when nothing was new).
 func (r *Registry) Checkpoint(ctx context.Context, keyID string, sign func([]byte) string, now time.Time) (*audit.Checkpoint, error) {
 	var cp *audit.Checkpoint
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		cp = nil // a retried run may find the head already signed
 		var head audit.Entry
 		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&head.Seq, &head.Hash)

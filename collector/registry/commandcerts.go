@@ -36,7 +36,7 @@ const (
 
 // addIssueCerts records, as a wipe is requested, the device's live
 // certificates as the ones its command may go to.
-func addIssueCerts(ctx context.Context, tx *sql.Tx, wipeID, device string, now time.Time) error {
+func addIssueCerts(ctx context.Context, tx *Tx, wipeID, device string, now time.Time) error {
 	if device == "" {
 		return nil
 	}
@@ -54,7 +54,7 @@ const openWipeStates = `('` + WipeRequested + `', '` + WipeDelivered + `', '` + 
 
 // addCommandCert lets the commands still open for device go to serial,
 // a certificate a safe continuity issued to it.
-func addCommandCert(ctx context.Context, tx *sql.Tx, device, serial, how string, now time.Time) error {
+func addCommandCert(ctx context.Context, tx *Tx, device, serial, how string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO wipe_command_certs (wipe_id, serial, how, added_at)
 		SELECT id, $1, $2, $3 FROM wipe_requests WHERE device_id = $4 AND method = $5 AND state IN `+openWipeStates+`
 		ON CONFLICT (wipe_id, serial) DO NOTHING`,
@@ -68,7 +68,7 @@ func addCommandCert(ctx context.Context, tx *sql.Tx, device, serial, how string,
 // renewCommandCerts gives a renewed certificate what the old one had: the
 // open commands it may receive, and those it did receive (an agent that
 // renews in the middle of a wipe reports with the new certificate).
-func renewCommandCerts(ctx context.Context, tx *sql.Tx, oldSerial, newSerial string, now time.Time) error {
+func renewCommandCerts(ctx context.Context, tx *Tx, oldSerial, newSerial string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO wipe_command_certs (wipe_id, serial, how, added_at, delivered_at)
 		SELECT c.wipe_id, $1, $2, $3, c.delivered_at FROM wipe_command_certs c JOIN wipe_requests w ON w.id = c.wipe_id
 		WHERE c.serial = $4 AND w.state IN `+openWipeStates+`
@@ -90,7 +90,7 @@ func (r *Registry) deliverCommands(ctx context.Context, device, serial string, p
 		return nil, nil
 	}
 	var out []PendingWipe
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		out = out[:0]
 		for _, p := range pending {
 			var delivered, issued, expires sql.NullString
@@ -139,7 +139,7 @@ func (r *Registry) deliverCommands(ctx context.Context, device, serial string, p
 
 // checkCommandCert refuses, with an audit entry of its own, a status for
 // wipe from a certificate its command never went to.
-func (r *Registry) checkCommandCert(ctx context.Context, tx *sql.Tx, wipeID, serial string) error {
+func (r *Registry) checkCommandCert(ctx context.Context, tx *Tx, wipeID, serial string) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM wipe_command_certs WHERE wipe_id = $1 AND serial = $2 AND delivered_at IS NOT NULL`,
 		wipeID, serial).Scan(&n); err != nil {

@@ -89,7 +89,7 @@ func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptio
 	st := &complianceState{set: opts.Set, maxValidity: opts.MaxExceptionValidity,
 		endpoints: slices.Clone(opts.Endpoints), onEvents: opts.OnEvents}
 	hash := docHash(opts.Document)
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		st.set, st.setID = opts.Set, 0 // as before a retried run
 		latest, err := latestPolicySet(ctx, tx, "")
 		if err != nil {
@@ -168,7 +168,7 @@ func latestPolicySet(ctx context.Context, q querier, which string) (*PolicySetRe
 	return &p, nil
 }
 
-func insertPolicySet(ctx context.Context, tx *sql.Tx, source, name, doc, hash, by string, now time.Time) (int64, error) {
+func insertPolicySet(ctx context.Context, tx *Tx, source, name, doc, hash, by string, now time.Time) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO policy_sets (source, name, document, hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 		source, name, doc, hash, by, fmtTime(now)).Scan(&id)
@@ -244,7 +244,7 @@ func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string
 	}
 	cur := r.compState()
 	var rec PolicySetRecord
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err = r.Write(ctx, func(tx *Tx) error {
 		hash := docHash(doc)
 		id, err := insertPolicySet(ctx, tx, PolicySourceAPI, "api", string(doc), hash, actor, now)
 		if err != nil {
@@ -607,7 +607,7 @@ func newEvent(kind string, d *evalDevice, subject string, data any, now time.Tim
 // the report's transaction: store the device's facts, evaluate it, store
 // what changed and record the events (drift from the previous facts,
 // compliance changes, register flags), each with its webhook deliveries.
-func (r *Registry) complianceAfterReport(ctx context.Context, tx *sql.Tx, device string, snap *wire.Snapshot, hist []event, now time.Time) error {
+func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device string, snap *wire.Snapshot, hist []event, now time.Time) error {
 	st := r.policiesInForce(ctx, tx)
 	facts := compliance.FactsFromSnapshot(snap)
 	fj, err := json.Marshal(facts)
@@ -664,33 +664,11 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *sql.Tx, device
 		}
 	}
 	evs = append(softwareEvents(d, hist, now), evs...)
-	n, err := r.emit(ctx, tx, st, evs)
-	if err != nil {
+	if _, err := r.emit(ctx, tx, st, evs); err != nil {
 		return err
 	}
-	m, err := r.registerEvents(ctx, tx, st)
-	if err != nil {
-		return err
-	}
-	if n+m > 0 {
-		r.kickAfterCommit(st)
-	}
-	return nil
-}
-
-// kickAfterCommit wakes the webhook worker once the writer holding writeMu
-// (whose transaction queued the deliveries) has committed: write releases
-// writeMu only after Commit, so the worker then sees the new rows.
-func (r *Registry) kickAfterCommit(st *complianceState) {
-	if st.onEvents == nil {
-		return
-	}
-	go func() {
-		r.writeMu.Lock()
-		//lint:ignore SA2001 the empty critical section waits for the writer to commit
-		r.writeMu.Unlock()
-		st.onEvents()
-	}()
+	_, err = r.registerEvents(ctx, tx, st)
+	return err
 }
 
 // EvalStats says what a fleet-wide evaluation did.
@@ -756,7 +734,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	for i := 0; i < len(changed); i += evalBatch {
 		batch := changed[i:min(i+evalBatch, len(changed))]
 		var n int
-		err := r.write(ctx, func(tx *sql.Tx) error {
+		err := r.Write(ctx, func(tx *Tx) error {
 			n = 0
 			upd, err := tx.PrepareContext(ctx, `UPDATE device_compliance SET state = $1, results = $2, failing = $3, evaluated_at = $4 WHERE device_id = $5 AND rev = $6`)
 			if err != nil {
@@ -797,7 +775,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		stats.Events += n
 	}
 	var m int
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err = r.Write(ctx, func(tx *Tx) error {
 		var err error
 		m, err = r.registerEvents(ctx, tx, st)
 		return err
@@ -806,9 +784,6 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	stats.Events += m
-	if stats.Events > 0 && st.onEvents != nil {
-		st.onEvents()
-	}
 	stats.Took = time.Since(start)
 	r.logger.Debug("fleet evaluated", "devices", stats.Devices, "changed", stats.Changed, "events", stats.Events, "took", stats.Took)
 	return stats, nil
@@ -932,7 +907,7 @@ func (r *Registry) backfillFacts(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("encode facts: %w", err)
 		}
-		err = r.write(ctx, func(tx *sql.Tx) error {
+		err = r.Write(ctx, func(tx *Tx) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
 				ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, id, string(fj), compliance.FactsVersion)
 			return err

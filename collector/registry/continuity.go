@@ -155,7 +155,7 @@ func decideContinuity(cands []candidate, now time.Time, window time.Duration) co
 
 // loadCandidates reads what decideContinuity needs of each matched device
 // (merged records are out: another record continues them).
-func loadCandidates(ctx context.Context, tx *sql.Tx, ids []string, proof *KeyProof, now time.Time) ([]candidate, error) {
+func loadCandidates(ctx context.Context, tx *Tx, ids []string, proof *KeyProof, now time.Time) ([]candidate, error) {
 	var out []candidate
 	for _, id := range ids {
 		c := candidate{id: id}
@@ -190,7 +190,7 @@ func loadCandidates(ctx context.Context, tx *sql.Tx, ids []string, proof *KeyPro
 }
 
 // secretOf names the enrolment secret a plain secret is, for the record.
-func secretOf(ctx context.Context, tx *sql.Tx, plain string) (id, label string, err error) {
+func secretOf(ctx context.Context, tx *Tx, plain string) (id, label string, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT id, label FROM enrol_secrets WHERE hash = $1`, hashToken(plain)).Scan(&id, &label)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", nil
@@ -211,7 +211,7 @@ type Enrolment struct {
 	Detail        string    `json:"detail"`
 }
 
-func recordEnrolment(ctx context.Context, tx *sql.Tx, dev string, e Enrolment) error {
+func recordEnrolment(ctx context.Context, tx *Tx, dev string, e Enrolment) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO enrolments (device_id, at, secret_id, secret_label, rule, matched_by, matched_device, cert_serial, detail)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		dev, fmtTime(e.At), e.SecretID, e.SecretLabel, e.Rule, e.MatchedBy, e.MatchedDevice, e.CertSerial, e.Detail)
@@ -296,7 +296,7 @@ func conflictsOf(ctx context.Context, q querier, id string) ([]IdentityConflict,
 // conflictPartners is every device self conflicts with now: live devices
 // claiming its identity (liveConflicts) and the unrevoked partners of its
 // open enrolment conflicts, which stay until a person resolves them.
-func conflictPartners(ctx context.Context, tx *sql.Tx, self string, id hwID, now time.Time) ([]string, error) {
+func conflictPartners(ctx context.Context, tx *Tx, self string, id hwID, now time.Time) ([]string, error) {
 	out, err := liveConflicts(ctx, tx, self, id, now)
 	if err != nil {
 		return nil, err
@@ -335,7 +335,7 @@ func conflictPartners(ctx context.Context, tx *sql.Tx, self string, id hwID, now
 // setConflictFlag adds or removes identity_conflict on a device (and its
 // state) and re-flags it in the register, inside tx. It reports whether
 // the flag changed.
-func (r *Registry) setConflictFlag(ctx context.Context, tx *sql.Tx, id string, on bool, now time.Time) (bool, error) {
+func (r *Registry) setConflictFlag(ctx context.Context, tx *Tx, id string, on bool, now time.Time) (bool, error) {
 	var flags, state string
 	if err := tx.QueryRowContext(ctx, `SELECT flags, state FROM devices WHERE id = $1`, id).Scan(&flags, &state); err != nil {
 		return false, fmt.Errorf("read device %s: %w", id, err)
@@ -356,7 +356,7 @@ func (r *Registry) setConflictFlag(ctx context.Context, tx *sql.Tx, id string, o
 // clearConflicts drops the open enrolment conflicts of id, then lifts the
 // flag from id and from each former partner that conflicts with nothing
 // any more. It returns the devices whose flag was lifted.
-func (r *Registry) clearConflicts(ctx context.Context, tx *sql.Tx, id string, now time.Time) ([]string, error) {
+func (r *Registry) clearConflicts(ctx context.Context, tx *Tx, id string, now time.Time) ([]string, error) {
 	pairs, err := conflictsOf(ctx, tx, id)
 	if err != nil {
 		return nil, err
@@ -401,16 +401,10 @@ func (r *Registry) clearConflicts(ctx context.Context, tx *sql.Tx, id string, no
 
 // emitRegisterEvents turns the register history tx wrote into events (and
 // webhook deliveries), as a report does.
-func (r *Registry) emitRegisterEvents(ctx context.Context, tx *sql.Tx) error {
+func (r *Registry) emitRegisterEvents(ctx context.Context, tx *Tx) error {
 	st := r.compState()
-	n, err := r.registerEvents(ctx, tx, st)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		r.kickAfterCommit(st)
-	}
-	return nil
+	_, err := r.registerEvents(ctx, tx, st)
+	return err
 }
 
 // AllowReenroll pre-authorises a reinstall of the device ref names: the
@@ -422,7 +416,7 @@ func (r *Registry) AllowReenroll(ctx context.Context, ref string, within time.Du
 	}
 	now = now.UTC()
 	var id string
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		if id, err = r.resolve(ctx, tx, ref); err != nil {
 			return err
@@ -483,7 +477,7 @@ type MergeResult struct {
 func (r *Registry) MergeDevices(ctx context.Context, newRef, intoRef string, now time.Time) (MergeResult, error) {
 	now = now.UTC()
 	var keep, old string
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		if keep, err = r.resolve(ctx, tx, newRef); err != nil {
 			return err

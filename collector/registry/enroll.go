@@ -57,7 +57,7 @@ type EnrollResult struct {
 func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (EnrollResult, error) {
 	var res EnrollResult
 	now := in.Now.UTC()
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		res = EnrollResult{} // a retried run decides afresh
 		if err := useSecret(ctx, tx, in.Secret, now); err != nil {
 			return err
@@ -192,7 +192,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 // an identity_conflict event naming the other and the register's flag
 // (and its webhook event), and the pairs stay until a person resolves
 // them.
-func (r *Registry) enrolConflict(ctx context.Context, tx *sql.Tx, dev string, others []string, by matchBy, now time.Time) error {
+func (r *Registry) enrolConflict(ctx context.Context, tx *Tx, dev string, others []string, by matchBy, now time.Time) error {
 	ts := fmtTime(now)
 	for _, o := range others {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_conflicts (device_id, other_id, matched_by, since) VALUES ($1, $2, $3, $4)
@@ -214,7 +214,7 @@ func (r *Registry) enrolConflict(ctx context.Context, tx *sql.Tx, dev string, ot
 	return r.emitRegisterEvents(ctx, tx)
 }
 
-func insertCert(ctx context.Context, tx *sql.Tx, dev string, cert *x509.Certificate, now time.Time) error {
+func insertCert(ctx context.Context, tx *Tx, dev string, cert *x509.Certificate, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES ($1, $2, $3, $4)`,
 		certSerial(cert), dev, fmtTime(now), fmtTime(cert.NotAfter))
 	return err
@@ -250,7 +250,7 @@ func (r *Registry) CheckCertificate(ctx context.Context, device, serial string) 
 // Renew issues a new certificate to the device presenting serial. The old
 // certificate stays valid until it expires.
 func (r *Registry) Renew(ctx context.Context, device, serial string, now time.Time, sign Signer) (certPEM []byte, notAfter time.Time, err error) {
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err = r.Write(ctx, func(tx *Tx) error {
 		if err := checkCert(ctx, tx, device, serial); err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func (r *Registry) Renew(ctx context.Context, device, serial string, now time.Ti
 // flags are cleared from both.
 func (r *Registry) RevokeDevice(ctx context.Context, ref string, now time.Time) (Device, error) {
 	var d Device
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		id, err := r.resolve(ctx, tx, ref)
 		if err != nil {
 			return err
@@ -309,7 +309,7 @@ func (r *Registry) RevokeDevice(ctx context.Context, ref string, now time.Time) 
 
 // revokeDevice revokes the device's certificates inside tx (also when a
 // wipe completes).
-func revokeDevice(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+func revokeDevice(ctx context.Context, tx *Tx, id string, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT serial FROM certificates WHERE device_id = $1 AND revoked_at IS NULL ORDER BY issued_at`, id)
 	if err != nil {
 		return err

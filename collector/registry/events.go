@@ -49,8 +49,10 @@ type EventRecord struct {
 // emit stores events and, for each, one delivery per configured endpoint
 // whose filters match, in the caller's transaction: an event and its
 // deliveries commit or roll back together. It returns how many deliveries
-// it queued.
-func (r *Registry) emit(ctx context.Context, tx *sql.Tx, st *complianceState, evs []webhook.Event) (int, error) {
+// it queued; when there are any, the webhook worker is woken after the
+// transaction commits (ComplianceOptions.OnEvents, through Tx.AfterCommit),
+// so it finds the new rows and never wakes for rolled-back ones.
+func (r *Registry) emit(ctx context.Context, tx *Tx, st *complianceState, evs []webhook.Event) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
@@ -99,6 +101,9 @@ func (r *Registry) emit(ctx context.Context, tx *sql.Tx, st *complianceState, ev
 			}
 			queued++
 		}
+	}
+	if queued > 0 {
+		tx.AfterCommit(st.onEvents)
 	}
 	return queued, nil
 }
@@ -205,7 +210,7 @@ const registerCursor = "register_history"
 // asset register's reconciliation) into events, in the caller's
 // transaction, and moves the cursor past them, so each entry becomes one
 // event exactly once.
-func (r *Registry) registerEvents(ctx context.Context, tx *sql.Tx, st *complianceState) (int, error) {
+func (r *Registry) registerEvents(ctx context.Context, tx *Tx, st *complianceState) (int, error) {
 	var after int64
 	err := tx.QueryRowContext(ctx, `SELECT value FROM event_cursors WHERE name = $1`, registerCursor).Scan(&after)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -266,16 +271,13 @@ func (r *Registry) registerEvents(ctx context.Context, tx *sql.Tx, st *complianc
 func (r *Registry) ProcessRegisterEvents(ctx context.Context) (int, error) {
 	st := r.compState()
 	var n int
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		n, err = r.registerEvents(ctx, tx, st)
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("register events: %w", err)
-	}
-	if n > 0 && st.onEvents != nil {
-		st.onEvents()
 	}
 	return n, nil
 }

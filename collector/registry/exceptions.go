@@ -163,7 +163,7 @@ func (r *Registry) RequestException(ctx context.Context, in ExceptionInput, now 
 	if err := ex.Validate(now, st.maxValidity); err != nil {
 		return bad("%s", strings.TrimPrefix(err.Error(), "exception: "))
 	}
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO exceptions (id, policy_id, device_id, asset_tag, reason, compensating_control, approver, created_by, requested_by_id, created_at, expires_at, state)
 			VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $11)`,
 			ex.ID, ex.PolicyID, ex.DeviceID, ex.AssetTag, ex.Reason, ex.CompensatingControl, by.Name, by.ID, fmtTime(now), fmtTime(ex.ExpiresAt), exceptionPending)
@@ -205,7 +205,7 @@ func (r *Registry) decideException(ctx context.Context, id, event, note string, 
 		return ExceptionRecord{}, fmt.Errorf("%s: %w", what, err)
 	}
 	a := access.ActorFrom(ctx)
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var state, requesterID, requester, expires string
 		err := tx.QueryRowContext(ctx, `SELECT state, requested_by_id, created_by, expires_at FROM exceptions WHERE id = $1`, id).Scan(&state, &requesterID, &requester, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -268,7 +268,7 @@ func (r *Registry) Exception(ctx context.Context, id string, now time.Time) (Exc
 // revoked exception is ErrInvalid.
 func (r *Registry) RevokeException(ctx context.Context, id string, now time.Time) (ExceptionRecord, error) {
 	by := access.ActorFrom(ctx).Name
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var state, expires string
 		err := tx.QueryRowContext(ctx, `SELECT state, expires_at FROM exceptions WHERE id = $1`, id).Scan(&state, &expires)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -251,7 +251,7 @@ func diffFlags(cur, want map[flagKey]flagVal, ts string) ([]flagChange, map[flag
 
 // syncFlags makes the scope's stored flags those computeFlags wants
 // (diffFlags decides), recording each set and clear in the history.
-func (r *Registry) syncFlags(ctx context.Context, tx *sql.Tx, h *historyWriter, s *scope, now time.Time) (set, cleared int, err error) {
+func (r *Registry) syncFlags(ctx context.Context, tx *Tx, h *historyWriter, s *scope, now time.Time) (set, cleared int, err error) {
 	changes, want := diffFlags(s.flags, computeFlags(s, now, r.missingWindow()), fmtTime(now))
 	changedDev := map[string]bool{}
 	assetOf := func(k flagKey) (string, string, string) {
@@ -342,7 +342,7 @@ func (r *Registry) syncFlags(ctx context.Context, tx *sql.Tx, h *historyWriter, 
 // tests call it with an injected now.
 func (r *Registry) RefreshFlags(ctx context.Context, now time.Time) (Changes, error) {
 	var ch Changes
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		s, err := r.loadAll(ctx, tx)
 		if err != nil {
 			return err

@@ -51,7 +51,7 @@ type event struct {
 	Kind, Subject, Old, New string
 }
 
-func insertEvents(ctx context.Context, tx *sql.Tx, device string, at time.Time, seq uint64, evs []event) error {
+func insertEvents(ctx context.Context, tx *Tx, device string, at time.Time, seq uint64, evs []event) error {
 	if len(evs) == 0 {
 		return nil
 	}

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +62,7 @@ type matchBy string
 // adapter would otherwise tie two laptops together. Several devices can
 // match: two records of one machine in identity conflict, or a record an
 // admin merged into another (loadCandidates leaves those out).
-func findCandidates(ctx context.Context, tx *sql.Tx, id hwID) ([]string, matchBy, error) {
+func findCandidates(ctx context.Context, tx *Tx, id hwID) ([]string, matchBy, error) {
 	try := func(query string, args ...any) ([]string, error) {
 		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
@@ -105,7 +104,7 @@ func findCandidates(ctx context.Context, tx *sql.Tx, id hwID) ([]string, matchBy
 // identity and are live: not revoked, holding an unrevoked unexpired
 // certificate, and reporting. Two of those are two running agents, which a
 // reinstall never produces but a cloned VM image does.
-func liveConflicts(ctx context.Context, tx *sql.Tx, self string, id hwID, now time.Time) ([]string, error) {
+func liveConflicts(ctx context.Context, tx *Tx, self string, id hwID, now time.Time) ([]string, error) {
 	if id.Serial == "" && id.UUID == "" && id.MACs == "" {
 		return nil, nil
 	}

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,7 +33,7 @@ func (r *Registry) TryLease(ctx context.Context, name, holder string, ttl time.D
 	}
 	ts := fmtTime(now)
 	var won bool
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO leases (name, holder, acquired_at, expires_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
 				acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at ELSE excluded.acquired_at END
@@ -56,7 +55,7 @@ func (r *Registry) TryLease(ctx context.Context, name, holder string, ttl time.D
 // Release gives up holder's lease name, so another instance can take it
 // at once; a lease holder does not hold is left alone.
 func (r *Registry) Release(ctx context.Context, name, holder string) error {
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
 		return err
 	})

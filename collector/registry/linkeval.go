@@ -11,7 +11,6 @@ package registry
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -89,7 +88,7 @@ const fewDevices = 16
 // evaluation does (devices that never reported or are revoked are left
 // out), and stores and announces only what changed: compliance.changed
 // events go to the outbox in tx, the webhook worker is woken after commit.
-func (r *Registry) evaluateLinked(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
+func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -159,14 +158,8 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *sql.Tx, ids []string,
 		}
 		evs = append(evs, o.events(st.set, now)...)
 	}
-	n, err := r.emit(ctx, tx, st, evs)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		r.kickAfterCommit(st)
-	}
-	return nil
+	_, err = r.emit(ctx, tx, st, evs)
+	return err
 }
 
 // deviceSoftware answers a device's software lookups from the software

@@ -372,7 +372,7 @@ type Changes struct {
 // settle re-links the scope, then recomputes its flags, writing only what
 // changed and recording each change in register_history, and re-evaluates
 // the compliance of the devices whose link or linked asset changed.
-func (r *Registry) settle(ctx context.Context, tx *sql.Tx, s *scope, actor Actor, now time.Time) (Changes, error) {
+func (r *Registry) settle(ctx context.Context, tx *Tx, s *scope, actor Actor, now time.Time) (Changes, error) {
 	var ch Changes
 	h, err := newHistoryWriter(ctx, tx, actor, now)
 	if err != nil {
@@ -423,7 +423,7 @@ func (r *Registry) settle(ctx context.Context, tx *sql.Tx, s *scope, actor Actor
 }
 
 // relinkDevice re-links and re-flags one device inside tx.
-func (r *Registry) relinkDevice(ctx context.Context, tx *sql.Tx, device string, now time.Time) error {
+func (r *Registry) relinkDevice(ctx context.Context, tx *Tx, device string, now time.Time) error {
 	return r.relink(ctx, tx, device, "", now)
 }
 
@@ -431,11 +431,11 @@ func (r *Registry) relinkDevice(ctx context.Context, tx *sql.Tx, device string, 
 // report, whose compliance the report evaluates next from its new facts
 // (complianceAfterReport): settle evaluates only the other devices whose
 // link changed.
-func (r *Registry) relinkReporter(ctx context.Context, tx *sql.Tx, device string, now time.Time) error {
+func (r *Registry) relinkReporter(ctx context.Context, tx *Tx, device string, now time.Time) error {
 	return r.relink(ctx, tx, device, device, now)
 }
 
-func (r *Registry) relink(ctx context.Context, tx *sql.Tx, device, evaluatedLater string, now time.Time) error {
+func (r *Registry) relink(ctx context.Context, tx *Tx, device, evaluatedLater string, now time.Time) error {
 	s, err := r.loadScope(ctx, tx, []string{device}, nil)
 	if err != nil {
 		return fmt.Errorf("link device: %w", err)
@@ -448,7 +448,7 @@ func (r *Registry) relink(ctx context.Context, tx *sql.Tx, device, evaluatedLate
 }
 
 // dropLink deletes the asset's link and records it.
-func dropLink(ctx context.Context, tx *sql.Tx, h *historyWriter, s *scope, assetID string) error {
+func dropLink(ctx context.Context, tx *Tx, h *historyWriter, s *scope, assetID string) error {
 	l, ok := s.links[assetID]
 	if !ok {
 		return nil
@@ -461,7 +461,7 @@ func dropLink(ctx context.Context, tx *sql.Tx, h *historyWriter, s *scope, asset
 	return h.add(KindAssetUnlinked, assetID, s.assets[assetID].tag, l.deviceID, l.how, l.deviceID, "")
 }
 
-func assetIDByTag(ctx context.Context, tx *sql.Tx, tag string) (string, error) {
+func assetIDByTag(ctx context.Context, tx *Tx, tag string) (string, error) {
 	var id string
 	err := tx.QueryRowContext(ctx, `SELECT id FROM assets WHERE tag_key = $1`, tagKey(tag)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -477,7 +477,7 @@ func assetIDByTag(ctx context.Context, tx *sql.Tx, tag string) (string, error) {
 func (r *Registry) LinkAsset(ctx context.Context, tag, deviceRef string, actor Actor, now time.Time) (Asset, error) {
 	now = now.UTC()
 	var assetID string
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		if assetID, err = assetIDByTag(ctx, tx, tag); err != nil {
 			return err
@@ -532,7 +532,7 @@ func (r *Registry) LinkAsset(ctx context.Context, tag, deviceRef string, actor A
 func (r *Registry) UnlinkAsset(ctx context.Context, tag string, actor Actor, now time.Time) (Asset, error) {
 	now = now.UTC()
 	var assetID string
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		if assetID, err = assetIDByTag(ctx, tx, tag); err != nil {
 			return err

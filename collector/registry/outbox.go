@@ -86,7 +86,7 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 			FROM webhook_deliveries d JOIN events e ON e.n = d.event_n` + q.sql() + ` ORDER BY d.next_attempt_at, d.id` + q.limitArg(limit) +
 		o.r.dia.skipLocked("d")
 	var out []webhook.Pending
-	err := o.r.write(ctx, func(tx *sql.Tx) error {
+	err := o.r.Write(ctx, func(tx *Tx) error {
 		out = nil
 		rows, err := tx.QueryContext(ctx, sel, q.args...)
 		if err != nil {
@@ -164,7 +164,7 @@ func (o *Outbox) outcome(ctx context.Context, what, id, set string, args ...any)
 	n := len(args)
 	var lost bool     // the claim is no longer this Outbox's
 	var holder string // who holds it now ("" when nobody does)
-	err := o.r.write(ctx, func(tx *sql.Tx) error {
+	err := o.r.Write(ctx, func(tx *Tx) error {
 		lost, holder = false, ""
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET `+set+`, claimed_by = '', claimed_until = ''
 			WHERE id = $`+fmt.Sprint(n-2)+` AND state = $`+fmt.Sprint(n-1)+` AND claimed_by = $`+fmt.Sprint(n), args...)
@@ -220,16 +220,13 @@ func (o *Outbox) GiveUp(ctx context.Context, id string, errMsg string) error {
 func (r *Registry) RecordEvents(ctx context.Context, evs []webhook.Event) (int, error) {
 	st := r.compState()
 	var n int
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var err error
 		n, err = r.emit(ctx, tx, st, evs)
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record events: %w", err)
-	}
-	if n > 0 && st.onEvents != nil {
-		st.onEvents()
 	}
 	return n, nil
 }

@@ -66,7 +66,7 @@ func (r *Registry) refreshPolicies(ctx context.Context, q querier) (*PolicySetRe
 // transaction, so a report is judged by the newest stored set even before
 // the watcher has seen it. A set that does not load leaves the one in force
 // (WatchPolicies says so); a failed query fails the transaction anyway.
-func (r *Registry) policiesInForce(ctx context.Context, tx *sql.Tx) *complianceState {
+func (r *Registry) policiesInForce(ctx context.Context, tx *Tx) *complianceState {
 	_, _ = r.refreshPolicies(ctx, tx)
 	return r.compState()
 }

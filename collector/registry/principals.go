@@ -144,7 +144,7 @@ func (r *Registry) CreateToken(ctx context.Context, in TokenInput, now time.Time
 		return TokenRecord{}, "", err
 	}
 	id := uuid.NewString()
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err = r.Write(ctx, func(tx *Tx) error {
 		pid, err := r.ensurePrincipal(ctx, tx, in, role, now)
 		if err != nil {
 			return err
@@ -169,7 +169,7 @@ func (r *Registry) CreateToken(ctx context.Context, in TokenInput, now time.Time
 // ensurePrincipal returns the named principal's id, creating it with role
 // when absent. An existing principal keeps its role: a token request that
 // names another is refused rather than silently changing who may do what.
-func (r *Registry) ensurePrincipal(ctx context.Context, tx *sql.Tx, in TokenInput, role access.Role, now time.Time) (string, error) {
+func (r *Registry) ensurePrincipal(ctx context.Context, tx *Tx, in TokenInput, role access.Role, now time.Time) (string, error) {
 	var id, have string
 	var disabled sql.NullString
 	err := tx.QueryRowContext(ctx, `SELECT id, role, disabled_at FROM principals WHERE name = $1`, in.Principal).Scan(&id, &have, &disabled)
@@ -219,7 +219,7 @@ func (r *Registry) AuthenticateToken(ctx context.Context, token, source string, 
 		return p, ErrUnauthenticated.Errorf("API token refused: principal disabled")
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= lastUseEvery || t.LastUsedFrom != source {
-		err := r.write(ctx, func(tx *sql.Tx) error {
+		err := r.Write(ctx, func(tx *Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = $1, last_used_from = $2 WHERE id = $3`, fmtTime(now), source, t.ID)
 			return err
 		})
@@ -269,7 +269,7 @@ func (r *Registry) Token(ctx context.Context, id string, now time.Time) (TokenRe
 
 // RevokeToken revokes a token (a second revoke keeps the first time).
 func (r *Registry) RevokeToken(ctx context.Context, id string, now time.Time) (TokenRecord, error) {
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		t, err := tokenByID(ctx, tx, id, now)
 		if err != nil {
 			return err
@@ -297,7 +297,7 @@ func (r *Registry) RotateToken(ctx context.Context, id string, expiresIn time.Du
 		return TokenRecord{}, "", err
 	}
 	newID := uuid.NewString()
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err = r.Write(ctx, func(tx *Tx) error {
 		old, err := tokenByID(ctx, tx, id, now)
 		if err != nil {
 			return err
@@ -402,7 +402,7 @@ func (r *Registry) DisablePrincipal(ctx context.Context, name string, now time.T
 }
 
 func (r *Registry) principalChange(ctx context.Context, name, action string, detail any, stmt string, arg any) error {
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		var old string
 		if err := tx.QueryRowContext(ctx, `SELECT role FROM principals WHERE name = $1`, name).Scan(&old); errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound.Errorf("no principal %q", name)

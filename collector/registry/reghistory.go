@@ -58,7 +58,7 @@ type historyWriter struct {
 	at    string
 }
 
-func newHistoryWriter(ctx context.Context, tx *sql.Tx, actor Actor, now time.Time) (*historyWriter, error) {
+func newHistoryWriter(ctx context.Context, tx *Tx, actor Actor, now time.Time) (*historyWriter, error) {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO register_history (at, kind, asset_id, asset_tag, device_id, subject, old, new, actor_id, actor_name)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
 	if err != nil {

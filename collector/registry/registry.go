@@ -68,6 +68,8 @@ type Registry struct {
 	dia dialect
 	// writeMu serialises write transactions inside this process so that
 	// writers queue in Go instead of spinning on SQLite's busy handler.
+	// That is its only role: what must follow a commit is registered with
+	// Tx.AfterCommit, not timed by waiting for this lock.
 	writeMu sync.Mutex
 	snaps   *snapCache
 	// comp is the compliance configuration in force (compliance.go).
@@ -266,7 +268,7 @@ func (r *Registry) Ready(ctx context.Context) error {
 
 // inTx runs fn in a write transaction (SQLite: BEGIN IMMEDIATE through
 // the DSN's _txlock; PostgreSQL: READ COMMITTED), committing when fn
-// returns nil. The caller holds writeMu or calls write.
+// returns nil. The caller holds writeMu or calls Write.
 func (r *Registry) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return r.inTxWith(ctx, r.dia.txOptions(), fn)
 }
@@ -283,31 +285,79 @@ func (r *Registry) inTxWith(ctx context.Context, opts *sql.TxOptions, fn func(tx
 	return tx.Commit()
 }
 
-// write runs fn in a write transaction, one writer at a time in this
-// process. On PostgreSQL a conflict with another collector's transaction
-// (store.go: retryable) runs fn again in a new transaction, a bounded
-// number of times, so fn must have no effect outside tx except assigning
-// results it recomputes on every run.
-func (r *Registry) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
-	for attempt := 1; ; attempt++ {
-		err := r.inTx(ctx, func(tx *sql.Tx) error {
-			if err := r.dia.lockWrites(ctx, tx); err != nil {
+// Tx is a write transaction of the registry: the database transaction,
+// and the functions to run once it has committed.
+type Tx struct {
+	*sql.Tx
+	after []func()
+}
+
+// AfterCommit registers fn to run after the transaction commits: once,
+// after Write has released the write lock, in the order registered. A
+// function registered by an attempt that does not commit (fn returned an
+// error, the commit failed, or a conflict made Write run fn again) never
+// runs; the attempt that commits registers its own. It is how a use case
+// announces what it wrote (wake the webhook worker, fill a cache) without
+// anyone seeing rows that might still roll back.
+func (tx *Tx) AfterCommit(fn func()) {
+	if fn != nil {
+		tx.after = append(tx.after, fn)
+	}
+}
+
+// Write runs fn in a write transaction, one writer at a time in this
+// process, and then the functions fn registered with Tx.AfterCommit. One
+// use case is one Write. On PostgreSQL a conflict with another collector's
+// transaction (store.go: retryable) runs fn again in a new transaction, a
+// bounded number of times, so fn must have no effect outside tx except
+// assigning results it recomputes on every run; effects that must follow
+// the commit go in AfterCommit.
+func (r *Registry) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	var after []func()
+	err := func() error {
+		r.writeMu.Lock()
+		defer r.writeMu.Unlock()
+		for attempt := 1; ; attempt++ {
+			after = nil
+			err := r.inTx(ctx, func(stx *sql.Tx) error {
+				if err := r.dia.lockWrites(ctx, stx); err != nil {
+					return err
+				}
+				tx := &Tx{Tx: stx}
+				if err := fn(tx); err != nil {
+					return err
+				}
+				after = tx.after
+				return nil
+			})
+			if err == nil {
+				return nil
+			}
+			after = nil // not committed: nothing it registered runs
+			if attempt == writeAttempts || !retryable(err) {
 				return err
 			}
-			return fn(tx)
-		})
-		if err == nil || attempt == writeAttempts || !retryable(err) {
-			return err
+			r.logger.Debug("write conflicts with another transaction; retrying", "attempt", attempt, "err", err)
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(backoff(attempt)):
+			}
 		}
-		r.logger.Debug("write conflicts with another transaction; retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(backoff(attempt)):
-		}
+	}()
+	if err != nil {
+		return err
 	}
+	for _, f := range after {
+		f()
+	}
+	return nil
+}
+
+// write is Write for a function that registers nothing to run after the
+// commit.
+func (r *Registry) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return r.Write(ctx, func(tx *Tx) error { return fn(tx.Tx) })
 }
 
 // timeLayout has a fixed-width fraction so stored text sorts as time.

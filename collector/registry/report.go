@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -110,11 +109,9 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		res := work(rep, nil)
 		pre = &res
 	}
-	// The cache learns the new snapshot only once it is committed.
-	var cacheAfterCommit *canonSnap
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		// A retried run starts from the same answer.
-		ack, cacheAfterCommit = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}, nil
+		ack = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err
 		}
@@ -260,14 +257,13 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 			}
 		}
 		ack.Status, ack.Hash = wire.AckApplied, rep.Hash
-		cacheAfterCommit = res.next
+		// The cache learns the new snapshot only once it is committed.
+		next := res.next
+		tx.AfterCommit(func() { r.snaps.put(in.DeviceID, next) })
 		return nil
 	})
 	if err != nil {
 		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
-	}
-	if cacheAfterCommit != nil {
-		r.snaps.put(in.DeviceID, cacheAfterCommit)
 	}
 	return ack, nil
 }
@@ -314,7 +310,7 @@ func ValidateReport(rep *wire.Report) error {
 // identity, recording an event the first time each is flagged. When no live
 // device conflicts any more and no enrolment conflict waits for a person
 // (conflictPartners), this device's flag is lifted.
-func (r *Registry) flagConflicts(ctx context.Context, tx *sql.Tx, self string, id hwID, flags string, now time.Time, seq uint64) (string, []event, error) {
+func (r *Registry) flagConflicts(ctx context.Context, tx *Tx, self string, id hwID, flags string, now time.Time, seq uint64) (string, []event, error) {
 	others, err := conflictPartners(ctx, tx, self, id, now)
 	if err != nil {
 		return "", nil, fmt.Errorf("check identity conflicts: %w", err)
@@ -381,7 +377,7 @@ func factsOf(s *wire.Snapshot) facts {
 
 // replaceSoftware makes the device's software rows equal to snap's packages,
 // touching only the keys whose packages changed.
-func replaceSoftware(ctx context.Context, tx *sql.Tx, device string, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
+func replaceSoftware(ctx context.Context, tx *Tx, device string, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
 	if !first && len(oldBy) == 0 && len(newBy) == 0 {
 		return nil
 	}

@@ -59,7 +59,7 @@ func (r *Registry) CreateSecret(ctx context.Context, label string, expiresIn tim
 		exp := now.Add(expiresIn).UTC()
 		s.ExpiresAt = &exp
 	}
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err = r.Write(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO enrol_secrets (id, label, hash, created_at, expires_at, max_uses) VALUES ($1, $2, $3, $4, $5, $6)`,
 			s.ID, s.Label, hashToken(plain), fmtTime(now), nullTime(s.ExpiresAt), s.MaxUses)
 		if err != nil {
@@ -112,7 +112,7 @@ func (r *Registry) ListSecrets(ctx context.Context) ([]Secret, error) {
 // returns its record.
 func (r *Registry) RevokeSecret(ctx context.Context, id string, now time.Time) (Secret, error) {
 	var s Secret
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE enrol_secrets SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2`, fmtTime(now), id)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (r *Registry) RevokeSecret(ctx context.Context, id string, now time.Time) (
 }
 
 // useSecret checks and consumes one use of an enrolment secret inside tx.
-func useSecret(ctx context.Context, tx *sql.Tx, plain string, now time.Time) error {
+func useSecret(ctx context.Context, tx *Tx, plain string, now time.Time) error {
 	var id string
 	var exp, rev sql.NullString
 	var maxUses, uses int

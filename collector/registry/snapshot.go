@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -102,7 +101,7 @@ func (r *Registry) latestSnapshot(ctx context.Context, q querier, device, lastHa
 // the chain, or the whole snapshot when the report was full or the chain is
 // due to be folded. It returns the chain's new length and size, for the
 // device row.
-func storeSnapshot(ctx context.Context, tx *sql.Tx, device string, delta *wire.Delta, next *canonSnap, count, size int64) (newCount, newSize int64, err error) {
+func storeSnapshot(ctx context.Context, tx *Tx, device string, delta *wire.Delta, next *canonSnap, count, size int64) (newCount, newSize int64, err error) {
 	if delta != nil {
 		dj, err := json.Marshal(delta)
 		if err != nil {

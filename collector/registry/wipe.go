@@ -253,7 +253,7 @@ func (r *Registry) StartWipe(ctx context.Context, in WipeStart, now time.Time) (
 		nonce: hex.EncodeToString(nonce), IssuedAt: now, Deadline: now.Add(in.Deadline), CreatedBy: in.Actor.Name,
 		CreatedByID: in.Actor.ID}
 	start := w
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		w = start // wipeSubject and transition fill w in; a retried run starts over
 		if err := r.wipeSubject(ctx, tx, in.Ref, &w); err != nil {
 			return err
@@ -305,7 +305,7 @@ func boolInt(b bool) int {
 
 // wipeSubject fills w's device and asset from ref: a device (and its
 // linked asset), else an asset by tag or serial.
-func (r *Registry) wipeSubject(ctx context.Context, tx *sql.Tx, ref string, w *Wipe) error {
+func (r *Registry) wipeSubject(ctx context.Context, tx *Tx, ref string, w *Wipe) error {
 	ref = strings.TrimSpace(ref)
 	const assetFields = `a.id, a.asset_tag, a.status, a.classification, a.owner, a.location, a.model, a.serial_raw`
 	scanAsset := func(row *sql.Row) error {
@@ -350,7 +350,7 @@ func (r *Registry) wipeSubject(ctx context.Context, tx *sql.Tx, ref string, w *W
 // setAssetStatus moves an asset through the register's own write path
 // (lifecycle check, register history, re-link and re-flag) inside tx. A
 // lifecycle refusal is a conflict.
-func (r *Registry) setAssetStatus(ctx context.Context, tx *sql.Tx, tag, status string, actor WipeActor, now time.Time) error {
+func (r *Registry) setAssetStatus(ctx context.Context, tx *Tx, tag, status string, actor WipeActor, now time.Time) error {
 	row := assetcsv.Row{AssetTag: tag, Status: status, Columns: []string{assetcsv.ColStatus}}
 	_, err := r.writeOneTx(ctx, tx, row, modeUpdate, Actor{ID: actor.ID, Name: actor.Name}, now)
 	var rows *RowsError
@@ -362,7 +362,7 @@ func (r *Registry) setAssetStatus(ctx context.Context, tx *sql.Tx, tag, status s
 }
 
 // resettleAsset recomputes an asset's links and flags inside tx.
-func (r *Registry) resettleAsset(ctx context.Context, tx *sql.Tx, assetID string, actor Actor, now time.Time) error {
+func (r *Registry) resettleAsset(ctx context.Context, tx *Tx, assetID string, actor Actor, now time.Time) error {
 	if assetID == "" {
 		return nil
 	}
@@ -377,7 +377,7 @@ func (r *Registry) resettleAsset(ctx context.Context, tx *sql.Tx, assetID string
 // transition moves w by ev as the lifecycle table says (wipelifecycle.go)
 // and records the change; a repeat records nothing, a pair the table does
 // not allow is a conflict.
-func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev offboard.Event, actor WipeActor, detail string, now time.Time) error {
+func (r *Registry) transition(ctx context.Context, tx *Tx, w *Wipe, ev offboard.Event, actor WipeActor, detail string, now time.Time) error {
 	from := w.State
 	to, err := w.next(ev)
 	if err != nil {
@@ -413,12 +413,9 @@ func (r *Registry) transition(ctx context.Context, tx *sql.Tx, w *Wipe, ev offbo
 	if err != nil {
 		return fmt.Errorf("encode wipe event: %w", err)
 	}
-	st := r.compState()
-	if n, err := r.emit(ctx, tx, st, []webhook.Event{{Kind: "wipe." + to, At: now, DeviceID: w.DeviceID, AssetTag: w.AssetTag,
+	if _, err := r.emit(ctx, tx, r.compState(), []webhook.Event{{Kind: "wipe." + to, At: now, DeviceID: w.DeviceID, AssetTag: w.AssetTag,
 		Subject: "wipe " + w.ID + " " + to, Data: data}}); err != nil {
 		return err
-	} else if n > 0 {
-		r.kickAfterCommit(st)
 	}
 	if w.DeviceID == "" {
 		return nil
@@ -475,11 +472,11 @@ func (r *Registry) WipeByRef(ctx context.Context, ref string) (Wipe, error) {
 
 // change runs fn on the wipe id inside a write transaction and returns the
 // wipe afterwards.
-func (r *Registry) change(ctx context.Context, what, id string, fn func(tx *sql.Tx, w *Wipe) error) (Wipe, error) {
+func (r *Registry) change(ctx context.Context, what, id string, fn func(tx *Tx, w *Wipe) error) (Wipe, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Wipe{}, fmt.Errorf("%s: %w", what, ErrNotFound.Errorf("no wipe request %q", id))
 	}
-	err := r.write(ctx, func(tx *sql.Tx) error {
+	err := r.Write(ctx, func(tx *Tx) error {
 		w, err := wipeByID(ctx, tx, id)
 		if err != nil {
 			return err
@@ -496,7 +493,7 @@ func (r *Registry) change(ctx context.Context, what, id string, fn func(tx *sql.
 // asset to the status it had before offboarding when the lifecycle allows.
 func (r *Registry) CancelWipe(ctx context.Context, id string, actor WipeActor, now time.Time) (Wipe, error) {
 	now = now.UTC()
-	return r.change(ctx, "cancel wipe", id, func(tx *sql.Tx, w *Wipe) error {
+	return r.change(ctx, "cancel wipe", id, func(tx *Tx, w *Wipe) error {
 		if _, err := w.next(offboard.Cancel); err != nil {
 			return err
 		}
@@ -539,7 +536,7 @@ func (r *Registry) ExpireWipes(ctx context.Context, now time.Time) ([]Wipe, erro
 	}
 	var out []Wipe
 	for _, id := range ids {
-		w, err := r.change(ctx, "expire wipe", id, func(tx *sql.Tx, w *Wipe) error {
+		w, err := r.change(ctx, "expire wipe", id, func(tx *Tx, w *Wipe) error {
 			// Another instance or a device may have moved it since the
 			// query: the table decides, and a wipe it no longer allows to
 			// expire is skipped, not refused.
@@ -624,7 +621,7 @@ func (r *Registry) WipeCheckIn(ctx context.Context, device, serial string, now t
 		return nil, fmt.Errorf("wipe check-in: %w", err)
 	}
 	for _, id := range verify {
-		if _, err := r.change(ctx, "verify wipe", id, func(tx *sql.Tx, w *Wipe) error { return r.verifyWipe(ctx, tx, w, now) }); err != nil && !errors.Is(err, errSkip) {
+		if _, err := r.change(ctx, "verify wipe", id, func(tx *Tx, w *Wipe) error { return r.verifyWipe(ctx, tx, w, now) }); err != nil && !errors.Is(err, errSkip) {
 			return out, err
 		}
 	}
@@ -638,7 +635,7 @@ func (r *Registry) WipeCheckIn(ctx context.Context, device, serial string, now t
 // one leaves the wipe completed: the disk was not reinstalled); when the
 // install date is unknown, the re-enrolment of the same hardware itself,
 // which needs a newly installed agent and a new enrolment secret.
-func (r *Registry) verifyWipe(ctx context.Context, tx *sql.Tx, w *Wipe, now time.Time) error {
+func (r *Registry) verifyWipe(ctx context.Context, tx *Tx, w *Wipe, now time.Time) error {
 	if _, ok := offboard.Next(w.State, offboard.Verify); !ok || w.ReenrolledAt == nil || w.CompletedAt == nil {
 		return errSkip
 	}
@@ -688,7 +685,7 @@ func (w *Wipe) reenrolledBy(ctx context.Context, q querier) string {
 // wipeReEnrolled notes, in the enrolment's transaction, that hardware with
 // a completed wipe enrolled again (matched by by, continued under rule); the wipe is verified by
 // the device's first report afterwards (WipeCheckIn).
-func wipeReEnrolled(ctx context.Context, tx *sql.Tx, device, by, rule string, now time.Time) error {
+func wipeReEnrolled(ctx context.Context, tx *Tx, device, by, rule string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET reenrolled_at = $1, reenrolled_by = $2, reenrol_rule = $3 WHERE device_id = $4 AND state = $5 AND completed_at < $1`,
 		fmtTime(now), by, rule, device, WipeCompleted)
 	if err != nil {
@@ -730,7 +727,7 @@ func (r *Registry) RecordCommandStatus(ctx context.Context, in CommandStatusInpu
 			return Wipe{}, fmt.Errorf("command status: encode evidence: %w", err)
 		}
 	}
-	w, err := r.change(ctx, "command status", st.CommandID, func(tx *sql.Tx, w *Wipe) error {
+	w, err := r.change(ctx, "command status", st.CommandID, func(tx *Tx, w *Wipe) error {
 		if w.DeviceID != in.DeviceID {
 			return ErrNotFound.Errorf("no command %s for this device", st.CommandID)
 		}
@@ -799,7 +796,7 @@ func volumeSummary(e *wire.WipeEvidence) string {
 	return strings.Join(parts, ", ")
 }
 
-func storeEvidence(ctx context.Context, tx *sql.Tx, id string, ev []byte, name string) error {
+func storeEvidence(ctx context.Context, tx *Tx, id string, ev []byte, name string) error {
 	if ev == nil {
 		return nil
 	}
@@ -822,7 +819,7 @@ type completion struct {
 // completeWipe records how the wipe was done, revokes the device's
 // certificates (it can no longer report under that identity) and moves the
 // asset to decommissioned, or in_stock for reuse.
-func (r *Registry) completeWipe(ctx context.Context, tx *sql.Tx, w *Wipe, c completion, actor WipeActor, detail string, now time.Time) error {
+func (r *Registry) completeWipe(ctx context.Context, tx *Tx, w *Wipe, c completion, actor WipeActor, detail string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE wipe_requests SET completed_at = $1, wipe_method = $2, tool = $3, tool_version = $4,
 		performed_by = $5, verified_by = $6, failure_reason = '' WHERE id = $7`,
 		fmtTime(now), c.method, c.tool, c.toolVersion, c.performedBy, c.verifiedBy, w.ID); err != nil {
@@ -920,7 +917,7 @@ func (r *Registry) recordWipe(ctx context.Context, id string, m ManualWipe, acto
 	m.PerformedBy, m.VerifiedBy = strings.TrimSpace(m.PerformedBy), strings.TrimSpace(m.VerifiedBy)
 	recorder := access.ActorFrom(ctx)
 	recorder.ID, recorder.Name = actor.ID, actor.Name
-	return r.change(ctx, "record wipe", id, func(tx *sql.Tx, w *Wipe) error {
+	return r.change(ctx, "record wipe", id, func(tx *Tx, w *Wipe) error {
 		if _, err := w.next(offboard.ManualRecord); err != nil {
 			return err
 		}
