@@ -60,6 +60,15 @@ func holdPackage(t testing.TB, m fstest.MapFS, pkg string) {
 	m["var/lib/dpkg/status"] = &fstest.MapFile{Data: data}
 }
 
+// removeUnder deletes every file under a directory of the tree.
+func removeUnder(m fstest.MapFS, dir string) {
+	for k := range m {
+		if strings.HasPrefix(k, dir) {
+			delete(m, k)
+		}
+	}
+}
+
 // noCommands answers every command with "not found": the native reader
 // must not need one.
 type noCommands struct{}
@@ -176,27 +185,9 @@ func TestNativeAptLeavesDecisionsToApt(t *testing.T) {
 		{name: "interrupted dpkg", change: func(_ testing.TB, m fstest.MapFS) {
 			m["var/lib/dpkg/updates/0001"] = &fstest.MapFile{Data: []byte("Package: bash\n")}
 		}, fallback: "interrupted"},
-		{name: "no /etc/apt", change: func(_ testing.TB, m fstest.MapFS) {
-			for k := range m {
-				if strings.HasPrefix(k, "etc/apt/") {
-					delete(m, k)
-				}
-			}
-		}, fallback: "no /etc/apt"},
-		{name: "no lists", change: func(_ testing.TB, m fstest.MapFS) {
-			for k := range m {
-				if strings.HasPrefix(k, "var/lib/apt/lists/") {
-					delete(m, k)
-				}
-			}
-		}, unknown: "no downloaded package lists"},
-		{name: "no sources", change: func(_ testing.TB, m fstest.MapFS) {
-			for k := range m {
-				if strings.HasPrefix(k, "etc/apt/sources.list.d/") {
-					delete(m, k)
-				}
-			}
-		}, unknown: "no enabled sources"},
+		{name: "no /etc/apt", change: func(_ testing.TB, m fstest.MapFS) { removeUnder(m, "etc/apt/") }, fallback: "no /etc/apt"},
+		{name: "no lists", change: func(_ testing.TB, m fstest.MapFS) { removeUnder(m, "var/lib/apt/lists/") }, unknown: "no downloaded package lists"},
+		{name: "no sources", change: func(_ testing.TB, m fstest.MapFS) { removeUnder(m, "etc/apt/sources.list.d/") }, unknown: "no enabled sources"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -251,11 +242,7 @@ func TestAptProbeNativeThenAptGet(t *testing.T) {
 
 	// No lists: unknown with the reason, and apt-get is not asked.
 	m = aptTree(t)
-	for k := range m {
-		if strings.HasPrefix(k, "var/lib/apt/lists/") {
-			delete(m, k)
-		}
-	}
+	removeUnder(m, "var/lib/apt/lists/")
 	s = probe.Run(context.Background(), treeHost(m), Probes(), probe.Options{})
 	if s.OS.PendingUpdates != nil || !strings.Contains(s.OS.Unknown["pending_updates"], "no downloaded package lists") {
 		t.Fatalf("no lists: got %v pending, unknown %q", intp(s.OS.PendingUpdates), s.OS.Unknown["pending_updates"])

@@ -18,6 +18,12 @@ func addFixtures(f *testing.F, glob string) {
 	if len(paths) == 0 {
 		f.Fatalf("no fixtures match %s", glob)
 	}
+	addFiles(f, paths)
+}
+
+// addFiles seeds a fuzz target with the files' contents (SOURCES.md aside).
+func addFiles(f *testing.F, paths []string) {
+	f.Helper()
 	for _, p := range paths {
 		if filepath.Base(p) == "SOURCES.md" {
 			continue
@@ -116,13 +122,10 @@ func FuzzCompareKernelVersions(f *testing.F) {
 
 func aptSeeds(f *testing.F, rels ...string) {
 	f.Helper()
-	for _, rel := range rels {
-		b, err := os.ReadFile(filepath.Join(aptFixture, "root", rel))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for i, rel := range rels {
+		rels[i] = filepath.Join(aptFixture, "root", rel)
 	}
+	addFiles(f, rels)
 }
 
 func FuzzParseSourcesList(f *testing.F) {
