@@ -136,3 +136,26 @@ func FormatUUID(b []byte, v Version) string {
 	}
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// chassisTypes is DSP0134's System Enclosure or Chassis Types table
+// (7.4.1), indexed by the type code.
+var chassisTypes = [...]string{
+	1: "Other", 2: "Unknown", 3: "Desktop", 4: "Low Profile Desktop", 5: "Pizza Box",
+	6: "Mini Tower", 7: "Tower", 8: "Portable", 9: "Laptop", 10: "Notebook",
+	11: "Hand Held", 12: "Docking Station", 13: "All in One", 14: "Sub Notebook",
+	15: "Space-saving", 16: "Lunch Box", 17: "Main Server Chassis", 18: "Expansion Chassis",
+	19: "SubChassis", 20: "Bus Expansion Chassis", 21: "Peripheral Chassis", 22: "RAID Chassis",
+	23: "Rack Mount Chassis", 24: "Sealed-case PC", 25: "Multi-system chassis", 26: "Compact PCI",
+	27: "Advanced TCA", 28: "Blade", 29: "Blade Enclosure", 30: "Tablet", 31: "Convertible",
+	32: "Detachable", 33: "IoT Gateway", 34: "Embedded PC", 35: "Mini PC", 36: "Stick PC",
+}
+
+// ChassisTypeName returns DSP0134's name of a chassis type code (lock bit
+// ignored), "" for codes the specification does not define.
+func ChassisTypeName(code int) string {
+	code &= 0x7f
+	if code <= 0 || code >= len(chassisTypes) {
+		return ""
+	}
+	return chassisTypes[code]
+}

@@ -3,48 +3,21 @@ package hardware
 import (
 	"strconv"
 	"strings"
+
+	"github.com/rosterhq/roster/agent/smbios"
 )
 
-// chassisNames is the SMBIOS System Enclosure or Chassis Types table
-// (DMTF DSP0134, 7.4.1), indexed by the type code.
-var chassisNames = []string{
-	1:  "Other",
-	2:  "Unknown",
-	3:  "Desktop",
-	4:  "Low Profile Desktop",
-	5:  "Pizza Box",
-	6:  "Mini Tower",
-	7:  "Tower",
-	8:  "Portable",
-	9:  "Laptop",
-	10: "Notebook",
-	11: "Hand Held",
-	12: "Docking Station",
-	13: "All in One",
-	14: "Sub Notebook",
-	15: "Space-saving",
-	16: "Lunch Box",
-	17: "Main Server Chassis",
-	18: "Expansion Chassis",
-	19: "SubChassis",
-	20: "Bus Expansion Chassis",
-	21: "Peripheral Chassis",
-	22: "RAID Chassis",
-	23: "Rack Mount Chassis",
-	24: "Sealed-case PC",
-	25: "Multi-system chassis",
-	26: "Compact PCI",
-	27: "Advanced TCA",
-	28: "Blade",
-	29: "Blade Enclosure",
-	30: "Tablet",
-	31: "Convertible",
-	32: "Detachable",
-	33: "IoT Gateway",
-	34: "Embedded PC",
-	35: "Mini PC",
-	36: "Stick PC",
-}
+// chassisNames is DSP0134's chassis type table, indexed by the type code
+// (agent/smbios holds it, for the Windows probe too).
+var chassisNames = func() []string {
+	var out []string
+	for i := 0; ; i++ {
+		if i > 0 && smbios.ChassisTypeName(i) == "" {
+			return out
+		}
+		out = append(out, smbios.ChassisTypeName(i))
+	}
+}()
 
 // chassisAliases maps the names dmidecode prints where they differ from
 // DSP0134's spelling (dmidecode's dmi_chassis_type table) to the code.
