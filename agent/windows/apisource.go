@@ -135,3 +135,24 @@ func collectUpdates(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
 	}
 	return nil
 }
+
+// collectCPUMemory reads memory and processors through gopsutil on the
+// live machine. On a captured host without the figures it does not apply:
+// the hardware probe reads the same facts from systeminfo.
+func collectCPUMemory(ctx context.Context, h *host.Host, s *wire.Snapshot) error {
+	b, err := apiSource(ctx, h, CPUMemoryFile, LiveCPUMemory)
+	if errors.Is(err, fs.ErrNotExist) {
+		return probe.NotApplicable("no %s on this captured host", CPUMemoryFile)
+	}
+	if err != nil {
+		return fmt.Errorf("read CPU and memory figures: %w", err)
+	}
+	c, err := ParseCPUMemory(b)
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", CPUMemoryFile, err)
+	}
+	hw := &wire.Hardware{}
+	hw.CPU, hw.MemoryBytes = c.Wire()
+	s.Hardware = hw
+	return nil
+}

@@ -36,6 +36,9 @@ func TestReplayOfLiveCapture(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := probe.Run(context.Background(), h, Probes(), probe.Options{Now: func() time.Time { return time.Time{} }})
+	if diff := cmp.Diff(live.Hardware.CPU, got.Hardware.CPU); diff != "" || live.Hardware.MemoryBytes != got.Hardware.MemoryBytes {
+		t.Errorf("memory live %d replay %d; CPU (-live +replay):\n%s", live.Hardware.MemoryBytes, got.Hardware.MemoryBytes, diff)
+	}
 	if diff := cmp.Diff(live.Hardware.NICs, got.Hardware.NICs); diff != "" {
 		t.Errorf("NICs (-live +replay):\n%s", diff)
 	}
@@ -54,7 +57,7 @@ func TestReplayOfLiveCapture(t *testing.T) {
 		m := map[string]string{}
 		for _, p := range s.Probes {
 			switch p.Name {
-			case "hardware/nics", "hardware/disks", "encryption", "os/updates", "os/hotfixes":
+			case "hardware/cpu-memory", "hardware/nics", "hardware/disks", "encryption", "os/updates", "os/hotfixes":
 				m[p.Name] = p.Status + " " + p.Message
 			}
 		}

@@ -21,3 +21,8 @@ func LiveDrives(ctx context.Context) ([]PhysicalDrive, error) {
 func LiveWindowsUpdate(ctx context.Context) (*WUAResult, error) {
 	return nil, errors.ErrUnsupported
 }
+
+// LiveCPUMemory needs Windows; probes only call it on a live Windows host.
+func LiveCPUMemory(ctx context.Context) (*CPUMemory, error) {
+	return nil, errors.ErrUnsupported
+}

@@ -1,10 +1,25 @@
 // Package windows holds the agent's Windows probes: hardware identity from
-// systeminfo and the registry's SMBIOS copy, BitLocker state from
-// manage-bde, OS version and patch level from the CurrentVersion key,
-// systeminfo and wmic qfe, and installed software from the Uninstall keys.
+// systeminfo and the registry's SMBIOS copy, memory and processors through
+// gopsutil, NICs from GetAdaptersAddresses, disks from
+// IOCTL_STORAGE_QUERY_PROPERTY, BitLocker state from Get-BitLockerVolume's
+// JSON (manage-bde as fallback), OS version and patch level from the
+// CurrentVersion key, the Windows Update Agent (COM, go-ole), systeminfo
+// and wmic qfe, and installed software from the Uninstall keys.
+//
 // Each probe is thin glue around a pure parser (systeminfo.go, wmicqfe.go,
-// managebde.go, registryfacts.go) that is tested on Linux against real
-// captured outputs, so nothing here carries a build tag.
+// managebde.go, bitlockervolume.go, registryfacts.go, adapters.go,
+// drives.go, wua.go, cpumem.go) tested on Linux against real captures, so
+// those files carry no build tag. Sources that are in-process API calls
+// rather than commands or files live in *_windows.go files; apiSource
+// turns their answer into a JSON "captured form" that the live path parses
+// too, writes into a --capture tree (api/*.json) and reads back on a
+// captured host, so live and captured hosts run the same parsing.
+//
+// gopsutil v4 is used where it wraps a call the agent needs (memory size,
+// processor packages and core counts) and goes through the same captured
+// form. It is not used for partitions or boot time: BitLocker's per-volume
+// view already names every fixed volume, and no fact on the wire needs the
+// boot time.
 package windows
 
 import (
@@ -26,6 +41,9 @@ import (
 // Probes returns this package's probes in the order they run.
 func Probes() []probe.Probe {
 	return []probe.Probe{
+		// Before "hardware": where gopsutil answers, its CPU (with cores and
+		// threads) wins over systeminfo's, which merging cannot combine.
+		probe.Func{ProbeName: "hardware/cpu-memory", ProbeArea: wire.AreaHardware, Fn: collectCPUMemory},
 		probe.Func{ProbeName: "hardware", ProbeArea: wire.AreaHardware, Cmds: []string{"systeminfo"}, Fn: collectHardware},
 		probe.Func{ProbeName: "hardware/nics", ProbeArea: wire.AreaHardware, Fn: collectNICs},
 		probe.Func{ProbeName: "hardware/disks", ProbeArea: wire.AreaHardware, Fn: collectDisks},

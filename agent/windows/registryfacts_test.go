@@ -155,14 +155,15 @@ func TestProbesOnWineRegistry(t *testing.T) {
 		status[p.Name] = p.Status + " " + p.Message
 	}
 	wantStatus := map[string]string{
-		"hardware":          "ok ",
-		"hardware/nics":     "not_applicable no api/GetAdaptersAddresses.json on this captured host",
-		"hardware/disks":    "not_applicable no api/PhysicalDrives.json on this captured host",
-		"encryption":        "not_applicable manage-bde not found",
-		"os":                "ok ",
-		"os/updates":        "not_applicable no api/WindowsUpdate.json on this captured host",
-		"os/hotfixes":       "not_applicable wmic not found",
-		"software/registry": `error read uninstall entries: registry key HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall: file does not exist`,
+		"hardware/cpu-memory": "not_applicable no api/gopsutil-cpu-memory.json on this captured host",
+		"hardware":            "ok ",
+		"hardware/nics":       "not_applicable no api/GetAdaptersAddresses.json on this captured host",
+		"hardware/disks":      "not_applicable no api/PhysicalDrives.json on this captured host",
+		"encryption":          "not_applicable manage-bde not found",
+		"os":                  "ok ",
+		"os/updates":          "not_applicable no api/WindowsUpdate.json on this captured host",
+		"os/hotfixes":         "not_applicable wmic not found",
+		"software/registry":   `error read uninstall entries: registry key HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall: file does not exist`,
 	}
 	if diff := cmp.Diff(wantStatus, status); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
