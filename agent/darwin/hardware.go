@@ -275,7 +275,7 @@ func collectDisks(ctx context.Context, h *host.Host, hw *wire.Hardware) error {
 		hw.Disks = append(hw.Disks, disk)
 	}
 	if len(missing) > 0 {
-		hw.Unknown["disks"] = "model, media and bus not read: " + strings.Join(missing, "; ")
+		hw.Unknown["disk_model"] = "model, media and bus not read: " + strings.Join(missing, "; ")
 	}
 	hw.Unknown["disk_serial"] = "diskutil does not report disk serial numbers (system_profiler SPNVMeDataType/SPSerialATADataType are not read)"
 	if len(errs) > 0 {

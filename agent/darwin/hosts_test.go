@@ -3,6 +3,7 @@ package darwin
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +138,77 @@ func TestClassifyModel(t *testing.T) {
 		if got.formFactor != tt.formFactor || got.virtual != tt.virtual || got.apple != tt.apple {
 			t.Errorf("classifyModel(%q, %q): got %+v, want %s virtual=%v apple=%v", tt.id, tt.name, got, tt.formFactor, tt.virtual, tt.apple)
 		}
+	}
+}
+
+func TestHostAppleSiliconFileVault(t *testing.T) {
+	t.Parallel()
+	s, st := collectHost(t, "apple-silicon-filevault")
+	if st["encryption"].Status != wire.ProbeOK {
+		t.Errorf("encryption probe: got %s (%s), want ok", st["encryption"].Status, st["encryption"].Message)
+	}
+	// No fdesetup: the summary comes from the System volume's FileVault flag.
+	sys := s.Encryption.System
+	if sys.Encrypted != wire.Yes || sys.Status != wire.StateOn || sys.Scheme != wire.SchemeFileVault ||
+		!strings.Contains(sys.Reason, "disk3s1") {
+		t.Errorf("system: got %+v", sys)
+	}
+	byMount := map[string]wire.Volume{}
+	for _, v := range s.Encryption.Volumes {
+		byMount[v.MountPoint] = v
+	}
+	if n := len(s.Encryption.Volumes); n != 13 {
+		t.Errorf("got %d volumes, want the 13 diskutil lists", n)
+	}
+	for mp, want := range map[string]wire.Tri{"/": wire.Yes, "/System/Volumes/Data": wire.Yes, "/nix": wire.Yes,
+		"/System/Volumes/Preboot": wire.No, "/System/Volumes/VM": wire.No} {
+		if v := byMount[mp]; v.Encrypted != want || v.Device == "" {
+			t.Errorf("%s: got %+v, want encrypted %s", mp, v, want)
+		}
+	}
+	hw := s.Hardware
+	if len(hw.Disks) != 1 || hw.Disks[0].Name != "disk0" || hw.Disks[0].SizeBytes != 2001111162880 ||
+		hw.Disks[0].Media != wire.MediaUnknown || !strings.Contains(hw.Unknown["disk_model"], "diskutil info -plist disk0") {
+		t.Errorf("disks: got %+v (%q)", hw.Disks, hw.Unknown["disk_model"])
+	}
+}
+
+func TestHostMacOS1013APFS(t *testing.T) {
+	t.Parallel()
+	s, _ := collectHost(t, "macos-10.13-apfs")
+	sys := s.Encryption.System
+	if sys.Encrypted != wire.No || sys.Status != wire.StateOff {
+		t.Errorf("system: got %+v, want not encrypted per the volume mounted at /", sys)
+	}
+	if n := len(s.Encryption.Volumes); n != 4 {
+		t.Errorf("got %d volumes, want 4", n)
+	}
+}
+
+func TestHostMacBookPro121IOReg(t *testing.T) {
+	t.Parallel()
+	s, st := collectHost(t, "macbookpro12-1-ioreg")
+	if st["hardware"].Status != wire.ProbeOK {
+		t.Errorf("hardware probe: got %s (%s), want ok: system_profiler is only a fallback", st["hardware"].Status, st["hardware"].Message)
+	}
+	hw := s.Hardware
+	if hw.Model != "MacBookPro12,1" || hw.Vendor != appleVendor || hw.FormFactor != "laptop" || hw.Virtual != wire.No {
+		t.Errorf("hardware: got %+v", hw)
+	}
+	// Upstream anonymised both: unknown with the value, never reported.
+	if hw.SystemSerial != "" || !strings.Contains(hw.Unknown["system_serial"], `"CCCCCCCCC"`) ||
+		hw.SystemUUID != "" || !strings.Contains(hw.Unknown["system_uuid"], "A3344D1DD") {
+		t.Errorf("identity: got serial %q uuid %q unknown %v", hw.SystemSerial, hw.SystemUUID, hw.Unknown)
+	}
+	if hw.BoardSerial != "" || hw.Unknown["board_serial"] == "" {
+		t.Errorf("board serial: got %q (%q), want unknown with a reason", hw.BoardSerial, hw.Unknown["board_serial"])
+	}
+}
+
+func TestHostMacOS1014Ifconfig(t *testing.T) {
+	t.Parallel()
+	s, _ := collectHost(t, "macos-10.14.6-ifconfig")
+	if nics := s.Hardware.NICs; len(nics) != 1 || nics[0] != (wire.NIC{Name: "en0", MAC: "f0:18:98:03:d9:30"}) {
+		t.Errorf("NICs: got %+v, want en0 only", nics)
 	}
 }
