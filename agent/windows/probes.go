@@ -44,6 +44,7 @@ func Probes() []probe.Probe {
 		// Before "hardware": where gopsutil answers, its CPU (with cores and
 		// threads) wins over systeminfo's, which merging cannot combine.
 		probe.Func{ProbeName: "hardware/cpu-memory", ProbeArea: wire.AreaHardware, Fn: collectCPUMemory},
+		probe.Func{ProbeName: "hardware/smbios", ProbeArea: wire.AreaHardware, Fn: collectSMBIOS},
 		probe.Func{ProbeName: "hardware", ProbeArea: wire.AreaHardware, Cmds: []string{"systeminfo"}, Fn: collectHardware},
 		probe.Func{ProbeName: "hardware/nics", ProbeArea: wire.AreaHardware, Fn: collectNICs},
 		probe.Func{ProbeName: "hardware/disks", ProbeArea: wire.AreaHardware, Fn: collectDisks},

@@ -156,6 +156,7 @@ func TestProbesOnWineRegistry(t *testing.T) {
 	}
 	wantStatus := map[string]string{
 		"hardware/cpu-memory": "not_applicable no api/gopsutil-cpu-memory.json on this captured host",
+		"hardware/smbios":     "not_applicable no api/GetSystemFirmwareTable-RSMB.bin on this captured host",
 		"hardware":            "ok ",
 		"hardware/nics":       "not_applicable no api/GetAdaptersAddresses.json on this captured host",
 		"hardware/disks":      "not_applicable no api/PhysicalDrives.json on this captured host",
