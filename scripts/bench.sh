@@ -102,3 +102,7 @@ fi
 # before and after.
 echo
 bash scripts/bench-facts.sh
+# Issue 13: identity agreement between the SMBIOS table and dmidecode text
+# on the same machines, and identity facts per dmidecode capture.
+echo
+bash scripts/bench-identity.sh

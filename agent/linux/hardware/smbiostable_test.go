@@ -99,48 +99,6 @@ func TestProbeSMBIOSTable(t *testing.T) {
 	}
 }
 
-// The same machines read through dmidecode's text (dmidecode 3.4 run on the
-// dumps) give the same identity as the table: the fallback agrees with the
-// primary source.
-func TestTableAgreesWithDmidecode(t *testing.T) {
-	t.Parallel()
-	for _, dump := range []string{"lenovo-thinkpad-t490-smbios3.1", "toshiba-satellite-pro-l70-smbios2.7"} {
-		t.Run(dump, func(t *testing.T) {
-			t.Parallel()
-			a, b := t.TempDir(), t.TempDir()
-			tableTree(t, a, dump+".bin")
-			text, err := os.ReadFile(filepath.Join(smbiosDumps, dump+".dmidecode3.4.txt"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.MkdirAll(filepath.Join(b, "commands"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(b, "commands", "dmidecode.out"), text, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			fromTable, _ := runProbe(t, captured(t, a))
-			fromText, _ := runProbe(t, captured(t, b))
-			for _, f := range []struct {
-				name       string
-				table, txt string
-			}{
-				{"vendor", fromTable.Vendor, fromText.Vendor},
-				{"model", fromTable.Model, fromText.Model},
-				{"system_serial", fromTable.SystemSerial, fromText.SystemSerial},
-				{"system_uuid", fromTable.SystemUUID, fromText.SystemUUID},
-				{"board_serial", fromTable.BoardSerial, fromText.BoardSerial},
-				{"chassis_type", fromTable.ChassisType, fromText.ChassisType},
-				{"bios_version", fromTable.BIOSVersion, fromText.BIOSVersion},
-			} {
-				if f.table != f.txt {
-					t.Errorf("%s: table %q, dmidecode %q", f.name, f.table, f.txt)
-				}
-			}
-		})
-	}
-}
-
 // dmidecode 2.2's layout on a real capture yields the identity it holds.
 func TestProbeDmidecode2x(t *testing.T) {
 	t.Parallel()
