@@ -190,9 +190,32 @@ func FuzzParseDump(f *testing.F) {
 func FuzzParseRSMB(f *testing.F) {
 	b := readDump(f, "toshiba-satellite-pro-l70-smbios2.7.bin")
 	f.Add(RSMB(Version{2, 7, 0}, b[32:]))
+	f.Add(readDump(f, "wine8-debian12-firecracker-rsmb.bin"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if tab, err := ParseRSMB(b); err == nil {
 			tab.Identity()
 		}
 	})
+}
+
+// A real RSMB blob, as Wine 8 writes it (see SOURCES.md): the header's
+// version and length, and the table behind it.
+func TestParseRSMBWine(t *testing.T) {
+	t.Parallel()
+	b := readDump(t, "wine8-debian12-firecracker-rsmb.bin")
+	tab, err := ParseRSMB(b)
+	if err != nil {
+		t.Fatalf("ParseRSMB: %v", err)
+	}
+	if tab.Version != (Version{2, 4, 0}) || len(b) != 8+123 {
+		t.Errorf("got version %v, %d bytes", tab.Version, len(b))
+	}
+	id := tab.Identity()
+	// SMBIOS 2.4: the UUID bytes are printed in table order.
+	if id.UUID != "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4" || id.ChassisType != 2 || id.Serial != "" {
+		t.Errorf("got %+v", id)
+	}
+	if last := tab.Structures[len(tab.Structures)-1]; last.Type != 127 {
+		t.Errorf("last structure type %d, want the end-of-table 127", last.Type)
+	}
 }

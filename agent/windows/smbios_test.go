@@ -2,6 +2,7 @@ package windows
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +137,35 @@ func TestSMBIOSProbeBadBlob(t *testing.T) {
 	}
 	if r := s.Hardware.Unknown["system_serial"]; !strings.HasPrefix(r, "SMBIOS table not understood") {
 		t.Errorf("got reason %q", r)
+	}
+}
+
+// TestSMBIOSReplayOfWineCapture replays the RSMB blob the real
+// windows/amd64 binary captured while running live under Wine on the build
+// machine (agent/smbios/testdata/SOURCES.md) and checks the replay gives
+// what the live run printed.
+func TestSMBIOSReplayOfWineCapture(t *testing.T) {
+	t.Parallel()
+	blob, err := os.ReadFile("../smbios/testdata/wine8-debian12-firecracker-rsmb.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../smbios/testdata/wine8-debian12-firecracker-live-snapshot.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live wire.Snapshot
+	if err := json.Unmarshal(b, &live); err != nil {
+		t.Fatal(err)
+	}
+	var s wire.Snapshot
+	if err := collectSMBIOS(context.Background(), capturedRSMB(t, blob), &s); err != nil {
+		t.Fatalf("collectSMBIOS: %v", err)
+	}
+	if diff := cmp.Diff(live.Hardware, s.Hardware); diff != "" {
+		t.Errorf("hardware (-live +replay):\n%s", diff)
+	}
+	if s.Hardware.SystemUUID != "3d1219c7-c4c5-404a-aa1f-6d2a48adfda4" || s.Hardware.ChassisType != "Unknown" {
+		t.Errorf("got uuid %q chassis %q", s.Hardware.SystemUUID, s.Hardware.ChassisType)
 	}
 }
