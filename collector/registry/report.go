@@ -88,7 +88,10 @@ func slowCanon(s *wire.Snapshot) (*canonSnap, error) {
 // set, change history and the sequence number that makes a replay a no-op.
 // A delta against an unknown base or whose result does not hash to
 // Report.Hash answers resync and changes nothing; a full report whose hash
-// is wrong is ErrBadReport.
+// is wrong is ErrBadReport. It runs in named steps: load what the device
+// has (loadReportDevice, and the base snapshot when one is needed), decide
+// in pure code what the report does (replayAck, decideReport), and write
+// only that (writeReport).
 func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, error) {
 	rep := in.Report
 	if err := ValidateReport(rep); err != nil {
@@ -110,153 +113,35 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		pre = &res
 	}
 	err := r.Write(ctx, func(tx *Tx) error {
-		// A retried run starts from the same answer.
-		ack = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
+		// load
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err
 		}
-		var cur struct {
-			lastSeq    int64
-			lastHash   string
-			flags      string
-			hostname   string
-			id         hwID
-			deltaCount int64
-			deltaBytes int64
-		}
-		err := tx.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes FROM devices WHERE id = $1`, in.DeviceID).
-			Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes)
+		cur, seen, err := loadReportDevice(ctx, tx, in.DeviceID, rep.Seq)
 		if err != nil {
-			return fmt.Errorf("read device: %w", err)
+			return err
 		}
-		var seen int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM reports_applied WHERE device_id = $1 AND seq = $2`, in.DeviceID, int64(rep.Seq)).Scan(&seen); err != nil {
-			return fmt.Errorf("check sequence: %w", err)
-		}
-		// A sequence at or below the last applied one is a replay from the
-		// agent's spool: acknowledging it lets the agent drop it.
-		if seen > 0 || int64(rep.Seq) <= cur.lastSeq {
-			ack.Status, ack.Hash = wire.AckDuplicate, cur.lastHash
-			ack.Message = fmt.Sprintf("seq %d already applied (last %d)", rep.Seq, cur.lastSeq)
+		// decide (a retried run starts from the same answer)
+		if a, replay := replayAck(rep, in.DeviceID, cur, seen); replay {
+			ack = a
 			return nil
 		}
-		var res result
-		switch rep.Kind {
-		case wire.ReportFull:
-			res = *pre
-			if res.err != nil {
-				return res.err
-			}
-			old, err := r.latestSnapshot(ctx, tx, in.DeviceID, cur.lastHash)
-			if err != nil {
-				return err
-			}
-			res.base = old
-			res.ch = diffPackages(old, res.next)
-		case wire.ReportDelta:
-			if cur.lastHash == "" || rep.BaseHash != cur.lastHash {
-				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta base unknown: send a full report"
-				return nil
-			}
-			if pre != nil {
-				res = *pre
-			} else {
-				base, err := r.latestSnapshot(ctx, tx, in.DeviceID, cur.lastHash)
-				if err != nil {
-					return err
-				}
-				if base == nil || base.hash != cur.lastHash {
-					ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, "delta base unknown: send a full report"
-					return nil
-				}
-				res = work(rep, base)
-			}
-			if res.err != nil {
-				ack.Status, ack.Hash, ack.Message = wire.AckResync, cur.lastHash, res.err.Error()
-				return nil
-			}
-		default:
-			return ErrBadReport.Errorf("bad report: kind %q (want full or delta)", rep.Kind)
-		}
-		snap := res.next.snap
-		var evs []event
-		if res.base != nil {
-			evs = diffSnapshots(res.base.snap, snap, res.ch.old, res.ch.new)
-		}
-		if err := replaceSoftware(ctx, tx, in.DeviceID, res.base == nil, res.ch.old, res.ch.new); err != nil {
-			return err
-		}
-		// Identity: a section the agent could not read keeps the stored
-		// values, so a failed probe does not erase what matching needs.
-		id, hostname := cur.id, cur.hostname
-		if snap.Hardware != nil {
-			id = normaliseIdentity(wire.IdentityOf(snap))
-			if h := identity.Clean(snap.Hardware.Hostname); h != "" {
-				hostname = h
-			}
-		}
-		flags := cur.flags
-		if rep.Kind == wire.ReportFull || slices.Contains(rep.Delta.Set, wire.AreaHardware) {
-			fl, cevs, err := r.flagConflicts(ctx, tx, in.DeviceID, id, flags, now, rep.Seq)
-			if err != nil {
-				return err
-			}
-			flags = fl
-			evs = append(evs, cevs...)
-		}
-		f := factsOf(snap)
-		swCount := 0
-		if snap.Software != nil {
-			swCount = len(snap.Software.Packages)
-		}
-		var delta *wire.Delta
-		if rep.Kind == wire.ReportDelta {
-			delta = rep.Delta
-		}
-		count, size, err := storeSnapshot(ctx, tx, in.DeviceID, delta, res.next, cur.deltaCount, cur.deltaBytes)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = $1, platform = $2, system_serial = $3, system_uuid = $4, board_serial = $5, macs = $6,
-			vendor = $7, model = $8, os_name = $9, os_version = $10, kernel = $11, system_encrypted = $12, agent_version = $13,
-			state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19,
-			delta_count = $20, delta_bytes = $21, os_build = $22, last_update_at = $23, pending_updates = $24,
-			pending_security_updates = $25, reboot_required = $26
-			WHERE id = $27`,
-			hostname, snap.Platform, id.Serial, id.UUID, id.Board, id.MACs,
-			f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
-			stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, count, size,
-			f.osBuild, f.lastUpdate, f.pending, f.pendingSecurity, f.reboot, in.DeviceID)
-		if err != nil {
-			return fmt.Errorf("update device: %w", err)
-		}
-		if err := insertEvents(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
-			return err
-		}
-		// Link first: compliance scopes policies by the linked asset.
-		if err := r.relinkReporter(ctx, tx, in.DeviceID, now); err != nil {
-			return err
-		}
-		if err := r.complianceAfterReport(ctx, tx, in.DeviceID, snap, evs, now); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, $3, $4, $5)`,
-			in.DeviceID, int64(rep.Seq), rep.Kind, rep.Hash, fmtTime(now)); err != nil {
-			return fmt.Errorf("record sequence: %w", err)
-		}
-		// A report that changed what the registry knows is a change made
-		// by the device: audited like a person's, unchanged ones are not.
-		if rep.Hash != cur.lastHash && !r.quietReports.Load() {
-			kinds := map[string]int{}
-			for _, e := range evs {
-				kinds[e.Kind]++
-			}
-			if err := r.audit(ctx, tx, "report.applied", "device:"+in.DeviceID, map[string]any{
-				"seq": rep.Seq, "kind": rep.Kind, "hash": rep.Hash, "base_hash": cur.lastHash, "changes": kinds}); err != nil {
+		var stored *canonSnap
+		if needsStoredSnapshot(rep, cur, pre) {
+			if stored, err = r.latestSnapshot(ctx, tx, in.DeviceID, cur.lastHash); err != nil {
 				return err
 			}
 		}
-		ack.Status, ack.Hash = wire.AckApplied, rep.Hash
+		res, a, err := decideReport(rep, in.DeviceID, cur, pre, stored)
+		if err != nil || res == nil {
+			ack = a
+			return err
+		}
+		// write
+		if err := r.writeReport(ctx, tx, in, cur, res, now); err != nil {
+			return err
+		}
+		ack = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID, Status: wire.AckApplied, Hash: rep.Hash}
 		// The cache learns the new snapshot only once it is committed.
 		next := res.next
 		tx.AfterCommit(func() { r.snaps.put(in.DeviceID, next) })
@@ -266,6 +151,181 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
 	}
 	return ack, nil
+}
+
+// reportDevice is what applying a report reads of the device first.
+type reportDevice struct {
+	lastSeq    int64
+	lastHash   string
+	flags      string
+	hostname   string
+	id         hwID
+	deltaCount int64
+	deltaBytes int64
+}
+
+// loadReportDevice reads the device's stored state and whether seq was
+// applied already.
+func loadReportDevice(ctx context.Context, q querier, device string, seq uint64) (cur reportDevice, seen bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes FROM devices WHERE id = $1`, device).
+		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes)
+	if err != nil {
+		return cur, false, fmt.Errorf("read device: %w", err)
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM reports_applied WHERE device_id = $1 AND seq = $2`, device, int64(seq)).Scan(&n); err != nil {
+		return cur, false, fmt.Errorf("check sequence: %w", err)
+	}
+	return cur, n > 0, nil
+}
+
+// replayAck answers a report whose sequence was applied already or is at
+// or below the last applied one: a replay from the agent's spool, which
+// acknowledging lets the agent drop. replay is false for a new report.
+func replayAck(rep *wire.Report, device string, cur reportDevice, seen bool) (ack wire.Ack, replay bool) {
+	if !seen && int64(rep.Seq) > cur.lastSeq {
+		return wire.Ack{}, false
+	}
+	return wire.Ack{Seq: rep.Seq, DeviceID: device, Status: wire.AckDuplicate, Hash: cur.lastHash,
+		Message: fmt.Sprintf("seq %d already applied (last %d)", rep.Seq, cur.lastSeq)}, true
+}
+
+// needsStoredSnapshot says whether deciding rep needs the device's stored
+// snapshot: a full report diffs against it, a delta whose base was not in
+// the cache applies to it.
+func needsStoredSnapshot(rep *wire.Report, cur reportDevice, pre *result) bool {
+	switch rep.Kind {
+	case wire.ReportFull:
+		return pre != nil && pre.err == nil
+	case wire.ReportDelta:
+		return pre == nil && cur.lastHash != "" && rep.BaseHash == cur.lastHash
+	}
+	return false
+}
+
+// decideReport is what a new report does, in pure code: the result to
+// write, or (res nil) the resync answer that writes nothing, or the error
+// that refuses it. pre is the result worked out before the transaction
+// (nil when the delta's base was not cached), stored the device's stored
+// snapshot when needsStoredSnapshot asked for it.
+func decideReport(rep *wire.Report, device string, cur reportDevice, pre *result, stored *canonSnap) (*result, wire.Ack, error) {
+	resync := func(msg string) (*result, wire.Ack, error) {
+		return nil, wire.Ack{Seq: rep.Seq, DeviceID: device, Status: wire.AckResync, Hash: cur.lastHash, Message: msg}, nil
+	}
+	var res result
+	switch rep.Kind {
+	case wire.ReportFull:
+		res = *pre
+		if res.err != nil {
+			return nil, wire.Ack{}, res.err
+		}
+		res.base = stored
+		res.ch = diffPackages(stored, res.next)
+	case wire.ReportDelta:
+		if cur.lastHash == "" || rep.BaseHash != cur.lastHash {
+			return resync("delta base unknown: send a full report")
+		}
+		if pre != nil {
+			res = *pre
+		} else {
+			if stored == nil || stored.hash != cur.lastHash {
+				return resync("delta base unknown: send a full report")
+			}
+			res = work(rep, stored)
+		}
+		if res.err != nil {
+			return resync(res.err.Error())
+		}
+	default:
+		return nil, wire.Ack{}, ErrBadReport.Errorf("bad report: kind %q (want full or delta)", rep.Kind)
+	}
+	return &res, wire.Ack{}, nil
+}
+
+// writeReport writes what decideReport decided: the software set, the
+// device's identity, flags and facts, the snapshot, the change history,
+// links and compliance, the sequence and the audit entry.
+func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur reportDevice, res *result, now time.Time) error {
+	rep := in.Report
+	snap := res.next.snap
+	var evs []event
+	if res.base != nil {
+		evs = diffSnapshots(res.base.snap, snap, res.ch.old, res.ch.new)
+	}
+	if err := replaceSoftware(ctx, tx, in.DeviceID, res.base == nil, res.ch.old, res.ch.new); err != nil {
+		return err
+	}
+	// Identity: a section the agent could not read keeps the stored
+	// values, so a failed probe does not erase what matching needs.
+	id, hostname := cur.id, cur.hostname
+	if snap.Hardware != nil {
+		id = normaliseIdentity(wire.IdentityOf(snap))
+		if h := identity.Clean(snap.Hardware.Hostname); h != "" {
+			hostname = h
+		}
+	}
+	flags := cur.flags
+	if rep.Kind == wire.ReportFull || slices.Contains(rep.Delta.Set, wire.AreaHardware) {
+		fl, cevs, err := r.flagConflicts(ctx, tx, in.DeviceID, id, flags, now, rep.Seq)
+		if err != nil {
+			return err
+		}
+		flags = fl
+		evs = append(evs, cevs...)
+	}
+	f := factsOf(snap)
+	swCount := 0
+	if snap.Software != nil {
+		swCount = len(snap.Software.Packages)
+	}
+	var delta *wire.Delta
+	if rep.Kind == wire.ReportDelta {
+		delta = rep.Delta
+	}
+	count, size, err := storeSnapshot(ctx, tx, in.DeviceID, delta, res.next, cur.deltaCount, cur.deltaBytes)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = $1, platform = $2, system_serial = $3, system_uuid = $4, board_serial = $5, macs = $6,
+		vendor = $7, model = $8, os_name = $9, os_version = $10, kernel = $11, system_encrypted = $12, agent_version = $13,
+		state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19,
+		delta_count = $20, delta_bytes = $21, os_build = $22, last_update_at = $23, pending_updates = $24,
+		pending_security_updates = $25, reboot_required = $26
+		WHERE id = $27`,
+		hostname, snap.Platform, id.Serial, id.UUID, id.Board, id.MACs,
+		f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
+		stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, count, size,
+		f.osBuild, f.lastUpdate, f.pending, f.pendingSecurity, f.reboot, in.DeviceID)
+	if err != nil {
+		return fmt.Errorf("update device: %w", err)
+	}
+	if err := insertEvents(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
+		return err
+	}
+	// Link first: compliance scopes policies by the linked asset.
+	if err := r.relinkReporter(ctx, tx, in.DeviceID, now); err != nil {
+		return err
+	}
+	if err := r.complianceAfterReport(ctx, tx, in.DeviceID, snap, evs, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, $3, $4, $5)`,
+		in.DeviceID, int64(rep.Seq), rep.Kind, rep.Hash, fmtTime(now)); err != nil {
+		return fmt.Errorf("record sequence: %w", err)
+	}
+	// A report that changed what the registry knows is a change made by
+	// the device: audited like a person's, unchanged ones are not.
+	if rep.Hash != cur.lastHash && !r.quietReports.Load() {
+		kinds := map[string]int{}
+		for _, e := range evs {
+			kinds[e.Kind]++
+		}
+		if err := r.audit(ctx, tx, "report.applied", "device:"+in.DeviceID, map[string]any{
+			"seq": rep.Seq, "kind": rep.Kind, "hash": rep.Hash, "base_hash": cur.lastHash, "changes": kinds}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var hashRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
