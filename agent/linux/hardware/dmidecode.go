@@ -39,6 +39,21 @@ func parseDmidecode(r io.Reader) ([]dmiRecord, error) {
 		baseInd   = -1 // indentation of the current record's key lines
 		lastKey   string
 	)
+	// startRecord opens the structure titled title under the pending
+	// Handle line (if any).
+	startRecord := func(title string) {
+		recs = append(recs, dmiRecord{
+			Handle: pending.Handle,
+			Type:   pending.Type,
+			Title:  title,
+			Props:  map[string]string{},
+			Lists:  map[string][]string{},
+		})
+		cur = &recs[len(recs)-1]
+		pending = dmiRecord{Type: -1}
+		baseInd = -1
+		lastKey = ""
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -59,17 +74,7 @@ func parseDmidecode(r io.Reader) ([]dmiRecord, error) {
 				pending.Type = t
 				continue
 			}
-			recs = append(recs, dmiRecord{
-				Handle: pending.Handle,
-				Type:   pending.Type,
-				Title:  text,
-				Props:  map[string]string{},
-				Lists:  map[string][]string{},
-			})
-			cur = &recs[len(recs)-1]
-			pending = dmiRecord{Type: -1}
-			baseInd = -1
-			lastKey = ""
+			startRecord(text)
 			continue
 		}
 		if ind == 0 {
@@ -89,17 +94,7 @@ func parseDmidecode(r io.Reader) ([]dmiRecord, error) {
 				cur = nil
 				continue
 			}
-			recs = append(recs, dmiRecord{
-				Handle: pending.Handle,
-				Type:   pending.Type,
-				Title:  text,
-				Props:  map[string]string{},
-				Lists:  map[string][]string{},
-			})
-			cur = &recs[len(recs)-1]
-			pending = dmiRecord{Type: -1}
-			baseInd = -1
-			lastKey = ""
+			startRecord(text)
 			continue
 		}
 		prevBlank = false
