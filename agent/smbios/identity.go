@@ -159,3 +159,28 @@ func ChassisTypeName(code int) string {
 	}
 	return chassisTypes[code]
 }
+
+// chassisForms classes chassis codes into wire.Hardware's form factors;
+// codes not listed are "other".
+var chassisForms = map[int]string{
+	3: "desktop", 4: "desktop", 5: "desktop", 6: "desktop", 7: "desktop",
+	13: "desktop", 15: "desktop", 16: "desktop", 24: "desktop", 35: "desktop", 36: "desktop",
+	8: "laptop", 9: "laptop", 10: "laptop", 11: "laptop", 14: "laptop",
+	30: "laptop", 31: "laptop", 32: "laptop",
+	17: "server", 22: "server", 23: "server", 25: "server", 26: "server",
+	27: "server", 28: "server", 29: "server",
+}
+
+// ChassisFormFactor returns the coarse class of a chassis type code:
+// laptop, desktop, server or other; "" for "Unknown" (2) and undefined
+// codes, which say nothing.
+func ChassisFormFactor(code int) string {
+	code &= 0x7f
+	if code == 2 || ChassisTypeName(code) == "" {
+		return ""
+	}
+	if f, ok := chassisForms[code]; ok {
+		return f
+	}
+	return "other"
+}

@@ -96,6 +96,9 @@ func SMBIOSHardware(t *smbios.Table) *wire.Hardware {
 	if hw.ChassisType = smbios.ChassisTypeName(id.ChassisType); hw.ChassisType == "" {
 		hw.Unknown["chassis_type"] = fmt.Sprintf("SMBIOS table has no chassis structure or an undefined chassis type (%d)", id.ChassisType)
 	}
+	if hw.FormFactor = smbios.ChassisFormFactor(id.ChassisType); hw.FormFactor == "" {
+		hw.Unknown["form_factor"] = fmt.Sprintf("firmware reports chassis type %q", hw.ChassisType)
+	}
 	// Only a positive answer: whether an unrecognised machine is physical
 	// is the hardware probe's call.
 	if hv := identity.Hypervisor(id.Manufacturer, id.Product, id.BIOSVendor+" "+id.BIOSVersion); hv != "" {

@@ -66,7 +66,7 @@ func TestSMBIOSProbeOnCapturedRSMB(t *testing.T) {
 			want: wire.Hardware{
 				Vendor: "LENOVO", Model: "ThinkPad T490",
 				SystemSerial: "PF1NKFHN", SystemUUID: "0677d5cc-25b1-11b2-a85c-c66e0b64b3d5",
-				BoardSerial: "L1HF93508A3", ChassisType: "Notebook",
+				BoardSerial: "L1HF93508A3", ChassisType: "Notebook", FormFactor: "laptop",
 				BIOSVendor: "LENOVO", BIOSVersion: "N2IET92W (1.70 )", BIOSDate: "09/21/2020",
 			},
 			unknown: []string{"asset_tag"},
@@ -76,8 +76,8 @@ func TestSMBIOSProbeOnCapturedRSMB(t *testing.T) {
 			want: wire.Hardware{
 				Vendor: "TOSHIBA", Model: "SATELLITE PRO L70-A",
 				SystemSerial: "XD198915C", SystemUUID: "b560f4a0-4048-11e3-8b6a-089e01ee6336",
-				ChassisType: "Notebook",
-				BIOSVendor:  "Insyde Corp.", BIOSVersion: "1.60", BIOSDate: "04/18/2014",
+				ChassisType: "Notebook", FormFactor: "laptop",
+				BIOSVendor: "Insyde Corp.", BIOSVersion: "1.60", BIOSDate: "04/18/2014",
 			},
 			unknown: []string{"asset_tag", "board_serial"},
 		},

@@ -38,16 +38,6 @@ const (
 	formOther   = "other"
 )
 
-// chassisForm classes each chassis code; codes not listed are "other".
-var chassisForm = map[int]string{
-	3: formDesktop, 4: formDesktop, 5: formDesktop, 6: formDesktop, 7: formDesktop,
-	13: formDesktop, 15: formDesktop, 16: formDesktop, 24: formDesktop, 35: formDesktop, 36: formDesktop,
-	8: formLaptop, 9: formLaptop, 10: formLaptop, 11: formLaptop, 14: formLaptop,
-	30: formLaptop, 31: formLaptop, 32: formLaptop,
-	17: formServer, 22: formServer, 23: formServer, 25: formServer, 26: formServer,
-	27: formServer, 28: formServer, 29: formServer,
-}
-
 // chassis is a decoded SMBIOS chassis type.
 type chassis struct {
 	Code int
@@ -83,14 +73,9 @@ func parseChassisType(s string) (c chassis, ok bool) {
 	return chassis{}, false
 }
 
-// formFactor returns the coarse class of a chassis; "" for the SMBIOS
-// "Unknown" type, which says nothing.
+// formFactor returns the coarse class of a chassis (agent/smbios's, so
+// Windows classes alike); "" for the SMBIOS "Unknown" type, which says
+// nothing.
 func (c chassis) formFactor() string {
-	if c.Code == 2 {
-		return ""
-	}
-	if f, ok := chassisForm[c.Code]; ok {
-		return f
-	}
-	return formOther
+	return smbios.ChassisFormFactor(c.Code)
 }
