@@ -607,7 +607,7 @@ func newEvent(kind string, d *evalDevice, subject string, data any, now time.Tim
 // the report's transaction: store the device's facts, evaluate it, store
 // what changed and record the events (drift from the previous facts,
 // compliance changes, register flags), each with its webhook deliveries.
-func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device string, snap *wire.Snapshot, hist []event, now time.Time) error {
+func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device string, snap *wire.Snapshot, hist []deviceChange, now time.Time) error {
 	st := r.policiesInForce(ctx, tx)
 	facts := compliance.FactsFromSnapshot(snap)
 	fj, err := json.Marshal(facts)

@@ -546,10 +546,10 @@ func (r *Registry) MergeDevices(ctx context.Context, newRef, intoRef string, now
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET merged_into = $1 WHERE id = $2`, keep, old); err != nil {
 			return err
 		}
-		if err := insertEvents(ctx, tx, keep, now, 0, []event{{Kind: KindMerged, Subject: old, New: keep}}); err != nil {
+		if err := insertHistory(ctx, tx, keep, now, 0, []deviceChange{{Kind: KindMerged, Subject: old, New: keep}}); err != nil {
 			return err
 		}
-		if err := insertEvents(ctx, tx, old, now, 0, []event{{Kind: KindMerged, Subject: old, New: keep}}); err != nil {
+		if err := insertHistory(ctx, tx, old, now, 0, []deviceChange{{Kind: KindMerged, Subject: old, New: keep}}); err != nil {
 			return err
 		}
 		if err := recordEnrolment(ctx, tx, keep, Enrolment{At: now, Rule: RuleMerged, MatchedDevice: old,

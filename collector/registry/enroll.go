@@ -114,7 +114,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			if err != nil {
 				return err
 			}
-			if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindReEnrolled, Subject: string(by), Old: dec.rule, New: in.AgentVersion}}); err != nil {
+			if err := insertHistory(ctx, tx, dev, now, 0, []deviceChange{{Kind: KindReEnrolled, Subject: string(by), Old: dec.rule, New: in.AgentVersion}}); err != nil {
 				return err
 			}
 			if err := wipeReEnrolled(ctx, tx, dev, string(by), dec.rule, now); err != nil {
@@ -128,7 +128,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			if err != nil {
 				return err
 			}
-			if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindEnrolled, New: in.AgentVersion}}); err != nil {
+			if err := insertHistory(ctx, tx, dev, now, 0, []deviceChange{{Kind: KindEnrolled, New: in.AgentVersion}}); err != nil {
 				return err
 			}
 		}
@@ -199,10 +199,10 @@ func (r *Registry) enrolConflict(ctx context.Context, tx *Tx, dev string, others
 			ON CONFLICT (device_id, other_id) DO NOTHING`, dev, o, string(by), ts); err != nil {
 			return fmt.Errorf("record identity conflict: %w", err)
 		}
-		if err := insertEvents(ctx, tx, dev, now, 0, []event{{Kind: KindIdentityConflict, Subject: o}}); err != nil {
+		if err := insertHistory(ctx, tx, dev, now, 0, []deviceChange{{Kind: KindIdentityConflict, Subject: o}}); err != nil {
 			return err
 		}
-		if err := insertEvents(ctx, tx, o, now, 0, []event{{Kind: KindIdentityConflict, Subject: dev}}); err != nil {
+		if err := insertHistory(ctx, tx, o, now, 0, []deviceChange{{Kind: KindIdentityConflict, Subject: dev}}); err != nil {
 			return err
 		}
 	}
@@ -314,14 +314,14 @@ func revokeDevice(ctx context.Context, tx *Tx, id string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	var evs []event
+	var evs []deviceChange
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
 			rows.Close()
 			return err
 		}
-		evs = append(evs, event{Kind: KindCertificateRevoked, Subject: s})
+		evs = append(evs, deviceChange{Kind: KindCertificateRevoked, Subject: s})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -334,5 +334,5 @@ func revokeDevice(ctx context.Context, tx *Tx, id string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET state = $1 WHERE id = $2`, StateRevoked, id); err != nil {
 		return err
 	}
-	return insertEvents(ctx, tx, id, now, 0, evs)
+	return insertHistory(ctx, tx, id, now, 0, evs)
 }

@@ -179,7 +179,7 @@ func protected(v compliance.VolumeFacts) bool {
 
 // softwareEvents turns a report's package history into events; version
 // changes stay in the history only (an upgrade is not drift).
-func softwareEvents(d *evalDevice, hist []event, now time.Time) []webhook.Event {
+func softwareEvents(d *evalDevice, hist []deviceChange, now time.Time) []webhook.Event {
 	var evs []webhook.Event
 	for _, h := range hist {
 		var kind, version, verb string

@@ -46,12 +46,15 @@ type HistoryEntry struct {
 	New      string    `json:"new"`
 }
 
-// event is a change about to be recorded.
-type event struct {
+// deviceChange is one change to a device (from a report, an enrolment, a
+// merge) about to be recorded in its history (the history table, read
+// back as HistoryEntry). It is not an event: those are EventRecord (the
+// events table, sent to webhooks as webhook.Event).
+type deviceChange struct {
 	Kind, Subject, Old, New string
 }
 
-func insertEvents(ctx context.Context, tx *Tx, device string, at time.Time, seq uint64, evs []event) error {
+func insertHistory(ctx context.Context, tx *Tx, device string, at time.Time, seq uint64, evs []deviceChange) error {
 	if len(evs) == 0 {
 		return nil
 	}

@@ -248,7 +248,7 @@ func decideReport(rep *wire.Report, device string, cur reportDevice, pre *result
 func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur reportDevice, res *result, now time.Time) error {
 	rep := in.Report
 	snap := res.next.snap
-	var evs []event
+	var evs []deviceChange
 	if res.base != nil {
 		evs = diffSnapshots(res.base.snap, snap, res.ch.old, res.ch.new)
 	}
@@ -299,7 +299,7 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
-	if err := insertEvents(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
+	if err := insertHistory(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
 		return err
 	}
 	// Link first: compliance scopes policies by the linked asset.
@@ -370,7 +370,7 @@ func ValidateReport(rep *wire.Report) error {
 // identity, recording an event the first time each is flagged. When no live
 // device conflicts any more and no enrolment conflict waits for a person
 // (conflictPartners), this device's flag is lifted.
-func (r *Registry) flagConflicts(ctx context.Context, tx *Tx, self string, id hwID, flags string, now time.Time, seq uint64) (string, []event, error) {
+func (r *Registry) flagConflicts(ctx context.Context, tx *Tx, self string, id hwID, flags string, now time.Time, seq uint64) (string, []deviceChange, error) {
 	others, err := conflictPartners(ctx, tx, self, id, now)
 	if err != nil {
 		return "", nil, fmt.Errorf("check identity conflicts: %w", err)
@@ -378,11 +378,11 @@ func (r *Registry) flagConflicts(ctx context.Context, tx *Tx, self string, id hw
 	if len(others) == 0 {
 		return removeFlag(flags, FlagIdentityConflict), nil, nil
 	}
-	var evs []event
+	var evs []deviceChange
 	newly := !slices.Contains(splitList(flags), FlagIdentityConflict)
 	for _, o := range others {
 		if newly {
-			evs = append(evs, event{Kind: KindIdentityConflict, Subject: o})
+			evs = append(evs, deviceChange{Kind: KindIdentityConflict, Subject: o})
 		}
 		var of string
 		var state string
@@ -396,7 +396,7 @@ func (r *Registry) flagConflicts(ctx context.Context, tx *Tx, self string, id hw
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET flags = $1, state = $2 WHERE id = $3`, of, stateFor(state == StateRevoked, of), o); err != nil {
 			return "", nil, fmt.Errorf("flag identity conflict: %w", err)
 		}
-		if err := insertEvents(ctx, tx, o, now, 0, []event{{Kind: KindIdentityConflict, Subject: self}}); err != nil {
+		if err := insertHistory(ctx, tx, o, now, 0, []deviceChange{{Kind: KindIdentityConflict, Subject: self}}); err != nil {
 			return "", nil, err
 		}
 	}
@@ -503,14 +503,14 @@ func samePackages(a, b []wire.Package) bool {
 }
 
 // diffSnapshots lists what changed between two snapshots of one device.
-func diffSnapshots(old, cur *wire.Snapshot, oldBy, newBy map[wire.PackageKey][]wire.Package) []event {
-	var evs []event
+func diffSnapshots(old, cur *wire.Snapshot, oldBy, newBy map[wire.PackageKey][]wire.Package) []deviceChange {
+	var evs []deviceChange
 	evs = append(evs, diffHardware(old.Hardware, cur.Hardware)...)
 	if o, n := osText(old.OS), osText(cur.OS); o != n {
-		evs = append(evs, event{Kind: KindOSChanged, Subject: "os", Old: o, New: n})
+		evs = append(evs, deviceChange{Kind: KindOSChanged, Subject: "os", Old: o, New: n})
 	}
 	if o, n := kernelOf(old.OS), kernelOf(cur.OS); o != n {
-		evs = append(evs, event{Kind: KindKernelChanged, Subject: "kernel", Old: o, New: n})
+		evs = append(evs, deviceChange{Kind: KindKernelChanged, Subject: "kernel", Old: o, New: n})
 	}
 	evs = append(evs, diffEncryption(old.Encryption, cur.Encryption)...)
 	if old.Software != nil && cur.Software != nil {
@@ -519,7 +519,7 @@ func diffSnapshots(old, cur *wire.Snapshot, oldBy, newBy map[wire.PackageKey][]w
 	return evs
 }
 
-func diffHardware(o, n *wire.Hardware) []event {
+func diffHardware(o, n *wire.Hardware) []deviceChange {
 	// A section missing on either side means the probe failed, not that the
 	// machine lost its serial: nothing to record.
 	if o == nil || n == nil {
@@ -535,7 +535,7 @@ func diffHardware(o, n *wire.Hardware) []event {
 		slices.Sort(l)
 		return strings.Join(slices.Compact(l), ",")
 	}
-	var evs []event
+	var evs []deviceChange
 	for _, f := range []struct{ name, old, new string }{
 		{"hostname", o.Hostname, n.Hostname},
 		{"system_serial", identity.Serial(o.SystemSerial), identity.Serial(n.SystemSerial)},
@@ -546,7 +546,7 @@ func diffHardware(o, n *wire.Hardware) []event {
 		{"model", o.Model, n.Model},
 	} {
 		if f.old != f.new {
-			evs = append(evs, event{Kind: KindHardwareChanged, Subject: f.name, Old: f.old, New: f.new})
+			evs = append(evs, deviceChange{Kind: KindHardwareChanged, Subject: f.name, Old: f.old, New: f.new})
 		}
 	}
 	return evs
@@ -580,13 +580,13 @@ func encText(encrypted wire.Tri, status, scheme string) string {
 	return s
 }
 
-func diffEncryption(o, n *wire.Encryption) []event {
+func diffEncryption(o, n *wire.Encryption) []deviceChange {
 	if o == nil || n == nil {
 		return nil
 	}
-	var evs []event
+	var evs []deviceChange
 	if a, b := encText(o.System.Encrypted, o.System.Status, o.System.Scheme), encText(n.System.Encrypted, n.System.Status, n.System.Scheme); a != b {
-		evs = append(evs, event{Kind: KindEncryptionChanged, Subject: "system", Old: a, New: b})
+		evs = append(evs, deviceChange{Kind: KindEncryptionChanged, Subject: "system", Old: a, New: b})
 	}
 	vols := func(e *wire.Encryption) map[string]string {
 		m := map[string]string{}
@@ -608,7 +608,7 @@ func diffEncryption(o, n *wire.Encryption) []event {
 	slices.Sort(mounts)
 	for _, m := range mounts {
 		if ov[m] != nv[m] {
-			evs = append(evs, event{Kind: KindEncryptionChanged, Subject: m, Old: ov[m], New: nv[m]})
+			evs = append(evs, deviceChange{Kind: KindEncryptionChanged, Subject: m, Old: ov[m], New: nv[m]})
 		}
 	}
 	return evs
@@ -626,7 +626,7 @@ func softwareSubject(source, name, arch string) string {
 // diffSoftware pairs removed and added versions of the same source, name
 // and arch as changes (oldest removed with oldest added, so a kernel series
 // reads naturally); the rest are plain additions and removals.
-func diffSoftware(oldBy, newBy map[wire.PackageKey][]wire.Package) []event {
+func diffSoftware(oldBy, newBy map[wire.PackageKey][]wire.Package) []deviceChange {
 	type group struct{ source, name, arch string }
 	removed, added := map[group][]string{}, map[group][]string{}
 	for k := range oldBy {
@@ -655,7 +655,7 @@ func diffSoftware(oldBy, newBy map[wire.PackageKey][]wire.Package) []event {
 	slices.SortFunc(keys, func(a, b group) int {
 		return strings.Compare(a.source+"\x00"+a.name+"\x00"+a.arch, b.source+"\x00"+b.name+"\x00"+b.arch)
 	})
-	var evs []event
+	var evs []deviceChange
 	for _, g := range keys {
 		rv, av := removed[g], added[g]
 		slices.Sort(rv)
@@ -663,13 +663,13 @@ func diffSoftware(oldBy, newBy map[wire.PackageKey][]wire.Package) []event {
 		subj := softwareSubject(g.source, g.name, g.arch)
 		n := min(len(rv), len(av))
 		for i := 0; i < n; i++ {
-			evs = append(evs, event{Kind: KindSoftwareChanged, Subject: subj, Old: rv[i], New: av[i]})
+			evs = append(evs, deviceChange{Kind: KindSoftwareChanged, Subject: subj, Old: rv[i], New: av[i]})
 		}
 		for _, v := range rv[n:] {
-			evs = append(evs, event{Kind: KindSoftwareRemoved, Subject: subj, Old: v})
+			evs = append(evs, deviceChange{Kind: KindSoftwareRemoved, Subject: subj, Old: v})
 		}
 		for _, v := range av[n:] {
-			evs = append(evs, event{Kind: KindSoftwareAdded, Subject: subj, New: v})
+			evs = append(evs, deviceChange{Kind: KindSoftwareAdded, Subject: subj, New: v})
 		}
 	}
 	return evs

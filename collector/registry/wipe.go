@@ -431,7 +431,7 @@ func (r *Registry) transition(ctx context.Context, tx *Tx, w *Wipe, ev offboard.
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM devices WHERE id = $1`, w.DeviceID).Scan(&n); err != nil || n == 0 {
 		return err
 	}
-	return insertEvents(ctx, tx, w.DeviceID, now, 0, []event{{Kind: kind, Subject: w.ID, Old: from, New: detail}})
+	return insertHistory(ctx, tx, w.DeviceID, now, 0, []deviceChange{{Kind: kind, Subject: w.ID, Old: from, New: detail}})
 }
 
 // Wipe returns a wipe request with its transitions.
