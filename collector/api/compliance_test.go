@@ -31,16 +31,15 @@ type policiesOut struct {
 // reportedDevice enrols and reports a real captured snapshot over the API.
 func (f *fixture) reportedDevice(t *testing.T) agent {
 	t.Helper()
-	var s *wire.Snapshot
-	for _, cand := range registrytest.Snapshots(t) {
-		if cand.Encryption != nil && cand.Encryption.System.Encrypted == wire.No && cand.Hardware != nil {
-			s = registrytest.Clone(t, cand)
-			break
-		}
+	// One named capture (this project's own VM, unencrypted system
+	// volume), not the first match in a map: the pinned responses
+	// (TestResponseJSONPinned) are this device's.
+	const host = "linux/debian12-firecracker-vm"
+	cand := registrytest.Snapshots(t)[host]
+	if cand == nil || cand.Encryption == nil || cand.Encryption.System.Encrypted != wire.No || cand.Hardware == nil {
+		t.Fatalf("captured host %s is missing or no longer has an unencrypted system volume", host)
 	}
-	if s == nil {
-		t.Skip("no captured snapshot with an unencrypted system volume")
-	}
+	s := registrytest.Clone(t, cand)
 	a := f.enroll(t, f.newSecret(t, "").Secret, wire.IdentityOf(s))
 	if ack := f.report(t, a, fullReport(t, s, 1)); ack.Status != wire.AckApplied {
 		t.Fatalf("report: %+v", ack)
