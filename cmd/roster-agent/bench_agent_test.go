@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -295,11 +296,16 @@ func procMemory(t *testing.T, pid int) (m memory) {
 // contain label ("" for all).
 func (a *api) metric(name, label string) float64 {
 	a.t.Helper()
-	resp, err := a.client.Get(a.url + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, a.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := a.client.Do(req)
 	if err != nil {
 		a.t.Fatalf("metrics: %v", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		a.t.Fatalf("metrics: %s", resp.Status)
+	}
 	var sum float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
