@@ -186,6 +186,16 @@ func fillHardware(hw *wire.Hardware, io *ioregPlatform, ioWhy string, sp *spHard
 		hw.Unknown["vendor"] = fmt.Sprintf("model identifier %q is not an Apple one", id)
 	}
 	hw.BIOSVersion = identity.Text(f.BootROM)
+	if hw.BIOSVersion == "" {
+		why := "system_profiler reports no Boot ROM or System Firmware Version"
+		if sp == nil {
+			why = spWhy
+		}
+		hw.Unknown["bios_version"] = why
+	}
+	// Macs have no SMBIOS chassis type to read (form_factor comes from the
+	// model identifier instead); say so rather than leave it silent.
+	hw.Unknown["chassis_type"] = "macOS exposes no SMBIOS chassis type; form_factor is derived from the model identifier"
 
 	switch {
 	case sp == nil:

@@ -24,11 +24,31 @@ type count struct {
 	missing                     []string
 }
 
+// probeReason is the key under which tally puts the message of a probe of
+// the fact's area that did not run cleanly: the reason of every fact of
+// that area left without one of its own.
+const probeReason = "(probe)"
+
+// withProbes returns reasons with the first message of a probe of area
+// (or of a sub-area, "os/updates") whose status is not ok.
+func withProbes(reasons map[string]string, probes []wire.ProbeStatus, area string) map[string]string {
+	out := map[string]string{}
+	for k, v := range reasons {
+		out[k] = v
+	}
+	for _, p := range probes {
+		if (p.Area == area || strings.HasPrefix(p.Name, area+"/")) && p.Status != wire.ProbeOK && p.Message != "" && out[probeReason] == "" {
+			out[probeReason] = p.Name + " " + p.Status + ": " + p.Message
+		}
+	}
+	return out
+}
+
 // add counts fact name; reasons holds the snapshot's reasons by field, and
 // the fact's reason is the first of name and alsoIn that has one.
 func (c *count) add(name string, known bool, reasons map[string]string, alsoIn ...string) {
 	reason := reasons[name]
-	for _, k := range alsoIn {
+	for _, k := range append(alsoIn, probeReason) {
 		if reason == "" {
 			reason = reasons[k]
 		}
@@ -55,7 +75,7 @@ func tally(s wire.Snapshot) (identity, encryption, patch count) {
 	if hw == nil {
 		hw = &wire.Hardware{}
 	}
-	r := hw.Unknown
+	r := withProbes(hw.Unknown, s.Probes, wire.AreaHardware)
 	identity.add("system_serial", hw.SystemSerial != "", r)
 	identity.add("system_uuid", hw.SystemUUID != "", r)
 	identity.add("board_serial", hw.BoardSerial != "", r)
@@ -80,21 +100,21 @@ func tally(s wire.Snapshot) (identity, encryption, patch count) {
 		enc = &wire.Encryption{}
 	}
 	known := func(t wire.Tri) bool { return t == wire.Yes || t == wire.No }
-	encReason := map[string]string{}
+	encReason := withProbes(nil, s.Probes, wire.AreaEncryption)
 	if enc.System.Reason != "" {
 		encReason["system"] = enc.System.Reason
 	}
 	encryption.add("system", known(enc.System.Encrypted), encReason)
 	for _, v := range enc.Volumes {
 		name := "volume " + v.MountPoint
-		encryption.add(name, known(v.Encrypted), map[string]string{name: v.Reason})
+		encryption.add(name, known(v.Encrypted), map[string]string{name: v.Reason, probeReason: encReason[probeReason]})
 	}
 
 	osi := s.OS
 	if osi == nil {
 		osi = &wire.OS{}
 	}
-	r = osi.Unknown
+	r = withProbes(osi.Unknown, s.Probes, wire.AreaOS)
 	patch.add("version", osi.Version != "" || osi.Build != "", r, "build")
 	patch.add("build", osi.Build != "" || osi.Kernel != "", r, "kernel")
 	patch.add("last_update_at", osi.LastUpdateAt != nil, r)
