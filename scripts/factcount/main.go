@@ -125,7 +125,7 @@ func tally(s wire.Snapshot) (identity, encryption, patch count) {
 }
 
 type row struct {
-	host, label string
+	host, label  string
 	id, enc, pat count
 }
 
