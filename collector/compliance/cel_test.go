@@ -34,7 +34,7 @@ func TestCEL(t *testing.T) {
 		{"unknown reboot state", "linux/debian12-firecracker-vm", `os.reboot_required != "yes"`, nil, StatusUnknown,
 			"os.reboot_required unknown: no /run/reboot-required writer (update-notifier, unattended-upgrades) installed, no needs-restarting, and no installed kernel found in /boot or /lib/modules (kernel supplied by the hypervisor or container host)"},
 		{"unknown FileVault", "darwin/macbookpro11-4-text", `encryption.system.encrypted != "no"`, nil, StatusUnknown,
-			"encryption.system.encrypted unknown: fdesetup status: command not found on this host; /usr/libexec/mdmclient QuerySecurityInfo: command not found on this host"},
+			"encryption.system.encrypted unknown: fdesetup status: command not found on this host; diskutil apfs list -plist: command not found on this host; /usr/libexec/mdmclient QuerySecurityInfo: command not found on this host"},
 		{"unknown security count", "darwin/macbookpro10-1-xml", `os.pending_security_updates == 0`, nil, StatusUnknown,
 			"os.pending_security_updates unknown: softwareupdate does not flag security content: 0 of 4 pending updates are titled as security updates/responses, and macOS, Safari and other Apple updates usually carry security fixes too"},
 		{"unknown days since update", "linux/alpine", `days_since_update < 30`, nil, StatusUnknown,

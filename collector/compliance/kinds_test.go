@@ -49,7 +49,7 @@ func TestFactsFromSnapshot(t *testing.T) {
 			if f.Packages != nil || !strings.Contains(f.Unknown["software"], "software/registry: no registry") {
 				return "software unknown with the probe's message"
 			}
-			if !strings.Contains(f.Unknown["os.pending_security_updates"], "no read-only Windows Update query") {
+			if !strings.Contains(f.Unknown["os.pending_security_updates"], "the Windows Update Agent was not queried") {
 				return "pending security reason borrowed from pending_updates"
 			}
 			return ""
@@ -103,10 +103,10 @@ func TestBuiltinKinds(t *testing.T) {
 		{"all fixed: root not encrypted", "linux/debian12-firecracker-vm", encAll, nil, StatusFail, "root volume /dev/vda is not encrypted"},
 		{"FileVault on", "darwin/macbookpro10-1-xml", encSystem, nil, StatusPass, "root volume / is encrypted (filevault)"},
 		{"FileVault unknown", "darwin/macbookpro11-4-text", encSystem, nil, StatusUnknown,
-			"root volume /: encryption unknown: fdesetup status: command not found on this host; /usr/libexec/mdmclient QuerySecurityInfo: command not found on this host"},
+			"root volume /: encryption unknown: fdesetup status: command not found on this host; diskutil apfs list -plist: command not found on this host; /usr/libexec/mdmclient QuerySecurityInfo: command not found on this host"},
 		{"BitLocker on", "windows/win10-20h2-vmware", encAll, nil, StatusPass, "system volume C: is encrypted (bitlocker)"},
 		{"BitLocker unknown", "windows/server-2022", encSystem, nil, StatusUnknown,
-			"system volume: encryption unknown: manage-bde is not available on this host: BitLocker state unknown"},
+			"system volume: encryption unknown: neither Get-BitLockerVolume (run Get-BitLockerVolume: powershell: command not found) nor manage-bde is available: BitLocker state unknown"},
 		{"BitLocker suspended", "windows/win10-20h2-vmware", encSystem, func(in *Input) {
 			in.Facts.Encryption.System.Status = wire.StateSuspended
 		}, StatusFail, "system volume C: encryption is suspended"},
