@@ -3,6 +3,8 @@ package compliance
 import (
 	"fmt"
 	"strings"
+
+	"github.com/rosterhq/roster/shared/debversion"
 )
 
 // CompareVersions orders two version strings and returns -1, 0 or +1.
@@ -19,17 +21,19 @@ import (
 //     anything, even the end ("1.0~rc1" < "1.0").
 //
 // A leading "v" is dropped ("v1.2" = "1.2") since software titles often carry it.
+// Each part is compared by shared/debversion, the ordering the agent's apt
+// candidate selection uses too.
 func CompareVersions(a, b string) int {
 	a, b = strings.TrimPrefix(strings.TrimSpace(a), "v"), strings.TrimPrefix(strings.TrimSpace(b), "v")
 	ea, ua, ra := splitVersion(a)
 	eb, ub, rb := splitVersion(b)
-	if c := compareFragment(ea, eb); c != 0 {
+	if c := debversion.Fragment(ea, eb); c != 0 {
 		return c
 	}
-	if c := compareFragment(ua, ub); c != 0 {
+	if c := debversion.Fragment(ua, ub); c != 0 {
 		return c
 	}
-	return compareFragment(ra, rb)
+	return debversion.Fragment(ra, rb)
 }
 
 // splitVersion splits [epoch:]upstream[-revision]. The epoch is taken only
@@ -51,70 +55,6 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// compareFragment is dpkg's verrevcmp: alternate non-digit and digit runs.
-func compareFragment(a, b string) int {
-	for a != "" || b != "" {
-		// Non-digit prefix, compared character by character.
-		for (a != "" && !isDigit(a[0])) || (b != "" && !isDigit(b[0])) {
-			ca, cb := charOrder(a), charOrder(b)
-			if ca != cb {
-				return sign(ca - cb)
-			}
-			a, b = a[1:], b[1:]
-		}
-		// Digit run, compared as a number without overflow: skip leading
-		// zeros, then the longer run is larger, else the first difference.
-		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-		da, db := digitRun(a), digitRun(b)
-		if da != db {
-			return sign(da - db)
-		}
-		if c := strings.Compare(a[:da], b[:db]); c != 0 {
-			return c
-		}
-		a, b = a[da:], b[db:]
-	}
-	return 0
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func digitRun(s string) int {
-	n := 0
-	for n < len(s) && isDigit(s[n]) {
-		n++
-	}
-	return n
-}
-
-// charOrder ranks the first character of s for the non-digit comparison:
-// '~' sorts before the end of the string, which sorts before letters,
-// which sort before other characters. A digit or the end ranks as 0.
-func charOrder(s string) int {
-	if s == "" || isDigit(s[0]) {
-		return 0
-	}
-	c := s[0]
-	switch {
-	case c == '~':
-		return -1
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		return int(c)
-	default:
-		return int(c) + 256
-	}
-}
-
-func sign(n int) int {
-	switch {
-	case n < 0:
-		return -1
-	case n > 0:
-		return 1
-	}
-	return 0
 }
 
 // Constraint is a parsed version constraint such as "< 2.4.50".

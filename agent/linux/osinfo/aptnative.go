@@ -20,6 +20,8 @@ import (
 
 	"github.com/rosterhq/roster/agent/host"
 	"github.com/rosterhq/roster/shared/wire"
+
+	"github.com/rosterhq/roster/shared/debversion"
 )
 
 // The native apt reader answers what `apt-get -s full-upgrade` would
@@ -643,7 +645,7 @@ func versionPriority(p *aptPkg, v *aptVersion, pins []AptPin) int {
 // (pins are below 1000 here, so nothing is downgraded).
 func candidate(p *aptPkg, pins []AptPin) *aptVersion {
 	vs := slices.Clone(p.versions)
-	slices.SortStableFunc(vs, func(a, b *aptVersion) int { return CompareDebVersions(b.Version, a.Version) })
+	slices.SortStableFunc(vs, func(a, b *aptVersion) int { return debversion.Compare(b.Version, a.Version) })
 	var best *aptVersion
 	maxPrio := 0
 	for _, v := range vs {
@@ -685,7 +687,7 @@ func computeAptPending(pkgs map[string]*aptPkg, pins []AptPin, native string) ap
 		p := pkgs[k]
 		after[k] = p.installed
 		c := candidate(p, pins)
-		if c == nil || CompareDebVersions(c.Version, p.installed.Version) <= 0 {
+		if c == nil || debversion.Compare(c.Version, p.installed.Version) <= 0 {
 			continue
 		}
 		if p.held {

@@ -1,6 +1,10 @@
 package osinfo
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/rosterhq/roster/shared/debversion"
+)
 
 // aptRel is one alternative of a Depends-style field: "name[:arch] (op version)".
 type aptRel struct {
@@ -71,7 +75,7 @@ func versionSatisfies(v, op, want string) bool {
 	if op == "" {
 		return true
 	}
-	c := CompareDebVersions(v, want)
+	c := debversion.Compare(v, want)
 	switch op {
 	case "<<":
 		return c < 0

@@ -1,29 +1,29 @@
-package osinfo
+// Package debversion orders version strings as dpkg does (deb-version(7)).
+// The agent picks apt candidates with Compare, which must match dpkg
+// exactly; the collector's policy comparison (collector/compliance
+// CompareVersions) splits versions more loosely — a leading "v" dropped, an
+// epoch only when numeric — and compares each part with Fragment. One
+// definition of the ordering serves both sides.
+package debversion
 
 import "strings"
 
-// CompareDebVersions orders two Debian package versions as dpkg does
+// Compare orders two Debian package versions as dpkg does
 // (deb-version(7)) and returns -1, 0 or +1: a numeric epoch before the
 // first ':' first, then the upstream part, then the revision after the
 // last '-'; within each, non-digit runs compare character by character
 // with '~' before everything (even the end) and letters before other
 // characters, and digit runs compare as numbers.
-//
-// The collector has a looser comparison for policies (collector/compliance
-// CompareVersions: it drops a leading "v" and serves every platform's
-// version strings); the agent cannot import it, and candidate selection
-// must match dpkg exactly, so this one follows dpkg's verrevcmp and nothing
-// else.
-func CompareDebVersions(a, b string) int {
+func Compare(a, b string) int {
 	ea, ua, ra := splitDebVersion(a)
 	eb, ub, rb := splitDebVersion(b)
 	if c := compareDebEpoch(ea, eb); c != 0 {
 		return c
 	}
-	if c := verrevcmp(ua, ub); c != 0 {
+	if c := Fragment(ua, ub); c != 0 {
 		return c
 	}
-	return verrevcmp(ra, rb)
+	return Fragment(ra, rb)
 }
 
 func splitDebVersion(v string) (epoch, upstream, revision string) {
@@ -45,10 +45,12 @@ func compareDebEpoch(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-func verrevcmp(a, b string) int {
+// Fragment is dpkg's verrevcmp: it orders one part of a version (the
+// upstream part or the revision) by alternating non-digit and digit runs.
+func Fragment(a, b string) int {
 	for a != "" || b != "" {
 		for (a != "" && !isDigit(a[0])) || (b != "" && !isDigit(b[0])) {
-			ca, cb := debCharOrder(a), debCharOrder(b)
+			ca, cb := charOrder(a), charOrder(b)
 			if ca != cb {
 				return sign(ca - cb)
 			}
@@ -73,9 +75,9 @@ func verrevcmp(a, b string) int {
 	return 0
 }
 
-// debCharOrder is dpkg's order(): '~' before the end of the string, the
+// charOrder is dpkg's order(): '~' before the end of the string, the
 // end (or a digit) before letters, letters before everything else.
-func debCharOrder(s string) int {
+func charOrder(s string) int {
 	if s == "" || isDigit(s[0]) {
 		return 0
 	}
@@ -88,4 +90,16 @@ func debCharOrder(s string) int {
 	default:
 		return int(c) + 256
 	}
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func sign(n int) int {
+	switch {
+	case n < 0:
+		return -1
+	case n > 0:
+		return 1
+	}
+	return 0
 }
