@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/collector/fault"
+	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/shared/identity"
 )
 
@@ -707,7 +708,7 @@ func (r *Registry) assetBy(ctx context.Context, q querier, cond string, arg any)
 	if err != nil {
 		return Asset{}, fmt.Errorf("read asset: %w", err)
 	}
-	a.Flags, err = subjectFlags(ctx, q, subjectAsset, a.ID)
+	a.Flags, err = subjectFlags(ctx, q, register.SubjectAsset, a.ID)
 	return a, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/shared/identity"
 )
 
@@ -25,7 +26,7 @@ const (
 
 // FlagIdentityConflict marks a device whose hardware identity another live
 // agent also claims.
-const FlagIdentityConflict = "identity_conflict"
+const FlagIdentityConflict = register.FlagIdentityConflict
 
 // Device is a device record; its JSON keys are the API's (docs/api.md).
 type Device struct {

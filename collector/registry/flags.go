@@ -1,15 +1,14 @@
 package registry
 
-// Flags: what is wrong between the register and the fleet. Device flags
-// are unregistered (reports, links to no asset), not_in_service (its asset
-// is not in_service; a disposed asset reporting is an incident) and
-// identity_conflict (set by report apply, mirrored here for its first-seen
-// time); the asset flag is missing (in_service, and no linked device seen
-// within MissingAfter, or never). Each flag row keeps the time it was
-// first set and is deleted when the cause goes away; both are recorded in
-// register_history as device.<flag> and device.flag_cleared, the events
-// the events engine turns into notifications. A device's flags are also
-// kept in devices.flags so lists and filters see them.
+// Flags: what is wrong between the register and the fleet (unregistered,
+// not_in_service and identity_conflict on devices, missing and
+// wipe_expired on assets). Which flags a scope carries, and which stored
+// flags change, is decided by register.ComputeFlags and register.DiffFlags;
+// here each flag row is stored with the time it was first set and deleted
+// when the cause goes away; both are recorded in register_history as
+// device.<flag> and device.flag_cleared, the events the events engine
+// turns into notifications. A device's flags are also kept in
+// devices.flags so lists and filters see them.
 
 import (
 	"context"
@@ -19,18 +18,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rosterhq/roster/collector/assetcsv"
+	"github.com/rosterhq/roster/collector/register"
 )
 
-// Register flags.
+// Register flags (register.ComputeFlags decides which a scope carries).
 const (
-	FlagUnregistered = "unregistered"
-	FlagMissing      = "missing"
-	FlagNotInService = "not_in_service"
-	// FlagWipeExpired marks an asset whose latest wipe request expired: the
-	// device was not seen before the deadline, so offboarding is stuck and
-	// needs a person (escalation).
-	FlagWipeExpired = "wipe_expired"
+	FlagUnregistered = register.FlagUnregistered
+	FlagMissing      = register.FlagMissing
+	FlagNotInService = register.FlagNotInService
+	FlagWipeExpired  = register.FlagWipeExpired
 )
 
 // Flags lists every flag.
@@ -40,8 +36,8 @@ func Flags() []string {
 
 // Flag severities.
 const (
-	SeverityWarning  = "warning"
-	SeverityIncident = "incident"
+	SeverityWarning  = register.SeverityWarning
+	SeverityIncident = register.SeverityIncident
 )
 
 // DefaultMissingAfter is how long an in_service asset's device may stay
@@ -56,15 +52,6 @@ type Flag struct {
 	Detail   string    `json:"detail"`
 }
 
-const (
-	subjectDevice = "device"
-	subjectAsset  = "asset"
-)
-
-type flagKey struct{ subject, id, flag string }
-
-type flagVal struct{ since, severity, detail string }
-
 func (s *scope) readFlags(ctx context.Context, q querier, subject string, id *string) error {
 	stmt, args := `SELECT subject, subject_id, flag, since, severity, detail FROM flags`, []any{}
 	if id != nil {
@@ -77,17 +64,15 @@ func (s *scope) readFlags(ctx context.Context, q querier, subject string, id *st
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k flagKey
-		var v flagVal
-		if err := rows.Scan(&k.subject, &k.id, &k.flag, &v.since, &v.severity, &v.detail); err != nil {
+		var k register.FlagKey
+		var v register.FlagValue
+		if err := rows.Scan(&k.Subject, &k.ID, &k.Flag, &v.Since, &v.Severity, &v.Detail); err != nil {
 			return fmt.Errorf("read flags: %w", err)
 		}
 		s.flags[k] = v
 	}
 	return rows.Err()
 }
-
-type expiredWipe struct{ id, ticket string }
 
 // readExpiredWipes notes, for the scope's assets, those whose latest wipe
 // request expired. Expired requests are few, so one query serves a single
@@ -102,12 +87,12 @@ func (s *scope) readExpiredWipes(ctx context.Context, q querier) error {
 	defer rows.Close()
 	for rows.Next() {
 		var asset string
-		var w expiredWipe
-		if err := rows.Scan(&asset, &w.id, &w.ticket); err != nil {
+		var w register.ExpiredWipe
+		if err := rows.Scan(&asset, &w.ID, &w.Ticket); err != nil {
 			return fmt.Errorf("read expired wipes: %w", err)
 		}
-		if _, ok := s.assets[asset]; ok {
-			s.expiredWipes[asset] = w
+		if _, ok := s.Assets[asset]; ok {
+			s.ExpiredWipes[asset] = w
 		}
 	}
 	return rows.Err()
@@ -130,207 +115,88 @@ func (r *Registry) missingWindow() time.Duration {
 	return DefaultMissingAfter
 }
 
-// computeFlags is the flags a scope should carry with its links as they
-// are now. An asset is missing when it is in_service and its device was
-// last seen more than window before now (exactly window ago is not yet
-// missing), or it has none. Revoked devices are out of the fleet and carry
-// no register flags.
-func computeFlags(s *scope, now time.Time, window time.Duration) map[flagKey]flagVal {
-	want := map[flagKey]flagVal{}
-	byDev := map[string]link{}
-	for _, l := range s.links {
-		byDev[l.deviceID] = l
-	}
-	for _, d := range s.devs {
-		if slices.Contains(splitList(d.flags), FlagIdentityConflict) {
-			want[flagKey{subjectDevice, d.id, FlagIdentityConflict}] = flagVal{severity: SeverityWarning, detail: "another live device reports the same hardware identity"}
-		}
-		if d.state == StateRevoked {
-			continue
-		}
-		l, ok := byDev[d.id]
-		if !ok {
-			want[flagKey{subjectDevice, d.id, FlagUnregistered}] = flagVal{severity: SeverityWarning, detail: "no asset in the register matches this device"}
-			continue
-		}
-		a := s.assets[l.assetID]
-		if a == nil || a.status == assetcsv.StatusInService {
-			continue
-		}
-		v := flagVal{severity: SeverityWarning, detail: fmt.Sprintf("asset %s is %s, not in_service", a.tag, a.status)}
-		if a.status == assetcsv.StatusDisposed {
-			v = flagVal{severity: SeverityIncident, detail: fmt.Sprintf("asset %s is disposed but its device still reports", a.tag)}
-		}
-		want[flagKey{subjectDevice, d.id, FlagNotInService}] = v
-	}
-	for _, a := range s.assets {
-		if w, ok := s.expiredWipes[a.id]; ok && a.status == assetcsv.StatusOffboarding {
-			want[flagKey{subjectAsset, a.id, FlagWipeExpired}] = flagVal{severity: SeverityIncident,
-				detail: fmt.Sprintf("wipe request %s (ticket %s) expired before the device took it: escalate, or record a manual wipe", w.id, w.ticket)}
-		}
-	}
-	cutoff := now.Add(-window)
-	for _, a := range s.assets {
-		if a.status != assetcsv.StatusInService {
-			continue
-		}
-		l, ok := s.links[a.id]
-		if !ok {
-			want[flagKey{subjectAsset, a.id, FlagMissing}] = flagVal{severity: SeverityWarning, detail: "no device has reported for this asset"}
-			continue
-		}
-		d := s.devs[l.deviceID]
-		if d == nil {
-			continue
-		}
-		if seen := parseTime(d.lastSeen); seen.Before(cutoff) {
-			want[flagKey{subjectAsset, a.id, FlagMissing}] = flagVal{severity: SeverityWarning,
-				detail: fmt.Sprintf("device %s (%s) last seen %s, more than %s ago", d.hostname, d.id, seen.Format(time.RFC3339), window)}
-		}
-	}
-	return want
-}
-
-// flagOp is what syncFlags does to one stored flag.
-type flagOp int
-
-const (
-	flagSet    flagOp = iota + 1 // newly raised: stored with since = now
-	flagUpdate                   // still raised, severity or detail changed
-	flagClear                    // the cause went away: deleted
-)
-
-// flagChange is one flag write: key, the value before (zero when set) and
-// after (zero when cleared).
-type flagChange struct {
-	op       flagOp
-	key      flagKey
-	old, new flagVal
-}
-
-// diffFlags decides, from the stored flags and those computeFlags wants,
-// which to set, update and clear (in key order), and the flags afterwards:
-// a flag that stays keeps the time it was first set, a new one is set at
-// ts. A flag that stays with the same severity and detail is not written.
-func diffFlags(cur, want map[flagKey]flagVal, ts string) ([]flagChange, map[flagKey]flagVal) {
-	keys := make([]flagKey, 0, len(want)+len(cur))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	for k := range cur {
-		if _, ok := want[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b flagKey) int {
-		return strings.Compare(a.subject+a.id+a.flag, b.subject+b.id+b.flag)
-	})
-	var changes []flagChange
-	after := make(map[flagKey]flagVal, len(want))
-	for _, k := range keys {
-		w, wanted := want[k]
-		c, has := cur[k]
-		switch {
-		case wanted && !has:
-			w.since = ts
-			changes = append(changes, flagChange{op: flagSet, key: k, new: w})
-		case wanted:
-			w.since = c.since
-			if w.severity != c.severity || w.detail != c.detail {
-				changes = append(changes, flagChange{op: flagUpdate, key: k, old: c, new: w})
-			}
-		default:
-			changes = append(changes, flagChange{op: flagClear, key: k, old: c})
-		}
-		if wanted {
-			after[k] = w
-		}
-	}
-	return changes, after
-}
-
-// syncFlags makes the scope's stored flags those computeFlags wants
-// (diffFlags decides), recording each set and clear in the history.
+// syncFlags makes the scope's stored flags those register.ComputeFlags
+// wants (register.DiffFlags decides), recording each set and clear in the history.
 func (r *Registry) syncFlags(ctx context.Context, tx *Tx, h *historyWriter, s *scope, now time.Time) (set, cleared int, err error) {
-	changes, want := diffFlags(s.flags, computeFlags(s, now, r.missingWindow()), fmtTime(now))
+	changes, want := register.DiffFlags(s.flags, register.ComputeFlags(s.Scope, now, r.missingWindow()), fmtTime(now))
 	changedDev := map[string]bool{}
-	assetOf := func(k flagKey) (string, string, string) {
-		if k.subject == subjectAsset {
-			a := s.assets[k.id]
+	assetOf := func(k register.FlagKey) (string, string, string) {
+		if k.Subject == register.SubjectAsset {
+			a := s.Assets[k.ID]
 			dev := ""
-			if l, ok := s.links[k.id]; ok {
-				dev = l.deviceID
+			if l, ok := s.Links[k.ID]; ok {
+				dev = l.DeviceID
 			}
-			return a.id, a.tag, dev
+			return a.ID, a.Tag, dev
 		}
-		for _, l := range s.links {
-			if l.deviceID == k.id {
-				return l.assetID, s.assets[l.assetID].tag, k.id
+		for _, l := range s.Links {
+			if l.DeviceID == k.ID {
+				return l.AssetID, s.Assets[l.AssetID].Tag, k.ID
 			}
 		}
-		return "", "", k.id
+		return "", "", k.ID
 	}
 	for _, c := range changes {
-		k, w := c.key, c.new
+		k, w := c.Key, c.New
 		assetID, tag, dev := assetOf(k)
-		switch c.op {
-		case flagSet:
+		switch c.Op {
+		case register.OpSet:
 			if _, err := tx.ExecContext(ctx, `INSERT INTO flags (subject, subject_id, flag, since, severity, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
-				k.subject, k.id, k.flag, w.since, w.severity, w.detail); err != nil {
+				k.Subject, k.ID, k.Flag, w.Since, w.Severity, w.Detail); err != nil {
 				return set, cleared, fmt.Errorf("set flag: %w", err)
 			}
-			if err := h.add("device."+k.flag, assetID, tag, dev, w.severity, "", w.detail); err != nil {
+			if err := h.add("device."+k.Flag, assetID, tag, dev, w.Severity, "", w.Detail); err != nil {
 				return set, cleared, err
 			}
 			set++
-		case flagUpdate:
+		case register.OpUpdate:
 			if _, err := tx.ExecContext(ctx, `UPDATE flags SET severity = $1, detail = $2 WHERE subject = $3 AND subject_id = $4 AND flag = $5`,
-				w.severity, w.detail, k.subject, k.id, k.flag); err != nil {
+				w.Severity, w.Detail, k.Subject, k.ID, k.Flag); err != nil {
 				return set, cleared, fmt.Errorf("update flag: %w", err)
 			}
-			if w.severity != c.old.severity {
-				if err := h.add("device."+k.flag, assetID, tag, dev, w.severity, c.old.detail, w.detail); err != nil {
+			if w.Severity != c.Old.Severity {
+				if err := h.add("device."+k.Flag, assetID, tag, dev, w.Severity, c.Old.Detail, w.Detail); err != nil {
 					return set, cleared, err
 				}
 			}
-		case flagClear:
-			if _, err := tx.ExecContext(ctx, `DELETE FROM flags WHERE subject = $1 AND subject_id = $2 AND flag = $3`, k.subject, k.id, k.flag); err != nil {
+		case register.OpClear:
+			if _, err := tx.ExecContext(ctx, `DELETE FROM flags WHERE subject = $1 AND subject_id = $2 AND flag = $3`, k.Subject, k.ID, k.Flag); err != nil {
 				return set, cleared, fmt.Errorf("clear flag: %w", err)
 			}
-			if err := h.add(KindFlagCleared, assetID, tag, dev, k.flag, c.old.detail, ""); err != nil {
+			if err := h.add(KindFlagCleared, assetID, tag, dev, k.Flag, c.Old.Detail, ""); err != nil {
 				return set, cleared, err
 			}
 			cleared++
 		}
-		if k.subject == subjectDevice && c.op != flagUpdate {
-			changedDev[k.id] = true
+		if k.Subject == register.SubjectDevice && c.Op != register.OpUpdate {
+			changedDev[k.ID] = true
 		}
 	}
 	s.flags = want
 	// devices.flags: keep what report apply owns (identity_conflict), put
 	// the register's device flags beside it.
 	for id := range changedDev {
-		d := s.devs[id]
+		d := s.Devices[id]
 		if d == nil {
 			continue
 		}
 		var l []string
-		for _, f := range splitList(d.flags) {
+		for _, f := range splitList(d.Flags) {
 			if f != FlagUnregistered && f != FlagNotInService {
 				l = append(l, f)
 			}
 		}
 		for _, f := range []string{FlagUnregistered, FlagNotInService} {
-			if _, ok := want[flagKey{subjectDevice, id, f}]; ok {
+			if _, ok := want[register.FlagKey{Subject: register.SubjectDevice, ID: id, Flag: f}]; ok {
 				l = append(l, f)
 			}
 		}
 		slices.Sort(l)
-		if nf := strings.Join(l, ","); nf != d.flags {
+		if nf := strings.Join(l, ","); nf != d.Flags {
 			if _, err := tx.ExecContext(ctx, `UPDATE devices SET flags = $1 WHERE id = $2`, nf, id); err != nil {
 				return set, cleared, fmt.Errorf("update device flags: %w", err)
 			}
-			d.flags = nf
+			d.Flags = nf
 		}
 	}
 	return set, cleared, nil
@@ -383,7 +249,7 @@ func subjectFlags(ctx context.Context, q querier, subject, id string) ([]Flag, e
 
 func attachAssetFlags(ctx context.Context, q querier, as []Asset) error {
 	for i := range as {
-		f, err := subjectFlags(ctx, q, subjectAsset, as[i].ID)
+		f, err := subjectFlags(ctx, q, register.SubjectAsset, as[i].ID)
 		if err != nil {
 			return err
 		}
@@ -422,12 +288,12 @@ func attachRegister(ctx context.Context, q querier, d *Device) error {
 		return fmt.Errorf("read device asset: %w", err)
 	default:
 		a.LinkedAt = parseTime(linkedAt)
-		if a.Flags, err = subjectFlags(ctx, q, subjectAsset, a.ID); err != nil {
+		if a.Flags, err = subjectFlags(ctx, q, register.SubjectAsset, a.ID); err != nil {
 			return err
 		}
 		d.Asset = &a
 	}
-	fl, err := subjectFlags(ctx, q, subjectDevice, d.ID)
+	fl, err := subjectFlags(ctx, q, register.SubjectDevice, d.ID)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -31,24 +32,6 @@ func normaliseIdentity(id wire.Identity) hwID {
 		Board:  identity.Serial(id.BoardSerial),
 		MACs:   strings.Join(macs, ","),
 	}
-}
-
-// swapUUID returns a normalised UUID with the byte order of its first three
-// fields reversed. SMBIOS 2.6 stores those fields little-endian and some
-// firmware and tools print them without swapping, so the same board can
-// appear under either form.
-func swapUUID(u string) string {
-	if len(u) != 36 {
-		return ""
-	}
-	rev := func(s string) string {
-		var b strings.Builder
-		for i := len(s) - 2; i >= 0; i -= 2 {
-			b.WriteString(s[i : i+2])
-		}
-		return b.String()
-	}
-	return rev(u[0:8]) + "-" + rev(u[9:13]) + "-" + rev(u[14:18]) + u[18:]
 }
 
 // matchBy names which identity field tied an enrolment to a device.
@@ -86,7 +69,7 @@ func findCandidates(ctx context.Context, tx *Tx, id hwID) ([]string, matchBy, er
 		args  []any
 	}{
 		{"system_serial", id.Serial != "", `SELECT id FROM devices WHERE system_serial = $1 ORDER BY last_seen DESC, id`, []any{id.Serial}},
-		{"system_uuid", id.UUID != "", `SELECT id FROM devices WHERE system_uuid = $1 OR system_uuid = $2 ORDER BY last_seen DESC, id`, []any{id.UUID, swapUUID(id.UUID)}},
+		{"system_uuid", id.UUID != "", `SELECT id FROM devices WHERE system_uuid = $1 OR system_uuid = $2 ORDER BY last_seen DESC, id`, []any{id.UUID, register.SwapUUID(id.UUID)}},
 		{"macs", id.MACs != "", `SELECT id FROM devices WHERE macs = $1 ORDER BY last_seen DESC, id`, []any{id.MACs}},
 	} {
 		if !f.on {
@@ -116,7 +99,7 @@ func liveConflicts(ctx context.Context, tx *Tx, self string, id hwID, now time.T
 		    OR (d.macs <> '' AND d.macs = $5))
 		  AND EXISTS (SELECT 1 FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL AND c.not_after > $6)
 		ORDER BY d.id`,
-		self, id.Serial, id.UUID, swapUUID(id.UUID), id.MACs, fmtTime(now))
+		self, id.Serial, id.UUID, register.SwapUUID(id.UUID), id.MACs, fmtTime(now))
 	if err != nil {
 		return nil, err
 	}

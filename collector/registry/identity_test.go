@@ -3,31 +3,11 @@ package registry
 import (
 	"testing"
 
+	"github.com/rosterhq/roster/collector/register"
+
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
-
-func TestSwapUUID(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{"4c4c4544-0053-3510-8051-b7c04f4b3732", "44454c4c-5300-1035-8051-b7c04f4b3732"},
-		{"44454c4c-5300-1035-8051-b7c04f4b3732", "4c4c4544-0053-3510-8051-b7c04f4b3732"},
-		{"", ""},
-		{"not-a-uuid", ""},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			t.Parallel()
-			if got := swapUUID(tc.in); got != tc.want {
-				t.Errorf("swapUUID(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-			if tc.want != "" {
-				if got := swapUUID(swapUUID(tc.in)); got != tc.in {
-					t.Errorf("swapUUID twice = %q, want %q", got, tc.in)
-				}
-			}
-		})
-	}
-}
 
 func TestNormaliseIdentity(t *testing.T) {
 	t.Parallel()
@@ -48,7 +28,7 @@ func TestNormaliseIdentity(t *testing.T) {
 		})
 	}
 	// The placeholder UUID's byte-swapped twin must not become a match key.
-	if identity.UUID(swapUUID("03000200-0400-0500-0006-000700080009")) != "" {
+	if identity.UUID(register.SwapUUID("03000200-0400-0500-0006-000700080009")) != "" {
 		t.Error("swapped placeholder UUID is treated as real")
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rosterhq/roster/collector/assetcsv"
 	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/collector/webhook"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -50,20 +51,20 @@ func (s *scope) markChanged(plans []planned) {
 // changed: both ends of every link it removed or made, the devices a
 // caller marked (a link changed by hand before settle), and the devices
 // now linked to a marked asset; less the one the caller evaluates itself.
-func (s *scope) toEvaluate(gone, added []link) []string {
+func (s *scope) toEvaluate(gone, added []register.Link) []string {
 	set := map[string]bool{}
 	for _, l := range gone {
-		set[l.deviceID] = true
+		set[l.DeviceID] = true
 	}
 	for _, l := range added {
-		set[l.deviceID] = true
+		set[l.DeviceID] = true
 	}
 	for d := range s.reevalDevs {
 		set[d] = true
 	}
 	for a := range s.reevalAssets {
-		if l, ok := s.links[a]; ok {
-			set[l.deviceID] = true
+		if l, ok := s.Links[a]; ok {
+			set[l.DeviceID] = true
 		}
 	}
 	delete(set, s.evaluatedLater)

@@ -1,19 +1,13 @@
 package registry
 
-// Linking devices to assets. A register serial is compared with what
-// agents report in a fixed order: the normalised system serial, then the
-// system UUID (either byte order; registers record a VM's UUID in the
-// serial column), then a MAC address (the odd appliance). A manual link
-// (rosterctl assets link) always wins: matching never moves or removes
-// it, and neither its asset nor its device takes part in matching.
-//
-// Matching is one pure function over a scope: every device and asset
+// Linking devices to assets. Which device an asset is linked to is
+// decided by register.MatchLinks (serial, then UUID, then MAC; manual
+// links always win) over a scope: every device and asset
 // (after an import and on the periodic refresh), or the few a report or a
 // single change can touch (loadScope). settle then writes the link and
 // flag changes of the scope in the caller's transaction.
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -21,49 +15,22 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rosterhq/roster/collector/register"
 )
 
-// How a link was made.
+// How a link was made (register.MatchLinks decides).
 const (
-	LinkSerial = "system_serial"
-	LinkUUID   = "system_uuid"
-	LinkMAC    = "mac"
-	LinkManual = "manual"
+	LinkSerial = register.LinkSerial
+	LinkUUID   = register.LinkUUID
+	LinkMAC    = register.LinkMAC
+	LinkManual = register.LinkManual
 )
-
-// linkRank orders automatic matches, strongest first.
-func linkRank(how string) int {
-	switch how {
-	case LinkSerial:
-		return 0
-	case LinkUUID:
-		return 1
-	}
-	return 2
-}
-
-// devKey is what linking and flagging need of a device.
-type devKey struct {
-	id, hostname, serial, uuid, macs, flags, state, lastSeen string
-}
-
-// assetKey is what linking and flagging need of an asset.
-type assetKey struct {
-	id, tag, serial, suuid, smac, status, owner, ownerEmail, location string
-}
-
-type link struct {
-	assetID, deviceID, how, linkedAt string
-}
 
 // scope is a set of devices and assets with their current links and flags.
 type scope struct {
-	devs   map[string]*devKey
-	assets map[string]*assetKey
-	links  map[string]link // by asset id, only links among the scope
-	flags  map[flagKey]flagVal
-	// expiredWipes: assets whose latest wipe request expired, by asset id.
-	expiredWipes map[string]expiredWipe
+	register.Scope
+	flags map[register.FlagKey]register.FlagValue
 	// What settle re-evaluates besides both ends of the links it changes
 	// (linkeval.go): devices whose link a caller changed before settle,
 	// and assets whose fields compliance reads changed (by asset id). A
@@ -73,8 +40,8 @@ type scope struct {
 }
 
 func newScope() *scope {
-	return &scope{devs: map[string]*devKey{}, assets: map[string]*assetKey{}, links: map[string]link{}, flags: map[flagKey]flagVal{},
-		expiredWipes: map[string]expiredWipe{}, reevalDevs: map[string]bool{}, reevalAssets: map[string]bool{}}
+	return &scope{Scope: register.NewScope(), flags: map[register.FlagKey]register.FlagValue{},
+		reevalDevs: map[string]bool{}, reevalAssets: map[string]bool{}}
 }
 
 const devKeyCols = `id, hostname, system_serial, system_uuid, macs, flags, state, last_seen`
@@ -87,11 +54,13 @@ func (s *scope) readDevs(ctx context.Context, q querier, where string, args ...a
 	}
 	defer rows.Close()
 	for rows.Next() {
-		d := &devKey{}
-		if err := rows.Scan(&d.id, &d.hostname, &d.serial, &d.uuid, &d.macs, &d.flags, &d.state, &d.lastSeen); err != nil {
+		d := &register.Device{}
+		var state string
+		if err := rows.Scan(&d.ID, &d.Hostname, &d.Serial, &d.UUID, &d.MACs, &d.Flags, &state, &d.LastSeen); err != nil {
 			return fmt.Errorf("read devices: %w", err)
 		}
-		s.devs[d.id] = d
+		d.Revoked = state == StateRevoked
+		s.Devices[d.ID] = d
 	}
 	return rows.Err()
 }
@@ -103,25 +72,25 @@ func (s *scope) readAssets(ctx context.Context, q querier, where string, args ..
 	}
 	defer rows.Close()
 	for rows.Next() {
-		a := &assetKey{}
-		if err := rows.Scan(&a.id, &a.tag, &a.serial, &a.suuid, &a.smac, &a.status, &a.owner, &a.ownerEmail, &a.location); err != nil {
+		a := &register.Asset{}
+		if err := rows.Scan(&a.ID, &a.Tag, &a.Serial, &a.SerialUUID, &a.SerialMAC, &a.Status, &a.Owner, &a.OwnerEmail, &a.Location); err != nil {
 			return fmt.Errorf("read assets: %w", err)
 		}
-		s.assets[a.id] = a
+		s.Assets[a.ID] = a
 	}
 	return rows.Err()
 }
 
-func (s *scope) readLinks(ctx context.Context, q querier, where string, args ...any) ([]link, error) {
+func (s *scope) readLinks(ctx context.Context, q querier, where string, args ...any) ([]register.Link, error) {
 	rows, err := q.QueryContext(ctx, `SELECT asset_id, device_id, how, linked_at FROM asset_links `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read links: %w", err)
 	}
 	defer rows.Close()
-	var out []link
+	var out []register.Link
 	for rows.Next() {
-		var l link
-		if err := rows.Scan(&l.assetID, &l.deviceID, &l.how, &l.linkedAt); err != nil {
+		var l register.Link
+		if err := rows.Scan(&l.AssetID, &l.DeviceID, &l.How, &l.LinkedAt); err != nil {
 			return nil, fmt.Errorf("read links: %w", err)
 		}
 		out = append(out, l)
@@ -143,7 +112,7 @@ func (r *Registry) loadAll(ctx context.Context, q querier) (*scope, error) {
 		return nil, err
 	}
 	for _, l := range ls {
-		s.links[l.assetID] = l
+		s.Links[l.AssetID] = l
 	}
 	if err := s.readExpiredWipes(ctx, q); err != nil {
 		return nil, err
@@ -171,38 +140,38 @@ func (r *Registry) loadScope(ctx context.Context, q querier, deviceIDs, assetIDs
 	if err := s.readLinkedSides(ctx, q); err != nil {
 		return nil, err
 	}
-	for _, d := range slices.Collect(mapValues(s.devs)) {
-		if d.serial != "" {
-			if err := s.readAssets(ctx, q, `WHERE serial = $1`, d.serial); err != nil {
+	for _, d := range slices.Collect(mapValues(s.Devices)) {
+		if d.Serial != "" {
+			if err := s.readAssets(ctx, q, `WHERE serial = $1`, d.Serial); err != nil {
 				return nil, err
 			}
 		}
-		if d.uuid != "" {
-			if err := s.readAssets(ctx, q, `WHERE serial_uuid = $1 OR serial_uuid = $2`, d.uuid, swapUUID(d.uuid)); err != nil {
+		if d.UUID != "" {
+			if err := s.readAssets(ctx, q, `WHERE serial_uuid = $1 OR serial_uuid = $2`, d.UUID, register.SwapUUID(d.UUID)); err != nil {
 				return nil, err
 			}
 		}
-		for _, m := range splitList(d.macs) {
+		for _, m := range splitList(d.MACs) {
 			if err := s.readAssets(ctx, q, `WHERE serial_mac = $1`, m); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for _, a := range slices.Collect(mapValues(s.assets)) {
-		if a.serial != "" {
-			if err := s.readDevs(ctx, q, `WHERE system_serial = $1`, a.serial); err != nil {
+	for _, a := range slices.Collect(mapValues(s.Assets)) {
+		if a.Serial != "" {
+			if err := s.readDevs(ctx, q, `WHERE system_serial = $1`, a.Serial); err != nil {
 				return nil, err
 			}
 		}
-		if a.suuid != "" {
-			if err := s.readDevs(ctx, q, `WHERE system_uuid = $1 OR system_uuid = $2`, a.suuid, swapUUID(a.suuid)); err != nil {
+		if a.SerialUUID != "" {
+			if err := s.readDevs(ctx, q, `WHERE system_uuid = $1 OR system_uuid = $2`, a.SerialUUID, register.SwapUUID(a.SerialUUID)); err != nil {
 				return nil, err
 			}
 		}
-		if a.smac != "" {
+		if a.SerialMAC != "" {
 			// macs is a list joined by ','; the LIKE over-fetches and
-			// matchLinks compares whole addresses.
-			if err := s.readDevs(ctx, q, `WHERE macs LIKE $1`, "%"+a.smac+"%"); err != nil {
+			// register.MatchLinks compares whole addresses.
+			if err := s.readDevs(ctx, q, `WHERE macs LIKE $1`, "%"+a.SerialMAC+"%"); err != nil {
 				return nil, err
 			}
 		}
@@ -211,13 +180,13 @@ func (r *Registry) loadScope(ctx context.Context, q querier, deviceIDs, assetIDs
 	if err := s.readLinkedSides(ctx, q); err != nil {
 		return nil, err
 	}
-	for id := range s.devs {
-		if err := s.readFlags(ctx, q, subjectDevice, &id); err != nil {
+	for id := range s.Devices {
+		if err := s.readFlags(ctx, q, register.SubjectDevice, &id); err != nil {
 			return nil, err
 		}
 	}
-	for id := range s.assets {
-		if err := s.readFlags(ctx, q, subjectAsset, &id); err != nil {
+	for id := range s.Assets {
+		if err := s.readFlags(ctx, q, register.SubjectAsset, &id); err != nil {
 			return nil, err
 		}
 	}
@@ -230,29 +199,29 @@ func (r *Registry) loadScope(ctx context.Context, q querier, deviceIDs, assetIDs
 // readLinkedSides reads the links of every member and the members at
 // their other ends.
 func (s *scope) readLinkedSides(ctx context.Context, q querier) error {
-	for _, a := range slices.Collect(mapValues(s.assets)) {
-		ls, err := s.readLinks(ctx, q, `WHERE asset_id = $1`, a.id)
+	for _, a := range slices.Collect(mapValues(s.Assets)) {
+		ls, err := s.readLinks(ctx, q, `WHERE asset_id = $1`, a.ID)
 		if err != nil {
 			return err
 		}
 		for _, l := range ls {
-			s.links[l.assetID] = l
-			if _, ok := s.devs[l.deviceID]; !ok {
-				if err := s.readDevs(ctx, q, `WHERE id = $1`, l.deviceID); err != nil {
+			s.Links[l.AssetID] = l
+			if _, ok := s.Devices[l.DeviceID]; !ok {
+				if err := s.readDevs(ctx, q, `WHERE id = $1`, l.DeviceID); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	for _, d := range slices.Collect(mapValues(s.devs)) {
-		ls, err := s.readLinks(ctx, q, `WHERE device_id = $1`, d.id)
+	for _, d := range slices.Collect(mapValues(s.Devices)) {
+		ls, err := s.readLinks(ctx, q, `WHERE device_id = $1`, d.ID)
 		if err != nil {
 			return err
 		}
 		for _, l := range ls {
-			s.links[l.assetID] = l
-			if _, ok := s.assets[l.assetID]; !ok {
-				if err := s.readAssets(ctx, q, `WHERE id = $1`, l.assetID); err != nil {
+			s.Links[l.AssetID] = l
+			if _, ok := s.Assets[l.AssetID]; !ok {
+				if err := s.readAssets(ctx, q, `WHERE id = $1`, l.AssetID); err != nil {
 					return err
 				}
 			}
@@ -269,97 +238,6 @@ func mapValues[K comparable, V any](m map[K]V) func(func(V) bool) {
 			}
 		}
 	}
-}
-
-// matchLinks works out the links of a scope: manual links stay, then each
-// automatic candidate pair is taken strongest first (serial, UUID, MAC);
-// among equals a link that exists already stays (so two clones of one VM
-// do not take the asset from each other on every report), then the device
-// seen last wins. Each device and each asset gets at most one link.
-func matchLinks(s *scope) map[string]link {
-	out := map[string]link{}
-	takenDev := map[string]bool{}
-	for a, l := range s.links {
-		if l.how == LinkManual {
-			out[a] = l
-			takenDev[l.deviceID] = true
-		}
-	}
-	bySerial, byUUID, byMAC := map[string][]*devKey{}, map[string][]*devKey{}, map[string][]*devKey{}
-	for _, d := range s.devs {
-		if takenDev[d.id] {
-			continue
-		}
-		if d.serial != "" {
-			bySerial[d.serial] = append(bySerial[d.serial], d)
-		}
-		if d.uuid != "" {
-			byUUID[d.uuid] = append(byUUID[d.uuid], d)
-			if sw := swapUUID(d.uuid); sw != d.uuid && sw != "" {
-				byUUID[sw] = append(byUUID[sw], d)
-			}
-		}
-		for _, m := range splitList(d.macs) {
-			byMAC[m] = append(byMAC[m], d)
-		}
-	}
-	type pair struct {
-		a    *assetKey
-		d    *devKey
-		how  string
-		kept bool
-	}
-	var pairs []pair
-	for _, a := range s.assets {
-		if _, manual := out[a.id]; manual {
-			continue
-		}
-		add := func(how string, ds []*devKey) {
-			for _, d := range ds {
-				cur, ok := s.links[a.id]
-				pairs = append(pairs, pair{a, d, how, ok && cur.deviceID == d.id && cur.how == how})
-			}
-		}
-		if a.serial != "" {
-			add(LinkSerial, bySerial[a.serial])
-		}
-		if a.suuid != "" {
-			add(LinkUUID, byUUID[a.suuid])
-		}
-		if a.smac != "" {
-			add(LinkMAC, byMAC[a.smac])
-		}
-	}
-	slices.SortFunc(pairs, func(x, y pair) int {
-		if c := cmp.Compare(linkRank(x.how), linkRank(y.how)); c != 0 {
-			return c
-		}
-		if x.kept != y.kept {
-			if x.kept {
-				return -1
-			}
-			return 1
-		}
-		if c := strings.Compare(y.d.lastSeen, x.d.lastSeen); c != 0 {
-			return c
-		}
-		if c := strings.Compare(x.a.tag, y.a.tag); c != 0 {
-			return c
-		}
-		return strings.Compare(x.d.id, y.d.id)
-	})
-	for _, p := range pairs {
-		if _, done := out[p.a.id]; done || takenDev[p.d.id] {
-			continue
-		}
-		l := link{assetID: p.a.id, deviceID: p.d.id, how: p.how}
-		if cur, ok := s.links[p.a.id]; ok && cur.deviceID == p.d.id && cur.how == p.how {
-			l.linkedAt = cur.linkedAt
-		}
-		out[p.a.id] = l
-		takenDev[p.d.id] = true
-	}
-	return out
 }
 
 // Changes counts what settle or RefreshFlags changed.
@@ -379,41 +257,41 @@ func (r *Registry) settle(ctx context.Context, tx *Tx, s *scope, actor Actor, no
 		return ch, err
 	}
 	defer h.close()
-	want := matchLinks(s)
+	want := register.MatchLinks(s.Scope)
 	ts := fmtTime(now)
-	var gone, added []link
-	for a, cur := range s.links {
-		if w, ok := want[a]; !ok || w.deviceID != cur.deviceID || w.how != cur.how {
+	var gone, added []register.Link
+	for a, cur := range s.Links {
+		if w, ok := want[a]; !ok || w.DeviceID != cur.DeviceID || w.How != cur.How {
 			gone = append(gone, cur)
 		}
 	}
 	for a, w := range want {
-		if cur, ok := s.links[a]; !ok || w.deviceID != cur.deviceID || w.how != cur.how {
-			w.linkedAt = ts
+		if cur, ok := s.Links[a]; !ok || w.DeviceID != cur.DeviceID || w.How != cur.How {
+			w.LinkedAt = ts
 			want[a] = w
 			added = append(added, w)
 		}
 	}
-	slices.SortFunc(gone, func(x, y link) int { return strings.Compare(x.assetID, y.assetID) })
-	slices.SortFunc(added, func(x, y link) int { return strings.Compare(x.assetID, y.assetID) })
+	slices.SortFunc(gone, func(x, y register.Link) int { return strings.Compare(x.AssetID, y.AssetID) })
+	slices.SortFunc(added, func(x, y register.Link) int { return strings.Compare(x.AssetID, y.AssetID) })
 	for _, l := range gone {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM asset_links WHERE asset_id = $1`, l.assetID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM asset_links WHERE asset_id = $1`, l.AssetID); err != nil {
 			return ch, fmt.Errorf("unlink asset: %w", err)
 		}
-		if err := h.add(KindAssetUnlinked, l.assetID, s.assets[l.assetID].tag, l.deviceID, l.how, l.deviceID, ""); err != nil {
+		if err := h.add(KindAssetUnlinked, l.AssetID, s.Assets[l.AssetID].Tag, l.DeviceID, l.How, l.DeviceID, ""); err != nil {
 			return ch, err
 		}
 	}
 	for _, l := range added {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO asset_links (asset_id, device_id, how, linked_at) VALUES ($1, $2, $3, $4)`, l.assetID, l.deviceID, l.how, l.linkedAt); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO asset_links (asset_id, device_id, how, linked_at) VALUES ($1, $2, $3, $4)`, l.AssetID, l.DeviceID, l.How, l.LinkedAt); err != nil {
 			return ch, fmt.Errorf("link asset: %w", err)
 		}
-		if err := h.add(KindAssetLinked, l.assetID, s.assets[l.assetID].tag, l.deviceID, l.how, "", l.deviceID); err != nil {
+		if err := h.add(KindAssetLinked, l.AssetID, s.Assets[l.AssetID].Tag, l.DeviceID, l.How, "", l.DeviceID); err != nil {
 			return ch, err
 		}
 	}
 	ch.LinksChanged = len(gone) + len(added)
-	s.links = want
+	s.Links = want
 	set, cleared, err := r.syncFlags(ctx, tx, h, s, now)
 	ch.FlagsSet, ch.FlagsCleared = set, cleared
 	if err != nil {
@@ -449,16 +327,16 @@ func (r *Registry) relink(ctx context.Context, tx *Tx, device, evaluatedLater st
 
 // dropLink deletes the asset's link and records it.
 func dropLink(ctx context.Context, tx *Tx, h *historyWriter, s *scope, assetID string) error {
-	l, ok := s.links[assetID]
+	l, ok := s.Links[assetID]
 	if !ok {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM asset_links WHERE asset_id = $1`, assetID); err != nil {
 		return fmt.Errorf("unlink asset: %w", err)
 	}
-	delete(s.links, assetID)
-	s.reevalDevs[l.deviceID] = true
-	return h.add(KindAssetUnlinked, assetID, s.assets[assetID].tag, l.deviceID, l.how, l.deviceID, "")
+	delete(s.Links, assetID)
+	s.reevalDevs[l.DeviceID] = true
+	return h.add(KindAssetUnlinked, assetID, s.Assets[assetID].Tag, l.DeviceID, l.How, l.DeviceID, "")
 }
 
 func assetIDByTag(ctx context.Context, tx *Tx, tag string) (string, error) {
@@ -490,7 +368,7 @@ func (r *Registry) LinkAsset(ctx context.Context, tag, deviceRef string, actor A
 		if err != nil {
 			return err
 		}
-		if l, ok := s.links[assetID]; ok && l.deviceID == dev && l.how == LinkManual {
+		if l, ok := s.Links[assetID]; ok && l.DeviceID == dev && l.How == LinkManual {
 			return nil
 		}
 		h, err := newHistoryWriter(ctx, tx, actor, now)
@@ -498,26 +376,26 @@ func (r *Registry) LinkAsset(ctx context.Context, tag, deviceRef string, actor A
 			return err
 		}
 		defer h.close()
-		for a, l := range s.links {
-			if a == assetID || l.deviceID == dev {
+		for a, l := range s.Links {
+			if a == assetID || l.DeviceID == dev {
 				if err := dropLink(ctx, tx, h, s, a); err != nil {
 					return err
 				}
 			}
 		}
-		l := link{assetID: assetID, deviceID: dev, how: LinkManual, linkedAt: fmtTime(now)}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO asset_links (asset_id, device_id, how, linked_at) VALUES ($1, $2, $3, $4)`, l.assetID, l.deviceID, l.how, l.linkedAt); err != nil {
+		l := register.Link{AssetID: assetID, DeviceID: dev, How: LinkManual, LinkedAt: fmtTime(now)}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO asset_links (asset_id, device_id, how, linked_at) VALUES ($1, $2, $3, $4)`, l.AssetID, l.DeviceID, l.How, l.LinkedAt); err != nil {
 			return fmt.Errorf("link asset: %w", err)
 		}
-		s.links[assetID] = l
+		s.Links[assetID] = l
 		s.reevalDevs[dev] = true
-		if err := h.add(KindAssetLinked, assetID, s.assets[assetID].tag, dev, LinkManual, "", dev); err != nil {
+		if err := h.add(KindAssetLinked, assetID, s.Assets[assetID].Tag, dev, LinkManual, "", dev); err != nil {
 			return err
 		}
 		if _, err = r.settle(ctx, tx, s, actor, now); err != nil {
 			return err
 		}
-		return r.audit(ctx, tx, "asset.linked", "asset:"+s.assets[assetID].tag, map[string]string{"device_id": dev, "how": LinkManual})
+		return r.audit(ctx, tx, "asset.linked", "asset:"+s.Assets[assetID].Tag, map[string]string{"device_id": dev, "how": LinkManual})
 	})
 	if err != nil {
 		return Asset{}, fmt.Errorf("link asset %s: %w", tag, err)
@@ -541,7 +419,7 @@ func (r *Registry) UnlinkAsset(ctx context.Context, tag string, actor Actor, now
 		if err != nil {
 			return err
 		}
-		if _, ok := s.links[assetID]; !ok {
+		if _, ok := s.Links[assetID]; !ok {
 			return ErrInvalid.Errorf("asset %s is not linked", tag)
 		}
 		h, err := newHistoryWriter(ctx, tx, actor, now)
@@ -549,14 +427,14 @@ func (r *Registry) UnlinkAsset(ctx context.Context, tag string, actor Actor, now
 			return err
 		}
 		defer h.close()
-		dev := s.links[assetID].deviceID
+		dev := s.Links[assetID].DeviceID
 		if err := dropLink(ctx, tx, h, s, assetID); err != nil {
 			return err
 		}
 		if _, err = r.settle(ctx, tx, s, actor, now); err != nil {
 			return err
 		}
-		return r.audit(ctx, tx, "asset.unlinked", "asset:"+s.assets[assetID].tag, map[string]string{"device_id": dev})
+		return r.audit(ctx, tx, "asset.unlinked", "asset:"+s.Assets[assetID].Tag, map[string]string{"device_id": dev})
 	})
 	if err != nil {
 		return Asset{}, fmt.Errorf("unlink asset %s: %w", tag, err)

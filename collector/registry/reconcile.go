@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rosterhq/roster/collector/register"
 )
 
 // ParseHostnameRule compiles a naming rule and checks it names at least
@@ -117,22 +119,22 @@ func (r *Registry) Reconcile(ctx context.Context, rule *regexp.Regexp, now time.
 	if rule != nil {
 		out.HostnameRule = rule.String()
 	}
-	want := computeFlags(s, now, r.missingWindow())
-	since := func(k flagKey) string {
+	want := register.ComputeFlags(s.Scope, now, r.missingWindow())
+	since := func(k register.FlagKey) string {
 		if v, ok := s.flags[k]; ok {
-			return v.since
+			return v.Since
 		}
 		return fmtTime(now)
 	}
-	for _, l := range s.links {
-		a, d := s.assets[l.assetID], s.devs[l.deviceID]
+	for _, l := range s.Links {
+		a, d := s.Assets[l.AssetID], s.Devices[l.DeviceID]
 		if a == nil || d == nil {
 			continue
 		}
-		m := ReconcileMatch{AssetTag: a.tag, Status: a.status, DeviceID: d.id, Hostname: d.hostname, LinkedBy: l.how, LastSeen: d.lastSeen}
+		m := ReconcileMatch{AssetTag: a.Tag, Status: a.Status, DeviceID: d.ID, Hostname: d.Hostname, LinkedBy: l.How, LastSeen: d.LastSeen}
 		out.Matched = append(out.Matched, m)
-		if v, ok := want[flagKey{subjectDevice, d.id, FlagNotInService}]; ok {
-			m.Severity = v.severity
+		if v, ok := want[register.FlagKey{Subject: register.SubjectDevice, ID: d.ID, Flag: FlagNotInService}]; ok {
+			m.Severity = v.Severity
 			out.NotInService = append(out.NotInService, m)
 		}
 		if rule != nil {
@@ -140,15 +142,15 @@ func (r *Registry) Reconcile(ctx context.Context, rule *regexp.Regexp, now time.
 		}
 	}
 	for k, v := range want {
-		switch k.flag {
+		switch k.Flag {
 		case FlagUnregistered:
-			d := s.devs[k.id]
-			out.Unregistered = append(out.Unregistered, ReconcileDevice{DeviceID: d.id, Hostname: d.hostname, Serial: d.serial, LastSeen: d.lastSeen, Since: since(k)})
+			d := s.Devices[k.ID]
+			out.Unregistered = append(out.Unregistered, ReconcileDevice{DeviceID: d.ID, Hostname: d.Hostname, Serial: d.Serial, LastSeen: d.LastSeen, Since: since(k)})
 		case FlagMissing:
-			a := s.assets[k.id]
-			m := ReconcileAsset{AssetTag: a.tag, Serial: a.serial, Owner: a.owner, Location: a.location, Since: since(k), Detail: v.detail}
-			if l, ok := s.links[a.id]; ok {
-				m.DeviceID, m.LastSeen = l.deviceID, s.devs[l.deviceID].lastSeen
+			a := s.Assets[k.ID]
+			m := ReconcileAsset{AssetTag: a.Tag, Serial: a.Serial, Owner: a.Owner, Location: a.Location, Since: since(k), Detail: v.Detail}
+			if l, ok := s.Links[a.ID]; ok {
+				m.DeviceID, m.LastSeen = l.DeviceID, s.Devices[l.DeviceID].LastSeen
 			}
 			out.Missing = append(out.Missing, m)
 		}
@@ -169,13 +171,13 @@ func (r *Registry) Reconcile(ctx context.Context, rule *regexp.Regexp, now time.
 // hostname with the register, case-insensitively. An owner matches the
 // asset's owner or the local part of its owner_email; a register field
 // left empty is not compared.
-func hostnameMismatches(rule *regexp.Regexp, a *assetKey, d *devKey) []ReconcileMismatch {
+func hostnameMismatches(rule *regexp.Regexp, a *register.Asset, d *register.Device) []ReconcileMismatch {
 	mm := func(field, reg, rep string) ReconcileMismatch {
-		return ReconcileMismatch{AssetTag: a.tag, DeviceID: d.id, Hostname: d.hostname, Field: field, Register: reg, Reported: rep}
+		return ReconcileMismatch{AssetTag: a.Tag, DeviceID: d.ID, Hostname: d.Hostname, Field: field, Register: reg, Reported: rep}
 	}
-	sub := rule.FindStringSubmatch(d.hostname)
+	sub := rule.FindStringSubmatch(d.Hostname)
 	if sub == nil {
-		return []ReconcileMismatch{mm("hostname", rule.String(), d.hostname)}
+		return []ReconcileMismatch{mm("hostname", rule.String(), d.Hostname)}
 	}
 	var out []ReconcileMismatch
 	for i, name := range rule.SubexpNames() {
@@ -185,21 +187,21 @@ func hostnameMismatches(rule *regexp.Regexp, a *assetKey, d *devKey) []Reconcile
 		}
 		switch name {
 		case "tag":
-			if !strings.EqualFold(got, a.tag) {
-				out = append(out, mm("asset_tag", a.tag, got))
+			if !strings.EqualFold(got, a.Tag) {
+				out = append(out, mm("asset_tag", a.Tag, got))
 			}
 		case "owner":
-			local, _, _ := strings.Cut(a.ownerEmail, "@")
-			if (a.owner != "" || local != "") && !strings.EqualFold(got, a.owner) && !strings.EqualFold(got, local) {
-				reg := a.owner
-				if a.ownerEmail != "" {
-					reg = strings.TrimSpace(reg + " <" + a.ownerEmail + ">")
+			local, _, _ := strings.Cut(a.OwnerEmail, "@")
+			if (a.Owner != "" || local != "") && !strings.EqualFold(got, a.Owner) && !strings.EqualFold(got, local) {
+				reg := a.Owner
+				if a.OwnerEmail != "" {
+					reg = strings.TrimSpace(reg + " <" + a.OwnerEmail + ">")
 				}
 				out = append(out, mm("owner", reg, got))
 			}
 		case "location":
-			if a.location != "" && !strings.EqualFold(got, a.location) {
-				out = append(out, mm("location", a.location, got))
+			if a.Location != "" && !strings.EqualFold(got, a.Location) {
+				out = append(out, mm("location", a.Location, got))
 			}
 		}
 	}

@@ -7,7 +7,8 @@
 // request leaves nothing behind. Decisions that need no database live in
 // pure packages the registry calls between loading the rows in scope and
 // writing the difference: the wipe lifecycle in collector/offboard, the
-// asset field table in collector/assetcsv, policy evaluation in
+// asset field table in collector/assetcsv, device-asset link matching and
+// the register flags in collector/register, policy evaluation in
 // collector/compliance. SQL uses $1-style placeholders so the same
 // statements run on both engines; with SQLite each $N must first appear in
 // ascending order, because the driver binds arguments by position of first
