@@ -2,10 +2,11 @@
 // kinds and CEL expressions) from YAML, extracts the compact Facts a policy
 // reads from a device's snapshot, and evaluates a Set of policies against one
 // device's facts, asset record, software, exceptions and previous failures,
-// giving one Result per policy. It is pure: no database, no network, no
-// clock (the caller passes Now), so the registry can run it after every
-// report and over the whole fleet when a policy or an exception changes, and
-// tests can pin every boundary. Missing facts make a result unknown, never
+// giving one Result per policy, and decides what those results change in
+// the device's stored ones (DiffResults). It is pure: no database, no
+// network, no clock (the caller passes Now), so the registry can run it
+// after every report and over the whole fleet when a policy or an exception
+// changes, and tests can pin every boundary. Missing facts make a result unknown, never
 // pass. docs/policies.md describes the file format and the default baseline.
 package compliance
 

@@ -300,7 +300,7 @@ func (r *Registry) DeviceComplianceOf(ctx context.Context, ref string) (DeviceCo
 		return DeviceCompliance{}, fmt.Errorf("read compliance of %s: %w", id, err)
 	}
 	out.EvaluatedAt = timePtr(at)
-	stored, err := decodeResults(doc)
+	stored, err := compliance.DecodeResults(doc)
 	if err != nil {
 		return DeviceCompliance{}, fmt.Errorf("read compliance of %s: %w", id, err)
 	}
@@ -403,55 +403,7 @@ func (r *Registry) Summary(ctx context.Context) (ComplianceSummary, error) {
 	return out, nil
 }
 
-// storedResult is one policy's result as device_compliance.results keeps
-// it; times are in the registry's fixed-width text form. The encoding is
-// deterministic, so an unchanged evaluation gives the same text and a
-// fleet-wide evaluation compares strings instead of decoding every
-// device's results.
-type storedResult struct {
-	PolicyID     string `json:"policy_id"`
-	Status       string `json:"status"`
-	Reason       string `json:"reason,omitempty"`
-	ExceptionID  string `json:"exception_id,omitempty"`
-	FailingSince string `json:"failing_since,omitempty"`
-}
-
-func decodeResults(doc string) ([]storedResult, error) {
-	if doc == "" {
-		return nil, nil
-	}
-	var out []storedResult
-	if err := json.Unmarshal([]byte(doc), &out); err != nil {
-		return nil, fmt.Errorf("decode stored results: %w", err)
-	}
-	return out, nil
-}
-
-func stored(r compliance.Result) storedResult {
-	s := storedResult{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason, ExceptionID: r.ExceptionID}
-	if !r.FailingSince.IsZero() {
-		s.FailingSince = fmtTime(r.FailingSince)
-	}
-	return s
-}
-
-// encodeFailing renders the failing-since times as the failing column:
-// "POLICY=TIME" joined by ",", in result order ("" when nothing fails, the
-// common case). It is read on every fleet evaluation, so it is not JSON.
-func encodeFailing(results []storedResult) string {
-	var b strings.Builder
-	for _, r := range results {
-		if r.FailingSince == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(r.PolicyID + "=" + r.FailingSince)
-	}
-	return b.String()
-}
-
+// decodeFailing reads the failing column compliance.EncodeFailing wrote.
 func decodeFailing(s string) map[string]time.Time {
 	if s == "" {
 		return nil
@@ -517,52 +469,18 @@ func (d *evalDevice) input(sw compliance.SoftwareView, excs []compliance.Excepti
 
 // outcome is what an evaluation changed for one device.
 type outcome struct {
-	dev   *evalDevice
-	state string
-	// results is the device's new results, doc and failing their stored
-	// forms; changed says whether they differ from the stored ones.
-	results      []storedResult
-	doc, failing string
-	changed      bool
-	// changes are the status changes, for the compliance.changed event.
-	changes []statusChange
+	dev *evalDevice
+	compliance.Diff
 }
 
-type statusChange struct {
-	PolicyID string `json:"policy_id"`
-	Status   string `json:"status"`
-	Previous string `json:"previous_status"`
-	Reason   string `json:"reason"`
-}
-
+// diffResults compares a device's new results with its stored ones
+// (compliance.DiffResults decides).
 func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
-	o := outcome{dev: d, state: compliance.Worst(results), results: make([]storedResult, 0, len(results))}
-	for _, res := range results {
-		o.results = append(o.results, stored(res))
-	}
-	b, err := json.Marshal(o.results)
+	diff, err := compliance.DiffResults(d.state, d.results, results, fmtTime)
 	if err != nil {
-		return o, fmt.Errorf("encode results: %w", err)
+		return outcome{dev: d, Diff: diff}, fmt.Errorf("device %s: %w", d.id, err)
 	}
-	o.doc, o.failing = string(b), encodeFailing(o.results)
-	if o.doc == d.results && o.state == d.state {
-		return o, nil
-	}
-	o.changed = true
-	prev, err := decodeResults(d.results)
-	if err != nil {
-		return o, fmt.Errorf("device %s: %w", d.id, err)
-	}
-	before := make(map[string]storedResult, len(prev))
-	for _, p := range prev {
-		before[p.PolicyID] = p
-	}
-	for _, r := range o.results {
-		if p, ok := before[r.PolicyID]; !ok || p.Status != r.Status {
-			o.changes = append(o.changes, statusChange{PolicyID: r.PolicyID, Status: r.Status, Previous: p.Status, Reason: r.Reason})
-		}
-	}
-	return o, nil
+	return outcome{dev: d, Diff: diff}, nil
 }
 
 // events returns what an outcome announces: compliance.changed when the
@@ -570,19 +488,19 @@ func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
 // banned-software policy starts failing.
 func (o *outcome) events(set *compliance.Set, now time.Time) []webhook.Event {
 	var evs []webhook.Event
-	if o.state != o.dev.state || len(o.changes) > 0 {
-		changes := o.changes
+	if o.State != o.dev.state || len(o.Changes) > 0 {
+		changes := o.Changes
 		if changes == nil {
-			changes = []statusChange{}
+			changes = []compliance.StatusChange{}
 		}
-		subject := "compliance state " + o.state
-		if o.dev.state != "" && o.dev.state != o.state {
-			subject = "compliance state " + o.dev.state + " → " + o.state
+		subject := "compliance state " + o.State
+		if o.dev.state != "" && o.dev.state != o.State {
+			subject = "compliance state " + o.dev.state + " → " + o.State
 		}
 		evs = append(evs, newEvent(webhook.KindComplianceChanged, o.dev, subject,
-			map[string]any{"state": o.state, "previous_state": o.dev.state, "changes": changes}, now))
+			map[string]any{"state": o.State, "previous_state": o.dev.state, "changes": changes}, now))
 	}
-	for _, c := range o.changes {
+	for _, c := range o.Changes {
 		p, ok := set.Policy(c.PolicyID)
 		bad := c.Status == compliance.StatusFail || c.Status == compliance.StatusInGrace
 		wasBad := c.Previous == compliance.StatusFail || c.Previous == compliance.StatusInGrace
@@ -648,11 +566,11 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	// With the same facts and the same results there is nothing to store
 	// (and no fleet evaluation in flight can be working from older facts,
 	// which is what the rev bump guards against).
-	if factsChanged || o.changed || d.results == "" {
+	if factsChanged || o.Changed || d.results == "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
 			ON CONFLICT (device_id) DO UPDATE SET rev = device_compliance.rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
 				evaluated_at = excluded.evaluated_at`,
-			device, o.state, o.doc, o.failing, fmtTime(now)); err != nil {
+			device, o.State, o.Doc, o.Failing, fmtTime(now)); err != nil {
 			return fmt.Errorf("store compliance: %w", err)
 		}
 	}
@@ -757,7 +675,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 				if !o.dev.stored {
 					stmt = ins
 				}
-				res, err := stmt.ExecContext(ctx, o.state, o.doc, o.failing, ts, o.dev.id, o.dev.rev)
+				res, err := stmt.ExecContext(ctx, o.State, o.Doc, o.Failing, ts, o.dev.id, o.dev.rev)
 				if err != nil {
 					return fmt.Errorf("store compliance: %w", err)
 				}
@@ -821,7 +739,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 					errs[w] = err
 					continue
 				}
-				if o.changed {
+				if o.Changed {
 					found[w] = append(found[w], o)
 				}
 			}

@@ -151,10 +151,10 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		if err != nil {
 			return err
 		}
-		if !o.changed {
+		if !o.Changed {
 			continue
 		}
-		if _, err := store.ExecContext(ctx, d.id, o.state, o.doc, o.failing, ts); err != nil {
+		if _, err := store.ExecContext(ctx, d.id, o.State, o.Doc, o.Failing, ts); err != nil {
 			return fmt.Errorf("store compliance of %s: %w", d.id, err)
 		}
 		evs = append(evs, o.events(st.set, now)...)

@@ -8,8 +8,8 @@
 // pure packages the registry calls between loading the rows in scope and
 // writing the difference: the wipe lifecycle in collector/offboard, the
 // asset field table in collector/assetcsv, device-asset link matching and
-// the register flags in collector/register, policy evaluation in
-// collector/compliance. SQL uses $1-style placeholders so the same
+// the register flags in collector/register, policy evaluation and result
+// diffing in collector/compliance. SQL uses $1-style placeholders so the same
 // statements run on both engines; with SQLite each $N must first appear in
 // ascending order, because the driver binds arguments by position of first
 // appearance, and with PostgreSQL a $N used twice must have one type in

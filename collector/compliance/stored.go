@@ -1,0 +1,113 @@
+package compliance
+
+// Result diffing: what a new evaluation changes in a device's stored
+// results. The registry loads the stored state and results, calls
+// DiffResults and writes the row only when Changed, announcing Changes.
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// StoredResult is one policy's result as the registry keeps it; times are
+// in the registry's fixed-width text form. The encoding is deterministic,
+// so an unchanged evaluation gives the same text and a fleet-wide
+// evaluation compares strings instead of decoding every device's results.
+type StoredResult struct {
+	PolicyID     string `json:"policy_id"`
+	Status       string `json:"status"`
+	Reason       string `json:"reason,omitempty"`
+	ExceptionID  string `json:"exception_id,omitempty"`
+	FailingSince string `json:"failing_since,omitempty"`
+}
+
+// StatusChange is one policy whose status changed (Previous is "" for a
+// policy the device had no result for), as the compliance.changed event
+// lists it.
+type StatusChange struct {
+	PolicyID string `json:"policy_id"`
+	Status   string `json:"status"`
+	Previous string `json:"previous_status"`
+	Reason   string `json:"reason"`
+}
+
+// Diff is a device's new results against its stored ones.
+type Diff struct {
+	State string
+	// Results is the new results, Doc and Failing their stored forms;
+	// Changed says whether they differ from the stored ones.
+	Results      []StoredResult
+	Doc, Failing string
+	Changed      bool
+	// Changes are the status changes, for the compliance.changed event.
+	Changes []StatusChange
+}
+
+// DecodeResults reads a stored results document ("" is none).
+func DecodeResults(doc string) ([]StoredResult, error) {
+	if doc == "" {
+		return nil, nil
+	}
+	var out []StoredResult
+	if err := json.Unmarshal([]byte(doc), &out); err != nil {
+		return nil, fmt.Errorf("decode stored results: %w", err)
+	}
+	return out, nil
+}
+
+// EncodeFailing renders the failing-since times as the failing column:
+// "POLICY=TIME" joined by ",", in result order ("" when nothing fails, the
+// common case). It is read on every fleet evaluation, so it is not JSON.
+func EncodeFailing(results []StoredResult) string {
+	var b strings.Builder
+	for _, r := range results {
+		if r.FailingSince == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(r.PolicyID + "=" + r.FailingSince)
+	}
+	return b.String()
+}
+
+// DiffResults compares results with a device's stored state and results
+// document (both "" when never evaluated); stamp writes a time as the
+// registry stores it. Only when the document or the state differ is the
+// stored document decoded, to list the status changes.
+func DiffResults(state, doc string, results []Result, stamp func(time.Time) string) (Diff, error) {
+	o := Diff{State: Worst(results), Results: make([]StoredResult, 0, len(results))}
+	for _, r := range results {
+		s := StoredResult{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason, ExceptionID: r.ExceptionID}
+		if !r.FailingSince.IsZero() {
+			s.FailingSince = stamp(r.FailingSince)
+		}
+		o.Results = append(o.Results, s)
+	}
+	b, err := json.Marshal(o.Results)
+	if err != nil {
+		return o, fmt.Errorf("encode results: %w", err)
+	}
+	o.Doc, o.Failing = string(b), EncodeFailing(o.Results)
+	if o.Doc == doc && o.State == state {
+		return o, nil
+	}
+	o.Changed = true
+	prev, err := DecodeResults(doc)
+	if err != nil {
+		return o, err
+	}
+	before := make(map[string]StoredResult, len(prev))
+	for _, p := range prev {
+		before[p.PolicyID] = p
+	}
+	for _, r := range o.Results {
+		if p, ok := before[r.PolicyID]; !ok || p.Status != r.Status {
+			o.Changes = append(o.Changes, StatusChange{PolicyID: r.PolicyID, Status: r.Status, Previous: p.Status, Reason: r.Reason})
+		}
+	}
+	return o, nil
+}
