@@ -61,6 +61,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Offboarding holds the separation-of-duties rules of the wipe record.
 	Offboarding Offboarding `yaml:"offboarding"`
+	// Console is the web console under /ui/ and its sign-in (console.go).
+	Console Console `yaml:"console"`
 }
 
 // Store engines.
@@ -278,6 +280,10 @@ func Default() Config {
 			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
 		},
 		Audit: Audit{CheckpointInterval: Duration(DefaultCheckpointInterval)},
+		Console: Console{
+			SessionIdle:     Duration(DefaultSessionIdle),
+			SessionAbsolute: Duration(DefaultSessionAbsolute),
+		},
 		Enrolment: Enrolment{
 			ReenrollAfterSilence: Duration(DefaultReenrollAfterSilence),
 			CommandLifetime:      Duration(DefaultCommandLifetime),
@@ -441,6 +447,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, prefix string) error {
 			return fmt.Errorf("line %d: key %q given twice", k.Line, prefix+k.Value)
 		}
 		seen[k.Value] = true
+		// An optional section (console.oidc) is a pointer to a struct:
+		// its keys are checked like those of any other section.
+		if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
+			ft = ft.Elem()
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				continue
+			}
+		}
 		if ft.Kind() == reflect.Struct {
 			if v.Kind != yaml.MappingNode {
 				return fmt.Errorf("line %d: key %q must be a mapping", v.Line, prefix+k.Value)
@@ -621,6 +635,7 @@ func (c *Config) Validate() error {
 		add("agents.full_every (%s) must be at least agents.report_interval (%s)", full, report)
 	}
 	errs = append(errs, c.validateCompliance()...)
+	errs = append(errs, c.Console.validate()...)
 	if d := time.Duration(c.Enrolment.ReenrollAfterSilence); d < time.Hour || d > 366*24*time.Hour {
 		add("enrolment.reenroll_after_silence %s must be between 1h and 8784h (366 days)", d)
 	}
