@@ -308,21 +308,11 @@ func (s *server) classify(err error) *apiError {
 	}
 	var fe *fault.Error
 	if errors.As(err, &fe) {
-		if status, ok := faultStatus[fe.Kind]; ok {
+		if status := fe.Kind.HTTPStatus(); status != http.StatusInternalServerError {
 			return &apiError{status: status, code: fe.Code, message: fe.Message}
 		}
 	}
 	return errf(http.StatusInternalServerError, "internal", "internal error")
-}
-
-// faultStatus is the HTTP status of each public kind of failure;
-// fault.Internal is absent, so it stays a 500 with nothing shown.
-var faultStatus = map[fault.Kind]int{
-	fault.Invalid:         http.StatusBadRequest,
-	fault.NotFound:        http.StatusNotFound,
-	fault.Conflict:        http.StatusConflict,
-	fault.Forbidden:       http.StatusForbidden,
-	fault.Unauthenticated: http.StatusUnauthorized,
 }
 
 // decodeJSON strictly decodes a size-limited JSON body into v.

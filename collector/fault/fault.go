@@ -76,3 +76,22 @@ func (e *Error) Unwrap() []error {
 	}
 	return out
 }
+
+// HTTPStatus is the HTTP status of each public kind of failure, for the
+// API and the web console alike; Internal (and any unknown kind) is 500,
+// with nothing of the error shown.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case Invalid:
+		return 400
+	case NotFound:
+		return 404
+	case Conflict:
+		return 409
+	case Forbidden:
+		return 403
+	case Unauthenticated:
+		return 401
+	}
+	return 500
+}
