@@ -10,6 +10,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is how a caller must answer a failure; the zero Kind is an
@@ -31,6 +32,9 @@ const (
 	Forbidden
 	// Unauthenticated: the credential presented is not accepted.
 	Unauthenticated
+	// Throttled: the caller must wait before asking again (an account
+	// locked after failed sign-ins); RetryAfter says how long.
+	Throttled
 )
 
 // Error is a failure with its public code and message.
@@ -45,6 +49,9 @@ type Error struct {
 	// Err is the more general error this one is a case of (the sentinel
 	// Errorf was called on), nil for a sentinel itself.
 	Err error
+	// RetryAfter is how long to wait before asking again, for a Throttled
+	// error that knows (0: it does not say).
+	RetryAfter time.Duration
 
 	cause error // an error Errorf's format wrapped with %w
 }
@@ -92,6 +99,8 @@ func (k Kind) HTTPStatus() int {
 		return 403
 	case Unauthenticated:
 		return 401
+	case Throttled:
+		return 429
 	}
 	return 500
 }
