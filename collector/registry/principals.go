@@ -393,18 +393,28 @@ func (r *Registry) SetPrincipalRole(ctx context.Context, name, role string) erro
 	if err != nil {
 		return fmt.Errorf("set role: %w", ErrInvalid.Errorf("%w", err))
 	}
-	return r.principalChange(ctx, name, "principal.role_changed", map[string]any{"role": ro}, `UPDATE principals SET role = $1 WHERE name = $2`, string(ro))
+	return r.principalChange(ctx, name, "principal.role_changed", map[string]any{"role": ro}, `UPDATE principals SET role = $1 WHERE name = $2`, string(ro), nil)
 }
 
-// DisablePrincipal disables a principal: none of its tokens authenticate.
+// DisablePrincipal disables a principal: none of its tokens authenticate
+// and its web console sessions end.
 func (r *Registry) DisablePrincipal(ctx context.Context, name string, now time.Time) error {
-	return r.principalChange(ctx, name, "principal.disabled", nil, `UPDATE principals SET disabled_at = coalesce(disabled_at, $1) WHERE name = $2`, fmtTime(now))
+	return r.principalChange(ctx, name, "principal.disabled", nil, `UPDATE principals SET disabled_at = coalesce(disabled_at, $1) WHERE name = $2`, fmtTime(now),
+		func(tx *Tx, id string) error {
+			n, err := endSessions(ctx, tx, id, now)
+			if err != nil || n == 0 {
+				return err
+			}
+			return r.audit(ctx, tx, "sessions.ended", "principal:"+name, map[string]any{"sessions": n, "reason": "principal disabled"})
+		})
 }
 
-func (r *Registry) principalChange(ctx context.Context, name, action string, detail any, stmt string, arg any) error {
+// principalChange runs stmt on the named principal and audits it; also,
+// when given, makes the change's other writes in the same transaction.
+func (r *Registry) principalChange(ctx context.Context, name, action string, detail any, stmt string, arg any, also func(tx *Tx, id string) error) error {
 	err := r.Write(ctx, func(tx *Tx) error {
-		var old string
-		if err := tx.QueryRowContext(ctx, `SELECT role FROM principals WHERE name = $1`, name).Scan(&old); errors.Is(err, sql.ErrNoRows) {
+		var id, old string
+		if err := tx.QueryRowContext(ctx, `SELECT id, role FROM principals WHERE name = $1`, name).Scan(&id, &old); errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound.Errorf("no principal %q", name)
 		} else if err != nil {
 			return err
@@ -415,7 +425,13 @@ func (r *Registry) principalChange(ctx context.Context, name, action string, det
 		if d, ok := detail.(map[string]any); ok {
 			d["old_role"] = old
 		}
-		return r.audit(ctx, tx, action, "principal:"+name, detail)
+		if err := r.audit(ctx, tx, action, "principal:"+name, detail); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx, id)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, name, err)
