@@ -170,7 +170,9 @@ func checkPassword(name, pw string) error {
 // Its name must be free among all principals.
 func (r *Registry) CreateUser(ctx context.Context, in UserInput, now time.Time) (UserRecord, error) {
 	in.Name, in.Email = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email)
-	fail := func(err error) (UserRecord, error) { return UserRecord{}, fmt.Errorf("create user %s: %w", in.Name, err) }
+	fail := func(err error) (UserRecord, error) {
+		return UserRecord{}, fmt.Errorf("create user %s: %w", in.Name, err)
+	}
 	if err := checkText("name", in.Name, true); err != nil {
 		return fail(err)
 	}
