@@ -10,6 +10,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -135,7 +136,7 @@ func contracts() map[string]contract {
 	register := params(pageParams(), rangeParams(), []param{qstr("kind", "entry kind"), qstr("device", "device reference")})
 	status := apitypes.Status{}
 	rows := apitypes.RowsErrorBody{}
-	return map[string]contract{
+	cs := map[string]contract{
 		"GET /healthz":             op("healthz", "The process is up").out(http.StatusOK, status),
 		"GET /readyz":              op("readyz", "The registry is reachable and migrated").out(http.StatusOK, status),
 		"GET /metrics":             op("metrics", "Prometheus metrics").outAs("text/plain", nil),
@@ -156,7 +157,7 @@ func contracts() map[string]contract {
 		"GET /api/v1/devices": op("listDevices", "List devices").
 			query(params(pageParams(), []param{
 				qstr("platform", "linux, darwin or windows"), qstr("hostname", "hostname"), qstr("serial", "serial number"),
-				qstr("state", "device state"), qtime("seen_after", "last seen after (RFC 3339)"), qtime("seen_before", "last seen before (RFC 3339)"),
+				qstr("state", "device state"), qstr("compliance", "evaluated compliance state (fail, unknown, ...)"), qstr("flag", "carries this flag"), qtime("seen_after", "last seen after (RFC 3339)"), qtime("seen_before", "last seen before (RFC 3339)"),
 				qstr("software", "has this package installed"), qstr("software_version", "of this version (with software)"),
 			})...).out(http.StatusOK, apitypes.List[apitypes.Device]{}),
 		"GET /api/v1/devices/{ref}":          op("getDevice", "A device with its compliance, exceptions and recent changes").out(http.StatusOK, apitypes.DeviceDetail{}),
@@ -269,6 +270,8 @@ func contracts() map[string]contract {
 		"GET /api/v1/audit/verify":      op("verifyAudit", "Verify the audit log's chain and checkpoints").out(http.StatusOK, apitypes.AuditVerify{}),
 		"GET /api/v1/audit/checkpoints": op("listAuditCheckpoints", "The audit log's signed checkpoints").out(http.StatusOK, apitypes.List[apitypes.AuditCheckpoint]{}),
 	}
+	maps.Copy(cs, userContracts())
+	return cs
 }
 
 // checked is h behind the contract's query check.

@@ -137,7 +137,7 @@ func toPolicy(p compliance.Policy) apitypes.Policy {
 	return apitypes.Policy{
 		ID: p.ID, Title: p.Title, Description: p.Description, Severity: p.Severity,
 		Scope: apitypes.PolicyScope(p.Scope), Kind: p.Kind, Params: apitypes.PolicyParams(p.Params),
-		Expr: p.Expr, FailReason: p.FailReason, GraceDays: p.GraceDays, ValidityDays: p.ValidityDays,
+		Expr: p.Expr, FailReason: p.FailReason, Remedy: p.Remedy, GraceDays: p.GraceDays, ValidityDays: p.ValidityDays,
 	}
 }
 

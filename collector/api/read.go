@@ -75,6 +75,7 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	f := registry.DeviceFilter{
 		Platform: q.Get("platform"), Hostname: q.Get("hostname"), Serial: q.Get("serial"), State: q.Get("state"),
+		Compliance: q.Get("compliance"), Flag: q.Get("flag"),
 		Software: q.Get("software"), SoftwareVersion: q.Get("software_version"),
 	}
 	if f.SeenAfter, ae = timeParam(q, "seen_after"); ae != nil {

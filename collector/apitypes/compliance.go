@@ -18,6 +18,7 @@ type Policy struct {
 	Params       PolicyParams `json:"params,omitzero"`
 	Expr         string       `json:"expr,omitempty"`
 	FailReason   string       `json:"fail_reason,omitempty"`
+	Remedy       string       `json:"remedy,omitempty"`
 	GraceDays    int          `json:"grace_days,omitempty"`
 	ValidityDays int          `json:"validity_days,omitempty"`
 }

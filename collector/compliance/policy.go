@@ -70,6 +70,9 @@ type Policy struct {
 	Expr string `yaml:"expr,omitempty" json:"expr,omitempty"`
 	// FailReason is the reason shown when a "cel" policy is false.
 	FailReason string `yaml:"fail_reason,omitempty" json:"fail_reason,omitempty"`
+	// Remedy is what the user or IT should do when the policy fails; empty
+	// means the kind's built-in advice (Remedy in remedy.go).
+	Remedy string `yaml:"remedy,omitempty" json:"remedy,omitempty"`
 	// GraceDays is how long a policy may fail (in_grace) before it is fail.
 	GraceDays int `yaml:"grace_days,omitempty" json:"grace_days,omitempty"`
 	// ValidityDays is how recent the last check-in must be for the facts to

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/shared/identity"
 )
@@ -242,6 +243,10 @@ type DeviceFilter struct {
 	State      string
 	SeenAfter  *time.Time
 	SeenBefore *time.Time
+	// Compliance keeps devices whose evaluated state is this (fail,
+	// unknown, ... as compliance.Statuses); Flag those carrying this flag.
+	Compliance string
+	Flag       string
 	// Software and SoftwareVersion keep devices that have that package.
 	Software        string
 	SoftwareVersion string
@@ -278,6 +283,15 @@ func (r *Registry) ListDevices(ctx context.Context, f DeviceFilter, p Page) ([]D
 			return nil, "", ErrInvalid.Errorf("state %q (want active, revoked or identity_conflict)", f.State)
 		}
 		q.add("d.state = ?", f.State)
+	}
+	if f.Compliance != "" {
+		if !slices.Contains(compliance.Statuses(), f.Compliance) {
+			return nil, "", ErrInvalid.Errorf("compliance %q (want one of %s)", f.Compliance, strings.Join(compliance.Statuses(), ", "))
+		}
+		q.add("EXISTS (SELECT 1 FROM device_compliance c WHERE c.device_id = d.id AND c.state = ?)", f.Compliance)
+	}
+	if f.Flag != "" {
+		q.add("EXISTS (SELECT 1 FROM flags fl WHERE fl.subject = 'device' AND fl.subject_id = d.id AND fl.flag = ?)", f.Flag)
 	}
 	if f.SeenAfter != nil {
 		q.add("d.last_seen >= ?", fmtTime(*f.SeenAfter))
