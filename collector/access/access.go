@@ -58,6 +58,7 @@ const (
 	SecretsManage     Permission = "secrets.manage"
 	TokensManage      Permission = "tokens.manage"
 	TokensSelf        Permission = "tokens.self"
+	UsersManage       Permission = "users.manage"
 	AccessReview      Permission = "access.review"
 	AccessSignOff     Permission = "access.signoff"
 	WipesRead         Permission = "wipes.read"
@@ -72,7 +73,7 @@ const (
 func Permissions() []Permission {
 	return []Permission{
 		DevicesRead, DevicesSnapshot, DevicesAdmin, AssetsRead, AssetsWrite, ComplianceRead, PoliciesWrite,
-		ExceptionsRequest, ExceptionsApprove, SecretsManage, TokensManage, TokensSelf, AccessReview, AccessSignOff,
+		ExceptionsRequest, ExceptionsApprove, SecretsManage, TokensManage, TokensSelf, UsersManage, AccessReview, AccessSignOff,
 		WipesRead, WipesManage, WipesRecord, AuditRead, MetricsRead, TestClock,
 	}
 }

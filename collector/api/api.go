@@ -224,6 +224,7 @@ func (s *server) routes() []route {
 	rs = append(rs, s.wipeRoutes()...)
 	rs = append(rs, s.deviceAdminRoutes()...)
 	rs = append(rs, s.trustRoutes()...)
+	rs = append(rs, s.userRoutes()...)
 	return rs
 }
 
