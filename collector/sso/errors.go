@@ -47,8 +47,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// publicMessage is what a person may be shown about err.
-func publicMessage(err error) string {
+// PublicMessage is what the person signing in may be shown about err:
+// Error.Message, without the cause (which can quote the provider's
+// answers and belongs in the log).
+func PublicMessage(err error) string {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Message
 	}

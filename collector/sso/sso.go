@@ -80,10 +80,13 @@ type Config struct {
 	CookieKey []byte
 	// DisplayName is the sign-in button's text (default "single sign-on").
 	DisplayName string
-	// Logger receives discovery failures and refused sign-ins; nil
-	// discards them.
+	// Logger receives what Start cannot return: discovery failures and
+	// sign-ins that could not start; nil discards them. Finish returns its
+	// errors and logs nothing.
 	Logger *slog.Logger
-	// Now is the clock for the flow cookie's expiry (default time.Now).
+	// Now is the clock for the flow cookie's expiry and the ID token's
+	// (default time.Now). A clock far from the provider's refuses every
+	// ID token as expired or not yet valid.
 	Now func() time.Time
 }
 
@@ -256,7 +259,7 @@ func (p *Provider) Start(w http.ResponseWriter, r *http.Request, returnTo string
 	rp, err := p.discover(r.Context())
 	if err != nil {
 		p.log.Warn("sign-in not started", "err", err)
-		http.Error(w, publicMessage(err), http.StatusServiceUnavailable)
+		http.Error(w, PublicMessage(err), http.StatusServiceUnavailable)
 		return
 	}
 	f := flow{
@@ -308,16 +311,9 @@ func LocalReturn(s string) string {
 // the code with the PKCE verifier, verifies the ID token and its nonce,
 // reads the user's claims (groups from the ID token, else from userinfo)
 // and maps the groups to a role. The flow cookie is cleared whatever the
-// outcome, so a callback cannot be replayed. Errors are *Error.
+// outcome, so a callback cannot be replayed. Errors are *Error: show the
+// person PublicMessage(err), log err (which has the cause).
 func (p *Provider) Finish(ctx context.Context, w http.ResponseWriter, r *http.Request) (Identity, string, error) {
-	id, returnTo, err := p.finish(ctx, w, r)
-	if err != nil {
-		p.log.Info("sign-in refused", "err", err)
-	}
-	return id, returnTo, err
-}
-
-func (p *Provider) finish(ctx context.Context, w http.ResponseWriter, r *http.Request) (Identity, string, error) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: p.cookiePath, MaxAge: -1,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
