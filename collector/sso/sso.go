@@ -11,6 +11,7 @@
 package sso
 
 import (
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -187,19 +188,12 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		aead:        aead,
 		log:         log.With("issuer", cfg.Issuer),
 		cookiePath:  path.Dir(redirect.EscapedPath()),
-		displayName: cmpOr(cfg.DisplayName, "single sign-on"),
+		displayName: cmp.Or(cfg.DisplayName, "single sign-on"),
 	}
 	if _, err := p.discover(ctx); err != nil {
 		p.log.Warn("OpenID provider unreachable; single sign-on will try again at the first sign-in", "err", err)
 	}
 	return p, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // DisplayName is the sign-in button's text.
@@ -226,6 +220,12 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 			Message: fmt.Sprintf("single sign-on is unavailable: the OpenID provider %s could not be reached or its discovery document read; try again later", p.cfg.Issuer),
 			Err:     err}
 	}
+	endpoint := op.Endpoint()
+	if p.cfg.ClientSecret == "" {
+		// A public client names itself in the form; an empty Basic
+		// password is refused by some providers.
+		endpoint.AuthStyle = oauth2.AuthStyleInParams
+	}
 	p.rp = &discovered{
 		provider: op,
 		verifier: op.Verifier(&oidc.Config{ClientID: p.cfg.ClientID, Now: p.cfg.Now}),
@@ -233,7 +233,7 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 			ClientID:     p.cfg.ClientID,
 			ClientSecret: p.cfg.ClientSecret,
 			RedirectURL:  p.cfg.RedirectURL,
-			Endpoint:     op.Endpoint(),
+			Endpoint:     endpoint,
 			Scopes:       p.cfg.Scopes,
 		},
 		userinfo: op.UserInfoEndpoint() != "",
@@ -410,11 +410,11 @@ func (p *Provider) Finish(ctx context.Context, w http.ResponseWriter, r *http.Re
 	id.Email, _ = claims["email"].(string)
 	name, _ := claims["name"].(string)
 	username, _ := claims["preferred_username"].(string)
-	id.Name = cmpOr(cmpOr(name, username), id.Email)
+	id.Name = cmp.Or(name, username, id.Email)
 
 	role, ok := p.role(groups)
 	if !ok {
-		who := cmpOr(cmpOr(id.Email, username), id.Subject)
+		who := cmp.Or(id.Email, username, id.Subject)
 		seen := "no groups"
 		if len(groups) > 0 {
 			seen = "groups " + strings.Join(quoteAll(groups), ", ")
