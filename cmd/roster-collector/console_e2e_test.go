@@ -36,6 +36,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/rosterhq/roster/agent/host/hosttest"
 	"github.com/rosterhq/roster/cmd/roster-collector/collectortest"
+	"github.com/rosterhq/roster/collector/sso/ssotest"
 )
 
 // consolePolicies is the policy set of the test: disk encryption without
@@ -68,6 +69,7 @@ const consoleRegister = "asset_tag,serial,type,owner,owner_email,classification,
 // consoleFixture is what the subtests share.
 type consoleFixture struct {
 	c       *collectortest.Collector
+	sso     *ssotest.Provider
 	browser context.Context
 	// dell is the captured Dell server (serial 7N62AI2, encryption
 	// unknown: its capture has no mount table); vm the captured Debian 12
@@ -93,6 +95,7 @@ func TestConsole(t *testing.T) {
 	f := startConsoleFixture(t)
 	t.Run("LocalAccounts", f.testLocalAccounts)
 	t.Run("HelpdeskCannotApprove", f.testHelpdeskCannotApprove)
+	t.Run("OIDC", f.testOIDC)
 	t.Run("EveryPage", f.testEveryPage)
 }
 
@@ -107,10 +110,23 @@ func startConsoleFixture(t *testing.T) *consoleFixture {
 		}
 		return p
 	}
+	// The OpenID provider needs the console's callback, which names the
+	// collector's port: take a free one first.
 	addr := freeLoopbackAddr(t)
-	cfg := write("collector.yaml", "compliance:\n  policies: "+write("policies.yaml", consolePolicies)+"\n")
+	callback := "https://" + addr + "/ui/auth/oidc/callback"
+	sso := ssotest.Start(t, []ssotest.User{{
+		Username: ssoUser, Password: "carol-sso-password", Name: "Carol SSO", Email: "carol@example.com", Groups: []string{ssoGroup, "staff"},
+	}}, callback)
+	cfg := write("collector.yaml", "compliance:\n  policies: "+write("policies.yaml", consolePolicies)+"\n"+
+		"console:\n  oidc:\n"+
+		"    issuer: "+sso.Issuer+"\n"+
+		"    client_id: "+sso.ClientID+"\n"+
+		"    client_secret_file: "+write("oidc.secret", sso.ClientSecret+"\n")+"\n"+
+		"    redirect_url: "+callback+"\n"+
+		"    display_name: Example SSO\n"+
+		"    roles:\n      "+ssoGroup+": helpdesk\n")
 	c := collectortest.Start(t, collectorBin, collectortest.Options{Config: cfg, Args: []string{"--http3=false", "--listen", addr}})
-	f := &consoleFixture{c: c, passwords: map[string]string{}}
+	f := &consoleFixture{c: c, sso: sso, passwords: map[string]string{}}
 
 	var secret struct {
 		Secret string `json:"secret"`
@@ -475,6 +491,59 @@ func (f *consoleFixture) testHelpdeskCannotApprove(t *testing.T) {
 	decodeJSON(t, "exceptions show", f.ctl(t, "exceptions", "show", ex.ID, "--json"), &got)
 	if got.Status != "pending" {
 		t.Errorf("after the refused POSTs the exception is %q, want pending", got.Status)
+	}
+}
+
+// testOIDC: a person in the provider's it-helpdesk group signs in through
+// single sign-on (the provider's own login form) and lands on the
+// overview as that user, with the helpdesk role.
+func (f *consoleFixture) testOIDC(t *testing.T) {
+	p := f.person(t, "sso", desktop)
+	p.open(t, "/ui/")
+	if got := p.path(t); !strings.HasPrefix(got, "/ui/login?next=") {
+		t.Fatalf("not signed in: at %s, want /ui/login?next=…", got)
+	}
+	if href := browse(t, p, "read #sso", chromedp.AttributeValue(chromedp.CSS("a#sso"), "href")); !strings.HasPrefix(href.Value, "/ui/auth/oidc/start") {
+		t.Errorf("#sso href %q, want /ui/auth/oidc/start…", href.Value)
+	}
+	p.check(t, "login-with-sso")
+	p.submit(t, "a#sso")
+	if got := browse(t, p, "read the URL", chromedp.Location()); !strings.HasPrefix(got, f.sso.Issuer+"/login") {
+		t.Fatalf("after #sso: at %s, want the provider's sign-in page %s/login…", got, f.sso.Issuer)
+	}
+	p.screenshot(t, "provider-login")
+	p.typeInto(t, "#username", ssoUser)
+	p.typeInto(t, "#password", "carol-sso-password")
+	if status := p.submit(t, `form#login button[name="sign-in"]`); status != 200 {
+		t.Fatalf("provider sign-in: status %d at %s; error %q", status, p.location(t), p.errorText(t))
+	}
+	if got := p.path(t); got != "/ui/" {
+		t.Fatalf("after single sign-on: at %s (%s), want /ui/; error %q", got, p.location(t), p.errorText(t))
+	}
+	if hdr := p.text(t, "header"); !strings.Contains(hdr, ssoUser) && !strings.Contains(hdr, "Carol SSO") {
+		t.Errorf("header %q does not name the signed-in user %s", hdr, ssoUser)
+	}
+	p.check(t, "overview-sso")
+	// Just in time: the user now exists, with the mapped role.
+	var users struct {
+		Items []struct {
+			Name string `json:"name"`
+			Role string `json:"role"`
+		} `json:"items"`
+	}
+	decodeJSON(t, "users list", f.ctl(t, "users", "list", "--json"), &users)
+	i := slices.IndexFunc(users.Items, func(u struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}) bool {
+		return u.Name == ssoUser || strings.Contains(u.Name, ssoUser)
+	})
+	if i < 0 || users.Items[i].Role != "helpdesk" {
+		t.Errorf("users list after single sign-on: %+v, want %s with role helpdesk", users.Items, ssoUser)
+	}
+	// The helpdesk role reads devices but not the audit log.
+	if resp := p.open(t, "/ui/audit"); resp.Status != 403 {
+		t.Errorf("/ui/audit as an SSO helpdesk: status %d, want 403", resp.Status)
 	}
 }
 
