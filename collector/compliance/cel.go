@@ -394,7 +394,7 @@ func celUnknownReason(act *activation, err error) string {
 		case name == "software":
 			return act.softwareWhy
 		case strings.HasPrefix(name, "asset.") && in.Asset == nil:
-			return name + " unknown: the device is linked to no asset in the register"
+			return name + " unknown: " + ReasonNoAsset
 		case strings.HasPrefix(name, "asset."):
 			return name + " unknown: not set in the register for asset " + in.Asset.Tag
 		case name == "days_since_update":

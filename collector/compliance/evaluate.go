@@ -192,7 +192,7 @@ func (c *compiled) inScope(in *Input) (ok bool, status, reason string) {
 	if len(sc.Classifications) > 0 {
 		switch {
 		case in.Asset == nil:
-			return false, StatusUnknown, "scope needs the classification: the device is linked to no asset in the register"
+			return false, StatusUnknown, "scope needs the classification: " + ReasonNoAsset
 		case in.Asset.Classification == "":
 			return false, StatusUnknown, "scope needs the classification: asset " + in.Asset.Tag + " has none"
 		case !slices.Contains(sc.Classifications, in.Asset.Classification):
@@ -201,7 +201,7 @@ func (c *compiled) inScope(in *Input) (ok bool, status, reason string) {
 	}
 	if len(sc.Tags) > 0 {
 		if in.Asset == nil {
-			return false, StatusUnknown, "scope needs asset tags: the device is linked to no asset in the register"
+			return false, StatusUnknown, "scope needs asset tags: " + ReasonNoAsset
 		}
 		if !slices.ContainsFunc(in.Asset.Tags, func(t string) bool { return slices.Contains(sc.Tags, t) }) {
 			return false, StatusNotApplicable, "asset " + in.Asset.Tag + " has none of the tags in scope"

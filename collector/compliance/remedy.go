@@ -12,6 +12,11 @@ import (
 	"strings"
 )
 
+// ReasonNoAsset ends the reason of a result that is unknown because the
+// policy needs the device's asset (its classification, tags) and the
+// device is linked to none.
+const ReasonNoAsset = "the device is linked to no asset in the register"
+
 // Requirement says what the policy asks of a device.
 func Requirement(p Policy) string {
 	switch p.Kind {
@@ -62,10 +67,13 @@ func Requirement(p Policy) string {
 	return p.Title
 }
 
-// Remedy says what the user or IT should do about a result with status on
-// a device of platform (linux, darwin, windows); "" when nothing is to be
-// done (pass, not applicable).
-func Remedy(p Policy, status, platform string) string {
+// Remedy says what the user or IT should do about a result with status
+// and reason on a device of platform (linux, darwin, windows); "" when
+// nothing is to be done (pass, not applicable).
+func Remedy(p Policy, status, reason, platform string) string {
+	if status == StatusUnknown && strings.HasSuffix(reason, ReasonNoAsset) {
+		return "Register the device: import its asset (rosterctl assets import) or link it by hand (rosterctl assets link TAG DEVICE); it is evaluated again at once."
+	}
 	switch status {
 	case StatusPass, StatusNotApplicable, "":
 		return ""

@@ -13,6 +13,9 @@ func TestRequirementAndRemedy(t *testing.T) {
 	osv := Policy{ID: "CFG-OS-01", Kind: KindMinOSVersion, Params: Params{Versions: map[string]string{"ubuntu": "22.04", "debian": "12", "darwin": "*"}}}
 	banned := Policy{ID: "SW-BAN-01", Kind: KindBannedSoftware, Params: Params{Name: "telnetd", Version: "< 2.0"}}
 	own := Policy{ID: "CFG-X-01", Kind: KindCEL, Expr: "true", Description: "the firewall is on", Remedy: "Run ufw enable."}
+	if got := Remedy(enc, StatusUnknown, "scope needs the classification: "+ReasonNoAsset, "linux"); !strings.Contains(got, "rosterctl assets link") {
+		t.Errorf("unknown for want of an asset: remedy %q does not say to register the device", got)
+	}
 	for _, tc := range []struct {
 		p                Policy
 		status, platform string
@@ -38,7 +41,7 @@ func TestRequirementAndRemedy(t *testing.T) {
 		if got := Requirement(tc.p); got != tc.requirement {
 			t.Errorf("Requirement(%s) = %q, want %q", tc.p.ID, got, tc.requirement)
 		}
-		got := Remedy(tc.p, tc.status, tc.platform)
+		got := Remedy(tc.p, tc.status, "reason", tc.platform)
 		if tc.remedy == "" && got != "" || !strings.Contains(got, tc.remedy) {
 			t.Errorf("Remedy(%s, %s, %s) = %q, want it to contain %q", tc.p.ID, tc.status, tc.platform, got, tc.remedy)
 		}
