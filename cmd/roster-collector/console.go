@@ -12,10 +12,8 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"strings"
 	"time"
 
-	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/config"
 	"github.com/rosterhq/roster/collector/console"
 	"github.com/rosterhq/roster/collector/registry"
@@ -32,7 +30,7 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg config.Console, r
 	var provider *sso.Provider
 	if cfg.OIDC != nil {
 		var err error
-		if provider, err = newSSO(ctx, *cfg.OIDC, now, logger.With("component", "sso")); err != nil {
+		if provider, err = newSSO(ctx, *cfg.OIDC, logger.With("component", "sso")); err != nil {
 			return err
 		}
 	}
@@ -52,14 +50,14 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg config.Console, r
 // newSSO builds the OIDC relying party from the configuration: the client
 // secret from the file when one is named, the issuer's TLS trusted through
 // ca_file when set.
-func newSSO(ctx context.Context, o config.OIDC, now func() time.Time, logger *slog.Logger) (*sso.Provider, error) {
-	secret := o.ClientSecret
-	if o.ClientSecretFile != "" {
-		b, err := os.ReadFile(o.ClientSecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("console.oidc.client_secret_file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
+func newSSO(ctx context.Context, o config.OIDC, logger *slog.Logger) (*sso.Provider, error) {
+	secret, err := o.ReadClientSecret()
+	if err != nil {
+		return nil, fmt.Errorf("console.oidc: %w", err)
+	}
+	roles, err := o.RoleMap()
+	if err != nil {
+		return nil, fmt.Errorf("console.oidc: %w", err)
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	if o.CAFile != "" {
@@ -73,18 +71,12 @@ func newSSO(ctx context.Context, o config.OIDC, now func() time.Time, logger *sl
 		}
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	roles := make(map[string]access.Role, len(o.Roles))
-	for group, name := range o.Roles {
-		role, err := access.ParseRole(name)
-		if err != nil {
-			return nil, fmt.Errorf("console.oidc.roles[%s]: %w", group, err)
-		}
-		roles[group] = role
-	}
+	// The provider's tokens are checked against real time, not the
+	// collector's test clock: the browser and the provider live in it.
 	p, err := sso.New(ctx, sso.Config{
 		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
 		Scopes: o.ScopeList(), GroupsClaim: o.GroupsClaimName(), Roles: roles, HTTPClient: client,
-		DisplayName: o.ButtonText(), Logger: logger, Now: now,
+		DisplayName: o.ButtonText(), Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("console.oidc: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/fault"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/sso"
 )
 
 // Cookies. The __Host- prefix makes the browser insist on Secure, Path=/
@@ -294,7 +295,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request, _ *view) 
 			c.logger.Error("audit failed sign-in", "err", aerr)
 		}
 		c.logger.Warn("single sign-on failed", "err", err)
-		c.renderLogin(w, r, http.StatusUnauthorized, loginData{Next: "/ui/", Error: "Single sign-on failed: " + err.Error()})
+		c.renderLogin(w, r, http.StatusUnauthorized, loginData{Next: "/ui/", Error: "Single sign-on failed: " + sso.PublicMessage(err)})
 		return
 	}
 	p, err := c.reg.SSOPrincipal(r.Context(), registry.SSOIdentity{
