@@ -133,6 +133,22 @@ func lookup(name string) (command, bool) {
 		return command{"NAME ROLE", 2, principalsSetRole}, true
 	case "principals disable":
 		return command{"NAME", 1, principalsDisable}, true
+	case "users add":
+		return command{"NAME --role R [--email E] [--password-file F | --generate]", 1, usersAdd}, true
+	case "users list":
+		return command{"", 0, usersList}, true
+	case "users show":
+		return command{"NAME", 1, usersShow}, true
+	case "users disable":
+		return command{"NAME", 1, usersDisable}, true
+	case "users reset-password":
+		return command{"NAME [--password-file F | --generate]", 1, usersResetPassword}, true
+	case "users set-role":
+		return command{"NAME ROLE", 2, usersSetRole}, true
+	case "users totp":
+		return command{"enable|disable NAME", 2, usersTOTP}, true
+	case "users signout":
+		return command{"NAME", 1, usersSignout}, true
 	case "access review":
 		return command{"[--since T] [--until T] [--csv|--json] [--sign-off STATEMENT]", 0, accessReview}, true
 	case "audit log":

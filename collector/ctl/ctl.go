@@ -27,6 +27,12 @@ type Env struct {
 	// Now is the clock for relative times such as --since 7d.
 	Now     func() time.Time
 	Version string
+	// Stdin is where a password is read from when standard input is not
+	// a terminal (nil: nowhere).
+	Stdin io.Reader
+	// ReadPassword prompts on the terminal and reads a line without
+	// echoing it; nil when standard input is not a terminal.
+	ReadPassword func(prompt string) (string, error)
 }
 
 func (e Env) getenv(k string) string {
@@ -103,6 +109,13 @@ Commands:
                 [--description D] [--expires 90d]      prints the token once
   tokens list [--principal NAME] [--all] | tokens revoke ID | tokens rotate ID|self [--expires 90d]
   principals list | principals set-role NAME ROLE | principals disable NAME
+  users add NAME --role R [--email E] [--password-file F | --generate]
+                 web console account; without either flag the password is typed
+                 twice at a terminal or read from standard input
+  users list | users show NAME | users disable NAME | users set-role NAME ROLE
+  users reset-password NAME [--password-file F | --generate]
+  users totp enable|disable NAME   enable prints the otpauth URL once
+  users signout NAME               end every web console session of NAME
   access review [--since T] [--until T] [--csv|--json] [--sign-off "statement"]
   audit log [--since T] [--until T] [--principal P] [--action A] [--target T]
             [--limit N] [--cursor C] [--all]
@@ -186,7 +199,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		return nil
 	}
 	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "exceptions" || name == "compliance" || name == "policies" || name == "offboard" ||
-		name == "tokens" || name == "principals" || name == "access" || name == "audit" {
+		name == "tokens" || name == "principals" || name == "access" || name == "audit" || name == "users" {
 		if len(args) < 2 {
 			return usageErrorf("%s needs a subcommand", name)
 		}
