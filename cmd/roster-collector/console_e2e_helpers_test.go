@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,6 +104,12 @@ type person struct {
 	// shots numbers the screenshots so the directory lists them in the
 	// order they were taken.
 	shots *atomic.Int32
+
+	mu sync.Mutex
+	// problems are the console messages that say a page is broken (a
+	// Content-Security-Policy refusal, an uncaught exception) not yet
+	// reported.
+	problems []string
 }
 
 // newPerson opens a tab in a new browser context of the browser.
@@ -116,8 +123,30 @@ func newPerson(t *testing.T, browser context.Context, name, base string, vp view
 		t.Fatalf("%s: open a tab: %v", name, err)
 	}
 	p := &person{name: name, base: base, ctx: ctx, vp: vp, axe: axeSource(t), shots: &atomic.Int32{}}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
+				p.mu.Lock()
+				p.problems = append(p.problems, fmt.Sprintf("%s %s (%s:%d)", m.Type, m.Text, m.URL, m.Line+1))
+				p.mu.Unlock()
+			}
+		}
+	}()
 	p.resize(t, vp)
 	return p
+}
+
+// consoleProblems returns the console problems since the last call.
+func (p *person) consoleProblems() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	got := p.problems
+	p.problems = nil
+	return got
 }
 
 // resize emulates the viewport (a phone: mobile, so the page's viewport
@@ -226,7 +255,12 @@ func responseStatus(resp *network.Response) int64 {
 // clearing it).
 func (p *person) typeInto(t *testing.T, sel, text string) {
 	t.Helper()
-	p.do(t, "type into "+sel, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	// Emptied by script: chromedp's Clear fails on an empty textarea, and
+	// its SetValue refuses "".
+	p.do(t, "type into "+sel,
+		chromedp.WaitReady(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf("document.querySelector(%q).value = ''", sel)),
+		chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // set sets a field's value directly: for a select or a date input, whose
@@ -274,12 +308,16 @@ func axeSource(t *testing.T) string {
 }
 
 // check is what every visited page gets: a full-page screenshot written to
-// the test's artifact directory (kept with `go test -artifacts`), and
-// axe-core run on it, failing the test on each serious or critical
-// violation. name says which page it is.
+// the test's artifact directory (kept with `go test -artifacts`), the
+// browser console's problems since the last check (a CSP refusal, an
+// uncaught exception) reported, and axe-core run on it, failing the test
+// on each serious or critical violation. name says which page it is.
 func (p *person) check(t *testing.T, name string) {
 	t.Helper()
 	p.screenshot(t, name)
+	for _, m := range p.consoleProblems() {
+		t.Errorf("%s (%s, %s): browser console: %s", name, p.path(t), p.vp.name, m)
+	}
 	for _, v := range p.axeRun(t) {
 		if v.Impact == "serious" || v.Impact == "critical" {
 			t.Errorf("%s (%s, %s): axe %s (%s): %s; at %s", name, p.path(t), p.vp.name, v.ID, v.Impact, v.Help, strings.Join(v.Targets, ", "))

@@ -313,8 +313,11 @@ func (f *consoleFixture) testLocalAccounts(t *testing.T) {
 	if status := hd.submit(t, `#results a[href="/ui/devices/`+f.dell+`"]`); status != 200 {
 		t.Fatalf("open the Dell from the results: status %d", status)
 	}
-	if id := hd.text(t, "#identity"); !strings.Contains(id, "7N62AI2") || !strings.Contains(id, "PowerEdge R6515") {
-		t.Errorf("Dell #identity %q, want its serial 7N62AI2 and model", id)
+	if id := hd.text(t, "#identity"); !strings.Contains(id, "7N62AI2") {
+		t.Errorf("Dell #identity %q, want its serial 7N62AI2", id)
+	}
+	if page := hd.text(t, "main"); !strings.Contains(page, "PowerEdge R6515") || !strings.Contains(page, "SRV-0042") {
+		t.Errorf("the Dell's page does not name its model PowerEdge R6515 and asset SRV-0042:\n%s", page)
 	}
 	if r, ok := hd.policy(t, "UI-ENC-01"); !ok || r.Status != "unknown" || !strings.Contains(r.Reason, "mount table") {
 		t.Errorf("Dell UI-ENC-01 row %+v (found %v), want unknown because the mount table was not read", r, ok)
@@ -343,6 +346,10 @@ func (f *consoleFixture) testLocalAccounts(t *testing.T) {
 	form := "form#exception-request[method=post][action='/ui/exceptions']"
 	if !hd.has(t, form) {
 		t.Fatalf("VM device page: no %s for the helpdesk", form)
+	}
+	// The form may sit in a closed <details>: open it as a person would.
+	if closed := "details:not([open]):has(" + form + ") > summary"; hd.has(t, closed) {
+		hd.do(t, "open the request form", chromedp.Click(chromedp.CSS(closed)))
 	}
 	expires := time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)
 	hd.set(t, form+" select[name=policy]", "UI-ENC-01")
@@ -514,8 +521,11 @@ func (f *consoleFixture) testOIDC(t *testing.T) {
 	p.screenshot(t, "provider-login")
 	p.typeInto(t, "#username", ssoUser)
 	p.typeInto(t, "#password", "carol-sso-password")
-	if status := p.submit(t, `form#login button[name="sign-in"]`); status != 200 {
-		t.Fatalf("provider sign-in: status %d at %s; error %q", status, p.location(t), p.errorText(t))
+	ctx, cancel := p.step()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`form#login button[name="sign-in"]`)))
+	cancel()
+	if err != nil || responseStatus(resp) != 200 {
+		t.Fatalf("provider sign-in: status %d, %v, at %s; error %q; browser console %q", responseStatus(resp), err, p.location(t), p.errorText(t), p.consoleProblems())
 	}
 	if got := p.path(t); got != "/ui/" {
 		t.Fatalf("after single sign-on: at %s (%s), want /ui/; error %q", got, p.location(t), p.errorText(t))
@@ -547,23 +557,32 @@ func (f *consoleFixture) testOIDC(t *testing.T) {
 	}
 }
 
-// consolePages are the signed-in pages every role-holding admin sees; ids
-// are filled in from the fixture.
-func (f *consoleFixture) consolePages(exceptionID string) []struct{ name, path, want string } {
-	return []struct{ name, path, want string }{
-		{"overview", "/ui/", "#by-policy, #by-state, #trend svg, #counts a"},
-		{"search", "/ui/search?q=7N62AI2", "ol#results li a"},
-		{"device-dell", "/ui/devices/" + f.dell, "#identity, #policies tr[data-policy]"},
-		{"device-vm", "/ui/devices/" + f.vm, "#identity, #policies tr[data-policy], #software-filter"},
-		{"exception", "/ui/exceptions/" + exceptionID, "#exception .status"},
-		{"devices", "/ui/devices", "table#list"},
-		{"assets", "/ui/assets", "table#list"},
-		{"flags", "/ui/flags", "table#list"},
-		{"events", "/ui/events", "table#list"},
-		{"exceptions", "/ui/exceptions", "table#list"},
-		{"offboarding", "/ui/offboarding", "table#list"},
-		{"reconcile", "/ui/reconcile", "table#list"},
-		{"audit", "/ui/audit", "table#list"},
+// consolePage is a signed-in page: the elements the contract says it
+// has, and a text the fixture's data puts in it.
+type consolePage struct {
+	name, path string
+	want       []string
+	text       string
+}
+
+// consolePages are the signed-in pages an admin sees.
+func (f *consoleFixture) consolePages(exceptionID, wipeID string) []consolePage {
+	list := []string{"table#list"}
+	return []consolePage{
+		{"overview", "/ui/", []string{"#by-policy", "#by-state", "#trend svg", "#counts a"}, "UI-ENC-01"},
+		{"search", "/ui/search?q=7N62AI2", []string{"ol#results li a"}, "7N62AI2"},
+		{"device-dell", "/ui/devices/" + f.dell, []string{"#identity", "#policies tr[data-policy]", "#wipe"}, "SRV-0042"},
+		{"device-vm", "/ui/devices/" + f.vm, []string{"#identity", "#policies tr[data-policy]", "#software-filter"}, "VM-0001"},
+		{"exception", "/ui/exceptions/" + exceptionID, []string{"#exception .status", "form#approve", "form#deny"}, "UI-PATCH-01"},
+		{"devices", "/ui/devices", list, "7N62AI2"},
+		{"assets", "/ui/assets", list, "SRV-0042"},
+		{"flags", "/ui/flags", list, "LAP-0099"},
+		{"events", "/ui/events", list, ""},
+		{"exceptions", "/ui/exceptions", list, "UI-PATCH-01"},
+		{"offboarding", "/ui/offboarding", list, "HR-123"},
+		{"offboarding-dell", "/ui/offboarding/" + wipeID, []string{"main"}, "HR-123"},
+		{"reconcile", "/ui/reconcile", list, "LAP-0099"},
+		{"audit", "/ui/audit", list, adminUser},
 	}
 }
 
@@ -580,11 +599,14 @@ func (f *consoleFixture) testEveryPage(t *testing.T) {
 	}
 	decodeJSON(t, "exceptions request", f.ctl(t, "exceptions", "request", "--device", f.vm, "--policy", "UI-PATCH-01",
 		"--reason", "updates wait for the next image", "--control", "rebuilt weekly", "--expires", "7d", "--json"), &ex)
+	// An offboarding in progress, so its list and page have something to
+	// show (manual: nothing waits for the agent).
+	wipeID := strings.TrimSpace(f.ctl(t, "offboard", "start", f.dell, "--ticket", "HR-123", "--reason", "leaver", "--method", "manual"))
 	for _, vp := range []viewport{desktop, phone} {
 		t.Run(vp.name, func(t *testing.T) {
 			p := f.person(t, "admin", vp)
 			f.signIn(t, p, adminUser, "/ui/")
-			for _, pg := range f.consolePages(ex.ID) {
+			for _, pg := range f.consolePages(ex.ID, wipeID) {
 				resp := p.open(t, pg.path)
 				if resp.Status != 200 {
 					t.Errorf("%s: status %d, want 200", pg.path, resp.Status)
@@ -593,10 +615,13 @@ func (f *consoleFixture) testEveryPage(t *testing.T) {
 				if csp == "" || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
 					t.Errorf("%s: Content-Security-Policy %q, want a strict one (no unsafe-inline or unsafe-eval)", pg.path, csp)
 				}
-				for _, sel := range strings.Split(pg.want, ", ") {
+				for _, sel := range pg.want {
 					if !p.has(t, sel) {
 						t.Errorf("%s (%s): no %s", pg.path, vp.name, sel)
 					}
+				}
+				if body := p.text(t, "main"); !strings.Contains(body, pg.text) {
+					t.Errorf("%s (%s): the page does not show %q", pg.path, vp.name, pg.text)
 				}
 				if vp.mobile {
 					if w := eval[[]int](t, p, "measure", `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
