@@ -325,7 +325,7 @@ func TestEnrolAndReportFlow(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"agent_version", "board_serial", "cert_not_after", "cert_serial", "compliance", "enrolled_at", "enrolment", "enrolments", "exceptions", "first_seen", "flag_details", "flags", "hostname", "id", "kernel", "last_report_seq", "last_seen", "last_update_at", "macs", "model", "os_build", "os_name", "os_version", "pending_security_updates", "pending_updates", "platform", "reboot_required", "recent_changes", "software_count", "state", "system_encrypted", "system_serial", "system_uuid", "vendor"}
+	wantKeys := []string{"agent_heartbeat_at", "agent_spool_depth", "agent_transport", "agent_version", "board_serial", "cert_not_after", "cert_serial", "compliance", "enrolled_at", "enrolment", "enrolments", "exceptions", "first_seen", "flag_details", "flags", "hostname", "id", "kernel", "last_report_seq", "last_seen", "last_update_at", "macs", "model", "os_build", "os_name", "os_version", "pending_security_updates", "pending_updates", "platform", "reboot_required", "recent_changes", "software_count", "state", "system_encrypted", "system_serial", "system_uuid", "vendor"}
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("device JSON keys (-want +got):\n%s", diff)
 	}

@@ -51,6 +51,7 @@ func toDevice(d registry.Device) apitypes.Device {
 		OSName: d.OSName, OSVersion: d.OSVersion, OSBuild: d.OSBuild, Kernel: d.Kernel,
 		LastUpdateAt: d.LastUpdateAt, PendingUpdates: d.PendingUpdates, PendingSecurityUpdates: d.PendingSecurityUpdates,
 		RebootRequired: d.RebootRequired, AgentVersion: d.AgentVersion, State: d.State, Flags: d.Flags,
+		AgentSpoolDepth: d.AgentSpoolDepth, AgentTransport: d.AgentTransport, AgentHeartbeatAt: d.AgentHeartbeatAt,
 		FirstSeen: d.FirstSeen, LastSeen: d.LastSeen, LastReportSeq: d.LastReportSeq, SoftwareCount: d.SoftwareCount,
 		SystemEncrypted: d.SystemEncrypted, EnrolledAt: d.EnrolledAt, CertSerial: d.CertSerial, CertNotAfter: d.CertNotAfter,
 		Asset:                ptr(d.Asset, toDeviceAsset),

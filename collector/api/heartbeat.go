@@ -44,7 +44,8 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ack, err := s.reg.Heartbeat(r.Context(), registry.HeartbeatInput{
-		DeviceID: device, CertSerial: serial, AgentVersion: hb.AgentVersion, LastHash: hb.LastHash, Now: s.now(),
+		DeviceID: device, CertSerial: serial, AgentVersion: hb.AgentVersion, LastHash: hb.LastHash,
+		SpoolDepth: hb.SpoolDepth, Transport: r.Proto, Now: s.now(),
 	})
 	if err != nil {
 		reject(err)

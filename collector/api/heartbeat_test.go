@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,9 +75,18 @@ func TestHeartbeat(t *testing.T) {
 		if after["agent_version"] != wantVersion {
 			t.Errorf("agent_version %v, want %q", after["agent_version"], wantVersion)
 		}
-		before["last_seen"], before["agent_version"] = after["last_seen"], after["agent_version"]
+		if got, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(after["agent_heartbeat_at"])); !got.Equal(f.clock.Now()) {
+			t.Errorf("agent_heartbeat_at %v, want the clock's %v", after["agent_heartbeat_at"], f.clock.Now())
+		}
+		if after["agent_spool_depth"] != float64(hb.SpoolDepth) || after["agent_transport"] == "" {
+			t.Errorf("agent health: spool %v transport %q, want %d and the request's protocol", after["agent_spool_depth"], after["agent_transport"], hb.SpoolDepth)
+		}
+		// The agent's health is kept; nothing else moves.
+		for _, k := range []string{"last_seen", "agent_version", "agent_heartbeat_at", "agent_spool_depth", "agent_transport"} {
+			before[k] = after[k]
+		}
 		if diff := cmp.Diff(before, after); diff != "" {
-			t.Errorf("device changed beyond last_seen and agent_version (-before +after):\n%s", diff)
+			t.Errorf("device changed beyond last_seen, agent_version and agent health (-before +after):\n%s", diff)
 		}
 		if diff := cmp.Diff(counts, f.counts(t)); diff != "" {
 			t.Errorf("row counts changed (-before +after):\n%s", diff)

@@ -25,6 +25,9 @@ type Device struct {
 	PendingSecurityUpdates *int               `json:"pending_security_updates"`
 	RebootRequired         string             `json:"reboot_required"`
 	AgentVersion           string             `json:"agent_version"`
+	AgentSpoolDepth        *int               `json:"agent_spool_depth"`
+	AgentTransport         string             `json:"agent_transport"`
+	AgentHeartbeatAt       *time.Time         `json:"agent_heartbeat_at"`
 	State                  string             `json:"state"`
 	Flags                  []string           `json:"flags"`
 	FirstSeen              time.Time          `json:"first_seen"`

@@ -50,16 +50,21 @@ type Device struct {
 	PendingSecurityUpdates *int       `json:"pending_security_updates"`
 	RebootRequired         string     `json:"reboot_required"`
 	AgentVersion           string     `json:"agent_version"`
-	State                  string     `json:"state"`
-	Flags                  []string   `json:"flags"`
-	FirstSeen              time.Time  `json:"first_seen"`
-	LastSeen               time.Time  `json:"last_seen"`
-	LastReportSeq          uint64     `json:"last_report_seq"`
-	SoftwareCount          int        `json:"software_count"`
-	SystemEncrypted        string     `json:"system_encrypted"`
-	EnrolledAt             time.Time  `json:"enrolled_at"`
-	CertSerial             string     `json:"cert_serial"`
-	CertNotAfter           *time.Time `json:"cert_not_after"`
+	// Agent health from the last heartbeat: reports waiting in its spool
+	// (nil before the first), the protocol it came over, and when.
+	AgentSpoolDepth  *int       `json:"agent_spool_depth"`
+	AgentTransport   string     `json:"agent_transport"`
+	AgentHeartbeatAt *time.Time `json:"agent_heartbeat_at"`
+	State            string     `json:"state"`
+	Flags            []string   `json:"flags"`
+	FirstSeen        time.Time  `json:"first_seen"`
+	LastSeen         time.Time  `json:"last_seen"`
+	LastReportSeq    uint64     `json:"last_report_seq"`
+	SoftwareCount    int        `json:"software_count"`
+	SystemEncrypted  string     `json:"system_encrypted"`
+	EnrolledAt       time.Time  `json:"enrolled_at"`
+	CertSerial       string     `json:"cert_serial"`
+	CertNotAfter     *time.Time `json:"cert_not_after"`
 	// Asset and FlagDetails come from the register, on the single-device
 	// read only: the linked asset (absent when none) and each flag with
 	// its first-seen time.
@@ -82,22 +87,29 @@ const deviceSelect = `SELECT d.id, d.hostname, d.platform, d.system_serial, d.sy
 	d.first_seen, d.last_seen, d.last_seq, d.software_count, d.system_encrypted, d.enrolled_at,
 	(SELECT c.serial FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL ORDER BY c.issued_at DESC LIMIT 1),
 	(SELECT c.not_after FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL ORDER BY c.issued_at DESC LIMIT 1),
-	d.os_build, d.last_update_at, d.pending_updates, d.pending_security_updates, d.reboot_required
+	d.os_build, d.last_update_at, d.pending_updates, d.pending_security_updates, d.reboot_required,
+	d.agent_spool_depth, d.agent_transport, d.agent_heartbeat_at
 	FROM devices d`
 
 func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var d Device
 	var macs, flags, first, last, enrolled string
 	var certSerial, certNotAfter, lastUpdate sql.NullString
-	var pending, pendingSec sql.NullInt64
+	var pending, pendingSec, spool sql.NullInt64
+	var heartbeat sql.NullString
 	var seq int64
 	err := row.Scan(&d.ID, &d.Hostname, &d.Platform, &d.SystemSerial, &d.SystemUUID, &d.BoardSerial, &macs,
 		&d.Vendor, &d.Model, &d.OSName, &d.OSVersion, &d.Kernel, &d.AgentVersion, &d.State, &flags,
 		&first, &last, &seq, &d.SoftwareCount, &d.SystemEncrypted, &enrolled, &certSerial, &certNotAfter,
-		&d.OSBuild, &lastUpdate, &pending, &pendingSec, &d.RebootRequired)
+		&d.OSBuild, &lastUpdate, &pending, &pendingSec, &d.RebootRequired, &spool, &d.AgentTransport, &heartbeat)
 	if err != nil {
 		return Device{}, err
 	}
+	if spool.Valid {
+		n := int(spool.Int64)
+		d.AgentSpoolDepth = &n
+	}
+	d.AgentHeartbeatAt = timePtr(heartbeat)
 	d.LastUpdateAt = timePtr(lastUpdate)
 	if pending.Valid {
 		n := int(pending.Int64)

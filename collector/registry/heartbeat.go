@@ -19,7 +19,12 @@ type HeartbeatInput struct {
 	AgentVersion string
 	// LastHash is the hash of the agent's last acknowledged snapshot.
 	LastHash string
-	Now      time.Time
+	// SpoolDepth is how many reports wait on the agent; Transport the
+	// protocol the heartbeat came over (HTTP/2.0, HTTP/3.0). Both are kept
+	// as the agent's health.
+	SpoolDepth int
+	Transport  string
+	Now        time.Time
 }
 
 // Heartbeat records that a device is alive: it moves last_seen to in.Now
@@ -37,11 +42,12 @@ func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (wire.Heart
 		r.writeMu.Lock()
 		defer r.writeMu.Unlock()
 		return r.db.QueryRowContext(ctx, `UPDATE devices
-			SET last_seen = $1, agent_version = CASE WHEN $2 = '' THEN agent_version ELSE $2 END
-			WHERE id = $3 AND state <> $4
-				AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = $5 AND c.device_id = devices.id AND c.revoked_at IS NULL)
+			SET last_seen = $1, agent_version = CASE WHEN $2 = '' THEN agent_version ELSE $2 END,
+				agent_spool_depth = $3, agent_transport = $4, agent_heartbeat_at = $1
+			WHERE id = $5 AND state <> $6
+				AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = $7 AND c.device_id = devices.id AND c.revoked_at IS NULL)
 			RETURNING last_hash`,
-			fmtTime(in.Now), in.AgentVersion, in.DeviceID, StateRevoked, in.CertSerial).Scan(&stored)
+			fmtTime(in.Now), in.AgentVersion, in.SpoolDepth, in.Transport, in.DeviceID, StateRevoked, in.CertSerial).Scan(&stored)
 	}()
 	if errors.Is(err, sql.ErrNoRows) {
 		// Nothing was written: the certificate or the device is unknown or

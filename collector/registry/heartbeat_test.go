@@ -26,6 +26,9 @@ func TestHeartbeat(t *testing.T) {
 		if in.CertSerial == "" {
 			in.CertSerial = d.serial
 		}
+		if in.Transport == "" {
+			in.Transport = "HTTP/3.0"
+		}
 		return e.reg.Heartbeat(ctx, in)
 	}
 	// unchanged checks that the heartbeat at now touched last_seen and
@@ -43,9 +46,13 @@ func TestHeartbeat(t *testing.T) {
 		if after.AgentVersion != version {
 			t.Errorf("agent_version %q, want %q", after.AgentVersion, version)
 		}
+		if after.AgentHeartbeatAt == nil || !after.AgentHeartbeatAt.Equal(now) || after.AgentSpoolDepth == nil || after.AgentTransport != "HTTP/3.0" {
+			t.Errorf("agent health: heartbeat at %v, spool %v, transport %q; want %v, a depth and HTTP/3.0", after.AgentHeartbeatAt, after.AgentSpoolDepth, after.AgentTransport, now)
+		}
 		before.LastSeen, before.AgentVersion = after.LastSeen, after.AgentVersion
+		before.AgentHeartbeatAt, before.AgentSpoolDepth, before.AgentTransport = after.AgentHeartbeatAt, after.AgentSpoolDepth, after.AgentTransport
 		if diff := cmp.Diff(before, after); diff != "" {
-			t.Errorf("device changed beyond last_seen and agent_version (-before +after):\n%s", diff)
+			t.Errorf("device changed beyond last_seen, agent_version and agent health (-before +after):\n%s", diff)
 		}
 		if diff := cmp.Diff(counts, e.counts(t)); diff != "" {
 			t.Errorf("row counts changed (-before +after):\n%s", diff)
