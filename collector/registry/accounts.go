@@ -32,8 +32,10 @@ var (
 	ErrLocked = fault.New(fault.Throttled, "account_locked", "account locked after repeated failed sign-ins")
 	// ErrTOTPRequired is a right password for an account with TOTP but no
 	// code: the console asks for the code and signs in again. It is not
-	// counted as a failure.
-	ErrTOTPRequired = fault.New(fault.Unauthenticated, "totp_required", "a one-time code from the authenticator app is required")
+	// counted as a failure. It is a case of ErrUnauthenticated (errors.Is)
+	// with a code of its own.
+	ErrTOTPRequired = &fault.Error{Kind: fault.Unauthenticated, Code: "totp_required",
+		Message: "a one-time code from the authenticator app is required", Err: ErrUnauthenticated}
 )
 
 // SourceLocal is UserRecord.Source of a principal that is not bound to an

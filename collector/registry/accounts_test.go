@@ -248,8 +248,11 @@ func TestSignInTOTP(t *testing.T) {
 		}
 		return c
 	}
-	if _, err := e.reg.SignIn(ctx, "alice", alicePw, "", now); !errors.Is(err, registry.ErrTOTPRequired) {
-		t.Fatalf("no code: got %v, want ErrTOTPRequired", err)
+	if _, err := e.reg.SignIn(ctx, "alice", alicePw, "", now); !errors.Is(err, registry.ErrTOTPRequired) || !errors.Is(err, registry.ErrUnauthenticated) {
+		t.Fatalf("no code: got %v, want ErrTOTPRequired, a case of ErrUnauthenticated", err)
+	}
+	if u, _ := e.reg.User(ctx, "alice", now); u.FailedAttempts != 0 {
+		t.Errorf("a missing code counted as a failure: %d", u.FailedAttempts)
 	}
 	if _, err := e.reg.SignIn(ctx, "alice", "not the password", code(now), now); !errors.Is(err, registry.ErrUnauthenticated) || errors.Is(err, registry.ErrTOTPRequired) {
 		t.Errorf("wrong password, right code: got %v", err)

@@ -25,7 +25,9 @@ import (
 const (
 	DefaultSessionIdle     = 30 * time.Minute
 	DefaultSessionAbsolute = 12 * time.Hour
-	MaxSessionLifetime     = 7 * 24 * time.Hour
+	// MaxSessionLifetime is the longest console.session_absolute the
+	// collector's configuration accepts (30 days).
+	MaxSessionLifetime = 30 * 24 * time.Hour
 	// sessionSeenEvery throttles the last-seen write, as lastUseEvery does
 	// for tokens: an idle timeout is counted to the minute.
 	sessionSeenEvery = time.Minute
