@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/apitypes"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 func TestUsersAPI(t *testing.T) {
@@ -117,6 +119,31 @@ func TestUsersAPI(t *testing.T) {
 	// Disable.
 	if u := decode[apitypes.User](t, f.admin(t, "POST", "/api/v1/users/alice/disable", nil), http.StatusOK); u.DisabledAt == nil {
 		t.Errorf("disabled %+v", u)
+	}
+
+	// The answers are what the OpenAPI document says they are.
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(f.do(t, f.client(t, nil), "GET", "/api/v1/openapi.json", nil, nil).body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("mem://openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range []struct{ method, route, path, status string }{
+		{"GET", "/api/v1/users", "/api/v1/users", "200"},
+		{"GET", "/api/v1/users/{name}", "/api/v1/users/bob", "200"},
+		{"POST", "/api/v1/users/{name}/totp", "/api/v1/users/bob/totp", "200"},
+		{"POST", "/api/v1/users/{name}/sessions/end", "/api/v1/users/bob/sessions/end", "200"},
+	} {
+		r := f.admin(t, call.method, call.path, nil)
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := responseSchema(t, c, call.method, call.route, call.status).Validate(v); err != nil {
+			t.Errorf("%s %s answers what its schema refuses: %v\n%s", call.method, call.path, err, r.body)
+		}
 	}
 
 	// Not a person: 404.
