@@ -300,6 +300,14 @@ func (f *consoleFixture) testLocalAccounts(t *testing.T) {
 		t.Errorf("/ not signed in: at %s, want /ui/ then /ui/login?next=…", got)
 	}
 	hd.check(t, "login")
+	// A wrong password: refused on the same form, said in #error.
+	hd.typeInto(t, "#username", helpdeskUser)
+	hd.typeInto(t, "#password", "not the password")
+	hd.submit(t, "#signin")
+	if got, msg := hd.path(t), hd.errorText(t); !strings.HasPrefix(got, "/ui/login") || msg == "" || !hd.has(t, "#error[role=alert]") {
+		t.Errorf("wrong password: at %s, #error %q; want the sign-in page again with an alert", got, msg)
+	}
+	hd.check(t, "login-refused")
 	f.signIn(t, hd, helpdeskUser, "/ui/")
 	hd.check(t, "overview")
 
@@ -534,22 +542,21 @@ func (f *consoleFixture) testOIDC(t *testing.T) {
 		t.Errorf("header %q does not name the signed-in user %s", hdr, ssoUser)
 	}
 	p.check(t, "overview-sso")
-	// Just in time: the user now exists, with the mapped role.
+	// Just in time: the user now exists, with the mapped role. (Its
+	// principal name may be the provider's name claim; the email is the
+	// provider's.)
+	type user struct {
+		Name  string `json:"name"`
+		Email string `json:"email"`
+		Role  string `json:"role"`
+	}
 	var users struct {
-		Items []struct {
-			Name string `json:"name"`
-			Role string `json:"role"`
-		} `json:"items"`
+		Items []user `json:"items"`
 	}
 	decodeJSON(t, "users list", f.ctl(t, "users", "list", "--json"), &users)
-	i := slices.IndexFunc(users.Items, func(u struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
-	}) bool {
-		return u.Name == ssoUser || strings.Contains(u.Name, ssoUser)
-	})
+	i := slices.IndexFunc(users.Items, func(u user) bool { return u.Email == "carol@example.com" })
 	if i < 0 || users.Items[i].Role != "helpdesk" {
-		t.Errorf("users list after single sign-on: %+v, want %s with role helpdesk", users.Items, ssoUser)
+		t.Errorf("users list after single sign-on: %+v, want carol@example.com with role helpdesk", users.Items)
 	}
 	// The helpdesk role reads devices but not the audit log.
 	if resp := p.open(t, "/ui/audit"); resp.Status != 403 {
