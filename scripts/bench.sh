@@ -106,3 +106,7 @@ bash scripts/bench-facts.sh
 # on the same machines, and identity facts per dmidecode capture.
 echo
 bash scripts/bench-identity.sh
+# Issue 14: the web console's device page time and page weight, and search
+# over 100,000 devices.
+echo
+bash scripts/bench-console.sh

@@ -7,7 +7,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -51,16 +50,10 @@ type resultRow struct {
 	Requirement, Remedy string
 }
 
-// facts is the part of the stored snapshot the page shows (the software
-// list is read page by page from the registry instead).
+// facts is the stored snapshot without its software (read page by page
+// from the registry instead); read-only, shared with the registry's cache.
 type facts struct {
-	CollectedAt  time.Time          `json:"collected_at"`
-	AgentVersion string             `json:"agent_version"`
-	Captured     bool               `json:"captured"`
-	Hardware     *wire.Hardware     `json:"hardware"`
-	Encryption   *wire.Encryption   `json:"encryption"`
-	OS           *wire.OS           `json:"os"`
-	Probes       []wire.ProbeStatus `json:"probes"`
+	*wire.Snapshot
 }
 
 // ConfirmName is what the offboarding form asks to be typed.
@@ -125,11 +118,8 @@ func (c *Console) deviceData(ctx context.Context, r *http.Request, d registry.De
 	if data.History, err = c.reg.RecentChanges(ctx, d.ID, historyOnPage); err != nil {
 		return nil, err
 	}
-	if raw, err := c.reg.DeviceSnapshot(ctx, d.ID); err == nil {
-		var f facts
-		if json.Unmarshal(raw, &f) == nil {
-			data.Snapshot = &f
-		}
+	if s, err := c.reg.DeviceFacts(ctx, d.ID); err == nil {
+		data.Snapshot = &facts{s}
 	} else if !errors.Is(err, registry.ErrNotFound) {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/shared/identity"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // Device states.
@@ -460,6 +461,33 @@ func (r *Registry) DeviceSnapshot(ctx context.Context, ref string) (json.RawMess
 		return nil, fmt.Errorf("read snapshot of %s: %w", id, err)
 	}
 	return json.RawMessage(b), nil
+}
+
+// DeviceFacts returns the latest snapshot of a device without its
+// software (read it page by page with DeviceSoftware), for pages that show
+// identity, encryption, OS and probes: no JSON is encoded or decoded, so
+// it stays cheap for a device with thousands of packages. The sections are
+// shared with the registry's cache: callers must not modify them.
+// ErrNotFound when the device has not reported yet.
+func (r *Registry) DeviceFacts(ctx context.Context, ref string) (*wire.Snapshot, error) {
+	id, err := r.resolve(ctx, r.db, ref)
+	if err != nil {
+		return nil, err
+	}
+	var lastHash string
+	if err := r.db.QueryRowContext(ctx, `SELECT last_hash FROM devices WHERE id = $1`, id).Scan(&lastHash); err != nil {
+		return nil, fmt.Errorf("read facts of %s: %w", id, err)
+	}
+	cs, err := r.latestSnapshot(ctx, r.db, id, lastHash)
+	if err != nil {
+		return nil, fmt.Errorf("read facts of %s: %w", id, err)
+	}
+	if cs == nil {
+		return nil, ErrNotFound.Errorf("device %s has not reported yet", id)
+	}
+	s := *cs.snap
+	s.Software = nil
+	return &s, nil
 }
 
 // CountDevicesByState counts devices per state, every state present.

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Issue 14's figures for the web console:
+#   - the device page's server time for a device with 2,000 packages and
+#     1,000 history entries (goal p95 <= 50 ms), with the page's weight and
+#     the heaviest page's, each with its stylesheet and script (goal
+#     <= 150 KB uncompressed);
+#   - search over 100,000 devices (goal p95 <= 100 ms), per kind of query.
+# Both are Go benchmarks on SQLite on this machine (collector/console,
+# collector/registry); RUNS is how many device-page requests are timed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-500}
+echo "== web console (issue 14)"
+out=$(go test -run XXX -bench 'BenchmarkDevicePage$' -benchtime "${RUNS}x" ./collector/console/ 2>&1) || { echo "$out"; exit 1; }
+echo "$out" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+m = re.search(r"BenchmarkDevicePage\S*\s+\d+\s+\d+ ns/op(.*)", text)
+if not m:
+    sys.exit("bench-console: no BenchmarkDevicePage line in:\n" + text)
+vals = dict((k, float(v)) for v, k in re.findall(r"([\d.]+) (\S+)", m.group(1)))
+print(f"device page, 2,000 packages + 1,000 history entries: p50 {vals[\"p50-ms\"]:.1f} ms, p95 {vals[\"p95-ms\"]:.1f} ms "
+      f"(goal p95 <= 50 ms: {\"met\" if vals[\"p95-ms\"] <= 50 else \"NOT met\"})")
+print(f"page weight with CSS and JS: device page {vals[\"device-page-KiB\"]:.1f} KiB, heaviest page {vals[\"heaviest-page-KiB\"]:.1f} KiB "
+      f"(goal <= 150 KB: {\"met\" if vals[\"heaviest-page-KiB\"] * 1024 <= 150000 else \"NOT met\"})")
+for line in text.splitlines():
+    if "heaviest page with" in line:
+        print("  " + line.strip().split(": ", 1)[1])
+'
+if grep -q 'func BenchmarkSearchDevices100k' collector/registry/*_test.go 2>/dev/null; then
+  out=$(go test -run XXX -bench 'BenchmarkSearchDevices100k' -benchtime 1x -timeout 30m ./collector/registry/ 2>&1) || { echo "$out"; exit 1; }
+  echo "search over 100,000 devices (SQLite):"
+  echo "$out" | grep -E 'BenchmarkSearch|p95|p50' | sed 's/^/  /'
+fi
