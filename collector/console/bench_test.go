@@ -94,7 +94,9 @@ func bigDevice(b *testing.B) (*registry.Registry, string, *console.Console, stri
 	}
 	csr, _ := registrytest.CSR(b)
 	res, err := reg.Enroll(ctx, registry.EnrollInput{Secret: secret, Identity: wire.IdentityOf(snap), AgentVersion: "bench", Now: now},
-		func(id string) ([]byte, *x509.Certificate, error) { return ca.SignClient(csr, id, now, pki.ClientValidity) })
+		func(id string) ([]byte, *x509.Certificate, error) {
+			return ca.SignClient(csr, id, now, pki.ClientValidity)
+		})
 	if err != nil {
 		b.Fatal(err)
 	}
