@@ -350,6 +350,23 @@ func (f *consoleFixture) testLocalAccounts(t *testing.T) {
 	}
 	hd.check(t, "device-vm")
 
+	// The software filter narrows the list as one types (no Enter).
+	names := func() []string {
+		return eval[[]string](t, hd, "read #software", `[...document.querySelectorAll("#software tbody tr td:first-child")].map(td => td.textContent.trim())`)
+	}
+	all := names()
+	ctx, cancel := hd.step()
+	_, err := chromedp.RunResponse(ctx, chromedp.SendKeys(chromedp.CSS("#software-filter"), "python3"))
+	cancel()
+	if err != nil {
+		t.Fatalf("filter the software list: %v", err)
+	}
+	filtered := names()
+	if len(filtered) == 0 || len(filtered) >= len(all) || slices.ContainsFunc(filtered, func(n string) bool { return !strings.Contains(n, "python3") }) {
+		t.Errorf("software filtered by python3: %v (of %d shown before), want only and some python3 packages", filtered, len(all))
+	}
+	hd.check(t, "device-vm-software-python3")
+
 	// The exception request form.
 	form := "form#exception-request[method=post][action='/ui/exceptions']"
 	if !hd.has(t, form) {
