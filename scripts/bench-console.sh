@@ -18,11 +18,11 @@ text = sys.stdin.read()
 m = re.search(r"BenchmarkDevicePage\S*\s+\d+\s+\d+ ns/op(.*)", text)
 if not m:
     sys.exit("bench-console: no BenchmarkDevicePage line in:\n" + text)
-vals = dict((k, float(v)) for v, k in re.findall(r"([\d.]+) (\S+)", m.group(1)))
-print(f"device page, 2,000 packages + 1,000 history entries: p50 {vals[\"p50-ms\"]:.1f} ms, p95 {vals[\"p95-ms\"]:.1f} ms "
-      f"(goal p95 <= 50 ms: {\"met\" if vals[\"p95-ms\"] <= 50 else \"NOT met\"})")
-print(f"page weight with CSS and JS: device page {vals[\"device-page-KiB\"]:.1f} KiB, heaviest page {vals[\"heaviest-page-KiB\"]:.1f} KiB "
-      f"(goal <= 150 KB: {\"met\" if vals[\"heaviest-page-KiB\"] * 1024 <= 150000 else \"NOT met\"})")
+v = dict((k, float(x)) for x, k in re.findall(r"([\d.]+) (\S+)", m.group(1)))
+p50, p95, dev, heavy = v["p50-ms"], v["p95-ms"], v["device-page-KiB"], v["heaviest-page-KiB"]
+met = lambda ok: "met" if ok else "NOT met"
+print("device page, 2,000 packages + 1,000 history entries: p50 %.1f ms, p95 %.1f ms (goal p95 <= 50 ms: %s)" % (p50, p95, met(p95 <= 50)))
+print("page weight with CSS and JS: device page %.1f KiB, heaviest page %.1f KiB (goal <= 150 KB: %s)" % (dev, heavy, met(heavy * 1024 <= 150000)))
 for line in text.splitlines():
     if "heaviest page with" in line:
         print("  " + line.strip().split(": ", 1)[1])
