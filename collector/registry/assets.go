@@ -424,6 +424,9 @@ func storeAssets(ctx context.Context, tx *Tx, plans []planned, actor Actor, now 
 			if _, err = ins.ExecContext(ctx, append(vals, a.id, a.createdAt, a.updatedAt)...); err != nil {
 				return fmt.Errorf("store asset %s: %w", a.AssetTag, err)
 			}
+			if err := syncAssetSearchKeys(ctx, tx, a.id); err != nil {
+				return err
+			}
 			if err := h.add(KindAssetCreated, a.id, a.AssetTag, "", "", "", a.Status); err != nil {
 				return err
 			}
@@ -431,6 +434,9 @@ func storeAssets(ctx context.Context, tx *Tx, plans []planned, actor Actor, now 
 		}
 		if _, err = upd.ExecContext(ctx, append(vals, a.updatedAt, a.id)...); err != nil {
 			return fmt.Errorf("store asset %s: %w", a.AssetTag, err)
+		}
+		if err := syncAssetSearchKeys(ctx, tx, a.id); err != nil {
+			return err
 		}
 		for _, d := range p.diff {
 			kind := KindAssetUpdated

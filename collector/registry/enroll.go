@@ -132,6 +132,9 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 				return err
 			}
 		}
+		if err := syncDeviceSearchKeys(ctx, tx, dev); err != nil {
+			return err
+		}
 		certPEM, cert, err := sign(dev)
 		if err != nil {
 			return ErrBadCSR.Errorf("bad certificate request: %w", err)

@@ -235,6 +235,9 @@ func (r *Registry) Migrate(ctx context.Context) (applied []int, err error) {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
+			if err := afterMigration(ctx, tx, m.version); err != nil {
+				return err
+			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, m.version, m.name, fmtTime(time.Now()))
 			return err
 		})

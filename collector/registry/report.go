@@ -299,6 +299,9 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
+	if err := syncDeviceSearchKeys(ctx, tx, in.DeviceID); err != nil {
+		return err
+	}
 	if err := insertHistory(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
 		return err
 	}
