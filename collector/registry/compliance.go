@@ -702,6 +702,9 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	stats.Events += m
+	if err := r.RecordComplianceDay(ctx, now); err != nil {
+		return stats, fmt.Errorf("evaluate fleet: %w", err)
+	}
 	stats.Took = time.Since(start)
 	r.logger.Debug("fleet evaluated", "devices", stats.Devices, "changed", stats.Changed, "events", stats.Events, "took", stats.Took)
 	return stats, nil
