@@ -303,8 +303,9 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request, _ *view) 
 	}, c.now())
 	if err != nil {
 		status, msg := http.StatusInternalServerError, "Signed in at the provider, but the collector could not record you. Try again."
-		if errors.Is(err, registry.ErrUnauthenticated) {
-			status, msg = http.StatusForbidden, "Your account is disabled on this collector. Ask an administrator."
+		var fe *fault.Error
+		if errors.Is(err, registry.ErrUnauthenticated) && errors.As(err, &fe) {
+			status, msg = http.StatusForbidden, "The collector refused your sign-in: "+fe.Message+". Ask an administrator."
 		}
 		c.logger.Warn("single sign-on principal", "err", err)
 		c.renderLogin(w, r, status, loginData{Next: "/ui/", Error: msg})
