@@ -7,7 +7,10 @@ package registry
 // Unicode rules, MACs as bare hex), kept in the transaction that writes
 // the device's identity or the asset. Exact and prefix matches are index
 // ranges over it; only the substring match of hostnames and owner names
-// scans, and that scan reads the narrow index alone.
+// scans, and that scan reads the narrow index alone. Ranking is in Go
+// (searchPlan.score) over the few matching keys; a broad query (the
+// first letters typed) instead walks the devices by last check-in and
+// stops at a page, so no query ranks thousands of matches.
 
 import (
 	"context"
