@@ -186,7 +186,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, _ *view) {
 		http.Redirect(w, r, localNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	c.renderLogin(w, r, http.StatusOK, loginData{Next: localNext(r.URL.Query().Get("next")), Error: r.URL.Query().Get("error")})
+	c.renderLogin(w, r, http.StatusOK, loginData{Next: localNext(r.URL.Query().Get("next"))})
 }
 
 func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
