@@ -26,6 +26,7 @@ import (
 	"github.com/rosterhq/roster/collector/metrics"
 	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/throttle"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -87,7 +88,7 @@ type server struct {
 	// testClock is Options.TestClock.
 	testClock TestClock
 	// limiter throttles sources that fail authentication.
-	limiter *failLimiter
+	limiter *throttle.Limiter
 	// checkpointEvery is Options.AuditCheckpointEvery.
 	checkpointEvery time.Duration
 	// metricsPerm is what GET /metrics needs.
@@ -117,7 +118,7 @@ func New(opt Options) http.Handler {
 		s.now = time.Now
 	}
 	s.schedule = ackSchedule(opt.Schedule)
-	s.limiter = newFailLimiter(s.now, opt.AuthFailureLimit)
+	s.limiter = throttle.New(s.now, opt.AuthFailureLimit)
 	s.metricsPerm = access.MetricsRead
 	if opt.MetricsPublic {
 		s.metricsPerm = access.Public
@@ -287,7 +288,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) *apiErr
 		// and failed credentials count toward the source's throttle.
 		a := access.ActorFrom(r.Context())
 		if ae.code == "secret_invalid" || ae.status == http.StatusUnauthorized {
-			s.limiter.fail(a.Source)
+			s.limiter.Fail(a.Source)
 		}
 		if err := s.reg.AuditOutside(r.Context(), "request.denied", r.Method+" "+r.URL.Path, audit.Denied,
 			map[string]any{"status": ae.status, "code": ae.code, "reason": ae.message}); err != nil {

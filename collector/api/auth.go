@@ -15,84 +15,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/registry"
 )
-
-// Failed-authentication throttle: a source that fails burst times
-// within authFailWindow is refused (429) until the window ends, without
-// the credential even being looked at.
-const (
-	defaultAuthFailBurst = 10
-	authFailWindow       = time.Minute
-)
-
-// failLimiter counts failed authentications per source address.
-type failLimiter struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	burst int
-	fails map[string]*failWindow
-}
-
-type failWindow struct {
-	start time.Time
-	n     int
-}
-
-// newFailLimiter allows burst failures per window (0: the default;
-// negative: no limit).
-func newFailLimiter(now func() time.Time, burst int) *failLimiter {
-	if burst == 0 {
-		burst = defaultAuthFailBurst
-	}
-	return &failLimiter{now: now, burst: burst, fails: map[string]*failWindow{}}
-}
-
-// blocked returns how long src must wait, or 0.
-func (l *failLimiter) blocked(src string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w := l.fails[src]
-	if w == nil || l.burst < 0 {
-		return 0
-	}
-	left := authFailWindow - l.now().Sub(w.start)
-	if left <= 0 {
-		delete(l.fails, src)
-		return 0
-	}
-	if w.n >= l.burst {
-		return left
-	}
-	return 0
-}
-
-// fail records a failed authentication from src.
-func (l *failLimiter) fail(src string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.fails) > 10000 {
-		// Forget finished windows so a scan from many addresses cannot grow
-		// the map without bound.
-		for k, w := range l.fails {
-			if now.Sub(w.start) >= authFailWindow {
-				delete(l.fails, k)
-			}
-		}
-	}
-	w := l.fails[src]
-	if w == nil || now.Sub(w.start) >= authFailWindow {
-		w = &failWindow{start: now}
-		l.fails[src] = w
-	}
-	w.n++
-}
 
 // sourceOf is the client's address without its port.
 func sourceOf(r *http.Request) string {
@@ -126,7 +54,7 @@ func (s *server) guard(perm access.Permission, h http.HandlerFunc) http.HandlerF
 			h(w, r.WithContext(access.WithActor(r.Context(), actor)))
 			return
 		case access.Agent:
-			if wait := s.limiter.blocked(actor.Source); wait > 0 {
+			if wait := s.limiter.Blocked(actor.Source); wait > 0 {
 				s.throttled(w, wait)
 				return
 			}
@@ -143,7 +71,7 @@ func (s *server) guard(perm access.Permission, h http.HandlerFunc) http.HandlerF
 			h(w, r.WithContext(ctx))
 			return
 		}
-		if wait := s.limiter.blocked(actor.Source); wait > 0 {
+		if wait := s.limiter.Blocked(actor.Source); wait > 0 {
 			s.throttled(w, wait)
 			return
 		}
@@ -183,7 +111,7 @@ func (s *server) throttled(w http.ResponseWriter, wait time.Duration) {
 // failures count toward the source's throttle.
 func (s *server) deny(w http.ResponseWriter, r *http.Request, actor access.Actor, perm access.Permission, ae *apiError) {
 	if ae.status == http.StatusUnauthorized {
-		s.limiter.fail(actor.Source)
+		s.limiter.Fail(actor.Source)
 	}
 	ctx := access.WithActor(r.Context(), actor)
 	detail := map[string]any{"status": ae.status, "code": ae.code, "reason": ae.message, "permission": perm}

@@ -214,8 +214,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *view) {
 			Error: "This sign-in form expired or was not sent from this site. Enter your password again."})
 		return
 	}
+	if wait := c.limiter.Blocked(sourceOf(r)); wait > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		c.renderLogin(w, r, http.StatusTooManyRequests, loginData{Next: next, Username: name,
+			Error: fmt.Sprintf("Too many failed sign-ins from your address: try again in %d seconds.", int(wait.Seconds())+1)})
+		return
+	}
 	p, err := c.reg.SignIn(r.Context(), name, r.PostForm.Get("password"), strings.TrimSpace(r.PostForm.Get("totp")), c.now())
 	if err != nil {
+		if errors.Is(err, registry.ErrUnauthenticated) || errors.Is(err, registry.ErrLocked) {
+			c.limiter.Fail(sourceOf(r))
+		}
 		status, msg := http.StatusUnauthorized, "Wrong user name, password or code."
 		var fe *fault.Error
 		switch {

@@ -28,6 +28,7 @@ import (
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/sso"
+	"github.com/rosterhq/roster/collector/throttle"
 )
 
 //go:embed templates/*.html
@@ -67,8 +68,11 @@ type Console struct {
 	sso          *sso.Provider
 	hostnameRule *regexp.Regexp
 	pages        map[string]*template.Template
-	static       http.Handler
-	mux          *http.ServeMux
+	// limiter refuses a source that keeps failing to sign in, whatever
+	// account names it tries (the registry locks each account).
+	limiter *throttle.Limiter
+	static  http.Handler
+	mux     *http.ServeMux
 }
 
 // New returns the console; it fails only when the embedded templates do
@@ -90,6 +94,7 @@ func New(opt Options) (*Console, error) {
 	if c.abs <= 0 {
 		c.abs = DefaultSessionAbsolute
 	}
+	c.limiter = throttle.New(c.now, 0)
 	var err error
 	if c.pages, err = parseTemplates(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -365,4 +366,25 @@ func TestOffboardingNeedsConfirmation(t *testing.T) {
 	if !strings.Contains(w.body, "st-requested") || !strings.Contains(w.body, `id="timeline"`) {
 		t.Errorf("wipe page:\n%s", w.body)
 	}
+}
+
+// A source that keeps failing is refused before its passwords are checked,
+// whichever accounts it tries.
+func TestSignInThrottledPerSource(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	for i := range 10 {
+		b.get("/ui/login")
+		name := fmt.Sprintf("user%d", i)
+		if p := b.post("/ui/login", url.Values{"csrf": {b.csrf}, "username": {name}, "password": {"not the password"}}); p.status != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, p.status)
+		}
+	}
+	b.get("/ui/login")
+	p := b.post("/ui/login", url.Values{"csrf": {b.csrf}, "username": {"ada"}, "password": {password}})
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "Too many failed sign-ins from your address") {
+		t.Fatalf("11th attempt with the right password: %d %q", p.status, p.header.Get("Retry-After"))
+	}
+	f.clock.Add(time.Minute)
+	b.signIn("ada")
 }
