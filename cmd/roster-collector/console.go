@@ -16,12 +16,13 @@ import (
 
 	"github.com/rosterhq/roster/collector/config"
 	"github.com/rosterhq/roster/collector/console"
+	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/sso"
 )
 
 // mountConsole adds the console to mux when the configuration has it on.
-func mountConsole(ctx context.Context, mux *http.ServeMux, cfg config.Console, reg *registry.Registry, rule *regexp.Regexp,
+func mountConsole(ctx context.Context, mux *http.ServeMux, cfg config.Console, reg *registry.Registry, ca *pki.CA, rule *regexp.Regexp,
 	now func() time.Time, logger *slog.Logger) error {
 	if !cfg.On() {
 		logger.Info("web console off (console.enabled: false)")
@@ -30,7 +31,14 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg config.Console, r
 	var provider *sso.Provider
 	if cfg.OIDC != nil {
 		var err error
-		if provider, err = newSSO(ctx, *cfg.OIDC, logger.With("component", "sso")); err != nil {
+		// The flow cookie's key comes from the command key, which every
+		// collector sharing the store holds: a sign-in started on one
+		// collector finishes on any other behind the same load balancer.
+		cookieKey, err := ca.Command.DeriveKey("console oidc flow cookie")
+		if err != nil {
+			return err
+		}
+		if provider, err = newSSO(ctx, *cfg.OIDC, cookieKey, logger.With("component", "sso")); err != nil {
 			return err
 		}
 	}
@@ -50,7 +58,7 @@ func mountConsole(ctx context.Context, mux *http.ServeMux, cfg config.Console, r
 // newSSO builds the OIDC relying party from the configuration: the client
 // secret from the file when one is named, the issuer's TLS trusted through
 // ca_file when set.
-func newSSO(ctx context.Context, o config.OIDC, logger *slog.Logger) (*sso.Provider, error) {
+func newSSO(ctx context.Context, o config.OIDC, cookieKey []byte, logger *slog.Logger) (*sso.Provider, error) {
 	secret, err := o.ReadClientSecret()
 	if err != nil {
 		return nil, fmt.Errorf("console.oidc: %w", err)
@@ -76,7 +84,7 @@ func newSSO(ctx context.Context, o config.OIDC, logger *slog.Logger) (*sso.Provi
 	p, err := sso.New(ctx, sso.Config{
 		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
 		Scopes: o.ScopeList(), GroupsClaim: o.GroupsClaimName(), Roles: roles, HTTPClient: client,
-		DisplayName: o.ButtonText(), Logger: logger,
+		DisplayName: o.ButtonText(), Logger: logger, CookieKey: cookieKey,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("console.oidc: %w", err)

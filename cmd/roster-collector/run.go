@@ -356,7 +356,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AuditCheckpointEvery:       time.Duration(cfg.Audit.CheckpointInterval),
 		MetricsPublic:              cfg.Metrics.Public,
 	}))
-	if err := mountConsole(ctx, mux, cfg.Console, reg, hostnameRule, clk.Now, logger.With("component", "console")); err != nil {
+	if err := mountConsole(ctx, mux, cfg.Console, reg, ca, hostnameRule, clk.Now, logger.With("component", "console")); err != nil {
 		return err
 	}
 	srv, err := server.Listen(ctx, server.Options{

@@ -2,6 +2,8 @@ package pki
 
 import (
 	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -83,4 +85,17 @@ func loadOrCreateCommandKey(dir string) (*CommandKey, error) {
 		return nil, err
 	}
 	return &CommandKey{Public: pub, priv: priv}, nil
+}
+
+// DeriveKey derives a 32-byte secret for purpose from the command key's
+// seed (HKDF-SHA256). Every collector sharing the CA through the store
+// holds the same command key, so a value sealed with the derived key on
+// one collector opens on another (the console's OIDC flow cookie), while
+// different purposes get unrelated keys and the seed never leaves.
+func (k *CommandKey) DeriveKey(purpose string) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, k.priv.Seed(), nil, "roster "+purpose, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive key for %s: %w", purpose, err)
+	}
+	return key, nil
 }
