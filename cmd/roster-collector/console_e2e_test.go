@@ -657,6 +657,22 @@ func (f *consoleFixture) testEveryPage(t *testing.T) {
 			if vp.mobile {
 				return
 			}
+			// Paging: one device a page (?limit= asks for fewer rows than
+			// the console's default), the next page by a[rel=next].
+			rows := func() []string {
+				return eval[[]string](t, p, "read #list", `[...document.querySelectorAll("table#list tbody tr")].map(tr => tr.textContent.replace(/\s+/g, " ").trim())`)
+			}
+			p.open(t, "/ui/devices?limit=1")
+			first := rows()
+			if len(first) != 1 || !p.has(t, "a[rel=next]") {
+				t.Errorf("/ui/devices?limit=1: rows %q, next link %v; want one row and a[rel=next]", first, p.has(t, "a[rel=next]"))
+			} else {
+				p.submit(t, "a[rel=next]")
+				second := rows()
+				if len(second) != 1 || second[0] == first[0] || p.has(t, "a[rel=next]") {
+					t.Errorf("the next page of two devices: rows %q after %q, next link %v; want the other device and no next link", second, first, p.has(t, "a[rel=next]"))
+				}
+			}
 			for _, path := range listPages {
 				p.open(t, path)
 				csv := eval[[]string](t, p, "fetch CSV", fmt.Sprintf(`fetch(%q, {credentials: "same-origin"}).then(async r => [String(r.status), r.headers.get("Content-Type") || "", await r.text()])`, path+"?format=csv"))
