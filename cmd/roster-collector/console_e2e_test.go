@@ -524,6 +524,17 @@ func (f *consoleFixture) testHelpdeskCannotApprove(t *testing.T) {
 	if got.Status != "pending" {
 		t.Errorf("after the refused POSTs the exception is %q, want pending", got.Status)
 	}
+
+	// With its token the admin's deny form works.
+	adm.open(t, page)
+	adm.typeInto(t, "form#deny textarea[name=note]", "a locked cage is not encryption")
+	if status := adm.submit(t, "form#deny [type=submit]"); status != 200 {
+		t.Fatalf("deny: status %d at %s; error %q", status, adm.path(t), adm.errorText(t))
+	}
+	if st := adm.text(t, "#exception .status"); strings.TrimSpace(st) != "denied" {
+		t.Errorf("after denial the admin sees status %q, want denied", st)
+	}
+	adm.check(t, "exception-denied")
 }
 
 // testOIDC: a person in the provider's it-helpdesk group signs in through
@@ -607,6 +618,9 @@ func (f *consoleFixture) consolePages(exceptionID, wipeID string) []consolePage 
 		{"offboarding-dell", "/ui/offboarding/" + wipeID, []string{"main"}, "HR-123"},
 		{"reconcile", "/ui/reconcile", list, "LAP-0099"},
 		{"audit", "/ui/audit", list, adminUser},
+		// Beyond the contract's list: pages the console also serves.
+		{"device-vm-history", "/ui/devices/" + f.vm + "/history", []string{"main#main"}, "enrol"},
+		{"account", "/ui/account", []string{"main#main"}, adminUser},
 	}
 }
 
