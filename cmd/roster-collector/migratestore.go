@@ -580,7 +580,18 @@ func copyTable(ctx context.Context, src, dst *sql.Tx, t tableSchema, dstCols map
 		cols[i] = quoteIdent(n)
 	}
 	colList := strings.Join(cols, ", ")
-	rows, err := src.QueryContext(ctx, `SELECT `+colList+` FROM `+quoteIdent(t.Name)+` ORDER BY rowid`)
+	// Rows go in the order they were written (rowid); a WITHOUT ROWID table
+	// (a derived index such as search_keys) has none, and its primary key
+	// order serves as well.
+	order := "rowid"
+	var ddl string
+	if err := src.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1`, t.Name).Scan(&ddl); err != nil {
+		return 0, fmt.Errorf("read source table %s: %w", t.Name, err)
+	}
+	if strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		order = colList
+	}
+	rows, err := src.QueryContext(ctx, `SELECT `+colList+` FROM `+quoteIdent(t.Name)+` ORDER BY `+order)
 	if err != nil {
 		return 0, fmt.Errorf("read source table %s: %w", t.Name, err)
 	}
