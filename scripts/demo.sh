@@ -70,6 +70,14 @@ step "its software (first 10 of rosterctl devices software)"
 step "its history (rosterctl devices history)"
 "$BIN/rosterctl" devices history "$device"
 
+step "a web console account (rosterctl users add it-admin --role admin --generate)"
+console_pw=$("$BIN/rosterctl" users add it-admin --role admin --email it-admin@example.org --generate --json |
+  sed -n 's/.*"password": *"\([^"]*\)".*/\1/p')
+[ -n "$console_pw" ] || { echo "demo: no console password returned"; exit 1; }
+echo "web console: $url/ui/  (user it-admin, password $console_pw; the CA is $ROSTER_CA)"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$ROSTER_CA" "$url/ui/login")
+[ "$code" = 200 ] || { echo "demo: the console's sign-in page answered $code"; exit 1; }
+
 if [ -t 0 ] && [ -t 1 ] && [ "${CI:-}" != "true" ]; then
   step "the collector keeps running; in another shell:"
   echo "  export ROSTER_URL=$ROSTER_URL ROSTER_CA=$ROSTER_CA ROSTER_TOKEN=$ROSTER_TOKEN"
