@@ -11,7 +11,11 @@ case "${1:-test}" in
   # test collector's CA in the throwaway NSS database Chromium reads; npm
   # installs axe-core for their accessibility check.
   test)  cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup losetup:mount mkfs.ext4:e2fsprogs pg_ctlcluster:postgresql
-               /usr/bin/chromium:chromium certutil:libnss3-tools npm:npm) ;;
+               /usr/bin/chromium:chromium certutil:libnss3-tools npm:npm
+               # the installers (issue 15): MSI build and reading, Authenticode,
+               # rpm, lintian, xar/cpio reading, shellcheck for install.sh
+               wixl:wixl msiinfo:msitools osslsigncode:osslsigncode rpm:rpm lintian:lintian
+               bsdtar:libarchive-tools shellcheck:shellcheck cpio:cpio) ;;
   bench) cmds=(cryptsetup:cryptsetup-bin dmsetup:dmsetup fusioninventory-agent:fusioninventory-agent /usr/bin/time:time) ;;
   *) echo "deps.sh: unknown target $1" >&2; exit 2 ;;
 esac
