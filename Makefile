@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 AGENT_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-short lint bench cross fuzz deps clean demo
+.PHONY: all build test test-short lint bench cross fuzz deps clean demo installers
 
 all: build
 
@@ -43,6 +43,11 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
 			-o bin/cross/roster-agent-$$os-$$arch$$ext ./cmd/roster-agent; \
 	done
+
+# Every package IT deploys (deb, rpm, msi, pkg, the collector's packages
+# and image) in bin/installers/ with SHA256SUMS (scripts/installers.sh).
+installers: cross
+	@bash scripts/installers.sh
 
 # The main job: a collector on SQLite plus this machine's agent reporting
 # to it, then what the registry holds (scripts/demo.sh).
