@@ -414,15 +414,16 @@ func (f *consoleFixture) testLocalAccounts(t *testing.T) {
 	if status := adm.submit(t, "form#approve [type=submit]"); status != 200 {
 		t.Fatalf("approve: status %d at %s; error %q", status, adm.path(t), adm.errorText(t))
 	}
-	if st := adm.text(t, "#exception .status"); strings.TrimSpace(st) != "approved" {
-		t.Errorf("after approval the admin sees status %q, want approved", st)
+	// "active": approved and in force, the word the API and rosterctl use.
+	if st := adm.text(t, "#exception .status"); strings.TrimSpace(st) != "active" {
+		t.Errorf("after approval the admin sees status %q, want active", st)
 	}
 	adm.check(t, "exception-approved")
 
 	// Back as the helpdesk: approved, and the device exempt.
 	f.signIn(t, hd, helpdeskUser, "/ui/exceptions/"+exID)
-	if st := hd.text(t, "#exception .status"); strings.TrimSpace(st) != "approved" {
-		t.Errorf("the helpdesk sees status %q, want approved", st)
+	if st := hd.text(t, "#exception .status"); strings.TrimSpace(st) != "active" {
+		t.Errorf("the helpdesk sees status %q, want active", st)
 	}
 	hd.open(t, "/ui/devices/"+f.vm)
 	if r, _ := hd.policy(t, "UI-ENC-01"); r.Status != "exempt" {
@@ -616,7 +617,9 @@ func (f *consoleFixture) consolePages(exceptionID, wipeID string) []consolePage 
 		{"exceptions", "/ui/exceptions", list, "UI-PATCH-01"},
 		{"offboarding", "/ui/offboarding", list, "HR-123"},
 		{"offboarding-dell", "/ui/offboarding/" + wipeID, []string{"main"}, "HR-123"},
-		{"reconcile", "/ui/reconcile", list, "LAP-0099"},
+		// Reconciliation is four tables (unregistered, missing, not in
+		// service, mismatches), not one list.
+		{"reconcile", "/ui/reconcile", []string{"#h-unreg", "#h-missing", "#h-nis", "#h-mis"}, "LAP-0099"},
 		{"audit", "/ui/audit", list, adminUser},
 		// Beyond the contract's list: pages the console also serves.
 		{"device-vm-history", "/ui/devices/" + f.vm + "/history", []string{"main#main"}, "enrol"},
