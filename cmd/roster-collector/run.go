@@ -44,6 +44,7 @@ Commands:
   serve --data DIR [--listen HOST:PORT] [--config FILE] [--hostname NAME ...]
         [--log-level L] [--log-format auto|json|text] [--http3=false]
         [--max-report-bytes SIZE] [--max-report-decompressed-bytes SIZE]
+        [--downloads DIR]
       Run the collector. The first start creates DIR (database, CA) and prints
       a bootstrap admin token once.
   migrate --data DIR            apply pending database migrations
@@ -265,6 +266,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := config.RegisterFlags(fset)
 	// Not in the usage text or the config file on purpose: see
 	// docs/roster-collector.md, "Test clock".
+	dl := registerDownloads(fset)
 	unsafeClock := fset.Bool("unsafe-test-clock", false, "let PUT /api/v1/test/clock move the clock (end-to-end tests only; loopback only)")
 	if err := parse(fset, args); err != nil {
 		return err
@@ -356,6 +358,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AuditCheckpointEvery:       time.Duration(cfg.Audit.CheckpointInterval),
 		MetricsPublic:              cfg.Metrics.Public,
 	}))
+	if err := dl.mount(mux, cfg, ca, logger.With("component", "downloads")); err != nil {
+		return err
+	}
 	if err := mountConsole(ctx, mux, cfg.Console, reg, ca, hostnameRule, clk.Now, logger.With("component", "console")); err != nil {
 		return err
 	}
