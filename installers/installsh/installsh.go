@@ -57,7 +57,7 @@ func Render(w io.Writer, p Params) error {
 	return err
 }
 
-// Quote makes s one shell word, single-quoted: a ' inside becomes '\''.
+// Quote makes s one shell word, single-quoted: a ' inside becomes '\”.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
