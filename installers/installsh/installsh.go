@@ -57,7 +57,8 @@ func Render(w io.Writer, p Params) error {
 	return err
 }
 
-// Quote makes s one shell word, single-quoted: a ' inside becomes '\”.
+// Quote makes s one shell word, single-quoted; each quote inside s becomes
+// quote, backslash, quote, quote (close, escaped quote, reopen).
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
