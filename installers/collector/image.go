@@ -36,7 +36,7 @@ type ImageOptions struct {
 	Collector string
 	// CACerts is a PEM bundle installed as /etc/ssl/certs/ca-certificates.crt
 	// (PostgreSQL, OIDC and webhooks over TLS); empty leaves it out.
-	CACerts string
+	CACerts  string
 	Describe string
 	Arch     string
 	// Created stamps the image and its files; zero means now.
