@@ -163,6 +163,31 @@ func TestBuild(t *testing.T) {
 		}
 	})
 
+	t.Run("SIGN_PFX", func(t *testing.T) {
+		// A PKCS#12 file as a CA would issue it, with a password that a
+		// command line would mangle; osslsigncode reads it from a file.
+		if _, err := exec.LookPath("openssl"); err != nil {
+			t.Skip("openssl not installed")
+		}
+		pfx := filepath.Join(t.TempDir(), "signing.pfx")
+		const password = `p@ss 'w"rd % $x`
+		cmd := exec.Command("openssl", "pkcs12", "-export", "-inkey", signer.Key, "-in", signer.CertChain, "-out", pfx, "-passout", "env:PFX_PASS")
+		cmd.Env = append(os.Environ(), "PFX_PASS="+password)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl pkcs12: %v\n%s", err, out)
+		}
+		out := filepath.Join(t.TempDir(), "signed.exe")
+		if err := (Signer{PFX: pfx, PFXPassword: password}).Sign(ctx, ExecRunner{}, exes["x64"], out); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command("osslsigncode", "verify", "-CAfile", signer.CAFile, "-in", out).CombinedOutput(); err != nil || !bytes.Contains(b, []byte("Signature verification: ok")) {
+			t.Errorf("osslsigncode verify: %v\n%s", err, b)
+		}
+		if err := (Signer{PFX: pfx, PFXPassword: "wrong"}).Sign(ctx, ExecRunner{}, exes["x64"], filepath.Join(t.TempDir(), "x.exe")); err == nil {
+			t.Error("signing with a wrong PFX password succeeded")
+		}
+	})
+
 	t.Run("wrong architecture refused", func(t *testing.T) {
 		_, err := Build(ctx, ExecRunner{}, Options{Arch: "arm64", Describe: describe, Commits: 1, Exe: exes["x64"], OutDir: t.TempDir(), Signer: signer.Signer, WorkDir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), "PE machine") {
