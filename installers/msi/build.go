@@ -82,7 +82,7 @@ func Build(ctx context.Context, r Runner, o Options) (Result, error) {
 	}
 	// The summary: title, author, platform template and the PackageCode
 	// (wixl would draw a random one).
-	args = append(args, "-s", "Roster agent", "Roster", spec.template(), spec.PackageCode())
+	args = append(args, "-s", "Roster agent", "Roster", spec.summaryTemplate(), spec.PackageCode())
 	if _, err := r.Run(ctx, "msibuild", args...); err != nil {
 		return Result{}, fmt.Errorf("complete %s: %w", unsigned, err)
 	}

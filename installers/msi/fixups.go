@@ -92,11 +92,11 @@ func sqlString(s string) string {
 	return "'" + s + "'"
 }
 
-// template is the summary information Template for the architecture:
+// summaryTemplate is the summary information Template for the architecture:
 // wixl knows no arm64, so the arm64 package is compiled as x64 (64-bit
 // components, ProgramFiles64Folder) and its platform set to Arm64, as WiX
 // does for arm64 (schema 500, which the package already declares).
-func (s Spec) template() string {
+func (s Spec) summaryTemplate() string {
 	if s.Arch == "arm64" {
 		return "Arm64;1033"
 	}
