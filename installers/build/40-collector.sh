@@ -4,7 +4,8 @@
 # The packages ship bin/roster-collector and bin/rosterctl as `make build`
 # makes them (the collector links glibc: cgo SQLite). The image has no libc,
 # so it gets a statically linked build of the collector (netgo and osusergo
-# keep glibc's resolver and NSS, which cannot be linked statically, out).
+# keep glibc's resolver and NSS, which cannot be linked statically, out;
+# sqlite_omit_load_extension keeps out SQLite's dlopen, unused).
 # amd64 only: the collector needs a C compiler for its target, and arm64
 # packages are built only where aarch64-linux-gnu-gcc exists.
 set -euo pipefail
@@ -19,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$OUT"
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$tmp/amd64/" ./cmd/rosterctl
 CGO_ENABLED=1 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$tmp/amd64/" ./cmd/roster-collector
-CGO_ENABLED=1 "$GO" build -trimpath -tags netgo,osusergo \
+CGO_ENABLED=1 "$GO" build -trimpath -tags netgo,osusergo,sqlite_omit_load_extension \
   -ldflags "$LDFLAGS -linkmode external -extldflags -static" \
   -o "$tmp/amd64/static/roster-collector" ./cmd/roster-collector
 "$GO" run ./installers/cmd/collector-packages --out "$OUT" --version "$VERSION" --arch amd64 \
