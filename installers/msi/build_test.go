@@ -209,7 +209,7 @@ func checkPackage(t *testing.T, res Result, preset Preset) {
 		"ProductName":            "Roster agent",
 		"ALLUSERS":               "1",
 		"MsiHiddenProperties":    "ROSTER_SECRET",
-		"SecureCustomProperties": "WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;ROSTER_URL;ROSTER_CA_FINGERPRINT;ROSTER_SECRET;ROSTER_SECRET_FILE;ROSTER_TAGS",
+		"SecureCustomProperties": "WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;INSTALLDIR;ROSTER_URL;ROSTER_CA_FINGERPRINT;ROSTER_SECRET;ROSTER_SECRET_FILE;ROSTER_TAGS",
 	}
 	for k, v := range preset {
 		propWant[k] = v

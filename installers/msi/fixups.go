@@ -72,7 +72,7 @@ func (s Spec) Fixups() []string {
 		fmt.Sprintf("INSERT INTO `Upgrade` (`UpgradeCode`, `VersionMin`, `VersionMax`, `Attributes`, `ActionProperty`) VALUES (%s, '', %s, %d, 'WIX_UPGRADE_DETECTED')",
 			sqlString(UpgradeCode), sqlString(s.ProductVersion), upgradeMigrateFeatures|upgradeVersionMaxInclusive),
 		fmt.Sprintf("UPDATE `Property` SET `Value` = %s WHERE `Property` = 'SecureCustomProperties'",
-			sqlString(strings.Join(append([]string{"WIX_DOWNGRADE_DETECTED", "WIX_UPGRADE_DETECTED"}, secure...), ";"))),
+			sqlString(strings.Join(append([]string{"WIX_DOWNGRADE_DETECTED", "WIX_UPGRADE_DETECTED", "INSTALLDIR"}, secure...), ";"))),
 		"CREATE TABLE `MsiServiceConfig` (`MsiServiceConfig` CHAR(72) NOT NULL, `Name` CHAR(255) NOT NULL, `Event` SHORT NOT NULL, `ConfigType` LONG NOT NULL, `Argument` CHAR(255), `Component_` CHAR(72) NOT NULL PRIMARY KEY `MsiServiceConfig`)",
 		fmt.Sprintf("INSERT INTO `MsiServiceConfig` (`MsiServiceConfig`, `Name`, `Event`, `ConfigType`, `Argument`, `Component_`) VALUES ('AgentDelayedStart', %s, %d, %d, '1', 'Agent')",
 			sqlString(ServiceName), serviceConfigOnInstall, serviceConfigDelayedAutoStart),

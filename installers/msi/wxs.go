@@ -72,9 +72,9 @@ func (s Spec) PackageCode() string {
 	return nameGUID("package", s.Arch, s.Describe, s.ProductVersion, s.ExeSHA256, s.Preset.digest(), wxsRevision)
 }
 
-// wxsRevision changes whenever the template below changes what a package
-// holds for the same binary, so the PackageCode follows.
-const wxsRevision = "1"
+// wxsRevision changes whenever the template below or Fixups change what a
+// package holds for the same binary, so the PackageCode follows.
+const wxsRevision = "2"
 
 // FileName is the package's name in bin/installers.
 func (s Spec) FileName() string {
