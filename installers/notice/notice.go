@@ -102,6 +102,8 @@ func Classify(text string) string {
 	t := strings.Join(strings.Fields(text), " ")
 	has := func(s string) bool { return strings.Contains(t, s) }
 	switch {
+	case has("Apache License") && has("Version 2.0") && has("Permission is hereby granted, free of charge"):
+		return "Apache-2.0 AND MIT" // go-yaml: parts under each
 	case has("Apache License") && has("Version 2.0"):
 		return "Apache-2.0"
 	case has("Mozilla Public License Version 2.0") || has("Mozilla Public License, version 2.0"):
