@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,6 +43,10 @@ type ImageOptions struct {
 	// Created stamps the image and its files; zero means now.
 	Created time.Time
 }
+
+// ImageTag is the image's tag: the version with ~ (not allowed in a tag)
+// as -, e.g. 1.2.0, 1.2.0-rc.1, 0.0.0-git1a2b3c4.
+func ImageTag(v Version) string { return strings.ReplaceAll(v.Deb, "~", "-") }
 
 // ImageName is the OCI layout tarball's name: roster-collector-<ver>-oci.tar.
 func ImageName(v Version) string { return fmt.Sprintf("%s-%s-oci.tar", name, v.Deb) }
@@ -106,7 +111,7 @@ func Image(dir string, o ImageOptions) (string, error) {
 		return "", fmt.Errorf("write OCI layout: %w", err)
 	}
 	if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": v.Deb,
+		"org.opencontainers.image.ref.name": ImageTag(v),
 	})); err != nil {
 		return "", fmt.Errorf("write OCI layout: %w", err)
 	}

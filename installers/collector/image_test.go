@@ -34,11 +34,11 @@ func TestImageReadBack(t *testing.T) {
 	if err := os.Mkdir(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path, err := Image(out, ImageOptions{Collector: bin, CACerts: certs, Describe: "v1.4.0", Arch: "amd64", Created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+	path, err := Image(out, ImageOptions{Collector: bin, CACerts: certs, Describe: "v1.4.0-rc.1", Arch: "amd64", Created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := filepath.Base(path), "roster-collector-1.4.0-oci.tar"; got != want {
+	if got, want := filepath.Base(path), "roster-collector-1.4.0~rc.1-oci.tar"; got != want {
 		t.Errorf("image name %s, want %s", got, want)
 	}
 
@@ -54,8 +54,8 @@ func TestImageReadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(im.Manifests) != 1 || im.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "1.4.0" {
-		t.Fatalf("index manifests %+v, want one tagged 1.4.0", im.Manifests)
+	if len(im.Manifests) != 1 || im.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "1.4.0-rc.1" {
+		t.Fatalf("index manifests %+v, want one tagged 1.4.0-rc.1 (a tag has no ~)", im.Manifests)
 	}
 	img, err := idx.Image(im.Manifests[0].Digest)
 	if err != nil {
