@@ -131,8 +131,10 @@ func checkSkip(goos string, names []string) error {
 	return nil
 }
 
+// collect runs the probes; a whole inventory (only empty) also says how
+// the agent was installed and tagged.
 func collect(ctx context.Context, h *host.Host, cfg config.Config, only []string, env Env, logger *slog.Logger) (*wire.Snapshot, error) {
-	return inventory.Collect(ctx, h, probe.Options{
+	snap, err := inventory.Collect(ctx, h, probe.Options{
 		Timeout:      cfg.ProbeTimeout,
 		Only:         only,
 		Skip:         cfg.Skip,
@@ -140,6 +142,11 @@ func collect(ctx context.Context, h *host.Host, cfg config.Config, only []string
 		Logger:       logger,
 		Now:          time.Now,
 	})
+	if err != nil || len(only) > 0 {
+		return snap, err
+	}
+	snap.Agent = agentInfo(ctx, h, cfg)
+	return snap, nil
 }
 
 func transportOptions(cfg config.Config, logger *slog.Logger) transport.Options {

@@ -22,6 +22,16 @@ type Env struct {
 	Version        string
 	// GOOS is the running platform (runtime.GOOS outside tests).
 	GOOS string
+	// Getenv reads the environment (os.Getenv when nil): the enrolment
+	// secret may come from ROSTER_ENROLL_SECRET.
+	Getenv func(string) string
+}
+
+func (e Env) getenv(key string) string {
+	if e.Getenv == nil {
+		return os.Getenv(key)
+	}
+	return e.Getenv(key)
 }
 
 const usage = `roster-agent reports this device to a Roster collector.

@@ -11,6 +11,7 @@ import (
 	"github.com/rosterhq/roster/agent/checkin"
 	"github.com/rosterhq/roster/agent/enroll"
 	"github.com/rosterhq/roster/agent/host"
+	"github.com/rosterhq/roster/agent/state"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -74,6 +75,26 @@ func runRun(ctx context.Context, args []string, env Env) int {
 	fail := func(err error) int {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", name, explain(err))
 		return 1
+	}
+	// A package installs the service before anything enrolled the device:
+	// it enrols itself from the pre-seeded configuration, waiting (and
+	// saying why) until it can rather than failing in a restart loop.
+	if _, err := enrolledDevice(cfg.StateDir); errors.Is(err, state.ErrNotEnrolled) && !*onceBeat {
+		if err := awaitEnrolment(ctx, common, h, env, logger.With("component", "enrol")); err != nil {
+			if ctx.Err() != nil {
+				return 0
+			}
+			return fail(err)
+		}
+		if cfg, err = common.config(env.GOOS); err != nil {
+			return fail(err)
+		}
+		if *reportEvery > 0 {
+			cfg.ReportInterval = *reportEvery
+		}
+		if *beatEvery > 0 {
+			cfg.HeartbeatInterval = *beatEvery
+		}
 	}
 	sess, err := openSession(cfg, logger)
 	if err != nil {

@@ -27,7 +27,9 @@ after a crash, then starts it. The service runs
 "roster-agent run --state-dir DIR --config FILE" with the paths given here.
 Unless the state directory already holds an enrolment, install first enrols
 this device (same flags as "roster-agent enroll"); a failed enrolment
-registers nothing. The config file is written when it does not exist (or
+registers nothing. With no enrolment flag at all, install registers the
+service and the service enrols itself from the enroll section of the
+config file (or ROSTER_ENROLL_SECRET), as the packages do. The config file is written when it does not exist (or
 with --write-config), so the service reads the settings given here.`
 
 const controlHelp = `Asks the service manager to %s the agent's service.`
@@ -120,6 +122,10 @@ type installResult struct {
 	Platform      string `json:"platform"`
 	Command       string `json:"command"`
 	Started       bool   `json:"started"`
+	// EnrolsFromConfig is true when install registered the service
+	// without enrolment flags or an enrolment: the service enrols from
+	// the pre-seeded configuration.
+	EnrolsFromConfig bool `json:"enrols_from_config,omitempty"`
 }
 
 func runInstall(ctx context.Context, args []string, env Env, open service.Opener) int {
@@ -179,6 +185,16 @@ func runInstall(ctx context.Context, args []string, env Env, open service.Opener
 	}
 	var secret string
 	var trust enroll.Trust
+	// With no enrolment flag at all, the service enrols itself from the
+	// pre-seeded configuration (a package's pattern); install only
+	// registers it.
+	serviceEnrols := enrolNow && !ef.given() && len(common.collectors) == 0
+	if serviceEnrols {
+		enrolNow = false
+		if err := checkSkip(common.goos, cfg.Skip); err != nil {
+			return usageErr("%v", err)
+		}
+	}
 	if enrolNow {
 		if err := checkCollector(cfg); err != nil {
 			return usageErr("%v", err)
@@ -223,6 +239,16 @@ func runInstall(ctx context.Context, args []string, env Env, open service.Opener
 		res.Enrolled = true
 	}
 	res.DeviceID, res.Collector, res.Collectors = dev.DeviceID, dev.Collector, dev.Collectors
+	if serviceEnrols {
+		res.EnrolsFromConfig = true
+		note := "the service enrols itself from the enroll section of " + configPath
+		if p, err := loadPreseed(ctx, h, cfg, env.getenv); err != nil {
+			note += fmt.Sprintf(", which cannot be used yet: %v", err)
+		} else if err := p.ready(configPath); err != nil {
+			note += fmt.Sprintf(" once it is complete (%v); it retries until then", err)
+		}
+		fmt.Fprintf(env.Stderr, "%s: not enrolled yet: %s\n", name, note)
+	}
 	if !configExists || *writeConfig {
 		if err := writeAgentConfig(configPath, cfg); err != nil {
 			return fail(err)
@@ -245,11 +271,16 @@ func runInstall(ctx context.Context, args []string, env Env, open service.Opener
 		}
 		return 0
 	}
-	fmt.Fprintf(env.Stdout, "%s\n", res.DeviceID)
 	verb := "installed"
 	if res.Started {
 		verb = "installed and started"
 	}
+	if res.EnrolsFromConfig {
+		fmt.Fprintf(env.Stderr, "%s: %s the %s service (%s), which enrols from %s; it runs: %s\n",
+			name, verb, res.Service, res.Platform, configPath, res.Command)
+		return 0
+	}
+	fmt.Fprintf(env.Stdout, "%s\n", res.DeviceID)
 	fmt.Fprintf(env.Stderr, "%s: %s the %s service (%s) reporting as %s to %s; it runs: %s\n",
 		name, verb, res.Service, res.Platform, res.DeviceID, res.Collector, res.Command)
 	return 0

@@ -113,7 +113,7 @@ func TestInstallFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"no collector", nil, "--collector is required"},
+		{"no secret for the collector", []string{"--collector", col}, "--secret is required"},
 		{"http collector", []string{"--collector", "http://127.0.0.1:8443"}, "must start with https://"},
 		{"no secret", []string{"--collector", col, "--ca-fingerprint", pin}, "--secret is required"},
 		{"two secrets", []string{"--collector", col, "--secret", "s", "--secret-file", "f", "--ca-fingerprint", pin}, "give --secret or --secret-file, not both"},

@@ -90,6 +90,9 @@ type Config struct {
 	Spool Spool `yaml:"spool"`
 	// Wipe is what a signed remote-wipe command may do on this device.
 	Wipe Wipe `yaml:"wipe"`
+	// Enroll, pre-seeded by IT beside a package (the MDM pattern), lets
+	// the service enrol itself; nil when the file has no enroll section.
+	Enroll *Enroll `yaml:"enroll"`
 }
 
 // Wipe configures remote wipe, which IT enables at install; off, the
@@ -262,6 +265,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
 	}
 	errs = append(errs, c.Wipe.validate()...)
+	if c.Enroll != nil {
+		errs = append(errs, c.Enroll.validate()...)
+	}
 	return errors.Join(errs...)
 }
 

@@ -99,10 +99,13 @@ type HeartbeatAck struct {
 // Delta is a change set against a base snapshot. Small sections travel whole
 // when anything in them changed; software travels per package.
 type Delta struct {
-	CollectedAt  time.Time     `json:"collected_at"`
-	AgentVersion string        `json:"agent_version,omitempty"`
-	Platform     string        `json:"platform,omitempty"`
-	Probes       []ProbeStatus `json:"probes,omitempty"`
+	CollectedAt  time.Time `json:"collected_at"`
+	AgentVersion string    `json:"agent_version,omitempty"`
+	Platform     string    `json:"platform,omitempty"`
+	// Agent travels whole in every delta, like AgentVersion: it is small,
+	// and nil means the snapshot has none.
+	Agent  *AgentInfo    `json:"agent,omitempty"`
+	Probes []ProbeStatus `json:"probes,omitempty"`
 	// Set names the sections that changed; a named section with a nil
 	// value was removed.
 	Set        []string    `json:"set,omitempty"`
@@ -187,7 +190,7 @@ func lessPackage(a, b Package) bool {
 
 // Diff returns the delta that turns old into cur.
 func Diff(old, cur *Snapshot) (*Delta, error) {
-	d := &Delta{CollectedAt: cur.CollectedAt, AgentVersion: cur.AgentVersion, Platform: cur.Platform, Probes: cur.Probes}
+	d := &Delta{CollectedAt: cur.CollectedAt, AgentVersion: cur.AgentVersion, Platform: cur.Platform, Agent: cur.Agent, Probes: cur.Probes}
 	same := func(a, b any) (bool, error) {
 		ja, err := json.Marshal(a)
 		if err != nil {
@@ -271,6 +274,7 @@ func Apply(base *Snapshot, d *Delta) (*Snapshot, error) {
 	out := *base
 	out.CollectedAt = d.CollectedAt
 	out.AgentVersion = d.AgentVersion
+	out.Agent = d.Agent
 	if d.Platform != "" {
 		out.Platform = d.Platform
 	}

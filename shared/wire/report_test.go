@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,54 @@ func TestSnapshotHashIgnoresPackageOrder(t *testing.T) {
 	}
 	if a.Software.Packages[0].Name != "b" {
 		t.Error("hashing reordered the caller's packages")
+	}
+}
+
+// TestDeltaCarriesAgent: the install method and tags reach the collector
+// in deltas too (install.sh rewrites the marker; IT retags a device).
+func TestDeltaCarriesAgent(t *testing.T) {
+	t.Parallel()
+	base := &Snapshot{ProtocolVersion: 1, Platform: PlatformLinux, Agent: &AgentInfo{InstallMethod: InstallDeb}}
+	for name, agent := range map[string]*AgentInfo{
+		"changed": {InstallMethod: InstallScript, Tags: []string{"site-a"}},
+		"same":    {InstallMethod: InstallDeb},
+		"gone":    nil,
+	} {
+		cur := *base
+		cur.Agent = agent
+		d, err := Diff(base, &cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decoded Delta
+		if err := json.Unmarshal(b, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Apply(base, &decoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(agent, got.Agent); diff != "" {
+			t.Errorf("%s: applied agent (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// TestSoftwareJustBeforeProbes: the collector's canonical encoding
+// (collector/registry/canon.go) splices the software section in just
+// before probes, so no field may sit between them.
+func TestSoftwareJustBeforeProbes(t *testing.T) {
+	t.Parallel()
+	s := &Snapshot{Agent: &AgentInfo{InstallMethod: InstallDeb}, Hardware: &Hardware{}, Encryption: &Encryption{}, OS: &OS{}, Software: &Software{}, Probes: []ProbeStatus{}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"software":{"packages":null},"probes":[]}`; !strings.HasSuffix(string(b), want) {
+		t.Errorf("snapshot JSON %s does not end with %s", b, want)
 	}
 }

@@ -20,7 +20,7 @@ import "time"
 //	1: first snapshot: hardware, encryption, os, software, probe statuses.
 //	   Additive since: report envelope with per-package deltas, heartbeats
 //	   and collector-set schedules, signed commands in acks, command
-//	   statuses and wipe evidence.
+//	   statuses and wipe evidence, the agent's install method and tags.
 const ProtocolVersion = 1
 
 // Platform names, as Go's GOOS spells them.
@@ -69,13 +69,38 @@ type Snapshot struct {
 	Platform string `json:"platform"`
 	// Captured is true when the facts were read from a captured host tree
 	// (--host-root) rather than the live machine.
-	Captured   bool        `json:"captured,omitempty"`
+	Captured bool `json:"captured,omitempty"`
+	// Agent says how the agent itself was installed and tagged; absent
+	// from agents older than the field and from hardware-only collections.
+	// It stays ahead of Software: the collector's canonical encoding
+	// splices the software section in just before probes.
+	Agent      *AgentInfo  `json:"agent,omitempty"`
 	Hardware   *Hardware   `json:"hardware,omitempty"`
 	Encryption *Encryption `json:"encryption,omitempty"`
 	OS         *OS         `json:"os,omitempty"`
 	Software   *Software   `json:"software,omitempty"`
 	// Probes records how each probe went, so a missing area is explained.
 	Probes []ProbeStatus `json:"probes"`
+}
+
+// How the agent was installed (AgentInfo.InstallMethod): the package
+// format, the collector's install script, or by hand (no marker).
+const (
+	InstallDeb    = "deb"
+	InstallRPM    = "rpm"
+	InstallMSI    = "msi"
+	InstallPkg    = "pkg"
+	InstallScript = "script"
+	InstallManual = "manual"
+)
+
+// AgentInfo is what the agent reports about itself.
+type AgentInfo struct {
+	// InstallMethod is one of the Install constants; the packages leave a
+	// marker (docs/agent.md, "Packages"), and no marker means manual.
+	InstallMethod string `json:"install_method"`
+	// Tags are the enrolment tags IT pre-seeded (enroll.tags).
+	Tags []string `json:"tags,omitempty"`
 }
 
 // Probe outcomes.
