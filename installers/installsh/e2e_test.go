@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		t.Skip("systemd runs here: the script would restart the service instead of enrolling")
 	}
+	lockInstalls(t)
 	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Status}", "roster-agent").Output(); err == nil && strings.Contains(string(out), "installed") {
 		t.Skip("roster-agent is installed on this machine: not touching it")
 	}
@@ -128,6 +130,21 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	if len(devices.Items) != 1 || !strings.EqualFold(devices.Items[0].Hostname, host) {
 		t.Errorf("registry holds %+v, want this machine (%s)", devices.Items, host)
 	}
+}
+
+// lockInstalls serialises the tests that install packages on this machine
+// (dpkg allows one at a time): every such test in the repository takes
+// this lock (installers/collector has the same three lines).
+func lockInstalls(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile("/run/lock/roster-installers-test.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
 }
 
 // buildAgentDeb packages the agent binary alone: install.sh's job is to
