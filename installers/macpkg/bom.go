@@ -355,6 +355,11 @@ func ReadBom(b []byte) ([]BomFile, error) {
 				}
 				f.LinkName, _, _ = strings.Cut(string(info2[31:31+n]), "\x00")
 			}
+			// Every path has blocks of its own: more paths than blocks is
+			// a corrupt tree visiting records again.
+			if uint64(len(raws)) >= nblocks {
+				return nil, errors.New("bom: more paths than blocks")
+			}
 			raws = append(raws, raw{binary.BigEndian.Uint32(info1), binary.BigEndian.Uint32(file), name, f})
 		}
 		node = binary.BigEndian.Uint32(paths[4:])
@@ -363,21 +368,37 @@ func ReadBom(b []byte) ([]BomFile, error) {
 	for _, r := range raws {
 		names[r.id] = r
 	}
-	var full func(id uint32, depth int) (string, error)
-	full = func(id uint32, depth int) (string, error) {
+	// Full paths, each id resolved once; a loop in the parents is an
+	// error rather than endless.
+	paths := map[uint32]string{}
+	resolving := map[uint32]bool{}
+	var full func(id uint32) (string, error)
+	full = func(id uint32) (string, error) {
+		if p, ok := paths[id]; ok {
+			return p, nil
+		}
+		if resolving[id] {
+			return "", fmt.Errorf("bom: path id %d is its own ancestor", id)
+		}
 		r, ok := names[id]
-		if !ok || depth > len(raws) {
-			return "", fmt.Errorf("bom: path id %d unknown or in a loop", id)
+		if !ok {
+			return "", fmt.Errorf("bom: path id %d unknown", id)
 		}
-		if r.parent == 0 {
-			return r.name, nil
+		p := r.name
+		if r.parent != 0 {
+			resolving[id] = true
+			dir, err := full(r.parent)
+			if err != nil {
+				return "", err
+			}
+			p = dir + "/" + r.name
 		}
-		dir, err := full(r.parent, depth+1)
-		return dir + "/" + r.name, err
+		paths[id] = p
+		return p, nil
 	}
 	out := make([]BomFile, 0, len(raws))
 	for _, r := range raws {
-		p, err := full(r.id, 0)
+		p, err := full(r.id)
 		if err != nil {
 			return nil, err
 		}
