@@ -58,9 +58,11 @@ type Stats struct {
 // hostArch is Installer's name for a GOARCH.
 var hostArch = map[string]string{"amd64": "x86_64", "arm64": "arm64"}
 
-// InstallTree is what the pkg installs. The state directory is 0700 as
-// the agent keeps it (agent/state), so Installer, which applies the Bom's
-// modes to existing directories too, never loosens it on an upgrade.
+// InstallTree is what the pkg installs. The state directory is 0700, as
+// the agent keeps it (agent/state), for the install that creates it; on
+// a Mac where a path already exists Installer leaves its owner and mode
+// alone (PackageInfo's overwrite-permissions="false"), so neither the
+// state directory nor a Homebrew-owned /usr/local/bin is changed.
 func InstallTree(agent []byte) []Entry {
 	dir := fs.ModeDir | 0o755
 	return []Entry{
@@ -192,10 +194,11 @@ func render(t *template.Template, p Package, st Stats) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// PackageInfo of the component: installed by root at "/", scripts run
-// by Installer before and after the payload.
+// PackageInfo of the component, with the attributes pkgbuild writes:
+// installed by root at "/", scripts run by Installer before and after the
+// payload, existing paths' owners and modes kept (see InstallTree).
 var packageInfoTmpl = template.Must(template.New("PackageInfo").Parse(`<?xml version="1.0" encoding="utf-8"?>
-<pkg-info format-version="2" identifier="{{.ID}}" version="{{.Version}}" install-location="/" auth="root" overwrite-permissions="false" relocatable="false" generator-version="roster-macpkg">
+<pkg-info format-version="2" identifier="{{.ID}}" version="{{.Version}}" install-location="/" auth="root" overwrite-permissions="false" relocatable="false" postinstall-action="none" generator-version="roster-macpkg">
     <payload numberOfFiles="{{.Files}}" installKBytes="{{.KBytes}}"/>
     <bundle-version/>
     <upgrade-bundle/>
@@ -216,7 +219,7 @@ var packageInfoTmpl = template.Must(template.New("PackageInfo").Parse(`<?xml ver
 var distributionTmpl = template.Must(template.New("Distribution").Parse(`<?xml version="1.0" encoding="utf-8"?>
 <installer-gui-script minSpecVersion="2">
     <title>Roster agent {{.Version}}</title>
-    <options customize="never" require-scripts="true" rootVolumeOnly="true" hostArchitectures="{{.HostArch}}"/>
+    <options customize="never" require-scripts="false" rootVolumeOnly="true" hostArchitectures="{{.HostArch}}"/>
     <domains enable_anywhere="false" enable_currentUserHome="false" enable_localSystem="true"/>
     <volume-check>
         <allowed-os-versions>

@@ -264,6 +264,7 @@ func TestBuild(t *testing.T) {
 	// PackageInfo and Distribution.
 	var info struct {
 		Identifier      string `xml:"identifier,attr"`
+		Overwrite       string `xml:"overwrite-permissions,attr"`
 		Version         string `xml:"version,attr"`
 		InstallLocation string `xml:"install-location,attr"`
 		Payload         struct {
@@ -286,10 +287,10 @@ func TestBuild(t *testing.T) {
 	for _, e := range InstallTree(agent) {
 		wantKB += (int64(len(e.Data)) + 1023) / 1024
 	}
-	if info.Identifier != Identifier || info.Version != "1.2.3" || info.InstallLocation != "/" ||
+	if info.Identifier != Identifier || info.Version != "1.2.3" || info.InstallLocation != "/" || info.Overwrite != "false" ||
 		info.Payload.NumberOfFiles != len(names) || info.Payload.InstallKBytes != wantKB ||
 		info.Scripts.Pre.File != "./preinstall" || info.Scripts.Post.File != "./postinstall" {
-		t.Errorf("PackageInfo: got %+v, want %s 1.2.3 at / with %d files, %d KB and both scripts", info, Identifier, len(names), wantKB)
+		t.Errorf("PackageInfo: got %+v, want %s 1.2.3 at /, permissions kept, with %d files, %d KB and both scripts", info, Identifier, len(names), wantKB)
 	}
 	var dist struct {
 		Options struct {
