@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/agent/config"
 )
 
 func need(t *testing.T, tools ...string) {
@@ -361,5 +363,21 @@ func TestBuildRefuses(t *testing.T) {
 	}
 	if _, err := Build(io.Discard, ok); err != nil {
 		t.Fatalf("the valid package: %v", err)
+	}
+}
+
+// TestAgentYAMLExample loads the example the pkg installs with the
+// agent's own configuration code: copied to agent.yaml it must be valid.
+func TestAgentYAMLExample(t *testing.T) {
+	t.Parallel()
+	cfg := config.Defaults("darwin")
+	if err := cfg.LoadFile("agent.yaml.example", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Enroll == nil || len(cfg.Enroll.URLs()) != 1 || cfg.Enroll.SecretFile == "" || len(cfg.Enroll.Tags) == 0 {
+		t.Errorf("got enroll %+v, want a collector, a secret file and tags", cfg.Enroll)
 	}
 }
