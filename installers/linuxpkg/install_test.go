@@ -328,6 +328,12 @@ func TestInstallForReal(t *testing.T) {
 		t.Errorf("%d reports still spooled after a delivered report", n)
 	}
 
+	// Reinstalling the same version over itself works and changes nothing.
+	run(t, "dpkg", "-i", debV2)
+	if b, err := os.ReadFile(filepath.Join(StateDir, "device.json")); err != nil || !strings.Contains(string(b), id) {
+		t.Errorf("enrolment after a reinstall: %s, %v", b, err)
+	}
+
 	// Remove keeps the state; purge deletes it and the package's files.
 	run(t, "dpkg", "--remove", Name)
 	if exists(BinaryPath) || !exists(filepath.Join(StateDir, "device.json")) {
