@@ -188,6 +188,7 @@ func awaitEnrolment(ctx context.Context, common *commonFlags, h *host.Host, env 
 						var res enroll.Result
 						res, err = enrolFromPreseed(ctx, dir, h, cfg, p, env, logger)
 						if err == nil {
+							// At warn so the default log level (warn) shows it.
 							logger.Warn("enrolled from the pre-seeded configuration", "device_id", res.DeviceID, "collector", res.Collector, "secret_from", p.secretFrom, "tags", p.enroll.Tags)
 							return nil
 						}
