@@ -21,6 +21,8 @@ import (
 	"github.com/goreleaser/nfpm/v2/deb"
 	"github.com/goreleaser/nfpm/v2/files"
 	"github.com/goreleaser/nfpm/v2/rpm"
+
+	"github.com/rosterhq/roster/installers/linuxpkg"
 )
 
 // Unit is the systemd unit, installed as
@@ -62,7 +64,8 @@ const (
 type Options struct {
 	// Collector and Rosterctl are the linux binaries to ship.
 	Collector, Rosterctl string
-	// Describe is `git describe --tags --always --dirty` (see ParseVersion).
+	// Describe is `git describe --tags --always --dirty`, mapped to package
+	// versions as the agent's are (linuxpkg.ParseVersion).
 	Describe string
 	// Arch is the Go architecture, amd64 or arm64.
 	Arch string
@@ -75,17 +78,20 @@ type Options struct {
 
 // Names returns the file names Packages writes: roster-collector_<deb>_<arch>.deb
 // and roster-collector-<ver>-<rel>.<rpmarch>.rpm.
-func Names(v Version, arch string) (debName, rpmName string, err error) {
+func Names(v linuxpkg.Versions, arch string) (debName, rpmName string, err error) {
 	ra, ok := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[arch]
 	if !ok {
 		return "", "", fmt.Errorf("no package architecture for %q", arch)
 	}
-	return fmt.Sprintf("%s_%s_%s.deb", name, v.Deb, arch), fmt.Sprintf("%s-%s-%s.%s.rpm", name, v.RPM, v.Release, ra), nil
+	return fmt.Sprintf("%s_%s_%s.deb", name, v.Deb, arch), fmt.Sprintf("%s-%s-%s.%s.rpm", name, v.RPMVersion, v.RPMRelease, ra), nil
 }
 
 // Packages writes the .deb and the .rpm into dir and returns their paths.
 func Packages(dir string, o Options) (debPath, rpmPath string, err error) {
-	v := ParseVersion(o.Describe)
+	v, err := linuxpkg.ParseVersion(o.Describe)
+	if err != nil {
+		return "", "", err
+	}
 	debName, rpmName, err := Names(v, o.Arch)
 	if err != nil {
 		return "", "", err
@@ -141,7 +147,7 @@ type staged struct {
 	unit, config, postinst, prerm, postrm, copyright, changelog, overrides string
 }
 
-func stage(dir string, v Version, mtime time.Time) (staged, error) {
+func stage(dir string, v linuxpkg.Versions, mtime time.Time) (staged, error) {
 	s := staged{
 		unit: filepath.Join(dir, "roster-collector.service"), config: filepath.Join(dir, "collector.yaml"),
 		postinst: filepath.Join(dir, "postinstall.sh"), prerm: filepath.Join(dir, "preremove.sh"), postrm: filepath.Join(dir, "postremove.sh"),
@@ -192,7 +198,7 @@ roster-collector: non-standard-file-perm 0640 != 0644 [etc/roster/collector.yaml
 
 // debianChangelog is the one-entry changelog Debian policy asks of every
 // package, gzipped without a name or time in the header (reproducible).
-func debianChangelog(v Version, mtime time.Time) ([]byte, error) {
+func debianChangelog(v linuxpkg.Versions, mtime time.Time) ([]byte, error) {
 	text := fmt.Sprintf("%s (%s) unstable; urgency=medium\n\n  * Built from the git repository; its history lists the changes.\n\n -- %s  %s\n",
 		name, v.Deb, maintainer, mtime.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	var b bytes.Buffer
@@ -209,7 +215,7 @@ func debianChangelog(v Version, mtime time.Time) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func packageInfo(o Options, v Version, s staged, format string) *nfpm.Info {
+func packageInfo(o Options, v linuxpkg.Versions, s staged, format string) *nfpm.Info {
 	file := func(src, dst string, mode os.FileMode) *files.Content {
 		return &files.Content{Source: src, Destination: dst, FileInfo: &files.ContentFileInfo{Mode: mode, MTime: o.MTime}}
 	}
@@ -232,7 +238,7 @@ func packageInfo(o Options, v Version, s staged, format string) *nfpm.Info {
 		Platform:      "linux",
 		Version:       v.Deb,
 		VersionSchema: "none",
-		Release:       v.Release,
+		Release:       v.RPMRelease,
 		Section:       "admin",
 		Priority:      "optional",
 		Maintainer:    maintainer,
@@ -258,7 +264,7 @@ func packageInfo(o Options, v Version, s staged, format string) *nfpm.Info {
 			info.Depends = append(info.Depends, "libc6 (>= "+o.LibcVersion+")")
 		}
 	} else {
-		info.Version = v.RPM
+		info.Version = v.RPMVersion
 		info.Depends = []string{"shadow-utils"}
 		info.RPM.Requires.Post = []string{"shadow-utils"}
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rosterhq/roster/installers/linuxpkg"
 )
 
 // The image's user: not root, and no name the host is likely to give
@@ -44,18 +46,24 @@ type ImageOptions struct {
 	Created time.Time
 }
 
-// ImageTag is the image's tag: the version with ~ (not allowed in a tag)
-// as -, e.g. 1.2.0, 1.2.0-rc.1, 0.0.0-git1a2b3c4.
-func ImageTag(v Version) string { return strings.ReplaceAll(v.Deb, "~", "-") }
+// ImageTag is the image's tag: the Debian version with ~ and + (not
+// allowed in a tag) as -, e.g. 1.2.0, 1.2.0-rc.1, 1.2.0-git4.1a2b3c4,
+// 0.0.0-git1a2b3c4.
+func ImageTag(v linuxpkg.Versions) string {
+	return strings.NewReplacer("~", "-", "+", "-").Replace(v.Deb)
+}
 
 // ImageName is the OCI layout tarball's name: roster-collector-<ver>-oci.tar.
-func ImageName(v Version) string { return fmt.Sprintf("%s-%s-oci.tar", name, v.Deb) }
+func ImageName(v linuxpkg.Versions) string { return fmt.Sprintf("%s-%s-oci.tar", name, v.Deb) }
 
 // Image writes the image as an OCI image layout, tarred, into dir and
 // returns its path. Load it with `skopeo copy oci-archive:FILE docker://…`
 // or `podman load -i FILE`.
 func Image(dir string, o ImageOptions) (string, error) {
-	v := ParseVersion(o.Describe)
+	v, err := linuxpkg.ParseVersion(o.Describe)
+	if err != nil {
+		return "", err
+	}
 	if o.Created.IsZero() {
 		o.Created = time.Now().UTC().Truncate(time.Second)
 	}

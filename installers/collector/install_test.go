@@ -17,7 +17,7 @@ import (
 // this lock.
 func lockInstalls(t *testing.T) {
 	t.Helper()
-	f, err := os.OpenFile("/run/lock/roster-installers-test.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile("/run/lock/roster-agent-install-test.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,16 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goreleaser/nfpm/v2"
-	"github.com/goreleaser/nfpm/v2/deb"
-	"github.com/goreleaser/nfpm/v2/files"
-
 	"github.com/rosterhq/roster/cmd/roster-collector/collectortest"
+	"github.com/rosterhq/roster/installers/linuxpkg"
 )
 
 // TestInstallScriptEndToEnd does what the documentation tells IT to do, on
 // this machine, as root: a real collector on loopback serves a downloads
-// directory holding a roster-agent .deb and its SHA256SUMS; install.sh is
+// directory holding the roster-agent .deb (installers/linuxpkg) and its
+// SHA256SUMS; install.sh is
 // fetched from it with curl and piped to sh with --secret-file. systemd is
 // not PID 1 here, so the script enrols directly. Afterwards the device is
 // in the registry, the secret file is gone and the install method is
@@ -72,7 +70,10 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	if err := os.Mkdir(downloads, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	buildAgentDeb(t, agent, filepath.Join(downloads, "roster-agent_0.0.0~test_amd64.deb"))
+	// The agent's real .deb, as make installers builds it.
+	if _, err := linuxpkg.Build(linuxpkg.Options{Binaries: map[string]string{"amd64": agent}, Describe: "v0.9.0", OutDir: downloads, Formats: []string{linuxpkg.FormatDeb}}); err != nil {
+		t.Fatal(err)
+	}
 	sums := exec.Command("sh", "-c", "sha256sum roster-agent_*.deb > SHA256SUMS")
 	sums.Dir = downloads
 	if out, err := sums.CombinedOutput(); err != nil {
@@ -95,7 +96,8 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	line := fmt.Sprintf("curl -fsSL --cacert %s %s/install.sh | sh -s -- --secret-file %s --tags lab,e2e --yes",
 		Quote(c.CAFile), c.URL, Quote(secretFile))
 	run := exec.CommandContext(ctx, "sh", "-c", line)
-	run.Env = append(os.Environ(), "PATH="+filepath.Dir(agent)+":/usr/sbin:/usr/bin:/sbin:/bin")
+	// The installed /usr/bin/roster-agent, not the one built above.
+	run.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin")
 	var out bytes.Buffer
 	run.Stdout, run.Stderr = &out, &out
 	start := time.Now()
@@ -104,7 +106,7 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	}
 	t.Logf("install.sh took %s:\n%s", time.Since(start).Round(time.Millisecond), out.String())
 
-	if st, err := exec.Command("dpkg-query", "-W", "-f", "${Status} ${Version}", "roster-agent").Output(); err != nil || string(st) != "install ok installed 0.0.0~test" {
+	if st, err := exec.Command("dpkg-query", "-W", "-f", "${Status} ${Version}", "roster-agent").Output(); err != nil || string(st) != "install ok installed 0.9.0" {
 		t.Errorf("dpkg status of roster-agent: %q, %v", st, err)
 	}
 	if _, err := os.Stat("/etc/roster/enroll-secret"); !os.IsNotExist(err) {
@@ -128,7 +130,17 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 	api.do(t, "GET", "/api/v1/devices", "", &devices)
 	host, _ := os.Hostname()
 	if len(devices.Items) != 1 || !strings.EqualFold(devices.Items[0].Hostname, host) {
-		t.Errorf("registry holds %+v, want this machine (%s)", devices.Items, host)
+		t.Fatalf("registry holds %+v, want this machine (%s)", devices.Items, host)
+	}
+	// The first report says how the agent was installed, with the tags.
+	var snapshot json.RawMessage
+	api.do(t, "GET", "/api/v1/devices/"+devices.Items[0].ID+"/snapshot", "", &snapshot)
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, snapshot); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"agent":{"install_method":"script","tags":["lab","e2e"]}`; !strings.Contains(compact.String(), want) {
+		t.Errorf("snapshot lacks %s:\n%.2000s", want, compact.String())
 	}
 }
 
@@ -137,7 +149,7 @@ func TestInstallScriptEndToEnd(t *testing.T) {
 // this lock (installers/collector has the same three lines).
 func lockInstalls(t *testing.T) {
 	t.Helper()
-	f, err := os.OpenFile("/run/lock/roster-installers-test.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile("/run/lock/roster-agent-install-test.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,32 +157,6 @@ func lockInstalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-}
-
-// buildAgentDeb packages the agent binary alone: install.sh's job is to
-// fetch, check, install and enrol, not what the agent's own package does.
-func buildAgentDeb(t *testing.T, agent, out string) {
-	t.Helper()
-	info := nfpm.WithDefaults(&nfpm.Info{
-		Name: "roster-agent", Arch: "amd64", Platform: "linux", Version: "0.0.0~test", VersionSchema: "none",
-		Maintainer: "Roster tests <roster@rosterhq.org>", Description: "roster-agent for the install.sh test",
-		Overridables: nfpm.Overridables{Contents: files.Contents{
-			{Source: agent, Destination: "/usr/bin/roster-agent", FileInfo: &files.ContentFileInfo{Mode: 0o755}},
-		}},
-	})
-	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := deb.Default.Package(info, f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // purge removes the package and everything the script and the agent wrote.

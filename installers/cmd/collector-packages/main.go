@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func build(stdout io.Writer, out, describe, bin, ctl, static, arch, certs string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
 	libc, err := glibcVersion(bin)
 	if err != nil {
 		return err
