@@ -29,9 +29,11 @@ const (
 	ImageDataDir = "/var/lib/roster"
 )
 
-// ImageEntrypoint is the image's entrypoint; arguments given to the
+// imageEntrypoint is the image's entrypoint; arguments given to the
 // container (e.g. --hostname, --config) follow it.
-var ImageEntrypoint = []string{"/usr/bin/roster-collector", "serve", "--data", ImageDataDir}
+func imageEntrypoint() []string {
+	return []string{"/usr/bin/roster-collector", "serve", "--data", ImageDataDir}
+}
 
 // ImageOptions say what goes into the image.
 type ImageOptions struct {
@@ -90,7 +92,7 @@ func Image(dir string, o ImageOptions) (string, error) {
 	cf.Architecture, cf.OS = o.Arch, "linux"
 	cf.Created = v1.Time{Time: o.Created}
 	cf.Config = v1.Config{
-		Entrypoint:   ImageEntrypoint,
+		Entrypoint:   imageEntrypoint(),
 		User:         strconv.Itoa(ImageUID) + ":" + strconv.Itoa(ImageUID),
 		WorkingDir:   ImageDataDir,
 		ExposedPorts: map[string]struct{}{"8443/tcp": {}, "8443/udp": {}},

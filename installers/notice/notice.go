@@ -31,11 +31,12 @@ type Module struct {
 	Notice string
 }
 
-// Binaries are the main packages shipped, per GOOS.
-var Binaries = map[string][]string{
-	"linux":   {"./cmd/roster-agent", "./cmd/roster-collector", "./cmd/rosterctl"},
-	"darwin":  {"./cmd/roster-agent", "./cmd/rosterctl"},
-	"windows": {"./cmd/roster-agent", "./cmd/rosterctl"},
+// binaries are the main packages shipped for goos.
+func binaries(goos string) []string {
+	if goos == "linux" {
+		return []string{"./cmd/roster-agent", "./cmd/roster-collector", "./cmd/rosterctl"}
+	}
+	return []string{"./cmd/roster-agent", "./cmd/rosterctl"}
 }
 
 // Modules lists, with `go list -deps`, the modules the binaries link on
@@ -44,7 +45,7 @@ var Binaries = map[string][]string{
 func Modules(ctx context.Context, repo string) ([]Module, error) {
 	seen := map[string]Module{}
 	for _, goos := range []string{"linux", "darwin", "windows"} {
-		args := append([]string{"list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}\t{{.Version}}\t{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}{{end}}{{end}}"}, Binaries[goos]...)
+		args := append([]string{"list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}\t{{.Version}}\t{{with .Replace}}{{.Dir}}{{else}}{{.Dir}}{{end}}{{end}}{{end}}"}, binaries(goos)...)
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64")
