@@ -59,15 +59,26 @@ type handler struct {
 // not starting with a dot.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 
-// contentTypes by extension; anything else is application/octet-stream.
-var contentTypes = map[string]string{
-	".deb": "application/vnd.debian.binary-package",
-	".rpm": "application/x-rpm",
-	".msi": "application/x-msi",
-	".pkg": "application/octet-stream",
-	".tar": "application/x-tar",
-	".sh":  "text/x-shellscript; charset=utf-8",
-	".txt": "text/plain; charset=utf-8",
+// contentType by extension; anything else is application/octet-stream.
+func contentType(name string) string {
+	if name == "SHA256SUMS" {
+		return "text/plain; charset=utf-8"
+	}
+	switch path.Ext(name) {
+	case ".deb":
+		return "application/vnd.debian.binary-package"
+	case ".rpm":
+		return "application/x-rpm"
+	case ".msi":
+		return "application/x-msi"
+	case ".tar":
+		return "application/x-tar"
+	case ".sh":
+		return "text/x-shellscript; charset=utf-8"
+	case ".txt":
+		return "text/plain; charset=utf-8"
+	}
+	return "application/octet-stream"
 }
 
 func (h *handler) file(w http.ResponseWriter, r *http.Request) {
@@ -90,14 +101,7 @@ func (h *handler) file(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	ct, ok := contentTypes[path.Ext(name)]
-	if !ok {
-		ct = "application/octet-stream"
-	}
-	if name == "SHA256SUMS" {
-		ct = "text/plain; charset=utf-8"
-	}
-	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Type", contentType(name))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// Package names carry their version, but a rebuild may reuse one:
 	// caches revalidate (Last-Modified) after an hour, SHA256SUMS always.
