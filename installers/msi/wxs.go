@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+
+	"github.com/rosterhq/roster/agent/config"
 )
 
 // ServiceName is the SCM name roster-agent registers itself under
@@ -12,11 +14,12 @@ import (
 // that `roster-agent status|stop|uninstall` drive it as well.
 const ServiceName = "roster-agent"
 
-// RegistryKey is where the agent reads its pre-seeded enrolment settings
-// (HKLM, 64-bit view).
-const RegistryKey = `SOFTWARE\Roster\Agent`
+// registryKey is where the agent reads its pre-seeded enrolment settings
+// (config.RegistryKey, under HKLM in the 64-bit view), without the root
+// the Registry table names separately.
+func registryKey() string { return strings.TrimPrefix(config.RegistryKey, `HKLM\`) }
 
-// Seed is one public MSI property copied to a REG_SZ value of RegistryKey
+// Seed is one public MSI property copied to a REG_SZ value of the agent's registry key
 // when it is given on the msiexec command line (or by a transform).
 type Seed struct {
 	Property string // public property: upper case, settable by msiexec
@@ -28,14 +31,14 @@ type Seed struct {
 // docs. Each becomes a component of its own whose condition is the
 // property, so a value not given is never written (nor emptied).
 var Seeds = []Seed{
-	{Property: "ROSTER_URL", Value: "CollectorURL"},
-	{Property: "ROSTER_CA_FINGERPRINT", Value: "CAFingerprint"},
-	{Property: "ROSTER_SECRET", Value: "Secret", Hidden: true},
-	{Property: "ROSTER_SECRET_FILE", Value: "SecretFile"},
-	{Property: "ROSTER_TAGS", Value: "Tags"},
+	{Property: "ROSTER_URL", Value: config.RegCollectorURL},
+	{Property: "ROSTER_CA_FINGERPRINT", Value: config.RegCAFingerprint},
+	{Property: "ROSTER_SECRET", Value: config.RegSecret, Hidden: true},
+	{Property: "ROSTER_SECRET_FILE", Value: config.RegSecretFile},
+	{Property: "ROSTER_TAGS", Value: config.RegTags},
 }
 
-// InstallMethodValue is written to RegistryKey by every MSI install, so
+// InstallMethodValue is written to the agent's registry key by every MSI install, so
 // the agent's snapshot says how it was installed.
 const InstallMethodValue = "msi"
 
@@ -115,15 +118,16 @@ func (s Spec) WXS() ([]byte, error) {
 	}
 	var b bytes.Buffer
 	err := wxsTemplate.Execute(&b, map[string]any{
-		"S":                s,
-		"ProductCode":      s.ProductCode(),
-		"UpgradeCode":      UpgradeCode,
-		"ServiceName":      ServiceName,
-		"ServiceArguments": ServiceArguments,
-		"RegistryKey":      RegistryKey,
-		"Seeds":            Seeds,
-		"InstallMethod":    InstallMethodValue,
-		"HiddenProperties": hiddenProperties(),
+		"S":                 s,
+		"ProductCode":       s.ProductCode(),
+		"UpgradeCode":       UpgradeCode,
+		"ServiceName":       ServiceName,
+		"ServiceArguments":  ServiceArguments,
+		"RegistryKey":       registryKey(),
+		"Seeds":             Seeds,
+		"InstallMethod":     InstallMethodValue,
+		"InstallMethodName": config.RegInstallMethod,
+		"HiddenProperties":  hiddenProperties(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render wxs: %w", err)
@@ -169,7 +173,7 @@ var wxsTemplate = template.Must(template.New("wxs").Funcs(template.FuncMap{
             <ServiceControl Id="AgentStopRemove" Name="{{.ServiceName}}" Stop="both" Remove="both" Wait="yes"/>
           </Component>
           <Component Id="RegInstallMethod" Guid="{{guid "RegInstallMethod"}}" Win64="yes">
-            <RegistryValue Root="HKLM" Key="{{x .RegistryKey}}" Name="InstallMethod" Type="string" Value="{{x .InstallMethod}}" KeyPath="yes"/>
+            <RegistryValue Root="HKLM" Key="{{x .RegistryKey}}" Name="{{x .InstallMethodName}}" Type="string" Value="{{x .InstallMethod}}" KeyPath="yes"/>
           </Component>
 {{- range .Seeds}}
           <Component Id="{{component .}}" Guid="{{guid (component .)}}" Win64="yes">
