@@ -56,17 +56,13 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	d.Trend = trendChart(trend, c.now(), trendDays)
 	if v.Can(string(access.AssetsRead)) {
+		counts, err := c.reg.CountFlags(ctx)
+		if err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
 		for _, flag := range []string{"unregistered", "missing", "not_in_service", "identity_conflict"} {
-			items, next, err := c.reg.ListFlags(ctx, registry.FlagFilter{Flag: flag}, registry.Page{Limit: registry.MaxLimit})
-			if err != nil {
-				c.fail(w, r, v, err)
-				return
-			}
-			n := len(items)
-			if next != "" {
-				n = -n // shown as "1000+"
-			}
-			d.Flags[flag] = n
+			d.Flags[flag] = counts[flag]
 		}
 	}
 	c.render(w, r, http.StatusOK, "overview", v, "Fleet overview", d)

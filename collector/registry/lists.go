@@ -162,3 +162,23 @@ func (r *Registry) ComplianceStates(ctx context.Context, ids []string) (map[stri
 	}
 	return out, rows.Err()
 }
+
+// CountFlags counts open flags by name (devices and assets together),
+// for the overview's counts.
+func (r *Registry) CountFlags(ctx context.Context) (map[string]int, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT flag, count(*) FROM flags GROUP BY flag`)
+	if err != nil {
+		return nil, fmt.Errorf("count flags: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var f string
+		var n int
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, fmt.Errorf("count flags: %w", err)
+		}
+		out[f] = n
+	}
+	return out, rows.Err()
+}

@@ -40,6 +40,17 @@ func TestConsoleLists(t *testing.T) {
 	if missing == nil || missing.Subject != "asset" {
 		t.Fatalf("no missing flag on asset WS-2 in %+v", flags)
 	}
+	counts, err := reg.CountFlags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	if total != len(flags) || counts["missing"] == 0 {
+		t.Errorf("flag counts %v, want %d flags in all with a missing one", counts, len(flags))
+	}
 	only, _, err := reg.ListFlags(ctx, registry.FlagFilter{Flag: "missing", Subject: "asset"}, registry.Page{})
 	if err != nil {
 		t.Fatal(err)
