@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -20,15 +19,8 @@ import (
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/throttle"
 )
-
-// sourceOf is the client's address without its port.
-func sourceOf(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
-	}
-	return r.RemoteAddr
-}
 
 // requestID returns the caller's X-Request-ID when it is short and plain,
 // else a new random one.
@@ -48,7 +40,7 @@ func (s *server) guard(perm access.Permission, h http.HandlerFunc) http.HandlerF
 	return func(w http.ResponseWriter, r *http.Request) {
 		rid := requestID(r)
 		w.Header().Set("X-Request-ID", rid)
-		actor := access.Actor{Source: sourceOf(r), RequestID: rid}
+		actor := access.Actor{Source: throttle.Source(r), RequestID: rid}
 		switch perm {
 		case access.Public:
 			h(w, r.WithContext(access.WithActor(r.Context(), actor)))

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/rosterhq/roster/collector/fault"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/sso"
+	"github.com/rosterhq/roster/collector/throttle"
 )
 
 // Cookies. The __Host- prefix makes the browser insist on Secure, Path=/
@@ -51,7 +51,7 @@ func (v *view) Can(p string) bool { return v != nil && v.Principal.Role.Can(acce
 // request's context so the registry's audit entries name the person.
 func (c *Console) guard(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		actor := access.Actor{Source: sourceOf(r), RequestID: newID(8)}
+		actor := access.Actor{Source: throttle.Source(r), RequestID: newID(8)}
 		if rt.perm == access.Public {
 			rt.h(w, r.WithContext(access.WithActor(r.Context(), actor)), nil)
 			return
@@ -134,13 +134,6 @@ func sameOrigin(r *http.Request) bool {
 	return true
 }
 
-func sourceOf(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
-	}
-	return r.RemoteAddr
-}
-
 func newID(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -214,7 +207,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *view) {
 			Error: "This sign-in form expired or was not sent from this site. Enter your password again."})
 		return
 	}
-	if wait := c.limiter.Blocked(sourceOf(r)); wait > 0 {
+	if wait := c.limiter.Blocked(throttle.Source(r)); wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		c.renderLogin(w, r, http.StatusTooManyRequests, loginData{Next: next, Username: name,
 			Error: fmt.Sprintf("Too many failed sign-ins from your address: try again in %d seconds.", int(wait.Seconds())+1)})
@@ -223,7 +216,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *view) {
 	p, err := c.reg.SignIn(r.Context(), name, r.PostForm.Get("password"), strings.TrimSpace(r.PostForm.Get("totp")), c.now())
 	if err != nil {
 		if errors.Is(err, registry.ErrUnauthenticated) || errors.Is(err, registry.ErrLocked) {
-			c.limiter.Fail(sourceOf(r))
+			c.limiter.Fail(throttle.Source(r))
 		}
 		status, msg := http.StatusUnauthorized, "Wrong user name, password or code."
 		var fe *fault.Error
@@ -245,7 +238,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *view) {
 
 func (c *Console) startSession(w http.ResponseWriter, r *http.Request, p access.Principal, method, next string) {
 	_, secret, err := c.reg.CreateSession(r.Context(), registry.SessionInput{
-		Principal: p, Method: method, Source: sourceOf(r), UserAgent: trimUA(r.UserAgent()), Idle: c.idle, Absolute: c.abs,
+		Principal: p, Method: method, Source: throttle.Source(r), UserAgent: trimUA(r.UserAgent()), Idle: c.idle, Absolute: c.abs,
 	}, c.now())
 	if err != nil {
 		c.logger.Error("start session", "err", err)

@@ -6,6 +6,8 @@
 package throttle
 
 import (
+	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -77,4 +79,13 @@ func (l *Limiter) Fail(src string) {
 		l.fails[src] = w
 	}
 	w.n++
+}
+
+// Source is the address a request's failures are counted under (and the
+// audit log records): the client's IP without its port.
+func Source(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
