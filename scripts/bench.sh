@@ -110,3 +110,11 @@ bash scripts/bench-identity.sh
 # over 100,000 devices.
 echo
 bash scripts/bench-console.sh
+# Issue 16: compliance history, evidence export and backups at 10,000
+# devices.
+for s in bench-history.sh bench-evidence.sh bench-backup.sh; do
+  if [ -f "scripts/$s" ]; then
+    echo
+    bash "scripts/$s"
+  fi
+done

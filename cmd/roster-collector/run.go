@@ -126,6 +126,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return caFingerprint(rest, stdout, stderr)
 	case "ca command-key":
 		return caCommandKey(rest, stdout, stderr)
+	case "backup":
+		return backupCmd(ctx, rest, stdout, stderr)
+	case "verify-backup":
+		return verifyBackupCmd(ctx, rest, stdout, stderr)
+	case "restore":
+		return restoreCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "roster-collector", version)
 		return nil
@@ -336,6 +342,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Warn("offboarding.allow_single_person is on: one person may perform, verify and record a manual wipe; its certificate says so")
 	}
 	defer startWipeSweep(ctx, reg, leases, clk.Now, logger.With("component", "wipe"))()
+
+	defer startRetention(ctx, cfg.Retention, reg, leases, clk.Now, logger.With("component", "retention"))()
+	stopBackups, err := startBackups(ctx, cfg, reg, leases, logger.With("component", "backup"))
+	if err != nil {
+		return err
+	}
+	defer stopBackups()
 
 	hostnameRule, stopAssets, err := startAssets(ctx, cfg.Assets, reg, leases, clk.Now, logger.With("component", "assets"))
 	if err != nil {

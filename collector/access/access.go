@@ -65,6 +65,7 @@ const (
 	WipesManage       Permission = "wipes.manage"
 	WipesRecord       Permission = "wipes.record"
 	AuditRead         Permission = "audit.read"
+	EvidenceExport    Permission = "evidence.export"
 	MetricsRead       Permission = "metrics.read"
 	TestClock         Permission = "test.clock"
 )
@@ -74,7 +75,7 @@ func Permissions() []Permission {
 	return []Permission{
 		DevicesRead, DevicesSnapshot, DevicesAdmin, AssetsRead, AssetsWrite, ComplianceRead, PoliciesWrite,
 		ExceptionsRequest, ExceptionsApprove, SecretsManage, TokensManage, TokensSelf, UsersManage, AccessReview, AccessSignOff,
-		WipesRead, WipesManage, WipesRecord, AuditRead, MetricsRead, TestClock,
+		WipesRead, WipesManage, WipesRecord, AuditRead, EvidenceExport, MetricsRead, TestClock,
 	}
 }
 
@@ -94,11 +95,12 @@ func (r Role) Can(p Permission) bool {
 		}
 	case Auditor:
 		// Reads everything an auditor samples, including the raw snapshot,
-		// the audit log and the access review, and signs the review off.
-		// Changes nothing in the registry; never sees secrets or tokens.
+		// the audit log and the access review, signs the review off and
+		// exports a period's evidence bundle. Changes nothing in the
+		// registry; never sees secrets or tokens.
 		switch p {
-		case DevicesRead, DevicesSnapshot, AssetsRead, ComplianceRead, WipesRead, AuditRead, AccessReview,
-			AccessSignOff, MetricsRead, TokensSelf:
+		case DevicesRead, DevicesSnapshot, AssetsRead, ComplianceRead, WipesRead, AuditRead, EvidenceExport,
+			AccessReview, AccessSignOff, MetricsRead, TokensSelf:
 			return true
 		}
 	case Automation:

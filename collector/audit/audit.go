@@ -135,9 +135,16 @@ type Result struct {
 	HeadHash string `json:"head_hash"`
 	// Checkpoints is how many signed checkpoints were checked; Covered is
 	// the highest sequence a valid checkpoint vouches for.
-	Checkpoints int64    `json:"checkpoints"`
-	Covered     int64    `json:"covered"`
-	Problem     *Problem `json:"problem,omitempty"`
+	Checkpoints int64 `json:"checkpoints"`
+	Covered     int64 `json:"covered"`
+	// FirstSeq is the first entry verified: 1 for a whole chain, later
+	// when retention purged the oldest entries (then Anchor is the signed
+	// checkpoint the first entry follows) or for an exported slice.
+	FirstSeq int64 `json:"first_seq"`
+	// Anchor is the sequence of the signed checkpoint the first retained
+	// entry follows, when the chain does not start at 1.
+	Anchor  int64    `json:"anchor,omitempty"`
+	Problem *Problem `json:"problem,omitempty"`
 }
 
 // ErrTampered is wrapped by Verifier.Err when the log does not verify.
@@ -165,6 +172,13 @@ type Options struct {
 	// chain was rewritten is caught here. Zero MaxUncovered skips the check.
 	Now          time.Time
 	MaxUncovered time.Duration
+	// Slice verifies a slice of the chain (an evidence bundle's period):
+	// its first entry may follow any entry, the slice's own links, hashes
+	// and the checkpoints inside it are checked. Without Slice, a chain
+	// that does not start at 1 must start right after a signed checkpoint
+	// whose hash is the first entry's previous hash: what the retention
+	// purge leaves; anything else is entries deleted.
+	Slice bool
 }
 
 // NewVerifier checks every checkpoint's signature and returns a verifier
@@ -203,6 +217,11 @@ func (v *Verifier) Add(e Entry) bool {
 	prevHash := GenesisHash
 	if v.prev != nil {
 		want, prevHash = v.prev.Seq+1, v.prev.Hash
+	} else if e.Seq > 1 {
+		if !v.start(e) {
+			return false
+		}
+		want, prevHash = e.Seq, e.PrevHash
 	}
 	switch {
 	case e.Seq < want:
@@ -231,14 +250,38 @@ func (v *Verifier) Add(e Entry) bool {
 		v.firstUncovered = &cp
 	}
 	v.res.Entries++
+	if v.res.FirstSeq == 0 {
+		v.res.FirstSeq = e.Seq
+	}
 	v.res.HeadSeq, v.res.HeadHash = e.Seq, e.Hash
+	return true
+}
+
+// start accepts e as the first entry of a chain that does not begin at 1:
+// a slice, or a purged chain anchored on a signed checkpoint.
+func (v *Verifier) start(e Entry) bool {
+	v.res.FirstSeq = e.Seq
+	if v.opt.Slice {
+		return true
+	}
+	c, ok := v.cps[e.Seq-1]
+	switch {
+	case !ok:
+		v.fail(1, fmt.Sprintf("entries 1 to %d are missing and no signed checkpoint at %d anchors entry %d (deleted, not purged by retention)", e.Seq-1, e.Seq-1, e.Seq))
+		return false
+	case c.Hash != e.PrevHash:
+		v.fail(e.Seq, fmt.Sprintf("entry %d does not follow signed checkpoint %d (previous hash differs)", e.Seq, c.Seq))
+		return false
+	}
+	v.res.Anchor = c.Seq
+	v.res.Covered = c.Seq
 	return true
 }
 
 // Finish ends the stream and returns the result: entries a checkpoint
 // vouched for that are no longer there mean the tail was truncated.
 func (v *Verifier) Finish() Result {
-	if v.res.Problem == nil && v.maxCP > v.res.HeadSeq {
+	if v.res.Problem == nil && v.maxCP > v.res.HeadSeq && !v.opt.Slice {
 		v.fail(v.res.HeadSeq+1, fmt.Sprintf("the log ends at entry %d but a signed checkpoint vouches for %d entries (truncated)", v.res.HeadSeq, v.maxCP))
 	}
 	if u := v.firstUncovered; v.res.Problem == nil && u != nil && v.opt.MaxUncovered > 0 && v.opt.Now.Sub(u.At) > v.opt.MaxUncovered {

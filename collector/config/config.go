@@ -63,6 +63,10 @@ type Config struct {
 	Offboarding Offboarding `yaml:"offboarding"`
 	// Console is the web console under /ui/ and its sign-in (console.go).
 	Console Console `yaml:"console"`
+	// Backup is where scheduled, encrypted backups go (retention.go).
+	Backup Backup `yaml:"backup"`
+	// Retention is how long each kind of data is kept (retention.go).
+	Retention Retention `yaml:"retention"`
 }
 
 // Store engines.
@@ -279,7 +283,9 @@ func Default() Config {
 			MissingAfter:    Duration(DefaultMissingAfter),
 			RefreshInterval: Duration(DefaultAssetsRefreshInterval),
 		},
-		Audit: Audit{CheckpointInterval: Duration(DefaultCheckpointInterval)},
+		Audit:     Audit{CheckpointInterval: Duration(DefaultCheckpointInterval)},
+		Backup:    Backup{Keep: DefaultBackupKeep},
+		Retention: DefaultRetention(),
 		Console: Console{
 			SessionIdle:     Duration(DefaultSessionIdle),
 			SessionAbsolute: Duration(DefaultSessionAbsolute),
@@ -299,7 +305,7 @@ func Default() Config {
 }
 
 // Duration is a time.Duration written the Go way in YAML ("90s", "5m",
-// "168h"); a bare number is refused rather than guessed to be seconds.
+// "168h") or in whole days ("90d"); a bare number is refused rather than guessed to be seconds.
 type Duration time.Duration
 
 // UnmarshalYAML takes a Go duration string.
@@ -307,9 +313,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: a duration must be a string like \"5m\" or \"168h\"", n.Line)
 	}
-	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	v, err := parseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: duration %q: use a number with a unit: s, m or h (e.g. \"5m\", \"168h\")", n.Line, n.Value)
+		return fmt.Errorf("line %d: duration %q: use a number with a unit: s, m, h or d (e.g. \"5m\", \"168h\", \"90d\")", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -317,12 +323,26 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Set is the flag.Value form: a Go duration.
 func (d *Duration) Set(s string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
+	v, err := parseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration %q: use a number with a unit: s, m or h (e.g. \"5m\")", s)
+		return fmt.Errorf("duration %q: use a number with a unit: s, m, h or d (e.g. \"5m\", \"90d\")", s)
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// parseDuration is time.ParseDuration plus whole days ("90d"), the unit
+// retention periods are thought in.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("days %q: %w", days, err)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // String is the Go form ("1h0m0s").
@@ -636,6 +656,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateCompliance()...)
 	errs = append(errs, c.Console.validate()...)
+	errs = append(errs, c.validateRetention()...)
 	if d := time.Duration(c.Enrolment.ReenrollAfterSilence); d < time.Hour || d > 366*24*time.Hour {
 		add("enrolment.reenroll_after_silence %s must be between 1h and 8784h (366 days)", d)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -115,7 +116,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"two documents", "listen: a\n---\nlisten: b\n", []string{`more than one YAML document`}},
 		{"duration without unit", "agents:\n  report_interval: 3600\n", []string{`line 2`, `duration "3600"`, `with a unit`}},
 		{"duration with a space", "agents:\n  heartbeat_interval: 5 min\n", []string{`line 2`, `duration "5 min"`}},
-		{"duration in days", "agents:\n  full_every: 7d\n", []string{`line 2`, `duration "7d"`, `168h`}},
+		{"duration in fractional days", "agents:\n  full_every: 7.5d\n", []string{`line 2`, `duration "7.5d"`, `90d`}},
 		{"duration not a scalar", "agents:\n  full_every: [1h]\n", []string{`line 2`, `must be a string like`}},
 		{"unknown agents key", "agents:\n  interval: 1h\n", []string{`line 2`, `unknown key "agents.interval"`}},
 		{"agents not a mapping", "agents: 1h\n", []string{`line 1`, `"agents" must be a mapping`}},
@@ -253,5 +254,39 @@ func TestStoreFromFile(t *testing.T) {
 	}
 	if c, _ := parse(t, "--data", "/d"); c.Store.Engine != StoreSQLite {
 		t.Errorf("default engine %q, want sqlite", c.Store.Engine)
+	}
+}
+
+func TestRetentionAndBackupConfig(t *testing.T) {
+	c := Default()
+	c.DataDir = t.TempDir()
+	if err := Decode([]byte("retention:\n  events: 30d\n  audit_log: 0s\nbackup:\n  interval: 24h\n  recipients: [age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq]\n  keep: 3\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(c.Retention.Events); got != 30*24*time.Hour {
+		t.Errorf("events = %s, want 720h", got)
+	}
+	if c.Retention.AuditLog != 0 || c.Retention.DeviceHistory != Duration(DefaultDeviceHistory) {
+		t.Errorf("audit_log %s device_history %s: want 0 and the default", c.Retention.AuditLog, c.Retention.DeviceHistory)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"retention:\n  device_history: 90d\n", "retention.device_history 2160h0m0s is below"},
+		{"retention:\n  report_bookkeeping: 1d\n", "retention.report_bookkeeping 24h0m0s is below"},
+		{"retention:\n  interval: 10s\n", "retention.interval 10s must be"},
+		{"backup:\n  interval: 24h\n", "no backup.recipients"},
+		{"backup:\n  recipients: [ssh-ed25519 AAAA]\n", "not an age public key"},
+		{"backup:\n  interval: 10m\n  recipients_file: /x\n", "backup.interval 10m0s must be 0"},
+	} {
+		c := Default()
+		c.DataDir = t.TempDir()
+		if err := Decode([]byte(tc.yaml), &c); err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: Validate = %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }
