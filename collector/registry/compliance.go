@@ -573,6 +573,13 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 			device, o.State, o.Doc, o.Failing, fmtTime(now)); err != nil {
 			return fmt.Errorf("store compliance: %w", err)
 		}
+		hist := newTransitionRows(now)
+		if err := hist.addOutcome(&o); err != nil {
+			return err
+		}
+		if err := hist.flush(ctx, tx); err != nil {
+			return err
+		}
 	}
 	evs := o.events(st.set, now)
 	if prevFacts.Valid && factsChanged {
@@ -669,6 +676,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 			defer ins.Close()
 			var evs []webhook.Event
 			ts := fmtTime(now)
+			hist := newTransitionRows(now)
 			for j := range batch {
 				o := &batch[j]
 				stmt := upd
@@ -682,7 +690,13 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 				if k, _ := res.RowsAffected(); k == 0 {
 					continue // a report evaluated it meanwhile, with newer facts
 				}
+				if err := hist.addOutcome(o); err != nil {
+					return err
+				}
 				evs = append(evs, o.events(st.set, now)...)
+			}
+			if err := hist.flush(ctx, tx); err != nil {
+				return err
 			}
 			n, err = r.emit(ctx, tx, st, evs)
 			return err

@@ -117,6 +117,9 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			if err := insertHistory(ctx, tx, dev, now, 0, []deviceChange{{Kind: KindReEnrolled, Subject: string(by), Old: dec.rule, New: in.AgentVersion}}); err != nil {
 				return err
 			}
+			if err := restoreToCompliance(ctx, tx, dev, now); err != nil {
+				return err
+			}
 			if err := wipeReEnrolled(ctx, tx, dev, string(by), dec.rule, now); err != nil {
 				return err
 			}
@@ -335,6 +338,9 @@ func revokeDevice(ctx context.Context, tx *Tx, id string, now time.Time) error {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET state = $1 WHERE id = $2`, StateRevoked, id); err != nil {
+		return err
+	}
+	if err := removeFromCompliance(ctx, tx, id, now); err != nil {
 		return err
 	}
 	return insertHistory(ctx, tx, id, now, 0, evs)

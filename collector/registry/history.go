@@ -73,12 +73,21 @@ func insertHistory(ctx context.Context, tx *Tx, device string, at time.Time, seq
 }
 
 // HistoryFilter selects history entries; zero fields do not filter.
+// Device, Since, Until and Kind select History's change entries;
+// DeviceID, PolicyID, From and To select compliance transitions and
+// states (compliancehistory.go), one filter type for both histories.
 type HistoryFilter struct {
 	// Device is a device reference (id, serial or hostname).
 	Device string
 	Since  *time.Time
 	Until  *time.Time
 	Kind   string
+
+	// DeviceID is a resolved device id.
+	DeviceID string
+	PolicyID string
+	// From and To bound transitions to From <= At < To.
+	From, To time.Time
 }
 
 // History returns a page of changes in the order they were recorded. Since

@@ -137,6 +137,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 	defer store.Close()
 	ts := fmtTime(now)
 	var evs []webhook.Event
+	hist := newTransitionRows(now)
 	for _, d := range devs {
 		var mine []compliance.Exception
 		if all != nil {
@@ -157,7 +158,13 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		if _, err := store.ExecContext(ctx, d.id, o.State, o.Doc, o.Failing, ts); err != nil {
 			return fmt.Errorf("store compliance of %s: %w", d.id, err)
 		}
+		if err := hist.addOutcome(&o); err != nil {
+			return err
+		}
 		evs = append(evs, o.events(st.set, now)...)
+	}
+	if err := hist.flush(ctx, tx); err != nil {
+		return err
 	}
 	_, err = r.emit(ctx, tx, st, evs)
 	return err

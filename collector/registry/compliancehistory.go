@@ -1,0 +1,511 @@
+package registry
+
+// Compliance history (issue 16): every change of a device's status for a
+// policy is a row of compliance_transitions, written in the transaction
+// that writes the device's results, so "was this device compliant on
+// 2026-10-01" and "the share of in-scope devices compliant each day of the
+// quarter" are answered from what was recorded at the time, not rebuilt.
+// A device that leaves scope (revoked, merged into another record) and a
+// policy a device no longer has a result for (deleted, narrowed) get a
+// "removed" transition.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rosterhq/roster/collector/compliance"
+)
+
+// StatusRemoved is a transition's status when the device stopped having a
+// result for the policy.
+const StatusRemoved = "removed"
+
+// ComplianceTransition is one change of a device's status for one policy.
+type ComplianceTransition struct {
+	DeviceID string
+	PolicyID string
+	At       time.Time
+	// Status is the new status (compliance.Status*), or StatusRemoved
+	// ("removed") when the device stopped having a result for the policy
+	// (the policy was deleted or narrowed, or the device retired/revoked).
+	Status   string
+	Previous string // "" for the device's first result for the policy
+	Reason   string
+}
+
+// transitionRows buffers a transaction's transitions and writes them with
+// multi-row INSERTs: a fleet evaluation that changes every device writes
+// ten rows per device, and one statement per row would double its cost.
+type transitionRows struct {
+	at   string
+	args []any
+}
+
+// transitionCols is the number of columns an INSERT names; transitionChunk
+// rows per statement stay far below both engines' parameter limits.
+const (
+	transitionCols  = 6
+	transitionChunk = 200
+)
+
+func newTransitionRows(now time.Time) *transitionRows {
+	return &transitionRows{at: fmtTime(now)}
+}
+
+func (w *transitionRows) add(device, policy, status, previous, reason string) {
+	w.args = append(w.args, device, policy, w.at, status, previous, reason)
+}
+
+// addOutcome adds what an evaluation changed: the status changes the diff
+// lists and a "removed" for every stored result the new results lack.
+// Reason-only changes are not transitions.
+func (w *transitionRows) addOutcome(o *outcome) error {
+	if !o.Changed {
+		return nil
+	}
+	newcomers := 0
+	for _, c := range o.Changes {
+		w.add(o.dev.id, c.PolicyID, c.Status, c.Previous, c.Reason)
+		if c.Previous == "" {
+			newcomers++
+		}
+	}
+	// Policy ids are unique in a results document: when every new result
+	// had a stored one and the counts agree, nothing was removed, and the
+	// stored document need not be decoded (the common case).
+	if newcomers == 0 && strings.Count(o.dev.results, `"policy_id":`) == len(o.Results) {
+		return nil
+	}
+	prev, err := compliance.DecodeResults(o.dev.results)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", o.dev.id, err)
+	}
+	kept := make(map[string]bool, len(o.Results))
+	for _, r := range o.Results {
+		kept[r.PolicyID] = true
+	}
+	for _, p := range prev {
+		if !kept[p.PolicyID] {
+			w.add(o.dev.id, p.PolicyID, StatusRemoved, p.Status, "")
+		}
+	}
+	return nil
+}
+
+// flush writes the buffered rows in tx and empties the buffer. Two
+// changes of one device and policy at the same instant (an injected clock)
+// keep one row, the later status.
+func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
+	for len(w.args) > 0 {
+		n := min(len(w.args), transitionChunk*transitionCols)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO compliance_transitions (device_id, policy_id, at, status, previous, reason) VALUES `)
+		for i := 0; i < n; i += transitionCols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for j := range transitionCols {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("$" + strconv.Itoa(i+j+1))
+			}
+			b.WriteByte(')')
+		}
+		b.WriteString(` ON CONFLICT (device_id, policy_id, at) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
+		if _, err := tx.ExecContext(ctx, b.String(), w.args[:n]...); err != nil {
+			return fmt.Errorf("record compliance transitions: %w", err)
+		}
+		w.args = w.args[n:]
+	}
+	return nil
+}
+
+// latestTransitions returns a device's newest transition per policy
+// (status and its reason), for the writes below that keep the history in
+// step with a device leaving or re-entering scope.
+func latestTransitions(ctx context.Context, q querier, device string) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT t.policy_id, t.status FROM compliance_transitions t
+		JOIN (SELECT policy_id, max(at) AS at FROM compliance_transitions WHERE device_id = $1 GROUP BY policy_id) m
+		ON t.policy_id = m.policy_id AND t.at = m.at WHERE t.device_id = $2`, device, device)
+	if err != nil {
+		return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var p, s string
+		if err := rows.Scan(&p, &s); err != nil {
+			return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
+		}
+		out[p] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
+	}
+	return out, nil
+}
+
+// removeFromCompliance records that a device left scope (revoked, merged
+// away): a "removed" transition for every policy it has a status for.
+func removeFromCompliance(ctx context.Context, tx *Tx, device string, now time.Time) error {
+	latest, err := latestTransitions(ctx, tx, device)
+	if err != nil {
+		return err
+	}
+	w := newTransitionRows(now)
+	for p, s := range latest {
+		if s != StatusRemoved {
+			w.add(device, p, StatusRemoved, s, "")
+		}
+	}
+	return w.flush(ctx, tx)
+}
+
+// restoreToCompliance records that a device came back into scope (a
+// revoked record continued by a re-enrolment): its stored results count
+// again from now, until its next report is evaluated.
+func restoreToCompliance(ctx context.Context, tx *Tx, device string, now time.Time) error {
+	var doc string
+	err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT results FROM device_compliance WHERE device_id = $1), '')`, device).Scan(&doc)
+	if err != nil {
+		return fmt.Errorf("read compliance of %s: %w", device, err)
+	}
+	stored, err := compliance.DecodeResults(doc)
+	if err != nil || len(stored) == 0 {
+		return err
+	}
+	latest, err := latestTransitions(ctx, tx, device)
+	if err != nil {
+		return err
+	}
+	w := newTransitionRows(now)
+	for _, r := range stored {
+		if s := latest[r.PolicyID]; s != r.Status {
+			w.add(device, r.PolicyID, r.Status, s, r.Reason)
+		}
+	}
+	return w.flush(ctx, tx)
+}
+
+// historyWhere builds the conditions of a transitions query from f:
+// placeholders numbered from first, in order of appearance. atOp compares
+// at with f.To ("<" for transitions, "<=" for states).
+func historyWhere(f HistoryFilter, atOp string, withFrom bool) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
+	}
+	if f.DeviceID != "" {
+		add("device_id = ?", f.DeviceID)
+	}
+	if f.PolicyID != "" {
+		add("policy_id = ?", f.PolicyID)
+	}
+	if withFrom && !f.From.IsZero() {
+		add("at >= ?", fmtTime(f.From))
+	}
+	if !f.To.IsZero() {
+		add("at "+atOp+" ?", fmtTime(f.To))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ComplianceTransitions streams transitions in (At, DeviceID, PolicyID) order.
+func (r *Registry) ComplianceTransitions(ctx context.Context, f HistoryFilter, fn func(ComplianceTransition) error) error {
+	where, args := historyWhere(f, "<", true)
+	rows, err := r.db.QueryContext(ctx, `SELECT device_id, policy_id, at, status, previous, reason FROM compliance_transitions`+where+
+		` ORDER BY at, device_id, policy_id`, args...)
+	if err != nil {
+		return fmt.Errorf("read compliance transitions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t ComplianceTransition
+		var at string
+		if err := rows.Scan(&t.DeviceID, &t.PolicyID, &at, &t.Status, &t.Previous, &t.Reason); err != nil {
+			return fmt.Errorf("read compliance transitions: %w", err)
+		}
+		t.At = parseTime(at)
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read compliance transitions: %w", err)
+	}
+	return nil
+}
+
+// PolicyState is a device's status for one policy in force at a moment.
+type PolicyState struct {
+	DeviceID, PolicyID, Status, Reason string
+	Since                              time.Time // when that status began
+}
+
+// statesQuery selects, for every (device, policy) f selects, the newest
+// transition at or before f.To (all of them when To is zero), removed
+// ones included, in (device, policy) order.
+func statesQuery(f HistoryFilter) (string, []any) {
+	where, args := historyWhere(f, "<=", false)
+	return `SELECT t.device_id, t.policy_id, t.at, t.status, t.reason FROM compliance_transitions t
+		JOIN (SELECT device_id, policy_id, max(at) AS at FROM compliance_transitions` + where + ` GROUP BY device_id, policy_id) m
+		ON t.device_id = m.device_id AND t.policy_id = m.policy_id AND t.at = m.at
+		ORDER BY t.device_id, t.policy_id`, args
+}
+
+// ComplianceStatesAt streams, for every device (or f.DeviceID) and policy
+// (or f.PolicyID), the status in force at f.To: the newest transition with
+// At <= f.To, skipping "removed". f.From is ignored; a zero f.To means the
+// newest. Order: DeviceID, PolicyID.
+func (r *Registry) ComplianceStatesAt(ctx context.Context, f HistoryFilter, fn func(PolicyState) error) error {
+	q, args := statesQuery(f)
+	rows, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("read compliance states: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s PolicyState
+		var at string
+		if err := rows.Scan(&s.DeviceID, &s.PolicyID, &at, &s.Status, &s.Reason); err != nil {
+			return fmt.Errorf("read compliance states: %w", err)
+		}
+		if s.Status == StatusRemoved {
+			continue
+		}
+		s.Since = parseTime(at)
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read compliance states: %w", err)
+	}
+	return nil
+}
+
+// DayRate is one UTC day's compliance for one policy, from the statuses in
+// force at the day's end (or at now for today).
+type DayRate struct {
+	Day                                         string // YYYY-MM-DD, UTC
+	PolicyID                                    string // "" is the whole fleet, each device counted once by its worst status
+	Pass, Fail, InGrace, Exempt, Unknown, Stale int
+	// InScope is the devices the policy applied to (every status above;
+	// not_applicable and removed are out of scope).
+	InScope int
+	// Compliant is (Pass+Exempt)/InScope, 0 when InScope is 0.
+	Compliant float64
+}
+
+// MaxHistoryDays caps the days DailyComplianceRates reports at once.
+const MaxHistoryDays = 800
+
+// rateStatuses are the in-scope statuses, worst first (compliance.Worst's
+// order); a status's code is its index plus one, 0 is out of scope.
+var rateStatuses = [...]string{compliance.StatusFail, compliance.StatusUnknown, compliance.StatusStale,
+	compliance.StatusInGrace, compliance.StatusExempt, compliance.StatusPass}
+
+func rateCode(status string) uint8 {
+	for i, s := range rateStatuses {
+		if s == status {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// rateCounts counts devices by status code.
+type rateCounts [len(rateStatuses) + 1]int
+
+func (c *rateCounts) rate(day, policy string) DayRate {
+	d := DayRate{Day: day, PolicyID: policy, Fail: c[1], Unknown: c[2], Stale: c[3], InGrace: c[4], Exempt: c[5], Pass: c[6]}
+	d.InScope = d.Fail + d.Unknown + d.Stale + d.InGrace + d.Exempt + d.Pass
+	if d.InScope > 0 {
+		d.Compliant = float64(d.Pass+d.Exempt) / float64(d.InScope)
+	}
+	return d
+}
+
+// rateTally is the fleet's statuses at one moment, moved forward one
+// transition at a time: each device's status per policy, the counts per
+// policy, and the fleet's counts by each device's worst status.
+type rateTally struct {
+	policies []string
+	policyIx map[string]int
+	devices  map[string]int
+	status   [][]uint8 // [device][policy] status code
+	perPol   []rateCounts
+	fleet    rateCounts
+}
+
+func newRateTally() *rateTally {
+	return &rateTally{policyIx: map[string]int{}, devices: map[string]int{}}
+}
+
+func (t *rateTally) policy(id string) int {
+	p, ok := t.policyIx[id]
+	if !ok {
+		p = len(t.policies)
+		t.policyIx[id] = p
+		t.policies = append(t.policies, id)
+		t.perPol = append(t.perPol, rateCounts{})
+	}
+	return p
+}
+
+func worstCode(st []uint8) uint8 {
+	var w uint8
+	for _, c := range st {
+		if c != 0 && (w == 0 || c < w) {
+			w = c
+		}
+	}
+	return w
+}
+
+// set puts device's status for policy in force.
+func (t *rateTally) set(device, policy, status string) {
+	d, ok := t.devices[device]
+	if !ok {
+		d = len(t.status)
+		t.devices[device] = d
+		t.status = append(t.status, nil)
+	}
+	p := t.policy(policy)
+	st := t.status[d]
+	for len(st) <= p {
+		st = append(st, 0)
+	}
+	t.status[d] = st
+	code := rateCode(status)
+	old := st[p]
+	if old == code {
+		return
+	}
+	before := worstCode(st)
+	st[p] = code
+	t.perPol[p][old]--
+	t.perPol[p][code]++
+	if after := worstCode(st); after != before {
+		t.fleet[before]--
+		t.fleet[after]++
+	}
+}
+
+// DailyComplianceRates gives one DayRate per day in [from, to) for policyID,
+// or for every policy plus the fleet row ("") when policyID is "", ordered by
+// Day then PolicyID (the fleet row first). A day's statuses are those in
+// force at its end (midnight UTC, exclusive) or at to when that is sooner;
+// the days run from from's date to the date of to's last instant. Every
+// policy any device had a status for during the days has a row each day,
+// and so has every policy in force. It reads the statuses in force at the
+// first day's start and then the days' transitions once, in time order.
+func (r *Registry) DailyComplianceRates(ctx context.Context, policyID string, from, to time.Time) ([]DayRate, error) {
+	from, to = from.UTC(), to.UTC()
+	if !from.Before(to) {
+		return nil, ErrInvalid.Errorf("the period is empty: from %s is not before to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	days := int(to.Sub(start)/(24*time.Hour)) + 1
+	if !start.Add(time.Duration(days-1) * 24 * time.Hour).Before(to) {
+		days-- // to is a midnight: its day is not in the period
+	}
+	if days > MaxHistoryDays {
+		return nil, ErrInvalid.Errorf("the period spans %d days; at most %d at once", days, MaxHistoryDays)
+	}
+	t := newRateTally()
+	if policyID != "" {
+		t.policy(policyID)
+	} else {
+		for _, p := range r.compState().set.Policies() {
+			t.policy(p.ID)
+		}
+	}
+	// The statuses in force when the first day starts.
+	q, args := statesQuery(HistoryFilter{PolicyID: policyID, To: start.Add(-time.Nanosecond)})
+	rows, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("daily compliance rates: %w", err)
+	}
+	for rows.Next() {
+		var dev, pol, at, status, reason string
+		if err := rows.Scan(&dev, &pol, &at, &status, &reason); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("daily compliance rates: %w", err)
+		}
+		t.set(dev, pol, status)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("daily compliance rates: %w", err)
+	}
+	// Each day's rows, by policy index: a policy first seen later in the
+	// period had no device in scope on the days before.
+	type dayRows struct {
+		fleet    DayRate
+		policies []DayRate
+	}
+	var kept []dayRows
+	day := 0
+	emit := func() {
+		name := dayOf(start.Add(time.Duration(day) * 24 * time.Hour))
+		d := dayRows{fleet: t.fleet.rate(name, ""), policies: make([]DayRate, len(t.policies))}
+		for p, id := range t.policies {
+			d.policies[p] = t.perPol[p].rate(name, id)
+		}
+		kept = append(kept, d)
+		day++
+	}
+	end := func() time.Time { // the current day's cut-off
+		e := start.Add(time.Duration(day+1) * 24 * time.Hour)
+		if e.After(to) {
+			return to
+		}
+		return e
+	}
+	cut := end()
+	err = r.ComplianceTransitions(ctx, HistoryFilter{PolicyID: policyID, From: start, To: to}, func(tr ComplianceTransition) error {
+		for !tr.At.Before(cut) {
+			emit()
+			cut = end()
+		}
+		t.set(tr.DeviceID, tr.PolicyID, tr.Status)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daily compliance rates: %w", err)
+	}
+	for day < days {
+		emit()
+	}
+	order := make([]int, len(t.policies))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(t.policies[a], t.policies[b]) })
+	out := make([]DayRate, 0, len(kept)*(len(order)+1))
+	for _, d := range kept {
+		if policyID == "" {
+			out = append(out, d.fleet)
+		}
+		for _, p := range order {
+			if p < len(d.policies) {
+				out = append(out, d.policies[p])
+			} else {
+				out = append(out, DayRate{Day: d.fleet.Day, PolicyID: t.policies[p]})
+			}
+		}
+	}
+	return out, nil
+}
