@@ -375,6 +375,11 @@ func needsGuard(v string) bool {
 	return v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0]))
 }
 
+// Guard is what Write does to every cell: a value a spreadsheet would run
+// as a formula gets a leading quote. Other CSV writers (the evidence
+// bundle) use it so a spreadsheet reads their cells the same way.
+func Guard(v string) string { return guard(v) }
+
 func guard(v string) string {
 	if needsGuard(v) {
 		return "'" + v
