@@ -19,6 +19,7 @@ const (
 	leaseFleetEvaluate   = "compliance.evaluate_fleet"
 	leaseWipeExpiry      = "offboarding.expire_wipes"
 	leaseAuditCheckpoint = "audit.checkpoint"
+	leaseBackup          = "backup.scheduled"
 )
 
 // minJobLeaseTTL keeps a lease alive across a slow period even when the

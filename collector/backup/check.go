@@ -24,6 +24,10 @@ import (
 type Report struct {
 	File      string    `json:"file"`
 	CheckedAt time.Time `json:"checked_at"`
+	// Host and By say where and by whom the test was run (the command
+	// fills them in).
+	Host string `json:"host,omitempty"`
+	By   string `json:"by,omitempty"`
 	// Backup is what the backup's manifest says of itself.
 	CreatedAt        time.Time `json:"created_at,omitzero"`
 	CollectorVersion string    `json:"collector_version,omitempty"`
