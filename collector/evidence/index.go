@@ -78,8 +78,8 @@ type gridLine struct {
 }
 
 type xLabel struct {
-	X     float64
-	Label string
+	X             float64
+	Label, Anchor string
 }
 
 func pct(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
@@ -189,8 +189,13 @@ func drawChart(id string, days []registry.DayRate) chart {
 	// Labels: the first and last day and, for longer periods, each month's
 	// first day in between.
 	for i, d := range days {
-		if i == 0 || i == n-1 || n > 35 && strings.HasSuffix(d.Day, "-01") && i > 3 && i < n-4 {
-			c.XLabels = append(c.XLabels, xLabel{X: x(i), Label: d.Day})
+		switch {
+		case i == 0:
+			c.XLabels = append(c.XLabels, xLabel{X: x(i), Label: d.Day, Anchor: "start"})
+		case i == n-1:
+			c.XLabels = append(c.XLabels, xLabel{X: x(i), Label: d.Day, Anchor: "end"})
+		case n > 35 && strings.HasSuffix(d.Day, "-01") && i > 5 && i < n-6:
+			c.XLabels = append(c.XLabels, xLabel{X: x(i), Label: d.Day, Anchor: "middle"})
 		}
 	}
 	return c
@@ -324,14 +329,7 @@ Check the bundle offline, zipped or extracted, with the key the collector publis
 {{end}}</tbody></table>
 {{range .Policies}}<figure id="{{.Chart.ID}}">
 <figcaption>{{.Label}}{{if .Title}}: {{.Title}}{{end}}</figcaption>
-{{with .Chart}}<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" aria-labelledby="{{.ID}}-t {{.ID}}-d">
-<title id="{{.ID}}-t">{{.Title}}</title><desc id="{{.ID}}-d">{{.Desc}}</desc>
-{{range .Grid}}<line class="grid" x1="{{$.Chart.Left}}" x2="{{$.Chart.Left | add $.Chart.PlotW}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{$.Chart.Left | add -6}}" y="{{.Y}}" dy="4" text-anchor="end">{{.Label}}</text>
-{{end}}<line class="axis" x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{.Top | add .PlotH}}"/>
-{{range .Segments}}<polyline class="line" points="{{.}}"/>
-{{end}}{{range .Dots}}<circle class="dot" cx="{{.X}}" cy="{{.Y}}" r="2.5"/>
-{{end}}{{range .XLabels}}<text x="{{.X}}" y="{{$.Chart.Top | add $.Chart.PlotH | add 18}}" text-anchor="middle">{{.Label}}</text>
-{{end}}</svg>{{end}}
+{{template "chart" .Chart}}
 </figure>
 {{end}}{{else}}<p>No compliance results were recorded for the period.</p>{{end}}
 <p>Per day and policy: <a href="compliance/daily-rates.csv"><code>compliance/daily-rates.csv</code></a>; per device: <a href="compliance/states-at-start.csv"><code>compliance/states-at-start.csv</code></a> and <a href="compliance/transitions.csv"><code>compliance/transitions.csv</code></a>.</p>
@@ -351,4 +349,12 @@ Check the bundle offline, zipped or extracted, with the key the collector publis
 </tbody></table>
 </main>
 </body></html>
+{{define "chart"}}<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" aria-labelledby="{{.ID}}-t {{.ID}}-d">
+<title id="{{.ID}}-t">{{.Title}}</title><desc id="{{.ID}}-d">{{.Desc}}</desc>
+{{range .Grid}}<line class="grid" x1="{{$.Left}}" x2="{{$.Left | add $.PlotW}}" y1="{{.Y}}" y2="{{.Y}}"/><text x="{{$.Left | add -6}}" y="{{.Y}}" dy="4" text-anchor="end">{{.Label}}</text>
+{{end}}<line class="axis" x1="{{.Left}}" x2="{{.Left}}" y1="{{.Top}}" y2="{{.Top | add .PlotH}}"/>
+{{range .Segments}}<polyline class="line" points="{{.}}"/>
+{{end}}{{range .Dots}}<circle class="dot" cx="{{.X}}" cy="{{.Y}}" r="2.5"/>
+{{end}}{{range .XLabels}}<text x="{{.X}}" y="{{$.Top | add $.PlotH | add 18}}" text-anchor="{{.Anchor}}">{{.Label}}</text>
+{{end}}</svg>{{end}}
 {{define "result"}}<td>{{if .OK}}<span class="ok">verified</span>{{else}}<span class="bad">does not verify</span>{{end}}</td><td class="n">{{.Entries}}</td><td class="n">{{.FirstSeq}}</td><td class="n">{{.HeadSeq}}</td><td class="n">{{.Checkpoints}}</td><td>{{with .Problem}}entry {{.Seq}}: {{.Message}}{{end}}</td>{{end}}`
