@@ -226,6 +226,7 @@ func (s *server) routes() []route {
 	rs = append(rs, s.deviceAdminRoutes()...)
 	rs = append(rs, s.trustRoutes()...)
 	rs = append(rs, s.userRoutes()...)
+	rs = append(rs, s.evidenceRoutes()...)
 	return rs
 }
 

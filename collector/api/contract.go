@@ -271,6 +271,7 @@ func contracts() map[string]contract {
 		"GET /api/v1/audit/checkpoints": op("listAuditCheckpoints", "The audit log's signed checkpoints").out(http.StatusOK, apitypes.List[apitypes.AuditCheckpoint]{}),
 	}
 	maps.Copy(cs, userContracts())
+	maps.Copy(cs, evidenceContracts())
 	return cs
 }
 

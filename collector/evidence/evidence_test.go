@@ -92,7 +92,9 @@ func newFixture(t *testing.T) *fixture {
 		s := registrytest.Clone(t, snaps[n])
 		csr, _ := registrytest.CSR(t)
 		res, err := reg.Enroll(ctx, registry.EnrollInput{Secret: secret, Identity: wire.IdentityOf(s), AgentVersion: "test", Now: t0},
-			func(id string) ([]byte, *x509.Certificate, error) { return ca.SignClient(csr, id, t0, pki.ClientValidity) })
+			func(id string) ([]byte, *x509.Certificate, error) {
+				return ca.SignClient(csr, id, t0, pki.ClientValidity)
+			})
 		if err != nil {
 			t.Fatalf("enroll %s: %v", n, err)
 		}
