@@ -61,6 +61,7 @@ func toDevice(d registry.Device) apitypes.Device {
 		IdentityConflicts:    each(d.IdentityConflicts, toIdentityConflict),
 		ReenrollAllowedUntil: d.ReenrollAllowedUntil,
 		MergedInto:           d.MergedInto,
+		SnapshotPurgedAt:     d.SnapshotPurgedAt,
 	}
 }
 
@@ -212,7 +213,7 @@ func toCheckpoint(c audit.Checkpoint) apitypes.AuditCheckpoint {
 func toAuditResult(r audit.Result) apitypes.AuditResult {
 	return apitypes.AuditResult{
 		OK: r.OK, Entries: r.Entries, HeadSeq: r.HeadSeq, HeadHash: r.HeadHash,
-		Checkpoints: r.Checkpoints, Covered: r.Covered,
+		Checkpoints: r.Checkpoints, Covered: r.Covered, FirstSeq: r.FirstSeq, Anchor: r.Anchor,
 		Problem: ptr(r.Problem, func(p audit.Problem) apitypes.AuditProblem { return apitypes.AuditProblem(p) }),
 	}
 }

@@ -45,6 +45,9 @@ type Device struct {
 	IdentityConflicts      []IdentityConflict `json:"identity_conflicts,omitempty"`
 	ReenrollAllowedUntil   *time.Time         `json:"reenroll_allowed_until,omitempty"`
 	MergedInto             string             `json:"merged_into,omitempty"`
+	// SnapshotPurgedAt is when retention removed a retired device's
+	// snapshot, facts and software: its facts are unknown, not absent.
+	SnapshotPurgedAt *time.Time `json:"snapshot_purged_at,omitempty"`
 }
 
 // DeviceAsset is the asset a device is linked to, as the device view shows it.

@@ -78,13 +78,17 @@ type AuditCheckpoint struct {
 
 // AuditResult is what a verification of the audit log found.
 type AuditResult struct {
-	OK          bool          `json:"ok"`
-	Entries     int64         `json:"entries"`
-	HeadSeq     int64         `json:"head_seq"`
-	HeadHash    string        `json:"head_hash"`
-	Checkpoints int64         `json:"checkpoints"`
-	Covered     int64         `json:"covered"`
-	Problem     *AuditProblem `json:"problem,omitempty"`
+	OK          bool   `json:"ok"`
+	Entries     int64  `json:"entries"`
+	HeadSeq     int64  `json:"head_seq"`
+	HeadHash    string `json:"head_hash"`
+	Checkpoints int64  `json:"checkpoints"`
+	Covered     int64  `json:"covered"`
+	// FirstSeq is the first entry verified: 1, or later once retention
+	// purged the oldest entries up to the signed checkpoint Anchor.
+	FirstSeq int64         `json:"first_seq"`
+	Anchor   int64         `json:"anchor,omitempty"`
+	Problem  *AuditProblem `json:"problem,omitempty"`
 }
 
 // AuditProblem is the first thing wrong with the audit log.

@@ -312,7 +312,7 @@ func auditVerify(c *call) func(context.Context) error {
 		}
 		path := c.witnessPath(witnessFile)
 		if path != "none" && path != "" {
-			p, err := c.checkWitness(ctx, path, res.PublicKey, res.HeadSeq, res.Checkpoint, res.OK)
+			p, err := c.checkWitness(ctx, path, res.PublicKey, res.FirstSeq, res.HeadSeq, res.Checkpoint, res.OK)
 			if err != nil {
 				return err
 			}
@@ -338,7 +338,9 @@ func auditVerify(c *call) func(context.Context) error {
 
 // checkWitness compares the kept checkpoint with the log as the collector
 // serves it now, then keeps the newest verified checkpoint.
-func (c *call) checkWitness(ctx context.Context, path, pubB64 string, head int64, latest *apitypes.AuditCheckpoint, ok bool) ([]string, error) {
+// first is the first entry the collector verified: later than 1 once
+// retention purged the oldest entries up to a signed checkpoint.
+func (c *call) checkWitness(ctx context.Context, path, pubB64 string, first, head int64, latest *apitypes.AuditCheckpoint, ok bool) ([]string, error) {
 	var w witness
 	var problems []string
 	b, err := os.ReadFile(path)
@@ -368,6 +370,9 @@ func (c *call) checkWitness(ctx context.Context, path, pubB64 string, head int64
 		switch {
 		case head < cp.Seq:
 			problems = append(problems, fmt.Sprintf("the log ends at entry %d but this machine verified entry %d before (truncated)", head, cp.Seq))
+		case cp.Seq < first:
+			// Retention purged the entry; the collector verified the chain
+			// from a later signed checkpoint, which this one preceded.
 		default:
 			q := url.Values{"cursor": {strconv.FormatInt(cp.Seq-1, 10)}, "limit": {"1"}}
 			raw, err := c.client.do(ctx, http.MethodGet, "/api/v1/audit", q, nil)

@@ -452,6 +452,9 @@ func (r *Registry) DeviceDetail(ctx context.Context, id string) (Device, error) 
 	if err := attachRegister(ctx, r.db, &d); err != nil {
 		return Device{}, err
 	}
+	if d.SnapshotPurgedAt, err = snapshotPurgedAt(ctx, r.db, id); err != nil {
+		return Device{}, err
+	}
 	return d, attachEnrolment(ctx, r.db, &d)
 }
 

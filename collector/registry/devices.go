@@ -81,6 +81,10 @@ type Device struct {
 	IdentityConflicts    []IdentityConflict `json:"identity_conflicts,omitempty"`
 	ReenrollAllowedUntil *time.Time         `json:"reenroll_allowed_until,omitempty"`
 	MergedInto           string             `json:"merged_into,omitempty"`
+	// SnapshotPurgedAt is when retention removed the device's snapshot,
+	// facts and software (a retired device); its facts are then unknown.
+	// Single-device read only.
+	SnapshotPurgedAt *time.Time `json:"snapshot_purged_at,omitempty"`
 }
 
 const deviceSelect = `SELECT d.id, d.hostname, d.platform, d.system_serial, d.system_uuid, d.board_serial, d.macs,
@@ -454,7 +458,7 @@ func (r *Registry) DeviceSnapshot(ctx context.Context, ref string) (json.RawMess
 		return nil, fmt.Errorf("read snapshot of %s: %w", id, err)
 	}
 	if cs == nil {
-		return nil, ErrNotFound.Errorf("device %s has not reported yet", id)
+		return nil, r.noSnapshot(ctx, id)
 	}
 	b, err := cs.canonical()
 	if err != nil {
@@ -483,7 +487,7 @@ func (r *Registry) DeviceFacts(ctx context.Context, ref string) (*wire.Snapshot,
 		return nil, fmt.Errorf("read facts of %s: %w", id, err)
 	}
 	if cs == nil {
-		return nil, ErrNotFound.Errorf("device %s has not reported yet", id)
+		return nil, r.noSnapshot(ctx, id)
 	}
 	s := *cs.snap
 	s.Software = nil
