@@ -137,6 +137,9 @@ func printVerify(w io.Writer, res audit.Result) {
 	if res.OK {
 		fmt.Fprintf(w, "audit log verified: %d entries, head %d %s, %d signed checkpoints, covered through entry %d\n",
 			res.Entries, res.HeadSeq, res.HeadHash, res.Checkpoints, res.Covered)
+		if res.Anchor > 0 {
+			fmt.Fprintf(w, "entries 1 to %d were purged by retention: the chain starts at %d, anchored on signed checkpoint %d\n", res.Anchor, res.FirstSeq, res.Anchor)
+		}
 		return
 	}
 	fmt.Fprintf(w, "AUDIT LOG DOES NOT VERIFY: %s\n", res.Problem.Message)

@@ -20,6 +20,7 @@ const (
 	leaseWipeExpiry      = "offboarding.expire_wipes"
 	leaseAuditCheckpoint = "audit.checkpoint"
 	leaseBackup          = "backup.scheduled"
+	leaseRetention       = "retention.purge"
 )
 
 // minJobLeaseTTL keeps a lease alive across a slow period even when the

@@ -54,6 +54,9 @@ Commands:
   audit verify --data DIR [--checkpoint FILE] [--json]
                                 check the audit log's hash chain and signed
                                 checkpoints; exit 1 names the first bad entry
+  retention run --data DIR [--config FILE] [--dry-run] [--json]
+                                remove what is past retention (the config's
+                                retention section), or count it with --dry-run
   keyfile create FILE           write a new key file (store.key_file) that seals
                                 the CA and command-signing keys in a shared
                                 store, so collectors given it share them
@@ -106,7 +109,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErrorf("no command given")
 	}
 	cmd, rest := args[0], args[1:]
-	if (cmd == "token" || cmd == "ca" || cmd == "audit" || cmd == "keyfile") && len(rest) > 0 {
+	if (cmd == "token" || cmd == "ca" || cmd == "audit" || cmd == "keyfile" || cmd == "retention") && len(rest) > 0 {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
 	switch cmd {
@@ -120,6 +123,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return tokenCreate(ctx, rest, stdout, stderr)
 	case "audit verify":
 		return auditVerify(ctx, rest, stdout, stderr)
+	case "retention run":
+		return retentionRun(ctx, rest, stdout, stderr)
 	case "keyfile create":
 		return keyfileCreate(rest, stdout, stderr)
 	case "ca fingerprint":
