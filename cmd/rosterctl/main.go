@@ -18,7 +18,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	home, _ := os.UserHomeDir()
 	code := ctl.Run(ctx, os.Args[1:], ctl.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, HomeDir: home, Version: version,
-		Stdin: os.Stdin, ReadPassword: passwordReader(os.Stdin, os.Stderr)})
+		Stdin: os.Stdin, ReadPassword: passwordReader(os.Stdin, os.Stderr), StderrTerminal: isTerminal(os.Stderr)})
 	stop()
 	os.Exit(code)
 }

@@ -36,3 +36,9 @@ func passwordReader(in *os.File, out io.Writer) func(string) (string, error) {
 		return line, err
 	}
 }
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), ioctlGetTermios)
+	return err == nil
+}

@@ -32,3 +32,9 @@ func passwordReader(in *os.File, out io.Writer) func(string) (string, error) {
 		return line, err
 	}
 }
+
+// isTerminal reports whether f is a console.
+func isTerminal(f *os.File) bool {
+	var mode uint32
+	return windows.GetConsoleMode(windows.Handle(f.Fd()), &mode) == nil
+}

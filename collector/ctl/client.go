@@ -165,25 +165,11 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 // send sends one request with a body of contentType ("" for none) and
 // returns the answer's status and body, whatever the status.
 func (c *client) send(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (int, []byte, error) {
-	u := *c.base
-	u.Path = c.base.Path + path
-	u.RawPath = ""
-	if len(query) > 0 {
-		u.RawQuery = query.Encode()
-	}
-	var rd io.Reader
-	if contentType != "" {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	req, err := c.request(ctx, method, path, query, contentType, body)
 	if err != nil {
-		return 0, nil, fmt.Errorf("build request: %w", err)
+		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	u := req.URL
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, u.Path, err)
@@ -249,4 +235,29 @@ func (c *client) list(ctx context.Context, path string, query url.Values, all bo
 		}
 		q.Set("cursor", p.NextCursor)
 	}
+}
+
+// request builds an authenticated request to the API with a body of
+// contentType ("" for none).
+func (c *client) request(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (*http.Request, error) {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawPath = ""
+	if len(query) > 0 {
+		u.RawQuery = query.Encode()
+	}
+	var rd io.Reader
+	if contentType != "" {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return req, nil
 }

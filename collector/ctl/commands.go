@@ -155,6 +155,10 @@ func lookup(name string) (command, bool) {
 		return command{"[--since T] [--until T] [--principal P] [--action A] [--target T] [--limit N] [--cursor C] [--all]", 0, auditLog}, true
 	case "audit verify":
 		return command{"[--witness FILE|none]", 0, auditVerify}, true
+	case "evidence export":
+		return command{"--from T [--to T] --out DIR|FILE.zip", 0, evidenceExport}, true
+	case "evidence verify":
+		return command{"BUNDLE --public-key KEY|FILE", 1, evidenceVerify}, true
 	case "offboard verify-certificate":
 		return command{"FILE --public-key KEY|--collector-key-file F", 1, offboardVerifyCertificate}, true
 	}

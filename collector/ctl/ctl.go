@@ -33,6 +33,9 @@ type Env struct {
 	// ReadPassword prompts on the terminal and reads a line without
 	// echoing it; nil when standard input is not a terminal.
 	ReadPassword func(prompt string) (string, error)
+	// StderrTerminal says Stderr is a terminal: a long download draws its
+	// progress there, and nothing when it is not.
+	StderrTerminal bool
 }
 
 func (e Env) getenv(k string) string {
@@ -120,6 +123,11 @@ Commands:
   audit log [--since T] [--until T] [--principal P] [--action A] [--target T]
             [--limit N] [--cursor C] [--all]
   audit verify [--witness FILE|none]   exit 1 names the first bad entry
+  evidence export --from T [--to T] --out DIR|FILE.zip
+                 the signed evidence bundle of the period [from, to) for auditors;
+                 FILE.zip is written whole or not at all, DIR gets the files
+  evidence verify BUNDLE --public-key KEY|FILE   (offline) BUNDLE is a zip or a
+                 directory; exit 1 names each changed, missing or extra file
   version
 
 Global flags (also accepted after the command):
@@ -199,7 +207,7 @@ func run(ctx context.Context, args []string, env Env) error {
 		return nil
 	}
 	if name == "devices" || name == "software" || name == "secrets" || name == "assets" || name == "exceptions" || name == "compliance" || name == "policies" || name == "offboard" ||
-		name == "tokens" || name == "principals" || name == "access" || name == "audit" || name == "users" {
+		name == "tokens" || name == "principals" || name == "access" || name == "audit" || name == "users" || name == "evidence" {
 		if len(args) < 2 {
 			return usageErrorf("%s needs a subcommand", name)
 		}

@@ -50,7 +50,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.msg }
 
 // offline lists the commands that never talk to a collector.
-func offline(name string) bool { return name == "offboard verify-certificate" }
+func offline(name string) bool {
+	return name == "offboard verify-certificate" || name == "evidence verify"
+}
 
 func wipeFields(w apitypes.Wipe) []field {
 	return []field{{"id", w.ID}, {"state", w.State}, {"device_id", w.DeviceID}, {"asset_tag", w.AssetTag}, {"hostname", w.Hostname},
