@@ -43,6 +43,10 @@ type Diff struct {
 	Changed      bool
 	// Changes are the status changes, for the compliance.changed event.
 	Changes []StatusChange
+	// Removed are the stored results the new results lack (a policy
+	// deleted since), in stored order: the compliance history records
+	// them as leaving scope.
+	Removed []StoredResult
 }
 
 // DecodeResults reads a stored results document ("" is none).
@@ -107,6 +111,12 @@ func DiffResults(state, doc string, results []Result, stamp func(time.Time) stri
 	for _, r := range o.Results {
 		if p, ok := before[r.PolicyID]; !ok || p.Status != r.Status {
 			o.Changes = append(o.Changes, StatusChange{PolicyID: r.PolicyID, Status: r.Status, Previous: p.Status, Reason: r.Reason})
+		}
+		delete(before, r.PolicyID)
+	}
+	for _, p := range prev {
+		if _, gone := before[p.PolicyID]; gone {
+			o.Removed = append(o.Removed, p)
 		}
 	}
 	return o, nil

@@ -574,9 +574,7 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 			return fmt.Errorf("store compliance: %w", err)
 		}
 		hist := newTransitionRows(now)
-		if err := hist.addOutcome(&o); err != nil {
-			return err
-		}
+		hist.addOutcome(&o)
 		if err := hist.flush(ctx, tx); err != nil {
 			return err
 		}
@@ -690,9 +688,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 				if k, _ := res.RowsAffected(); k == 0 {
 					continue // a report evaluated it meanwhile, with newer facts
 				}
-				if err := hist.addOutcome(o); err != nil {
-					return err
-				}
+				hist.addOutcome(o)
 				evs = append(evs, o.events(st.set, now)...)
 			}
 			if err := hist.flush(ctx, tx); err != nil {

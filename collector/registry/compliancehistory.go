@@ -63,37 +63,13 @@ func (w *transitionRows) add(device, policy, status, previous, reason string) {
 // addOutcome adds what an evaluation changed: the status changes the diff
 // lists and a "removed" for every stored result the new results lack.
 // Reason-only changes are not transitions.
-func (w *transitionRows) addOutcome(o *outcome) error {
-	if !o.Changed {
-		return nil
-	}
-	newcomers := 0
+func (w *transitionRows) addOutcome(o *outcome) {
 	for _, c := range o.Changes {
 		w.add(o.dev.id, c.PolicyID, c.Status, c.Previous, c.Reason)
-		if c.Previous == "" {
-			newcomers++
-		}
 	}
-	// Policy ids are unique in a results document: when every new result
-	// had a stored one and the counts agree, nothing was removed, and the
-	// stored document need not be decoded (the common case).
-	if newcomers == 0 && strings.Count(o.dev.results, `"policy_id":`) == len(o.Results) {
-		return nil
+	for _, p := range o.Removed {
+		w.add(o.dev.id, p.PolicyID, StatusRemoved, p.Status, "")
 	}
-	prev, err := compliance.DecodeResults(o.dev.results)
-	if err != nil {
-		return fmt.Errorf("device %s: %w", o.dev.id, err)
-	}
-	kept := make(map[string]bool, len(o.Results))
-	for _, r := range o.Results {
-		kept[r.PolicyID] = true
-	}
-	for _, p := range prev {
-		if !kept[p.PolicyID] {
-			w.add(o.dev.id, p.PolicyID, StatusRemoved, p.Status, "")
-		}
-	}
-	return nil
 }
 
 // flush writes the buffered rows in tx and empties the buffer. Two

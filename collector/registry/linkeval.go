@@ -158,9 +158,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		if _, err := store.ExecContext(ctx, d.id, o.State, o.Doc, o.Failing, ts); err != nil {
 			return fmt.Errorf("store compliance of %s: %w", d.id, err)
 		}
-		if err := hist.addOutcome(&o); err != nil {
-			return err
-		}
+		hist.addOutcome(&o)
 		evs = append(evs, o.events(st.set, now)...)
 	}
 	if err := hist.flush(ctx, tx); err != nil {

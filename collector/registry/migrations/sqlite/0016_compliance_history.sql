@@ -16,10 +16,14 @@ CREATE TABLE compliance_transitions (
     status    TEXT NOT NULL,
     previous  TEXT NOT NULL DEFAULT '',
     reason    TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (device_id, policy_id, at)
+    -- time first: rows are appended in the order they are written (a
+    -- fleet evaluation's thousands of rows fill a few pages instead of
+    -- touching one per device), read in time order for a period and purged
+    -- oldest first
+    PRIMARY KEY (at, device_id, policy_id)
 ) WITHOUT ROWID;
--- the period's transitions in time order, and retention's purge
-CREATE INDEX compliance_transitions_at ON compliance_transitions (at);
+-- a device's history, and each pair's newest transition (states at a time)
+CREATE INDEX compliance_transitions_device ON compliance_transitions (device_id, policy_id, at);
 -- one policy's history (daily rates for one policy)
 CREATE INDEX compliance_transitions_policy ON compliance_transitions (policy_id, at);
 
