@@ -217,6 +217,8 @@ func (s *server) routes() []route {
 		{"/api/v1/exceptions/{id}/approve", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.approveException)}},
 		{"/api/v1/exceptions/{id}/deny", map[string]endpoint{"POST": ep(access.ExceptionsApprove, s.denyException)}},
 		{"/api/v1/compliance/summary", map[string]endpoint{"GET": ep(access.ComplianceRead, s.complianceSummary)}},
+		{"/api/v1/compliance/history", map[string]endpoint{"GET": ep(access.ComplianceRead, s.complianceHistory)}},
+		{"/api/v1/compliance/daily", map[string]endpoint{"GET": ep(access.ComplianceRead, s.complianceDaily)}},
 		{"/api/v1/events", map[string]endpoint{"GET": ep(access.ComplianceRead, s.listEvents)}},
 	}
 	if s.testClock != nil {

@@ -104,6 +104,13 @@ func (c contract) fails(status int, v any) contract {
 }
 
 func qstr(name, desc string) param { return param{name: name, in: "query", kind: "string", desc: desc} }
+
+// periodParams are from and to of the compliance history routes: a date
+// (UTC midnight) or RFC 3339, so strings rather than date-times.
+func periodParams() []param {
+	return []param{qstr("from", "start, inclusive: 2006-01-02 (UTC midnight) or RFC 3339; default 30 days before to"),
+		qstr("to", "end, exclusive: 2006-01-02 (UTC midnight) or RFC 3339; default now")}
+}
 func qbool(name, desc string) param {
 	return param{name: name, in: "query", kind: "boolean", desc: desc}
 }
@@ -227,6 +234,13 @@ func contracts() map[string]contract {
 			in(apitypes.ExceptionDecision{}).optional().out(http.StatusOK, apitypes.ExceptionRecord{}),
 		"GET /api/v1/compliance/summary": op("complianceSummary", "The fleet's compliance").
 			query().out(http.StatusOK, apitypes.ComplianceSummary{}),
+		"GET /api/v1/compliance/history": op("complianceHistory", "A device's policy statuses when a period began and their changes during it").
+			query(append([]param{qstr("device", "device reference (id, serial, hostname or asset tag); required"),
+				qstr("policy", "only this policy id")}, periodParams()...)...).
+			out(http.StatusOK, apitypes.ComplianceHistory{}),
+		"GET /api/v1/compliance/daily": op("complianceDaily", "The daily compliance rate of a policy, or of the fleet and every policy, over a period").
+			query(append([]param{qstr("policy", "only this policy id (default: the fleet and every policy)")}, periodParams()...)...).
+			out(http.StatusOK, apitypes.DailyCompliance{}),
 		"GET /api/v1/events": op("listEvents", "Drift and compliance events").
 			query(params(pageParams(), rangeParams(), []param{qstr("kind", "event kind"), qstr("device", "device reference")})...).
 			out(http.StatusOK, apitypes.List[apitypes.EventRecord]{}),

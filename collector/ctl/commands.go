@@ -31,6 +31,7 @@ type call struct {
 // that runs it once flags and settings are in place.
 type command struct {
 	usage string
+	// nargs is how many arguments the command takes; -n is "up to n".
 	nargs int
 	setup func(c *call) func(ctx context.Context) error
 }
@@ -101,6 +102,8 @@ func lookup(name string) (command, bool) {
 		return command{"[--since T] [--until T] [--kind K] [--device REF] [--limit N] [--cursor C] [--all]", 0, eventsList}, true
 	case "compliance summary":
 		return command{"", 0, complianceSummary}, true
+	case "compliance history":
+		return command{"DEVICE [--policy ID] | --policy ID [--from T] [--to T] [--csv|--json]", -1, complianceHistory}, true
 	case "policies list":
 		return command{"", 0, policiesList}, true
 	case "policies show":

@@ -96,6 +96,10 @@ Commands:
   exceptions show ID | exceptions revoke ID
   events [--since T] [--until T] [--kind K] [--device REF] [--limit N] [--cursor C] [--all]
   compliance summary               devices by compliance state, policies by status
+  compliance history DEVICE [--policy ID] [--from T] [--to T] [--csv|--json]
+                 each policy's status when the period began, then every change
+  compliance history --policy ID [--from T] [--to T] [--csv|--json]
+                 one row per UTC day: devices by status, the compliant share
   policies list | policies show ID
   offboard start DEVICE|TAG|SERIAL --ticket T --reason R [--method agent|manual]
                  [--reuse] [--deadline 14d]      prints the wipe id
@@ -228,7 +232,7 @@ func run(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != cmd.nargs {
+	if len(pos) != cmd.nargs && (cmd.nargs >= 0 || len(pos) > -cmd.nargs) {
 		return usageErrorf("usage: rosterctl %s %s", name, cmd.usage)
 	}
 	c.args = pos
