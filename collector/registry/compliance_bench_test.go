@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/registry"
@@ -82,7 +83,9 @@ func BenchmarkReevaluateFleet(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		_, _, stats, err := e.reg.ReplacePolicies(ctx, []byte(docs[i%2]), "bench", t0)
+		// A minute apart, as real policy changes are: at one instant every
+		// change would rewrite the previous one's compliance transitions.
+		_, _, stats, err := e.reg.ReplacePolicies(ctx, []byte(docs[i%2]), "bench", t0.Add(time.Duration(i+1)*time.Minute))
 		if err != nil {
 			b.Fatal(err)
 		}
