@@ -3,39 +3,34 @@ package ctl
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/collector/api"
-	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
 )
 
-// evidenceCollector serves the real API over a real registry, with an
-// auditor's and a helpdesk principal's tokens.
+// evidenceCollector is the real API over a real registry
+// (usersCollector), with an auditor's and a helpdesk principal's tokens
+// and the collector's command key as the API publishes it.
 type evidenceCollector struct {
 	env      map[string]string
 	helpdesk string
-	ca       *pki.CA
+	key      string
+	keyID    string
 }
 
 func newEvidenceCollector(t *testing.T) *evidenceCollector {
 	t.Helper()
+	env, reg := usersCollector(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	reg, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Engine: registry.EngineSQLite, Path: filepath.Join(dir, "roster.db")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), []string{"127.0.0.1"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, auditor, err := reg.CreateToken(ctx, registry.TokenInput{Principal: "erin", Role: "auditor"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -44,15 +39,17 @@ func newEvidenceCollector(t *testing.T) *evidenceCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(api.New(api.Options{Registry: reg, CA: ca}))
-	srv.TLS = ca.ServerTLS([]string{"h2", "http/1.1"})
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
+	r := runCtl(t, env, "--json", "audit", "verify", "--witness", "none")
+	var v struct {
+		PublicKey string `json:"public_key"`
+		KeyID     string `json:"key_id"`
 	}
-	return &evidenceCollector{env: map[string]string{"ROSTER_URL": srv.URL, "ROSTER_TOKEN": auditor, "ROSTER_CA": caFile}, helpdesk: helpdesk, ca: ca}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.PublicKey == "" {
+		t.Fatalf("audit verify for the collector's key: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	ev := maps.Clone(env)
+	ev["ROSTER_TOKEN"] = auditor
+	return &evidenceCollector{env: ev, helpdesk: helpdesk, key: v.PublicKey, keyID: v.KeyID}
 }
 
 // run is runCtl with the wall clock (the collector's period check uses
@@ -74,7 +71,7 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	e := newEvidenceCollector(t)
 	out := t.TempDir()
 	from := time.Now().UTC().AddDate(0, 0, -7).Format(time.DateOnly)
-	key := e.ca.Command.PublicBase64()
+	key := e.key
 	keyFile := filepath.Join(out, "command-key.txt")
 	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -82,7 +79,7 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 
 	zipPath := filepath.Join(out, "q3.zip")
 	r := e.run(t, false, e.env, "evidence", "export", "--from", from, "--out", zipPath)
-	if r.code != 0 || !strings.Contains(r.stdout, "signed by "+e.ca.Command.KeyID()) {
+	if r.code != 0 || !strings.Contains(r.stdout, "signed by "+e.keyID) {
 		t.Fatalf("export to zip: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if r.stderr != "" {
@@ -126,11 +123,8 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stderr, "inventory/devices.json: SHA-256 differs") || !strings.Contains(r.stderr, "audit/checkpoints.json: missing") {
 		t.Errorf("tampered directory: exit %d\n%s", r.code, r.stderr)
 	}
-	other, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"127.0.0.1"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = e.run(t, false, nil, "--json", "evidence", "verify", zipPath, "--public-key", other.Command.PublicBase64())
+	otherKey, _, _ := ed25519.GenerateKey(rand.Reader)
+	r = e.run(t, false, nil, "--json", "evidence", "verify", zipPath, "--public-key", base64.StdEncoding.EncodeToString(otherKey))
 	if r.code != exitFailure || !strings.Contains(r.stdout, `"ok": false`) || !strings.Contains(r.stdout, "manifest.sig") {
 		t.Errorf("another collector's key: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
