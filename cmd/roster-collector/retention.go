@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/collector/config"
+	"github.com/rosterhq/roster/collector/metrics"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/retention"
 )
@@ -36,7 +37,7 @@ func startRetention(ctx context.Context, cfg config.Retention, reg *registry.Reg
 		defer t.Stop()
 		for {
 			if lease.hold(ctx) {
-				purge(ctx, reg, policy, now(), logger)
+				purge(ctx, reg, policy, now(), leases.metrics, logger)
 			}
 			select {
 			case <-ctx.Done():
@@ -48,10 +49,13 @@ func startRetention(ctx context.Context, cfg config.Retention, reg *registry.Reg
 	return func() { cancel(); <-done }
 }
 
-// purge runs one purge and logs what it removed, kind by kind.
-func purge(ctx context.Context, reg *registry.Registry, policy retention.Policy, now time.Time, logger *slog.Logger) {
+// purge runs one purge and logs and counts what it removed, kind by kind.
+func purge(ctx context.Context, reg *registry.Registry, policy retention.Policy, now time.Time, m *metrics.Metrics, logger *slog.Logger) {
 	rep, err := reg.Purge(ctx, policy, now)
 	for _, k := range rep.Kinds {
+		for table, n := range k.Tables {
+			m.RetentionPurged(k.Kind, table, n)
+		}
 		if n := k.Rows(); n > 0 {
 			logger.Info("retention purged", "kind", k.Kind, "cutoff", k.Cutoff, "rows", n, "tables", k.Tables, "items", k.Items, "duration", k.Duration)
 		}

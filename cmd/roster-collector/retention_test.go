@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,7 +123,8 @@ func TestRetentionJob(t *testing.T) {
 	defer reg.Close()
 	logger := slog.New(slog.DiscardHandler)
 	cfg := config.DefaultRetention()
-	stop := startRetention(ctx, cfg, reg, newJobLeases(reg, metrics.New(), logger), time.Now, logger)
+	m := metrics.New()
+	stop := startRetention(ctx, cfg, reg, newJobLeases(reg, m, logger), time.Now, logger)
 	deadline := time.Now().Add(10 * time.Second)
 	var es []audit.Entry
 	for time.Now().Before(deadline) {
@@ -144,5 +146,10 @@ func TestRetentionJob(t *testing.T) {
 	want := []string{"retention.purged retention:events by collector", "audit.purged audit-log by collector"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("the job recorded\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `roster_retention_purged_rows_total{kind="events",table="events"} 2`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics lack %s", want)
 	}
 }

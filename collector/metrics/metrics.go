@@ -33,6 +33,7 @@ type Metrics struct {
 	beats    *prometheus.CounterVec
 	jobRuns  *prometheus.CounterVec
 	jobHeld  *prometheus.GaugeVec
+	purged   *prometheus.CounterVec
 	devices  *deviceCollector
 }
 
@@ -61,12 +62,15 @@ func New() *Metrics {
 		jobHeld: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "roster_job_lease_held", Help: "1 when this collector holds the periodic job's lease and runs it, else 0.",
 		}, []string{"job"}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_retention_purged_rows_total", Help: "Rows the retention purge removed (or edited, for disposed owners), by kind of data and table.",
+		}, []string{"kind", "table"}),
 		devices: &deviceCollector{
 			desc:   prometheus.NewDesc("roster_devices", "Devices in the registry, by state.", []string{"state"}, nil),
 			logger: slog.New(slog.DiscardHandler),
 		},
 	}
-	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.beats, m.jobRuns, m.jobHeld, m.devices)
+	m.reg.MustRegister(m.received, m.applied, m.rejected, m.ingest, m.beats, m.jobRuns, m.jobHeld, m.purged, m.devices)
 	return m
 }
 
@@ -131,6 +135,14 @@ func (m *Metrics) JobPeriod(job string, runs bool) {
 	}
 	m.jobRuns.WithLabelValues(job).Add(0)
 	m.jobHeld.WithLabelValues(job).Set(0)
+}
+
+// RetentionPurged counts rows the retention purge removed of a kind's
+// table.
+func (m *Metrics) RetentionPurged(kind, table string, rows int64) {
+	if m != nil {
+		m.purged.WithLabelValues(kind, table).Add(float64(rows))
+	}
 }
 
 // Handler serves the metrics (content negotiated by promhttp).
