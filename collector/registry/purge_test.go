@@ -413,6 +413,25 @@ func TestPurge(t *testing.T) {
 	if n := w.rows(t, "audit_log WHERE action IN ('retention.purged', 'audit.purged')"); n != len(recorded) {
 		t.Errorf("%d purge entries after a second purge, want %d", n, len(recorded))
 	}
+
+	// C's agent (its certificate still valid) reports again: a delta is
+	// answered "send full", the full report stores a snapshot, and the
+	// purge mark no longer applies.
+	sc := machine(t, registrytest.Rich(t), 3)
+	sc2, _, _ := changed(t, sc)
+	if ack := w.apply(t, w.c, delta(t, sc, sc2, 2), w.now); ack.Status != wire.AckResync {
+		t.Errorf("delta on a purged snapshot: %+v, want resync", ack)
+	}
+	if ack := w.apply(t, w.c, full(t, sc2, 3), w.now); ack.Status != wire.AckApplied {
+		t.Fatalf("full report after the purge: %+v", ack)
+	}
+	devC, err := w.reg.Device(ctx, w.c.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ferr := w.reg.DeviceFacts(ctx, w.c.DeviceID); devC.SnapshotPurgedAt != nil || ferr != nil {
+		t.Errorf("after a new full report: snapshot_purged_at %v, facts error %v; want neither", devC.SnapshotPurgedAt, ferr)
+	}
 }
 
 // TestPurgeAuditLog purges a chain in several steps, each ending at a
