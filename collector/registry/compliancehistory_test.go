@@ -46,8 +46,13 @@ func day(s string) time.Time {
 
 func (e *env) transitions(t *testing.T, f registry.HistoryFilter) []registry.ComplianceTransition {
 	t.Helper()
+	return transitionsOf(t, e.reg, f)
+}
+
+func transitionsOf(t *testing.T, r *registry.Registry, f registry.HistoryFilter) []registry.ComplianceTransition {
+	t.Helper()
 	var out []registry.ComplianceTransition
-	if err := e.reg.ComplianceTransitions(context.Background(), f, func(c registry.ComplianceTransition) error {
+	if err := r.ComplianceTransitions(context.Background(), f, func(c registry.ComplianceTransition) error {
 		out = append(out, c)
 		return nil
 	}); err != nil {
@@ -260,13 +265,7 @@ func TestComplianceHistoryBackfill(t *testing.T) {
 	r := registry.OpenTestStore(t, e.store)
 
 	_, stored := e.results(t, dd.DeviceID)
-	var got []registry.ComplianceTransition
-	if err := r.ComplianceTransitions(ctx, registry.HistoryFilter{}, func(c registry.ComplianceTransition) error {
-		got = append(got, c)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	got := transitionsOf(t, r, registry.HistoryFilter{})
 	var want []registry.ComplianceTransition
 	for _, p := range []string{"TEST-CHECKIN-01", "TEST-LINUX-01"} {
 		want = append(want, registry.ComplianceTransition{DeviceID: dd.DeviceID, PolicyID: p, At: t1.Add(time.Hour),
