@@ -190,6 +190,7 @@ func TestBackupFailures(t *testing.T) {
 		{"no recipient", []string{"backup", "--data", f.dir, "--out", out}, 2, "no age recipient"},
 		{"bad recipient", []string{"backup", "--data", f.dir, "--out", out, "--recipient", "age1nope"}, 2, `recipient "age1nope"`},
 		{"postgres", []string{"backup", "--config", pgConfig, "--out", out}, 1, "docs/backup.md"},
+		{"pg-dump without scratch", []string{"verify-backup", "--pg-dump", out, "--key-file", f.keyFile}, 2, "--scratch-dsn DSN"},
 		{"restore tampered", []string{"restore", tampered, "--identity", f.keyFile, "--data", filepath.Join(t.TempDir(), "r")}, 1, "does not authenticate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -258,7 +258,7 @@ func checkKeys(dir string, want ed25519.PublicKey) (fingerprint, commandKey stri
 		return "", "", fmt.Errorf("the backup's command-signing key does not load: %w", err)
 	}
 	if want != nil && !key.Public.Equal(want) {
-		return "", "", fmt.Errorf("the backup's command-signing key %s is not the expected %s (--public-key)", key.PublicBase64(), base64.StdEncoding.EncodeToString(want))
+		return "", "", fmt.Errorf("the backup's command-signing key %s is not the expected %s (--public-key)", key.PublicBase64(), base64Key(want))
 	}
 	return ca.Fingerprint(), key.PublicBase64(), nil
 }
@@ -331,3 +331,5 @@ func compareCounts(want, got Manifest) (string, error) {
 	}
 	return fmt.Sprintf("%d tables, %d rows, audit head %d: as in the manifest", len(want.Tables), total, want.Audit.HeadSeq), nil
 }
+
+func base64Key(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }

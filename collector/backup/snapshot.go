@@ -65,38 +65,45 @@ func snapshot(ctx context.Context, src, dst string) error {
 // with at verification.
 func describe(ctx context.Context, db *sql.DB) (Manifest, error) {
 	m := Manifest{Engine: "sqlite", Tables: map[string]int64{}}
-	tables, err := tableNames(ctx, db)
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
 	if err != nil {
-		return m, err
+		return m, fmt.Errorf("list tables: %w", err)
 	}
+	tables, err := scanStrings(rows)
+	if err != nil {
+		return m, fmt.Errorf("list tables: %w", err)
+	}
+	return m, fillManifest(ctx, db, tables, &m)
+}
+
+// fillManifest counts the rows of tables and reads the migrations and the
+// audit head into m; the SQL is the same on both engines.
+func fillManifest(ctx context.Context, db *sql.DB, tables []string, m *Manifest) error {
 	for _, t := range tables {
 		var n int64
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(t)).Scan(&n); err != nil {
-			return m, fmt.Errorf("count rows of %s: %w", t, err)
+			return fmt.Errorf("count rows of %s: %w", t, err)
 		}
 		m.Tables[t] = n
 	}
+	var err error
 	if m.Migrations, err = appliedMigrations(ctx, db); err != nil {
-		return m, err
+		return err
 	}
 	if len(m.Migrations) > 0 {
 		m.SchemaVersion = m.Migrations[len(m.Migrations)-1]
 	}
 	m.Audit, err = auditHead(ctx, db)
-	return m, err
+	return err
 }
 
-func tableNames(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list tables: %w", err)
-	}
+func scanStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var s string
 		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("list tables: %w", err)
+			return nil, err
 		}
 		out = append(out, s)
 	}
