@@ -52,13 +52,15 @@ type Retention struct {
 	ComplianceHistory Duration `yaml:"compliance_history"`
 	// Events: events and the webhook deliveries made of them.
 	Events Duration `yaml:"events"`
-	// ReportBookkeeping: the record of applied reports and stored deltas
-	// that makes replays idempotent; each device's newest is always kept.
+	// ReportBookkeeping: the record of applied reports that makes replays
+	// idempotent; each device's newest is always kept. Stored deltas are
+	// part of the current snapshot and go only with a device's snapshot.
 	ReportBookkeeping Duration `yaml:"report_bookkeeping"`
 	// RetiredDevices: the snapshot, facts and software of a device whose
 	// certificates are all revoked or whose asset is decommissioned or
-	// disposed, counted from then. The device's row, identity and history
-	// stay (they are evidence of what it was).
+	// disposed, counted from then, and that has been silent since. The
+	// device's row, identity and history stay (they are evidence of what
+	// it was), marked so its facts read as purged, not as never measured.
 	RetiredDevices Duration `yaml:"retired_devices"`
 	// DisposedOwners: the owner's name and email on an asset disposed of
 	// this long ago (personal data with no purpose left), replaced by a
