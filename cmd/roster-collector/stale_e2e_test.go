@@ -108,4 +108,22 @@ func TestLinkReevaluatesWithoutReport(t *testing.T) {
 	if _, r := show("after the unlink"); r.Status != "unknown" || !strings.Contains(r.Reason, noAsset) {
 		t.Fatalf("after the unlink: %+v, want unknown: %s", r, noAsset)
 	}
+
+	// The compliance history (issue 16) kept each status change the
+	// register made, and not the link's change of reason alone.
+	var hist struct {
+		Transitions []struct {
+			PolicyID string `json:"policy_id"`
+			Status   string `json:"status"`
+			Previous string `json:"previous"`
+		} `json:"transitions"`
+	}
+	decodeJSON(t, "compliance history", ctl("compliance", "history", "7N62AI2", "--from", "1d", "--json"), &hist)
+	var changes []string
+	for _, tr := range hist.Transitions {
+		changes = append(changes, tr.PolicyID+" "+tr.Previous+"→"+tr.Status)
+	}
+	if want := "E2E-ENC-01 →unknown, E2E-ENC-01 unknown→not_applicable, E2E-ENC-01 not_applicable→unknown"; strings.Join(changes, ", ") != want {
+		t.Errorf("compliance history %q, want %q", changes, want)
+	}
 }
