@@ -3,7 +3,8 @@ package main
 // The issue-16 evidence end-to-end test with the real binaries on
 // loopback: an agent reports, an auditor exports the period's bundle with
 // rosterctl, the collector's published key (roster-collector ca
-// command-key) verifies it offline, and one changed byte fails naming the
+// command-key) verifies it offline, its index.html passes the
+// accessibility check in Chromium, and one changed byte fails naming the
 // file.
 
 import (
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/rosterhq/roster/cmd/roster-collector/collectortest"
 )
 
@@ -75,6 +77,22 @@ func TestEvidenceEndToEnd(t *testing.T) {
 	if out, errOut, code := rosterctl(t, c, c.AdminToken, "audit", "log", "--action", "evidence.exported", "--json"); code != 0 || !strings.Contains(out, "ines-auditor") || !strings.Contains(out, from+"T00:00:00Z") {
 		t.Errorf("the export is not in the audit log with who and the period: exit %d: %s%s", code, out, errOut)
 	}
+
+	// index.html as the auditor opens it, from the extracted files: a
+	// screenshot, nothing refused by its policy, no serious accessibility
+	// problem, on a desktop and on a phone.
+	browser := startBrowser(t, c.CAFile)
+	p := newPerson(t, browser, "auditor", "file://"+bundleDir, desktop)
+	browse(t, p, "open index.html", chromedp.Navigate(p.base+"/index.html"))
+	if got := p.text(t, "h1"); got != "Roster evidence bundle" {
+		t.Errorf("index.html heading %q", got)
+	}
+	if n := eval[int](t, p, "count charts", `document.querySelectorAll("svg[role=img] > title").length`); n == 0 {
+		t.Error("index.html has no titled chart")
+	}
+	p.check(t, "evidence index")
+	p.resize(t, phone)
+	p.check(t, "evidence index")
 
 	devices[len(devices)-2] ^= 1
 	if err := os.WriteFile(filepath.Join(bundleDir, "inventory", "devices.csv"), devices, 0o644); err != nil {

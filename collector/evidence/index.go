@@ -109,7 +109,7 @@ func charts(rates []registry.DayRate, titles map[string]string) []policyChart {
 	for i, id := range ids {
 		pc := policyChart{ID: orFleet(id), Title: titles[id], Label: id}
 		if id == "" {
-			pc.Title, pc.Label = "All policies: a device is compliant when it passes (or is exempt from) every policy in scope", "Fleet"
+			pc.Title, pc.Label = "All policies: a device counts once, compliant when it passes or is exempt from every policy in scope", "Fleet"
 		}
 		pc.Chart = drawChart(fmt.Sprintf("chart-%d", i), byPolicy[id])
 		summarise(&pc, byPolicy[id])
@@ -287,12 +287,13 @@ const indexHTML = `<!DOCTYPE html>
 <style>
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;max-width:62rem;margin:2rem auto;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem}
-table{border-collapse:collapse;width:100%;margin:.6rem 0}th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top}
+.scroll{overflow-x:auto;margin:.6rem 0}table{border-collapse:collapse;width:100%}caption{text-align:left;font-weight:600;padding:.2rem 0}
+pre{white-space:pre-wrap;word-break:break-all}th,td{border:1px solid #bbb;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#eef1f5}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.92em;word-break:break-all}
 .ok{color:#0a6b2d;font-weight:600}.bad{color:#a4161a;font-weight:600}figure{margin:1rem 0 2rem;break-inside:avoid}
 figcaption{font-weight:600;margin-bottom:.3rem}svg{max-width:100%;height:auto}.line{fill:none;stroke:#1f5fa8;stroke-width:2}
 .dot{fill:#1f5fa8}.grid{stroke:#ddd;stroke-width:1}.axis{stroke:#555;stroke-width:1}svg text{font-size:11px;fill:#333}
-@media print{body{margin:0;max-width:none}h2{break-after:avoid}tr{break-inside:avoid}a{color:inherit;text-decoration:none}}
+@media print{body{margin:0;max-width:none}.scroll{overflow:visible}h2{break-after:avoid}tr{break-inside:avoid}a{color:inherit;text-decoration:none}}
 </style></head>
 <body>
 <header>
@@ -308,25 +309,27 @@ Check the bundle offline, zipped or extracted, with the key the collector publis
 <p>It fails, naming the file, when any byte of any file was changed, or a file is missing or added.</p>
 
 <h2 id="audit">Audit log verification at export</h2>
-<table>
-<caption>Hash chain and signed checkpoints</caption>
+<div class="scroll" role="region" tabindex="0" aria-labelledby="t1"><table>
+<caption id="t1">Hash chain and signed checkpoints</caption>
 <thead><tr><th scope="col">What</th><th scope="col">Result</th><th scope="col">Entries</th><th scope="col">From entry</th><th scope="col">To entry</th><th scope="col">Signed checkpoints</th><th scope="col">Problem</th></tr></thead>
 <tbody>
 <tr><th scope="row">Whole chain</th>{{template "result" .Chain}}</tr>
 <tr><th scope="row">This period's slice (<code>audit/log.jsonl</code>)</th>{{template "result" .Slice}}</tr>
-</tbody></table>
+</tbody></table></div>
 
 <h2 id="summary">Summary</h2>
-<table><caption>What the bundle holds</caption>
+<div class="scroll" role="region" tabindex="0" aria-labelledby="t2"><table>
+<caption id="t2">What the bundle holds</caption>
 <thead><tr><th scope="col">Records</th><th scope="col">Count</th></tr></thead>
 <tbody>{{range .Counts}}<tr><th scope="row">{{.What}}</th><td class="n">{{.N}}</td></tr>
-{{end}}</tbody></table>
+{{end}}</tbody></table></div>
 
 <h2 id="compliance">Compliance over the period</h2>
-{{if .Policies}}<table><caption>Daily compliance rate (share of in-scope devices passing or exempt)</caption>
+{{if .Policies}}<div class="scroll" role="region" tabindex="0" aria-labelledby="t3"><table>
+<caption id="t3">Daily compliance rate (share of in-scope devices passing or exempt)</caption>
 <thead><tr><th scope="col">Policy</th><th scope="col">Title</th><th scope="col">Days</th><th scope="col">Average</th><th scope="col">Lowest (day)</th><th scope="col">Last day</th><th scope="col">In scope, last day</th></tr></thead>
 <tbody>{{range .Policies}}<tr><th scope="row"><a href="#{{.Chart.ID}}">{{.Label}}</a></th><td>{{.Title}}</td><td class="n">{{.Days}}</td><td class="n">{{.Average}}</td><td class="n">{{.Lowest}}{{if .LowestDay}} ({{.LowestDay}}){{end}}</td><td class="n">{{.Last}}</td><td class="n">{{.InScope}}</td></tr>
-{{end}}</tbody></table>
+{{end}}</tbody></table></div>
 {{range .Policies}}<figure id="{{.Chart.ID}}">
 <figcaption>{{.Label}}{{if .Title}}: {{.Title}}{{end}}</figcaption>
 {{template "chart" .Chart}}
@@ -335,18 +338,20 @@ Check the bundle offline, zipped or extracted, with the key the collector publis
 <p>Per day and policy: <a href="compliance/daily-rates.csv"><code>compliance/daily-rates.csv</code></a>; per device: <a href="compliance/states-at-start.csv"><code>compliance/states-at-start.csv</code></a> and <a href="compliance/transitions.csv"><code>compliance/transitions.csv</code></a>.</p>
 
 <h2 id="controls">Controls and their evidence</h2>
-<table><caption>Control ids mapped to the files that evidence them</caption>
+<div class="scroll" role="region" tabindex="0" aria-labelledby="t4"><table>
+<caption id="t4">Control ids mapped to the files that evidence them</caption>
 <thead><tr><th scope="col">Control</th><th scope="col">Framework</th><th scope="col">Control title</th><th scope="col">Files</th></tr></thead>
 <tbody>{{range .Controls}}<tr><th scope="row">{{.ID}}</th><td>{{.Framework}}</td><td>{{.Title}}</td><td>{{range $i, $f := .Files}}{{if $i}}, {{end}}<a href="{{$f}}"><code>{{$f}}</code></a>{{end}}</td></tr>
-{{end}}</tbody></table>
+{{end}}</tbody></table></div>
 
 <h2 id="files">Files</h2>
 <p>The inventory and register are as recorded at export time; the changes, compliance history, exceptions, certificates and audit entries are those of the period. Times are UTC.</p>
-<table><caption>Every file of the bundle</caption>
+<div class="scroll" role="region" tabindex="0" aria-labelledby="t5"><table>
+<caption id="t5">Every file of the bundle</caption>
 <thead><tr><th scope="col">File</th><th scope="col">What it is</th><th scope="col">Controls</th><th scope="col">Size</th></tr></thead>
 <tbody>{{range .Files}}<tr><th scope="row">{{if isDir .Name}}<code>{{.Name}}</code> ({{.Files}} files){{else}}<a href="{{.Name}}"><code>{{.Name}}</code></a>{{end}}</th><td>{{.What}}</td><td>{{join .Controls ", "}}</td><td class="n">{{.Size}}</td></tr>
 {{end}}<tr><th scope="row"><code>manifest.json</code>, <code>manifest.sig</code></th><td>The list of files with their SHA-256 and size, and its signature.</td><td></td><td class="n">—</td></tr>
-</tbody></table>
+</tbody></table></div>
 </main>
 </body></html>
 {{define "chart"}}<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" aria-labelledby="{{.ID}}-t {{.ID}}-d">
