@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,6 +31,12 @@ type dataDir struct {
 
 func newDataDir(t testing.TB, n int) dataDir {
 	t.Helper()
+	return newDataDirOf(t, []*wire.Snapshot{registrytest.Rich(t)}, n)
+}
+
+// newDataDirOf is newDataDir with devices cloned from bases in turn.
+func newDataDirOf(t testing.TB, bases []*wire.Snapshot, n int) dataDir {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	reg, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Path: filepath.Join(dir, "roster.db")}, nil)
@@ -40,12 +48,27 @@ func newDataDir(t testing.TB, n int) dataDir {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill(t, reg, ca, registrytest.Rich(t), n)
+	fill(t, reg, ca, bases, n)
 	return dataDir{dir: dir, ca: ca}
 }
 
-// fill enrols n devices cloned from base and applies a full report each.
-func fill(t testing.TB, reg *registry.Registry, ca *pki.CA, base *wire.Snapshot, n int) {
+// capturedFleet is every captured host snapshot with a hardware identity,
+// in name order: device i of a fleet gets the i-th modulo their number,
+// so the fleet mixes servers, laptops and desktops of every platform.
+func capturedFleet(t testing.TB) []*wire.Snapshot {
+	all := registrytest.Snapshots(t)
+	var out []*wire.Snapshot
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		if s := all[name]; s.Hardware != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fill enrols n devices cloned from bases in turn and applies a full
+// report each.
+func fill(t testing.TB, reg *registry.Registry, ca *pki.CA, bases []*wire.Snapshot, n int) {
 	t.Helper()
 	ctx := context.Background()
 	_, secret, err := reg.CreateSecret(ctx, "backup test", 0, 0, t0)
@@ -57,7 +80,7 @@ func fill(t testing.TB, reg *registry.Registry, ca *pki.CA, base *wire.Snapshot,
 		return ca.SignClient(csr, id, t0, pki.ClientValidity)
 	}
 	for i := range n {
-		s := registrytest.Clone(t, base)
+		s := registrytest.Clone(t, bases[i%len(bases)])
 		s.Hardware.SystemSerial = fmt.Sprintf("BKP%07d", i)
 		s.Hardware.SystemUUID = uuid.NewSHA1(uuid.NameSpaceOID, []byte(s.Hardware.SystemSerial)).String()
 		s.Hardware.BoardSerial = ""

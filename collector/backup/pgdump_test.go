@@ -16,6 +16,7 @@ import (
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/registry/registrytest"
 	"github.com/rosterhq/roster/collector/store/pgtest"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // TestVerifyPGDump dumps a real PostgreSQL registry with pg_dump and checks
@@ -62,7 +63,7 @@ func TestVerifyPGDump(t *testing.T) {
 	if _, _, err := reg.PublishSharedKeys(ctx, registry.SharedKeys{CAFingerprint: ca.Fingerprint(), Sealed: sealed, CreatedBy: "test"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	fill(t, reg, ca, registrytest.Rich(t), 2)
+	fill(t, reg, ca, []*wire.Snapshot{registrytest.Rich(t)}, 2)
 
 	dump := func(name string) string {
 		t.Helper()
