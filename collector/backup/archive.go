@@ -47,7 +47,8 @@ func Create(ctx context.Context, opt Options) (Result, error) {
 	if len(opt.Recipients) == 0 {
 		return Result{}, errors.New("backup: no age recipient to encrypt to")
 	}
-	tmp, err := os.MkdirTemp(opt.DataDir, ".backup-")
+	removeStale(opt.DataDir, opt.Now)
+	tmp, err := os.MkdirTemp(opt.DataDir, tmpPrefix)
 	if err != nil {
 		return Result{}, fmt.Errorf("backup: make temporary directory: %w", err)
 	}
@@ -112,6 +113,27 @@ func Create(ctx context.Context, opt Options) (Result, error) {
 		return Result{}, fmt.Errorf("backup to %s: %w", opt.Out, err)
 	}
 	return Result{Path: opt.Out, Size: size, Manifest: m}, nil
+}
+
+// tmpPrefix names the private directories the unencrypted copy is made
+// in; staleAfter is when one is taken for a crashed backup's (a killed
+// process runs no deferred removal) rather than a running one's.
+const (
+	tmpPrefix  = ".backup-"
+	staleAfter = 24 * time.Hour
+)
+
+// removeStale deletes unencrypted copies that crashed backups left in dir.
+func removeStale(dir string, now time.Time) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleAfter {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func addFile(ctx context.Context, tw *tar.Writer, name, path string, at time.Time) (Member, error) {

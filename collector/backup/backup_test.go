@@ -419,3 +419,25 @@ func TestOnline(t *testing.T) {
 		t.Errorf("verified head %d, manifest %d", rep.Audit.HeadSeq, res.Manifest.Audit.HeadSeq)
 	}
 }
+
+// TestStaleCopyRemoved: a backup killed mid-way leaves its unencrypted
+// copy; the next backup removes it once it is clearly not a running one's.
+func TestStaleCopyRemoved(t *testing.T) {
+	d := newDataDir(t, 1)
+	stale := filepath.Join(d.dir, ".backup-123")
+	if err := os.Mkdir(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(stale, "roster.db"), "unencrypted")
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := identity(t)
+	if _, err := backup.Create(context.Background(), backup.Options{DataDir: d.dir, Out: filepath.Join(t.TempDir(), "b.age"), Recipients: []age.Recipient{id.Recipient()}, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale unencrypted copy %s still there: %v", stale, err)
+	}
+}
