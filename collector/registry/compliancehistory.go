@@ -38,8 +38,9 @@ type ComplianceTransition struct {
 }
 
 // transitionRows buffers a transaction's transitions and writes them with
-// multi-row INSERTs: a fleet evaluation that changes every device writes
-// ten rows per device, and one statement per row would double its cost.
+// multi-row INSERTs: a policy change can change a status of every device
+// in one fleet evaluation, where a statement per row would add a round
+// trip (PostgreSQL) or a statement's overhead (SQLite) per row.
 type transitionRows struct {
 	at   string
 	args []any
@@ -102,21 +103,20 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 	return nil
 }
 
-// latestTransitions returns a device's newest transition per policy
-// (status and its reason), for the writes below that keep the history in
+// latestTransitions returns a device's newest status per policy
+// ("removed" included), for the writes below that keep the history in
 // step with a device leaving or re-entering scope.
 func latestTransitions(ctx context.Context, q querier, device string) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT t.policy_id, t.status FROM compliance_transitions t
-		JOIN (SELECT policy_id, max(at) AS at FROM compliance_transitions WHERE device_id = $1 GROUP BY policy_id) m
-		ON t.policy_id = m.policy_id AND t.at = m.at WHERE t.device_id = $2`, device, device)
+	query, args := statesQuery(HistoryFilter{DeviceID: device})
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
 	}
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
-		var p, s string
-		if err := rows.Scan(&p, &s); err != nil {
+		var d, p, at, s, reason string
+		if err := rows.Scan(&d, &p, &at, &s, &reason); err != nil {
 			return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
 		}
 		out[p] = s
