@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -86,24 +85,11 @@ func retentionRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usageErrorf("%s: %s", d.configFile, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		}
 	}
-	dir, sc, err := d.store()
-	if err != nil {
-		return err
-	}
-	if err := existingStore(sc); err != nil {
-		return err
-	}
-	if err := prepareDataDir(dir); err != nil {
-		return err
-	}
-	reg, err := registry.OpenStore(ctx, sc, newLogger(stderr, "warn", "auto"))
+	reg, err := d.openCurrent(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	if err := reg.Ready(ctx); err != nil {
-		return fmt.Errorf("%w: run `roster-collector migrate` first", err)
-	}
 	policy := retention.FromConfig(c.Retention)
 	var rep retention.Report
 	if *dry {

@@ -461,24 +461,11 @@ func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if strings.TrimSpace(*name) == "" {
 		return usageErrorf("--name NAME is required")
 	}
-	dir, sc, err := d.store()
-	if err != nil {
-		return err
-	}
-	if err := existingStore(sc); err != nil {
-		return err
-	}
-	if err := prepareDataDir(dir); err != nil {
-		return err
-	}
-	reg, err := registry.OpenStore(ctx, sc, newLogger(stderr, "warn", "auto"))
+	reg, err := d.openCurrent(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	if err := reg.Ready(ctx); err != nil {
-		return fmt.Errorf("%w: run `roster-collector migrate` first", err)
-	}
 	_, tok, err := reg.CreateToken(localActor(ctx, "token create"), registry.TokenInput{
 		Principal: *name, Kind: *kind, Email: *email, Role: *role, ExpiresIn: time.Duration(expires),
 	}, time.Now())

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/rosterhq/roster/collector/config"
@@ -46,4 +49,29 @@ func existingStore(sc registry.StoreConfig) error {
 	}
 	_, err := existingDB(filepath.Dir(sc.Path))
 	return err
+}
+
+// openCurrent opens the existing store the flags name for a maintenance
+// command that writes to it: it refuses a store that does not exist (a
+// mistyped --data) or whose schema is behind this binary's.
+func (d *dataFlags) openCurrent(ctx context.Context, stderr io.Writer) (*registry.Registry, error) {
+	dir, sc, err := d.store()
+	if err != nil {
+		return nil, err
+	}
+	if err := existingStore(sc); err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(dir); err != nil {
+		return nil, err
+	}
+	reg, err := registry.OpenStore(ctx, sc, newLogger(stderr, "warn", "auto"))
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Ready(ctx); err != nil {
+		reg.Close()
+		return nil, fmt.Errorf("%w: run `roster-collector migrate` first", err)
+	}
+	return reg, nil
 }

@@ -324,55 +324,80 @@ func retiredTables() []string {
 // pages say the facts were purged (unknown is not false). The device row,
 // its identity, certificates, enrolments and history stay.
 func (k *kindPurge) retired(ctx context.Context) error {
+	const sel = `SELECT d.id FROM devices d WHERE ` + retiredWhere
 	if k.dry {
-		rows, err := k.r.db.QueryContext(ctx, `SELECT d.id FROM devices d WHERE `+retiredWhere, k.cutoff)
-		if err != nil {
-			return fmt.Errorf("find retired devices: %w", err)
-		}
-		ids, err := scanIDs(rows)
-		if err != nil {
-			return fmt.Errorf("find retired devices: %w", err)
-		}
-		k.kr.Items = int64(len(ids))
+		var counts []itemRows
 		for _, t := range retiredTables() {
-			k.kr.Tables[t] = 0
+			counts = append(counts, itemRows{t, `h.device_id = $1`})
 		}
-		for _, id := range ids {
-			for _, t := range retiredTables() {
-				var n int64
-				if err := k.r.db.QueryRowContext(ctx, `SELECT count(*) FROM `+t+` WHERE device_id = $1`, id).Scan(&n); err != nil {
-					return fmt.Errorf("count %s of %s: %w", t, id, err)
-				}
-				k.kr.Tables[t] += n
-			}
-		}
-		return nil
+		return k.countItems(ctx, sel, "retired devices", counts)
 	}
 	ts := fmtTime(k.now)
+	return k.eachItem(ctx, sel, "d.id", func(tx *Tx, id string, tables map[string]int64) error {
+		for _, t := range retiredTables() {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE device_id = $1`, id)
+			if err != nil {
+				return fmt.Errorf("purge %s of device %s: %w", t, id, err)
+			}
+			n, _ := res.RowsAffected()
+			tables[t] += n
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET snapshot_purged_at = $1, last_hash = '', delta_count = 0, delta_bytes = 0 WHERE id = $2`, ts, id); err != nil {
+			return fmt.Errorf("mark device %s purged: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// itemRows are the rows of table (alias h) where selects of one item ($1).
+type itemRows struct{ table, where string }
+
+// countItems is a per-item kind's dry run: the items sel selects ($1 the
+// cutoff), and per table the rows of them a purge removes or changes.
+func (k *kindPurge) countItems(ctx context.Context, sel, what string, counts []itemRows) error {
+	rows, err := k.r.db.QueryContext(ctx, sel, k.cutoff)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", what, err)
+	}
+	ids, err := scanIDs(rows)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", what, err)
+	}
+	k.kr.Items = int64(len(ids))
+	for _, c := range counts {
+		k.kr.Tables[c.table] = 0
+		for _, id := range ids {
+			var n int64
+			if err := k.r.db.QueryRowContext(ctx, `SELECT count(*) FROM `+c.table+` h WHERE `+c.where, id).Scan(&n); err != nil {
+				return fmt.Errorf("count %s of %s: %w", c.table, id, err)
+			}
+			k.kr.Tables[c.table] += n
+		}
+	}
+	return nil
+}
+
+// eachItem runs fn on every item sel selects ($1 the cutoff; idCol its
+// id), RetiredItemBatch items per transaction, fn adding the rows it
+// changed per table; the last batch records the kind.
+func (k *kindPurge) eachItem(ctx context.Context, sel, idCol string, fn func(tx *Tx, id string, tables map[string]int64) error) error {
+	q := sel + ` AND ` + idCol + ` > $2 ORDER BY ` + idCol + ` LIMIT ` + fmt.Sprint(retention.RetiredItemBatch)
 	after := ""
 	for {
 		var ids []string
 		var tables map[string]int64
 		err := k.r.Write(ctx, func(tx *Tx) error {
 			tables = map[string]int64{}
-			rows, err := tx.QueryContext(ctx, `SELECT d.id FROM devices d WHERE `+retiredWhere+` AND d.id > $2 ORDER BY d.id LIMIT `+fmt.Sprint(retention.RetiredItemBatch), k.cutoff, after)
+			rows, err := tx.QueryContext(ctx, q, k.cutoff, after)
 			if err != nil {
-				return fmt.Errorf("find retired devices: %w", err)
+				return fmt.Errorf("find %s past retention: %w", k.kr.Kind, err)
 			}
 			if ids, err = scanIDs(rows); err != nil {
-				return fmt.Errorf("find retired devices: %w", err)
+				return fmt.Errorf("find %s past retention: %w", k.kr.Kind, err)
 			}
 			for _, id := range ids {
-				for _, t := range retiredTables() {
-					res, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE device_id = $1`, id)
-					if err != nil {
-						return fmt.Errorf("purge %s of device %s: %w", t, id, err)
-					}
-					n, _ := res.RowsAffected()
-					tables[t] += n
-				}
-				if _, err := tx.ExecContext(ctx, `UPDATE devices SET snapshot_purged_at = $1, last_hash = '', delta_count = 0, delta_bytes = 0 WHERE id = $2`, ts, id); err != nil {
-					return fmt.Errorf("mark device %s purged: %w", id, err)
+				if err := fn(tx, id, tables); err != nil {
+					return err
 				}
 			}
 			if len(ids) < retention.RetiredItemBatch {
@@ -421,11 +446,17 @@ func personal(col string) string {
 	return `(` + col + ` <> '' AND ` + col + ` NOT LIKE ` + markerLike + `)`
 }
 
+// ownerStored says the asset (alias a) still holds its owner's name or
+// email.
+func ownerStored(a string) string {
+	return `(` + personal(a+".owner") + ` OR ` + a + `.owner_email <> '')`
+}
+
 // disposedWhere selects assets a disposed of before $1 whose owner's name
 // or email is still stored: on the asset, in its register history, or in
 // a wipe request's copy of the asset.
 func disposedWhere() string {
-	return `a.status = '` + assetcsv.StatusDisposed + `' AND ` + assetStatusSince + ` < $1 AND (` + personal("a.owner") + ` OR a.owner_email <> ''
+	return `a.status = '` + assetcsv.StatusDisposed + `' AND ` + assetStatusSince + ` < $1 AND (` + ownerStored("a") + `
 	OR EXISTS (SELECT 1 FROM register_history h WHERE h.asset_id = a.id AND h.subject IN ` + ownerFields + ` AND (` + personal("h.old") + ` OR ` + personal("h.new") + `))
 	OR EXISTS (SELECT 1 FROM wipe_requests w WHERE w.asset_id = a.id AND ` + personal("w.owner") + `))`
 }
@@ -437,82 +468,33 @@ func disposedWhere() string {
 // entries are hash-chained and cannot be edited; they leave with the
 // audit log's own retention (docs/retention.md).
 func (k *kindPurge) owners(ctx context.Context) error {
+	sel := `SELECT a.id FROM assets a WHERE ` + disposedWhere()
 	if k.dry {
-		rows, err := k.r.db.QueryContext(ctx, `SELECT a.id FROM assets a WHERE `+disposedWhere(), k.cutoff)
-		if err != nil {
-			return fmt.Errorf("find disposed assets: %w", err)
-		}
-		ids, err := scanIDs(rows)
-		if err != nil {
-			return fmt.Errorf("find disposed assets: %w", err)
-		}
-		k.kr.Items = int64(len(ids))
-		k.kr.Tables["assets"] = int64(len(ids))
-		for _, c := range []struct{ table, where string }{
+		// The rows redactOwner changes.
+		return k.countItems(ctx, sel, "disposed assets", []itemRows{
+			{"assets", `h.id = $1 AND ` + ownerStored("h")},
 			{"register_history", `h.asset_id = $1 AND h.subject IN ` + ownerFields + ` AND (` + personal("h.old") + ` OR ` + personal("h.new") + `)`},
 			{"wipe_requests", `h.asset_id = $1 AND ` + personal("h.owner")},
-			{"search_keys", `h.asset_id = $1 AND h.kind IN ('` + MatchOwnerName + `', '` + MatchOwnerEmail + `')`},
-		} {
-			k.kr.Tables[c.table] = 0
-			for _, id := range ids {
-				var n int64
-				if err := k.r.db.QueryRowContext(ctx, `SELECT count(*) FROM `+c.table+` h WHERE `+c.where, id).Scan(&n); err != nil {
-					return fmt.Errorf("count %s of asset %s: %w", c.table, id, err)
-				}
-				k.kr.Tables[c.table] += n
-			}
-		}
-		return nil
+			{"search_keys", `h.asset_id = $1 AND h.kind IN ('` + MatchOwnerName + `', '` + MatchOwnerEmail + `')
+				AND EXISTS (SELECT 1 FROM assets a WHERE a.id = $1 AND ` + ownerStored("a") + `)`},
+		})
 	}
 	marker := retention.OwnerMarker(k.now)
-	after := ""
-	for {
-		var ids []string
-		var tables map[string]int64
-		err := k.r.Write(ctx, func(tx *Tx) error {
-			tables = map[string]int64{}
-			rows, err := tx.QueryContext(ctx, `SELECT a.id FROM assets a WHERE `+disposedWhere()+` AND a.id > $2 ORDER BY a.id LIMIT `+fmt.Sprint(retention.RetiredItemBatch), k.cutoff, after)
-			if err != nil {
-				return fmt.Errorf("find disposed assets: %w", err)
-			}
-			if ids, err = scanIDs(rows); err != nil {
-				return fmt.Errorf("find disposed assets: %w", err)
-			}
-			for _, id := range ids {
-				n, err := k.redactOwner(ctx, tx, id, marker)
-				if err != nil {
-					return fmt.Errorf("remove the owner of asset %s: %w", id, err)
-				}
-				for t, v := range n {
-					tables[t] += v
-				}
-			}
-			if len(ids) < retention.RetiredItemBatch {
-				sum := maps.Clone(k.kr.Tables)
-				for t, n := range tables {
-					sum[t] += n
-				}
-				return k.record(ctx, tx, sum, k.kr.Items+int64(len(ids)))
-			}
-			return nil
-		})
+	return k.eachItem(ctx, sel, "a.id", func(tx *Tx, id string, tables map[string]int64) error {
+		n, err := redactOwner(ctx, tx, id, marker)
 		if err != nil {
-			return err
+			return fmt.Errorf("remove the owner of asset %s: %w", id, err)
 		}
-		k.kr.Items += int64(len(ids))
-		for t, n := range tables {
-			k.kr.Tables[t] += n
+		for t, v := range n {
+			tables[t] += v
 		}
-		if len(ids) < retention.RetiredItemBatch {
-			return nil
-		}
-		after = ids[len(ids)-1]
-	}
+		return nil
+	})
 }
 
 // redactOwner replaces one asset's owner everywhere it is copied and says
 // how many rows of each table changed.
-func (k *kindPurge) redactOwner(ctx context.Context, tx *Tx, id, marker string) (map[string]int64, error) {
+func redactOwner(ctx context.Context, tx *Tx, id, marker string) (map[string]int64, error) {
 	out := map[string]int64{}
 	var owner, email string
 	if err := tx.QueryRowContext(ctx, `SELECT owner, owner_email FROM assets WHERE id = $1`, id).Scan(&owner, &email); err != nil {
