@@ -50,6 +50,13 @@ func (s *server) exportEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="roster-evidence-%s-%s.zip"`, from.Format("20060102T150405Z"), to.Format("20060102T150405Z")))
+	if r.Method == http.MethodHead {
+		// The headers alone: building a bundle nobody reads is not an export.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	period := map[string]string{"from": from.Format(time.RFC3339), "to": to.Format(time.RFC3339)}
 	if !s.sensitiveRead(w, r, "evidence.exported", "evidence", period) {
 		return
@@ -62,8 +69,6 @@ func (s *server) exportEvidence(w http.ResponseWriter, r *http.Request) {
 	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(evidenceWriteTime)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		s.logger.Warn("extend the write deadline for an evidence export", "err", err)
 	}
-	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="roster-evidence-%s-%s.zip"`, from.Format("20060102T150405Z"), to.Format("20060102T150405Z")))
 	w.WriteHeader(http.StatusOK)
 	start := time.Now()
 	sum, err := evidence.Export(r.Context(), w, evidence.Options{

@@ -60,6 +60,12 @@ func TestEvidenceExport(t *testing.T) {
 		t.Errorf("audit of the export = %+v, want one entry by erin naming the period", es)
 	}
 
+	if r := f.as(t, auditor, "HEAD", "/api/v1/evidence?from="+from, nil); r.status != http.StatusOK || len(r.body) != 0 {
+		t.Errorf("HEAD: %d with %d bytes, want 200 and no body", r.status, len(r.body))
+	}
+	if es, _, _ := f.reg.ListAudit(t.Context(), registry.AuditFilter{Action: "evidence.exported"}); len(es) != 1 {
+		t.Errorf("HEAD was audited as an export: %d entries", len(es))
+	}
 	if r := f.as(t, helpdesk, "GET", "/api/v1/evidence?from="+from, nil); r.status != http.StatusForbidden || r.errCode(t) != "forbidden" {
 		t.Errorf("helpdesk export: %d %s, want 403 forbidden", r.status, r.body)
 	}
