@@ -77,17 +77,7 @@ func Verify(ctx context.Context, file string, keys Keys, opt CheckOptions) (x *E
 	}
 	start := opt.Now()
 	rep = Report{File: file, CheckedAt: start.UTC()}
-	step := func(name string, fn func() (string, error)) bool {
-		t := time.Now()
-		detail, err := fn()
-		c := Check{Name: name, OK: err == nil, Detail: detail, DurationMS: time.Since(t).Milliseconds()}
-		if err != nil {
-			c.Detail = err.Error()
-			rep.Problem = name + ": " + err.Error()
-		}
-		rep.Checks = append(rep.Checks, c)
-		return err == nil
-	}
+	step := rep.step
 	defer func() { rep.DurationMS = opt.Now().Sub(start).Milliseconds(); rep.OK = rep.Problem == "" }()
 
 	t := time.Now()
@@ -200,6 +190,20 @@ func Verify(ctx context.Context, file string, keys Keys, opt CheckOptions) (x *E
 		return nil, rep
 	}
 	return x, rep
+}
+
+// step runs one check, records it with its duration and, when it fails,
+// makes its error the report's problem; it says whether the check passed.
+func (rep *Report) step(name string, fn func() (string, error)) bool {
+	t := time.Now()
+	detail, err := fn()
+	c := Check{Name: name, OK: err == nil, Detail: detail, DurationMS: time.Since(t).Milliseconds()}
+	if err != nil {
+		c.Detail = err.Error()
+		rep.Problem = name + ": " + err.Error()
+	}
+	rep.Checks = append(rep.Checks, c)
+	return err == nil
 }
 
 // manifestCheckpoint is the manifest's newest checkpoint as a witness: the

@@ -82,17 +82,7 @@ func VerifyPGDump(ctx context.Context, dump string, opt PGOptions) (rep Report) 
 	start := opt.Now()
 	rep = Report{File: dump, CheckedAt: start.UTC()}
 	defer func() { rep.DurationMS = opt.Now().Sub(start).Milliseconds(); rep.OK = rep.Problem == "" }()
-	step := func(name string, fn func() (string, error)) bool {
-		t := time.Now()
-		detail, err := fn()
-		c := Check{Name: name, OK: err == nil, Detail: detail, DurationMS: time.Since(t).Milliseconds()}
-		if err != nil {
-			c.Detail = err.Error()
-			rep.Problem = name + ": " + err.Error()
-		}
-		rep.Checks = append(rep.Checks, c)
-		return err == nil
-	}
+	step := rep.step
 
 	file := dump
 	if encrypted, err := isAgeFile(dump); err != nil {
