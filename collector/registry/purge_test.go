@@ -134,8 +134,13 @@ func newPurgeWorld(t *testing.T) *purgeWorld {
 
 	// C's owner changes, then its asset leaves service and is disposed of.
 	w.mustImport(t, "asset_tag,owner,owner_email\nLAP-C,Ada King,ada.king@example.com\n", t0.Add(200*days))
-	for i, st := range []string{"offboarding", "decommissioned", "disposed"} {
-		w.mustImport(t, "asset_tag,status\nLAP-C,"+st+"\n", t0.Add(time.Duration(240+5*i)*days))
+	// The offboarding's wipe request copies the owner.
+	if _, err := w.reg.StartWipe(ctx, registry.WipeStart{Ref: w.c.DeviceID, Ticket: "HR-9", Reason: "leaver", Method: registry.WipeMethodManual, Actor: offboarder},
+		t0.Add(240*days)); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []string{"decommissioned", "disposed"} {
+		w.mustImport(t, "asset_tag,status\nLAP-C,"+st+"\n", t0.Add(time.Duration(245+5*i)*days))
 	}
 
 	w.user(t, "alice", access.Helpdesk)
@@ -340,6 +345,9 @@ func TestPurge(t *testing.T) {
 	}
 	if hits, err := w.reg.SearchDevices(ctx, "Hopper", 0); err != nil || len(hits) != 1 || hits[0].DeviceID != w.a.DeviceID {
 		t.Errorf("search Hopper (a live owner): %+v, %v; want device A", hits, err)
+	}
+	if n := w.rows(t, "wipe_requests WHERE asset_id = $1 AND owner = $2", lapC.ID, retention.OwnerMarker(w.now)); n != 1 {
+		t.Errorf("LAP-C's wipe request still holds its owner")
 	}
 	if n := w.rows(t, "register_history WHERE asset_id = $1 AND subject = 'owner' AND new = $2", lapC.ID, retention.OwnerMarker(w.now)); n != 1 {
 		t.Errorf("LAP-C's owner change is not replaced by the marker (%d rows)", n)
