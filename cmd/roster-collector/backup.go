@@ -315,11 +315,9 @@ func writeReport(w io.Writer, rep backup.Report) {
 	tw.Flush()
 	if len(rep.Tables) > 0 {
 		fmt.Fprintln(w, "\nrows restored per table:")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		for _, t := range slices.Sorted(maps.Keys(rep.Tables)) {
-			fmt.Fprintf(tw, "  %s\t%d\t\n", t, rep.Tables[t])
+			fmt.Fprintf(w, "  %-28s %10d\n", t, rep.Tables[t])
 		}
-		tw.Flush()
 	}
 	if rep.OK {
 		fmt.Fprintln(w, "\nRESULT: PASSED: every check passed; the backup restores into a working registry whose audit chain verifies")

@@ -33,9 +33,10 @@ type Report struct {
 	CollectorVersion string    `json:"collector_version,omitempty"`
 	SchemaVersion    int       `json:"schema_version,omitempty"`
 	// MigratedTo is the schema the restored copy was brought to.
-	MigratedTo int   `json:"migrated_to,omitempty"`
-	Members    int   `json:"members,omitempty"`
-	Bytes      int64 `json:"bytes,omitempty"`
+	MigratedTo int `json:"migrated_to,omitempty"`
+	// Members and Bytes are the files restored (the manifest aside).
+	Members int   `json:"members,omitempty"`
+	Bytes   int64 `json:"bytes,omitempty"`
 	// Tables are the restored copy's row counts.
 	Tables        map[string]int64 `json:"tables,omitempty"`
 	Audit         *audit.Result    `json:"audit,omitempty"`
@@ -94,12 +95,12 @@ func Verify(ctx context.Context, file string, keys Keys, opt CheckOptions) (x *E
 	}
 	m := x.Manifest
 	rep.CreatedAt, rep.CollectorVersion, rep.SchemaVersion = m.CreatedAt, m.CollectorVersion, m.SchemaVersion
-	rep.Members = len(x.Members) + 1
+	rep.Members = len(x.Members)
 	for _, mem := range x.Members {
 		rep.Bytes += mem.Size
 	}
 	rep.Checks = append(rep.Checks, Check{Name: "decrypt", OK: true, DurationMS: time.Since(t).Milliseconds(),
-		Detail: fmt.Sprintf("decrypted with %s and extracted %d members (%d bytes); backup made %s by collector %s",
+		Detail: fmt.Sprintf("decrypted with %s and extracted %d members and the manifest (%d bytes); backup made %s by collector %s",
 			keys.Name, rep.Members, rep.Bytes, m.CreatedAt.Format(time.RFC3339), m.CollectorVersion)})
 
 	ok := step("members", func() (string, error) { return checkMembers(m.Members, x.Members) }) &&
