@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/mattn/go-sqlite3"
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/compliance"
@@ -586,5 +588,87 @@ func TestParsePeriod(t *testing.T) {
 		case tt.err == "" && (!from.Equal(tt.wantFrom) || !to.Equal(tt.wantTo)):
 			t.Errorf("ParsePeriod(%q, %q) = %v, %v, want %v, %v", tt.from, tt.to, from, to, tt.wantFrom, tt.wantTo)
 		}
+	}
+}
+
+// TestAuditSliceIsUnbroken: collectors sharing a store may write entries
+// whose times are not in sequence order. Each period's slice is still one
+// unbroken run of the chain that verifies on its own, and two adjacent
+// periods' slices meet exactly.
+func TestAuditSliceIsUnbroken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "roster.db")
+	reg, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Engine: registry.EngineSQLite, Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var prev *audit.Entry
+	// Four entries as two collectors with clocks a second apart write
+	// them: the third is stamped before the second.
+	var seqs []int64
+	for _, offset := range []time.Duration{1, 3, 2, 4} {
+		var head audit.Entry
+		switch err := db.QueryRow(`SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&head.Seq, &head.Hash); {
+		case errors.Is(err, sql.ErrNoRows):
+			prev = nil
+		case err != nil:
+			t.Fatal(err)
+		default:
+			prev = &head
+		}
+		e := audit.Entry{At: base.Add(offset * time.Second), PrincipalName: "collector", PrincipalKind: "collector", Action: "test.entry", Outcome: audit.OK}
+		e.Seal(prev)
+		if _, err := db.Exec(`INSERT INTO audit_log (seq, at, principal_id, principal_name, principal_kind, role, source, request_id, action, target, outcome, detail, prev_hash, hash)
+			VALUES ($1, $2, '', $3, $4, '', '', '', $5, '', $6, '', $7, $8)`,
+			e.Seq, e.At.Format("2006-01-02T15:04:05.000000000Z"), e.PrincipalName, e.PrincipalKind, e.Action, e.Outcome, e.PrevHash, e.Hash); err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, e.Seq)
+	}
+	if _, err := reg.Checkpoint(ctx, ca.Command.KeyID(), ca.Command.Sign, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	slice := func(from, to time.Time) ([]int64, audit.Result) {
+		var buf bytes.Buffer
+		if _, err := evidence.Export(ctx, &buf, evidence.Options{Registry: reg, Key: ca.Command, From: from, To: to, Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		var ver struct{ Slice audit.Result }
+		zr := openZip(t, buf.Bytes())
+		if err := json.Unmarshal(readZip(t, zr, "audit/verification.json"), &ver); err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		sc := bufio.NewScanner(bytes.NewReader(readZip(t, zr, "audit/log.jsonl")))
+		for sc.Scan() {
+			var e audit.Entry
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e.Seq)
+		}
+		return got, ver.Slice
+	}
+	mid := base.Add(2500 * time.Millisecond)
+	a, ra := slice(base, mid)
+	b, rb := slice(mid, base.Add(time.Minute))
+	if !ra.OK || !rb.OK {
+		t.Errorf("slices do not verify: %+v %+v", ra, rb)
+	}
+	if !slices.Equal(append(a, b...), seqs) || len(a) != 1 {
+		t.Errorf("slices %v and %v, want %v split after the first", a, b, seqs)
 	}
 }

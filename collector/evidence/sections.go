@@ -497,6 +497,20 @@ type auditVerification struct {
 	Slice audit.Result `json:"slice"`
 }
 
+// firstAuditAt is the sequence of the first entry written at or after t;
+// ok is false when there is none yet. The period's slice runs from
+// firstAuditAt(from) up to firstAuditAt(to): one unbroken run of the
+// chain, even where collectors sharing a store wrote entries whose times
+// are not quite in sequence order, and the slices of adjacent periods
+// meet exactly.
+func (b *builder) firstAuditAt(ctx context.Context, t time.Time) (seq int64, ok bool, err error) {
+	es, _, err := b.reg.ListAudit(ctx, registry.AuditFilter{Since: t, Limit: 1})
+	if err != nil || len(es) == 0 {
+		return 0, false, err
+	}
+	return es[0].Seq, true, nil
+}
+
 // auditLog writes the period's slice of the audit log as JSON lines, the
 // checkpoints that vouch for it, and the verification of the whole chain
 // and of the slice.
@@ -513,14 +527,29 @@ func (b *builder) auditLog(ctx context.Context) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	f := registry.AuditFilter{Since: b.opt.From, Until: b.opt.To}
+	first, more, err := b.firstAuditAt(ctx, b.opt.From)
+	if err != nil {
+		return err
+	}
+	end, bounded, err := b.firstAuditAt(ctx, b.opt.To)
+	if err != nil {
+		return err
+	}
+	// Without an entry at or after to yet, the slice ends at the first
+	// one written from now on at or after to.
+	past := func(e audit.Entry) bool { return bounded && e.Seq >= end || !bounded && !e.At.Before(b.opt.To) }
+	f := registry.AuditFilter{AfterSeq: first - 1}
 	n := 0
-	for {
+	for more {
 		es, next, err := b.reg.ListAudit(ctx, f)
 		if err != nil {
 			return err
 		}
 		for _, e := range es {
+			if past(e) {
+				more = false
+				break
+			}
 			if err := enc.Encode(e); err != nil {
 				return fmt.Errorf("write audit/log.jsonl: %w", err)
 			}
