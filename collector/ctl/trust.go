@@ -281,9 +281,16 @@ type checkpoint struct {
 }
 
 // signedBytes mirrors collector/audit's checkpoint statement; rosterctl
-// imports no collector internals, and docs/api.md fixes the format.
+// imports no collector internals, and docs/api.md fixes the format. The
+// statement's time has a fixed nine-digit fraction, while JSON's RFC 3339
+// drops trailing zeros (one checkpoint in ten), so the time is laid out
+// again.
 func (cp checkpoint) signedBytes() []byte {
-	return []byte("roster-audit-checkpoint-v1\n" + strconv.FormatInt(cp.Seq, 10) + "\n" + cp.Hash + "\n" + cp.At + "\n")
+	at := cp.At
+	if t, err := time.Parse(time.RFC3339Nano, cp.At); err == nil {
+		at = t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+	}
+	return []byte("roster-audit-checkpoint-v1\n" + strconv.FormatInt(cp.Seq, 10) + "\n" + cp.Hash + "\n" + at + "\n")
 }
 
 func (c *call) witnessPath(flagPath string) string {
