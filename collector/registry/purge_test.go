@@ -70,6 +70,7 @@ type purgeWorld struct {
 	now       time.Time
 	policy    retention.Policy
 	pub       ed25519.PublicKey
+	sign      func([]byte) string
 	cp1, cp2  *audit.Checkpoint
 	pending   string // the delivery left pending
 	oldSess   string
@@ -94,6 +95,7 @@ func newPurgeWorld(t *testing.T) *purgeWorld {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	w.pub = pub
 	sign := func(b []byte) string { return base64.StdEncoding.EncodeToString(ed25519.Sign(priv, b)) }
+	w.sign = sign
 	w.configure(t, kernelPolicy, webhook.Endpoint{ID: "siem", URL: "https://siem.example/hook", Secret: "s", Events: []string{"*"}, Enabled: true})
 
 	base := registrytest.Rich(t)
@@ -371,6 +373,14 @@ func TestPurge(t *testing.T) {
 	}
 	if n := w.rows(t, "audit_checkpoints"); n != 2 {
 		t.Errorf("%d checkpoints after the purge, want both kept", n)
+	}
+	// The checkpoint job reads the head of the purged chain and signs it.
+	cp3, err := w.reg.Checkpoint(ctx, "k1", w.sign, w.now)
+	if err != nil || cp3 == nil {
+		t.Fatalf("checkpoint after the purge: %v, %v", cp3, err)
+	}
+	if res, err := w.reg.VerifyAudit(ctx, w.pub, nil, audit.Options{Now: w.now, MaxUncovered: time.Hour}); err != nil || !res.OK || res.Covered != cp3.Seq {
+		t.Fatalf("verify after a checkpoint of the purged chain: %+v, %v", res, err)
 	}
 	entries, _, err := w.reg.ListAudit(ctx, registry.AuditFilter{Limit: 1000})
 	if err != nil {
