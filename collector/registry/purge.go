@@ -59,7 +59,7 @@ func (s purgeStep) deleteSQL(limit int) string {
 const purgeRegisterWhere = `x.at < $1 AND x.id <= $2`
 
 // stepsOf are the delete steps of the kinds that only delete rows, in the
-// order they run (a row referenced by another is deleted after it).
+// order they run (a row is deleted before the row it references).
 func stepsOf(kind string, registerCursor int64) []purgeStep {
 	switch kind {
 	case retention.DeviceHistory:
@@ -78,14 +78,17 @@ func stepsOf(kind string, registerCursor int64) []purgeStep {
 		return []purgeStep{
 			{table: "webhook_deliveries", keys: []string{"id"}, order: "event_n", orderInt: true,
 				where: `x.state <> '` + DeliveryPending + `' AND EXISTS (SELECT 1 FROM events e WHERE e.n = x.event_n AND e.at < $1)`},
-			// The step above removed the other deliveries of these events.
+			// The step above removed the other deliveries of these events
+			// (one delivered in between makes this batch fail on its foreign
+			// key and roll back; the next period removes both).
 			{table: "events", keys: []string{"n"}, order: "at",
 				where: `x.at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_n = x.n AND d.state = '` + DeliveryPending + `')`},
 		}
 	case retention.ReportBookkeeping:
 		// A device's newest applied report stays; deltas are not history
 		// but the current snapshot's encoding (snapshot.go), so only those
-		// of a device with no snapshot to apply them to go.
+		// of a device with no snapshot to apply them to go (with no age of
+		// their own: "$1 <> ''" only keeps the cutoff as $1).
 		return []purgeStep{
 			{table: "reports_applied", keys: []string{"device_id", "seq"}, order: "applied_at",
 				where: `x.applied_at < $1 AND EXISTS (SELECT 1 FROM reports_applied y WHERE y.device_id = x.device_id AND y.seq > x.seq)`},
