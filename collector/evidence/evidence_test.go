@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/audit"
 	"github.com/rosterhq/roster/collector/compliance"
@@ -54,11 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	reg, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Engine: registry.EngineSQLite, Path: filepath.Join(dir, "roster.db")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg, _ := openRegistry(t)
 	now := time.Now().UTC()
 	t0 := now.Truncate(24*time.Hour).AddDate(0, 0, -10).Add(9 * time.Hour)
 	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), []string{"localhost"}, t0)
@@ -598,22 +593,12 @@ func TestParsePeriod(t *testing.T) {
 func TestAuditSliceIsUnbroken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "roster.db")
-	reg, err := registry.OpenAndMigrate(ctx, registry.StoreConfig{Engine: registry.EngineSQLite, Path: path}, nil)
+	reg, cfg := openRegistry(t)
+	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { reg.Close() })
-	ca, _, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), []string{"localhost"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := rawDB(t, cfg)
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	var prev *audit.Entry
 	// Four entries as two collectors with clocks a second apart write
