@@ -20,9 +20,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/roster-agent ./cmd/rosterctl
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/roster-collector
 
-# The registry and the API run their tests on both store engines: SQLite
-# in the first run, PostgreSQL (a throwaway server, deps installs it) in
-# the second.
+# The registry, the API and the evidence bundle run their tests on both
+# store engines: SQLite in the first run, PostgreSQL (a throwaway server,
+# deps installs it) in the second.
 test: deps build
 	$(GO) test -count=1 -timeout 12m ./...
 	ROSTER_TEST_STORE=postgres $(GO) test -count=1 -timeout 6m ./collector/registry/... ./collector/api ./collector/evidence/...
