@@ -362,7 +362,7 @@ func (k *kindPurge) countItems(ctx context.Context, sel, what string, counts []i
 	if err != nil {
 		return fmt.Errorf("find %s: %w", what, err)
 	}
-	ids, err := scanIDs(rows)
+	ids, err := scanStrings(rows)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", what, err)
 	}
@@ -395,7 +395,7 @@ func (k *kindPurge) eachItem(ctx context.Context, sel, idCol string, fn func(tx 
 			if err != nil {
 				return fmt.Errorf("find %s past retention: %w", k.kr.Kind, err)
 			}
-			if ids, err = scanIDs(rows); err != nil {
+			if ids, err = scanStrings(rows); err != nil {
 				return fmt.Errorf("find %s past retention: %w", k.kr.Kind, err)
 			}
 			for _, id := range ids {
@@ -424,19 +424,6 @@ func (k *kindPurge) eachItem(ctx context.Context, sel, idCol string, fn func(tx 
 		}
 		after = ids[len(ids)-1]
 	}
-}
-
-func scanIDs(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // markerLike matches a value retention already replaced.
