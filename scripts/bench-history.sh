@@ -16,7 +16,7 @@ DEVICES=${DEVICES:-10000}
 RUNS=${RUNS:-3}
 
 echo "== issue 16: compliance history ($DEVICES devices, $RUNS runs, on $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg)) =="
-out=$(ROSTER_BENCH_DEVICES=$DEVICES go test ./collector/registry -run '^$' \
+out=$(ROSTER_BENCH_DEVICES=$DEVICES go test -v ./collector/registry -run '^$' \
   -bench '^(BenchmarkReevaluateFleet|BenchmarkDailyComplianceRates)$' -benchtime "${RUNS}x" -timeout 30m 2>&1) || { echo "$out" >&2; exit 1; }
 metric() { # BENCHMARK-NAME-PREFIX UNIT
   awk -v b="$1" -v u="$2" 'index($1, b) == 1 { for (i = 1; i <= NF; i++) if ($i == u) print $(i-1) }' <<<"$out"
