@@ -254,15 +254,26 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// recordRestore appends backup.restored to the restored database's audit
-// log before it is installed.
+// recordRestore records the restore in the restored database before it is
+// installed (the restores row, which lets agents holding certificates
+// issued since the backup continue, and backup.restored in the audit log).
 func recordRestore(ctx context.Context, x *backup.Extracted, file string, rep backup.Report) error {
 	reg, err := registry.Open(ctx, x.DBPath(), nil)
 	if err != nil {
 		return fmt.Errorf("record the restore: %w", err)
 	}
 	defer reg.Close()
-	err = reg.AuditOutside(ctx, "backup.restored", filepath.Base(file), audit.OK, map[string]any{
+	// A backup from an older collector gets the schema the restore
+	// records into (serve would apply the same migrations at start).
+	if _, err := reg.Migrate(ctx); err != nil {
+		return fmt.Errorf("record the restore: %w", err)
+	}
+	by := ""
+	if u, err := user.Current(); err == nil {
+		by = u.Username
+	}
+	rec := registry.RestoreRecord{BackupCreatedAt: x.Manifest.CreatedAt, RestoredAt: time.Now(), File: filepath.Base(file), By: by}
+	err = reg.RecordRestore(ctx, rec, map[string]any{
 		"file": file, "created_at": x.Manifest.CreatedAt.Format(time.RFC3339), "collector_version": x.Manifest.CollectorVersion,
 		"audit_head": x.Manifest.Audit.HeadSeq, "devices": x.Manifest.Tables["devices"], "checks": len(rep.Checks),
 	})

@@ -8,7 +8,8 @@ package main
 // it lacks through the reports' sequence and hash (it answers resync and
 // the agent sends its full state), so nothing reported after the backup
 // is lost; a device enrolled after the backup is unknown to the restored
-// registry, its agent is refused and enrols again (docs/backup.md).
+// registry, and its certificate, which the CA issued between the backup
+// and the restore, is adopted (registry/restore.go, docs/backup.md).
 
 import (
 	"os"
@@ -150,13 +151,20 @@ func TestRestoreDrill(t *testing.T) {
 	}
 	mustReport(laptop, "report after the restore")
 	// The device enrolled after the backup is unknown to the restored
-	// registry: refused, it enrols again.
-	if _, errOut, code := report(desk); code == 0 || !strings.Contains(errOut, "certificate_revoked") {
-		t.Errorf("report of a device enrolled after the backup: exit %d, %s; want a refusal saying to enrol again", code, errOut)
+	// registry, but its certificate was issued by this CA between the
+	// backup and the restore: adopted on its first request, its record
+	// comes back under the same id and its full state follows the resync.
+	r = mustReport(desk, "report of a device enrolled after the backup")
+	if r.Kind != "full" {
+		t.Errorf("device enrolled after the backup: %s report, want full after the resync", r.Kind)
 	}
-	desk.args[1] = filepath.Join(t.TempDir(), "state")
-	enrol(c2, desk)
-	mustReport(desk, "first report after enrolling again")
+	out, errOut, code = rosterctl(t, c2, c2.AdminToken, "devices", "history", desk.id, "--json")
+	if code != 0 || !strings.Contains(out, "recovered_after_restore") {
+		t.Errorf("history of the recovered device: exit %d %s %s; want recovered_after_restore", code, errOut, out)
+	}
+	if out := c2.Run(t, "audit", "verify", "--data", restored); !strings.HasPrefix(out, "audit log verified") {
+		t.Errorf("audit verify after the adoption: %s", out)
+	}
 
 	got := fleet(t, c2, c2.AdminToken)
 	if !slices.Equal(got.hosts, want.hosts) {

@@ -57,6 +57,16 @@ Commands:
   retention run --data DIR [--config FILE] [--dry-run] [--json]
                                 remove what is past retention (the config's
                                 retention section), or count it with --dry-run
+  backup --out FILE [--data DIR|--config FILE] [--recipient age1… ...]
+         [--recipients-file F]
+                                an online, consistent copy of the database and
+                                keys, encrypted to age recipients
+  verify-backup FILE --identity KEYFILE [--public-key KEY] [--json]
+  verify-backup --pg-dump FILE --scratch-dsn DSN [--key-file F] [--identity K]
+                                restore into a temporary place, check it and
+                                print the restore report; exit 1 says what failed
+  restore FILE --identity KEYFILE --data DIR [--force]
+                                check a backup and install it into DIR
   keyfile create FILE           write a new key file (store.key_file) that seals
                                 the CA and command-signing keys in a shared
                                 store, so collectors given it share them

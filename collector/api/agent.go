@@ -128,6 +128,12 @@ func (s *server) clientDevice(r *http.Request) (device, serial string, ae *apiEr
 	if err != nil {
 		return "", "", errf(http.StatusUnauthorized, "unauthenticated", "%v", err)
 	}
+	// After a restore, a certificate issued since the backup is adopted
+	// here rather than refused as unknown (registry/restore.go); a failure
+	// leaves it unknown, refused as before.
+	if _, err := s.reg.AdoptAfterRestore(r.Context(), id, leaf, s.now()); err != nil {
+		s.logger.Error("adopt certificate after restore", "device", id, "err", err)
+	}
 	return id, pki.SerialHex(leaf), nil
 }
 

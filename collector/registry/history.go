@@ -24,13 +24,17 @@ const (
 	KindCertificateRevoked = "certificate_revoked"
 	// KindMerged: an admin merged the record subject into new.
 	KindMerged = "merged"
+	// KindRecoveredAfterRestore: after a restore from a backup older than
+	// the device's certificate, the certificate (subject: its serial) was
+	// adopted on the device's first request (restore.go).
+	KindRecoveredAfterRestore = "recovered_after_restore"
 )
 
 // HistoryKinds lists every kind, for validating filters.
 func HistoryKinds() []string {
 	return []string{KindEnrolled, KindReEnrolled, KindIdentityConflict, KindSoftwareAdded, KindSoftwareRemoved,
 		KindSoftwareChanged, KindOSChanged, KindKernelChanged, KindEncryptionChanged, KindHardwareChanged, KindCertificateRevoked, KindMerged,
-		KindWipeRequested, KindWipeCompleted, KindWipeFailed, KindWipeCancelled, KindWipeExpired, KindWipeVerified}
+		KindRecoveredAfterRestore, KindWipeRequested, KindWipeCompleted, KindWipeFailed, KindWipeCancelled, KindWipeExpired, KindWipeVerified}
 }
 
 // HistoryEntry is one recorded change (API keys).

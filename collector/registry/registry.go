@@ -85,6 +85,9 @@ type Registry struct {
 	// quietReports leaves applied reports out of the audit log
 	// (SetAuditReports(false)).
 	quietReports atomic.Bool
+	// restore is the post-restore adoption window (restore.go), loaded on
+	// first use; adopted remembers certificates already found or adopted.
+	restore restoreState
 }
 
 // SetAuditReports says whether every report that changes a device is
