@@ -347,12 +347,20 @@ func newSerial() (*big.Int, error) {
 // ServerTLS returns the TLS 1.3-only server configuration: the server
 // certificate, and client certificates verified against the CA when given
 // (enrolment has none; agent endpoints check that one was verified).
+// Session tickets are sealed with daily keys derived from the command key
+// (tickets.go), so an agent resumes on any collector of the deployment and
+// across restarts.
 func (ca *CA) ServerTLS(nextProtos []string) *tls.Config {
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{ca.Server},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    ca.Pool(),
 		NextProtos:   nextProtos,
 	}
+	if ca.Command != nil {
+		t := newTickets(ca.Command, ca.Cert.Raw, time.Now)
+		cfg.WrapSession, cfg.UnwrapSession = t.wrap, t.unwrap
+	}
+	return cfg
 }

@@ -119,8 +119,11 @@ func Listen(ctx context.Context, opts Options) (*Server, error) {
 			MaxHeaderBytes: MaxHeaderBytes,
 			IdleTimeout:    IdleTimeout,
 			// No 0-RTT: early data can be replayed by an attacker, and
-			// enrolment must not be.
-			QUICConfig: &quic.Config{Allow0RTT: false, MaxIdleTimeout: IdleTimeout},
+			// enrolment must not be. No path MTU discovery: its probes
+			// cost each new connection ~5 KB, several times what an
+			// agent's check-in carries, and what agents send fits the
+			// initial packet size well enough.
+			QUICConfig: &quic.Config{Allow0RTT: false, MaxIdleTimeout: IdleTimeout, DisablePathMTUDiscovery: true},
 			Logger:     logger.With("proto", "h3"),
 		}
 	}
