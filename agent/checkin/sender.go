@@ -42,6 +42,9 @@ var ErrNeedFull = errors.New("no spooled snapshot to resend: a fresh full report
 // Poster sends one JSON request; *transport.Client is one.
 type Poster interface {
 	PostJSON(ctx context.Context, path string, in any, gz bool, out any) (string, error)
+	// PostSmallJSON sends a heartbeat-sized request (transport.Request's
+	// Small).
+	PostSmallJSON(ctx context.Context, path string, in, out any) (string, error)
 }
 
 // Sender builds, spools and sends reports.
@@ -384,7 +387,7 @@ func (s *Sender) Heartbeat(ctx context.Context, agentVersion string) (wire.Heart
 	}
 	hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: agentVersion, LastSeq: la.Seq, LastHash: la.Hash, SpoolDepth: st.Depth}
 	var ack wire.HeartbeatAck
-	used, err := s.Client.PostJSON(ctx, HeartbeatPath, hb, false, &ack)
+	used, err := s.Client.PostSmallJSON(ctx, HeartbeatPath, hb, &ack)
 	if err != nil {
 		return ack, used, fmt.Errorf("send heartbeat: %w", err)
 	}
