@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 AGENT_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-short lint bench cross fuzz deps clean demo installers
+.PHONY: all build test test-short lint bench cross fuzz deps clean demo installers soak
 
 all: build
 
@@ -62,6 +62,13 @@ bench: build
 FUZZTIME ?= 20s
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
+
+# Crash soak, not part of test: the collector SIGKILLed at seeded moments
+# under SOAK_DEVICES simulated agents for SOAK_DURATION, then every report
+# checked applied exactly once (scripts/soak.sh, docs/soak.md).
+# SOAK_STORE=postgres also restarts the database once.
+soak:
+	@bash scripts/soak.sh
 
 clean:
 	rm -rf bin
