@@ -118,3 +118,9 @@ for s in bench-history.sh bench-evidence.sh bench-backup.sh; do
     bash "scripts/$s"
   fi
 done
+# Issue 17: an unchanged device's heartbeat bytes on the wire, before and
+# after (scripts/wirebytes).
+if [ -f scripts/bench-wire.sh ]; then
+  echo
+  bash scripts/bench-wire.sh
+fi
