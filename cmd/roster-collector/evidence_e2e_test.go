@@ -29,18 +29,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 	}
 	decodeJSON(t, "secrets create", out, &secret)
 	dellRoot, _ := filepath.Abs("../../testdata/hosts/linux/dell-r6515-centos7")
-	base := []string{"--state-dir", filepath.Join(t.TempDir(), "state"), "--transport", "https", "--os", "linux", "--host-root", dellRoot}
-	out, errOut, code = agent(t, append([]string{"enroll", "--collector", c.URL, "--secret", secret.Secret, "--ca-fingerprint", c.Fingerprint, "--json"}, base...)...)
-	if code != 0 {
-		t.Fatalf("enroll: exit %d: %s", code, errOut)
-	}
-	var enrolled struct {
-		DeviceID string `json:"device_id"`
-	}
-	decodeJSON(t, "enroll", out, &enrolled)
-	if _, errOut, code := agent(t, append([]string{"report", "--once", "--json"}, base...)...); code != 0 {
-		t.Fatalf("report: exit %d: %s", code, errOut)
-	}
+	deviceID := enrolAndReport(t, c, secret.Secret, dellRoot)
 	out, errOut, code = rosterctl(t, c, c.AdminToken, "tokens", "create", "--principal", "ines-auditor", "--role", "auditor", "--expires", "1d", "--json")
 	if code != 0 {
 		t.Fatalf("tokens create: exit %d: %s", code, errOut)
@@ -67,8 +56,8 @@ func TestEvidenceEndToEnd(t *testing.T) {
 		t.Fatalf("evidence verify: exit %d: %s%s", code, out, errOut)
 	}
 	devices, err := os.ReadFile(filepath.Join(bundleDir, "inventory", "devices.csv"))
-	if err != nil || !strings.Contains(string(devices), enrolled.DeviceID) {
-		t.Errorf("inventory/devices.csv lacks the reporting device %s (%v):\n%s", enrolled.DeviceID, err, devices)
+	if err != nil || !strings.Contains(string(devices), deviceID) {
+		t.Errorf("inventory/devices.csv lacks the reporting device %s (%v):\n%s", deviceID, err, devices)
 	}
 	log, err := os.ReadFile(filepath.Join(bundleDir, "audit", "log.jsonl"))
 	if err != nil || !strings.Contains(string(log), `"action":"token.created"`) {
