@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 AGENT_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build test test-short lint bench cross fuzz deps clean demo installers soak
+.PHONY: all build test test-short lint bench bench-fleet cross fuzz fuzz-long deps clean demo installers soak
 
 all: build
 
@@ -62,6 +62,18 @@ bench: build
 FUZZTIME ?= 20s
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
+
+# The fuzzing campaign: every fuzz target for FUZZLONG (default 10m) each,
+# with a totals table at the end (scripts/fuzz.sh --long). About 12 hours.
+FUZZLONG ?= 10m
+fuzz-long:
+	@bash scripts/fuzz.sh --long $(FUZZLONG)
+
+# The fleet run, not part of bench's default: FLEET_SIZE devices (100,000)
+# at the compressed real schedule on SQLite, then on PostgreSQL with two
+# collectors (scripts/bench-fleet.sh, docs/fleet.md).
+bench-fleet: build
+	@FLEET_SIZE=$${FLEET_SIZE:-100000} bash scripts/bench-fleet.sh
 
 # Crash soak, not part of test: the collector SIGKILLed at seeded moments
 # under SOAK_DEVICES simulated agents for SOAK_DURATION, then every report

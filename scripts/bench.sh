@@ -124,3 +124,16 @@ if [ -f scripts/bench-wire.sh ]; then
   echo
   bash scripts/bench-wire.sh
 fi
+# Issue 17: storage per device, fleet re-evaluation and a small fleet run
+# at the compressed real schedule (make bench-fleet runs the 100,000-device
+# one), each beside the previous build where it says so.
+for s in bench-storage.sh bench-reeval.sh; do
+  if [ -f "scripts/$s" ]; then
+    echo
+    bash "scripts/$s"
+  fi
+done
+if [ -f scripts/bench-fleet.sh ]; then
+  echo
+  FLEET_SIZE=${FLEET_SIZE:-2000} bash scripts/bench-fleet.sh
+fi
