@@ -42,7 +42,7 @@ const usage = `usage: roster-collector COMMAND [flags]
 
 Commands:
   serve --data DIR [--listen HOST:PORT] [--config FILE] [--hostname NAME ...]
-        [--log-level L] [--log-format auto|json|text] [--http3=false]
+        [--log-level L] [--log-format auto|json|text] [--http3=false] [--pprof 127.0.0.1:PORT]
         [--max-report-bytes SIZE] [--max-report-decompressed-bytes SIZE]
         [--downloads DIR]
       Run the collector. The first start creates DIR (database, CA) and prints
@@ -297,6 +297,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if cfg.Debug.PprofListen != "" {
+		addr, stop, err := startPprof(ctx, cfg.Debug.PprofListen, logger.With("component", "pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "pprof on http://%s/debug/pprof/\n", addr)
+	}
 	clk := &clock{}
 	var testClock api.TestClock
 	if *unsafeClock {

@@ -67,6 +67,17 @@ type Config struct {
 	Backup Backup `yaml:"backup"`
 	// Retention is how long each kind of data is kept (retention.go).
 	Retention Retention `yaml:"retention"`
+	// Debug holds diagnostics that are off by default.
+	Debug Debug `yaml:"debug"`
+}
+
+// Debug holds diagnostics that are off by default.
+type Debug struct {
+	// PprofListen is a loopback host:port serving Go's profiler
+	// (/debug/pprof/) over plain HTTP, e.g. 127.0.0.1:6060; empty (the
+	// default) serves nothing. A non-loopback address is refused: the
+	// profiles show memory contents' shape and cost CPU on demand.
+	PprofListen string `yaml:"pprof_listen"`
 }
 
 // Store engines.
@@ -510,8 +521,8 @@ type Flags struct {
 }
 
 // RegisterFlags adds --config, --data, --listen, --hostname (repeatable),
-// --log-level, --log-format, --http3, --max-report-bytes and
-// --max-report-decompressed-bytes to fs.
+// --log-level, --log-format, --http3, --max-report-bytes,
+// --max-report-decompressed-bytes and --pprof to fs.
 func RegisterFlags(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs, c: Default()}
 	fs.StringVar(&f.configFile, "config", "", "YAML configuration `file`")
@@ -527,6 +538,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.Var(&f.c.Limits.MaxReportBytes, "max-report-bytes", "largest compressed report `size` (e.g. 8MiB)")
 	fs.Var(&f.c.Limits.MaxReportDecompressedBytes, "max-report-decompressed-bytes", "largest decompressed report `size` (e.g. 64MiB)")
 	fs.StringVar(&f.c.Compliance.Policies, "policies", "", "policy `file` (YAML; default: the embedded baseline)")
+	fs.StringVar(&f.c.Debug.PprofListen, "pprof", "", "loopback `host:port` serving /debug/pprof/ over HTTP (off by default)")
 	fs.Var(&f.c.Compliance.EvaluateInterval, "evaluate-interval", "how often the fleet is re-evaluated for time-based results (`duration`, e.g. 5m)")
 	return f
 }
@@ -563,6 +575,8 @@ func (f *Flags) Config() (Config, error) {
 			c.Compliance.Policies = f.c.Compliance.Policies
 		case "evaluate-interval":
 			c.Compliance.EvaluateInterval = f.c.Compliance.EvaluateInterval
+		case "pprof":
+			c.Debug.PprofListen = f.c.Debug.PprofListen
 		}
 	})
 	if err := c.Validate(); err != nil {
@@ -589,6 +603,13 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir is required (--data DIR)")
+	}
+	if p := c.Debug.PprofListen; p != "" {
+		if host, _, err := net.SplitHostPort(p); err != nil {
+			add("debug.pprof_listen %q must be host:port on loopback (e.g. 127.0.0.1:6060)", p)
+		} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			add("debug.pprof_listen %q: the profiler listens only on a loopback address (127.0.0.1 or ::1)", p)
+		}
 	}
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, err)

@@ -184,6 +184,12 @@ func TestValidate(t *testing.T) {
 		{"postgres without dsn", func(c *Config) { c.Store = Store{Engine: StorePostgres} }, "store.dsn is required with store.engine postgres"},
 		{"sqlite with dsn", func(c *Config) { c.Store.DSN = "postgres://roster@db/roster" }, "store.dsn is for engine postgres"},
 		{"unknown engine", func(c *Config) { c.Store.Engine = "mysql" }, `store.engine "mysql" must be sqlite or postgres`},
+		{"pprof on loopback", func(c *Config) { c.Debug.PprofListen = "127.0.0.1:6060" }, ""},
+		{"pprof on ipv6 loopback", func(c *Config) { c.Debug.PprofListen = "[::1]:6060" }, ""},
+		{"pprof on every address", func(c *Config) { c.Debug.PprofListen = ":6060" }, "the profiler listens only on a loopback address"},
+		{"pprof on a public address", func(c *Config) { c.Debug.PprofListen = "192.0.2.1:6060" }, "the profiler listens only on a loopback address"},
+		{"pprof by name", func(c *Config) { c.Debug.PprofListen = "localhost:6060" }, "the profiler listens only on a loopback address"},
+		{"pprof without port", func(c *Config) { c.Debug.PprofListen = "127.0.0.1" }, "debug.pprof_listen \"127.0.0.1\" must be host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
