@@ -197,9 +197,14 @@ func TestExceptionsAndEventsAPI(t *testing.T) {
 		NextCursor string                 `json:"next_cursor"`
 	}
 	evs := decode[eventList](t, f.admin(t, "GET", "/api/v1/events?kind=compliance.changed&device="+a.deviceID, nil), http.StatusOK)
-	// default (first report) → the PUT's set → exempt → fail again.
-	if len(evs.Items) != 4 {
-		t.Errorf("compliance.changed events: %d, want 4", len(evs.Items))
+	// default (first report) → exempt → fail again; the PUT's set is
+	// announced once for the fleet.
+	if len(evs.Items) != 3 {
+		t.Errorf("compliance.changed events: %d, want 3", len(evs.Items))
+	}
+	fleet := decode[eventList](t, f.admin(t, "GET", "/api/v1/events?kind=compliance.fleet_changed", nil), http.StatusOK)
+	if len(fleet.Items) != 1 || fleet.Items[0].DeviceID != "" {
+		t.Errorf("compliance.fleet_changed events %+v, want one for the PUT, of no device", fleet.Items)
 	}
 	page1 := decode[eventList](t, f.admin(t, "GET", "/api/v1/events?limit=2", nil), http.StatusOK)
 	page2 := decode[eventList](t, f.admin(t, "GET", "/api/v1/events?limit=2&cursor="+page1.NextCursor, nil), http.StatusOK)

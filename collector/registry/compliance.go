@@ -38,6 +38,12 @@ const DefaultMaxExceptionValidity = 365 * 24 * time.Hour
 type complianceHolder struct {
 	state atomic.Pointer[complianceState]
 	init  sync.Mutex
+	// changedSet is the id of a policy set a policy change put in force
+	// (ReplacePolicies, or a changed policy file at start) until a fleet
+	// evaluation with it completes: that evaluation announces itself in
+	// one compliance.fleet_changed event instead of one
+	// compliance.changed per device.
+	changedSet atomic.Int64
 }
 
 // complianceState is immutable once published.
@@ -120,6 +126,7 @@ func (r *Registry) ConfigureCompliance(ctx context.Context, opts ComplianceOptio
 			return err
 		}
 		st.setID = id
+		r.comp.changedSet.Store(id)
 		// A policy file that changed between starts is a configuration
 		// change like any other.
 		return r.audit(ctx, tx, "policies.loaded", "policies", map[string]any{"set_id": id, "source": opts.Source, "name": opts.Name, "sha256": hash})
@@ -258,6 +265,7 @@ func (r *Registry) ReplacePolicies(ctx context.Context, doc []byte, actor string
 	}
 	next := *cur
 	next.set, next.setID = set, rec.ID
+	r.comp.changedSet.Store(rec.ID)
 	r.comp.state.Store(&next)
 	stats, err := r.EvaluateAll(ctx, now)
 	if err != nil {
@@ -484,8 +492,7 @@ func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
 }
 
 // events returns what an outcome announces: compliance.changed when the
-// state or a policy's status changed, software.banned when a
-// banned-software policy starts failing.
+// state or a policy's status changed, then bannedEvents.
 func (o *outcome) events(set *compliance.Set, now time.Time) []webhook.Event {
 	var evs []webhook.Event
 	if o.State != o.dev.state || len(o.Changes) > 0 {
@@ -500,6 +507,14 @@ func (o *outcome) events(set *compliance.Set, now time.Time) []webhook.Event {
 		evs = append(evs, newEvent(webhook.KindComplianceChanged, o.dev, subject,
 			map[string]any{"state": o.State, "previous_state": o.dev.state, "changes": changes}, now))
 	}
+	return append(evs, o.bannedEvents(set, now)...)
+}
+
+// bannedEvents returns a software.banned for every banned-software policy
+// that starts failing. A policy change's evaluation announces these per
+// device too: each names a finding on one device.
+func (o *outcome) bannedEvents(set *compliance.Set, now time.Time) []webhook.Event {
+	var evs []webhook.Event
 	for _, c := range o.Changes {
 		p, ok := set.Policy(c.PolicyID)
 		bad := c.Status == compliance.StatusFail || c.Status == compliance.StatusInGrace
@@ -649,11 +664,16 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		}
 		return diffResults(d, st.set.Evaluate(d.input(sw.view(d.id), mine, now)))
 	}
-	n, changed, err := r.evaluateFleet(ctx, eval)
+	n, changed, counts, err := r.evaluateFleet(ctx, eval)
 	if err != nil {
 		return EvalStats{}, err
 	}
 	stats := EvalStats{Devices: n, Changed: len(changed)}
+	// After a policy change, one event summarises the fleet's changes.
+	var fleet *FleetChange
+	if st.setID != 0 && r.comp.changedSet.Load() == st.setID {
+		fleet = newFleetChange(st.setID, n, counts)
+	}
 	for i := 0; i < len(changed); i += evalBatch {
 		batch := changed[i:min(i+evalBatch, len(changed))]
 		var n int
@@ -689,7 +709,12 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 					continue // a report evaluated it meanwhile, with newer facts
 				}
 				hist.addOutcome(o)
-				evs = append(evs, o.events(st.set, now)...)
+				if fleet != nil {
+					fleet.add(o)
+					evs = append(evs, o.bannedEvents(st.set, now)...)
+				} else {
+					evs = append(evs, o.events(st.set, now)...)
+				}
 			}
 			if err := hist.flush(ctx, tx); err != nil {
 				return err
@@ -704,15 +729,29 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	}
 	var m int
 	err = r.Write(ctx, func(tx *Tx) error {
-		var err error
-		m, err = r.registerEvents(ctx, tx, st)
+		m = 0
+		if fleet != nil && fleet.Changed > 0 {
+			k, err := r.emit(ctx, tx, st, []webhook.Event{fleet.event(now)})
+			if err != nil {
+				return err
+			}
+			m += k
+		}
+		k, err := r.registerEvents(ctx, tx, st)
+		m += k
 		return err
 	})
 	if err != nil {
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	stats.Events += m
-	if err := r.RecordComplianceDay(ctx, now); err != nil {
+	if fleet != nil {
+		r.comp.changedSet.CompareAndSwap(st.setID, 0)
+	}
+	// The day's counts are the results this evaluation arrived at (a
+	// device a report re-evaluated meanwhile counts as found here), which
+	// spares reading every device's results back.
+	if err := r.recordComplianceDay(ctx, now, counts.summary(st.set)); err != nil {
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	stats.Took = time.Since(start)
@@ -720,12 +759,122 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	return stats, nil
 }
 
+// FleetChange is the data of a compliance.fleet_changed event: what the
+// fleet evaluation after a policy change changed (API keys).
+type FleetChange struct {
+	PolicySetID int64 `json:"policy_set_id"`
+	// Devices were evaluated; Changed had their results rewritten.
+	Devices int `json:"devices"`
+	Changed int `json:"changed"`
+	// ByState counts every evaluated device by its overall state after.
+	ByState map[string]int `json:"by_state"`
+	// Policies are those whose status changed on a device, by policy id.
+	Policies []FleetPolicyChange `json:"policies"`
+}
+
+// FleetPolicyChange counts the devices whose status for one policy
+// changed, by new status; "removed" is a policy the device no longer has
+// a result for (deleted from the set).
+type FleetPolicyChange struct {
+	PolicyID string         `json:"policy_id"`
+	Changed  map[string]int `json:"changed"`
+}
+
+func newFleetChange(setID int64, devices int, counts *fleetCounts) *FleetChange {
+	f := &FleetChange{PolicySetID: setID, Devices: devices, ByState: zeroCounts(), Policies: []FleetPolicyChange{}}
+	for s, n := range counts.byState {
+		f.ByState[s] = n
+	}
+	return f
+}
+
+// add counts a device whose changed results were written.
+func (f *FleetChange) add(o *outcome) {
+	f.Changed++
+	bump := func(policy, status string) {
+		i, ok := slices.BinarySearchFunc(f.Policies, policy, func(p FleetPolicyChange, id string) int { return strings.Compare(p.PolicyID, id) })
+		if !ok {
+			f.Policies = slices.Insert(f.Policies, i, FleetPolicyChange{PolicyID: policy, Changed: map[string]int{}})
+		}
+		f.Policies[i].Changed[status]++
+	}
+	for _, c := range o.Changes {
+		bump(c.PolicyID, c.Status)
+	}
+	for _, p := range o.Removed {
+		bump(p.PolicyID, StatusRemoved)
+	}
+}
+
+func (f *FleetChange) event(now time.Time) webhook.Event {
+	b, _ := json.Marshal(f)
+	return webhook.Event{Kind: webhook.KindComplianceFleetChanged, At: now.UTC(),
+		Subject: fmt.Sprintf("policy set %d: %d of %d devices changed", f.PolicySetID, f.Changed, f.Devices), Data: b}
+}
+
+// fleetCounts tallies a fleet evaluation's results as Summary counts the
+// stored ones: devices by overall state, and results by policy and status.
+type fleetCounts struct {
+	devices  int
+	byState  map[string]int
+	byPolicy map[string]map[string]int
+}
+
+func newFleetCounts() *fleetCounts {
+	return &fleetCounts{byState: map[string]int{}, byPolicy: map[string]map[string]int{}}
+}
+
+func (c *fleetCounts) add(o *outcome) {
+	c.devices++
+	c.byState[o.State]++
+	for _, res := range o.Results {
+		m := c.byPolicy[res.PolicyID]
+		if m == nil {
+			m = map[string]int{}
+			c.byPolicy[res.PolicyID] = m
+		}
+		m[res.Status]++
+	}
+}
+
+func (c *fleetCounts) merge(o *fleetCounts) {
+	c.devices += o.devices
+	for s, n := range o.byState {
+		c.byState[s] += n
+	}
+	for p, m := range o.byPolicy {
+		for s, n := range m {
+			if c.byPolicy[p] == nil {
+				c.byPolicy[p] = map[string]int{}
+			}
+			c.byPolicy[p][s] += n
+		}
+	}
+}
+
+// summary is the ComplianceSummary of the counted results for set's
+// policies.
+func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
+	out := ComplianceSummary{Devices: c.devices, ByState: zeroCounts(), Policies: []PolicyCount{}}
+	for s, n := range c.byState {
+		out.ByState[s] += n
+	}
+	for _, p := range set.Policies() {
+		counts := zeroCounts()
+		for s, n := range c.byPolicy[p.ID] {
+			counts[s] += n
+		}
+		out.Policies = append(out.Policies, PolicyCount{ID: p.ID, Title: p.Title, Severity: p.Severity, Counts: counts})
+	}
+	return out
+}
+
 // evaluateFleet streams every reported, unrevoked device's stored inputs
 // (facts, last check-in, asset, stored results: one query) to one worker
 // per CPU, which decodes the facts and runs eval while the next rows are
-// read. It returns how many devices it saw and the outcomes that changed,
-// in device id order.
-func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, error) {
+// read. It returns how many devices it saw, the outcomes that changed, in
+// device id order, and the counts of every device's new results.
+func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, *fleetCounts, error) {
 	type job struct {
 		d     *evalDevice
 		facts []byte
@@ -733,9 +882,11 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	jobs := make(chan job, 512)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	found := make([][]outcome, workers)
+	counts := make([]*fleetCounts, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
+		counts[w] = newFleetCounts()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -752,6 +903,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 					errs[w] = err
 					continue
 				}
+				counts[w].add(&o)
 				if o.Changed {
 					found[w] = append(found[w], o)
 				}
@@ -765,14 +917,17 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 		err = errors.Join(errs...)
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	var out []outcome
 	for _, f := range found {
 		out = append(out, f...)
 	}
 	slices.SortFunc(out, func(a, b outcome) int { return strings.Compare(a.dev.id, b.dev.id) })
-	return n, out, nil
+	for _, c := range counts[1:] {
+		counts[0].merge(c)
+	}
+	return n, out, counts[0], nil
 }
 
 // scanFleet reads every reported, unrevoked device's stored inputs and
@@ -890,10 +1045,13 @@ func (r *Registry) softwareIndex(ctx context.Context, set *compliance.Set) (soft
 }
 
 // matchSoftware finds every installed package matching a policy pattern.
-// A LIKE ignoring case narrows the rows; the engine's own matcher
+// A LIKE ignoring case narrows the catalogue's few thousand package
+// versions, which then join their devices; the engine's own matcher
 // decides, so both agree on every name.
 func (r *Registry) matchSoftware(ctx context.Context, pattern string) (map[string][]wire.Package, error) {
-	rows, err := r.db.QueryContext(ctx, `SELECT device_id, source, name, arch, version, publisher FROM software WHERE lower(name) LIKE lower($1) ESCAPE '\'`, softwareLike(pattern))
+	rows, err := r.db.QueryContext(ctx, `SELECT d.id, c.source, c.name, c.arch, c.version, c.publisher
+		FROM software_catalogue c JOIN device_software w ON w.package_id = c.id JOIN devices d ON d.num = w.device_num
+		WHERE lower(c.name) LIKE lower($1) ESCAPE '\'`, softwareLike(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("match software %q: %w", pattern, err)
 	}

@@ -192,6 +192,32 @@ func TestPolicyChangeReevaluatesFleet(t *testing.T) {
 	if len(banned) != 1 || banned[0].DeviceID != dm.DeviceID {
 		t.Errorf("software.banned events %+v, want one for the Mac", banned)
 	}
+	// The policy change is announced once for the fleet, not per device.
+	since := t0.Add(time.Hour)
+	if evs := e.events(t, registry.EventFilter{Kind: webhook.KindComplianceChanged, Since: &since}); len(evs) != 0 {
+		t.Errorf("compliance.changed events after the policy change: %+v, want none", evs)
+	}
+	fleet := e.events(t, registry.EventFilter{Kind: webhook.KindComplianceFleetChanged})
+	if len(fleet) != 1 || fleet[0].DeviceID != "" || !fleet[0].At.Equal(since) {
+		t.Fatalf("compliance.fleet_changed events %+v, want one at %s", fleet, since)
+	}
+	var got registry.FleetChange
+	if err := json.Unmarshal(fleet[0].Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	byState := map[string]int{}
+	for _, s := range compliance.Statuses() {
+		byState[s] = 0
+	}
+	byState[compliance.StatusFail], byState[compliance.StatusPass] = 1, 1
+	want := registry.FleetChange{PolicySetID: rec.ID, Devices: 2, Changed: 2, ByState: byState, Policies: []registry.FleetPolicyChange{
+		{PolicyID: "TEST-ALL-01", Changed: map[string]int{registry.StatusRemoved: 2}},
+		{PolicyID: "TEST-BAN-01", Changed: map[string]int{compliance.StatusFail: 1, compliance.StatusPass: 1}},
+		{PolicyID: "TEST-LINUX-01", Changed: map[string]int{compliance.StatusFail: 1, compliance.StatusPass: 1}},
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("compliance.fleet_changed data (-want +got):\n%s", diff)
+	}
 
 	// A bad document is refused and changes nothing.
 	before := e.events(t, registry.EventFilter{})
@@ -209,6 +235,18 @@ func TestPolicyChangeReevaluatesFleet(t *testing.T) {
 	// Re-evaluating with nothing changed writes nothing.
 	if stats, err := e.reg.EvaluateAll(ctx, t0.Add(3*time.Hour)); err != nil || stats.Changed != 0 {
 		t.Errorf("idle re-evaluation: %+v, %v; want nothing changed", stats, err)
+	}
+	// A later evaluation is not a policy change: changes it finds are
+	// announced per device again.
+	if stats, err := e.reg.EvaluateAll(ctx, t0.Add(30*24*time.Hour)); err != nil || stats.Changed != 2 {
+		t.Fatalf("evaluation a month on: %+v, %v; want both devices stale", stats, err)
+	}
+	if n := len(e.events(t, registry.EventFilter{Kind: webhook.KindComplianceFleetChanged})); n != 1 {
+		t.Errorf("%d compliance.fleet_changed events, want still 1", n)
+	}
+	late := t0.Add(30 * 24 * time.Hour)
+	if evs := e.events(t, registry.EventFilter{Kind: webhook.KindComplianceChanged, Since: &late}); len(evs) != 2 {
+		t.Errorf("compliance.changed events a month on: %d, want 2", len(evs))
 	}
 }
 
@@ -489,5 +527,51 @@ func TestPoliciesSurviveRestart(t *testing.T) {
 	hist, err := r.PolicySetHistory(ctx)
 	if err != nil || len(hist) != 4 || hist[len(hist)-2].CreatedBy != "alice" {
 		t.Errorf("policy set history: %+v, %v; want 4 versions with alice's API change", hist, err)
+	}
+}
+
+// TestFleetEvaluationRecordsTheDay checks that the day's counts a fleet
+// evaluation records from its own results are those Summary reads from
+// the stored ones, after a change (every device rewritten) and after an
+// idle evaluation (no device rewritten, every one still counted).
+func TestFleetEvaluationRecordsTheDay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	var facts []compliance.Facts
+	for _, s := range registrytest.Snapshots(t) {
+		facts = append(facts, compliance.FactsFromSnapshot(s))
+	}
+	if err := registry.SeedFleet(ctx, e.reg, 3*len(facts)+1, facts, [][]wire.Package{nil}, t0); err != nil {
+		t.Fatal(err)
+	}
+	day := func(now time.Time) []registry.TrendPoint {
+		t.Helper()
+		pts, err := e.reg.ComplianceTrend(ctx, 1, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pts
+	}
+	for i, now := range []time.Time{t0.Add(time.Hour), t0.Add(2 * time.Hour)} {
+		stats, err := e.reg.EvaluateAll(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 3*len(facts) + 1; stats.Devices != want || (i == 1) != (stats.Changed == 0) {
+			t.Fatalf("evaluation %d: %+v; want %d devices, changed only the first time", i, stats, want)
+		}
+		got := day(now)
+		// RecordComplianceDay replaces the day's rows with Summary's.
+		if err := e.reg.RecordComplianceDay(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		want := day(now)
+		if want[0].Devices != stats.Devices {
+			t.Fatalf("summary counts %d devices, want %d", want[0].Devices, stats.Devices)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("evaluation %d: recorded day (-summary +evaluation):\n%s", i, diff)
+		}
 	}
 }

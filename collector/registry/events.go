@@ -26,7 +26,7 @@ const (
 
 // EventKinds lists every event kind, for validating filters.
 func EventKinds() []string {
-	return []string{webhook.KindComplianceChanged, webhook.KindEncryptionDisabled, webhook.KindSoftwareInstalled,
+	return []string{webhook.KindComplianceChanged, webhook.KindComplianceFleetChanged, webhook.KindEncryptionDisabled, webhook.KindSoftwareInstalled,
 		webhook.KindSoftwareRemoved, webhook.KindSoftwareBanned, webhook.KindOSUpgraded, webhook.KindDeviceUnregistered,
 		webhook.KindDeviceMissing, KindDeviceNotInService, KindDeviceIdentityConflict, webhook.KindDeviceFlagCleared,
 		"wipe." + WipeRequested, "wipe." + WipeDelivered, "wipe." + WipeInProgress, "wipe." + WipeCompleted,

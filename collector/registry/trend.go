@@ -69,9 +69,16 @@ func (r *Registry) RecordComplianceDay(ctx context.Context, now time.Time) error
 	if err != nil {
 		return fmt.Errorf("record compliance day: %w", err)
 	}
+	return r.recordComplianceDay(ctx, now, sum)
+}
+
+// recordComplianceDay stores sum as the day of now's counts; EvaluateAll
+// passes the counts it tallied itself instead of reading every result
+// back (Summary).
+func (r *Registry) recordComplianceDay(ctx context.Context, now time.Time, sum ComplianceSummary) error {
 	day := dayOf(now)
 	points := trendPoints(day, sum)
-	err = r.write(ctx, func(tx *sql.Tx) error {
+	err := r.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM compliance_days WHERE day = $1`, day); err != nil {
 			return err
 		}

@@ -21,7 +21,9 @@
 //	 "device_id":"...","asset_tag":"...","subject":"...","data":{...}}
 //
 // All seven body keys are always present ("" when unknown, data {} when
-// empty); at is UTC RFC 3339.
+// empty); at is UTC RFC 3339. A policy change's fleet evaluation sends one
+// compliance.fleet_changed (device_id "", counts in data) instead of a
+// compliance.changed per device; docs/api.md lists every kind's data.
 //
 // # Signature
 //
@@ -72,15 +74,18 @@ const (
 
 // Event kinds the registry emits. Endpoint filters match against these.
 const (
-	KindComplianceChanged  = "compliance.changed"
-	KindEncryptionDisabled = "encryption.disabled"
-	KindSoftwareInstalled  = "software.installed"
-	KindSoftwareRemoved    = "software.removed"
-	KindSoftwareBanned     = "software.banned"
-	KindOSUpgraded         = "os.upgraded"
-	KindDeviceUnregistered = "device.unregistered"
-	KindDeviceMissing      = "device.missing"
-	KindDeviceFlagCleared  = "device.flag_cleared"
+	KindComplianceChanged = "compliance.changed"
+	// KindComplianceFleetChanged summarises a policy change's fleet
+	// evaluation in one event, in place of a compliance.changed per device.
+	KindComplianceFleetChanged = "compliance.fleet_changed"
+	KindEncryptionDisabled     = "encryption.disabled"
+	KindSoftwareInstalled      = "software.installed"
+	KindSoftwareRemoved        = "software.removed"
+	KindSoftwareBanned         = "software.banned"
+	KindOSUpgraded             = "os.upgraded"
+	KindDeviceUnregistered     = "device.unregistered"
+	KindDeviceMissing          = "device.missing"
+	KindDeviceFlagCleared      = "device.flag_cleared"
 )
 
 // Endpoint is a receiver of events.
