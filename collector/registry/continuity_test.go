@@ -54,6 +54,12 @@ func TestEnrolContinuityRules(t *testing.T) {
 			}
 			return t0.Add(time.Hour), nil
 		}, registry.RuleCertificatesRevoked},
+		{"certificate expired, seen within the window", func(e *env, a enrolled) (time.Time, *registry.KeyProof) {
+			// It reported until just before its only certificate lapsed:
+			// not silent, but holding no live certificate.
+			e.apply(t, a, full(t, snap, 2), t0.Add(pki.ClientValidity-time.Minute))
+			return t0.Add(pki.ClientValidity + time.Minute), nil
+		}, registry.RuleCertificatesRevoked},
 		{"silent past the window", func(e *env, a enrolled) (time.Time, *registry.KeyProof) {
 			return t0.Add(registry.DefaultReenrollAfterSilence + time.Minute), nil
 		}, registry.RuleSilent},

@@ -397,10 +397,17 @@ func TestWipeVerifiedByReEnrolment(t *testing.T) {
 		installed *time.Time
 		verified  bool
 		evidence  string
+		// basis: what the certificate of sanitisation says the
+		// verification rests on, beside the self-reported identity and
+		// the continuity rule every verification names.
+		basis string
 	}{
-		{"installed after the wipe", ptrTime(wipedAt.Add(24 * time.Hour)), true, "OS was installed at"},
-		{"install date unknown", nil, true, "fresh enrolment is the evidence"},
-		{"installed before the wipe", ptrTime(wipedAt.Add(-24 * time.Hour)), false, ""},
+		{"installed after the wipe", ptrTime(wipedAt.Add(24 * time.Hour)), true, "OS was installed at",
+			"OS install date reported by the agent: " + wipedAt.Add(24*time.Hour).Format("2006-01-02T15:04:05.000000000Z") +
+				", after the wipe at " + wipedAt.Format("2006-01-02T15:04:05.000000000Z")},
+		{"install date unknown", nil, true, "fresh enrolment is the evidence",
+			"no OS install date: the agent could not tell, so the fresh enrolment alone is the evidence"},
+		{"installed before the wipe", ptrTime(wipedAt.Add(-24 * time.Hour)), false, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -441,6 +448,35 @@ func TestWipeVerifiedByReEnrolment(t *testing.T) {
 			}
 			if tt.verified && (got.VerifiedAt == nil || !got.VerifiedAt.Equal(reAt.Add(2*time.Minute))) {
 				t.Errorf("verified at %v, want the check-in's time", got.VerifiedAt)
+			}
+			// The certificate of sanitisation says what the verification
+			// rests on: hardware identity the agent reported itself, the
+			// install date (or its absence), and the continuity rule.
+			cert, err := f.e.reg.WipeCertificate(ctx, w.ID, reAt.Add(3*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.verified {
+				if cert.VerifiedAt != nil || len(cert.VerificationBasis) != 0 {
+					t.Errorf("unverified wipe's certificate: verified at %v, basis %q; want neither", cert.VerifiedAt, cert.VerificationBasis)
+				}
+				return
+			}
+			want := []string{
+				"hardware identity self-reported by the newly enrolled agent (matched by system_serial)",
+				tt.basis,
+				"continuity rule certificates_revoked: every certificate of the device was revoked or expired (completing the wipe revoked them)",
+			}
+			if len(cert.VerificationBasis) != len(want) {
+				t.Fatalf("certificate's verification basis %q, want %q", cert.VerificationBasis, want)
+			}
+			for i := range want {
+				if !strings.HasPrefix(cert.VerificationBasis[i], want[i]) {
+					t.Errorf("verification basis[%d] = %q, want it to start %q", i, cert.VerificationBasis[i], want[i])
+				}
+			}
+			if !strings.Contains(cert.VerificationMethod, "confirmed by a fresh installation: "+got.Verification) {
+				t.Errorf("certificate's verification method %q does not carry the verification %q", cert.VerificationMethod, got.Verification)
 			}
 		})
 	}
