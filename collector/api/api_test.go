@@ -247,7 +247,7 @@ func (f *fixture) counts(t *testing.T) map[string]int {
 	t.Helper()
 	db := rawDB(t, f.store)
 	out := map[string]int{}
-	for _, q := range []string{"devices", "certificates", "enrol_secrets", "api_tokens", "software", "history", "reports_applied"} {
+	for _, q := range []string{"devices", "certificates", "enrol_secrets", "api_tokens", "software_catalogue", "device_software", "history", "reports_applied"} {
 		var n int
 		if err := db.QueryRow("SELECT count(*) FROM " + q).Scan(&n); err != nil {
 			t.Fatal(err)

@@ -12,6 +12,9 @@ import (
 // used: the stored last_hash, or the delta's base_hash checked against it,
 // decides.
 type snapCache struct {
+	// codec packs the snapshots stored in the database; it sits here
+	// because the cache is the registry's one holder of snapshot state.
+	codec snapCodec
 	mu    sync.Mutex
 	max   int
 	size  int
@@ -23,7 +26,7 @@ type snapCache struct {
 const defaultCacheBytes = 64 << 20
 
 func newSnapCache(max int) *snapCache {
-	return &snapCache{max: max, items: map[string]*canonSnap{}}
+	return &snapCache{max: max, items: map[string]*canonSnap{}, codec: newSnapCodec()}
 }
 
 // get returns the device's snapshot if it is the one with hash.

@@ -318,9 +318,9 @@ func (r *Registry) ListDevices(ctx context.Context, f DeviceFilter, p Page) ([]D
 	}
 	if f.Software != "" {
 		if f.SoftwareVersion != "" {
-			q.add("EXISTS (SELECT 1 FROM software s WHERE s.device_id = d.id AND s.name = ? AND s.version = ?)", f.Software, f.SoftwareVersion)
+			q.add("d.num IN (SELECT w.device_num FROM software_catalogue c JOIN device_software w ON w.package_id = c.id WHERE c.name = ? AND c.version = ?)", f.Software, f.SoftwareVersion)
 		} else {
-			q.add("EXISTS (SELECT 1 FROM software s WHERE s.device_id = d.id AND s.name = ?)", f.Software)
+			q.add("d.num IN (SELECT w.device_num FROM software_catalogue c JOIN device_software w ON w.package_id = c.id WHERE c.name = ?)", f.Software)
 		}
 	} else if f.SoftwareVersion != "" {
 		return nil, "", ErrInvalid.Errorf("software_version needs software")

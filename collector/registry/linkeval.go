@@ -168,8 +168,8 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 	return err
 }
 
-// deviceSoftware answers a device's software lookups from the software
-// table inside a transaction, one indexed query per pattern asked: a
+// deviceSoftware answers a device's software lookups from device_software
+// inside a transaction, one indexed query per pattern asked: a
 // register change evaluates a few devices, where indexing the whole
 // fleet's software (as EvaluateAll does) would cost more than it saves.
 // It keeps the transaction's ctx because Match takes none.
@@ -180,7 +180,8 @@ type deviceSoftware struct {
 }
 
 func (v deviceSoftware) Match(pattern string) ([]wire.Package, error) {
-	rows, err := v.q.QueryContext(v.ctx, `SELECT source, name, arch, version, publisher FROM software WHERE device_id = $1 AND lower(name) LIKE lower($2) ESCAPE '\'`,
+	rows, err := v.q.QueryContext(v.ctx, `SELECT c.source, c.name, c.arch, c.version, c.publisher FROM device_software w JOIN software_catalogue c ON c.id = w.package_id
+		WHERE w.device_num = (SELECT num FROM devices WHERE id = $1) AND lower(c.name) LIKE lower($2) ESCAPE '\'`,
 		v.device, softwareLike(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)

@@ -315,11 +315,15 @@ const retiredWhere = `d.last_seen < $1 AND (
 	OR EXISTS (SELECT 1 FROM asset_links l JOIN assets a ON a.id = l.asset_id WHERE l.device_id = d.id
 	 AND a.status IN ('` + assetcsv.StatusDecommissioned + `', '` + assetcsv.StatusDisposed + `') AND ` + assetStatusSince + ` < $1))
 	AND (EXISTS (SELECT 1 FROM snapshots s WHERE s.device_id = d.id) OR EXISTS (SELECT 1 FROM device_facts f WHERE f.device_id = d.id)
-	 OR EXISTS (SELECT 1 FROM software w WHERE w.device_id = d.id) OR EXISTS (SELECT 1 FROM snapshot_deltas sd WHERE sd.device_id = d.id))`
+	 OR EXISTS (SELECT 1 FROM device_software w WHERE w.device_num = d.num) OR EXISTS (SELECT 1 FROM snapshot_deltas sd WHERE sd.device_id = d.id))`
 
-// retiredTables are what a retired device loses, all keyed by device_id.
-func retiredTables() []string {
-	return []string{"software", "snapshot_deltas", "snapshots", "device_facts"}
+// retiredTables are what a retired device ($1) loses: its rows of each
+// table (unaliased columns), device_software's by its device number.
+func retiredTables() []itemRows {
+	return []itemRows{
+		{"device_software", `device_num = (SELECT num FROM devices WHERE id = $1)`},
+		{"snapshot_deltas", `device_id = $1`}, {"snapshots", `device_id = $1`}, {"device_facts", `device_id = $1`},
+	}
 }
 
 // retired removes retired devices' snapshots, deltas, facts and software,
@@ -329,21 +333,17 @@ func retiredTables() []string {
 func (k *kindPurge) retired(ctx context.Context) error {
 	const sel = `SELECT d.id FROM devices d WHERE ` + retiredWhere
 	if k.dry {
-		var counts []itemRows
-		for _, t := range retiredTables() {
-			counts = append(counts, itemRows{t, `h.device_id = $1`})
-		}
-		return k.countItems(ctx, sel, "retired devices", counts)
+		return k.countItems(ctx, sel, "retired devices", retiredTables())
 	}
 	ts := fmtTime(k.now)
 	return k.eachItem(ctx, sel, "d.id", func(tx *Tx, id string, tables map[string]int64) error {
 		for _, t := range retiredTables() {
-			res, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE device_id = $1`, id)
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+t.table+` WHERE `+t.where, id)
 			if err != nil {
-				return fmt.Errorf("purge %s of device %s: %w", t, id, err)
+				return fmt.Errorf("purge %s of device %s: %w", t.table, id, err)
 			}
 			n, _ := res.RowsAffected()
-			tables[t] += n
+			tables[t.table] += n
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET snapshot_purged_at = $1, last_hash = '', delta_count = 0, delta_bytes = 0 WHERE id = $2`, ts, id); err != nil {
 			return fmt.Errorf("mark device %s purged: %w", id, err)

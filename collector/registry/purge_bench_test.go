@@ -65,7 +65,9 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 		"cert":  `INSERT INTO certificates (serial, device_id, issued_at, not_after, revoked_at) VALUES ($1, $2, $3, $3, $4)`,
 		"snap":  `INSERT INTO snapshots (device_id, snapshot) VALUES ($1, '{}')`,
 		"facts": `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, '{}', 1)`,
-		"sw":    `INSERT INTO software (device_id, source, name, version) VALUES ($1, 'deb', $2, '1.0')`,
+		"cat":   `INSERT INTO software_catalogue (source, name, version) VALUES ('deb', $1, '1.0') ON CONFLICT DO NOTHING`,
+		"sw": `INSERT INTO device_software (device_num, package_id)
+			SELECT d.num, c.id FROM devices d, software_catalogue c WHERE d.id = $1 AND c.name = $2 AND c.version = '1.0' AND c.source = 'deb'`,
 		"asset": `INSERT INTO assets (id, asset_tag, tag_key, owner, owner_email, status, created_at, updated_at)
 			VALUES ($1, $2, $2, $3, $4, $5, $6, $6)`,
 		"link": `INSERT INTO asset_links (asset_id, device_id, how, linked_at) VALUES ($1, $2, 'system_serial', $3)`,
@@ -89,6 +91,9 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 				return err
 			}
 			for k := range 300 {
+				if _, err := exec("cat", fmt.Sprintf("pkg-%d", k)); err != nil {
+					return err
+				}
 				if _, err := exec("sw", id(i), fmt.Sprintf("pkg-%d", k)); err != nil {
 					return err
 				}

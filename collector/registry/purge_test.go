@@ -169,7 +169,7 @@ func newPurgeWorld(t *testing.T) *purgeWorld {
 	if w.cp2, err = w.reg.Checkpoint(ctx, "k1", sign, w.now.Add(-5*days)); err != nil || w.cp2 == nil {
 		t.Fatalf("checkpoint: %v, %v", w.cp2, err)
 	}
-	w.softwareA = w.rows(t, "software WHERE device_id = $1", w.a.DeviceID)
+	w.softwareA = w.rows(t, "device_software WHERE device_num = (SELECT num FROM devices WHERE id = $1)", w.a.DeviceID)
 	return w
 }
 
@@ -291,10 +291,13 @@ func TestPurge(t *testing.T) {
 	// Retired devices: B (revoked) and C (disposed) lose snapshot, facts
 	// and software and say so; A is untouched.
 	for _, d := range []enrolled{w.b, w.c} {
-		for _, tbl := range []string{"snapshots", "snapshot_deltas", "device_facts", "software"} {
+		for _, tbl := range []string{"snapshots", "snapshot_deltas", "device_facts"} {
 			if n := w.rows(t, tbl+" WHERE device_id = $1", d.DeviceID); n != 0 {
 				t.Errorf("retired device %s keeps %d rows of %s", d.DeviceID, n, tbl)
 			}
+		}
+		if n := w.rows(t, "device_software WHERE device_num = (SELECT num FROM devices WHERE id = $1)", d.DeviceID); n != 0 {
+			t.Errorf("retired device %s keeps %d rows of device_software", d.DeviceID, n)
 		}
 		dev, err := w.reg.Device(ctx, d.DeviceID)
 		if err != nil {
@@ -323,7 +326,7 @@ func TestPurge(t *testing.T) {
 	if _, err := w.reg.DeviceFacts(ctx, w.a.DeviceID); err != nil {
 		t.Errorf("live device A's facts: %v", err)
 	}
-	if n := w.rows(t, "software WHERE device_id = $1", w.a.DeviceID); n != w.softwareA {
+	if n := w.rows(t, "device_software WHERE device_num = (SELECT num FROM devices WHERE id = $1)", w.a.DeviceID); n != w.softwareA {
 		t.Errorf("live device A has %d packages after the purge, %d before", n, w.softwareA)
 	}
 

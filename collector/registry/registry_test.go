@@ -131,7 +131,7 @@ func (e *env) counts(t *testing.T) map[string]int {
 	t.Helper()
 	db := e.rawDB(t)
 	out := map[string]int{}
-	for _, tbl := range []string{"devices", "certificates", "enrol_secrets", "api_tokens", "software", "history", "reports_applied"} {
+	for _, tbl := range []string{"devices", "certificates", "enrol_secrets", "api_tokens", "software_catalogue", "device_software", "history", "reports_applied"} {
 		var n int
 		if err := db.QueryRow("SELECT count(*) FROM " + tbl).Scan(&n); err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -162,13 +163,15 @@ type reportDevice struct {
 	id         hwID
 	deltaCount int64
 	deltaBytes int64
+	// num is the device number device_software rows carry.
+	num int64
 }
 
 // loadReportDevice reads the device's stored state and whether seq was
 // applied already.
 func loadReportDevice(ctx context.Context, q querier, device string, seq uint64) (cur reportDevice, seen bool, err error) {
-	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes FROM devices WHERE id = $1`, device).
-		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes)
+	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes, num FROM devices WHERE id = $1`, device).
+		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes, &cur.num)
 	if err != nil {
 		return cur, false, fmt.Errorf("read device: %w", err)
 	}
@@ -252,7 +255,7 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if res.base != nil {
 		evs = diffSnapshots(res.base.snap, snap, res.ch.old, res.ch.new)
 	}
-	if err := replaceSoftware(ctx, tx, in.DeviceID, res.base == nil, res.ch.old, res.ch.new); err != nil {
+	if err := replaceSoftware(ctx, tx, cur.num, res.base == nil, res.ch.old, res.ch.new); err != nil {
 		return err
 	}
 	// Identity: a section the agent could not read keeps the stored
@@ -282,7 +285,7 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if rep.Kind == wire.ReportDelta {
 		delta = rep.Delta
 	}
-	count, size, err := storeSnapshot(ctx, tx, in.DeviceID, delta, res.next, cur.deltaCount, cur.deltaBytes)
+	count, size, err := storeSnapshot(ctx, tx, r.snaps.codec, in.DeviceID, delta, res.next, cur.deltaCount, cur.deltaBytes)
 	if err != nil {
 		return err
 	}
@@ -438,26 +441,33 @@ func factsOf(s *wire.Snapshot) facts {
 	return f
 }
 
-// replaceSoftware makes the device's software rows equal to snap's packages,
-// touching only the keys whose packages changed.
-func replaceSoftware(ctx context.Context, tx *Tx, device string, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
+// replaceSoftware makes the device's device_software rows equal to snap's
+// packages, touching only the keys whose packages changed. A package
+// version new to the fleet is added to the catalogue first.
+func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
 	if !first && len(oldBy) == 0 && len(newBy) == 0 {
 		return nil
 	}
-	del, err := tx.PrepareContext(ctx, `DELETE FROM software WHERE device_id = $1 AND source = $2 AND name = $3 AND arch = $4 AND version = $5 AND location = $6`)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM device_software WHERE device_num = $1 AND location = $2
+		AND package_id IN (SELECT id FROM software_catalogue WHERE name = $3 AND version = $4 AND source = $5 AND arch = $6)`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
 	}
 	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO software (device_id, source, name, arch, version, publisher, install_date, location) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id, location, dup, install_date) VALUES ($1, $2, $3, $4, $5)`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
 	}
 	defer ins.Close()
+	cat, err := newCatalogue(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer cat.close()
 	if first {
 		// No snapshot yet: rows left by an earlier enrolment's reports are
 		// not trustworthy, start from nothing.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM software WHERE device_id = $1`, device); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM device_software WHERE device_num = $1`, num); err != nil {
 			return fmt.Errorf("replace software: %w", err)
 		}
 	}
@@ -465,7 +475,7 @@ func replaceSoftware(ctx context.Context, tx *Tx, device string, first bool, old
 		if nps, ok := newBy[k]; ok && samePackages(ops, nps) {
 			continue
 		}
-		if _, err := del.ExecContext(ctx, device, k.Source, k.Name, k.Arch, k.Version, k.Location); err != nil {
+		if _, err := del.ExecContext(ctx, num, k.Location, k.Name, k.Version, k.Source, k.Arch); err != nil {
 			return fmt.Errorf("replace software: %w", err)
 		}
 	}
@@ -473,13 +483,60 @@ func replaceSoftware(ctx context.Context, tx *Tx, device string, first bool, old
 		if ops, ok := oldBy[k]; ok && samePackages(ops, nps) {
 			continue
 		}
+		// entries alike but for install date count up from 0
+		dups := map[int64]int64{}
 		for _, p := range nps {
-			if _, err := ins.ExecContext(ctx, device, p.Source, p.Name, p.Arch, p.Version, p.Publisher, nullTime(p.InstallDate), p.Location); err != nil {
+			id, err := cat.id(ctx, p)
+			if err != nil {
+				return err
+			}
+			if _, err := ins.ExecContext(ctx, num, id, p.Location, dups[id], nullTime(p.InstallDate)); err != nil {
 				return fmt.Errorf("replace software: %w", err)
 			}
+			dups[id]++
 		}
 	}
 	return nil
+}
+
+// catalogue finds or adds software_catalogue rows within a transaction.
+type catalogue struct {
+	get, add *sql.Stmt
+}
+
+func newCatalogue(ctx context.Context, tx *Tx) (*catalogue, error) {
+	get, err := tx.PrepareContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND publisher = $5`)
+	if err != nil {
+		return nil, fmt.Errorf("read software catalogue: %w", err)
+	}
+	add, err := tx.PrepareContext(ctx, `INSERT INTO software_catalogue (name, version, source, arch, publisher) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name, version, source, arch, publisher) DO NOTHING`)
+	if err != nil {
+		get.Close()
+		return nil, fmt.Errorf("read software catalogue: %w", err)
+	}
+	return &catalogue{get: get, add: add}, nil
+}
+
+func (c *catalogue) close() {
+	c.get.Close()
+	c.add.Close()
+}
+
+// id is p's catalogue id, adding the row when p is new to the fleet.
+func (c *catalogue) id(ctx context.Context, p wire.Package) (int64, error) {
+	var id int64
+	err := c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := c.add.ExecContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher); err != nil {
+			return 0, fmt.Errorf("add %s %s to the software catalogue: %w", p.Name, p.Version, err)
+		}
+		err = c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read software catalogue: %w", err)
+	}
+	return id, nil
 }
 
 func packagesByKey(s *wire.Snapshot) map[wire.PackageKey][]wire.Package {

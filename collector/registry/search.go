@@ -250,10 +250,53 @@ const searchKeysMigration = 14
 // afterMigration runs what a migration needs done in Go, in the
 // migration's transaction, right after its SQL.
 func afterMigration(ctx context.Context, tx *sql.Tx, version int) error {
-	if version == searchKeysMigration {
+	switch version {
+	case searchKeysMigration:
 		return backfillSearchKeys(ctx, tx)
+	case compactMigration:
+		return packSnapshots(ctx, tx, newSnapCodec())
 	}
 	return nil
+}
+
+// compactMigration is the migration that adds snapshots.packed.
+const compactMigration = 19
+
+// packSnapshots packs every stored snapshot still held as text, a batch
+// of rows at a time (PostgreSQL reads a statement's rows before the next;
+// a batch bounds the memory to a few megabytes).
+func packSnapshots(ctx context.Context, tx *sql.Tx, codec snapCodec) error {
+	const batch = 64
+	after := ""
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT device_id, snapshot FROM snapshots WHERE packed IS NULL AND device_id > $1 ORDER BY device_id LIMIT $2`, after, batch)
+		if err != nil {
+			return fmt.Errorf("pack snapshots: %w", err)
+		}
+		type row struct{ id, doc string }
+		var rs []row
+		for rows.Next() {
+			var x row
+			if err := rows.Scan(&x.id, &x.doc); err != nil {
+				rows.Close()
+				return fmt.Errorf("pack snapshots: %w", err)
+			}
+			rs = append(rs, x)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("pack snapshots: %w", err)
+		}
+		for _, x := range rs {
+			if _, err := tx.ExecContext(ctx, `UPDATE snapshots SET snapshot = '', packed = $1 WHERE device_id = $2`, codec.pack([]byte(x.doc)), x.id); err != nil {
+				return fmt.Errorf("pack snapshot of %s: %w", x.id, err)
+			}
+		}
+		if len(rs) < batch {
+			return nil
+		}
+		after = rs[len(rs)-1].id
+	}
 }
 
 // backfillSearchKeys indexes every stored device and asset (search_keys

@@ -40,7 +40,15 @@ func SeedFleet(ctx context.Context, r *Registry, n int, facts []compliance.Facts
 				return err
 			}
 			defer fc.Close()
-			sw, err := tx.PrepareContext(ctx, `INSERT INTO software (device_id, source, name, arch, version) VALUES ($1, $2, $3, $4, $5)`)
+			cat, err := tx.PrepareContext(ctx, `INSERT INTO software_catalogue (source, name, arch, version) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			sw, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id)
+				SELECT d.num, c.id FROM devices d, software_catalogue c
+				WHERE d.id = $1 AND c.name = $2 AND c.version = $3 AND c.source = $4 AND c.arch = $5 AND c.publisher = ''
+				ON CONFLICT DO NOTHING`)
 			if err != nil {
 				return err
 			}
@@ -55,7 +63,10 @@ func SeedFleet(ctx context.Context, r *Registry, n int, facts []compliance.Facts
 					return err
 				}
 				for _, p := range pkgs[i%len(pkgs)] {
-					if _, err := sw.ExecContext(ctx, id, p.Source, p.Name, p.Arch, p.Version); err != nil {
+					if _, err := cat.ExecContext(ctx, p.Source, p.Name, p.Arch, p.Version); err != nil {
+						return err
+					}
+					if _, err := sw.ExecContext(ctx, id, p.Name, p.Version, p.Source, p.Arch); err != nil {
 						return err
 					}
 				}

@@ -1,0 +1,265 @@
+package registry
+
+import (
+	"context"
+	"crypto/x509"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/pki"
+	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// migrateUpTo applies the migrations up to and including last, as
+// Migrate does, leaving the store at that schema.
+func migrateUpTo(t *testing.T, r *Registry, last int) {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := migrations(r.Engine())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version > last {
+			break
+		}
+		err := r.inTxWith(ctx, nil, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			if err := afterMigration(ctx, tx, m.version); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, m.version, m.name, fmtTime(time.Now()))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("apply %s: %v", m.name, err)
+		}
+	}
+}
+
+// oldDevice is a device as migration 0018's schema stored it.
+type oldDevice struct {
+	id, serial string
+	// the state stored (base snapshot plus one delta) and its packages
+	// as software rows, with one row stored twice (two installs alike)
+	cur  *wire.Snapshot
+	rows []Package
+}
+
+// TestMigrateCompactSoftware stores real devices the way the code before
+// migration 0019 did (software rows by device id, the snapshot as text
+// with a delta chain), migrates, and checks every read of them: each
+// device's packages page by page, who-has search, the device filter, the
+// fleet-wide and per-device pattern matches, and that the stored snapshot
+// still rebuilds to last_hash, so the device's next delta applies instead
+// of costing a resync.
+func TestMigrateCompactSoftware(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := NewTestStore(t)
+	r, err := OpenStore(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	migrateUpTo(t, r, 18)
+
+	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := registrytest.CSR(t)
+	_, secret, err := r.CreateSecret(ctx, "migrate", 0, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	var devs []oldDevice
+	var names []string
+	snaps := registrytest.Snapshots(t)
+	for name, s := range snaps {
+		if s.Hardware != nil && s.Software != nil && len(s.Software.Packages) >= 10 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	if len(names) < 2 {
+		t.Skipf("need two captured hosts with software, have %v", names)
+	}
+	for _, name := range names {
+		base := registrytest.Clone(t, snaps[name])
+		cur := registrytest.Clone(t, base)
+		cur.Software.Packages[len(cur.Software.Packages)/2].Version += "+migrate1"
+		res, err := r.Enroll(ctx, EnrollInput{Secret: secret, Identity: wire.IdentityOf(base), Now: now},
+			func(id string) ([]byte, *x509.Certificate, error) {
+				return ca.SignClient(csr, id, now, pki.ClientValidity)
+			})
+		if err != nil {
+			t.Fatalf("enrol %s: %v", name, err)
+		}
+		c, err := pki.ParseCertificatePEM(res.CertPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := oldDevice{id: res.DeviceID, serial: pki.SerialHex(c), cur: cur}
+		canon, err := wire.CanonicalJSON(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delta, err := wire.Diff(base, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dj, err := json.Marshal(delta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs := append(slices.Clone(cur.Software.Packages), cur.Software.Packages[0])
+		err = r.write(ctx, func(tx *sql.Tx) error {
+			for _, p := range pkgs {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO software (device_id, source, name, arch, version, publisher, install_date, location) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+					d.id, p.Source, p.Name, p.Arch, p.Version, p.Publisher, nullTime(p.InstallDate), p.Location); err != nil {
+					return err
+				}
+				d.rows = append(d.rows, Package{Name: p.Name, Version: p.Version, Arch: p.Arch, Source: p.Source, Publisher: p.Publisher, InstallDate: p.InstallDate})
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshots (device_id, snapshot) VALUES ($1, $2)`, d.id, string(canon)); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (device_id, delta) VALUES ($1, $2)`, d.id, string(dj)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = 2, last_hash = $1, software_count = $2, delta_count = 1, delta_bytes = $3 WHERE id = $4`,
+				registrytest.Hash(t, cur), len(cur.Software.Packages), len(dj), d.id)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("store %s as 0018 did: %v", name, err)
+		}
+		devs = append(devs, d)
+	}
+
+	if _, err := r.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	sortPkgs := func(l []Package) {
+		slices.SortFunc(l, func(a, b Package) int {
+			return strings.Compare(fmt.Sprint(a.Source, a.Name, a.Arch, a.Version, a.Publisher, a.InstallDate), fmt.Sprint(b.Source, b.Name, b.Arch, b.Version, b.Publisher, b.InstallDate))
+		})
+	}
+	for _, d := range devs {
+		// every package, through pages of 7
+		var got []Package
+		cursor := ""
+		for {
+			page, next, err := r.DeviceSoftware(ctx, d.id, Page{Limit: 7, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		want := slices.Clone(d.rows)
+		sortPkgs(want)
+		sortPkgs(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("software of %s after migrating (-want +got):\n%s", d.id, diff)
+		}
+	}
+
+	// who has each device's middle package: that device alone
+	for _, d := range devs {
+		p := d.cur.Software.Packages[len(d.cur.Software.Packages)/2]
+		hits, _, err := r.SearchSoftware(ctx, SoftwareQuery{Name: p.Name, Version: p.Version}, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != 1 || hits[0].DeviceID != d.id || hits[0].Version != p.Version {
+			t.Errorf("who has %s %s: %+v, want device %s alone", p.Name, p.Version, hits, d.id)
+		}
+		list, _, err := r.ListDevices(ctx, DeviceFilter{Software: p.Name, SoftwareVersion: p.Version}, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].ID != d.id {
+			t.Errorf("devices having %s %s: %d, want %s alone", p.Name, p.Version, len(list), d.id)
+		}
+		// a pattern on the first package's name, fleet-wide and per device
+		first := d.cur.Software.Packages[0]
+		fleet, err := r.matchSoftware(ctx, first.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := deviceSoftware{ctx: ctx, q: r.db, device: d.id}.Match(first.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []wire.Package
+		for _, q := range d.rows {
+			if compliance.MatchPattern(first.Name, q.Name) {
+				want = append(want, wire.Package{Name: q.Name, Version: q.Version, Arch: q.Arch, Source: q.Source, Publisher: q.Publisher})
+			}
+		}
+		byText := func(l []wire.Package) []wire.Package {
+			l = slices.Clone(l)
+			slices.SortFunc(l, func(a, b wire.Package) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+			return l
+		}
+		want = byText(want)
+		if diff := cmp.Diff(want, byText(fleet[d.id])); diff != "" {
+			t.Errorf("fleet-wide match of %q on %s (-want +got):\n%s", first.Name, d.id, diff)
+		}
+		if diff := cmp.Diff(want, byText(one)); diff != "" {
+			t.Errorf("per-device match of %q on %s (-want +got):\n%s", first.Name, d.id, diff)
+		}
+	}
+
+	// The stored snapshot was packed and still rebuilds exactly: the next
+	// delta applies from the database (the cache is empty).
+	var text int
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM snapshots WHERE packed IS NULL OR snapshot <> ''`).Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	if text != 0 {
+		t.Errorf("%d snapshots left unpacked", text)
+	}
+	for _, d := range devs {
+		next := registrytest.Clone(t, d.cur)
+		next.Software.Packages = next.Software.Packages[1:]
+		delta, err := wire.Diff(d.cur, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ack, err := r.ApplyReport(ctx, ReportInput{DeviceID: d.id, CertSerial: d.serial, Now: now.Add(time.Hour), Report: &wire.Report{
+			ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, Seq: 3, BaseHash: registrytest.Hash(t, d.cur), Delta: delta, Hash: registrytest.Hash(t, next)}})
+		if err != nil || ack.Status != wire.AckApplied {
+			t.Fatalf("delta after migrating %s: %v %+v", d.id, err, ack)
+		}
+		n, _, err := r.DeviceSoftware(ctx, d.id, Page{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the removed package's rows (one of them the duplicate) are gone
+		if want := len(d.rows) - 2; len(n) != want {
+			t.Errorf("device %s has %d packages after the delta, want %d", d.id, len(n), want)
+		}
+	}
+}
