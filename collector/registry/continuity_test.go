@@ -274,3 +274,42 @@ func TestWipeCommandBoundToCertificate(t *testing.T) {
 		t.Errorf("audit of the refused status: %+v (%v)", denied, err)
 	}
 }
+
+// TestEnrolmentPolicyConfigured: the collector's enrolment section
+// (enrolment.reenroll_after_silence, enrolment.command_lifetime) is the
+// policy the registry applies, not the defaults: a device silent past a
+// two-hour window is continued by its hardware identity, and a wipe
+// command signed under a one-hour lifetime expires an hour after signing.
+func TestEnrolmentPolicyConfigured(t *testing.T) {
+	t.Parallel()
+	policy := registry.EnrolmentPolicy{ReenrollAfterSilence: 2 * time.Hour, CommandLifetime: time.Hour}
+	t.Run("silence window", func(t *testing.T) {
+		t.Parallel()
+		snap := registrytest.Rich(t)
+		e := newEnv(t)
+		e.reg.SetEnrolmentPolicy(policy)
+		sec := e.secret(t)
+		a := e.enroll(t, sec, wire.IdentityOf(snap), t0)
+		e.apply(t, a, full(t, snap, 1), t0)
+		// Under the default 30 days this would be a conflict.
+		b := e.enroll(t, sec, wire.IdentityOf(snap), t0.Add(2*time.Hour+time.Minute))
+		if b.Rule != registry.RuleSilent || b.DeviceID != a.DeviceID {
+			t.Errorf("enrolment 2h01m after the last report: rule %s, device %s; want %s continued by %s", b.Rule, b.DeviceID, a.DeviceID, registry.RuleSilent)
+		}
+	})
+	t.Run("command lifetime", func(t *testing.T) {
+		t.Parallel()
+		f := newWipeFixture(t)
+		f.e.reg.SetEnrolmentPolicy(policy)
+		f.start(t, registry.WipeStart{Ref: "WS-1"})
+		at := t0.Add(90 * time.Minute)
+		p, err := f.e.reg.WipeCheckIn(context.Background(), f.dev.DeviceID, f.dev.serial, at)
+		if err != nil || len(p) != 1 {
+			t.Fatalf("check-in: %d commands (%v), want 1", len(p), err)
+		}
+		// Signed at the first check-in (t0+1h), so it lapsed at t0+2h.
+		if want := t0.Add(2 * time.Hour); !p[0].ExpiresAt.Equal(want) {
+			t.Errorf("command expires %v, want %v (signing plus the configured hour)", p[0].ExpiresAt, want)
+		}
+	})
+}
