@@ -62,6 +62,13 @@ func (c *Console) guard(rt route) http.HandlerFunc {
 				http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
+			// A form sent without a live session is refused, and audited
+			// as the API audits its 401s.
+			detail := map[string]any{"status": http.StatusUnauthorized, "code": "unauthenticated", "reason": "no live session",
+				"permission": rt.perm, "via": "console"}
+			if err := c.reg.AuditOutside(access.WithActor(r.Context(), actor), "request.denied", r.Method+" "+r.URL.Path, audit.Denied, detail); err != nil {
+				c.logger.Error("audit denied request", "err", err)
+			}
 			c.errorPage(w, r, nil, http.StatusUnauthorized, "Your session has ended. Sign in again, then repeat what you were doing.")
 			return
 		}
