@@ -33,6 +33,9 @@ const (
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fleet" {
+		return runFleet(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("roster-loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var opt Options

@@ -5,21 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/rosterhq/roster/agent/enroll"
 	"github.com/rosterhq/roster/agent/transport"
 	"github.com/rosterhq/roster/shared/wire"
 )
-
-// HeartbeatPath is the agent heartbeat endpoint (docs/api.md).
-const HeartbeatPath = "/api/v1/agent/heartbeat"
 
 // soakSchedule is the compressed check-in schedule of the soak's devices.
 type soakSchedule struct {
@@ -93,23 +87,6 @@ func (s *soakStats) add(o soakStats) {
 	s.Latencies = append(s.Latencies, o.Latencies...)
 	s.Violations = append(s.Violations, o.Violations...)
 	s.Outages = append(s.Outages, o.Outages...)
-}
-
-// failureKind names why a send failed, for the summary.
-func failureKind(err error) string {
-	var he *transport.HTTPError
-	var ne net.Error
-	switch {
-	case errors.As(err, &he):
-		return fmt.Sprintf("http %d %s", he.Status, he.Code)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection reset"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	}
-	return "other"
 }
 
 func soakPackage(device, n int) wire.Package {
