@@ -448,13 +448,13 @@ func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, 
 	if !first && len(oldBy) == 0 && len(newBy) == 0 {
 		return nil
 	}
-	del, err := tx.PrepareContext(ctx, `DELETE FROM device_software WHERE device_num = $1 AND location = $2
-		AND package_id IN (SELECT id FROM software_catalogue WHERE name = $3 AND version = $4 AND source = $5 AND arch = $6)`)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM device_software WHERE device_num = $1
+		AND package_id IN (SELECT id FROM software_catalogue WHERE name = $2 AND version = $3 AND source = $4 AND arch = $5 AND location = $6)`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
 	}
 	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id, location, dup, install_date) VALUES ($1, $2, $3, $4, $5)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id, dup, install_date) VALUES ($1, $2, $3, $4)`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
 	}
@@ -475,7 +475,7 @@ func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, 
 		if nps, ok := newBy[k]; ok && samePackages(ops, nps) {
 			continue
 		}
-		if _, err := del.ExecContext(ctx, num, k.Location, k.Name, k.Version, k.Source, k.Arch); err != nil {
+		if _, err := del.ExecContext(ctx, num, k.Name, k.Version, k.Source, k.Arch, k.Location); err != nil {
 			return fmt.Errorf("replace software: %w", err)
 		}
 	}
@@ -483,14 +483,14 @@ func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, 
 		if ops, ok := oldBy[k]; ok && samePackages(ops, nps) {
 			continue
 		}
-		// entries alike but for install date count up from 0
+		// entries alike but for the install date count up from 0
 		dups := map[int64]int64{}
 		for _, p := range nps {
 			id, err := cat.id(ctx, p)
 			if err != nil {
 				return err
 			}
-			if _, err := ins.ExecContext(ctx, num, id, p.Location, dups[id], nullTime(p.InstallDate)); err != nil {
+			if _, err := ins.ExecContext(ctx, num, id, dups[id], nullTime(p.InstallDate)); err != nil {
 				return fmt.Errorf("replace software: %w", err)
 			}
 			dups[id]++
@@ -505,12 +505,12 @@ type catalogue struct {
 }
 
 func newCatalogue(ctx context.Context, tx *Tx) (*catalogue, error) {
-	get, err := tx.PrepareContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND publisher = $5`)
+	get, err := tx.PrepareContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND publisher = $5 AND location = $6`)
 	if err != nil {
 		return nil, fmt.Errorf("read software catalogue: %w", err)
 	}
-	add, err := tx.PrepareContext(ctx, `INSERT INTO software_catalogue (name, version, source, arch, publisher) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (name, version, source, arch, publisher) DO NOTHING`)
+	add, err := tx.PrepareContext(ctx, `INSERT INTO software_catalogue (name, version, source, arch, publisher, location) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (name, version, source, arch, publisher, location) DO NOTHING`)
 	if err != nil {
 		get.Close()
 		return nil, fmt.Errorf("read software catalogue: %w", err)
@@ -526,12 +526,12 @@ func (c *catalogue) close() {
 // id is p's catalogue id, adding the row when p is new to the fleet.
 func (c *catalogue) id(ctx context.Context, p wire.Package) (int64, error) {
 	var id int64
-	err := c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher).Scan(&id)
+	err := c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := c.add.ExecContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher); err != nil {
+		if _, err := c.add.ExecContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location); err != nil {
 			return 0, fmt.Errorf("add %s %s to the software catalogue: %w", p.Name, p.Version, err)
 		}
-		err = c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher).Scan(&id)
+		err = c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location).Scan(&id)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read software catalogue: %w", err)

@@ -47,7 +47,7 @@ func SeedFleet(ctx context.Context, r *Registry, n int, facts []compliance.Facts
 			defer cat.Close()
 			sw, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id)
 				SELECT d.num, c.id FROM devices d, software_catalogue c
-				WHERE d.id = $1 AND c.name = $2 AND c.version = $3 AND c.source = $4 AND c.arch = $5 AND c.publisher = ''
+				WHERE d.id = $1 AND c.name = $2 AND c.version = $3 AND c.source = $4 AND c.arch = $5 AND c.publisher = '' AND c.location = ''
 				ON CONFLICT DO NOTHING`)
 			if err != nil {
 				return err

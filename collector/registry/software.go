@@ -22,7 +22,7 @@ type Package struct {
 // DeviceSoftware returns a page of a device's packages, in catalogue
 // order.
 func (r *Registry) DeviceSoftware(ctx context.Context, ref string, p Page) ([]Package, string, error) {
-	after, err := decodeSoftwareCursor("s", p.Cursor, 2)
+	after, err := decodeIntsCursor("s", p.Cursor, 2)
 	if err != nil {
 		return nil, "", err
 	}
@@ -31,21 +31,21 @@ func (r *Registry) DeviceSoftware(ctx context.Context, ref string, p Page) ([]Pa
 		return nil, "", err
 	}
 	limit := p.limit()
-	rows, err := r.db.QueryContext(ctx, `SELECT w.package_id, w.dup, w.location, c.name, c.version, c.arch, c.source, c.publisher, w.install_date
+	rows, err := r.db.QueryContext(ctx, `SELECT w.package_id, w.dup, c.name, c.version, c.arch, c.source, c.publisher, w.install_date
 		FROM device_software w JOIN software_catalogue c ON c.id = w.package_id
-		WHERE w.device_num = (SELECT num FROM devices WHERE id = $1) AND (w.package_id, w.dup, w.location) > ($2, $3, $4)
-		ORDER BY w.package_id, w.dup, w.location LIMIT $5`, id, after.ints[0], after.ints[1], after.location, limit+1)
+		WHERE w.device_num = (SELECT num FROM devices WHERE id = $1) AND (w.package_id, w.dup) > ($2, $3)
+		ORDER BY w.package_id, w.dup LIMIT $4`, id, after[0], after[1], limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list software of %s: %w", id, err)
 	}
 	defer rows.Close()
 	out := []Package{}
-	var keys []softwareCursor
+	var keys [][]int64
 	for rows.Next() {
 		var pk Package
-		k := softwareCursor{ints: make([]int64, 2)}
+		k := make([]int64, 2)
 		var inst sql.NullString
-		if err := rows.Scan(&k.ints[0], &k.ints[1], &k.location, &pk.Name, &pk.Version, &pk.Arch, &pk.Source, &pk.Publisher, &inst); err != nil {
+		if err := rows.Scan(&k[0], &k[1], &pk.Name, &pk.Version, &pk.Arch, &pk.Source, &pk.Publisher, &inst); err != nil {
 			return nil, "", fmt.Errorf("list software of %s: %w", id, err)
 		}
 		pk.InstallDate = timePtr(inst)
@@ -58,51 +58,40 @@ func (r *Registry) DeviceSoftware(ctx context.Context, ref string, p Page) ([]Pa
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = keys[limit-1].encode("s")
+		next = intsCursor("s", keys[limit-1])
 	}
 	return out, next, nil
 }
 
-// softwareCursor is the key of the last row of a page of device_software:
-// integers (catalogue id, then device number or duplicate counter) and
-// the location, which comes last in the cursor text because it may hold
-// any character.
-type softwareCursor struct {
-	ints     []int64
-	location string
-}
-
-func (c softwareCursor) encode(kind string) string {
-	var b strings.Builder
-	for _, n := range c.ints {
-		b.WriteString(strconv.FormatInt(n, 10))
-		b.WriteByte(':')
+// intsCursor is a cursor holding the key of a page's last row when that
+// key is several integers (device_software's are catalogue id, device
+// number, duplicate counter).
+func intsCursor(kind string, key []int64) string {
+	parts := make([]string, len(key))
+	for i, n := range key {
+		parts[i] = strconv.FormatInt(n, 10)
 	}
-	b.WriteString(c.location)
-	return encodeCursor(kind, b.String())
+	return encodeCursor(kind, strings.Join(parts, ":"))
 }
 
-// decodeSoftwareCursor reads a cursor of n integers and a location; the
-// empty cursor is the key before every row.
-func decodeSoftwareCursor(kind, c string, n int) (softwareCursor, error) {
-	out := softwareCursor{ints: make([]int64, n)}
+// decodeIntsCursor reads a cursor of n integers; the empty cursor is the
+// key before every row (ids start at 1).
+func decodeIntsCursor(kind, c string, n int) ([]int64, error) {
+	out := make([]int64, n)
 	key, err := decodeCursor(kind, c)
 	if err != nil || key == "" {
-		if err == nil {
-			out.ints[0] = -1
-		}
+		out[0] = -1
 		return out, err
 	}
-	parts := strings.SplitN(key, ":", n+1)
-	if len(parts) != n+1 {
-		return out, ErrInvalid.Errorf("cursor is not one this list gave out")
+	parts := strings.Split(key, ":")
+	if len(parts) != n {
+		return nil, ErrInvalid.Errorf("cursor is not one this list gave out")
 	}
-	for i := range n {
-		if out.ints[i], err = strconv.ParseInt(parts[i], 10, 64); err != nil {
-			return out, ErrInvalid.Errorf("cursor is not one this list gave out")
+	for i, p := range parts {
+		if out[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return nil, ErrInvalid.Errorf("cursor is not one this list gave out")
 		}
 	}
-	out.location = parts[n]
 	return out, nil
 }
 
@@ -128,7 +117,7 @@ func (r *Registry) SearchSoftware(ctx context.Context, sq SoftwareQuery, p Page)
 	if sq.Name == "" {
 		return nil, "", ErrInvalid.Errorf("name is required")
 	}
-	after, err := decodeSoftwareCursor("w", p.Cursor, 3)
+	after, err := decodeIntsCursor("w", p.Cursor, 3)
 	if err != nil {
 		return nil, "", err
 	}
@@ -142,22 +131,22 @@ func (r *Registry) SearchSoftware(ctx context.Context, sq SoftwareQuery, p Page)
 	if sq.Source != "" {
 		q.add("c.source = ?", sq.Source)
 	}
-	q.add("(w.package_id, w.device_num, w.dup, w.location) > (?, ?, ?, ?)", after.ints[0], after.ints[1], after.ints[2], after.location)
+	q.add("(w.package_id, w.device_num, w.dup) > (?, ?, ?)", after[0], after[1], after[2])
 	limit := p.limit()
-	stmt := `SELECT w.package_id, w.device_num, w.dup, w.location, d.id, d.hostname, c.name, c.version, c.arch, c.source
+	stmt := `SELECT w.package_id, w.device_num, w.dup, d.id, d.hostname, c.name, c.version, c.arch, c.source
 		FROM software_catalogue c JOIN device_software w ON w.package_id = c.id JOIN devices d ON d.num = w.device_num` +
-		q.sql() + " ORDER BY w.package_id, w.device_num, w.dup, w.location" + q.limitArg(limit+1)
+		q.sql() + " ORDER BY w.package_id, w.device_num, w.dup" + q.limitArg(limit+1)
 	rows, err := r.db.QueryContext(ctx, stmt, q.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("search software: %w", err)
 	}
 	defer rows.Close()
 	out := []SoftwareHit{}
-	var keys []softwareCursor
+	var keys [][]int64
 	for rows.Next() {
 		var h SoftwareHit
-		k := softwareCursor{ints: make([]int64, 3)}
-		if err := rows.Scan(&k.ints[0], &k.ints[1], &k.ints[2], &k.location, &h.DeviceID, &h.Hostname, &h.Name, &h.Version, &h.Arch, &h.Source); err != nil {
+		k := make([]int64, 3)
+		if err := rows.Scan(&k[0], &k[1], &k[2], &h.DeviceID, &h.Hostname, &h.Name, &h.Version, &h.Arch, &h.Source); err != nil {
 			return nil, "", fmt.Errorf("search software: %w", err)
 		}
 		out = append(out, h)
@@ -169,7 +158,7 @@ func (r *Registry) SearchSoftware(ctx context.Context, sq SoftwareQuery, p Page)
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = keys[limit-1].encode("w")
+		next = intsCursor("w", keys[limit-1])
 	}
 	return out, next, nil
 }

@@ -13,28 +13,27 @@ CREATE TABLE software_catalogue (
     arch      TEXT NOT NULL DEFAULT '',
     version   TEXT NOT NULL DEFAULT '',
     publisher TEXT NOT NULL DEFAULT '',
-    UNIQUE (name, version, source, arch, publisher)
+    location  TEXT NOT NULL DEFAULT '',
+    UNIQUE (name, version, source, arch, publisher, location)
 );
 
 CREATE TABLE device_software (
     device_num   BIGINT NOT NULL REFERENCES devices (num),
     package_id   BIGINT NOT NULL REFERENCES software_catalogue (id),
-    location     TEXT NOT NULL DEFAULT '',
     dup          INTEGER NOT NULL DEFAULT 0,
     install_date TEXT,
-    PRIMARY KEY (device_num, package_id, location, dup)
+    PRIMARY KEY (device_num, package_id, dup)
 );
 CREATE INDEX device_software_package ON device_software (package_id, device_num);
 
-INSERT INTO software_catalogue (source, name, arch, version, publisher)
-SELECT DISTINCT source, name, arch, version, publisher FROM software ORDER BY name, version, source, arch, publisher;
+INSERT INTO software_catalogue (source, name, arch, version, publisher, location)
+SELECT DISTINCT source, name, arch, version, publisher, location FROM software ORDER BY name, version, source, arch, publisher, location;
 
-INSERT INTO device_software (device_num, package_id, location, dup, install_date)
-SELECT d.num, c.id, s.location,
-       row_number() OVER (PARTITION BY d.num, c.id, s.location ORDER BY s.id) - 1, s.install_date
+INSERT INTO device_software (device_num, package_id, dup, install_date)
+SELECT d.num, c.id, row_number() OVER (PARTITION BY d.num, c.id ORDER BY s.id) - 1, s.install_date
 FROM software s
 JOIN devices d ON d.id = s.device_id
-JOIN software_catalogue c ON c.name = s.name AND c.version = s.version AND c.source = s.source AND c.arch = s.arch AND c.publisher = s.publisher;
+JOIN software_catalogue c ON c.name = s.name AND c.version = s.version AND c.source = s.source AND c.arch = s.arch AND c.publisher = s.publisher AND c.location = s.location;
 
 DROP TABLE software;
 

@@ -3,7 +3,7 @@
 -- version, publisher) is stored once, in software_catalogue, and a device's
 -- packages are rows of small integers in device_software: its device
 -- number (devices.num, instead of the 36-byte id) and the catalogue id,
--- with location, install date and a duplicate counter where present.
+-- with the install date where present and a duplicate counter.
 -- "Who has X version Y" and policy name patterns match the catalogue's few
 -- thousand rows first, then join. Catalogue rows no device uses any more
 -- are kept: history and compliance name packages by text, not by id, so
@@ -29,32 +29,32 @@ CREATE TABLE software_catalogue (
     arch      TEXT NOT NULL DEFAULT '',
     version   TEXT NOT NULL DEFAULT '',
     publisher TEXT NOT NULL DEFAULT '',
+    -- install path or bundle id where the source has one: the same on
+    -- every machine for nearly every package, so catalogued too
+    location  TEXT NOT NULL DEFAULT '',
     -- name first: "who has X (version Y)" and the dedup on insert
-    UNIQUE (name, version, source, arch, publisher)
+    UNIQUE (name, version, source, arch, publisher, location)
 );
 
 CREATE TABLE device_software (
     device_num   INTEGER NOT NULL REFERENCES devices (num),
     package_id   INTEGER NOT NULL REFERENCES software_catalogue (id),
-    -- install path or bundle id where the source has one
-    location     TEXT NOT NULL DEFAULT '',
     -- tells apart entries identical in all of the above (0 for the first)
     dup          INTEGER NOT NULL DEFAULT 0,
     install_date TEXT,
-    PRIMARY KEY (device_num, package_id, location, dup)
+    PRIMARY KEY (device_num, package_id, dup)
 ) WITHOUT ROWID;
 -- "who has": from the catalogue ids to the devices
 CREATE INDEX device_software_package ON device_software (package_id, device_num);
 
-INSERT INTO software_catalogue (source, name, arch, version, publisher)
-SELECT DISTINCT source, name, arch, version, publisher FROM software ORDER BY name, version, source, arch, publisher;
+INSERT INTO software_catalogue (source, name, arch, version, publisher, location)
+SELECT DISTINCT source, name, arch, version, publisher, location FROM software ORDER BY name, version, source, arch, publisher, location;
 
-INSERT INTO device_software (device_num, package_id, location, dup, install_date)
-SELECT d.num, c.id, s.location,
-       row_number() OVER (PARTITION BY d.num, c.id, s.location ORDER BY s.id) - 1, s.install_date
+INSERT INTO device_software (device_num, package_id, dup, install_date)
+SELECT d.num, c.id, row_number() OVER (PARTITION BY d.num, c.id ORDER BY s.id) - 1, s.install_date
 FROM software s
 JOIN devices d ON d.id = s.device_id
-JOIN software_catalogue c ON c.name = s.name AND c.version = s.version AND c.source = s.source AND c.arch = s.arch AND c.publisher = s.publisher;
+JOIN software_catalogue c ON c.name = s.name AND c.version = s.version AND c.source = s.source AND c.arch = s.arch AND c.publisher = s.publisher AND c.location = s.location;
 
 DROP TABLE software;
 
