@@ -176,6 +176,9 @@ func (c *Collector) Run(t testing.TB, args ...string) string {
 	return stdout.String()
 }
 
+// PID is the collector's process id (to sample its CPU and memory).
+func (c *Collector) PID() int { return c.cmd.Process.Pid }
+
 // Stop sends SIGINT, waits for the process (killing it after a bound) and
 // returns its exit code. Later calls return the same code.
 // Kill ends the collector with SIGKILL, as a crash or the loss of its
