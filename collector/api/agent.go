@@ -114,6 +114,13 @@ func (s *server) clientDevice(r *http.Request) (device, serial string, ae *apiEr
 	if len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		leaf = r.TLS.VerifiedChains[0][0]
 	}
+	if len(r.TLS.PeerCertificates) == 1 {
+		// A leaf alone (what agents send) verified before: only the
+		// signature check is skipped; revocation is checked per request.
+		if id, ok := s.verified.Lookup(leaf, s.now()); ok {
+			return s.adopted(r, id, leaf)
+		}
+	}
 	inter := x509.NewCertPool()
 	for _, c := range r.TLS.PeerCertificates[1:] {
 		inter.AddCert(c)
@@ -128,6 +135,14 @@ func (s *server) clientDevice(r *http.Request) (device, serial string, ae *apiEr
 	if err != nil {
 		return "", "", errf(http.StatusUnauthorized, "unauthenticated", "%v", err)
 	}
+	if len(r.TLS.PeerCertificates) == 1 {
+		s.verified.Add(leaf, id)
+	}
+	return s.adopted(r, id, leaf)
+}
+
+// adopted is clientDevice's answer for a verified certificate.
+func (s *server) adopted(r *http.Request, id string, leaf *x509.Certificate) (device, serial string, ae *apiError) {
 	// After a restore, a certificate issued since the backup is adopted
 	// here rather than refused as unknown (registry/restore.go); a failure
 	// leaves it unknown, refused as before.

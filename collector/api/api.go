@@ -95,6 +95,8 @@ type server struct {
 	metricsPerm access.Permission
 	// openapi is the API's OpenAPI document (openapi.go), built by New.
 	openapi []byte
+	// verified are client certificates whose chain clientDevice checked.
+	verified *pki.VerifiedCerts
 }
 
 // New returns the API handler: /api/v1/..., /healthz, /readyz and /metrics.
@@ -103,7 +105,7 @@ func New(opt Options) http.Handler {
 		reg: opt.Registry, ca: opt.CA, metrics: opt.Metrics, logger: opt.Logger,
 		maxRep: opt.MaxReportBytes, maxDec: opt.MaxReportDecompressedBytes, now: opt.Now,
 		testClock: opt.TestClock, checkpointEvery: opt.AuditCheckpointEvery,
-		hostnameRule: opt.HostnameRule,
+		hostnameRule: opt.HostnameRule, verified: pki.NewVerifiedCerts(),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
