@@ -6,13 +6,19 @@
 # latency percentiles and bytes on the wire per report, against the goals
 # (>= 3,000 delta and >= 300 full reports/s on 2 cores).
 #
+# Issue 17: the collector built from BASE (1a0768e, before issue 17's
+# ingest work; from `git archive`, so no worktree is left behind) is
+# measured in the same run, its rows beside today's, with the load average.
+#
 # Needs only go. Tunables: DEVICES (50), DURATION (12s), CONCURRENCY (8),
-# SNAPSHOT (a snapshot JSON file; default: this machine's live inventory).
+# SNAPSHOT (a snapshot JSON file; default: this machine's live inventory),
+# BASE (1a0768e; empty to measure today's build alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICES=${DEVICES:-50}
 DURATION=${DURATION:-12s}
 CONCURRENCY=${CONCURRENCY:-8}
+BASE=${BASE-1a0768e}
 
 work=$(mktemp -d)
 collector_pid=
@@ -31,7 +37,13 @@ mkdir -p "$work/bin"
 CGO_ENABLED=1 go build -o "$work/bin/" ./cmd/roster-collector
 CGO_ENABLED=0 go build -o "$work/bin/" ./cmd/rosterctl ./cmd/roster-loadgen ./cmd/roster-agent
 bin=$work/bin
-data=$work/data
+builds=new
+if [ -n "$BASE" ]; then
+  mkdir -p "$work/base" "$work/basebin"
+  git archive "$BASE" | tar -x -C "$work/base"
+  (cd "$work/base" && CGO_ENABLED=1 go build -o "$work/basebin/" ./cmd/roster-collector)
+  builds="$BASE new"
+fi
 
 snapshot=${SNAPSHOT:-}
 if [ -z "$snapshot" ]; then
@@ -39,55 +51,73 @@ if [ -z "$snapshot" ]; then
   "$bin/roster-agent" inventory > "$snapshot"
 fi
 
-QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true "$bin/roster-collector" serve --data "$data" \
-  --listen 127.0.0.1:0 --log-level warn --log-format json > "$work/collector.out" 2> "$work/collector.err" &
-collector_pid=$!
-addr=
-for _ in $(seq 1 600); do
-  addr=$(sed -n 's/^listening on //p' "$work/collector.out" 2>/dev/null | head -1)
-  [ -n "$addr" ] && break
-  kill -0 "$collector_pid" 2>/dev/null || { echo "bench-ingest: collector exited:" >&2; cat "$work/collector.err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "bench-ingest: collector did not start listening" >&2; exit 1; }
-url=https://$addr
-fp=$("$bin/roster-collector" ca fingerprint --data "$data")
-token=$("$bin/roster-collector" token create --data "$data" --role admin --name bench-ingest)
-secret=$(ROSTER_URL=$url ROSTER_TOKEN=$token ROSTER_CA=$data/pki/ca.crt \
-  "$bin/rosterctl" --json secrets create --label bench-ingest |
-  sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
-[ -n "$secret" ] || { echo "bench-ingest: could not create an enrolment secret" >&2; exit 1; }
+# measure BUILD: a collector of BUILD (new or $BASE) on a data directory of
+# its own, loaded with each kind over each transport; adds to rows.
+measure() {
+  local build=$1 cbin=$bin data=$work/data-$1
+  [ "$build" = new ] || cbin=$work/basebin
+  QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true "$cbin/roster-collector" serve --data "$data" \
+    --listen 127.0.0.1:0 --log-level warn --log-format json > "$work/collector.out" 2> "$work/collector.err" &
+  collector_pid=$!
+  addr=
+  for _ in $(seq 1 600); do
+    addr=$(sed -n 's/^listening on //p' "$work/collector.out" 2>/dev/null | head -1)
+    [ -n "$addr" ] && break
+    kill -0 "$collector_pid" 2>/dev/null || { echo "bench-ingest: collector exited:" >&2; cat "$work/collector.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { echo "bench-ingest: collector did not start listening" >&2; exit 1; }
+  url=https://$addr
+  fp=$("$cbin/roster-collector" ca fingerprint --data "$data")
+  token=$("$cbin/roster-collector" token create --data "$data" --role admin --name bench-ingest)
+  secret=$(ROSTER_URL=$url ROSTER_TOKEN=$token ROSTER_CA=$data/pki/ca.crt \
+    "$bin/rosterctl" --json secrets create --label bench-ingest |
+    sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
+  [ -n "$secret" ] || { echo "bench-ingest: could not create an enrolment secret" >&2; exit 1; }
 
-# field FILE KEY: a number from roster-loadgen --json (one key per line).
-field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
+  # field FILE KEY: a number from roster-loadgen --json (one key per line).
+  field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
 
-echo "collector $url, $DEVICES devices, $CONCURRENCY in flight, $DURATION per run, $(nproc) CPUs"
+  echo "collector $build at $url, $DEVICES devices, $CONCURRENCY in flight, $DURATION per run, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  for kind in full delta; do
+    for tr in https http3; do
+      out=$work/$kind-$tr.json
+      if ! "$bin/roster-loadgen" --collector "$url" --ca-fingerprint "$fp" --secret "$secret" \
+        --devices "$DEVICES" --concurrency "$CONCURRENCY" --duration "$DURATION" \
+        --kind "$kind" --transport "$tr" --snapshot "$snapshot" --json > "$out" 2> "$work/loadgen.err"; then
+        echo "bench-ingest: roster-loadgen $kind over $tr failed:" >&2
+        cat "$work/loadgen.err" >&2
+        exit 1
+      fi
+      errors=$(tr -d '\n ' < "$out" | sed -n 's/.*"errors":{\([^}]*\)}.*/\1/p')
+      rows+=("$build $kind $tr $(field "$out" reports_per_s) $(field "$out" p50) $(field "$out" p90) $(field "$out" p99) $(field "$out" max) $(field "$out" request_bytes_per_report) $(field "$out" raw_request_bytes_per_report) $(field "$out" response_bytes_per_report) $(field "$out" applied) ${errors:-none}")
+    done
+  done
+  kill -INT "$collector_pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$collector_pid" 2>/dev/null || break; sleep 0.2; done
+  collector_pid=
+}
 rows=()
+for build in $builds; do
+  measure "$build"
+done
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-8s %-6s %-6s %10s %8s %8s %8s %8s %11s %10s %9s %8s  %s\n' build kind via reports/s p50_ms p90_ms p99_ms max_ms req_B_gzip req_B_raw resp_B applied errors
 for kind in full delta; do
   for tr in https http3; do
-    out=$work/$kind-$tr.json
-    if ! "$bin/roster-loadgen" --collector "$url" --ca-fingerprint "$fp" --secret "$secret" \
-      --devices "$DEVICES" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-      --kind "$kind" --transport "$tr" --snapshot "$snapshot" --json > "$out" 2> "$work/loadgen.err"; then
-      echo "bench-ingest: roster-loadgen $kind over $tr failed:" >&2
-      cat "$work/loadgen.err" >&2
-      exit 1
-    fi
-    errors=$(tr -d '\n ' < "$out" | sed -n 's/.*"errors":{\([^}]*\)}.*/\1/p')
-    rows+=("$kind $tr $(field "$out" reports_per_s) $(field "$out" p50) $(field "$out" p90) $(field "$out" p99) $(field "$out" max) $(field "$out" request_bytes_per_report) $(field "$out" raw_request_bytes_per_report) $(field "$out" response_bytes_per_report) $(field "$out" applied) ${errors:-none}")
+    for r in "${rows[@]}"; do
+      # shellcheck disable=SC2086
+      set -- $r
+      [ "$2" = "$kind" ] && [ "$3" = "$tr" ] || continue
+      printf '%-8s %-6s %-6s %10.0f %8.2f %8.2f %8.2f %8.2f %11.0f %10.0f %9.0f %8s  %s\n' "$@"
+    done
   done
 done
-
-printf '%-6s %-6s %10s %8s %8s %8s %8s %11s %10s %9s %8s  %s\n' kind via reports/s p50_ms p90_ms p99_ms max_ms req_B_gzip req_B_raw resp_B applied errors
 for r in "${rows[@]}"; do
   # shellcheck disable=SC2086
   set -- $r
-  printf '%-6s %-6s %10.0f %8.2f %8.2f %8.2f %8.2f %11.0f %10.0f %9.0f %8s  %s\n' "$@"
-done
-for r in "${rows[@]}"; do
-  # shellcheck disable=SC2086
-  set -- $r
-  goal=300; [ "$1" = delta ] && goal=3000
-  verdict=$(awk -v v="$3" -v g="$goal" 'BEGIN { print (v >= g) ? "met" : "NOT met" }')
-  echo "goal $1 over $2: >= $goal reports/s: $verdict ($(printf '%.0f' "$3"))"
+  [ "$1" = new ] || continue
+  goal=300; [ "$2" = delta ] && goal=3000
+  verdict=$(awk -v v="$4" -v g="$goal" 'BEGIN { print (v >= g) ? "met" : "NOT met" }')
+  echo "goal $2 over $3: >= $goal reports/s: $verdict ($(printf '%.0f' "$4"); p99 $(printf '%.1f' "$7") ms against <= 50 ms)"
 done
