@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-func csrFor(t *testing.T, key any) []byte {
+func csrFor(t testing.TB, key any) []byte {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "agent"}}, key)
 	if err != nil {
