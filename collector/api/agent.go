@@ -11,12 +11,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
 func (s *server) enroll(w http.ResponseWriter, r *http.Request) {
+	// Enrolment is public, so the guard does not throttle it; a source
+	// guessing secrets is stopped here like one guessing tokens.
+	if wait := s.limiter.Blocked(access.ActorFrom(r.Context()).Source); wait > 0 {
+		s.throttled(w, wait)
+		return
+	}
 	var req wire.EnrollRequest
 	if ae := decodeJSON(w, r, maxJSONBody, &req); ae != nil {
 		s.fail(w, r, ae)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/rosterhq/roster/collector/access"
 	"github.com/rosterhq/roster/collector/api"
 	"github.com/rosterhq/roster/collector/audit"
@@ -229,4 +231,32 @@ func TestAuthThrottle(t *testing.T) {
 	if res := f.admin(t, "GET", "/api/v1/devices", nil); res.status != http.StatusOK {
 		t.Errorf("a minute later: status %d, want 200", res.status)
 	}
+}
+
+// Enrolment is a public route: guessing enrolment secrets must be
+// throttled like guessing tokens, and a throttled source is refused before
+// its secret is even looked at.
+func TestEnrolThrottle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, tls.NoClientCert, func(o *api.Options) { o.AuthFailureLimit = 3 })
+	good := f.newSecret(t, "")
+	snap := registrytest.Rich(t)
+	for i := range 3 {
+		req, _ := f.enrollReq(t, "rse_guess", wire.IdentityOf(snap))
+		r := f.do(t, f.client(t, nil), "POST", "/api/v1/enroll", marshal(t, req), nil)
+		if r.status != http.StatusForbidden || r.errCode(t) != "secret_invalid" {
+			t.Fatalf("guess %d: status %d %s, want 403 secret_invalid", i+1, r.status, r.body)
+		}
+	}
+	before := f.counts(t)
+	req, _ := f.enrollReq(t, good.Secret, wire.IdentityOf(snap))
+	r := f.do(t, f.client(t, nil), "POST", "/api/v1/enroll", marshal(t, req), nil)
+	if r.status != http.StatusTooManyRequests || r.errCode(t) != "too_many_failures" {
+		t.Fatalf("after 3 guesses even the right secret: status %d %s, want 429", r.status, r.body)
+	}
+	if diff := cmp.Diff(before, f.counts(t)); diff != "" {
+		t.Errorf("a throttled enrolment changed the database:\n%s", diff)
+	}
+	f.clock.Add(time.Minute)
+	f.enroll(t, good.Secret, wire.IdentityOf(snap))
 }
