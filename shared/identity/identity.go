@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // placeholders are compared after Clean and case folding.
@@ -90,8 +91,9 @@ var placeholders = map[string]struct{}{
 // repeated reports whether s is one character repeated (0000, ****, FFFF),
 // which firmware uses for "no serial".
 func repeated(s string) bool {
-	for i := 1; i < len(s); i++ {
-		if s[i] != s[0] {
+	first, _ := utf8.DecodeRuneInString(s)
+	for _, r := range s {
+		if r != first {
 			return false
 		}
 	}
@@ -146,10 +148,13 @@ func Text(s string) string {
 // Serial normalises a serial number: cleaned, upper-cased, "" when a
 // placeholder. Matching compares Serial(a) == Serial(b).
 func Serial(s string) string {
-	if IsPlaceholder(s) {
+	// Upper-casing can turn a string into a placeholder ("ſſ" into "SS"),
+	// so the normalised form is what is checked.
+	c := strings.ToUpper(Clean(s))
+	if IsPlaceholder(c) {
 		return ""
 	}
-	return strings.ToUpper(Clean(s))
+	return c
 }
 
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
