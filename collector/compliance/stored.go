@@ -83,6 +83,13 @@ func EncodeFailing(results []StoredResult) string {
 // registry stores it. Only when the document or the state differ is the
 // stored document decoded, to list the status changes.
 func DiffResults(state, doc string, results []Result, stamp func(time.Time) string) (Diff, error) {
+	return DiffDecoded(state, doc, nil, false, results, stamp)
+}
+
+// DiffDecoded is DiffResults for a caller that may hold the stored
+// document already decoded: when known, prev is doc's decoded form and doc
+// is not decoded again.
+func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []Result, stamp func(time.Time) string) (Diff, error) {
 	o := Diff{State: Worst(results), Results: make([]StoredResult, 0, len(results))}
 	for _, r := range results {
 		s := StoredResult{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason, ExceptionID: r.ExceptionID}
@@ -100,9 +107,10 @@ func DiffResults(state, doc string, results []Result, stamp func(time.Time) stri
 		return o, nil
 	}
 	o.Changed = true
-	prev, err := DecodeResults(doc)
-	if err != nil {
-		return o, err
+	if !known {
+		if prev, err = DecodeResults(doc); err != nil {
+			return o, err
+		}
 	}
 	before := make(map[string]StoredResult, len(prev))
 	for _, p := range prev {

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // stamp writes a time as the registry stores it: fixed-width UTC text.
@@ -115,6 +117,19 @@ func TestDiffResults(t *testing.T) {
 			}
 			if !o.Changed && o.Doc != doc {
 				t.Errorf("unchanged outcome with a new doc %s, stored %s", o.Doc, doc)
+			}
+			// A caller holding the stored document decoded (the fleet
+			// evaluation's cache) gets the same diff without a decode.
+			prev, err := DecodeResults(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			known, err := DiffDecoded(state, doc, prev, true, tt.now, stamp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(o, known); diff != "" {
+				t.Errorf("DiffDecoded (-DiffResults +DiffDecoded):\n%s", diff)
 			}
 		})
 	}

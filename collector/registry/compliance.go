@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -8,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -44,6 +47,9 @@ type complianceHolder struct {
 	// one compliance.fleet_changed event instead of one
 	// compliance.changed per device.
 	changedSet atomic.Int64
+	// cache keeps the fleet evaluation's decoded facts and results
+	// (evalcache.go).
+	cache evalCache
 }
 
 // complianceState is immutable once published.
@@ -464,6 +470,10 @@ type evalDevice struct {
 	rev    int64
 	// results and failing are the stored columns.
 	results, failing string
+	// prev is results decoded, when prevKnown (the fleet evaluation's
+	// cache had it).
+	prev      []compliance.StoredResult
+	prevKnown bool
 }
 
 // input builds the engine's input; software nil means unknown.
@@ -484,7 +494,7 @@ type outcome struct {
 // diffResults compares a device's new results with its stored ones
 // (compliance.DiffResults decides).
 func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
-	diff, err := compliance.DiffResults(d.state, d.results, results, fmtTime)
+	diff, err := compliance.DiffDecoded(d.state, d.results, d.prev, d.prevKnown, results, fmtTime)
 	if err != nil {
 		return outcome{dev: d, Diff: diff}, fmt.Errorf("device %s: %w", d.id, err)
 	}
@@ -872,21 +882,28 @@ func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
 // evaluateFleet streams every reported, unrevoked device's stored inputs
 // (facts, last check-in, asset, stored results: one query) to one worker
 // per CPU, which decodes the facts and runs eval while the next rows are
-// read. It returns how many devices it saw, the outcomes that changed, in
-// device id order, and the counts of every device's new results.
+// read. Facts and stored results whose text is the one the previous
+// evaluation decoded are taken from the cache (evalcache.go) instead. It
+// returns how many devices it saw, the outcomes that changed, in device id
+// order, and the counts of every device's new results.
 func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, *fleetCounts, error) {
 	type job struct {
-		d     *evalDevice
-		facts []byte
+		d *evalDevice
+		// facts is nil when d.facts came from the cache.
+		facts    []byte
+		factsSum uint64
 	}
+	last, seed := r.comp.cache.begin()
 	jobs := make(chan job, 512)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	found := make([][]outcome, workers)
 	counts := make([]*fleetCounts, workers)
+	entries := make([]map[string]*evalEntry, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		counts[w] = newFleetCounts()
+		entries[w] = map[string]*evalEntry{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -894,9 +911,11 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 				if errs[w] != nil {
 					continue // drain
 				}
-				if err := json.Unmarshal(j.facts, &j.d.facts); err != nil {
-					errs[w] = fmt.Errorf("decode facts of %s: %w", j.d.id, err)
-					continue
+				if j.facts != nil {
+					if err := json.Unmarshal(j.facts, &j.d.facts); err != nil {
+						errs[w] = fmt.Errorf("decode facts of %s: %w", j.d.id, err)
+						continue
+					}
 				}
 				o, err := eval(j.d)
 				if err != nil {
@@ -904,13 +923,33 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 					continue
 				}
 				counts[w].add(&o)
+				// The results the device will have stored: the new ones
+				// when they are written, else the stored ones, which
+				// o.Results then equals. A write that does not happen
+				// leaves a sum the stored text does not match.
+				e := &evalEntry{factsSum: j.factsSum, facts: j.d.facts, hasResults: true, results: o.Results}
 				if o.Changed {
+					e.resultsSum = maphash.String(seed, o.Doc)
 					found[w] = append(found[w], o)
+				} else {
+					e.resultsSum = maphash.String(seed, j.d.results)
 				}
+				entries[w][j.d.id] = e
 			}
 		}()
 	}
-	n, err := r.scanFleet(ctx, r.db, "", nil, func(d *evalDevice, facts []byte) { jobs <- job{d, facts} })
+	n, err := r.scanFleet(ctx, r.db, "", nil, func(d *evalDevice, facts []byte) {
+		j := job{d: d, factsSum: maphash.Bytes(seed, facts)}
+		if e := last[d.id]; e != nil && e.factsSum == j.factsSum {
+			d.facts = e.facts
+			if e.hasResults && e.resultsSum == maphash.String(seed, d.results) {
+				d.prev, d.prevKnown = e.results, true
+			}
+		} else {
+			j.facts = bytes.Clone(facts)
+		}
+		jobs <- j
+	})
 	close(jobs)
 	wg.Wait()
 	if err == nil {
@@ -927,12 +966,17 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	for _, c := range counts[1:] {
 		counts[0].merge(c)
 	}
+	for _, m := range entries[1:] {
+		maps.Copy(entries[0], m)
+	}
+	r.comp.cache.replace(entries[0])
 	return n, out, counts[0], nil
 }
 
 // scanFleet reads every reported, unrevoked device's stored inputs and
 // hands each, with its undecoded facts, to fn; cond narrows the devices
-// (" AND d.id IN ($2, …)" with args), "" reads them all.
+// (" AND d.id IN ($2, …)" with args), "" reads them all. The facts are
+// valid only until fn returns (the row buffer is reused).
 func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args []any, fn func(d *evalDevice, facts []byte)) (int, error) {
 	rows, err := q.QueryContext(ctx, `SELECT d.id, d.last_seen, f.facts, c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''),
 		coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
@@ -943,10 +987,10 @@ func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args [
 	}
 	defer rows.Close()
 	n := 0
+	var facts sql.RawBytes
 	for rows.Next() {
 		d := &evalDevice{}
 		var lastSeen string
-		var facts []byte
 		var asset assetRow
 		if err := rows.Scan(append([]any{&d.id, &lastSeen, &facts, &d.stored, &d.rev, &d.state, &d.results, &d.failing}, asset.dest()...)...); err != nil {
 			return 0, fmt.Errorf("read fleet facts: %w", err)

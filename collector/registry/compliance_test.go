@@ -575,3 +575,56 @@ func TestFleetEvaluationRecordsTheDay(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetEvaluationFollowsReportsOfAnotherCollector checks the fleet
+// evaluation's cache of decoded facts and results: after a report applied
+// by another collector sharing the store changed a device's facts, the
+// next fleet evaluation works from the new facts, never the ones it
+// decoded before, so it finds the report's results and leaves them be.
+func TestFleetEvaluationFollowsReportsOfAnotherCollector(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	doc := string(compliance.DefaultFile())
+	e.configure(t, doc)
+	s := snapshotOf(t, mac)
+	d := e.reported(t, s, t0)
+	// The first evaluation fills the cache, the second answers from it.
+	for i := range 2 {
+		if _, err := e.reg.EvaluateAll(ctx, t0.Add(time.Duration(i+1)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, before := e.results(t, d.DeviceID)
+
+	other := &env{reg: registry.OpenTestStore(t, e.store), ca: e.ca, store: e.store, path: e.path}
+	other.configure(t, doc)
+	s2 := registrytest.Clone(t, s)
+	s2.Encryption.System.Encrypted, s2.Encryption.System.Status = wire.No, "off"
+	for i := range s2.Encryption.Volumes {
+		s2.Encryption.Volumes[i].Encrypted, s2.Encryption.Volumes[i].Status = wire.No, "off"
+	}
+	at := t0.Add(time.Hour)
+	if ack := other.apply(t, d, full(t, s2, 2), at); ack.Status != wire.AckApplied {
+		t.Fatalf("report through the other collector: %+v", ack)
+	}
+	state, after := e.results(t, d.DeviceID)
+	if cmp.Equal(before, after) {
+		t.Fatalf("turning encryption off changed no result (%+v); the test needs a change", after)
+	}
+	stats, err := e.reg.EvaluateAll(ctx, at)
+	if err != nil || stats.Devices != 1 || stats.Changed != 0 {
+		t.Errorf("fleet evaluation after the report: %+v, %v; want 1 device, none changed", stats, err)
+	}
+	if gotState, got := e.results(t, d.DeviceID); gotState != state || !cmp.Equal(after, got) {
+		t.Errorf("results after the fleet evaluation: %s %+v, want the report's %s %+v", gotState, got, state, after)
+	}
+	// Back on: the cached facts are the encrypted ones again, and the
+	// fleet evaluation still agrees with the report.
+	if ack := other.apply(t, d, full(t, s, 3), at.Add(time.Minute)); ack.Status != wire.AckApplied {
+		t.Fatalf("third report: %+v", ack)
+	}
+	if stats, err := e.reg.EvaluateAll(ctx, at.Add(time.Minute)); err != nil || stats.Changed != 0 {
+		t.Errorf("fleet evaluation after the third report: %+v, %v; want none changed", stats, err)
+	}
+}
