@@ -36,19 +36,18 @@ type HeartbeatInput struct {
 // to say why.
 func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (wire.HeartbeatAck, error) {
 	var stored string
-	err := func() error {
-		// Queue behind report transactions in Go rather than in SQLite's
-		// busy handler, as every other writer does.
-		r.writeMu.Lock()
-		defer r.writeMu.Unlock()
-		return r.db.QueryRowContext(ctx, `UPDATE devices
+	// Heartbeats share transactions with reports and each other
+	// (WriteGrouped): at 100,000 devices on a 5-minute schedule they
+	// arrive ~330 a second.
+	err := r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE devices
 			SET last_seen = $1, agent_version = CASE WHEN $2 = '' THEN agent_version ELSE $2 END,
 				agent_spool_depth = $3, agent_transport = $4, agent_heartbeat_at = $1
 			WHERE id = $5 AND state <> $6
 				AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = $7 AND c.device_id = devices.id AND c.revoked_at IS NULL)
 			RETURNING last_hash`,
 			fmtTime(in.Now), in.AgentVersion, in.SpoolDepth, in.Transport, in.DeviceID, StateRevoked, in.CertSerial).Scan(&stored)
-	}()
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		// Nothing was written: the certificate or the device is unknown or
 		// revoked. checkCert names which; a certificate that passes it now

@@ -72,7 +72,9 @@ type Registry struct {
 	// That is its only role: what must follow a commit is registered with
 	// Tx.AfterCommit, not timed by waiting for this lock.
 	writeMu sync.Mutex
-	snaps   *snapCache
+	// group queues WriteGrouped's jobs (groupcommit.go).
+	group groupQueue
+	snaps *snapCache
 	// comp is the compliance configuration in force (compliance.go).
 	comp complianceHolder
 	// missingAfter is SetMissingAfter's window in nanoseconds (0: default).

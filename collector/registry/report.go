@@ -113,7 +113,9 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		res := work(rep, nil)
 		pre = &res
 	}
-	err := r.Write(ctx, func(tx *Tx) error {
+	// Reports arrive from many agents at once: they share transactions
+	// (WriteGrouped), each in a savepoint of its own.
+	err := r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
 		// load
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err

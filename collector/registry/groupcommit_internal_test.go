@@ -1,0 +1,176 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWriteGroupedSharesOneTransaction: jobs queued behind a running one
+// run together in one transaction; a failing job leaves none of its rows
+// and does not disturb the others; a job whose caller gave up before it
+// started writes nothing; AfterCommit runs for the jobs that committed
+// only. On both engines (ROSTER_TEST_STORE=postgres).
+func TestWriteGroupedSharesOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+
+	const waiting = 20
+	hold, held := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	txs := map[*sql.Tx][]int{}
+	ran := map[int]bool{}
+	job := func(i int, fail bool) func(context.Context, *Tx) error {
+		return func(ctx context.Context, tx *Tx) error {
+			mu.Lock()
+			txs[tx.Tx] = append(txs[tx.Tx], i)
+			mu.Unlock()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ($1)`, fmt.Sprint(i)); err != nil {
+				return err
+			}
+			tx.AfterCommit(func() { mu.Lock(); ran[i] = true; mu.Unlock() })
+			if i == 0 {
+				close(held)
+				<-hold // the others queue behind this one meanwhile
+			}
+			if fail {
+				return fmt.Errorf("job %d refused", i)
+			}
+			return nil
+		}
+	}
+
+	errs := make([]error, waiting+2)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[0] = r.WriteGrouped(ctx, job(0, false)) }()
+	<-held
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := 1; i <= waiting+1; i++ {
+		c := ctx
+		if i == waiting+1 {
+			c = gone
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = r.WriteGrouped(c, job(i, i%3 == 0)) }()
+	}
+	for {
+		r.group.mu.Lock()
+		n := len(r.group.jobs)
+		r.group.mu.Unlock()
+		if n == waiting+1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	wg.Wait()
+
+	var want []string
+	for i := 0; i <= waiting+1; i++ {
+		switch {
+		case i == waiting+1:
+			if !errors.Is(errs[i], context.Canceled) {
+				t.Errorf("job %d, caller gone before it started: err %v, want context.Canceled", i, errs[i])
+			}
+		case i%3 == 0 && i > 0:
+			if errs[i] == nil || errs[i].Error() != fmt.Sprintf("job %d refused", i) {
+				t.Errorf("job %d: err %v, want its own refusal", i, errs[i])
+			}
+		default:
+			if errs[i] != nil {
+				t.Errorf("job %d: %v", i, errs[i])
+			}
+			want = append(want, fmt.Sprint(i))
+		}
+		if ran[i] != (errs[i] == nil) {
+			t.Errorf("job %d: AfterCommit ran %v, err %v", i, ran[i], errs[i])
+		}
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT k FROM group_commit_test`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v (the refused jobs' rows rolled back, the others kept)", got, want)
+	}
+	// The first job ran alone; the 20 that queued behind it ran in one
+	// transaction (the cancelled one never ran).
+	if len(txs) != 2 {
+		t.Errorf("%d transactions, want 2 (the first job, then the 20 queued behind it): %v", len(txs), txs)
+	}
+	r.group.mu.Lock()
+	defer r.group.mu.Unlock()
+	if r.group.busy || len(r.group.jobs) != 0 {
+		t.Errorf("queue left busy=%v with %d jobs", r.group.busy, len(r.group.jobs))
+	}
+}
+
+// TestWriteGroupedAloneRollsBackWhole: a job running alone that fails
+// leaves nothing (no savepoint is used then: the transaction rolls back).
+func TestWriteGroupedAloneRollsBackWhole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	err = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ('a')`); err != nil {
+			return err
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("err %v, want the job's own", err)
+	}
+	var n int
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM group_commit_test`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d rows left by a refused job", n)
+	}
+	if err := r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ('b')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM group_commit_test`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d rows after one committed job, want 1", n)
+	}
+}
