@@ -112,7 +112,14 @@ type SoftwareHit struct {
 	Source   string `json:"source"`
 }
 
-// SearchSoftware answers "who has X (version Y)" fleet-wide.
+// SearchSoftware answers "who has X (version Y)" fleet-wide, in the order
+// (catalogue id, device number, duplicate counter) its cursor holds.
+//
+// The catalogue's (name, version, ...) index finds the few package
+// versions asked for; then device_software_package is walked from the
+// cursor one catalogue id at a time, so a page reads the rows it returns
+// and no more. (One join ordered by catalogue id read and sorted every
+// hit of a common package before its first page.)
 func (r *Registry) SearchSoftware(ctx context.Context, sq SoftwareQuery, p Page) ([]SoftwareHit, string, error) {
 	if sq.Name == "" {
 		return nil, "", ErrInvalid.Errorf("name is required")
@@ -121,44 +128,80 @@ func (r *Registry) SearchSoftware(ctx context.Context, sq SoftwareQuery, p Page)
 	if err != nil {
 		return nil, "", err
 	}
-	// The catalogue's (name, version, ...) index finds the few package
-	// versions asked for; device_software_package their devices.
-	var q query
-	q.add("c.name = ?", sq.Name)
-	if sq.Version != "" {
-		q.add("c.version = ?", sq.Version)
-	}
-	if sq.Source != "" {
-		q.add("c.source = ?", sq.Source)
-	}
-	q.add("(w.package_id, w.device_num, w.dup) > (?, ?, ?)", after[0], after[1], after[2])
-	limit := p.limit()
-	stmt := `SELECT w.package_id, w.device_num, w.dup, d.id, d.hostname, c.name, c.version, c.arch, c.source
-		FROM software_catalogue c JOIN device_software w ON w.package_id = c.id JOIN devices d ON d.num = w.device_num` +
-		q.sql() + " ORDER BY w.package_id, w.device_num, w.dup" + q.limitArg(limit+1)
-	rows, err := r.db.QueryContext(ctx, stmt, q.args...)
+	cat, err := r.catalogueMatches(ctx, sq, after[0])
 	if err != nil {
 		return nil, "", fmt.Errorf("search software: %w", err)
 	}
-	defer rows.Close()
+	limit := p.limit()
 	out := []SoftwareHit{}
-	var keys [][]int64
-	for rows.Next() {
-		var h SoftwareHit
-		k := make([]int64, 3)
-		if err := rows.Scan(&k[0], &k[1], &k[2], &h.DeviceID, &h.Hostname, &h.Name, &h.Version, &h.Arch, &h.Source); err != nil {
+	var keys [][3]int64
+	for _, c := range cat {
+		from := [2]int64{-1, -1}
+		if c.id == after[0] {
+			from = [2]int64{after[1], after[2]}
+		}
+		rows, err := r.db.QueryContext(ctx, `SELECT w.device_num, w.dup, d.id, d.hostname
+			FROM device_software w JOIN devices d ON d.num = w.device_num
+			WHERE w.package_id = $1 AND (w.device_num, w.dup) > ($2, $3)
+			ORDER BY w.device_num, w.dup LIMIT $4`, c.id, from[0], from[1], limit+1-len(out))
+		if err != nil {
 			return nil, "", fmt.Errorf("search software: %w", err)
 		}
-		out = append(out, h)
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("search software: %w", err)
+		for rows.Next() {
+			h := c.hit
+			k := [3]int64{c.id}
+			if err := rows.Scan(&k[1], &k[2], &h.DeviceID, &h.Hostname); err != nil {
+				rows.Close()
+				return nil, "", fmt.Errorf("search software: %w", err)
+			}
+			out = append(out, h)
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, "", fmt.Errorf("search software: %w", err)
+		}
+		if len(out) > limit {
+			break
+		}
 	}
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = intsCursor("w", keys[limit-1])
+		next = intsCursor("w", keys[limit-1][:])
 	}
 	return out, next, nil
+}
+
+// catalogueHit is a catalogue row "who has" matched, as its hits show it.
+type catalogueHit struct {
+	id  int64
+	hit SoftwareHit
+}
+
+// catalogueMatches are the catalogue rows sq names from id from on, by id.
+func (r *Registry) catalogueMatches(ctx context.Context, sq SoftwareQuery, from int64) ([]catalogueHit, error) {
+	var q query
+	q.add("name = ?", sq.Name)
+	if sq.Version != "" {
+		q.add("version = ?", sq.Version)
+	}
+	if sq.Source != "" {
+		q.add("source = ?", sq.Source)
+	}
+	q.add("id >= ?", from)
+	rows, err := r.db.QueryContext(ctx, `SELECT id, name, version, arch, source FROM software_catalogue`+q.sql()+` ORDER BY id`, q.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []catalogueHit
+	for rows.Next() {
+		var c catalogueHit
+		if err := rows.Scan(&c.id, &c.hit.Name, &c.hit.Version, &c.hit.Arch, &c.hit.Source); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
