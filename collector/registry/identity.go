@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -86,20 +87,15 @@ func findCandidates(ctx context.Context, tx *Tx, id hwID) ([]string, matchBy, er
 // liveConflicts returns the other devices that claim the same hardware
 // identity and are live: not revoked, holding an unrevoked unexpired
 // certificate, and reporting. Two of those are two running agents, which a
-// reinstall never produces but a cloned VM image does.
+// reinstall never produces but a cloned VM image does. It runs on every
+// full report, so it reads only the index entries of id's present fields
+// (liveConflictsQuery).
 func liveConflicts(ctx context.Context, tx *Tx, self string, id hwID, now time.Time) ([]string, error) {
-	if id.Serial == "" && id.UUID == "" && id.MACs == "" {
+	query, args := liveConflictsQuery(self, id, now)
+	if query == "" {
 		return nil, nil
 	}
-	rows, err := tx.QueryContext(ctx, `
-		SELECT d.id FROM devices d
-		WHERE d.id <> $1 AND d.state <> 'revoked' AND d.last_seq > 0
-		  AND ((d.system_serial <> '' AND d.system_serial = $2)
-		    OR (d.system_uuid <> '' AND (d.system_uuid = $3 OR d.system_uuid = $4))
-		    OR (d.macs <> '' AND d.macs = $5))
-		  AND EXISTS (SELECT 1 FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL AND c.not_after > $6)
-		ORDER BY d.id`,
-		self, id.Serial, id.UUID, register.SwapUUID(id.UUID), id.MACs, fmtTime(now))
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -113,4 +109,39 @@ func liveConflicts(ctx context.Context, tx *Tx, self string, id hwID, now time.T
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// liveConflictsQuery is liveConflicts' query with a term for each field id
+// has, and "" when it has none. An absent field gets no term at all: a
+// term comparing a column with an empty value matches nothing (a guard
+// excluded empty columns) yet still walks the index entries of every
+// device without that field, every MAC-less VM or every machine with a
+// placeholder serial, which made each full report cost a share of the
+// whole fleet.
+func liveConflictsQuery(self string, id hwID, now time.Time) (string, []any) {
+	args := []any{self}
+	arg := func(v string) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	var terms []string
+	if id.Serial != "" {
+		terms = append(terms, "d.system_serial = "+arg(id.Serial))
+	}
+	if id.UUID != "" {
+		terms = append(terms, "d.system_uuid = "+arg(id.UUID))
+		if sw := register.SwapUUID(id.UUID); sw != "" && sw != id.UUID {
+			terms = append(terms, "d.system_uuid = "+arg(sw))
+		}
+	}
+	if id.MACs != "" {
+		terms = append(terms, "d.macs = "+arg(id.MACs))
+	}
+	if len(terms) == 0 {
+		return "", nil
+	}
+	return `SELECT d.id FROM devices d
+		WHERE d.id <> $1 AND d.state <> 'revoked' AND d.last_seq > 0 AND (` + strings.Join(terms, " OR ") + `)
+		  AND EXISTS (SELECT 1 FROM certificates c WHERE c.device_id = d.id AND c.revoked_at IS NULL AND c.not_after > ` + arg(fmtTime(now)) + `)
+		ORDER BY d.id`, args
 }
