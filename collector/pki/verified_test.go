@@ -1,10 +1,15 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -56,6 +61,59 @@ func TestVerifiedCerts(t *testing.T) {
 	if _, ok := v.Lookup(&forged, now); ok {
 		t.Error("another certificate with the same serial: got a hit, want a miss")
 	}
+	// The entry depends on the bytes as they were when verified: a cache
+	// that kept the slice would see them change, and would keep the
+	// handshake message they are part of alive.
+	held := *cert
+	held.Raw = bytes.Clone(cert.Raw)
+	v.Add(&held, "dev-1")
+	held.Raw[len(held.Raw)-1] ^= 1
+	if _, ok := v.Lookup(cert, now); !ok {
+		t.Error("the verified bytes, after the caller's copy changed: got a miss, want a hit")
+	}
+	if _, ok := v.Lookup(&held, now); ok {
+		t.Error("the changed bytes: got a hit, want a miss")
+	}
+}
+
+// TestVerifiedCertsMemory: what the cache keeps per device is bounded by
+// its own entry, whatever buffer the certificate was parsed from (a TLS
+// handshake message). Not parallel, so that the heap is this test's alone.
+func TestVerifiedCertsMemory(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	ca, _, err := LoadOrCreate(t.TempDir(), []string{"localhost"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, cert, err := ca.SignClient(csrFor(t, key), "00000000-0000-4000-8000-000000000000", now, ClientValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, message = 20000, 4096
+	v := NewVerifiedCerts()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		buf := make([]byte, message)
+		c := *cert
+		c.Raw = buf[:copy(buf, cert.Raw)]
+		binary.BigEndian.PutUint32(c.Raw[len(c.Raw)-4:], uint32(i)) // distinct bytes
+		c.SerialNumber = big.NewInt(int64(i) + 1)                   // and serials
+		v.Add(&c, fmt.Sprintf("00000000-0000-4000-8000-%012d", i))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("%d bytes of heap per verified certificate", per)
+	if per > 400 {
+		t.Errorf("%d bytes of heap per verified certificate, want at most 400 (each was parsed from a %d-byte message)", per, message)
+	}
+	if _, ok := v.Lookup(cert, now); ok {
+		t.Error("the original certificate was never added: got a hit")
+	}
+	runtime.KeepAlive(v)
 }
 
 // BenchmarkClientCertCheck compares what a check-in's client certificate
