@@ -40,11 +40,15 @@ type ComplianceTransition struct {
 // transitionRows buffers a transaction's transitions and writes them with
 // multi-row INSERTs: a policy change can change a status of every device
 // in one fleet evaluation, where a statement per row would add a round
-// trip (PostgreSQL) or a statement's overhead (SQLite) per row.
+// trip (PostgreSQL) or a statement's overhead (SQLite) per row. Rows are
+// kept as strings and boxed into arguments a chunk at a time, into one
+// reused slice: a fleet evaluation buffers hundreds of thousands.
 type transitionRows struct {
 	at   string
-	args []any
+	rows []transitionRow
 }
+
+type transitionRow struct{ device, policy, status, previous, reason string }
 
 // transitionCols is the number of columns an INSERT names; transitionChunk
 // rows per statement stay far below both engines' parameter limits.
@@ -58,7 +62,7 @@ func newTransitionRows(now time.Time) *transitionRows {
 }
 
 func (w *transitionRows) add(device, policy, status, previous, reason string) {
-	w.args = append(w.args, device, policy, w.at, status, previous, reason)
+	w.rows = append(w.rows, transitionRow{device, policy, status, previous, reason})
 }
 
 // addOutcome adds what an evaluation changed: the status changes the diff
@@ -77,30 +81,49 @@ func (w *transitionRows) addOutcome(o *outcome) {
 // changes of one device and policy at the same instant (an injected clock)
 // keep one row, the later status.
 func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
-	for len(w.args) > 0 {
-		n := min(len(w.args), transitionChunk*transitionCols)
-		var b strings.Builder
-		b.WriteString(`INSERT INTO compliance_transitions (device_id, policy_id, at, status, previous, reason) VALUES `)
-		for i := 0; i < n; i += transitionCols {
-			if i > 0 {
-				b.WriteString(", ")
+	var full string // the statement of a whole chunk, built once
+	args := make([]any, 0, min(len(w.rows), transitionChunk)*transitionCols)
+	for len(w.rows) > 0 {
+		n := min(len(w.rows), transitionChunk)
+		stmt := full
+		if n < transitionChunk || full == "" {
+			stmt = insertTransitions(n)
+			if n == transitionChunk {
+				full = stmt
 			}
-			b.WriteByte('(')
-			for j := range transitionCols {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("$" + strconv.Itoa(i+j+1))
-			}
-			b.WriteByte(')')
 		}
-		b.WriteString(` ON CONFLICT (device_id, policy_id, at) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
-		if _, err := tx.ExecContext(ctx, b.String(), w.args[:n]...); err != nil {
+		args = args[:0]
+		for _, r := range w.rows[:n] {
+			args = append(args, r.device, r.policy, w.at, r.status, r.previous, r.reason)
+		}
+		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("record compliance transitions: %w", err)
 		}
-		w.args = w.args[n:]
+		w.rows = w.rows[n:]
 	}
+	w.rows = nil
 	return nil
+}
+
+// insertTransitions is the INSERT of n transition rows.
+func insertTransitions(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO compliance_transitions (device_id, policy_id, at, status, previous, reason) VALUES `)
+	for i := 0; i < n*transitionCols; i += transitionCols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range transitionCols {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(i+j+1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(` ON CONFLICT (device_id, policy_id, at) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
+	return b.String()
 }
 
 // latestTransitions returns a device's newest status per policy

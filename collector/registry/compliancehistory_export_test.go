@@ -30,7 +30,7 @@ func SeedComplianceHistory(ctx context.Context, r *Registry, devices, policies, 
 		return r.Write(ctx, func(tx *Tx) error {
 			w := newTransitionRows(at)
 			fn(w)
-			rows += len(w.args) / transitionCols
+			rows += len(w.rows)
 			return w.flush(ctx, tx)
 		})
 	}
