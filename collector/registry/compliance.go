@@ -653,9 +653,6 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	}
 	start := time.Now()
 	st := r.compState()
-	if err := r.backfillFacts(ctx); err != nil {
-		return EvalStats{}, err
-	}
 	sw, err := r.softwareIndex(ctx, st.set)
 	if err != nil {
 		return EvalStats{}, err
@@ -880,12 +877,15 @@ func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
 }
 
 // evaluateFleet streams every reported, unrevoked device's stored inputs
-// (facts, last check-in, asset, stored results: one query) to one worker
-// per CPU, which decodes the facts and runs eval while the next rows are
-// read. Facts and stored results whose text is the one the previous
-// evaluation decoded are taken from the cache (evalcache.go) instead. It
-// returns how many devices it saw, the outcomes that changed, in device id
-// order, and the counts of every device's new results.
+// (facts, last check-in, asset, stored results: one query per range of
+// device numbers, one range per CPU read at once) to one worker per CPU,
+// which decodes the facts and runs eval while the next rows are read.
+// Facts and stored results whose text is the one the previous evaluation
+// decoded are taken from the cache (evalcache.go) instead. Devices whose
+// facts are missing or of an older FactsVersion, found by the same read,
+// get facts derived from their snapshot and are read again. It returns
+// how many devices it saw, the outcomes that changed, in device id order,
+// and the counts of every device's new results.
 func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, *fleetCounts, error) {
 	type job struct {
 		d *evalDevice
@@ -938,7 +938,8 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 			}
 		}()
 	}
-	n, err := r.scanFleet(ctx, r.db, "", nil, func(d *evalDevice, facts []byte) {
+	// send is called by every reader at once: last is read-only.
+	send := func(d *evalDevice, facts []byte) {
 		j := job{d: d, factsSum: maphash.Bytes(seed, facts)}
 		if e := last[d.id]; e != nil && e.factsSum == j.factsSum {
 			d.facts = e.facts
@@ -949,7 +950,8 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 			j.facts = bytes.Clone(facts)
 		}
 		jobs <- j
-	})
+	}
+	n, err := r.readFleet(ctx, min(workers, maxFleetReaders), send)
 	close(jobs)
 	wg.Wait()
 	if err == nil {
@@ -973,60 +975,131 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	return n, out, counts[0], nil
 }
 
-// scanFleet reads every reported, unrevoked device's stored inputs and
-// hands each, with its undecoded facts, to fn; cond narrows the devices
-// (" AND d.id IN ($2, …)" with args), "" reads them all. The facts are
-// valid only until fn returns (the row buffer is reused).
-func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args []any, fn func(d *evalDevice, facts []byte)) (int, error) {
-	rows, err := q.QueryContext(ctx, `SELECT d.id, d.last_seen, f.facts, c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''),
-		coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
-		FROM device_facts f JOIN devices d ON d.id = f.device_id LEFT JOIN device_compliance c ON c.device_id = f.device_id`+assetJoin+`
-		WHERE d.state <> $1`+cond, append([]any{StateRevoked}, args...)...)
+// maxFleetReaders caps the fleet evaluation's concurrent reads.
+const maxFleetReaders = 4
+
+// readFleet hands every reported, unrevoked device with current facts to
+// send (see scanFleet), reading k ranges of device numbers at once on as
+// many connections: the engine's row stepping is most of a fleet
+// evaluation's CPU. Devices whose facts are missing or of an older
+// FactsVersion get facts derived from their snapshot (backfillFacts) and
+// are then read by id. It returns how many devices it handed over.
+func (r *Registry) readFleet(ctx context.Context, k int, send func(d *evalDevice, facts []byte)) (int, error) {
+	parts, err := r.fleetParts(ctx, k)
 	if err != nil {
-		return 0, fmt.Errorf("read fleet facts: %w", err)
+		return 0, err
+	}
+	ns := make([]int, len(parts))
+	stale := make([][]string, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ns[i], stale[i], errs[i] = r.scanFleet(ctx, r.db, p.cond, p.args, compliance.FactsVersion, send)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ns {
+		n += m
+	}
+	ids := slices.Concat(stale...)
+	if len(ids) == 0 {
+		return n, nil
+	}
+	if err := r.backfillFacts(ctx, ids); err != nil {
+		return 0, err
+	}
+	for i := 0; i < len(ids); i += evalChunk {
+		chunk := ids[i:min(i+evalChunk, len(ids))]
+		// Facts of any version now: a device whose snapshot could not
+		// give newer ones is judged on the ones it has.
+		m, _, err := r.scanFleet(ctx, r.db, ` AND d.id IN (`+placeholders(2, len(chunk))+`)`, anys(chunk), 0, send)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// fleetPart is a range of device numbers as a condition for scanFleet.
+type fleetPart struct {
+	cond string
+	args []any
+}
+
+// fleetParts splits the devices into k ranges of device numbers of equal
+// width (numbers are given in order of enrolment and never reused, so the
+// ranges hold about as many devices each, and each is read in the order
+// it was stored). Every device has a number (0019's trigger on SQLite, an
+// identity column on PostgreSQL).
+func (r *Registry) fleetParts(ctx context.Context, k int) ([]fleetPart, error) {
+	var lo, hi sql.NullInt64
+	if err := r.db.QueryRowContext(ctx, `SELECT min(num), max(num) FROM devices`).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("read fleet facts: %w", err)
+	}
+	if !lo.Valid || k <= 1 || hi.Int64-lo.Int64 < int64(k) {
+		return []fleetPart{{}}, nil
+	}
+	width := (hi.Int64 - lo.Int64 + 1) / int64(k)
+	parts := []fleetPart{{cond: ` AND d.num < $2`, args: []any{lo.Int64 + width}}}
+	for i := int64(1); i < int64(k)-1; i++ {
+		parts = append(parts, fleetPart{cond: ` AND d.num >= $2 AND d.num < $3`, args: []any{lo.Int64 + i*width, lo.Int64 + (i+1)*width}})
+	}
+	return append(parts, fleetPart{cond: ` AND d.num >= $2`, args: []any{lo.Int64 + int64(k-1)*width}}), nil
+}
+
+// scanFleet reads the stored inputs of every unrevoked device that has
+// facts or has reported (cond narrows them: " AND d.id IN ($2, …)" with
+// args; "" reads them all) and hands each whose facts are of version minV
+// or newer, with its undecoded facts, to fn; it returns how many it
+// handed over and the ids of the others (facts missing or older). The
+// facts are valid only until fn returns (the row buffer is reused).
+func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args []any, minV int, fn func(d *evalDevice, facts []byte)) (int, []string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT d.id, d.last_seen, f.device_id IS NOT NULL, coalesce(f.facts_v, 0), f.facts,
+		c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''), coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
+		FROM devices d LEFT JOIN device_facts f ON f.device_id = d.id LEFT JOIN device_compliance c ON c.device_id = d.id`+assetJoin+`
+		WHERE d.state <> $1 AND (f.device_id IS NOT NULL OR d.last_hash <> '')`+cond, append([]any{StateRevoked}, args...)...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read fleet facts: %w", err)
 	}
 	defer rows.Close()
 	n := 0
+	var stale []string
 	var facts sql.RawBytes
 	for rows.Next() {
 		d := &evalDevice{}
 		var lastSeen string
+		var hasFacts bool
+		var factsV int
 		var asset assetRow
-		if err := rows.Scan(append([]any{&d.id, &lastSeen, &facts, &d.stored, &d.rev, &d.state, &d.results, &d.failing}, asset.dest()...)...); err != nil {
-			return 0, fmt.Errorf("read fleet facts: %w", err)
+		if err := rows.Scan(append([]any{&d.id, &lastSeen, &hasFacts, &factsV, &facts, &d.stored, &d.rev, &d.state, &d.results, &d.failing}, asset.dest()...)...); err != nil {
+			return 0, nil, fmt.Errorf("read fleet facts: %w", err)
+		}
+		if !hasFacts || factsV < minV {
+			stale = append(stale, d.id)
+			continue
 		}
 		d.lastSeen, d.asset = parseTime(lastSeen), asset.facts()
 		fn(d, facts)
 		n++
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read fleet facts: %w", err)
+		return 0, nil, fmt.Errorf("read fleet facts: %w", err)
 	}
-	return n, nil
+	return n, stale, nil
 }
 
 // backfillFacts derives facts from the stored snapshot for devices that
 // reported before facts were stored, or whose facts are of an older
-// FactsVersion. It is a no-op once every device has current facts.
-func (r *Registry) backfillFacts(ctx context.Context) error {
-	rows, err := r.db.QueryContext(ctx, `SELECT d.id FROM devices d LEFT JOIN device_facts f ON f.device_id = d.id
-		WHERE d.last_hash <> '' AND (f.device_id IS NULL OR f.facts_v < $1)`, compliance.FactsVersion)
-	if err != nil {
-		return fmt.Errorf("find devices without facts: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("find devices without facts: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("find devices without facts: %w", err)
-	}
+// FactsVersion (the fleet evaluation's read finds them).
+func (r *Registry) backfillFacts(ctx context.Context, ids []string) error {
 	for _, id := range ids {
 		cs, err := r.loadSnapshot(ctx, r.db, id)
 		if err != nil || cs == nil {

@@ -628,3 +628,64 @@ func TestFleetEvaluationFollowsReportsOfAnotherCollector(t *testing.T) {
 		t.Errorf("fleet evaluation after the third report: %+v, %v; want none changed", stats, err)
 	}
 }
+
+// TestFleetEvaluationBackfillsFacts: a device whose facts are missing (it
+// reported before facts were stored) or of an older version gets facts
+// derived from its stored snapshot during the fleet evaluation, and is
+// evaluated on them, alongside devices whose facts are current.
+func TestFleetEvaluationBackfillsFacts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.configure(t, string(compliance.DefaultFile()))
+	var ids []string
+	for _, name := range []string{mac, debian, "windows/server-2022"} {
+		ids = append(ids, e.reported(t, snapshotOf(t, name), t0).DeviceID)
+	}
+	db := e.rawDB(t)
+	facts := func(id string) (string, int) {
+		t.Helper()
+		var doc string
+		var v int
+		if err := db.QueryRowContext(ctx, `SELECT facts, facts_v FROM device_facts WHERE device_id = $1`, id).Scan(&doc, &v); err != nil {
+			t.Fatalf("facts of %s: %v", id, err)
+		}
+		return doc, v
+	}
+	var want []string
+	results := map[string]map[string]registry.ResultRecord{}
+	for _, id := range ids {
+		doc, _ := facts(id)
+		want = append(want, doc)
+		_, results[id] = e.results(t, id)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM device_facts WHERE device_id = $1`, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE device_facts SET facts = '{}', facts_v = 0 WHERE device_id = $1`, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := e.reg.EvaluateAll(ctx, t0.Add(time.Minute))
+	if err != nil || stats.Devices != len(ids) || stats.Changed != 0 {
+		t.Errorf("fleet evaluation: %+v, %v; want %d devices, none changed", stats, err, len(ids))
+	}
+	for i, id := range ids {
+		doc, v := facts(id)
+		if v != compliance.FactsVersion {
+			t.Errorf("facts of %s are of version %d, want %d", id, v, compliance.FactsVersion)
+		}
+		var got, w compliance.Facts
+		if err := json.Unmarshal([]byte(doc), &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(want[i]), &w); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(w, got); diff != "" {
+			t.Errorf("facts of %s after the fleet evaluation (-report's +now):\n%s", id, diff)
+		}
+		if _, res := e.results(t, id); !cmp.Equal(results[id], res) {
+			t.Errorf("results of %s: %+v, want the report's %+v", id, res, results[id])
+		}
+	}
+}

@@ -103,7 +103,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 			marks[j], args[j] = "$"+strconv.Itoa(j+2), id // $1 is scanFleet's
 		}
 		var decodeErr error
-		_, err := r.scanFleet(ctx, tx, ` AND d.id IN (`+strings.Join(marks, ", ")+`)`, args, func(d *evalDevice, facts []byte) {
+		_, _, err := r.scanFleet(ctx, tx, ` AND d.id IN (`+strings.Join(marks, ", ")+`)`, args, 0, func(d *evalDevice, facts []byte) {
 			if err := json.Unmarshal(facts, &d.facts); err != nil && decodeErr == nil {
 				decodeErr = fmt.Errorf("decode facts of %s: %w", d.id, err)
 			}

@@ -1,0 +1,52 @@
+package registry
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/shared/wire"
+)
+
+// TestFleetPartsCoverTheFleet: the ranges of device numbers the fleet
+// evaluation reads at once hand over every device exactly once, for any
+// number of readers, on the engine under test.
+func TestFleetPartsCoverTheFleet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := OpenTestStore(t, NewTestStore(t))
+	snap := registrytest.Rich(t)
+	if err := SeedFleet(ctx, r, 37, []compliance.Facts{compliance.FactsFromSnapshot(snap)}, [][]wire.Package{nil}, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	if _, _, err := r.scanFleet(ctx, r.db, "", nil, 0, func(d *evalDevice, _ []byte) { all = append(all, d.id) }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(all)
+	if len(all) != 37 {
+		t.Fatalf("one read found %d devices, want 37", len(all))
+	}
+	for k := 1; k <= 6; k++ {
+		parts, err := r.fleetParts(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) != k {
+			t.Errorf("%d readers: %d ranges", k, len(parts))
+		}
+		var got []string
+		for _, p := range parts {
+			if _, _, err := r.scanFleet(ctx, r.db, p.cond, p.args, 0, func(d *evalDevice, _ []byte) { got = append(got, d.id) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(all, got) {
+			t.Errorf("%d readers: the ranges hand over %d devices (%d distinct), want each of the %d once", k, len(got), len(slices.Compact(slices.Clone(got))), len(all))
+		}
+	}
+}
