@@ -128,7 +128,7 @@ fi
 # at the compressed real schedule (make bench-fleet runs the 100,000-device
 # one; 500 devices here, since the enrolment storm runs at ~5/s on 2
 # loaded cores), each beside the previous build where it says so.
-for s in bench-storage.sh bench-reeval.sh; do
+for s in bench-storage.sh bench-reeval.sh bench-enrol.sh; do
   if [ -f "scripts/$s" ]; then
     echo
     bash "scripts/$s"
