@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"database/sql"
@@ -261,5 +262,195 @@ func TestMigrateCompactSoftware(t *testing.T) {
 		if want := len(d.rows) - 2; len(n) != want {
 			t.Errorf("device %s has %d packages after the delta, want %d", d.id, len(n), want)
 		}
+	}
+}
+
+// TestSnapshotSoftwareFromRows reports real captured devices and changes
+// them through full reports and deltas: package changes, a section
+// changed, the software section vanishing and coming back, install dates
+// with an offset, packages sharing a key. After every report the snapshot
+// rebuilt from the database alone (no cache) must be the agent's, byte for
+// byte, and a snapshot whose packages device_software gives back must be
+// stored without them, its deltas without their package lists.
+func TestSnapshotSoftwareFromRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := registrytest.CSR(t)
+	_, secret, err := r.CreateSecret(ctx, "rows", 0, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	offset := time.FixedZone("", 2*3600)
+
+	// stored reads what the database holds for the device: whether the
+	// snapshot left its packages to device_software, and the package
+	// lists its deltas carry.
+	stored := func(t *testing.T, id string) (fromRows bool, deltaPkgs int) {
+		t.Helper()
+		var n int
+		if err := r.db.QueryRowContext(ctx, `SELECT software_rows FROM snapshots WHERE device_id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := r.db.QueryContext(ctx, `SELECT delta, packed FROM snapshot_deltas WHERE device_id = $1`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var doc string
+			var packed []byte
+			if err := rows.Scan(&doc, &packed); err != nil {
+				t.Fatal(err)
+			}
+			if packed == nil {
+				t.Errorf("delta of %s stored unpacked", id)
+			}
+			d, err := unpackJSON[wire.Delta](r.snaps.codec, doc, packed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deltaPkgs += len(d.SoftwareAdded) + len(d.SoftwareRemoved)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1, deltaPkgs
+	}
+
+	type step struct {
+		name string
+		// change makes the next state from the current one
+		change   func(s *wire.Snapshot)
+		full     bool
+		fromRows bool
+	}
+	bump := func(i int) func(s *wire.Snapshot) {
+		return func(s *wire.Snapshot) {
+			s.CollectedAt = s.CollectedAt.Add(time.Hour)
+			p := &s.Software.Packages[i%len(s.Software.Packages)]
+			p.Version += "~rows"
+		}
+	}
+	steps := []step{
+		{name: "full", full: true, fromRows: true, change: func(*wire.Snapshot) {}},
+		{name: "delta upgrading a package", fromRows: true, change: bump(3)},
+		{name: "delta adding and removing", fromRows: true, change: func(s *wire.Snapshot) {
+			s.Software.Packages[0].Name += "-renamed"
+			s.Software.Packages = s.Software.Packages[1:]
+		}},
+		{name: "delta changing hardware", fromRows: true, change: func(s *wire.Snapshot) { s.Hardware.Hostname += "-moved" }},
+		{name: "delta removing the software section", fromRows: true, change: func(s *wire.Snapshot) { s.Software = nil }},
+		{name: "delta bringing it back", fromRows: true, change: func(s *wire.Snapshot) {
+			s.Software = &wire.Software{Packages: []wire.Package{{Name: "rows-test", Version: "1", Source: "deb"}}}
+		}},
+		{name: "delta adding a package installed at +02:00", fromRows: false, change: func(s *wire.Snapshot) {
+			at := time.Date(2026, 10, 1, 12, 0, 0, 0, offset)
+			s.Software.Packages = append(s.Software.Packages, wire.Package{Name: "local-date", Version: "2", Source: "msi", InstallDate: &at})
+		}},
+		{name: "delta on a snapshot stored whole", fromRows: false, change: bump(3)},
+		{name: "full with dates in UTC again", full: true, fromRows: true, change: func(s *wire.Snapshot) {
+			for i := range s.Software.Packages {
+				if d := s.Software.Packages[i].InstallDate; d != nil {
+					u := d.UTC()
+					s.Software.Packages[i].InstallDate = &u
+				}
+			}
+		}},
+		{name: "full with two packages sharing a key", full: true, fromRows: false, change: func(s *wire.Snapshot) {
+			p := s.Software.Packages[0]
+			at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+			p.InstallDate = &at
+			s.Software.Packages = append(s.Software.Packages, p)
+		}},
+	}
+
+	snaps := registrytest.Snapshots(t)
+	var names []string
+	for name, s := range snaps {
+		if s.Hardware != nil && s.Software != nil && len(s.Software.Packages) >= 10 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			cur := registrytest.Clone(t, snaps[name])
+			wire.Canonicalise(cur)
+			res, err := r.Enroll(ctx, EnrollInput{Secret: secret, Identity: wire.IdentityOf(cur), Now: now},
+				func(id string) ([]byte, *x509.Certificate, error) {
+					return ca.SignClient(csr, id, now, pki.ClientValidity)
+				})
+			if err != nil {
+				t.Fatalf("enrol: %v", err)
+			}
+			c, err := pki.ParseCertificatePEM(res.CertPEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prev *wire.Snapshot
+			for k, st := range steps {
+				next := registrytest.Clone(t, cur)
+				st.change(next)
+				wire.Canonicalise(next)
+				rep := &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: uint64(k + 1), Snapshot: next, Hash: registrytest.Hash(t, next)}
+				if !st.full {
+					d, err := wire.Diff(prev, next)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rep = &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, Seq: uint64(k + 1), BaseHash: registrytest.Hash(t, prev), Delta: d, Hash: rep.Hash}
+				}
+				ack, err := r.ApplyReport(ctx, ReportInput{DeviceID: res.DeviceID, CertSerial: pki.SerialHex(c), Report: rep, Now: now.Add(time.Duration(k) * time.Hour)})
+				if err != nil || ack.Status != wire.AckApplied {
+					t.Fatalf("%s: got %v %+v, want applied", st.name, err, ack)
+				}
+				prev, cur = next, next
+				fromRows, deltaPkgs := stored(t, res.DeviceID)
+				if !st.full && fromRows && deltaPkgs != 0 {
+					t.Errorf("%s: the deltas carry %d packages, want none (device_software holds them)", st.name, deltaPkgs)
+				}
+				// what a full report with keys alike or offset dates gives
+				// is what softwareFromRows says; the captures have both
+				want := st.fromRows
+				if st.name == "full" {
+					cs, err := newCanonSnap(next)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want = softwareFromRows(cs, next.Software.Packages)
+				}
+				if fromRows != want {
+					t.Errorf("%s: stored without packages %v, want %v", st.name, fromRows, want)
+				}
+				got, err := r.loadSnapshot(ctx, r.db, res.DeviceID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got == nil {
+					t.Fatalf("%s: the stored snapshot does not rebuild to last_hash", st.name)
+				}
+				gotJSON, err := got.canonical()
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantJSON, err := wire.CanonicalJSON(next)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(gotJSON, wantJSON) {
+					t.Fatalf("%s: rebuilt snapshot (-want +got):\n%s", st.name, cmp.Diff(string(wantJSON), string(gotJSON)))
+				}
+			}
+		})
 	}
 }

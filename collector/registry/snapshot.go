@@ -1,9 +1,13 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/rosterhq/roster/shared/wire"
@@ -56,54 +60,79 @@ func (c snapCodec) unpack(packed []byte) ([]byte, error) {
 }
 
 // loadSnapshot rebuilds a device's latest snapshot from the database: the
-// stored snapshot with the delta chain applied. One statement reads both,
-// so it sees one consistent state even beside a writer. It returns nil when
+// stored snapshot with the delta chain applied. One statement reads the
+// snapshot, its deltas and, when the snapshot was stored without its
+// packages (software_rows), the device's packages from device_software, so
+// it sees one consistent state even beside a writer. It returns nil when
 // the device has no snapshot, or when the rebuilt one does not hash to
 // last_hash (a registry written by something else): the caller then treats
 // the base as unknown, which costs the agent one full report.
 func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (*canonSnap, error) {
-	rows, err := q.QueryContext(ctx, `SELECT 0, s.snapshot, s.packed, d.last_hash FROM snapshots s JOIN devices d ON d.id = s.device_id WHERE s.device_id = $1
-		UNION ALL SELECT id, delta, NULL, '' FROM snapshot_deltas WHERE device_id = $1 ORDER BY 1`, device)
+	// Rows by the first column: -1 a package (any order), 0 the snapshot,
+	// then the deltas in order.
+	rows, err := q.QueryContext(ctx, `SELECT 0, s.snapshot, s.packed, d.last_hash, s.software_rows, '', '', '', '', '', '', NULL
+		FROM snapshots s JOIN devices d ON d.id = s.device_id WHERE s.device_id = $1
+		UNION ALL SELECT id, delta, packed, '', 0, '', '', '', '', '', '', NULL FROM snapshot_deltas WHERE device_id = $1
+		UNION ALL SELECT -1, '', NULL, '', 0, c.source, c.name, c.arch, c.version, c.publisher, c.location, w.install_date
+		FROM snapshots s JOIN devices d ON d.id = s.device_id JOIN device_software w ON w.device_num = d.num JOIN software_catalogue c ON c.id = w.package_id
+		WHERE s.device_id = $1 AND s.software_rows = 1
+		ORDER BY 1`, device)
 	if err != nil {
 		return nil, fmt.Errorf("read stored snapshot: %w", err)
 	}
 	defer rows.Close()
+	// A snapshot stored whole is kept canonical (cs) and each delta
+	// applied to it; one stored without its packages (fromRows) is kept
+	// bare (snap) and takes device_software's packages (pkgs) at the end.
 	var cs *canonSnap
+	var snap *wire.Snapshot
+	var pkgs []wire.Package
+	var fromRows bool
 	var lastHash string
 	for rows.Next() {
 		var id int64
 		var doc, h string
 		var packed []byte
-		if err := rows.Scan(&id, &doc, &packed, &h); err != nil {
+		var swRows int
+		var p wire.Package
+		var inst sql.NullString
+		if err := rows.Scan(&id, &doc, &packed, &h, &swRows, &p.Source, &p.Name, &p.Arch, &p.Version, &p.Publisher, &p.Location, &inst); err != nil {
 			return nil, fmt.Errorf("read stored snapshot: %w", err)
 		}
-		if id == 0 {
-			raw := []byte(doc)
-			if packed != nil {
-				// written since migration 0019; before it, the text
-				if raw, err = r.snaps.codec.unpack(packed); err != nil {
-					return nil, err
-				}
-			}
-			s := new(wire.Snapshot)
-			if err := json.Unmarshal(raw, s); err != nil {
+		switch {
+		case id < 0:
+			p.InstallDate = timePtr(inst)
+			pkgs = append(pkgs, p)
+			continue
+		case id == 0:
+			s, err := unpackJSON[wire.Snapshot](r.snaps.codec, doc, packed)
+			if err != nil {
 				return nil, fmt.Errorf("decode stored snapshot: %w", err)
 			}
-			if cs, err = newCanonSnap(s); err != nil {
+			lastHash, fromRows = h, swRows == 1
+			if fromRows {
+				snap = s
+			} else if cs, err = newCanonSnap(s); err != nil {
 				return nil, err
 			}
-			lastHash = h
 			continue
 		}
-		if cs == nil {
+		if cs == nil && snap == nil {
 			// Deltas without a snapshot to apply them to: nothing to rebuild.
 			break
 		}
-		d := new(wire.Delta)
-		if err := json.Unmarshal([]byte(doc), d); err != nil {
+		d, err := unpackJSON[wire.Delta](r.snaps.codec, doc, packed)
+		if err != nil {
 			return nil, fmt.Errorf("decode stored delta %d: %w", id, err)
 		}
-		if cs, _, err = cs.apply(d); err != nil {
+		if fromRows {
+			// device_software holds the packages after the last delta
+			d.SoftwareAdded, d.SoftwareRemoved = nil, nil
+			snap, err = wire.Apply(snap, d)
+		} else {
+			cs, _, err = cs.apply(d)
+		}
+		if err != nil {
 			r.logger.Warn("stored delta does not apply; the device's next delta will be answered resync", "device_id", device, "delta", id, "err", err)
 			return nil, nil
 		}
@@ -111,14 +140,40 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read stored snapshot: %w", err)
 	}
+	if snap != nil {
+		if snap.Software != nil {
+			slices.SortFunc(pkgs, func(a, b wire.Package) int { return cmpKey(a.Key(), b.Key()) })
+			snap.Software = &wire.Software{Packages: pkgs}
+		}
+		if cs, err = newCanonSnap(snap); err != nil {
+			return nil, err
+		}
+	}
 	if cs == nil {
 		return nil, nil
 	}
 	if cs.hash != lastHash {
-		r.logger.Warn("stored snapshot does not hash to last_hash; the device's next delta will be answered resync", "device_id", device, "hash", cs.hash, "last_hash", lastHash)
+		r.logger.Warn("stored snapshot does not hash to last_hash; the device's next delta will be answered resync", "device_id", device, "hash", cs.hash, "last_hash", lastHash, "software_rows", fromRows)
 		return nil, nil
 	}
 	return cs, nil
+}
+
+// unpackJSON decodes a stored snapshot or delta: packed when the row has
+// it, else the text (rows stored before migrations 0019 and 0020).
+func unpackJSON[T any](c snapCodec, doc string, packed []byte) (*T, error) {
+	raw := []byte(doc)
+	if packed != nil {
+		var err error
+		if raw, err = c.unpack(packed); err != nil {
+			return nil, err
+		}
+	}
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // latestSnapshot is the device's latest snapshot (nil when none): the
@@ -144,23 +199,54 @@ func (r *Registry) latestSnapshot(ctx context.Context, q querier, device, lastHa
 
 // storeSnapshot records the snapshot after a report: the delta appended to
 // the chain, or the whole snapshot when the report was full or the chain is
-// due to be folded; the whole snapshot is stored packed (snapCodec). It returns the chain's new length and size, for the
-// device row.
+// due to be folded. Both are stored packed (snapCodec). A whole snapshot
+// whose packages device_software can give back exactly (softwareFromRows)
+// is stored without them and marked software_rows; the deltas appended to
+// it then leave out their package lists too. It returns the chain's new
+// length and size (the deltas' JSON), for the device row.
 func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, delta *wire.Delta, next *canonSnap, count, size int64) (newCount, newSize int64, err error) {
-	if delta != nil {
-		dj, err := json.Marshal(delta)
+	if delta != nil && count+1 <= maxDeltaChain {
+		var fromRows int
+		if err := tx.QueryRowContext(ctx, `SELECT software_rows FROM snapshots WHERE device_id = $1`, device).Scan(&fromRows); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, fmt.Errorf("read stored snapshot: %w", err)
+		}
+		d := delta
+		if fromRows == 1 {
+			stripped := *delta
+			stripped.SoftwareAdded, stripped.SoftwareRemoved = nil, nil
+			d = &stripped
+		}
+		dj, err := json.Marshal(d)
 		if err != nil {
 			return 0, 0, fmt.Errorf("encode delta: %w", err)
 		}
-		if count+1 <= maxDeltaChain && (size+int64(len(dj)))*maxDeltaFraction <= int64(next.size) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (device_id, delta) VALUES ($1, $2)`, device, string(dj)); err != nil {
+		// A chain on a snapshot without packages must end in packages
+		// device_software gives back; if the delta breaks that, fold.
+		fits := fromRows == 0 || softwareFromRows(next, delta.SoftwareAdded)
+		if fits && (size+int64(len(dj)))*maxDeltaFraction <= int64(next.size) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (device_id, delta, packed) VALUES ($1, '', $2)`, device, codec.pack(dj)); err != nil {
 				return 0, 0, fmt.Errorf("store delta: %w", err)
 			}
 			return count + 1, size + int64(len(dj)), nil
 		}
 	}
-	canon, err := next.canonical()
-	if err != nil {
+	var all []wire.Package
+	if next.snap.Software != nil {
+		all = next.snap.Software.Packages
+	}
+	fromRows := softwareFromRows(next, all)
+	var canon []byte
+	if fromRows {
+		s := *next.snap
+		if s.Software != nil {
+			// present but held by device_software: "packages":null
+			s.Software = &wire.Software{}
+		}
+		canon, err = json.Marshal(&s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("encode snapshot: %w", err)
+		}
+	} else if canon, err = next.canonical(); err != nil {
 		return 0, 0, err
 	}
 	if count > 0 {
@@ -168,9 +254,40 @@ func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, 
 			return 0, 0, fmt.Errorf("fold delta chain: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO snapshots (device_id, snapshot, packed) VALUES ($1, '', $2)
-		ON CONFLICT (device_id) DO UPDATE SET snapshot = '', packed = excluded.packed`, device, codec.pack(canon)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO snapshots (device_id, snapshot, packed, software_rows) VALUES ($1, '', $2, $3)
+		ON CONFLICT (device_id) DO UPDATE SET snapshot = '', packed = excluded.packed, software_rows = excluded.software_rows`, device, codec.pack(canon), boolInt(fromRows)); err != nil {
 		return 0, 0, fmt.Errorf("store snapshot: %w", err)
 	}
 	return 0, 0, nil
+}
+
+// softwareFromRows says whether device_software and the catalogue give
+// back s's packages exactly, so the stored snapshot can leave them out:
+// each key once (canonical order is then the key order; packages sharing
+// a key keep the agent's order, which the rows do not hold) and install
+// dates that read back as the same JSON (stored as UTC text, so an offset
+// other than zero would come back as Z). check are the packages whose
+// dates are checked: all of them, or those a delta added to a snapshot
+// already checked.
+func softwareFromRows(s *canonSnap, check []wire.Package) bool {
+	if s.snap.Software == nil || len(s.snap.Software.Packages) == 0 {
+		return true
+	}
+	if s.pkgJSON == nil {
+		return false
+	}
+	for _, p := range check {
+		if p.InstallDate == nil {
+			continue
+		}
+		a, err := p.InstallDate.MarshalJSON()
+		if err != nil {
+			return false
+		}
+		b, err := parseTime(fmtTime(*p.InstallDate)).MarshalJSON()
+		if err != nil || !bytes.Equal(a, b) {
+			return false
+		}
+	}
+	return true
 }
