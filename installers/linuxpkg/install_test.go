@@ -121,11 +121,14 @@ func TestInstallForReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
 		t.Fatal(err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	// Released by the first cleanup registered, so after the last one: the
+	// purge below runs in a cleanup too and must still hold the lock, or
+	// another package's install test meets dpkg's own lock held by it.
+	t.Cleanup(func() { lock.Close() })
 	if exec.Command("dpkg-query", "-W", Name).Run() == nil {
 		t.Skip("roster-agent is installed on this machine; not touching it")
 	}
