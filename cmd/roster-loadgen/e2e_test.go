@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,13 +31,14 @@ func TestLoadAgainstRealCollector(t *testing.T) {
 	secret := createSecret(t, c)
 	snap := filepath.Join("..", "..", "testdata", "hosts", "linux", "debian12-firecracker-vm", "want.json")
 	const devices = 4
-	for _, kind := range []string{"delta", "full"} {
+	kinds := []string{"delta", "full", KindHeartbeat}
+	for _, kind := range kinds {
 		for _, tr := range []string{"https", "http3"} {
 			t.Run(kind+"/"+tr, func(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				code := run(t.Context(), []string{"--collector", c.URL, "--ca-fingerprint", c.Fingerprint, "--secret", secret,
 					"--devices", "4", "--concurrency", "2", "--duration", "2s", "--kind", kind, "--transport", tr,
-					"--snapshot", snap, "--fleet", kind + "-" + tr, "--json"}, &stdout, &stderr)
+					"--snapshot", snap, "--fleet", kind + "-" + tr, "--collector-pid", strconv.Itoa(c.PID()), "--json"}, &stdout, &stderr)
 				if code != 0 {
 					t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 				}
@@ -47,14 +49,21 @@ func TestLoadAgainstRealCollector(t *testing.T) {
 				if res.Applied == 0 || res.Applied != res.Sent || len(res.Errors) != 0 {
 					t.Errorf("got %d sent, %d applied, errors %v; want all applied and no errors", res.Sent, res.Applied, res.Errors)
 				}
-				if res.Kind != kind || res.Transport != tr || res.Devices != devices || res.RequestBytes <= 0 || res.ResponseBytes <= 0 {
-					t.Errorf("got %+v, want kind %s over %s, %d devices, bytes counted", res, kind, tr, devices)
+				if res.Kind != kind || res.Transport != tr || res.Devices != devices {
+					t.Errorf("got %+v, want kind %s over %s, %d devices", res, kind, tr, devices)
+				}
+				// The collector did the work: its CPU time was read.
+				if res.CollectorCores <= 0 || res.CollectorCPUPerOp <= 0 {
+					t.Errorf("collector CPU %.3f cores, %.3f ms per %s; want both measured", res.CollectorCores, res.CollectorCPUPerOp, kind)
+				}
+				if kind != KindHeartbeat && (res.RequestBytes <= 0 || res.ResponseBytes <= 0) {
+					t.Errorf("got %+v, want the bytes of %s reports counted", res, kind)
 				}
 			})
 		}
 	}
-	// Every run enrolled four machines of its own fleet: sixteen devices,
-	// none mistaken for another (identity_conflict), all active.
+	// Every run enrolled four machines of its own fleet, none mistaken
+	// for another (identity_conflict), all active.
 	var page struct {
 		Items []struct {
 			SystemSerial string `json:"system_serial"`
@@ -71,8 +80,8 @@ func TestLoadAgainstRealCollector(t *testing.T) {
 			}
 		}
 	}
-	if n != 4*devices {
-		t.Errorf("got %d LOADGEN devices, want %d: %+v", n, 4*devices, page.Items)
+	if want := 2 * len(kinds) * devices; n != want {
+		t.Errorf("got %d LOADGEN devices, want %d: %+v", n, want, page.Items)
 	}
 }
 

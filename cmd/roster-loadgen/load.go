@@ -28,7 +28,7 @@ type Options struct {
 	Secret      string
 	Devices     int
 	Duration    time.Duration
-	// Kind is wire.ReportFull or wire.ReportDelta.
+	// Kind is wire.ReportFull, wire.ReportDelta or KindHeartbeat.
 	Kind string
 	// Transport is transport.ModeHTTPS or transport.ModeHTTP3.
 	Transport   string
@@ -36,9 +36,17 @@ type Options struct {
 	Snapshot    *wire.Snapshot
 	// Fleet names this run's machines (deviceSnapshot); runs with the same
 	// name enrol the same machines again.
-	Fleet  string
-	Logger *slog.Logger
+	Fleet string
+	// CollectorPID, when not 0, is the collector process on this machine
+	// whose CPU time over the timed phase the result reports.
+	CollectorPID int
+	Logger       *slog.Logger
 }
+
+// KindHeartbeat is the --kind whose timed phase sends heartbeats instead
+// of reports: each device's last acknowledged hash, as an unchanged
+// agent's heartbeat every five minutes carries.
+const KindHeartbeat = "heartbeat"
 
 // Result is what a run measured. Only the timed phase counts: enrolment
 // and each device's first full report come before it.
@@ -51,7 +59,8 @@ type Result struct {
 	Sent        int            `json:"sent"`
 	Applied     int            `json:"applied"`
 	Errors      map[string]int `json:"errors"`
-	// PerSecond is applied reports per second.
+	// PerSecond is applied reports (or heartbeats answered ok) per
+	// second.
 	PerSecond float64   `json:"reports_per_s"`
 	Latency   Latencies `json:"-"`
 	// RequestBytes and ResponseBytes are per report: the gzip request body
@@ -61,6 +70,13 @@ type Result struct {
 	// RawBytes is the request body before compression.
 	RawBytes     float64 `json:"raw_request_bytes_per_report"`
 	SetupSeconds float64 `json:"setup_seconds"`
+	// CollectorCores is the collector's CPU time over the timed phase
+	// divided by its length, and CollectorCPUPerOp that CPU time in
+	// milliseconds per applied report or heartbeat: a cost per request
+	// that other work on the machine changes less than a rate (both 0
+	// without Options.CollectorPID).
+	CollectorCores    float64 `json:"collector_cores,omitempty"`
+	CollectorCPUPerOp float64 `json:"collector_cpu_ms_per_op,omitempty"`
 }
 
 // device is one simulated agent.
@@ -121,6 +137,12 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 
 	conc := min(opt.Concurrency, len(devs))
 	tallies := make([]*tally, conc)
+	var cpu0 time.Duration
+	if opt.CollectorPID != 0 {
+		if cpu0, _, err = procUsage(opt.CollectorPID); err != nil {
+			return Result{}, err
+		}
+	}
 	deadline := time.Now().Add(opt.Duration)
 	begin := time.Now()
 	var wg sync.WaitGroup
@@ -135,6 +157,10 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 		wg.Go(func() {
 			zw := gzip.NewWriter(nil)
 			for n := 0; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
+				if opt.Kind == KindHeartbeat {
+					beat(ctx, mine[n%len(mine)], tallies[w])
+					continue
+				}
 				send(ctx, mine[n%len(mine)], opt.Kind, zw, tallies[w])
 			}
 		})
@@ -143,6 +169,14 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 	elapsed := time.Since(begin)
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
+	}
+	var cpu time.Duration
+	if opt.CollectorPID != 0 {
+		cpu1, _, err := procUsage(opt.CollectorPID)
+		if err != nil {
+			return Result{}, err
+		}
+		cpu = cpu1 - cpu0
 	}
 	all := newTally()
 	for _, t := range tallies {
@@ -153,6 +187,12 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 		Seconds: elapsed.Seconds(), Sent: all.sent, Applied: all.applied, Errors: all.errors,
 		PerSecond: float64(all.applied) / elapsed.Seconds(), Latency: summarise(all.latencies),
 		SetupSeconds: setup.Seconds(),
+	}
+	if opt.CollectorPID != 0 {
+		res.CollectorCores = cpu.Seconds() / elapsed.Seconds()
+		if all.applied > 0 {
+			res.CollectorCPUPerOp = float64(cpu.Microseconds()) / 1000 / float64(all.applied)
+		}
 	}
 	if all.sent > 0 {
 		res.RequestBytes = float64(all.reqBytes) / float64(all.sent)
@@ -251,6 +291,27 @@ func enrolDevice(ctx context.Context, opt Options, host string, enroller *transp
 		return nil, err
 	}
 	return &device{index: i, plan: p, client: client}, nil
+}
+
+// beat sends d's heartbeat with the hash of its last applied report; an
+// answer other than ok (resync) is counted as an error.
+func beat(ctx context.Context, d *device, t *tally) {
+	hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: d.plan.states[d.state].AgentVersion,
+		LastSeq: d.seq, LastHash: d.plan.hashes[d.state]}
+	t.sent++
+	var ack wire.HeartbeatAck
+	began := time.Now()
+	_, err := d.client.PostSmallJSON(ctx, HeartbeatPath, hb, &ack)
+	lat := time.Since(began)
+	switch {
+	case err != nil:
+		t.errors[failureKind(err)]++
+	case ack.Status != wire.HeartbeatOK:
+		t.errors["heartbeat_"+ack.Status]++
+	default:
+		t.applied++
+		t.latencies = append(t.latencies, lat)
+	}
 }
 
 // send sends d's next report: the other state, as a delta when kind is

@@ -46,11 +46,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opt.Secret, "secret", "", "enrolment `secret` (needs at least --devices uses)")
 	fs.IntVar(&opt.Devices, "devices", 50, "simulated `devices`")
 	fs.DurationVar(&opt.Duration, "duration", 10*time.Second, "timed phase `length`")
-	fs.StringVar(&opt.Kind, "kind", wire.ReportDelta, "report `kind`: full or delta")
+	fs.StringVar(&opt.Kind, "kind", wire.ReportDelta, "what the timed phase sends (`kind`): full or delta reports, or heartbeat")
 	fs.StringVar(&opt.Transport, "transport", transport.ModeHTTPS, "`transport`: https or http3")
 	fs.IntVar(&opt.Concurrency, "concurrency", 8, "reports in flight at once")
 	fs.StringVar(&snapFile, "snapshot", "", "snapshot JSON `file` the devices derive from (default: this machine's live inventory)")
 	fs.BoolVar(&asJSON, "json", false, "print the figures as JSON")
+	fs.IntVar(&opt.CollectorPID, "collector-pid", 0, "collector process `id` on this machine whose CPU time per request to report")
 	fs.StringVar(&opt.Fleet, "fleet", "", "`name` of this run's simulated machines (letters, digits, '-'); default a random one, so every run enrols machines of its own")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,8 +113,8 @@ func validate(opt Options) error {
 		return fmt.Errorf("--concurrency %d: want 1 to %d", opt.Concurrency, maxConcurrency)
 	case opt.Duration <= 0 || opt.Duration > maxDuration:
 		return fmt.Errorf("--duration %v: want more than 0 and at most %v", opt.Duration, maxDuration)
-	case opt.Kind != wire.ReportFull && opt.Kind != wire.ReportDelta:
-		return fmt.Errorf("--kind %q: want full or delta", opt.Kind)
+	case opt.Kind != wire.ReportFull && opt.Kind != wire.ReportDelta && opt.Kind != KindHeartbeat:
+		return fmt.Errorf("--kind %q: want full, delta or heartbeat", opt.Kind)
 	case opt.Transport != transport.ModeHTTPS && opt.Transport != transport.ModeHTTP3:
 		return fmt.Errorf("--transport %q: want https or http3", opt.Transport)
 	case len(opt.Fleet) > 32 || strings.ContainsFunc(opt.Fleet, func(c rune) bool {
@@ -201,5 +202,8 @@ bytes per report  request %.0f (gzip; %.0f raw), response %.0f
 		r.Sent, r.Applied, strings.Join(errs, " "), r.PerSecond,
 		ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max),
 		r.RequestBytes, r.RawBytes, r.ResponseBytes)
+	if err == nil && r.CollectorCores > 0 {
+		_, err = fmt.Fprintf(w, "collector CPU     %.2f cores, %.3f ms per %s\n", r.CollectorCores, r.CollectorCPUPerOp, r.Kind)
+	}
 	return err
 }
