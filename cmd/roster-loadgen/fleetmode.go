@@ -10,7 +10,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +67,10 @@ type FleetOptions struct {
 	PIDs        []int
 	DB          []string
 	SampleEvery time.Duration
+	// MemProfile, when set, is the file the load generator's own heap
+	// profile is written to at the end of the storm (what a simulated
+	// device holds).
+	MemProfile string
 }
 
 // KindResult is one kind of request's figures in one phase.
@@ -253,6 +260,12 @@ func Fleet(ctx context.Context, opt FleetOptions) (FleetResult, error) {
 	stormSecs := time.Since(began).Seconds()
 	res.StormEnd = stormSecs
 	res.Storm = storm.result(stormSecs)
+	if opt.MemProfile != "" {
+		if err := writeHeapProfile(opt.MemProfile); err != nil {
+			stopSampling()
+			return res, err
+		}
+	}
 	if ctx.Err() != nil {
 		stopSampling()
 		return res, ctx.Err()
@@ -502,6 +515,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&pids, "collector-pid", "collector process `id` to sample CPU and RSS of (repeatable)")
 	fs.Var(&dbPaths, "db", "database file or directory `path` whose size to sample (repeatable)")
 	fs.DurationVar(&opt.SampleEvery, "sample-every", time.Second, "sampling `interval`")
+	fs.StringVar(&opt.MemProfile, "memprofile", "", "write the load generator's heap profile to `file` at the end of the storm")
 	fs.StringVar(&opt.Fleet, "fleet", "", "`name` of this run's simulated machines; default a random one")
 	seed := fs.Uint64("seed", 1, "random `seed`")
 	fs.BoolVar(&asJSON, "json", false, "print the figures as JSON")
@@ -656,4 +670,22 @@ func writeFleetText(w io.Writer, r FleetResult) {
 	}
 	fmt.Fprintf(w, "database: %.1f MiB, %.0f bytes per device\n", float64(r.DBBytes)/(1<<20), r.DBPerDev)
 	fmt.Fprintf(w, "verdict: %s\n", r.Verdict)
+}
+
+// writeHeapProfile writes this process's live heap, after a collection,
+// to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return nil
 }

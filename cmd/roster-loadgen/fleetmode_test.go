@@ -11,6 +11,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/rosterhq/roster/cmd/roster-collector/collectortest"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // TestFleetAgainstRealCollector runs the fleet mode small against the real
@@ -82,5 +83,26 @@ func TestFleetAgainstRealCollector(t *testing.T) {
 	}
 	if n != devices || applied != res.Applied || seqs != res.Applied {
 		t.Errorf("registry: %d devices, %d reports applied, last sequences summing to %d; loadgen: %d devices, %d applied", n, applied, seqs, devices, res.Applied)
+	}
+}
+
+// TestPopPendingLetsGoOfSentReports pins that a sent report is not kept
+// alive by the spool's backing array: every enrolled device would
+// otherwise hold its first full inventory for the whole run.
+func TestPopPendingLetsGoOfSentReports(t *testing.T) {
+	t.Parallel()
+	first, second := &wire.Report{Seq: 1}, &wire.Report{Seq: 2}
+	spool := []*wire.Report{first, second}
+	d := &fleetDevice{pending: spool}
+	d.popPending()
+	if spool[0] != nil {
+		t.Error("the sent report is still referenced from the spool's array")
+	}
+	if len(d.pending) != 1 || d.pending[0] != second {
+		t.Fatalf("got spool %v, want the second report alone", d.pending)
+	}
+	d.popPending()
+	if spool[1] != nil || d.pending != nil {
+		t.Errorf("got spool %v and array %v, want both let go of", d.pending, spool)
 	}
 }
