@@ -61,6 +61,68 @@ type oldDevice struct {
 	rows []Package
 }
 
+// capturedHosts are the captured hosts with hardware and software (at
+// least two, else the test is skipped), by name, and enrol, which enrols
+// one as a device of r.
+func capturedHosts(t *testing.T, r *Registry, now time.Time) ([]string, map[string]*wire.Snapshot, func(*wire.Snapshot) oldDevice) {
+	t.Helper()
+	ctx := context.Background()
+	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, _ := registrytest.CSR(t)
+	_, secret, err := r.CreateSecret(ctx, "migrate", 0, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	snaps := registrytest.Snapshots(t)
+	for name, s := range snaps {
+		if s.Hardware != nil && s.Software != nil && len(s.Software.Packages) >= 10 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	if len(names) < 2 {
+		t.Skipf("need two captured hosts with software, have %v", names)
+	}
+	enrol := func(s *wire.Snapshot) oldDevice {
+		t.Helper()
+		res, err := r.Enroll(ctx, EnrollInput{Secret: secret, Identity: wire.IdentityOf(s), Now: now},
+			func(id string) ([]byte, *x509.Certificate, error) {
+				return ca.SignClient(csr, id, now, pki.ClientValidity)
+			})
+		if err != nil {
+			t.Fatalf("enrol %s: %v", s.Hardware.Hostname, err)
+		}
+		c, err := pki.ParseCertificatePEM(res.CertPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return oldDevice{id: res.DeviceID, serial: pki.SerialHex(c)}
+	}
+	return names, snaps, enrol
+}
+
+// allSoftware is every package of a device, through pages of limit.
+func allSoftware(t *testing.T, r *Registry, device string, limit int) []Package {
+	t.Helper()
+	var got []Package
+	cursor := ""
+	for {
+		page, next, err := r.DeviceSoftware(context.Background(), device, Page{Limit: limit, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if next == "" {
+			return got
+		}
+		cursor = next
+	}
+}
+
 // TestMigrateCompactSoftware stores real devices the way the code before
 // migration 0019 did (software rows by device id, the snapshot as text
 // with a delta chain), migrates, and checks every read of them: each
@@ -79,44 +141,15 @@ func TestMigrateCompactSoftware(t *testing.T) {
 	t.Cleanup(func() { r.Close() })
 	migrateUpTo(t, r, 18)
 
-	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, _ := registrytest.CSR(t)
-	_, secret, err := r.CreateSecret(ctx, "migrate", 0, 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	names, snaps, enrol := capturedHosts(t, r, now)
 	var devs []oldDevice
-	var names []string
-	snaps := registrytest.Snapshots(t)
-	for name, s := range snaps {
-		if s.Hardware != nil && s.Software != nil && len(s.Software.Packages) >= 10 {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	if len(names) < 2 {
-		t.Skipf("need two captured hosts with software, have %v", names)
-	}
 	for _, name := range names {
 		base := registrytest.Clone(t, snaps[name])
 		cur := registrytest.Clone(t, base)
 		cur.Software.Packages[len(cur.Software.Packages)/2].Version += "+migrate1"
-		res, err := r.Enroll(ctx, EnrollInput{Secret: secret, Identity: wire.IdentityOf(base), Now: now},
-			func(id string) ([]byte, *x509.Certificate, error) {
-				return ca.SignClient(csr, id, now, pki.ClientValidity)
-			})
-		if err != nil {
-			t.Fatalf("enrol %s: %v", name, err)
-		}
-		c, err := pki.ParseCertificatePEM(res.CertPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := oldDevice{id: res.DeviceID, serial: pki.SerialHex(c), cur: cur}
+		d := enrol(base)
+		d.cur = cur
 		canon, err := wire.CanonicalJSON(base)
 		if err != nil {
 			t.Fatal(err)
@@ -157,7 +190,18 @@ func TestMigrateCompactSoftware(t *testing.T) {
 	if _, err := r.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	checkMigratedSoftware(t, r, devs, now)
+}
 
+// checkMigratedSoftware checks every software read of devices stored by
+// an earlier schema, after migrating: each device's packages page by
+// page, who-has search, the device filter, the fleet-wide and per-device
+// pattern matches, and that the stored snapshot still rebuilds to
+// last_hash, so the device's next delta (removing its first package)
+// applies instead of costing a resync.
+func checkMigratedSoftware(t *testing.T, r *Registry, devs []oldDevice, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
 	sortPkgs := func(l []Package) {
 		slices.SortFunc(l, func(a, b Package) int {
 			return strings.Compare(fmt.Sprint(a.Source, a.Name, a.Arch, a.Version, a.Publisher, a.InstallDate), fmt.Sprint(b.Source, b.Name, b.Arch, b.Version, b.Publisher, b.InstallDate))
@@ -165,19 +209,7 @@ func TestMigrateCompactSoftware(t *testing.T) {
 	}
 	for _, d := range devs {
 		// every package, through pages of 7
-		var got []Package
-		cursor := ""
-		for {
-			page, next, err := r.DeviceSoftware(ctx, d.id, Page{Limit: 7, Cursor: cursor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, page...)
-			if next == "" {
-				break
-			}
-			cursor = next
-		}
+		got := allSoftware(t, r, d.id, 7)
 		want := slices.Clone(d.rows)
 		sortPkgs(want)
 		sortPkgs(got)
@@ -258,11 +290,195 @@ func TestMigrateCompactSoftware(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// the removed package's rows (one of them the duplicate) are gone
-		if want := len(d.rows) - 2; len(n) != want {
+		// the removed package's rows (with its duplicates) are gone
+		gone := d.cur.Software.Packages[0]
+		want := 0
+		for _, q := range d.rows {
+			if q.Name != gone.Name || q.Version != gone.Version || q.Arch != gone.Arch || q.Source != gone.Source {
+				want++
+			}
+		}
+		if len(n) != want {
 			t.Errorf("device %s has %d packages after the delta, want %d", d.id, len(n), want)
 		}
 	}
+}
+
+// TestMigratePackedSoftware stores real captured devices the way the code
+// before migration 0021 did (device_software rows in device order with
+// their install dates, the snapshot without its packages where the rows
+// give them back, whole where a date has an offset), reads them with that
+// code's queries, migrates, and checks that every read gives the same
+// answer in the same order: each device's software pages, who has a
+// package every device has, and the checks of checkMigratedSoftware.
+// (Duplicate rows through 0021 are TestMigrateCompactSoftware's.)
+func TestMigratePackedSoftware(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := OpenStore(ctx, NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	migrateUpTo(t, r, packedSoftwareMigration-1)
+
+	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	names, snaps, enrol := capturedHosts(t, r, now)
+	// common is a package every device gets, for who-has across devices
+	common := snaps[names[0]].Software.Packages[1]
+	common.InstallDate = nil
+	var devs []oldDevice
+	dated := 0
+	for i, name := range names {
+		cur := registrytest.Clone(t, snaps[name])
+		cur.Software.Packages[len(cur.Software.Packages)/2].Version += "+migrate21"
+		if i > 0 {
+			cur.Software.Packages = append(cur.Software.Packages, common)
+		}
+		if i > 0 {
+			// install dates (the captured Linux hosts have none): to the
+			// nanosecond, and on the last device one with an offset, which
+			// the rows keep as UTC (its snapshot is then stored whole)
+			for k := range cur.Software.Packages {
+				if k%3 == 0 {
+					d := now.Add(-time.Duration(k)*time.Minute - 123456789)
+					if k == 3 && i == len(names)-1 {
+						d = d.In(time.FixedZone("", 2*3600))
+					}
+					cur.Software.Packages[k].InstallDate = &d
+				}
+			}
+		}
+		canon, err := wire.CanonicalJSON(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur, err = registrytest.Decode(canon); err != nil {
+			t.Fatal(err)
+		}
+		d := enrol(cur)
+		d.cur = cur
+		cs, err := newCanonSnap(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.write(ctx, func(tx *sql.Tx) error {
+			var num int64
+			if err := tx.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = $1`, d.id).Scan(&num); err != nil {
+				return err
+			}
+			dups := map[int64]int64{}
+			for _, p := range cur.Software.Packages {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO software_catalogue (name, version, source, arch, publisher, location) VALUES ($1, $2, $3, $4, $5, $6)
+					ON CONFLICT (name, version, source, arch, publisher, location) DO NOTHING`, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location); err != nil {
+					return err
+				}
+				var id int64
+				if err := tx.QueryRowContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND publisher = $5 AND location = $6`,
+					p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location).Scan(&id); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO device_software (device_num, package_id, dup, install_date) VALUES ($1, $2, $3, $4)`, num, id, dups[id], nullTime(p.InstallDate)); err != nil {
+					return err
+				}
+				dups[id]++
+				if p.InstallDate != nil {
+					dated++
+				}
+				d.rows = append(d.rows, Package{Name: p.Name, Version: p.Version, Arch: p.Arch, Source: p.Source, Publisher: p.Publisher, InstallDate: storedDate(p.InstallDate)})
+			}
+			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, cs, 0, 0); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = 2, last_hash = $1, software_count = $2 WHERE id = $3`, cs.hash, len(cur.Software.Packages), d.id)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("store %s as 0020 did: %v", name, err)
+		}
+		devs = append(devs, d)
+	}
+	if dated == 0 {
+		t.Fatal("no captured package has an install date; the migration of dates is untested")
+	}
+
+	// the reads as the code before 0021 made them
+	type hit struct{ device, version string }
+	pages := map[string][]Package{}
+	for _, d := range devs {
+		rows, err := r.db.QueryContext(ctx, `SELECT c.name, c.version, c.arch, c.source, c.publisher, w.install_date
+			FROM device_software w JOIN software_catalogue c ON c.id = w.package_id
+			WHERE w.device_num = (SELECT num FROM devices WHERE id = $1) ORDER BY w.package_id, w.dup`, d.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var p Package
+			var inst sql.NullString
+			if err := rows.Scan(&p.Name, &p.Version, &p.Arch, &p.Source, &p.Publisher, &inst); err != nil {
+				t.Fatal(err)
+			}
+			p.InstallDate = timePtr(inst)
+			pages[d.id] = append(pages[d.id], p)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	var whoHas []hit
+	rows, err := r.db.QueryContext(ctx, `SELECT d.id, c.version FROM software_catalogue c JOIN device_software w ON w.package_id = c.id JOIN devices d ON d.num = w.device_num
+		WHERE c.name = $1 ORDER BY c.id, w.device_num, w.dup`, common.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var h hit
+		if err := rows.Scan(&h.device, &h.version); err != nil {
+			t.Fatal(err)
+		}
+		whoHas = append(whoHas, h)
+	}
+	rows.Close()
+	if len(whoHas) < len(devs) {
+		t.Fatalf("who has %s before migrating: %d devices, want at least %d", common.Name, len(whoHas), len(devs))
+	}
+
+	if _, err := r.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, d := range devs {
+		if diff := cmp.Diff(pages[d.id], allSoftware(t, r, d.id, 5)); diff != "" {
+			t.Errorf("software pages of %s, before and after migrating (-before +after):\n%s", d.id, diff)
+		}
+	}
+	var gotWho []hit
+	cursor := ""
+	for {
+		page, next, err := r.SearchSoftware(ctx, SoftwareQuery{Name: common.Name}, Page{Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range page {
+			gotWho = append(gotWho, hit{h.DeviceID, h.Version})
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if diff := cmp.Diff(whoHas, gotWho, cmp.AllowUnexported(hit{})); diff != "" {
+		t.Errorf("who has %s, before and after migrating (-before +after):\n%s", common.Name, diff)
+	}
+	var left int
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM device_packages`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != len(devs) {
+		t.Errorf("device_packages holds %d devices, want %d", left, len(devs))
+	}
+	checkMigratedSoftware(t, r, devs, now)
 }
 
 // TestSnapshotSoftwareFromRows reports real captured devices and changes

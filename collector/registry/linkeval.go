@@ -180,24 +180,26 @@ type deviceSoftware struct {
 }
 
 func (v deviceSoftware) Match(pattern string) ([]wire.Package, error) {
-	rows, err := v.q.QueryContext(v.ctx, `SELECT c.source, c.name, c.arch, c.version, c.publisher FROM device_software w JOIN software_catalogue c ON c.id = w.package_id
-		WHERE w.device_num = (SELECT num FROM devices WHERE id = $1) AND lower(c.name) LIKE lower($2) ESCAPE '\'`,
-		v.device, softwareLike(pattern))
+	var num int64
+	if err := v.q.QueryRowContext(v.ctx, `SELECT num FROM devices WHERE id = $1`, v.device).Scan(&num); err != nil {
+		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
+	}
+	es, err := deviceEntries(v.ctx, v.q, num)
 	if err != nil {
 		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
 	}
-	defer rows.Close()
+	pkgs, err := entryPackages(v.ctx, v.q, es)
+	if err != nil {
+		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
+	}
 	var out []wire.Package
-	for rows.Next() {
-		var p wire.Package
-		if err := rows.Scan(&p.Source, &p.Name, &p.Arch, &p.Version, &p.Publisher); err != nil {
-			return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
-		}
+	for _, p := range pkgs {
 		if compliance.MatchPattern(pattern, p.Name) {
+			p.InstallDate, p.Location = nil, ""
 			out = append(out, p)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // softwareLike turns a policy's software pattern (* and ?) into the LIKE

@@ -315,13 +315,14 @@ const retiredWhere = `d.last_seen < $1 AND (
 	OR EXISTS (SELECT 1 FROM asset_links l JOIN assets a ON a.id = l.asset_id WHERE l.device_id = d.id
 	 AND a.status IN ('` + assetcsv.StatusDecommissioned + `', '` + assetcsv.StatusDisposed + `') AND ` + assetStatusSince + ` < $1))
 	AND (EXISTS (SELECT 1 FROM snapshots s WHERE s.device_id = d.id) OR EXISTS (SELECT 1 FROM device_facts f WHERE f.device_id = d.id)
-	 OR EXISTS (SELECT 1 FROM device_software w WHERE w.device_num = d.num) OR EXISTS (SELECT 1 FROM snapshot_deltas sd WHERE sd.device_id = d.id))`
+	 OR EXISTS (SELECT 1 FROM device_packages w WHERE w.device_num = d.num) OR EXISTS (SELECT 1 FROM snapshot_deltas sd WHERE sd.device_id = d.id))`
 
 // retiredTables are what a retired device ($1) loses: its rows of each
-// table (unaliased columns), device_software's by its device number.
+// table (unaliased columns), device_packages' by its device number; its
+// device_software rows go with them (deleteSoftware).
 func retiredTables() []itemRows {
 	return []itemRows{
-		{"device_software", `device_num = (SELECT num FROM devices WHERE id = $1)`},
+		{"device_packages", `device_num = (SELECT num FROM devices WHERE id = $1)`},
 		{"snapshot_deltas", `device_id = $1`}, {"snapshots", `device_id = $1`}, {"device_facts", `device_id = $1`},
 	}
 }
@@ -337,6 +338,14 @@ func (k *kindPurge) retired(ctx context.Context) error {
 	}
 	ts := fmtTime(k.now)
 	return k.eachItem(ctx, sel, "d.id", func(tx *Tx, id string, tables map[string]int64) error {
+		var num int64
+		if err := tx.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = $1`, id).Scan(&num); err != nil {
+			return fmt.Errorf("purge software of device %s: %w", id, err)
+		}
+		// counted as device_packages rows below, as the dry run counts
+		if err := deleteSoftware(ctx, tx, num); err != nil {
+			return err
+		}
 		for _, t := range retiredTables() {
 			res, err := tx.ExecContext(ctx, `DELETE FROM `+t.table+` WHERE `+t.where, id)
 			if err != nil {

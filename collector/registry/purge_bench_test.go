@@ -23,6 +23,14 @@ import (
 func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) error {
 	ago := func(d float64) string { return fmtTime(now.Add(-time.Duration(d * float64(24*time.Hour)))) }
 	id := func(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+	es := make([]pkgEntry, 300)
+	for k := range es {
+		es[k].id = int64(k + 1)
+	}
+	packed300, err := packEntries(es)
+	if err != nil {
+		return err
+	}
 	// seed runs fn(exec, i) for i in [0, n) in transactions of perTx,
 	// with the statements named in stmts.
 	seed := func(what string, count, perTx int, stmts map[string]string, fn func(exec func(string, ...any) (int64, error), i int) error) error {
@@ -59,15 +67,16 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 		}
 		return nil
 	}
-	err := seed("devices", n, 500, map[string]string{
+	err = seed("devices", n, 500, map[string]string{
 		"dev": `INSERT INTO devices (id, hostname, system_serial, first_seen, last_seen, enrolled_at, last_hash, state)
 			VALUES ($1, $2, $3, $4, $5, $4, 'sha256:seed', $6)`,
 		"cert":  `INSERT INTO certificates (serial, device_id, issued_at, not_after, revoked_at) VALUES ($1, $2, $3, $3, $4)`,
 		"snap":  `INSERT INTO snapshots (device_id, snapshot) VALUES ($1, '{}')`,
 		"facts": `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, '{}', 1)`,
 		"cat":   `INSERT INTO software_catalogue (source, name, version) VALUES ('deb', $1, '1.0') ON CONFLICT DO NOTHING`,
-		"sw": `INSERT INTO device_software (device_num, package_id)
-			SELECT d.num, c.id FROM devices d, software_catalogue c WHERE d.id = $1 AND c.name = $2 AND c.version = '1.0' AND c.source = 'deb'`,
+		"sw": `INSERT INTO device_software (package_id, device_num)
+			SELECT c.id, d.num FROM devices d, software_catalogue c WHERE d.id = $1 AND c.name = $2 AND c.version = '1.0' AND c.source = 'deb'`,
+		"pkgs": `INSERT INTO device_packages (device_num, packed) SELECT num, $2 FROM devices WHERE id = $1`,
 		"asset": `INSERT INTO assets (id, asset_tag, tag_key, owner, owner_email, status, created_at, updated_at)
 			VALUES ($1, $2, $2, $3, $4, $5, $6, $6)`,
 		"link": `INSERT INTO asset_links (asset_id, device_id, how, linked_at) VALUES ($1, $2, 'system_serial', $3)`,
@@ -97,6 +106,10 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 				if _, err := exec("sw", id(i), fmt.Sprintf("pkg-%d", k)); err != nil {
 					return err
 				}
+			}
+			// the first retired device added pkg-0 … pkg-299 as catalogue ids 1 … 300
+			if _, err := exec("pkgs", id(i), packed300); err != nil {
+				return err
 			}
 		}
 		status := "in_service"

@@ -443,64 +443,6 @@ func factsOf(s *wire.Snapshot) facts {
 	return f
 }
 
-// replaceSoftware makes the device's device_software rows equal to snap's
-// packages, touching only the keys whose packages changed. A package
-// version new to the fleet is added to the catalogue first.
-func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, newBy map[wire.PackageKey][]wire.Package) error {
-	if !first && len(oldBy) == 0 && len(newBy) == 0 {
-		return nil
-	}
-	del, err := tx.PrepareContext(ctx, `DELETE FROM device_software WHERE device_num = $1
-		AND package_id IN (SELECT id FROM software_catalogue WHERE name = $2 AND version = $3 AND source = $4 AND arch = $5 AND location = $6)`)
-	if err != nil {
-		return fmt.Errorf("replace software: %w", err)
-	}
-	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id, dup, install_date) VALUES ($1, $2, $3, $4)`)
-	if err != nil {
-		return fmt.Errorf("replace software: %w", err)
-	}
-	defer ins.Close()
-	cat, err := newCatalogue(ctx, tx)
-	if err != nil {
-		return err
-	}
-	defer cat.close()
-	if first {
-		// No snapshot yet: rows left by an earlier enrolment's reports are
-		// not trustworthy, start from nothing.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM device_software WHERE device_num = $1`, num); err != nil {
-			return fmt.Errorf("replace software: %w", err)
-		}
-	}
-	for k, ops := range oldBy {
-		if nps, ok := newBy[k]; ok && samePackages(ops, nps) {
-			continue
-		}
-		if _, err := del.ExecContext(ctx, num, k.Name, k.Version, k.Source, k.Arch, k.Location); err != nil {
-			return fmt.Errorf("replace software: %w", err)
-		}
-	}
-	for k, nps := range newBy {
-		if ops, ok := oldBy[k]; ok && samePackages(ops, nps) {
-			continue
-		}
-		// entries alike but for the install date count up from 0
-		dups := map[int64]int64{}
-		for _, p := range nps {
-			id, err := cat.id(ctx, p)
-			if err != nil {
-				return err
-			}
-			if _, err := ins.ExecContext(ctx, num, id, dups[id], nullTime(p.InstallDate)); err != nil {
-				return fmt.Errorf("replace software: %w", err)
-			}
-			dups[id]++
-		}
-	}
-	return nil
-}
-
 // catalogue finds or adds software_catalogue rows within a transaction.
 type catalogue struct {
 	get, add *sql.Stmt

@@ -255,6 +255,77 @@ func afterMigration(ctx context.Context, tx *sql.Tx, version int) error {
 		return backfillSearchKeys(ctx, tx)
 	case compactMigration:
 		return packSnapshots(ctx, tx, newSnapCodec())
+	case packedSoftwareMigration:
+		return packDeviceSoftware(ctx, tx)
+	}
+	return nil
+}
+
+// packedSoftwareMigration is the migration that adds device_packages.
+const packedSoftwareMigration = 21
+
+// packDeviceSoftware fills device_packages from device_software's rows,
+// a batch of devices at a time (PostgreSQL reads a statement's rows
+// before the next), numbering duplicates as the migration's SQL did, then
+// puts device_software_by_package in device_software's place.
+func packDeviceSoftware(ctx context.Context, tx *sql.Tx) error {
+	const batch = 256
+	after := int64(-1)
+	for {
+		var lastN sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(num) FROM (SELECT num FROM devices WHERE num > $1 ORDER BY num LIMIT $2) b`, after, batch).Scan(&lastN); err != nil {
+			return fmt.Errorf("pack device software: %w", err)
+		}
+		if !lastN.Valid {
+			break
+		}
+		last := lastN.Int64
+		rows, err := tx.QueryContext(ctx, `SELECT device_num, package_id, install_date FROM device_software
+			WHERE device_num > $1 AND device_num <= $2 ORDER BY device_num, package_id, dup`, after, last)
+		if err != nil {
+			return fmt.Errorf("pack device software: %w", err)
+		}
+		byDevice := map[int64][]pkgEntry{}
+		var nums []int64
+		for rows.Next() {
+			var num, id int64
+			var inst sql.NullString
+			if err := rows.Scan(&num, &id, &inst); err != nil {
+				rows.Close()
+				return fmt.Errorf("pack device software: %w", err)
+			}
+			es := byDevice[num]
+			if es == nil {
+				nums = append(nums, num)
+			}
+			e := pkgEntry{id: id, date: timePtr(inst)}
+			if n := len(es); n > 0 && es[n-1].id == id {
+				e.dup = es[n-1].dup + 1
+			}
+			byDevice[num] = append(es, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("pack device software: %w", err)
+		}
+		for _, num := range nums {
+			packed, err := packEntries(byDevice[num])
+			if err != nil {
+				return fmt.Errorf("pack device software of device %d: %w", num, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO device_packages (device_num, packed) VALUES ($1, $2)`, num, packed); err != nil {
+				return fmt.Errorf("pack device software of device %d: %w", num, err)
+			}
+		}
+		after = last
+	}
+	for _, stmt := range []string{
+		`DROP TABLE device_software`,
+		`ALTER TABLE device_software_by_package RENAME TO device_software`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("pack device software: %w", err)
+		}
 	}
 	return nil
 }

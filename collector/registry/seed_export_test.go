@@ -45,30 +45,59 @@ func SeedFleet(ctx context.Context, r *Registry, n int, facts []compliance.Facts
 				return err
 			}
 			defer cat.Close()
-			sw, err := tx.PrepareContext(ctx, `INSERT INTO device_software (device_num, package_id)
-				SELECT d.num, c.id FROM devices d, software_catalogue c
-				WHERE d.id = $1 AND c.name = $2 AND c.version = $3 AND c.source = $4 AND c.arch = $5 AND c.publisher = '' AND c.location = ''
-				ON CONFLICT DO NOTHING`)
+			catID, err := tx.PrepareContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND publisher = '' AND location = ''`)
+			if err != nil {
+				return err
+			}
+			defer catID.Close()
+			sw, err := tx.PrepareContext(ctx, `INSERT INTO device_software (package_id, device_num) VALUES ($1, $2) ON CONFLICT DO NOTHING`)
 			if err != nil {
 				return err
 			}
 			defer sw.Close()
+			packed, err := tx.PrepareContext(ctx, `INSERT INTO device_packages (device_num, packed) VALUES ($1, $2)`)
+			if err != nil {
+				return err
+			}
+			defer packed.Close()
 			for i := start; i < min(start+batch, n); i++ {
 				id := uuid.NewString()
 				f := facts[i%len(facts)]
 				if _, err := dev.ExecContext(ctx, id, fmt.Sprintf("host-%06d", i), f.Device.Platform, ts); err != nil {
 					return err
 				}
+				var num int64
+				if err := tx.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = $1`, id).Scan(&num); err != nil {
+					return err
+				}
 				if _, err := fc.ExecContext(ctx, id, enc[i%len(facts)], compliance.FactsVersion); err != nil {
 					return err
 				}
+				var es []pkgEntry
+				seen := map[int64]bool{}
 				for _, p := range pkgs[i%len(pkgs)] {
 					if _, err := cat.ExecContext(ctx, p.Source, p.Name, p.Arch, p.Version); err != nil {
 						return err
 					}
-					if _, err := sw.ExecContext(ctx, id, p.Name, p.Version, p.Source, p.Arch); err != nil {
+					var pid int64
+					if err := catID.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch).Scan(&pid); err != nil {
 						return err
 					}
+					if seen[pid] {
+						continue
+					}
+					seen[pid] = true
+					es = append(es, pkgEntry{id: pid})
+					if _, err := sw.ExecContext(ctx, pid, num); err != nil {
+						return err
+					}
+				}
+				b, err := packEntries(es)
+				if err != nil {
+					return err
+				}
+				if _, err := packed.ExecContext(ctx, num, b); err != nil {
+					return err
 				}
 			}
 			return nil

@@ -70,11 +70,11 @@ func (c snapCodec) unpack(packed []byte) ([]byte, error) {
 func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (*canonSnap, error) {
 	// Rows by the first column: -1 a package (any order), 0 the snapshot,
 	// then the deltas in order.
-	rows, err := q.QueryContext(ctx, `SELECT 0, s.snapshot, s.packed, d.last_hash, s.software_rows, '', '', '', '', '', '', NULL
+	rows, err := q.QueryContext(ctx, `SELECT 0, s.snapshot, s.packed, d.last_hash, s.software_rows
 		FROM snapshots s JOIN devices d ON d.id = s.device_id WHERE s.device_id = $1
-		UNION ALL SELECT id, delta, packed, '', 0, '', '', '', '', '', '', NULL FROM snapshot_deltas WHERE device_id = $1
-		UNION ALL SELECT -1, '', NULL, '', 0, c.source, c.name, c.arch, c.version, c.publisher, c.location, w.install_date
-		FROM snapshots s JOIN devices d ON d.id = s.device_id JOIN device_software w ON w.device_num = d.num JOIN software_catalogue c ON c.id = w.package_id
+		UNION ALL SELECT id, delta, packed, '', 0 FROM snapshot_deltas WHERE device_id = $1
+		UNION ALL SELECT -1, '', p.packed, '', 0
+		FROM snapshots s JOIN devices d ON d.id = s.device_id JOIN device_packages p ON p.device_num = d.num
 		WHERE s.device_id = $1 AND s.software_rows = 1
 		ORDER BY 1`, device)
 	if err != nil {
@@ -86,7 +86,7 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 	// bare (snap) and takes device_software's packages (pkgs) at the end.
 	var cs *canonSnap
 	var snap *wire.Snapshot
-	var pkgs []wire.Package
+	var entries []pkgEntry
 	var fromRows bool
 	var lastHash string
 	for rows.Next() {
@@ -94,15 +94,14 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 		var doc, h string
 		var packed []byte
 		var swRows int
-		var p wire.Package
-		var inst sql.NullString
-		if err := rows.Scan(&id, &doc, &packed, &h, &swRows, &p.Source, &p.Name, &p.Arch, &p.Version, &p.Publisher, &p.Location, &inst); err != nil {
+		if err := rows.Scan(&id, &doc, &packed, &h, &swRows); err != nil {
 			return nil, fmt.Errorf("read stored snapshot: %w", err)
 		}
 		switch {
 		case id < 0:
-			p.InstallDate = timePtr(inst)
-			pkgs = append(pkgs, p)
+			if entries, err = unpackEntries(packed); err != nil {
+				return nil, fmt.Errorf("read stored snapshot: %w", err)
+			}
 			continue
 		case id == 0:
 			s, err := unpackJSON[wire.Snapshot](r.snaps.codec, doc, packed)
@@ -140,8 +139,15 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read stored snapshot: %w", err)
 	}
+	rows.Close()
 	if snap != nil {
 		if snap.Software != nil {
+			// The catalogue rows of the entries read above: they never
+			// change, so this second read agrees with the first.
+			pkgs, err := entryPackages(ctx, q, entries)
+			if err != nil {
+				return nil, fmt.Errorf("read stored snapshot: %w", err)
+			}
 			slices.SortFunc(pkgs, func(a, b wire.Package) int { return cmpKey(a.Key(), b.Key()) })
 			snap.Software = &wire.Software{Packages: pkgs}
 		}

@@ -437,6 +437,7 @@ var cloned = map[string][]string{
 	"history": nil, "reports_applied": nil, "snapshots": nil, "snapshot_deltas": nil,
 	"device_facts": nil, "device_compliance": nil, "enrolments": nil, "search_keys": nil,
 	"compliance_transitions": nil, "software": nil, "device_software": nil,
+	"device_packages": nil,
 }
 
 // clone copies the stored devices' rows until there are n devices.
@@ -467,7 +468,7 @@ func clone(ctx context.Context, path string, n int) error {
 			if err := rows.Scan(&name, &typ, &pk, &npk); err != nil {
 				return nil, err
 			}
-			if pk > 0 && npk == 1 && strings.EqualFold(typ, "INTEGER") {
+			if pk > 0 && npk == 1 && strings.EqualFold(typ, "INTEGER") && name != "device_num" {
 				continue // the rowid: a new one
 			}
 			out = append(out, [2]string{name, typ})
@@ -518,7 +519,7 @@ func clone(ctx context.Context, path string, n int) error {
 		switch t {
 		case "devices":
 			join = "JOIN clone_map m ON m.old_id = x.id"
-		case "device_software":
+		case "device_software", "device_packages":
 			join = "JOIN clone_map m ON m.old_num = x.device_num"
 		}
 		stmts[t] = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s x %s", t, strings.Join(names, ", "), strings.Join(exprs, ", "), t, join)
