@@ -61,7 +61,7 @@ func (r *Registry) emit(ctx context.Context, tx *Tx, st *complianceState, evs []
 		return 0, fmt.Errorf("record events: %w", err)
 	}
 	defer ins.Close()
-	var del *sql.Stmt
+	var del *Stmt
 	queued := 0
 	for _, ev := range evs {
 		if ev.ID == "" {

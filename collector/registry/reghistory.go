@@ -53,7 +53,7 @@ type RegisterEntry struct {
 // historyWriter records register history in a transaction.
 type historyWriter struct {
 	ctx   context.Context
-	stmt  *sql.Stmt
+	stmt  *Stmt
 	actor Actor
 	at    string
 }

@@ -445,7 +445,7 @@ func factsOf(s *wire.Snapshot) facts {
 
 // catalogue finds or adds software_catalogue rows within a transaction.
 type catalogue struct {
-	get, add *sql.Stmt
+	get, add *Stmt
 }
 
 func newCatalogue(ctx context.Context, tx *Tx) (*catalogue, error) {
