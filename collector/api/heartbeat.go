@@ -23,7 +23,8 @@ const maxAgentVersion = 128
 
 // heartbeat is POST /api/v1/agent/heartbeat: every agent calls it every
 // few minutes, so it costs one small body and one UPDATE, which also checks
-// the certificate (a refused certificate is told apart only then).
+// the certificate (a refused certificate is told apart only then) and says
+// whether wipe commands may be waiting (only then are they read).
 func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	reject := func(err error) {
 		ae := s.fail(w, r, err)
@@ -43,7 +44,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		reject(ae)
 		return
 	}
-	ack, err := s.reg.Heartbeat(r.Context(), registry.HeartbeatInput{
+	ack, commands, err := s.reg.Heartbeat(r.Context(), registry.HeartbeatInput{
 		DeviceID: device, CertSerial: serial, AgentVersion: hb.AgentVersion, LastHash: hb.LastHash,
 		SpoolDepth: hb.SpoolDepth, Transport: r.Proto, Now: s.now(),
 	})
@@ -52,7 +53,9 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ack.Schedule = s.schedule
-	ack.Commands = s.pendingCommands(r.Context(), device, serial)
+	if commands {
+		ack.Commands = s.pendingCommands(r.Context(), device, serial)
+	}
 	s.metrics.Heartbeat(ack.Status)
 	s.logger.Debug("heartbeat", "device_id", device, "status", ack.Status, "last_seq", hb.LastSeq, "spool_depth", hb.SpoolDepth)
 	writeJSON(w, http.StatusOK, ack)

@@ -33,20 +33,22 @@ type HeartbeatInput struct {
 // the device has not reported yet. Every agent calls it every few minutes,
 // so it is one UPDATE that checks the certificate, writes the row and reads
 // the stored hash at once; only a refused heartbeat costs a second query,
-// to say why.
-func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (wire.HeartbeatAck, error) {
+// to say why. commands says whether the device has wipe requests its
+// check-in acts on (checkInWipes): only then need the caller ask
+// WipeCheckIn, a query that cost more than the heartbeat's own write.
+func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (ack wire.HeartbeatAck, commands bool, err error) {
 	var stored string
 	// Heartbeats share transactions with reports and each other
 	// (WriteGrouped): at 100,000 devices on a 5-minute schedule they
 	// arrive ~330 a second.
-	err := r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+	err = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
 		return tx.QueryRowContext(ctx, `UPDATE devices
 			SET last_seen = $1, agent_version = CASE WHEN $2 = '' THEN agent_version ELSE $2 END,
 				agent_spool_depth = $3, agent_transport = $4, agent_heartbeat_at = $1
 			WHERE id = $5 AND state <> $6
 				AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = $7 AND c.device_id = devices.id AND c.revoked_at IS NULL)
-			RETURNING last_hash`,
-			fmtTime(in.Now), in.AgentVersion, in.SpoolDepth, in.Transport, in.DeviceID, StateRevoked, in.CertSerial).Scan(&stored)
+			RETURNING last_hash, EXISTS (SELECT 1 FROM wipe_requests w WHERE w.device_id = devices.id AND `+checkInWipes+`)`,
+			fmtTime(in.Now), in.AgentVersion, in.SpoolDepth, in.Transport, in.DeviceID, StateRevoked, in.CertSerial).Scan(&stored, &commands)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		// Nothing was written: the certificate or the device is unknown or
@@ -57,11 +59,11 @@ func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (wire.Heart
 		}
 	}
 	if err != nil {
-		return wire.HeartbeatAck{}, fmt.Errorf("record heartbeat: %w", err)
+		return wire.HeartbeatAck{}, false, fmt.Errorf("record heartbeat: %w", err)
 	}
-	ack := wire.HeartbeatAck{Status: wire.HeartbeatOK, DeviceID: in.DeviceID}
+	ack = wire.HeartbeatAck{Status: wire.HeartbeatOK, DeviceID: in.DeviceID}
 	if stored == "" || stored != in.LastHash {
 		ack.Status = wire.HeartbeatResync
 	}
-	return ack, nil
+	return ack, commands, nil
 }

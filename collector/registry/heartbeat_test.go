@@ -29,7 +29,8 @@ func TestHeartbeat(t *testing.T) {
 		if in.Transport == "" {
 			in.Transport = "HTTP/3.0"
 		}
-		return e.reg.Heartbeat(ctx, in)
+		ack, _, err := e.reg.Heartbeat(ctx, in)
+		return ack, err
 	}
 	// unchanged checks that the heartbeat at now touched last_seen and
 	// agent_version only: same rows everywhere, same history, same device
@@ -143,7 +144,7 @@ func TestHeartbeatRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			counts := e.counts(t)
-			_, err = e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: tc.device, CertSerial: tc.serial, AgentVersion: "9.9", Now: t0.Add(time.Hour)})
+			_, _, err = e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: tc.device, CertSerial: tc.serial, AgentVersion: "9.9", Now: t0.Add(time.Hour)})
 			if !errors.Is(err, registry.ErrCertificateRevoked) {
 				t.Errorf("got %v, want ErrCertificateRevoked", err)
 			}
@@ -177,7 +178,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		now = now.Add(time.Second)
-		ack, err := e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: d.DeviceID, CertSerial: d.serial, AgentVersion: "1.0", LastHash: hash, Now: now})
+		ack, _, err := e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: d.DeviceID, CertSerial: d.serial, AgentVersion: "1.0", LastHash: hash, Now: now})
 		if err != nil || ack.Status != wire.HeartbeatOK {
 			b.Fatalf("%v %+v", err, ack)
 		}

@@ -582,6 +582,12 @@ func (p PendingWipe) Command() wire.Command {
 		Wipe: &wire.WipeCommand{Method: "crypto_erase", Ticket: p.Ticket}}
 }
 
+// checkInWipes is the condition on wipe_requests (as w) for the requests a
+// device's check-in acts on: an agent wipe waiting to be sent, or a
+// completed wipe waiting to be verified by the device's re-enrolment.
+// WipeCheckIn reads them; a heartbeat only asks whether there are any.
+const checkInWipes = `((w.state = '` + WipeRequested + `' AND w.method = '` + WipeMethodAgent + `') OR (w.state = '` + WipeCompleted + `' AND w.reenrolled_at IS NOT NULL))`
+
 // WipeCheckIn is called after a device's report or heartbeat: it returns
 // the wipe commands waiting for the device that may go to the certificate
 // serial it presented (until the agent says it has them; see
@@ -590,9 +596,8 @@ func (p PendingWipe) Command() wire.Command {
 // there is something to verify.
 func (r *Registry) WipeCheckIn(ctx context.Context, device, serial string, now time.Time) ([]PendingWipe, error) {
 	now = now.UTC()
-	rows, err := r.db.QueryContext(ctx, `SELECT id, state, nonce, ticket, issued_at, deadline, reenrolled_at FROM wipe_requests
-		WHERE device_id = $1 AND ((state = $2 AND method = $3) OR (state = $4 AND reenrolled_at IS NOT NULL)) ORDER BY created_at`,
-		device, WipeRequested, WipeMethodAgent, WipeCompleted)
+	rows, err := r.db.QueryContext(ctx, `SELECT id, state, nonce, ticket, issued_at, deadline, reenrolled_at FROM wipe_requests w
+		WHERE device_id = $1 AND `+checkInWipes+` ORDER BY created_at`, device)
 	if err != nil {
 		return nil, fmt.Errorf("wipe check-in: %w", err)
 	}

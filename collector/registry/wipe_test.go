@@ -505,3 +505,50 @@ func hasFlag(flags []registry.Flag, name, severity string) bool {
 	}
 	return false
 }
+
+// TestHeartbeatSaysWhenCheckInHasWork pins the heartbeat's commands answer
+// to what WipeCheckIn finds: true exactly while an agent wipe waits to be
+// sent or a completed wipe waits for its verification, so the API may skip
+// WipeCheckIn when it is false.
+func TestHeartbeatSaysWhenCheckInHasWork(t *testing.T) {
+	t.Parallel()
+	f := newWipeFixture(t)
+	ctx := context.Background()
+	beat := func(t *testing.T, d enrolled, at time.Time, want bool) {
+		t.Helper()
+		_, commands, err := f.e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: d.DeviceID, CertSerial: d.serial, Now: at})
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		pending, err := f.e.reg.WipeCheckIn(ctx, d.DeviceID, d.serial, at)
+		if err != nil {
+			t.Fatalf("check-in: %v", err)
+		}
+		if commands != want {
+			t.Errorf("heartbeat says commands %v, want %v (check-in then sent %d)", commands, want, len(pending))
+		}
+	}
+	beat(t, f.dev, t0.Add(time.Minute), false)
+
+	w := f.start(t, registry.WipeStart{Ref: "WS-1"})
+	at := t0.Add(2 * time.Hour)
+	beat(t, f.dev, at, true)
+	if _, err := f.status(w.ID, wire.CommandDelivered, nil, at); err != nil {
+		t.Fatal(err)
+	}
+	beat(t, f.dev, at, false)
+
+	// Completed, then the same hardware re-enrols and reports: the next
+	// check-in verifies the wipe, and the one after has nothing to do.
+	if _, err := f.status(w.ID, wire.CommandCompleted, erased(0), at); err != nil {
+		t.Fatal(err)
+	}
+	reAt := at.Add(48 * time.Hour)
+	again := f.e.enroll(t, f.e.secret(t), wire.IdentityOf(f.snap), reAt)
+	f.e.apply(t, again, full(t, cloneSnap(t, f.snap), 1), reAt.Add(time.Minute))
+	beat(t, again, reAt.Add(2*time.Minute), true)
+	if got, _ := f.e.reg.Wipe(ctx, w.ID); got.State != registry.WipeVerified {
+		t.Fatalf("after the check-in the wipe is %s, want verified", got.State)
+	}
+	beat(t, again, reAt.Add(3*time.Minute), false)
+}
