@@ -62,6 +62,8 @@ type usagePoint struct {
 	CPU     []float64 `json:"cpu_cores"`
 	RSS     []int64   `json:"rss_bytes"`
 	DBBytes int64     `json:"db_bytes"`
+	// Self is the load generator's own RSS.
+	Self int64 `json:"load_generator_rss_bytes"`
 }
 
 // sampleUsage samples pids and the database every interval until ctx
@@ -82,6 +84,7 @@ func sampleUsage(ctx context.Context, pids []int, db []string, every time.Durati
 			return out
 		case now := <-t.C:
 			pt := usagePoint{At: now.Sub(start).Seconds(), CPU: make([]float64, len(pids)), RSS: make([]int64, len(pids)), DBBytes: pathBytes(db)}
+			_, pt.Self, _ = procUsage(os.Getpid())
 			for i, p := range pids {
 				cpu, rss, err := procUsage(p)
 				if err != nil {
