@@ -118,3 +118,21 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return b
 }
+
+// BenchmarkDecodeReport decodes the largest real full report (gunzip and
+// strict JSON), the API's share of a full report's CPU.
+func BenchmarkDecodeReport(b *testing.B) {
+	var body []byte
+	for _, r := range realReports(b) {
+		if len(r) > len(body) {
+			body = r
+		}
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ae := decodeReport(bytes.NewReader(body), 64<<20, 256<<20); ae != nil {
+			b.Fatal(ae)
+		}
+	}
+}
