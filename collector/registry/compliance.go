@@ -896,6 +896,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	last, seed := r.comp.cache.begin()
 	jobs := make(chan job, 512)
 	workers := max(1, runtime.GOMAXPROCS(0))
+	room := r.comp.cache.room(workers)
 	found := make([][]outcome, workers)
 	counts := make([]*fleetCounts, workers)
 	entries := make([]map[string]*evalEntry, workers)
@@ -934,7 +935,9 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 				} else {
 					e.resultsSum = maphash.String(seed, j.d.results)
 				}
-				entries[w][j.d.id] = e
+				if len(entries[w]) < room {
+					entries[w][j.d.id] = e
+				}
 			}
 		}()
 	}
