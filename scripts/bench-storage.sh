@@ -11,7 +11,11 @@
 # agents do (750 real packages each from the captured hosts, a full
 # report, a second one with three packages swapped, a delta), the rest are
 # copies of their rows (scripts/benchstorage: clone), then VACUUM and
-# SQLite's dbstat. The load average is printed: others share the machine.
+# SQLite's dbstat. Then the reads of one device that a fleet of copies
+# does not exercise (rebuilding a snapshot the cache lost, a policy
+# pattern on one device's packages: collector/registry's
+# BenchmarkLoadSnapshot and BenchmarkDeviceSoftwareMatch), the two builds
+# alternating. The load average is printed: others share the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -67,4 +71,18 @@ for b in base new; do
   echo
   echo "-- $b: reads (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   "$work/bench-$b" -phase query -db "$work/$b/reg.db" -root "$root"
+done
+
+# the one-device benchmarks: this tree's file in both (the base's
+# deviceSoftware has no catalogue cache to hand over)
+cp collector/registry/snapshot_bench_internal_test.go "$basetree/collector/registry/"
+sed -i 's/, cat: r.snaps.cat, db: r.db}/}/' "$basetree/collector/registry/snapshot_bench_internal_test.go"
+for round in 1 2; do
+  for b in base new; do
+    dir=$root
+    [ "$b" = base ] && dir=$basetree
+    echo
+    echo "-- $b, round $round: one device's reads (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    (cd "$dir" && go test -run '^$' -bench 'BenchmarkLoadSnapshot$|BenchmarkDeviceSoftwareMatch$' -benchtime 200x ./collector/registry/ | grep '^Benchmark')
+  done
 done

@@ -15,6 +15,9 @@ type snapCache struct {
 	// codec packs the snapshots stored in the database; it sits here
 	// because the cache is the registry's one holder of snapshot state.
 	codec snapCodec
+	// cat keeps software catalogue rows (software.go); it sits here for
+	// the same reason
+	cat   *catalogueCache
 	mu    sync.Mutex
 	max   int
 	size  int
@@ -26,7 +29,7 @@ type snapCache struct {
 const defaultCacheBytes = 64 << 20
 
 func newSnapCache(max int) *snapCache {
-	return &snapCache{max: max, items: map[string]*canonSnap{}, codec: newSnapCodec()}
+	return &snapCache{max: max, items: map[string]*canonSnap{}, codec: newSnapCodec(), cat: newCatalogueCache()}
 }
 
 // get returns the device's snapshot if it is the one with hash.

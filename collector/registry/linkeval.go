@@ -148,7 +148,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		} else if mine, err = exceptionsFor(ctx, tx, d.id, d.asset, now); err != nil {
 			return err
 		}
-		o, err := diffResults(d, st.set.Evaluate(d.input(deviceSoftware{ctx: ctx, q: tx, device: d.id}, mine, now)))
+		o, err := diffResults(d, st.set.Evaluate(d.input(deviceSoftware{ctx: ctx, q: tx, device: d.id, cat: r.snaps.cat, db: r.db}, mine, now)))
 		if err != nil {
 			return err
 		}
@@ -177,18 +177,17 @@ type deviceSoftware struct {
 	ctx    context.Context
 	q      querier
 	device string
+	// the catalogue cache and the pool that fills it (may be nil)
+	cat *catalogueCache
+	db  querier
 }
 
 func (v deviceSoftware) Match(pattern string) ([]wire.Package, error) {
-	var num int64
-	if err := v.q.QueryRowContext(v.ctx, `SELECT num FROM devices WHERE id = $1`, v.device).Scan(&num); err != nil {
-		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
-	}
-	es, err := deviceEntries(v.ctx, v.q, num)
+	es, err := deviceEntriesByID(v.ctx, v.q, v.device)
 	if err != nil {
 		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
 	}
-	pkgs, err := entryPackages(v.ctx, v.q, es)
+	pkgs, err := entryPackages(v.ctx, v.q, v.cat, v.db, es)
 	if err != nil {
 		return nil, fmt.Errorf("match software %q of %s: %w", pattern, v.device, err)
 	}

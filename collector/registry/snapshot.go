@@ -144,7 +144,7 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 		if snap.Software != nil {
 			// The catalogue rows of the entries read above: they never
 			// change, so this second read agrees with the first.
-			pkgs, err := entryPackages(ctx, q, entries)
+			pkgs, err := r.devicePackages(ctx, q, entries)
 			if err != nil {
 				return nil, fmt.Errorf("read stored snapshot: %w", err)
 			}

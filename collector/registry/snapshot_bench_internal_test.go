@@ -18,6 +18,35 @@ import (
 // (a restart, another collector), and what the device pages read.
 func BenchmarkLoadSnapshot(b *testing.B) {
 	ctx := context.Background()
+	r, device := benchReportedDevice(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		cs, err := r.loadSnapshot(ctx, r.db, device)
+		if err != nil || cs == nil {
+			b.Fatalf("got %v %v, want the snapshot", cs, err)
+		}
+	}
+}
+
+// BenchmarkDeviceSoftwareMatch matches a policy's software pattern on one
+// device's packages, as a register change evaluates the devices it
+// links (linkeval.go), on the device of BenchmarkLoadSnapshot.
+func BenchmarkDeviceSoftwareMatch(b *testing.B) {
+	ctx := context.Background()
+	r, device := benchReportedDevice(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (deviceSoftware{ctx: ctx, q: r.db, device: device, cat: r.snaps.cat, db: r.db}).Match("lib*"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchReportedDevice is a registry holding one device that reported the
+// captured host with the most packages in full, then a delta upgrading
+// one package.
+func benchReportedDevice(b *testing.B) (*Registry, string) {
+	ctx := context.Background()
 	r, err := OpenAndMigrate(ctx, NewTestStore(b), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -68,11 +97,5 @@ func BenchmarkLoadSnapshot(b *testing.B) {
 			b.Fatalf("report %d: %v %+v", rep.Seq, err, ack)
 		}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		cs, err := r.loadSnapshot(ctx, r.db, res.DeviceID)
-		if err != nil || cs == nil {
-			b.Fatalf("got %v %v, want the snapshot", cs, err)
-		}
-	}
+	return r, res.DeviceID
 }

@@ -7,9 +7,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rosterhq/roster/shared/wire"
@@ -36,11 +38,7 @@ func (r *Registry) DeviceSoftware(ctx context.Context, ref string, p Page) ([]Pa
 	if err != nil {
 		return nil, "", err
 	}
-	var num int64
-	if err := r.db.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = $1`, id).Scan(&num); err != nil {
-		return nil, "", fmt.Errorf("list software of %s: %w", id, err)
-	}
-	es, err := deviceEntries(ctx, r.db, num)
+	es, err := deviceEntriesByID(ctx, r.db, id)
 	if err != nil {
 		return nil, "", err
 	}
@@ -55,7 +53,7 @@ func (r *Registry) DeviceSoftware(ctx context.Context, ref string, p Page) ([]Pa
 		es = es[:limit]
 		next = intsCursor("s", []int64{es[limit-1].id, es[limit-1].dup})
 	}
-	pkgs, err := entryPackages(ctx, r.db, es)
+	pkgs, err := r.devicePackages(ctx, r.db, es)
 	if err != nil {
 		return nil, "", fmt.Errorf("list software of %s: %w", id, err)
 	}
@@ -327,33 +325,129 @@ func deviceEntries(ctx context.Context, q querier, num int64) ([]pkgEntry, error
 	return unpackEntries(packed)
 }
 
+// deviceEntriesByID reads the packed entries of the device with id (none
+// when it has no row).
+func deviceEntriesByID(ctx context.Context, q querier, id string) ([]pkgEntry, error) {
+	var packed []byte
+	err := q.QueryRowContext(ctx, `SELECT p.packed FROM devices d JOIN device_packages p ON p.device_num = d.num WHERE d.id = $1`, id).Scan(&packed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read software of %s: %w", id, err)
+	}
+	return unpackEntries(packed)
+}
+
 // catalogueBatch bounds the ids one catalogue read names (SQLite allows
 // 32,766 parameters, PostgreSQL 65,535).
 const catalogueBatch = 500
 
-// catalogueRows reads the catalogue rows of ids, by id. Catalogue rows
-// never change once written, so this read agrees with any earlier one
-// that gave the ids.
-func catalogueRows(ctx context.Context, q querier, ids []int64) (map[int64]wire.Package, error) {
+// maxCachedCatalogue bounds the catalogue rows kept in memory (about 200
+// bytes each); a fleet with more distinct package versions reads the rest
+// from the database.
+const maxCachedCatalogue = 200000
+
+// catalogueCache keeps catalogue rows by id. A catalogue row never changes
+// or goes once committed (rows no device uses are kept), so a row read
+// from committed data stays true for every collector sharing the store
+// and needs no invalidation. Only reads through the registry's pool, never
+// through a transaction, fill it: on SQLite a row a transaction added and
+// then rolled back frees its id for another package.
+type catalogueCache struct {
+	mu   sync.RWMutex
+	rows map[int64]wire.Package
+}
+
+func newCatalogueCache() *catalogueCache {
+	return &catalogueCache{rows: map[int64]wire.Package{}}
+}
+
+// lookup puts the cached rows of ids in out and returns the other ids,
+// each once.
+func (c *catalogueCache) lookup(ids []int64, out map[int64]wire.Package) []int64 {
+	var miss []int64
+	seen := make(map[int64]bool, len(ids))
+	if c != nil {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+	}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if c != nil {
+			if p, ok := c.rows[id]; ok {
+				out[id] = p
+				continue
+			}
+		}
+		miss = append(miss, id)
+	}
+	return miss
+}
+
+func (c *catalogueCache) add(rows map[int64]wire.Package) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range rows {
+		if len(c.rows) >= maxCachedCatalogue {
+			return
+		}
+		c.rows[id] = p
+	}
+}
+
+// catalogueRows reads the catalogue rows of ids, by id: from the cache,
+// then from committed data through db (filling the cache), then through
+// q, which also sees rows its own transaction added. Catalogue rows never
+// change once written, so this read agrees with any earlier one that gave
+// the ids. cache and db may be nil.
+func catalogueRows(ctx context.Context, q querier, cache *catalogueCache, db querier, ids []int64) (map[int64]wire.Package, error) {
+	out := make(map[int64]wire.Package, len(ids))
+	miss := cache.lookup(ids, out)
+	if len(miss) > 0 && db != nil {
+		got, err := readCatalogue(ctx, db, miss)
+		if err != nil {
+			return nil, err
+		}
+		cache.add(got)
+		maps.Copy(out, got)
+		miss = slices.DeleteFunc(miss, func(id int64) bool { _, ok := got[id]; return ok })
+	}
+	if len(miss) > 0 {
+		got, err := readCatalogue(ctx, q, miss)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, got)
+		for _, id := range miss {
+			if _, ok := got[id]; !ok {
+				return nil, fmt.Errorf("read software catalogue: no entry %d", id)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readCatalogue reads the catalogue rows of ids (each once) that q sees.
+func readCatalogue(ctx context.Context, q querier, ids []int64) (map[int64]wire.Package, error) {
 	out := make(map[int64]wire.Package, len(ids))
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), catalogueBatch)]
 		ids = ids[len(chunk):]
 		var sb strings.Builder
-		args := make([]any, 0, len(chunk))
-		for _, id := range chunk {
-			if _, ok := out[id]; ok {
-				continue
-			}
-			out[id] = wire.Package{}
-			if len(args) > 0 {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			if i > 0 {
 				sb.WriteString(", ")
 			}
-			args = append(args, id)
-			fmt.Fprintf(&sb, "$%d", len(args))
-		}
-		if len(args) == 0 {
-			continue
+			args[i] = id
+			fmt.Fprintf(&sb, "$%d", i+1)
 		}
 		rows, err := q.QueryContext(ctx, `SELECT id, source, name, arch, version, publisher, location FROM software_catalogue WHERE id IN (`+sb.String()+`)`, args...)
 		if err != nil {
@@ -373,16 +467,12 @@ func catalogueRows(ctx context.Context, q querier, ids []int64) (map[int64]wire.
 			return nil, fmt.Errorf("read software catalogue: %w", err)
 		}
 	}
-	for id, p := range out {
-		if p.Name == "" && p.Source == "" {
-			return nil, fmt.Errorf("read software catalogue: no entry %d", id)
-		}
-	}
 	return out, nil
 }
 
-// entryPackages are entries as packages, with their catalogue rows.
-func entryPackages(ctx context.Context, q querier, es []pkgEntry) ([]wire.Package, error) {
+// entryPackages are entries as packages, with their catalogue rows (read
+// as catalogueRows does).
+func entryPackages(ctx context.Context, q querier, cache *catalogueCache, db querier, es []pkgEntry) ([]wire.Package, error) {
 	if len(es) == 0 {
 		return nil, nil
 	}
@@ -390,7 +480,7 @@ func entryPackages(ctx context.Context, q querier, es []pkgEntry) ([]wire.Packag
 	for i, e := range es {
 		ids[i] = e.id
 	}
-	cat, err := catalogueRows(ctx, q, ids)
+	cat, err := catalogueRows(ctx, q, cache, db, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +490,12 @@ func entryPackages(ctx context.Context, q querier, es []pkgEntry) ([]wire.Packag
 		out[i].InstallDate = e.date
 	}
 	return out, nil
+}
+
+// devicePackages are a registry's device's entries as packages, read
+// through q (the catalogue through the cache and the pool first).
+func (r *Registry) devicePackages(ctx context.Context, q querier, es []pkgEntry) ([]wire.Package, error) {
+	return entryPackages(ctx, q, r.snaps.cat, r.db, es)
 }
 
 // replaceSoftware makes the device's stored packages (device_packages and

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"testing"
 	"time"
 
@@ -102,4 +104,57 @@ func searchSoftwareReference(t *testing.T, r *Registry, q SoftwareQuery) []Softw
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCatalogueCacheSkipsUncommitted: a catalogue row read inside a
+// transaction that then rolls back is not cached, so when SQLite gives its
+// id to another package the reads name that package, on the engine
+// under test.
+func TestCatalogueCacheSkipsUncommitted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := OpenTestStore(t, NewTestStore(t))
+	add := func(q interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}, name string) int64 {
+		t.Helper()
+		if _, err := q.ExecContext(ctx, `INSERT INTO software_catalogue (source, name, version) VALUES ('deb', $1, '1')`, name); err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if err := q.QueryRowContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1`, name).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	rollBack := errors.New("roll back")
+	var first int64
+	err := r.Write(ctx, func(tx *Tx) error {
+		first = add(tx, "rolled-back")
+		got, err := catalogueRows(ctx, tx, r.snaps.cat, r.db, []int64{first})
+		if err != nil {
+			return err
+		}
+		if got[first].Name != "rolled-back" {
+			t.Errorf("inside the transaction: %+v, want rolled-back", got[first])
+		}
+		return rollBack
+	})
+	if !errors.Is(err, rollBack) {
+		t.Fatal(err)
+	}
+	second := add(r.db, "kept")
+	if r.Engine() == EngineSQLite && second != first {
+		t.Fatalf("SQLite gave the kept row id %d, not the rolled-back row's %d: the test proves nothing", second, first)
+	}
+	for range 2 { // the second read is the cache's
+		got, err := catalogueRows(ctx, r.db, r.snaps.cat, r.db, []int64{second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[second].Name != "kept" {
+			t.Errorf("catalogue id %d: %+v, want kept", second, got[second])
+		}
+	}
 }
