@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,6 +156,54 @@ func TestCatalogueCacheSkipsUncommitted(t *testing.T) {
 		}
 		if got[second].Name != "kept" {
 			t.Errorf("catalogue id %d: %+v, want kept", second, got[second])
+		}
+	}
+}
+
+// TestPackEntries: a device's entries come back from packEntries exactly
+// (duplicates, dates before 1970 and to the nanosecond, ids far apart),
+// entries out of shape are refused, and damaged bytes are an error.
+func TestPackEntries(t *testing.T) {
+	t.Parallel()
+	at := func(s string) *time.Time {
+		d, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = d.UTC()
+		return &d
+	}
+	es := []pkgEntry{
+		{id: 1}, {id: 2, date: at("1969-07-20T20:17:40.5Z")}, {id: 2, dup: 1, date: at("2026-11-02T09:00:00.123456789Z")},
+		{id: 2, dup: 2}, {id: 1 << 40, date: at("0001-01-01T00:00:00Z")},
+	}
+	b, err := packEntries(slices.Clone(es))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unpackEntries(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(es, got, cmp.AllowUnexported(pkgEntry{})); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for name, bad := range map[string][]pkgEntry{
+		"id 0":          {{id: 0}},
+		"dup skipped":   {{id: 3}, {id: 3, dup: 2}},
+		"dup not first": {{id: 3, dup: 1}},
+	} {
+		if _, err := packEntries(bad); err == nil {
+			t.Errorf("%s: packed, want an error", name)
+		}
+	}
+	for name, bad := range map[string][]byte{
+		"truncated date": b[:3],
+		"first id 0":     {0},
+		"varint cut":     {0x80},
+	} {
+		if _, err := unpackEntries(bad); err == nil {
+			t.Errorf("%s: unpacked, want an error", name)
 		}
 	}
 }
