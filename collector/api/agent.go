@@ -223,7 +223,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		reject(err)
 		return
 	}
-	ack, err := s.reg.ApplyReport(r.Context(), registry.ReportInput{DeviceID: device, CertSerial: serial, Report: rep, Now: s.now()})
+	ack, commands, err := s.reg.CheckInReport(r.Context(), registry.ReportInput{DeviceID: device, CertSerial: serial, Report: rep, Now: s.now()})
 	if err != nil {
 		reject(err)
 		return
@@ -236,7 +236,9 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.Debug("report", "device_id", device, "kind", rep.Kind, "seq", rep.Seq, "status", ack.Status)
 	ack.Schedule = s.schedule
-	ack.Commands = s.pendingCommands(r.Context(), device, serial)
+	if commands {
+		ack.Commands = s.pendingCommands(r.Context(), device, serial)
+	}
 	writeJSON(w, http.StatusOK, ack)
 }
 

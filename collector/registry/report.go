@@ -94,12 +94,21 @@ func slowCanon(s *wire.Snapshot) (*canonSnap, error) {
 // in pure code what the report does (replayAck, decideReport), and write
 // only that (writeReport).
 func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, error) {
+	ack, _, err := r.CheckInReport(ctx, in)
+	return ack, err
+}
+
+// CheckInReport is ApplyReport for the agent's check-in: it also says
+// whether the device has wipe requests its check-in acts on
+// (checkInWipes), read with the device's row, so that the caller asks
+// WipeCheckIn only then (a query of its own, ~4 % of a delta's CPU).
+func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.Ack, commands bool, err error) {
 	rep := in.Report
 	if err := ValidateReport(rep); err != nil {
-		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
+		return wire.Ack{}, false, fmt.Errorf("apply report: %w", err)
 	}
 	now := in.Now.UTC()
-	ack := wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
+	ack = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
 	// Work out the new snapshot before queueing for the write lock when
 	// the base is at hand; the transaction checks it is still the base.
 	var pre *result
@@ -115,7 +124,7 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 	}
 	// Reports arrive from many agents at once: they share transactions
 	// (WriteGrouped), each in a savepoint of its own.
-	err := r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+	err = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
 		// load
 		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
 			return err
@@ -124,6 +133,7 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		if err != nil {
 			return err
 		}
+		commands = cur.commands
 		// decide (a retried run starts from the same answer)
 		if a, replay := replayAck(rep, in.DeviceID, cur, seen); replay {
 			ack = a
@@ -151,9 +161,9 @@ func (r *Registry) ApplyReport(ctx context.Context, in ReportInput) (wire.Ack, e
 		return nil
 	})
 	if err != nil {
-		return wire.Ack{}, fmt.Errorf("apply report: %w", err)
+		return wire.Ack{}, false, fmt.Errorf("apply report: %w", err)
 	}
-	return ack, nil
+	return ack, commands, nil
 }
 
 // reportDevice is what applying a report reads of the device first.
@@ -167,21 +177,26 @@ type reportDevice struct {
 	deltaBytes int64
 	// num is the device number device_software rows carry.
 	num int64
+	// commands: the device has wipe requests its check-in acts on.
+	commands bool
 }
 
-// loadReportDevice reads the device's stored state and whether seq was
-// applied already.
+// loadReportDevice reads the device's stored state, whether seq was
+// applied already and whether wipe requests wait on its check-in, in one
+// statement.
 func loadReportDevice(ctx context.Context, q querier, device string, seq uint64) (cur reportDevice, seen bool, err error) {
-	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes, num FROM devices WHERE id = $1`, device).
-		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes, &cur.num)
+	// SQLite numbers $N parameters in the order they first appear, so seq,
+	// which appears first, is $1.
+	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes, num,
+			EXISTS (SELECT 1 FROM reports_applied a WHERE a.device_id = devices.id AND a.seq = $1),
+			EXISTS (SELECT 1 FROM wipe_requests w WHERE w.device_id = devices.id AND `+checkInWipes+`)
+		FROM devices WHERE id = $2`, int64(seq), device).
+		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes, &cur.num,
+			&seen, &cur.commands)
 	if err != nil {
 		return cur, false, fmt.Errorf("read device: %w", err)
 	}
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM reports_applied WHERE device_id = $1 AND seq = $2`, device, int64(seq)).Scan(&n); err != nil {
-		return cur, false, fmt.Errorf("check sequence: %w", err)
-	}
-	return cur, n > 0, nil
+	return cur, seen, nil
 }
 
 // replayAck answers a report whose sequence was applied already or is at

@@ -506,37 +506,43 @@ func hasFlag(flags []registry.Flag, name, severity string) bool {
 	return false
 }
 
-// TestHeartbeatSaysWhenCheckInHasWork pins the heartbeat's commands answer
-// to what WipeCheckIn finds: true exactly while an agent wipe waits to be
-// sent or a completed wipe waits for its verification, so the API may skip
-// WipeCheckIn when it is false.
-func TestHeartbeatSaysWhenCheckInHasWork(t *testing.T) {
+// TestCheckInSaysWhenWipeCheckInHasWork pins the commands answer of both
+// check-ins, a heartbeat and a report, to what WipeCheckIn finds: true
+// exactly while an agent wipe waits to be sent or a completed wipe waits
+// for its verification, so the API may skip WipeCheckIn when it is false.
+func TestCheckInSaysWhenWipeCheckInHasWork(t *testing.T) {
 	t.Parallel()
 	f := newWipeFixture(t)
 	ctx := context.Background()
-	beat := func(t *testing.T, d enrolled, at time.Time, want bool) {
+	seqs := map[string]uint64{f.dev.DeviceID: 1}
+	checkIn := func(t *testing.T, d enrolled, at time.Time, want bool) {
 		t.Helper()
-		_, commands, err := f.e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: d.DeviceID, CertSerial: d.serial, Now: at})
+		_, beat, err := f.e.reg.Heartbeat(ctx, registry.HeartbeatInput{DeviceID: d.DeviceID, CertSerial: d.serial, Now: at})
 		if err != nil {
 			t.Fatalf("heartbeat: %v", err)
+		}
+		seqs[d.DeviceID]++
+		ack, report, err := f.e.reg.CheckInReport(ctx, registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: full(t, f.snap, seqs[d.DeviceID]), Now: at})
+		if err != nil || ack.Status != wire.AckApplied {
+			t.Fatalf("report: %v, %+v", err, ack)
 		}
 		pending, err := f.e.reg.WipeCheckIn(ctx, d.DeviceID, d.serial, at)
 		if err != nil {
 			t.Fatalf("check-in: %v", err)
 		}
-		if commands != want {
-			t.Errorf("heartbeat says commands %v, want %v (check-in then sent %d)", commands, want, len(pending))
+		if beat != want || report != want {
+			t.Errorf("heartbeat says commands %v, report %v; want %v (check-in then sent %d)", beat, report, want, len(pending))
 		}
 	}
-	beat(t, f.dev, t0.Add(time.Minute), false)
+	checkIn(t, f.dev, t0.Add(time.Minute), false)
 
 	w := f.start(t, registry.WipeStart{Ref: "WS-1"})
 	at := t0.Add(2 * time.Hour)
-	beat(t, f.dev, at, true)
+	checkIn(t, f.dev, at, true)
 	if _, err := f.status(w.ID, wire.CommandDelivered, nil, at); err != nil {
 		t.Fatal(err)
 	}
-	beat(t, f.dev, at, false)
+	checkIn(t, f.dev, at, false)
 
 	// Completed, then the same hardware re-enrols and reports: the next
 	// check-in verifies the wipe, and the one after has nothing to do.
@@ -546,9 +552,10 @@ func TestHeartbeatSaysWhenCheckInHasWork(t *testing.T) {
 	reAt := at.Add(48 * time.Hour)
 	again := f.e.enroll(t, f.e.secret(t), wire.IdentityOf(f.snap), reAt)
 	f.e.apply(t, again, full(t, cloneSnap(t, f.snap), 1), reAt.Add(time.Minute))
-	beat(t, again, reAt.Add(2*time.Minute), true)
+	seqs[again.DeviceID] = 1
+	checkIn(t, again, reAt.Add(2*time.Minute), true)
 	if got, _ := f.e.reg.Wipe(ctx, w.ID); got.State != registry.WipeVerified {
 		t.Fatalf("after the check-in the wipe is %s, want verified", got.State)
 	}
-	beat(t, again, reAt.Add(3*time.Minute), false)
+	checkIn(t, again, reAt.Add(3*time.Minute), false)
 }
