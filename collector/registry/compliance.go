@@ -1167,11 +1167,14 @@ func (r *Registry) softwareIndex(ctx context.Context, set *compliance.Set) (soft
 // matchSoftware finds every installed package matching a policy pattern.
 // A LIKE ignoring case narrows the catalogue's few thousand package
 // versions, which then join their devices; the engine's own matcher
-// decides, so both agree on every name.
+// decides, so both agree on every name. CROSS JOIN makes SQLite, which
+// keeps no statistics, start from the catalogue and seek device_software
+// by catalogue id; left to choose, it scanned every device's packages per
+// pattern (0.44 s at 1,000 devices of 750 packages, 0.02 s this way).
 func (r *Registry) matchSoftware(ctx context.Context, pattern string) (map[string][]wire.Package, error) {
 	rows, err := r.db.QueryContext(ctx, `SELECT d.id, c.source, c.name, c.arch, c.version, c.publisher
-		FROM software_catalogue c JOIN device_software w ON w.package_id = c.id JOIN devices d ON d.num = w.device_num
-		WHERE lower(c.name) LIKE lower($1) ESCAPE '\'`, softwareLike(pattern))
+		FROM software_catalogue c CROSS JOIN device_software w JOIN devices d ON d.num = w.device_num
+		WHERE w.package_id = c.id AND lower(c.name) LIKE lower($1) ESCAPE '\'`, softwareLike(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("match software %q: %w", pattern, err)
 	}
