@@ -67,10 +67,14 @@ for b in base new; do
   printf '  %-42s %10s\n' "$b: file ÷ devices" "$((size / N))"
 done
 
-for b in base new; do
-  echo
-  echo "-- $b: reads (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-  "$work/bench-$b" -phase query -db "$work/$b/reg.db" -root "$root"
+# twice each, alternating, so a change in the machine's load shows as a
+# difference between the rounds rather than between the builds
+for round in 1 2; do
+  for b in base new; do
+    echo
+    echo "-- $b, round $round: reads (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    "$work/bench-$b" -phase query -db "$work/$b/reg.db" -root "$root"
+  done
 done
 
 # the one-device benchmarks: this tree's file in both (the base's
