@@ -302,7 +302,7 @@ func (d *fleetDevice) drain(ctx context.Context, c *transport.Client, zw *gzip.W
 			}
 			record(sample{kind: kind, latency: lat})
 		default:
-			record(sample{kind: kind, latency: lat, err: "resync"})
+			record(sample{kind: kind, latency: lat, err: resyncCause(ack.Message)})
 			d.pending = nil
 			if _, err := d.queueInventory(time.Now(), true, false); err != nil {
 				record(sample{kind: wire.ReportFull, err: "encode"})
@@ -323,6 +323,20 @@ func (d *fleetDevice) popPending() {
 	if len(d.pending) == 0 {
 		d.pending = nil
 	}
+}
+
+// resyncCause names a resync answer in the summary with the collector's
+// reason (why the delta did not apply), cut short: a resync during a run
+// means the collector could not rebuild the state the device holds.
+func resyncCause(msg string) string {
+	const most = 80
+	if len(msg) > most {
+		msg = msg[:most] + "…"
+	}
+	if msg == "" {
+		return "resync"
+	}
+	return "resync: " + msg
 }
 
 // heartbeat sends one heartbeat.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -104,5 +105,19 @@ func TestPopPendingLetsGoOfSentReports(t *testing.T) {
 	d.popPending()
 	if spool[1] != nil || d.pending != nil {
 		t.Errorf("got spool %v and array %v, want both let go of", d.pending, spool)
+	}
+}
+
+func TestResyncCause(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 100)
+	for _, tc := range []struct{ msg, want string }{
+		{"", "resync"},
+		{"delta base unknown: send a full report", "resync: delta base unknown: send a full report"},
+		{long, "resync: " + long[:80] + "…"},
+	} {
+		if got := resyncCause(tc.msg); got != tc.want {
+			t.Errorf("resyncCause(%q): got %q, want %q", tc.msg, got, tc.want)
+		}
 	}
 }
