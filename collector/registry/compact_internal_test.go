@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/pki"
 	"github.com/rosterhq/roster/collector/registry/registrytest"
+	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
 
@@ -67,15 +69,6 @@ type oldDevice struct {
 func capturedHosts(t *testing.T, r *Registry, now time.Time) ([]string, map[string]*wire.Snapshot, func(*wire.Snapshot) oldDevice) {
 	t.Helper()
 	ctx := context.Background()
-	ca, _, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "pki"), []string{"localhost"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, _ := registrytest.CSR(t)
-	_, secret, err := r.CreateSecret(ctx, "migrate", 0, 0, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
 	snaps := registrytest.Snapshots(t)
 	for name, s := range snaps {
@@ -87,20 +80,27 @@ func capturedHosts(t *testing.T, r *Registry, now time.Time) ([]string, map[stri
 	if len(names) < 2 {
 		t.Skipf("need two captured hosts with software, have %v", names)
 	}
+	// The device and its certificate as every schema since 0001 holds
+	// them: today's enrolment writes columns an older schema lacks (the
+	// device number).
 	enrol := func(s *wire.Snapshot) oldDevice {
 		t.Helper()
-		res, err := r.Enroll(ctx, EnrollInput{Secret: secret, Identity: wire.IdentityOf(s), Now: now},
-			func(id string) ([]byte, *x509.Certificate, error) {
-				return ca.SignClient(csr, id, now, pki.ClientValidity)
-			})
+		d := oldDevice{id: uuid.NewString(), serial: strings.ReplaceAll(uuid.NewString(), "-", "")}
+		id := normaliseIdentity(wire.IdentityOf(s))
+		ts, until := fmtTime(now), fmtTime(now.Add(pki.ClientValidity))
+		err := r.write(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, hostname, platform, system_serial, system_uuid, board_serial, macs, agent_version, state, first_seen, last_seen, enrolled_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, 'test', $8, $9, $9, $9)`,
+				d.id, identity.Clean(s.Hardware.Hostname), s.Platform, id.Serial, id.UUID, id.Board, id.MACs, StateActive, ts); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES ($1, $2, $3, $4)`, d.serial, d.id, ts, until)
+			return err
+		})
 		if err != nil {
 			t.Fatalf("enrol %s: %v", s.Hardware.Hostname, err)
 		}
-		c, err := pki.ParseCertificatePEM(res.CertPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return oldDevice{id: res.DeviceID, serial: pki.SerialHex(c)}
+		return d
 	}
 	return names, snaps, enrol
 }

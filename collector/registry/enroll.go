@@ -126,7 +126,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 		} else {
 			dev = uuid.NewString()
 			_, err := tx.ExecContext(ctx, `INSERT INTO devices (id, hostname, platform, system_serial, system_uuid, board_serial, macs,
-				agent_version, state, first_seen, last_seen, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)`,
+				agent_version, state, first_seen, last_seen, enrolled_at, num) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, `+r.dia.newDeviceNum()+`)`,
 				dev, hostname, in.Identity.Platform, id.Serial, id.UUID, id.Board, id.MACs, in.AgentVersion, StateActive, ts)
 			if err != nil {
 				return err

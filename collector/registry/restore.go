@@ -156,8 +156,8 @@ func (r *Registry) AdoptAfterRestore(ctx context.Context, device string, cert *x
 			// Enrolled after the backup: the record comes back empty and
 			// its first report (answered with a resync) fills it.
 			ts := fmtTime(cert.NotBefore)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, hostname, platform, agent_version, state, first_seen, last_seen, enrolled_at)
-				VALUES ($1, '', '', '', $2, $3, $3, $3)`, device, StateActive, ts); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, hostname, platform, agent_version, state, first_seen, last_seen, enrolled_at, num)
+				VALUES ($1, '', '', '', $2, $3, $3, $3, `+r.dia.newDeviceNum()+`)`, device, StateActive, ts); err != nil {
 				return fmt.Errorf("recreate device: %w", err)
 			}
 		case err != nil:

@@ -105,6 +105,21 @@ type dialect struct{ engine string }
 
 func (d dialect) postgres() bool { return d.engine == EnginePostgres }
 
+// newDeviceNum is the value of devices.num in an INSERT of a new device.
+// On SQLite it is the next number, given in the INSERT so that the
+// devices_num trigger (migration 0019), which would set it with an UPDATE
+// afterwards, does not fire: updating a parent key makes SQLite look for
+// child rows of the old key, and device_software has no index by device
+// since 0021, so every enrolment scanned every device's packages (68 ms at
+// 2,500 devices; BenchmarkNewDevice). PostgreSQL's identity column numbers
+// the row itself.
+func (d dialect) newDeviceNum() string {
+	if d.postgres() {
+		return "DEFAULT"
+	}
+	return "(SELECT coalesce(max(num), 0) + 1 FROM devices)"
+}
+
 // Engine is the store's engine (EngineSQLite or EnginePostgres).
 func (r *Registry) Engine() string {
 	if r.dia.postgres() {
