@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"syscall"
 	"time"
 
@@ -125,15 +126,24 @@ func (d *fleetDevice) basePackages() []wire.Package {
 		}
 		out = append(out, p)
 	}
-	if n := len(d.tmpl.pool); n > 0 {
-		r := rand.New(rand.NewPCG(d.seed, 0xf1ee7))
-		seen := map[int]bool{}
-		for range r.IntN(11) {
-			k := r.IntN(n)
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, d.tmpl.pool[k])
-			}
+	for _, k := range d.mixedPool() {
+		out = append(out, d.tmpl.pool[k])
+	}
+	return out
+}
+
+// mixedPool is the indices in the template's pool of the up to 10
+// packages basePackages adds, chosen by the device's seed.
+func (d *fleetDevice) mixedPool() []int {
+	n := len(d.tmpl.pool)
+	if n == 0 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(d.seed, 0xf1ee7))
+	var out []int
+	for range r.IntN(11) {
+		if k := r.IntN(n); !slices.Contains(out, k) {
+			out = append(out, k)
 		}
 	}
 	return out
@@ -169,6 +179,9 @@ func (d *fleetDevice) churn() int {
 		n = 40
 	}
 	base := len(d.basePackages())
+	if base == 0 {
+		n = 0
+	}
 	if d.bumps == nil {
 		d.bumps = map[int]int{}
 	}
@@ -177,12 +190,11 @@ func (d *fleetDevice) churn() int {
 	}
 	changed := n
 	if pool := len(d.tmpl.pool); pool > 0 && d.rng.IntN(4) == 0 {
-		k := d.rng.IntN(pool)
-		dup := false
-		for _, x := range d.installed {
-			dup = dup || x == k
-		}
-		if !dup {
+		// A package the device has (installed by churn or in its base
+		// mix) is not installed again: a real agent reports one package
+		// per key (probe.Finish drops repeats), and a delta cannot carry
+		// two that share a key.
+		if k := d.rng.IntN(pool); !slices.Contains(d.installed, k) && !slices.Contains(d.mixedPool(), k) {
 			d.installed = append(d.installed, k)
 			changed++
 		}
