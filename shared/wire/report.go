@@ -188,7 +188,9 @@ func lessPackage(a, b Package) bool {
 	return a.Location < b.Location
 }
 
-// Diff returns the delta that turns old into cur.
+// Diff returns the delta that turns old into cur. It refuses snapshots
+// with two packages that share a key (the agent's probe.Finish keeps one),
+// which no delta can express.
 func Diff(old, cur *Snapshot) (*Delta, error) {
 	d := &Delta{CollectedAt: cur.CollectedAt, AgentVersion: cur.AgentVersion, Platform: cur.Platform, Agent: cur.Agent, Probes: cur.Probes}
 	same := func(a, b any) (bool, error) {
@@ -229,6 +231,9 @@ func Diff(old, cur *Snapshot) (*Delta, error) {
 	oldPk := map[PackageKey]Package{}
 	if old.Software != nil {
 		for _, p := range old.Software.Packages {
+			if _, ok := oldPk[p.Key()]; ok {
+				return nil, sharedKeyError("base", p.Key())
+			}
 			oldPk[p.Key()] = p
 		}
 	}
@@ -236,6 +241,9 @@ func Diff(old, cur *Snapshot) (*Delta, error) {
 	if cur.Software != nil {
 		for _, p := range cur.Software.Packages {
 			k := p.Key()
+			if curPk[k] {
+				return nil, sharedKeyError("current", k)
+			}
 			curPk[k] = true
 			if o, ok := oldPk[k]; !ok || !samePackage(o, p) {
 				d.SoftwareAdded = append(d.SoftwareAdded, p)
@@ -252,6 +260,13 @@ func Diff(old, cur *Snapshot) (*Delta, error) {
 		return lessPackage(d.SoftwareRemoved[i].Package(), d.SoftwareRemoved[j].Package())
 	})
 	return d, nil
+}
+
+// sharedKeyError is Diff's refusal of a snapshot with two packages that
+// share a key: a delta changes packages by key, so it cannot say how many
+// copies there are, and the sender reports in full instead.
+func sharedKeyError(which string, k PackageKey) error {
+	return fmt.Errorf("diff software: the %s snapshot has two packages %s %s %s %s %s", which, k.Source, k.Name, k.Arch, k.Version, k.Location)
 }
 
 // Package returns a Package with only k's fields set.

@@ -172,3 +172,24 @@ func TestSoftwareJustBeforeProbes(t *testing.T) {
 		t.Errorf("snapshot JSON %s does not end with %s", b, want)
 	}
 }
+
+// TestDiffRefusesPackagesSharingAKey: a delta changes packages by key, so
+// a snapshot holding one key twice (installed again, or one of two copies
+// removed) has no delta; Diff says so and the sender reports in full,
+// instead of a delta whose result does not match its hash.
+func TestDiffRefusesPackagesSharingAKey(t *testing.T) {
+	t.Parallel()
+	bash := Package{Name: "bash", Version: "5.2.15-2+b7", Source: "deb", Arch: "amd64"}
+	vim := Package{Name: "vim", Version: "2:9.0.1378-2", Source: "deb", Arch: "amd64"}
+	snap := func(p ...Package) *Snapshot { return &Snapshot{Software: &Software{Packages: p}} }
+	for name, tc := range map[string]struct{ old, cur *Snapshot }{
+		"installed again":   {snap(bash), snap(bash, bash)},
+		"one copy removed":  {snap(bash, bash, vim), snap(bash, vim)},
+		"another change":    {snap(bash, bash), snap(bash, bash, vim)},
+		"publisher differs": {snap(bash), snap(bash, Package{Name: bash.Name, Version: bash.Version, Source: bash.Source, Arch: bash.Arch, Publisher: "Debian"})},
+	} {
+		if d, err := Diff(tc.old, tc.cur); err == nil {
+			t.Errorf("%s: got delta %+v, want an error", name, d)
+		}
+	}
+}
