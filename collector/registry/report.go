@@ -319,8 +319,12 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
-	if err := syncDeviceSearchKeys(ctx, tx, in.DeviceID); err != nil {
-		return err
+	// The search keys derive from these three alone; every write of them
+	// moves the keys, so unchanged ones (nearly every report) have theirs.
+	if hostname != cur.hostname || id.Serial != cur.id.Serial || id.MACs != cur.id.MACs {
+		if err := syncDeviceSearchKeys(ctx, tx, in.DeviceID); err != nil {
+			return err
+		}
 	}
 	if err := insertHistory(ctx, tx, in.DeviceID, now, rep.Seq, evs); err != nil {
 		return err
