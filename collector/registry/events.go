@@ -56,7 +56,7 @@ func (r *Registry) emit(ctx context.Context, tx *Tx, st *complianceState, evs []
 	if len(evs) == 0 {
 		return 0, nil
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (id, kind, at, device_id, asset_tag, subject, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING n`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (id, kind, at, device_id, asset_tag, subject, data, packed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING n`)
 	if err != nil {
 		return 0, fmt.Errorf("record events: %w", err)
 	}
@@ -77,9 +77,10 @@ func (r *Registry) emit(ctx context.Context, tx *Tx, st *complianceState, evs []
 		if len(data) == 0 {
 			data = json.RawMessage("{}")
 		}
+		text, packed := storedEventData(r.snaps.codec, data)
 		at := fmtTime(ev.At)
 		var n int64
-		if err := ins.QueryRowContext(ctx, ev.ID, ev.Kind, at, ev.DeviceID, ev.AssetTag, ev.Subject, string(data)).Scan(&n); err != nil {
+		if err := ins.QueryRowContext(ctx, ev.ID, ev.Kind, at, ev.DeviceID, ev.AssetTag, ev.Subject, text, packed).Scan(&n); err != nil {
 			return 0, fmt.Errorf("record event: %w", err)
 		}
 		for _, ep := range st.endpoints {
@@ -106,6 +107,38 @@ func (r *Registry) emit(ctx context.Context, tx *Tx, st *complianceState, evs []
 		tx.AfterCommit(st.onEvents)
 	}
 	return queued, nil
+}
+
+// minPackedEvent is the shortest payload stored packed: zstd's frame
+// (magic number, header, checksum) takes about 13 bytes, and the small
+// payloads (a software event's ~75 bytes) do not shrink.
+const minPackedEvent = 256
+
+// storedEventData is how an event's payload is stored: packed with the
+// snapshots' codec when that is smaller (a compliance.changed payload of
+// six policies, ~800 bytes, packs to ~350), its text then empty; else as
+// text, packed nil. eventData gives back the same bytes.
+func storedEventData(c snapCodec, data []byte) (string, []byte) {
+	if len(data) >= minPackedEvent {
+		if p := c.pack(data); len(p) < len(data) {
+			return "", p
+		}
+	}
+	return string(data), nil
+}
+
+// eventData is a stored event's payload, byte for byte as it was given
+// to emit: packed when the row has it, else the text (every row stored
+// before migration 0023, and small payloads since).
+func eventData(c snapCodec, text string, packed []byte) (json.RawMessage, error) {
+	if packed == nil {
+		return json.RawMessage(text), nil
+	}
+	b, err := c.dec.DecodeAll(packed, nil)
+	if err != nil {
+		return nil, fmt.Errorf("unpack event payload: %w", err)
+	}
+	return b, nil
 }
 
 // driftEvents compares a device's previous facts with its new ones:
@@ -325,7 +358,7 @@ func (r *Registry) Events(ctx context.Context, f EventFilter, p Page) ([]EventRe
 	}
 	q.add("n > ?", after)
 	limit := p.limit()
-	rows, err := r.db.QueryContext(ctx, `SELECT n, id, kind, at, device_id, asset_tag, subject, data FROM events`+q.sql()+" ORDER BY n"+q.limitArg(limit+1), q.args...)
+	rows, err := r.db.QueryContext(ctx, `SELECT n, id, kind, at, device_id, asset_tag, subject, data, packed FROM events`+q.sql()+" ORDER BY n"+q.limitArg(limit+1), q.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("read events: %w", err)
 	}
@@ -334,10 +367,14 @@ func (r *Registry) Events(ctx context.Context, f EventFilter, p Page) ([]EventRe
 	for rows.Next() {
 		var e EventRecord
 		var at, data string
-		if err := rows.Scan(&e.N, &e.ID, &e.Kind, &at, &e.DeviceID, &e.AssetTag, &e.Subject, &data); err != nil {
+		var packed []byte
+		if err := rows.Scan(&e.N, &e.ID, &e.Kind, &at, &e.DeviceID, &e.AssetTag, &e.Subject, &data, &packed); err != nil {
 			return nil, "", fmt.Errorf("read events: %w", err)
 		}
-		e.At, e.Data = parseTime(at), json.RawMessage(data)
+		e.At = parseTime(at)
+		if e.Data, err = eventData(r.snaps.codec, data, packed); err != nil {
+			return nil, "", fmt.Errorf("read event %d: %w", e.N, err)
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -82,7 +81,7 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 	// Built once: write may run the function again, which must not add
 	// another limit argument.
 	sel := `SELECT d.id, d.endpoint_id, d.attempt, d.next_attempt_at, d.last_error,
-			e.id, e.kind, e.at, e.device_id, e.asset_tag, e.subject, e.data
+			e.id, e.kind, e.at, e.device_id, e.asset_tag, e.subject, e.data, e.packed
 			FROM webhook_deliveries d JOIN events e ON e.n = d.event_n` + q.sql() + ` ORDER BY d.next_attempt_at, d.id` + q.limitArg(limit) +
 		o.r.dia.skipLocked("d")
 	var out []webhook.Pending
@@ -97,12 +96,16 @@ func (o *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]webhook.P
 		for rows.Next() {
 			var p webhook.Pending
 			var next, at, data string
+			var packed []byte
 			if err := rows.Scan(&p.Delivery.ID, &p.Delivery.EndpointID, &p.Delivery.Attempt, &next, &p.Delivery.LastError,
-				&p.Event.ID, &p.Event.Kind, &at, &p.Event.DeviceID, &p.Event.AssetTag, &p.Event.Subject, &data); err != nil {
+				&p.Event.ID, &p.Event.Kind, &at, &p.Event.DeviceID, &p.Event.AssetTag, &p.Event.Subject, &data, &packed); err != nil {
 				return err
 			}
 			p.Delivery.EventID, p.Delivery.NextAttemptAt = p.Event.ID, parseTime(next)
-			p.Event.At, p.Event.Data = parseTime(at), json.RawMessage(data)
+			if p.Event.Data, err = eventData(o.r.snaps.codec, data, packed); err != nil {
+				return fmt.Errorf("event %s: %w", p.Event.ID, err)
+			}
+			p.Event.At = parseTime(at)
 			p.Endpoint = eps[p.Delivery.EndpointID]
 			due = append(due, p)
 		}
