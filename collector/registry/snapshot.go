@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,21 +29,40 @@ const (
 // exhausting memory).
 const maxPackedSnapshot = 256 << 20
 
-// snapCodec packs canonical JSON for snapshots.packed: zstd at its
-// "better" level packs a 750-package snapshot (about 130 KB) to about a
-// tenth in well under a millisecond. Its encoder and decoder are safe for
-// concurrent use.
+// snapDict is the zstd dictionary (id snapDictID) that stored snapshots
+// and deltas are packed with since it came in: what stored snapshots of
+// other machines share (JSON keys, probe names and messages, the agent's
+// reasons for unknown fields, pending updates of real Debian and Ubuntu
+// machines), written by scripts/snapdict from real captures. Rows packed
+// with it can only be read with these exact bytes (TestSnapDictPinned): a
+// different dictionary takes a new id, and the decoder keeps this one.
+//
+//go:embed snapdict1.bin
+var snapDict string
+
+const snapDictID = 1
+
+// snapCodec packs canonical JSON for snapshots.packed,
+// snapshot_deltas.packed and events.packed: zstd at its "better" level
+// with snapDict packs the stored part of a 750-package Debian snapshot
+// (16 KB of JSON, most of it 132 pending updates) to about 2.0 KB instead
+// of 3.1 KB, and a delta's probe statuses from ~300 bytes to ~50, in well
+// under a millisecond. Its decoder reads frames packed with the dictionary
+// and those packed before it (no dictionary id). Its encoder and decoder
+// are safe for concurrent use.
 type snapCodec struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
 }
 
 func newSnapCodec() snapCodec {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(true),
+		zstd.WithEncoderDictRaw(snapDictID, []byte(snapDict)))
 	if err != nil {
 		panic("zstd encoder with constant options: " + err.Error())
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxPackedSnapshot), zstd.WithDecoderConcurrency(0))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxPackedSnapshot), zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderDictRaw(snapDictID, []byte(snapDict)))
 	if err != nil {
 		panic("zstd decoder with constant options: " + err.Error())
 	}
