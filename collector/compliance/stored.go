@@ -7,6 +7,7 @@ package compliance
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -90,6 +91,42 @@ func DiffResults(state, doc string, results []Result, stamp func(time.Time) stri
 // document already decoded: when known, prev is doc's decoded form and doc
 // is not decoded again.
 func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []Result, stamp func(time.Time) string) (Diff, error) {
+	o := newDiff(results, stamp)
+	if err := o.encode(); err != nil {
+		return o, err
+	}
+	if o.Doc == doc && o.State == state {
+		return o, nil
+	}
+	if !known {
+		var err error
+		if prev, err = DecodeResults(doc); err != nil {
+			return o, err
+		}
+	}
+	o.list(prev)
+	return o, nil
+}
+
+// DiffStored is DiffResults for a caller that holds, instead of the
+// stored document, the results it decodes to, and knows that document is
+// this package's encoding of them (a fleet evaluation that decoded or
+// wrote it): the encoding is deterministic and one-to-one, so comparing
+// the results is comparing the documents, and only a changed outcome is
+// encoded. An unchanged outcome's Doc and Failing are left empty.
+func DiffStored(state string, prev []StoredResult, results []Result, stamp func(time.Time) string) (Diff, error) {
+	o := newDiff(results, stamp)
+	if o.State == state && slices.Equal(o.Results, prev) {
+		return o, nil
+	}
+	if err := o.encode(); err != nil {
+		return o, err
+	}
+	o.list(prev)
+	return o, nil
+}
+
+func newDiff(results []Result, stamp func(time.Time) string) Diff {
 	o := Diff{State: Worst(results), Results: make([]StoredResult, 0, len(results))}
 	for _, r := range results {
 		s := StoredResult{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason, ExceptionID: r.ExceptionID}
@@ -98,20 +135,23 @@ func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []R
 		}
 		o.Results = append(o.Results, s)
 	}
+	return o
+}
+
+// encode sets Doc and Failing, the stored forms of Results.
+func (o *Diff) encode() error {
 	b, err := json.Marshal(o.Results)
 	if err != nil {
-		return o, fmt.Errorf("encode results: %w", err)
+		return fmt.Errorf("encode results: %w", err)
 	}
 	o.Doc, o.Failing = string(b), EncodeFailing(o.Results)
-	if o.Doc == doc && o.State == state {
-		return o, nil
-	}
+	return nil
+}
+
+// list marks o changed from the stored results prev and lists the status
+// changes and the removed results.
+func (o *Diff) list(prev []StoredResult) {
 	o.Changed = true
-	if !known {
-		if prev, err = DecodeResults(doc); err != nil {
-			return o, err
-		}
-	}
 	before := make(map[string]StoredResult, len(prev))
 	for _, p := range prev {
 		before[p.PolicyID] = p
@@ -127,5 +167,4 @@ func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []R
 			o.Removed = append(o.Removed, p)
 		}
 	}
-	return o, nil
 }

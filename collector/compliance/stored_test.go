@@ -131,6 +131,19 @@ func TestDiffResults(t *testing.T) {
 			if diff := cmp.Diff(o, known); diff != "" {
 				t.Errorf("DiffDecoded (-DiffResults +DiffDecoded):\n%s", diff)
 			}
+			// A caller holding only the decoded results (the fleet
+			// evaluation's cache) gets the same diff, without the
+			// encoded forms when nothing changed.
+			stored, err := DiffStored(state, prev, tt.now, stamp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !o.Changed {
+				o.Doc, o.Failing = "", ""
+			}
+			if diff := cmp.Diff(o, stored); diff != "" {
+				t.Errorf("DiffStored (-DiffResults +DiffStored):\n%s", diff)
+			}
 		})
 	}
 }
