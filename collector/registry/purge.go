@@ -474,7 +474,7 @@ func (k *kindPurge) owners(ctx context.Context) error {
 			{"assets", `h.id = $1 AND ` + ownerStored("h")},
 			{"register_history", `h.asset_id = $1 AND h.subject IN ` + ownerFields + ` AND (` + personal("h.old") + ` OR ` + personal("h.new") + `)`},
 			{"wipe_requests", `h.asset_id = $1 AND ` + personal("h.owner")},
-			{"search_keys", `h.asset_id = $1 AND h.kind IN ('` + MatchOwnerName + `', '` + MatchOwnerEmail + `')
+			{"search_keys", `h.asset_id = $1 AND h.asset_id <> '' AND h.kind IN ('` + MatchOwnerName + `', '` + MatchOwnerEmail + `')
 				AND EXISTS (SELECT 1 FROM assets a WHERE a.id = $1 AND ` + ownerStored("a") + `)`},
 		})
 	}
@@ -533,7 +533,7 @@ func redactOwner(ctx context.Context, tx *Tx, id, marker string) (map[string]int
 // replaces).
 func countSearchOwner(ctx context.Context, tx *Tx, id string) (int64, error) {
 	var n int64
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM search_keys WHERE asset_id = $1 AND kind IN ($2, $3)`, id, MatchOwnerName, MatchOwnerEmail).Scan(&n)
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM search_keys WHERE asset_id = $1 AND asset_id <> '' AND kind IN ($2, $3)`, id, MatchOwnerName, MatchOwnerEmail).Scan(&n)
 	return n, err
 }
 

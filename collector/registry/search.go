@@ -179,7 +179,9 @@ type execQuerier interface {
 // "device_id") or asset ("asset_id") want, writing only the difference:
 // most reports change nothing a person searches by.
 func syncSearchKeys(ctx context.Context, tx execQuerier, col, id string, want []searchKey) error {
-	rows, err := tx.QueryContext(ctx, `SELECT kind, key FROM search_keys WHERE `+col+` = $1`, id)
+	// col <> '': the partial index of col's rows (0024) serves only a
+	// query that says so
+	rows, err := tx.QueryContext(ctx, `SELECT kind, key FROM search_keys WHERE `+col+` = $1 AND `+col+` <> ''`, id)
 	if err != nil {
 		return fmt.Errorf("read search keys of %s: %w", id, err)
 	}
@@ -540,8 +542,8 @@ func (r *Registry) candidates(ctx context.Context, stage string, args []any, n i
 func (r *Registry) walk(ctx context.Context, cond string, args []any, n int) (int, []keyRow, error) {
 	args = append(args, n)
 	rows, err := r.db.QueryContext(ctx, `SELECT d.id FROM devices d
-		WHERE EXISTS (SELECT 1 FROM search_keys k WHERE k.device_id = d.id AND `+cond+`)
-			OR EXISTS (SELECT 1 FROM asset_links l JOIN search_keys k ON k.asset_id = l.asset_id WHERE l.device_id = d.id AND `+cond+`)
+		WHERE EXISTS (SELECT 1 FROM search_keys k WHERE k.device_id = d.id AND k.device_id <> '' AND `+cond+`)
+			OR EXISTS (SELECT 1 FROM asset_links l JOIN search_keys k ON k.asset_id = l.asset_id AND k.asset_id <> '' WHERE l.device_id = d.id AND `+cond+`)
 		ORDER BY d.last_seen DESC`+fmt.Sprintf(` LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return 0, nil, err
@@ -551,8 +553,8 @@ func (r *Registry) walk(ctx context.Context, cond string, args []any, n int) (in
 		return 0, nil, err
 	}
 	ph := placeholders(1, len(ids))
-	rows, err = r.db.QueryContext(ctx, keySelect+`k.device_id IN (`+ph+`)
-		UNION ALL SELECT k.kind, k.key, l.device_id, k.asset_id FROM asset_links l JOIN search_keys k ON k.asset_id = l.asset_id
+	rows, err = r.db.QueryContext(ctx, keySelect+`k.device_id IN (`+ph+`) AND k.device_id <> ''
+		UNION ALL SELECT k.kind, k.key, l.device_id, k.asset_id FROM asset_links l JOIN search_keys k ON k.asset_id = l.asset_id AND k.asset_id <> ''
 		WHERE l.device_id IN (`+ph+`)`, anys(ids)...)
 	if err != nil {
 		return 0, nil, err
