@@ -24,14 +24,7 @@ const historyIndexMigration = 22
 func TestMigrateHistoryDeviceIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r, err := OpenStore(ctx, NewTestStore(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	migrateUpTo(t, r, historyIndexMigration-1)
-
-	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	r, now := storeBefore(t, historyIndexMigration)
 	names, snaps, enrol := capturedHosts(t, r, now)
 	var devs []string
 	for i, name := range names {
@@ -115,6 +108,19 @@ func TestMigrateHistoryDeviceIndex(t *testing.T) {
 			t.Errorf("plan of %s:\n%s\nwant history_device and no sort", q, plan)
 		}
 	}
+}
+
+// storeBefore opens a test store with the migrations before migration
+// applied, and the time the tests store their rows at.
+func storeBefore(t *testing.T, migration int) (*Registry, time.Time) {
+	t.Helper()
+	r, err := OpenStore(context.Background(), NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	migrateUpTo(t, r, migration-1)
+	return r, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 }
 
 // queryPlan is SQLite's EXPLAIN QUERY PLAN of q, one step a line.

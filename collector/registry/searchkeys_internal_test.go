@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -24,14 +23,7 @@ const searchKeysPartialMigration = 24
 func TestMigrateSearchKeysPartial(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r, err := OpenStore(ctx, NewTestStore(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	migrateUpTo(t, r, searchKeysPartialMigration-1)
-
-	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	r, now := storeBefore(t, searchKeysPartialMigration)
 	names, snaps, enrol := capturedHosts(t, r, now)
 	var queries []string
 	for i, name := range names {
