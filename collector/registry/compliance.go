@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"runtime"
 	"slices"
@@ -465,13 +464,17 @@ type evalDevice struct {
 	facts    compliance.Facts
 	asset    *compliance.AssetFacts
 	state    string
-	// stored says whether device_compliance has a row; rev is its rev.
+	// stored says whether device_compliance has a row; rev and at are
+	// its rev and evaluated_at, which change with every write of the
+	// device's facts or results (the fleet evaluation's cache key).
 	stored bool
 	rev    int64
+	at     string
+	factsV int
 	// results and failing are the stored columns.
 	results, failing string
-	// prev is results decoded, when prevKnown (the fleet evaluation's
-	// cache had it).
+	// prev is the stored results decoded, when prevKnown (the fleet
+	// evaluation's cache had them); results is then not read.
 	prev      []compliance.StoredResult
 	prevKnown bool
 }
@@ -494,7 +497,13 @@ type outcome struct {
 // diffResults compares a device's new results with its stored ones
 // (compliance.DiffResults decides).
 func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
-	diff, err := compliance.DiffDecoded(d.state, d.results, d.prev, d.prevKnown, results, fmtTime)
+	var diff compliance.Diff
+	var err error
+	if d.prevKnown {
+		diff, err = compliance.DiffStored(d.state, d.prev, results, fmtTime)
+	} else {
+		diff, err = compliance.DiffResults(d.state, d.results, results, fmtTime)
+	}
 	if err != nil {
 		return outcome{dev: d, Diff: diff}, fmt.Errorf("device %s: %w", d.id, err)
 	}
@@ -590,7 +599,9 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	}
 	// With the same facts and the same results there is nothing to store
 	// (and no fleet evaluation in flight can be working from older facts,
-	// which is what the rev bump guards against).
+	// which is what the rev bump guards against). Changed facts are always
+	// stored with a rev bump: rev and evaluated_at key the fleet
+	// evaluation's cache of decoded facts (evalcache.go).
 	if factsChanged || o.Changed || d.results == "" {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, rev, state, results, failing, evaluated_at) VALUES ($1, 1, $2, $3, $4, $5)
 			ON CONFLICT (device_id) DO UPDATE SET rev = device_compliance.rev + 1, state = excluded.state, results = excluded.results, failing = excluded.failing,
@@ -671,7 +682,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		}
 		return diffResults(d, st.set.Evaluate(d.input(sw.view(d.id), mine, now)))
 	}
-	n, changed, counts, err := r.evaluateFleet(ctx, eval)
+	n, changed, counts, entries, err := r.evaluateFleet(ctx, eval)
 	if err != nil {
 		return EvalStats{}, err
 	}
@@ -681,26 +692,31 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	if st.setID != 0 && r.comp.changedSet.Load() == st.setID {
 		fleet = newFleetChange(st.setID, n, counts)
 	}
+	ts := fmtTime(now)
 	for i := 0; i < len(changed); i += evalBatch {
 		batch := changed[i:min(i+evalBatch, len(changed))]
 		var n int
+		// skipped are the outcomes a report overtook, in the attempt
+		// that committed.
+		var skipped []*outcome
 		err := r.Write(ctx, func(tx *Tx) error {
-			n = 0
-			upd, err := tx.PrepareContext(ctx, `UPDATE device_compliance SET state = $1, results = $2, failing = $3, evaluated_at = $4 WHERE device_id = $5 AND rev = $6`)
+			n, skipped = 0, skipped[:0]
+			// The rev bump tells every collector's cache (evalcache.go)
+			// that the results changed.
+			upd, err := tx.PrepareContext(ctx, `UPDATE device_compliance SET rev = rev + 1, state = $1, results = $2, failing = $3, evaluated_at = $4 WHERE device_id = $5 AND rev = $6`)
 			if err != nil {
 				return fmt.Errorf("store compliance: %w", err)
 			}
 			defer upd.Close()
 			// A device never evaluated (facts from a backfill) has no row;
 			// one a report created meanwhile is left to the report.
-			ins, err := tx.PrepareContext(ctx, `INSERT INTO device_compliance (state, results, failing, evaluated_at, device_id, rev) VALUES ($1, $2, $3, $4, $5, $6)
+			ins, err := tx.PrepareContext(ctx, `INSERT INTO device_compliance (state, results, failing, evaluated_at, device_id, rev) VALUES ($1, $2, $3, $4, $5, $6 + 1)
 				ON CONFLICT (device_id) DO NOTHING`)
 			if err != nil {
 				return fmt.Errorf("store compliance: %w", err)
 			}
 			defer ins.Close()
 			var evs []webhook.Event
-			ts := fmtTime(now)
 			hist := newTransitionRows(now)
 			for j := range batch {
 				o := &batch[j]
@@ -713,6 +729,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 					return fmt.Errorf("store compliance: %w", err)
 				}
 				if k, _ := res.RowsAffected(); k == 0 {
+					skipped = append(skipped, o)
 					continue // a report evaluated it meanwhile, with newer facts
 				}
 				hist.addOutcome(o)
@@ -733,7 +750,19 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 			return stats, fmt.Errorf("evaluate fleet: %w", err)
 		}
 		stats.Events += n
+		for _, o := range batch {
+			if e := entries[o.dev.id]; e != nil {
+				e.stored, e.rev, e.at = true, o.dev.rev+1, ts
+			}
+		}
+		for _, o := range skipped {
+			delete(entries, o.dev.id)
+		}
 	}
+	// Only now do the entries match what is stored: an evaluation that
+	// failed above leaves the previous ones, which the rows it wrote no
+	// longer match.
+	r.comp.cache.replace(entries)
 	var m int
 	err = r.Write(ctx, func(tx *Tx) error {
 		m = 0
@@ -877,23 +906,27 @@ func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
 }
 
 // evaluateFleet streams every reported, unrevoked device's stored inputs
-// (facts, last check-in, asset, stored results: one query per range of
-// device numbers, one range per CPU read at once) to one worker per CPU,
-// which decodes the facts and runs eval while the next rows are read.
-// Facts and stored results whose text is the one the previous evaluation
-// decoded are taken from the cache (evalcache.go) instead. Devices whose
-// facts are missing or of an older FactsVersion, found by the same read,
-// get facts derived from their snapshot and are read again. It returns
-// how many devices it saw, the outcomes that changed, in device id order,
-// and the counts of every device's new results.
-func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, *fleetCounts, error) {
+// (last check-in, asset, stored state and failing times, and facts and
+// stored results: one query per range of device numbers, one range per
+// CPU read at once) to one worker per CPU, which decodes the facts and
+// runs eval while the next rows are read. With the cache of the last
+// evaluation's decoded facts and results (evalcache.go), the ranges are
+// read without the facts and results texts, and only the devices whose
+// row changed since (rev, evaluated_at) are read again with them. Devices
+// whose facts are missing or of an older FactsVersion, found by the same
+// read, get facts derived from their snapshot and are read again. It
+// returns how many devices it saw, the outcomes that changed, in device
+// id order, the counts of every device's new results, and the cache
+// entries for the next evaluation (see EvaluateAll: the changed ones are
+// keyed once written).
+func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error)) (int, []outcome, *fleetCounts, map[string]*evalEntry, error) {
 	type job struct {
 		d *evalDevice
-		// facts is nil when d.facts came from the cache.
-		facts    []byte
-		factsSum uint64
+		// facts is nil when d.facts came from the cache (hit is the entry).
+		facts []byte
+		hit   *evalEntry
 	}
-	last, seed := r.comp.cache.begin()
+	last := r.comp.cache.begin()
 	jobs := make(chan job, 512)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	room := r.comp.cache.room(workers)
@@ -904,7 +937,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	var wg sync.WaitGroup
 	for w := range workers {
 		counts[w] = newFleetCounts()
-		entries[w] = map[string]*evalEntry{}
+		entries[w] = make(map[string]*evalEntry, len(last)/workers+1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -925,15 +958,14 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 				}
 				counts[w].add(&o)
 				// The results the device will have stored: the new ones
-				// when they are written, else the stored ones, which
-				// o.Results then equals. A write that does not happen
-				// leaves a sum the stored text does not match.
-				e := &evalEntry{factsSum: j.factsSum, facts: j.d.facts, hasResults: true, results: o.Results}
+				// once written (EvaluateAll keys the entry then), else
+				// the stored ones, which o.Results then equals.
+				e := j.hit
+				if e == nil || o.Changed {
+					e = &evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: j.d.facts, results: o.Results}
+				}
 				if o.Changed {
-					e.resultsSum = maphash.String(seed, o.Doc)
 					found[w] = append(found[w], o)
-				} else {
-					e.resultsSum = maphash.String(seed, j.d.results)
 				}
 				if len(entries[w]) < room {
 					entries[w][j.d.id] = e
@@ -941,27 +973,36 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 			}
 		}()
 	}
-	// send is called by every reader at once: last is read-only.
-	send := func(d *evalDevice, facts []byte) {
-		j := job{d: d, factsSum: maphash.Bytes(seed, facts)}
-		if e := last[d.id]; e != nil && e.factsSum == j.factsSum {
-			d.facts = e.facts
-			if e.hasResults && e.resultsSum == maphash.String(seed, d.results) {
-				d.prev, d.prevKnown = e.results, true
+	// send is called by every reader at once: last is read-only. Without
+	// facts (a read without the texts) it takes the device from the cache
+	// or returns false.
+	send := func(d *evalDevice, facts []byte, texts bool) bool {
+		if !texts {
+			e := last[d.id]
+			if !e.matches(d) {
+				return false
 			}
-		} else {
-			j.facts = bytes.Clone(facts)
+			d.facts, d.prev, d.prevKnown = e.facts, e.results, true
+			jobs <- job{d: d, hit: e}
+			return true
 		}
-		jobs <- j
+		jobs <- job{d: d, facts: bytes.Clone(facts)}
+		return true
 	}
-	n, err := r.readFleet(ctx, min(workers, maxFleetReaders), send)
+	var n int
+	var err error
+	if len(last) > 0 {
+		n, err = r.readFleetKeys(ctx, min(workers, maxFleetReaders), send)
+	} else {
+		n, err = r.readFleet(ctx, min(workers, maxFleetReaders), send)
+	}
 	close(jobs)
 	wg.Wait()
 	if err == nil {
 		err = errors.Join(errs...)
 	}
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, nil, nil, err
 	}
 	var out []outcome
 	for _, f := range found {
@@ -974,8 +1015,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	for _, m := range entries[1:] {
 		maps.Copy(entries[0], m)
 	}
-	r.comp.cache.replace(entries[0])
-	return n, out, counts[0], nil
+	return n, out, counts[0], entries[0], nil
 }
 
 // maxFleetReaders caps the fleet evaluation's concurrent reads.
@@ -987,7 +1027,7 @@ const maxFleetReaders = 4
 // evaluation's CPU. Devices whose facts are missing or of an older
 // FactsVersion get facts derived from their snapshot (backfillFacts) and
 // are then read by id. It returns how many devices it handed over.
-func (r *Registry) readFleet(ctx context.Context, k int, send func(d *evalDevice, facts []byte)) (int, error) {
+func (r *Registry) readFleet(ctx context.Context, k int, send func(d *evalDevice, facts []byte, texts bool) bool) (int, error) {
 	parts, err := r.fleetParts(ctx, k)
 	if err != nil {
 		return 0, err
@@ -1000,7 +1040,7 @@ func (r *Registry) readFleet(ctx context.Context, k int, send func(d *evalDevice
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ns[i], stale[i], errs[i] = r.scanFleet(ctx, r.db, p.cond, p.args, compliance.FactsVersion, send)
+			ns[i], stale[i], errs[i] = r.scanFleet(ctx, r.db, p.cond, p.args, compliance.FactsVersion, func(d *evalDevice, facts []byte) { send(d, facts, true) })
 		}()
 	}
 	wg.Wait()
@@ -1011,24 +1051,179 @@ func (r *Registry) readFleet(ctx context.Context, k int, send func(d *evalDevice
 	for _, m := range ns {
 		n += m
 	}
-	ids := slices.Concat(stale...)
-	if len(ids) == 0 {
-		return n, nil
+	m, err := r.readAgain(ctx, k, nil, slices.Concat(stale...), send)
+	return n + m, err
+}
+
+// readAgain reads the devices ids by id, in chunks on k connections at
+// once, and hands them to send with their texts; then those stale, and
+// those of ids whose facts turn out missing or older, get facts derived
+// from their snapshot (backfillFacts) and are read too. It returns how
+// many devices it handed over.
+func (r *Registry) readAgain(ctx context.Context, k int, ids, stale []string, send func(d *evalDevice, facts []byte, texts bool) bool) (int, error) {
+	var mu sync.Mutex
+	byID := func(ids []string, minV int) (int, []string, error) {
+		var chunks [][]string
+		for i := 0; i < len(ids); i += evalChunk {
+			chunks = append(chunks, ids[i:min(i+evalChunk, len(ids))])
+		}
+		n := 0
+		var stale []string
+		var errs []error
+		var wg sync.WaitGroup
+		next := make(chan []string)
+		for range min(k, len(chunks)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for chunk := range next {
+					m, s, err := r.scanFleet(ctx, r.db, ` AND d.id IN (`+placeholders(2, len(chunk))+`)`, anys(chunk), minV, func(d *evalDevice, facts []byte) { send(d, facts, true) })
+					mu.Lock()
+					n, stale = n+m, append(stale, s...)
+					if err != nil {
+						errs = append(errs, err)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, c := range chunks {
+			next <- c
+		}
+		close(next)
+		wg.Wait()
+		return n, stale, errors.Join(errs...)
 	}
-	if err := r.backfillFacts(ctx, ids); err != nil {
+	n, more, err := byID(ids, compliance.FactsVersion)
+	if err != nil {
 		return 0, err
 	}
-	for i := 0; i < len(ids); i += evalChunk {
-		chunk := ids[i:min(i+evalChunk, len(ids))]
-		// Facts of any version now: a device whose snapshot could not
-		// give newer ones is judged on the ones it has.
-		m, _, err := r.scanFleet(ctx, r.db, ` AND d.id IN (`+placeholders(2, len(chunk))+`)`, anys(chunk), 0, send)
-		if err != nil {
-			return 0, err
-		}
-		n += m
+	stale = append(stale, more...)
+	if len(stale) == 0 {
+		return n, nil
 	}
-	return n, nil
+	if err := r.backfillFacts(ctx, stale); err != nil {
+		return 0, err
+	}
+	// Facts of any version now: a device whose snapshot could not give
+	// newer ones is judged on the ones it has.
+	m, _, err := byID(stale, 0)
+	return n + m, err
+}
+
+// readFleetKeys is readFleet for an evaluation with a cache: it reads
+// each table's few columns the evaluation needs, not the facts and
+// results texts, in one pass each and joins them here (joined by the
+// engine, every device costs a lookup in each table, ~2.4 s at 100,000
+// devices on SQLite), hands send the devices its cache holds, and reads
+// the others again with their texts (readAgain). device_compliance is
+// read first: a facts or register change after it bumps the rev the
+// evaluation then writes under, so its outcome is dropped (EvaluateAll);
+// later inputs are only newer.
+func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDevice, facts []byte, texts bool) bool) (int, error) {
+	type compRow struct {
+		rev               int64
+		at, state, failng string
+	}
+	comp := map[string]compRow{}
+	err := eachRow(ctx, r.db, `SELECT device_id, rev, coalesce(evaluated_at, ''), state, failing FROM device_compliance`, nil, func(rows *sql.Rows) error {
+		var id string
+		var c compRow
+		if err := rows.Scan(&id, &c.rev, &c.at, &c.state, &c.failng); err != nil {
+			return err
+		}
+		comp[id] = c
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read fleet compliance: %w", err)
+	}
+	type devRow struct {
+		id, lastSeen string
+		reported     bool
+	}
+	var devs []devRow
+	factsV := map[string]int{}
+	assets := map[string]*compliance.AssetFacts{}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		errs[0] = eachRow(ctx, r.db, `SELECT id, last_seen, last_hash <> '' FROM devices WHERE state <> $1`, []any{StateRevoked}, func(rows *sql.Rows) error {
+			var d devRow
+			if err := rows.Scan(&d.id, &d.lastSeen, &d.reported); err != nil {
+				return err
+			}
+			devs = append(devs, d)
+			return nil
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		errs[1] = eachRow(ctx, r.db, `SELECT device_id, facts_v FROM device_facts`, nil, func(rows *sql.Rows) error {
+			var id string
+			var v int
+			if err := rows.Scan(&id, &v); err != nil {
+				return err
+			}
+			factsV[id] = v
+			return nil
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		errs[2] = eachRow(ctx, r.db, `SELECT l.device_id, `+assetCols+` FROM asset_links l JOIN assets a ON a.id = l.asset_id`, nil, func(rows *sql.Rows) error {
+			var id string
+			var a assetRow
+			if err := rows.Scan(append([]any{&id}, a.dest()...)...); err != nil {
+				return err
+			}
+			assets[id] = a.facts()
+			return nil
+		})
+	}()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("read fleet facts: %w", err)
+	}
+	n := 0
+	var again, stale []string
+	for _, dr := range devs {
+		v, hasFacts := factsV[dr.id]
+		switch {
+		case !hasFacts && !dr.reported:
+			continue // never reported
+		case !hasFacts || v < compliance.FactsVersion:
+			stale = append(stale, dr.id)
+			continue
+		}
+		c, stored := comp[dr.id]
+		d := &evalDevice{id: dr.id, lastSeen: parseTime(dr.lastSeen), asset: assets[dr.id], stored: stored,
+			rev: c.rev, at: c.at, factsV: v, state: c.state, failing: c.failng}
+		if send(d, nil, false) {
+			n++
+		} else {
+			again = append(again, dr.id)
+		}
+	}
+	m, err := r.readAgain(ctx, k, again, stale, send)
+	return n + m, err
+}
+
+// eachRow runs query and calls fn for every row.
+func eachRow(ctx context.Context, q querier, query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // fleetPart is a range of device numbers as a condition for scanFleet.
@@ -1066,7 +1261,7 @@ func (r *Registry) fleetParts(ctx context.Context, k int) ([]fleetPart, error) {
 // facts are valid only until fn returns (the row buffer is reused).
 func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args []any, minV int, fn func(d *evalDevice, facts []byte)) (int, []string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT d.id, d.last_seen, f.device_id IS NOT NULL, coalesce(f.facts_v, 0), f.facts,
-		c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.state, ''), coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
+		c.device_id IS NOT NULL, coalesce(c.rev, 0), coalesce(c.evaluated_at, ''), coalesce(c.state, ''), coalesce(c.results, ''), coalesce(c.failing, ''), `+assetCols+`
 		FROM devices d LEFT JOIN device_facts f ON f.device_id = d.id LEFT JOIN device_compliance c ON c.device_id = d.id`+assetJoin+`
 		WHERE d.state <> $1 AND (f.device_id IS NOT NULL OR d.last_hash <> '')`+cond, append([]any{StateRevoked}, args...)...)
 	if err != nil {
@@ -1080,12 +1275,11 @@ func (r *Registry) scanFleet(ctx context.Context, q querier, cond string, args [
 		d := &evalDevice{}
 		var lastSeen string
 		var hasFacts bool
-		var factsV int
 		var asset assetRow
-		if err := rows.Scan(append([]any{&d.id, &lastSeen, &hasFacts, &factsV, &facts, &d.stored, &d.rev, &d.state, &d.results, &d.failing}, asset.dest()...)...); err != nil {
+		if err := rows.Scan(append([]any{&d.id, &lastSeen, &hasFacts, &d.factsV, &facts, &d.stored, &d.rev, &d.at, &d.state, &d.results, &d.failing}, asset.dest()...)...); err != nil {
 			return 0, nil, fmt.Errorf("read fleet facts: %w", err)
 		}
-		if !hasFacts || factsV < minV {
+		if !hasFacts || d.factsV < minV {
 			stale = append(stale, d.id)
 			continue
 		}

@@ -629,6 +629,89 @@ func TestFleetEvaluationFollowsReportsOfAnotherCollector(t *testing.T) {
 	}
 }
 
+// TestFleetEvaluationFromCacheMatchesFullEvaluation: a fleet evaluation
+// that takes devices' facts and results from its cache (evalcache.go)
+// arrives at what one without a cache does, while another collector
+// sharing the store changes facts through reports, and the policies and
+// the time change. After each evaluation a collector started afresh (an
+// empty cache, so it reads and decodes every device) evaluates the fleet
+// at the same time and must find nothing to change.
+func TestFleetEvaluationFromCacheMatchesFullEvaluation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	base := string(compliance.DefaultFile())
+	e.configure(t, base)
+	var devs []enrolled
+	for _, name := range []string{mac, debian} {
+		devs = append(devs, e.reported(t, snapshotOf(t, name), t0))
+	}
+	other := &env{reg: registry.OpenTestStore(t, e.store), ca: e.ca, store: e.store, path: e.path}
+	other.configure(t, base)
+	// The first evaluation fills the cache; from the second on, devices
+	// come from it.
+	for i := range 2 {
+		if _, err := e.reg.EvaluateAll(ctx, t0.Add(time.Duration(i+1)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// checkFull evaluates the fleet as a collector that just started.
+	checkFull := func(step string, now time.Time) {
+		t.Helper()
+		fresh := &env{reg: registry.OpenTestStore(t, e.store), store: e.store}
+		fresh.configure(t, base)
+		stats, err := fresh.reg.EvaluateAll(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Devices != len(devs) || stats.Changed != 0 {
+			t.Errorf("%s: a full evaluation found %d devices, changed %d; want %d, none changed", step, stats.Devices, stats.Changed, len(devs))
+		}
+	}
+	s := snapshotOf(t, mac)
+	off := registrytest.Clone(t, s)
+	off.Encryption.System.Encrypted, off.Encryption.System.Status = wire.No, "off"
+	for i := range off.Encryption.Volumes {
+		off.Encryption.Volumes[i].Encrypted, off.Encryption.Volumes[i].Status = wire.No, "off"
+	}
+	at := t0.Add(time.Hour)
+	_, before := e.results(t, devs[0].DeviceID)
+	if ack := other.apply(t, devs[0], full(t, off, 2), at); ack.Status != wire.AckApplied {
+		t.Fatalf("report through the other collector: %+v", ack)
+	}
+	if _, after := e.results(t, devs[0].DeviceID); cmp.Equal(before, after) {
+		t.Fatalf("turning encryption off changed no result (%+v); the test needs a change", after)
+	}
+	// A policy change after the other collector's report: every device's
+	// results change, the reported one's from its new facts.
+	extra := base + `
+  - id: TEST-CEL-01
+    title: no reboot pending
+    severity: low
+    kind: cel
+    expr: os.reboot_required != "yes"
+`
+	if _, _, stats, err := e.reg.ReplacePolicies(ctx, []byte(extra), "test", at); err != nil || stats.Changed != len(devs) {
+		t.Fatalf("policy change: %+v, %v; want every device changed", stats, err)
+	}
+	checkFull("policy change after another collector's report", at)
+	// Back on, then the policy change undone.
+	at = at.Add(time.Hour)
+	if ack := other.apply(t, devs[0], full(t, s, 3), at); ack.Status != wire.AckApplied {
+		t.Fatalf("third report: %+v", ack)
+	}
+	if _, _, _, err := e.reg.ReplacePolicies(ctx, []byte(base), "test", at); err != nil {
+		t.Fatal(err)
+	}
+	checkFull("policy change back", at)
+	// Time alone: without reports, results go stale.
+	at = at.Add(60 * 24 * time.Hour)
+	if stats, err := e.reg.EvaluateAll(ctx, at); err != nil || stats.Changed != len(devs) {
+		t.Fatalf("evaluation 60 days later: %+v, %v; want every device changed", stats, err)
+	}
+	checkFull("60 days later", at)
+}
+
 // TestFleetEvaluationBackfillsFacts: a device whose facts are missing (it
 // reported before facts were stored) or of an older version gets facts
 // derived from its stored snapshot during the fleet evaluation, and is

@@ -1,41 +1,51 @@
 package registry
 
 // The fleet evaluation's cache of decoded inputs. Re-evaluating 100,000
-// devices spent about a third of its CPU decoding each device's stored
-// facts (JSON) and, for every device whose results changed, its stored
-// results again to list the changes. Both are the same from one
+// devices spent most of its time reading and decoding each device's
+// stored facts (JSON) and, for every device whose results changed, its
+// stored results again to list the changes. Both are the same from one
 // evaluation to the next for nearly every device, so the evaluation keeps
-// each device's decoded facts and results keyed by a hash of the stored
-// text it decoded them from. An entry is used only when the text read now
-// hashes the same, so a report that changed a device's facts or results
-// through this or any other collector sharing the store (or a restored
-// backup) is never answered from the cache: coherence needs no
-// invalidation message, and the worst a stale entry costs is a decode.
+// each device's decoded facts and stored results, keyed by the device's
+// device_compliance rev and evaluated_at as it read them, and reads the
+// fleet without the facts and results texts: only a device whose key no
+// longer matches is read again with them.
+//
+// The key changes with every write of the device's facts or results,
+// through this or any other collector sharing the store: a report writes
+// changed facts only together with its results and a rev bump
+// (complianceAfterReport), a register change's re-evaluation bumps rev
+// (evaluateLinked), and the fleet evaluation bumps it with the results it
+// writes (EvaluateAll), under the rev it read. So an entry is used only
+// for the facts and results it was made from, coherence needs no
+// invalidation message, and the worst a stale entry costs is a read and
+// a decode. evaluated_at in the key also tells apart a row that was
+// restored from an older backup and written again up to the same rev.
+// Facts backfilled from a snapshot (no rev bump) are always read again
+// (readFleet), and the rest of an evaluation's inputs (last check-in,
+// asset, failing times, state, exceptions, software) are read every time.
 //
 // An entry is about 2 KB of heap (the 10,000-device fleet run's heap
-// profile: 21 MB), so the cache is bounded: unbounded it was the largest
-// holder of memory per device, 200 MB at 100,000 devices and twice that
-// while an evaluation builds the next generation beside the last. Beyond
-// the bound, the devices an evaluation meets first are kept; the others
-// are decoded each time, as before the cache.
+// profile: 21 MB), so the cache is bounded: beyond the bound, the devices
+// an evaluation meets first are kept; the others are read and decoded
+// each time. An unchanged device keeps its entry from one evaluation to
+// the next, so the next generation, built beside the last, shares its
+// entries.
 
 import (
-	"hash/maphash"
 	"sync"
 
 	"github.com/rosterhq/roster/collector/compliance"
 )
 
-// defaultEvalEntries bounds the cache: ~100 MB of entries, every device
-// of a 50,000-device fleet.
-const defaultEvalEntries = 50000
+// defaultEvalEntries bounds the cache: every device of the 100,000 the
+// collector is sized for (BenchmarkReevaluateFleetPartly's whole heap
+// after its evaluations at 100,000 devices: 584 MB).
+const defaultEvalEntries = 100000
 
 // evalCache holds the entries of the last fleet evaluation. Only the
 // fleet evaluation reads and replaces it, one at a time (the lease in
 // EvaluateAll); the mutex makes a replacement visible to the next.
 type evalCache struct {
-	once sync.Once
-	seed maphash.Seed
 	// limit bounds the entries kept; 0 is defaultEvalEntries.
 	limit int
 	mu    sync.Mutex
@@ -52,26 +62,32 @@ func (c *evalCache) room(workers int) int {
 	return n / max(workers, 1)
 }
 
-// evalEntry is one device's decoded inputs. The sums are maphash values
-// of the stored text under the cache's random seed: a different text
-// taken for an unchanged one needs a 64-bit collision no one can aim for.
+// evalEntry is one device's decoded inputs and the key they were read
+// under. Entries are read-only once an evaluation published them.
 type evalEntry struct {
-	factsSum uint64
-	facts    compliance.Facts
-	// resultsSum is the sum of the results document results decodes;
-	// hasResults is false when the entry knows none.
-	resultsSum uint64
-	hasResults bool
-	results    []compliance.StoredResult
+	// stored, rev and at are device_compliance's row, rev and
+	// evaluated_at; factsV is the facts' version.
+	stored bool
+	rev    int64
+	at     string
+	factsV int
+	facts  compliance.Facts
+	// results are the stored results, decoded; the stored document is
+	// their encoding (compliance.DiffStored).
+	results []compliance.StoredResult
 }
 
-// begin returns the previous evaluation's entries (nil the first time)
-// and the seed their sums were taken with. Entries are read-only.
-func (c *evalCache) begin() (map[string]*evalEntry, maphash.Seed) {
-	c.once.Do(func() { c.seed = maphash.MakeSeed() })
+// matches says whether e (possibly nil) was made from the facts and
+// results d's row holds now.
+func (e *evalEntry) matches(d *evalDevice) bool {
+	return e != nil && e.stored == d.stored && e.rev == d.rev && e.at == d.at && e.factsV == d.factsV
+}
+
+// begin returns the previous evaluation's entries (nil the first time).
+func (c *evalCache) begin() map[string]*evalEntry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.last, c.seed
+	return c.last
 }
 
 // replace keeps the entries of the evaluation that just read the whole

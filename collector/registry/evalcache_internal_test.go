@@ -34,7 +34,7 @@ func TestEvalCacheBounded(t *testing.T) {
 		if i == 1 && stats.Changed != 0 {
 			t.Errorf("second evaluation: got %d changed devices, want 0", stats.Changed)
 		}
-		last, _ := r.comp.cache.begin()
+		last := r.comp.cache.begin()
 		if n := len(last); n == 0 || n > 10 {
 			t.Errorf("evaluation %d: the cache holds %d entries, want 1 to 10", i, n)
 		}
