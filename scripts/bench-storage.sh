@@ -2,7 +2,7 @@
 # Issue 17's compact storage figures: bytes per device on SQLite, per table
 # and index, and the timings of the reads the software storage serves
 # (who-has search, the device filter, a device's software pages, history,
-# reconcile, a policy change matching software patterns), for the base
+# events, reconcile, a policy change matching software patterns), for the base
 # commit (BENCH_BASE, 1a0768e: software rows by device id, snapshots as
 # text) beside this tree, in the same run.
 #

@@ -331,6 +331,18 @@ func query(ctx context.Context, path, root string) error {
 	}
 	rng := mrand.New(mrand.NewPCG(3, 3))
 	pick := func() string { return devs[rng.IntN(len(devs))].ID }
+	// twenty sums read over 20 devices picked at random
+	twenty := func(read func(id string) (int, error)) (int, error) {
+		total := 0
+		for range 20 {
+			n, err := read(pick())
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+		return total, nil
+	}
 	// a package most devices have, and its version
 	common := pool[0]
 	for _, p := range pool {
@@ -388,15 +400,20 @@ func query(ctx context.Context, path, root string) error {
 			return total, nil
 		}},
 		{"history: 20 devices, first page", 5, func() (int, error) {
-			total := 0
-			for range 20 {
-				h, _, err := reg.History(ctx, registry.HistoryFilter{Device: pick()}, registry.Page{})
-				if err != nil {
-					return 0, err
-				}
-				total += len(h)
-			}
-			return total, nil
+			return twenty(func(id string) (int, error) {
+				h, _, err := reg.History(ctx, registry.HistoryFilter{Device: id}, registry.Page{})
+				return len(h), err
+			})
+		}},
+		{"events: 20 devices, first page", 5, func() (int, error) {
+			return twenty(func(id string) (int, error) {
+				e, _, err := reg.Events(ctx, registry.EventFilter{Device: id}, registry.Page{})
+				return len(e), err
+			})
+		}},
+		{"events: fleet, first page", 21, func() (int, error) {
+			e, _, err := reg.Events(ctx, registry.EventFilter{}, registry.Page{})
+			return len(e), err
 		}},
 		{"history: fleet software_added, first page", 21, func() (int, error) {
 			h, _, err := reg.History(ctx, registry.HistoryFilter{Kind: "software_added"}, registry.Page{})
