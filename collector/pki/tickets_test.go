@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -169,6 +170,51 @@ func TestSessionTicketGarbage(t *testing.T) {
 	for _, b := range [][]byte{nil, {1, 2, 3}, append([]byte{byte(day >> 24), byte(day >> 16), byte(day >> 8), byte(day)}, make([]byte, 60)...)} {
 		if ss, err := tk.unwrap(b, tls.ConnectionState{}); ss != nil || err != nil {
 			t.Errorf("unwrap(%x) = %v, %v; want a full handshake (nil, nil)", b, ss, err)
+		}
+	}
+}
+
+// A pooled deflate writer is reset between tickets: each ticket opens to
+// its own session state, whatever was sealed before it.
+func TestSessionTicketsFromPooledWriters(t *testing.T) {
+	t.Parallel()
+	r := newTicketRig(t, t.TempDir())
+	tk := newTickets(r.ca.Command, r.ca.Cert.Raw, func() time.Time { return r.now })
+	var states []*tls.SessionState
+	for range 2 {
+		cfg := r.server()
+		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			states = append(states, ss)
+			return tk.wrap(cs, ss)
+		}
+		client := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: r.ca.Pool(), ServerName: "localhost",
+			Certificates: []tls.Certificate{r.client}, ClientSessionCache: tls.NewLRUClientSessionCache(1),
+			Time: func() time.Time { return r.now }}
+		handshake(t, cfg, client)
+	}
+	if len(states) != 2 {
+		t.Fatalf("%d session states sealed in two handshakes, want 2", len(states))
+	}
+	for i := range 6 {
+		ss := states[i%2]
+		want, err := ss.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticket, err := tk.wrap(tls.ConnectionState{}, ss)
+		if err != nil {
+			t.Fatalf("wrap %d: %v", i, err)
+		}
+		got, err := tk.open(ticket)
+		if err != nil {
+			t.Fatalf("open ticket %d: %v", i, err)
+		}
+		gb, err := got.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(gb, want) {
+			t.Errorf("ticket %d opened to a different session state (%d B, want %d B)", i, len(gb), len(want))
 		}
 	}
 }
