@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -227,5 +228,36 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("stored snapshot differs from the agent's:\n%s", cmp.Diff(string(want), string(got)))
+	}
+}
+
+// TestCanonSnapHeapBytes holds the snapshot cache's bound to what its
+// entries really keep: heapBytes must be within 30 % of the heap that
+// canonical snapshots of a captured host, each decoded apart as reports
+// are, free when dropped.
+func TestCanonSnapHeapBytes(t *testing.T) {
+	src := registrytest.Rich(t)
+	const k = 40
+	kept := make([]*canonSnap, k)
+	est := 0
+	for i := range kept {
+		c, err := newCanonSnap(registrytest.Clone(t, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept[i] = c
+		est += c.heapBytes()
+	}
+	size := kept[0].size
+	var with, without runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&with)
+	clear(kept)
+	runtime.GC()
+	runtime.ReadMemStats(&without)
+	real := int64(with.HeapAlloc) - int64(without.HeapAlloc)
+	t.Logf("%d entries of %d B of canonical JSON: heapBytes %d B each, the heap they held %d B each", k, size, est/k, real/k)
+	if ratio := float64(est) / float64(real); ratio < 0.7 || ratio > 1.3 {
+		t.Errorf("heapBytes estimates %d B per entry, the heap held %d B: ratio %.2f, want within 30 %%", est/k, real/k, ratio)
 	}
 }
