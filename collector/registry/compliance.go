@@ -960,16 +960,24 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 				// The results the device will have stored: the new ones
 				// once written (EvaluateAll keys the entry then), else
 				// the stored ones, which o.Results then equals.
-				e := j.hit
-				if e == nil || o.Changed {
-					e = &evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: j.d.facts, results: o.Results}
-				}
 				if o.Changed {
 					found[w] = append(found[w], o)
 				}
-				if len(entries[w]) < room {
-					entries[w][j.d.id] = e
+				if len(entries[w]) >= room {
+					continue
 				}
+				e := j.hit
+				if e == nil || o.Changed {
+					// Interned, the entry shares the strings most devices
+					// have in common (compliance.Facts.Interned); facts
+					// from the cache are interned already.
+					facts := j.d.facts
+					if j.facts != nil {
+						facts = facts.Interned()
+					}
+					e = &evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: facts, results: compliance.InternResults(o.Results)}
+				}
+				entries[w][j.d.id] = e
 			}
 		}()
 	}
