@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -460,46 +459,6 @@ func factsOf(s *wire.Snapshot) facts {
 		f.encrypted = string(e.System.Encrypted)
 	}
 	return f
-}
-
-// catalogue finds or adds software_catalogue rows within a transaction.
-type catalogue struct {
-	get, add *Stmt
-}
-
-func newCatalogue(ctx context.Context, tx *Tx) (*catalogue, error) {
-	get, err := tx.PrepareContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND publisher = $5 AND location = $6`)
-	if err != nil {
-		return nil, fmt.Errorf("read software catalogue: %w", err)
-	}
-	add, err := tx.PrepareContext(ctx, `INSERT INTO software_catalogue (name, version, source, arch, publisher, location) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (name, version, source, arch, publisher, location) DO NOTHING`)
-	if err != nil {
-		get.Close()
-		return nil, fmt.Errorf("read software catalogue: %w", err)
-	}
-	return &catalogue{get: get, add: add}, nil
-}
-
-func (c *catalogue) close() {
-	c.get.Close()
-	c.add.Close()
-}
-
-// id is p's catalogue id, adding the row when p is new to the fleet.
-func (c *catalogue) id(ctx context.Context, p wire.Package) (int64, error) {
-	var id int64
-	err := c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := c.add.ExecContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location); err != nil {
-			return 0, fmt.Errorf("add %s %s to the software catalogue: %w", p.Name, p.Version, err)
-		}
-		err = c.get.QueryRowContext(ctx, p.Name, p.Version, p.Source, p.Arch, p.Publisher, p.Location).Scan(&id)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read software catalogue: %w", err)
-	}
-	return id, nil
 }
 
 func packagesByKey(s *wire.Snapshot) map[wire.PackageKey][]wire.Package {

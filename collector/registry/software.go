@@ -523,21 +523,11 @@ func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, 
 		return fmt.Errorf("replace software: %w", err)
 	}
 	defer del.Close()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO device_software (package_id, device_num, dup) VALUES ($1, $2, $3)`)
-	if err != nil {
-		return fmt.Errorf("replace software: %w", err)
-	}
-	defer ins.Close()
 	keyIDs, err := tx.PrepareContext(ctx, `SELECT id FROM software_catalogue WHERE name = $1 AND version = $2 AND source = $3 AND arch = $4 AND location = $5`)
 	if err != nil {
 		return fmt.Errorf("replace software: %w", err)
 	}
 	defer keyIDs.Close()
-	cat, err := newCatalogue(ctx, tx)
-	if err != nil {
-		return err
-	}
-	defer cat.close()
 	// gone: catalogue ids whose entries leave (each id belongs to one key)
 	gone := map[int64]bool{}
 	if first {
@@ -580,22 +570,33 @@ func replaceSoftware(ctx context.Context, tx *Tx, num int64, first bool, oldBy, 
 		}
 	}
 	es = kept
+	// The packages of the keys that changed, a key's together: their
+	// catalogue ids come in one batch (catbatch.go).
+	var adds []wire.Package
+	var groups []int
 	for k, nps := range newBy {
 		if ops, ok := oldBy[k]; ok && samePackages(ops, nps) && !first {
 			continue
 		}
+		adds = append(adds, nps...)
+		groups = append(groups, len(nps))
+	}
+	ids, err := (&catalogue{tx: tx}).ids(ctx, adds)
+	if err != nil {
+		return err
+	}
+	added := len(es)
+	for _, n := range groups {
 		dups := map[int64]int64{}
-		for _, p := range nps {
-			id, err := cat.id(ctx, p)
-			if err != nil {
-				return err
-			}
-			es = append(es, pkgEntry{id: id, dup: dups[id], date: storedDate(p.InstallDate)})
-			if _, err := ins.ExecContext(ctx, id, num, dups[id]); err != nil {
-				return fmt.Errorf("replace software: %w", err)
-			}
+		for i := range n {
+			id := ids[i]
+			es = append(es, pkgEntry{id: id, dup: dups[id], date: storedDate(adds[i].InstallDate)})
 			dups[id]++
 		}
+		ids, adds = ids[n:], adds[n:]
+	}
+	if err := insertDeviceSoftware(ctx, tx, num, es[added:]); err != nil {
+		return err
 	}
 	packed, err := packEntries(es)
 	if err != nil {
