@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -59,17 +60,20 @@ type deviceChange struct {
 }
 
 func insertHistory(ctx context.Context, tx *Tx, device string, at time.Time, seq uint64, evs []deviceChange) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO history (device_id, at, seq, kind, subject, old, new) VALUES ($1, $2, $3, $4, $5, $6, $7)`)
-	if err != nil {
-		return fmt.Errorf("record history: %w", err)
-	}
-	defer stmt.Close()
 	ts := fmtTime(at)
-	for _, e := range evs {
-		if _, err := stmt.ExecContext(ctx, device, ts, int64(seq), e.Kind, e.Subject, e.Old, e.New); err != nil {
+	// A day's upgrades are hundreds of entries: a statement per chunk
+	// (catbatch.go), not per entry, which on PostgreSQL is a round trip
+	// inside the store's write lock.
+	for _, n := range chunks(len(evs)) {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO history (device_id, at, seq, kind, subject, old, new) VALUES `)
+		valuesList(&b, n, 7, 1)
+		args := make([]any, 0, n*7)
+		for _, e := range evs[:n] {
+			args = append(args, device, ts, int64(seq), e.Kind, e.Subject, e.Old, e.New)
+		}
+		evs = evs[n:]
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("record history: %w", err)
 		}
 	}
