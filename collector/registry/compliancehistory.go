@@ -109,19 +109,7 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 func insertTransitions(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO compliance_transitions (device_id, policy_id, at, status, previous, reason) VALUES `)
-	for i := 0; i < n*transitionCols; i += transitionCols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range transitionCols {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(i+j+1))
-		}
-		b.WriteByte(')')
-	}
+	valuesList(&b, n, transitionCols, 1)
 	b.WriteString(` ON CONFLICT (device_id, policy_id, at) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
 	return b.String()
 }
