@@ -3,7 +3,9 @@ package registry_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -92,6 +94,10 @@ func BenchmarkReevaluateFleetPartly(b *testing.B) {
 // seedReevalFleet stores ROSTER_BENCH_DEVICES (default 100,000) devices,
 // device i with the facts and a sample of the packages of captured host
 // i mod 13, and returns the hosts' facts.
+//
+// Seeding 100,000 devices takes 5-13 minutes. With ROSTER_BENCH_SEED_DIR
+// set (SQLite only), the seeded database is kept there as
+// reeval-<devices>.db and later runs start from a copy of it.
 func seedReevalFleet(b *testing.B) (*env, int, []compliance.Facts) {
 	n := 100000
 	if v := os.Getenv("ROSTER_BENCH_DEVICES"); v != "" {
@@ -100,8 +106,21 @@ func seedReevalFleet(b *testing.B) (*env, int, []compliance.Facts) {
 			b.Fatalf("ROSTER_BENCH_DEVICES=%q", v)
 		}
 	}
-	e := newEnvB(b)
 	ctx := context.Background()
+	var saved string
+	if dir := os.Getenv("ROSTER_BENCH_SEED_DIR"); dir != "" && registry.StoreUnderTest() == registry.EngineSQLite {
+		saved = filepath.Join(dir, fmt.Sprintf("reeval-%d.db", n))
+	}
+	var e *env
+	if saved != "" {
+		if _, err := os.Stat(saved); err == nil {
+			e = newEnvFromFile(b, saved)
+		}
+	}
+	seeded := e != nil
+	if !seeded {
+		e = newEnvB(b)
+	}
 	var names []string
 	snaps := registrytest.Snapshots(b)
 	for name := range snaps {
@@ -123,10 +142,32 @@ func seedReevalFleet(b *testing.B) (*env, int, []compliance.Facts) {
 		}
 		pkgs = append(pkgs, p)
 	}
+	if seeded {
+		return e, n, facts
+	}
 	if err := registry.SeedFleet(ctx, e.reg, n, facts, pkgs, t0); err != nil {
 		b.Fatal(err)
 	}
+	if saved != "" {
+		if _, err := e.rawDB(b).ExecContext(ctx, `VACUUM INTO $1`, saved); err != nil {
+			b.Fatalf("keep the seeded fleet in %s: %v", saved, err)
+		}
+	}
 	return e, n, facts
+}
+
+// newEnvFromFile is an env whose SQLite database starts as a copy of path.
+func newEnvFromFile(b *testing.B, path string) *env {
+	b.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := registry.NewTestStore(b)
+	if err := os.WriteFile(store.Path, src, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return &env{reg: registry.OpenTestStore(b, store), store: store, path: store.Path}
 }
 
 // benchPolicyChanges puts docs[len-1] in force, then times policy changes
