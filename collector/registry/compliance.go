@@ -694,6 +694,9 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	// report overtook.
 	wrote := map[string]bool{}
 	skipped := map[string]bool{}
+	// One buffer of history rows serves every batch: it grows to a
+	// batch's rows once instead of for each.
+	hist := newTransitionRows(now)
 	write := func(batch []outcome) error {
 		var n int
 		// done are the outcomes written, in the attempt that committed.
@@ -716,7 +719,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 			}
 			defer ins.Close()
 			var evs []webhook.Event
-			hist := newTransitionRows(now)
+			hist.rows = hist.rows[:0] // a retried attempt starts over
 			for j := range batch {
 				o := &batch[j]
 				stmt := upd

@@ -83,8 +83,8 @@ func (w *transitionRows) addOutcome(o *outcome) {
 func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 	var full string // the statement of a whole chunk, built once
 	args := make([]any, 0, min(len(w.rows), transitionChunk)*transitionCols)
-	for len(w.rows) > 0 {
-		n := min(len(w.rows), transitionChunk)
+	for rest := w.rows; len(rest) > 0; {
+		n := min(len(rest), transitionChunk)
 		stmt := full
 		if n < transitionChunk || full == "" {
 			stmt = insertTransitions(n)
@@ -93,15 +93,15 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 			}
 		}
 		args = args[:0]
-		for _, r := range w.rows[:n] {
+		for _, r := range rest[:n] {
 			args = append(args, r.device, r.policy, w.at, r.status, r.previous, r.reason)
 		}
 		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("record compliance transitions: %w", err)
 		}
-		w.rows = w.rows[n:]
+		rest = rest[n:]
 	}
-	w.rows = nil
+	w.rows = w.rows[:0] // kept for the next rows (the fleet evaluation's batches)
 	return nil
 }
 
