@@ -41,6 +41,7 @@ func TestDiffResults(t *testing.T) {
 		changed     bool
 		state       string
 		changes     []StatusChange
+		removed     []string // policy ids of Removed
 		failing     string
 	}{
 		{
@@ -99,6 +100,20 @@ func TestDiffResults(t *testing.T) {
 			before:  []Result{pass("P-1"), fail("P-2", "off", since)},
 			now:     []Result{pass("P-1")},
 			changed: true, state: StatusPass,
+			removed: []string{"P-2"},
+		},
+		{
+			// Result lists follow their policy sets' order: a set edited
+			// in the middle and reordered still pairs each policy with
+			// its own stored result.
+			name:    "policies added in front and between, one removed, two swapped",
+			before:  []Result{pass("P-1"), fail("P-2", "off", since), pass("P-3"), pass("P-4"), pass("P-5")},
+			now:     []Result{pass("P-0"), pass("P-1"), pass("P-9"), fail("P-4", "late", later), pass("P-3"), pass("P-5")},
+			changed: true, state: StatusFail,
+			changes: []StatusChange{{PolicyID: "P-0", Status: "pass", Reason: "ok"}, {PolicyID: "P-9", Status: "pass", Reason: "ok"},
+				{PolicyID: "P-4", Status: "fail", Previous: "pass", Reason: "late"}},
+			removed: []string{"P-2"},
+			failing: "P-4=" + stamp(later),
 		},
 	}
 	for _, tt := range tests {
@@ -114,6 +129,13 @@ func TestDiffResults(t *testing.T) {
 			}
 			if !slices.Equal(o.Changes, tt.changes) {
 				t.Errorf("changes = %+v, want %+v", o.Changes, tt.changes)
+			}
+			var removed []string
+			for _, r := range o.Removed {
+				removed = append(removed, r.PolicyID)
+			}
+			if !slices.Equal(removed, tt.removed) {
+				t.Errorf("removed = %v, want %v", removed, tt.removed)
 			}
 			if !o.Changed && o.Doc != doc {
 				t.Errorf("unchanged outcome with a new doc %s, stored %s", o.Doc, doc)
