@@ -10,7 +10,9 @@
 # The after build's first timed change is its second
 # evaluation: its cache of decoded facts (evalcache.go) is filled, as on a
 # collector that has evaluated the fleet once since it started. About five
-# minutes at 100,000 devices on 2 cores.
+# minutes at 100,000 devices on 2 cores, most of it seeding; with
+# ROSTER_BENCH_SEED_DIR set, this tree's benchmarks keep the seeded
+# database there (reeval-<devices>.db) and later runs start from a copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE_REV=${BEFORE_REV:-1a0768e}
