@@ -13,12 +13,17 @@ package registry
 // So the registry's SQLite connections open with wal_autocheckpoint off,
 // and one goroutine per Registry checkpoints after commits instead, as
 // Litestream does: PASSIVE, which neither waits for nor blocks readers or
-// writers, at most every checkpointEvery, beside the next write. A
-// checkpoint that finds every page copied lets the next writer start the
-// log over, as before; readers holding an older snapshot make it wait,
-// as before. Other processes opening the file (roster-collector migrate,
-// backup, sqlite3) keep SQLite's default, and the last connection to
-// close checkpoints what is left.
+// writers, at most every checkpointEvery, beside the next write. Only a
+// checkpoint that leaves every page copied lets the next writer start the
+// log over, and under a steady stream of writes one beside them never
+// does: the log grew by everything written (3 GB in a 10,000-device
+// storm). So once the log holds walRestartPages, the checkpointer copies
+// what the pass beside the writes left with this process's writers held
+// off (the registry's write lock): a few pages, so they wait a moment,
+// and the next one starts the log over. Readers holding an older snapshot
+// delay that, as they did SQLite's own. Other processes opening the file
+// (roster-collector migrate, backup, sqlite3) keep SQLite's default, and
+// the last connection to close checkpoints what is left.
 
 import (
 	"context"
@@ -35,6 +40,10 @@ import (
 // fleet evaluation's pace (a commit of ~10 MB every ~60 ms) every commit
 // or two; at a report's, a few a second, each syncing the files once.
 const checkpointEvery = 50 * time.Millisecond
+
+// walRestartPages is the log's size, in pages, from which the checkpointer
+// makes sure the log starts over: SQLite's own default threshold.
+const walRestartPages = 1000
 
 // sqliteConnector opens the registry's SQLite connections with the
 // automatic checkpoint off (the checkpointer does it).
@@ -58,14 +67,16 @@ func (c sqliteConnector) Driver() driver.Driver                        { return 
 type checkpointer struct {
 	db     *sql.DB
 	logger *slog.Logger
-	poke   chan struct{}
-	quit   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// writers is held by every write transaction of this process.
+	writers sync.Locker
+	poke    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
-func startCheckpointer(db *sql.DB, logger *slog.Logger) *checkpointer {
-	c := &checkpointer{db: db, logger: logger, poke: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+func startCheckpointer(db *sql.DB, logger *slog.Logger, writers sync.Locker) *checkpointer {
+	c := &checkpointer{db: db, logger: logger, writers: writers, poke: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -106,7 +117,7 @@ func (c *checkpointer) run() {
 			return
 		case <-c.poke:
 		}
-		if _, _, err := c.checkpoint(ctx); err != nil && ctx.Err() == nil {
+		if err := c.checkpointAll(ctx); err != nil && ctx.Err() == nil {
 			c.logger.Warn("checkpoint of the registry's write-ahead log failed; the next commit retries it", "err", err)
 		}
 		select {
@@ -115,6 +126,20 @@ func (c *checkpointer) run() {
 		case <-time.After(checkpointEvery):
 		}
 	}
+}
+
+// checkpointAll copies the log into the database beside the writes, and
+// once the log holds walRestartPages, copies the rest with the writers
+// held off.
+func (c *checkpointer) checkpointAll(ctx context.Context) error {
+	logPages, _, err := c.checkpoint(ctx)
+	if err != nil || logPages < walRestartPages {
+		return err
+	}
+	c.writers.Lock()
+	defer c.writers.Unlock()
+	_, _, err = c.checkpoint(ctx)
+	return err
 }
 
 // checkpoint copies what the log holds into the database as far as

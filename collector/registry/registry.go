@@ -143,7 +143,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Registry, err
 		db.Close()
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}
-	r.ckpt = startCheckpointer(db, logger)
+	r.ckpt = startCheckpointer(db, logger, &r.writeMu)
 	return r, nil
 }
 
