@@ -29,6 +29,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -40,6 +41,10 @@ import (
 // fleet evaluation's pace (a commit of ~10 MB every ~60 ms) every commit
 // or two; at a report's, a few a second, each syncing the files once.
 const checkpointEvery = 50 * time.Millisecond
+
+// walSizeLimit is the size the log file is cut back to when the log
+// starts over.
+const walSizeLimit = 64 << 20
 
 // walRestartPages is the log's size, in pages, from which the checkpointer
 // makes sure the log starts over: SQLite's own default threshold.
@@ -54,7 +59,11 @@ type sqliteConnector struct {
 
 func newSQLiteConnector(dsn string) sqliteConnector {
 	return sqliteConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA wal_autocheckpoint = 0", nil)
+		// The log file keeps the largest size it reached; when the log
+		// starts over after a peak (a policy change rewriting the fleet
+		// while a long read held an old snapshot), it is cut back to
+		// walSizeLimit.
+		_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit), nil)
 		return err
 	}}}
 }
