@@ -32,23 +32,32 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
 
-// checkpointEvery is the least time between two checkpoints: at the
-// fleet evaluation's pace (a commit of ~10 MB every ~60 ms) every commit
-// or two; at a report's, a few a second, each syncing the files once.
-const checkpointEvery = 50 * time.Millisecond
+// checkpointEvery and checkpointMaxWait bound the time between two
+// checkpoints, which aims at checkpointPages written in between
+// (checkpointWait).
+const (
+	checkpointEvery   = 50 * time.Millisecond
+	checkpointMaxWait = time.Second
+	checkpointPages   = 1000
+	// checkpointCommits commits end a longer wait early.
+	checkpointCommits = 64
+)
 
 // walSizeLimit is the size the log file is cut back to when the log
 // starts over.
 const walSizeLimit = 64 << 20
 
 // walRestartPages is the log's size, in pages, from which the checkpointer
-// makes sure the log starts over: SQLite's own default threshold.
-const walRestartPages = 1000
+// makes sure the log starts over, holding this process's writers off
+// while it copies what is left (16 MB: four times SQLite's own threshold,
+// so that at a report's pace writers are held off about once a second).
+const walRestartPages = 4000
 
 // sqliteConnector opens the registry's SQLite connections with the
 // automatic checkpoint off (the checkpointer does it).
@@ -79,6 +88,8 @@ type checkpointer struct {
 	// writers is held by every write transaction of this process.
 	writers sync.Locker
 	poke    chan struct{}
+	// commits counts committed() calls.
+	commits atomic.Int64
 	quit    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -96,6 +107,7 @@ func (c *checkpointer) committed() {
 	if c == nil {
 		return
 	}
+	c.commits.Add(1)
 	select {
 	case c.poke <- struct{}{}:
 	default:
@@ -120,35 +132,77 @@ func (c *checkpointer) run() {
 		<-c.quit
 		cancel()
 	}()
+	last := 0 // the log's pages at the previous checkpoint
+	var lastAt time.Time
+	var done int64 = -1 // commits counted at the previous checkpoint
 	for {
-		select {
-		case <-c.quit:
-			return
-		case <-c.poke:
+		// Wait for a commit since the last checkpoint.
+		for c.commits.Load() == done {
+			select {
+			case <-c.quit:
+				return
+			case <-c.poke:
+			}
 		}
-		if err := c.checkpointAll(ctx); err != nil && ctx.Err() == nil {
+		done = c.commits.Load()
+		at := time.Now()
+		logPages, err := c.checkpointAll(ctx)
+		if err != nil && ctx.Err() == nil {
 			c.logger.Warn("checkpoint of the registry's write-ahead log failed; the next commit retries it", "err", err)
 		}
-		select {
-		case <-c.quit:
-			return
-		case <-time.After(checkpointEvery):
+		grown := logPages - last
+		if logPages < last {
+			grown = logPages // the log started over meanwhile
+		}
+		// Wait, unless a burst of commits (more than the last pace
+		// foretold) comes first.
+		timer := time.NewTimer(checkpointWait(grown, at.Sub(lastAt)))
+		last, lastAt = logPages, at
+	wait:
+		for {
+			select {
+			case <-c.quit:
+				timer.Stop()
+				return
+			case <-timer.C:
+				break wait
+			case <-c.poke:
+				if c.commits.Load()-done >= checkpointCommits {
+					timer.Stop()
+					break wait
+				}
+			}
 		}
 	}
 }
 
+// checkpointWait is the time to the next checkpoint after one that found
+// the log grown by grown pages in elapsed since the one before: the time
+// the same pace takes to write checkpointPages, within checkpointEvery
+// and checkpointMaxWait. Each checkpoint syncs both files and copies the
+// pages written since the last, the busiest ones again each time, so
+// checkpoints every 50 ms at a report's pace (tens of pages a commit)
+// cost more than SQLite's own every 1,000 pages; a fleet evaluation's
+// 2,000-device commits (~2,500 pages each) keep the shortest wait.
+func checkpointWait(grown int, elapsed time.Duration) time.Duration {
+	if grown <= 0 {
+		return checkpointMaxWait
+	}
+	return min(checkpointMaxWait, max(checkpointEvery, elapsed*time.Duration(checkpointPages)/time.Duration(grown)))
+}
+
 // checkpointAll copies the log into the database beside the writes, and
 // once the log holds walRestartPages, copies the rest with the writers
-// held off.
-func (c *checkpointer) checkpointAll(ctx context.Context) error {
+// held off. It returns the log's pages before.
+func (c *checkpointer) checkpointAll(ctx context.Context) (int, error) {
 	logPages, _, err := c.checkpoint(ctx)
 	if err != nil || logPages < walRestartPages {
-		return err
+		return logPages, err
 	}
 	c.writers.Lock()
 	defer c.writers.Unlock()
 	_, _, err = c.checkpoint(ctx)
-	return err
+	return logPages, err
 }
 
 // checkpoint copies what the log holds into the database as far as
