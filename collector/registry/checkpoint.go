@@ -13,7 +13,8 @@ package registry
 // So the registry's SQLite connections open with wal_autocheckpoint off,
 // and one goroutine per Registry checkpoints after commits instead, as
 // Litestream does: PASSIVE, which neither waits for nor blocks readers or
-// writers, at most every checkpointEvery, beside the next write. Only a
+// writers, beside the next write, paced by the log's growth (about every
+// checkpointPages written; checkpointWait). Only a
 // checkpoint that leaves every page copied lets the next writer start the
 // log over, and under a steady stream of writes one beside them never
 // does: the log grew by everything written (3 GB in a 10,000-device
