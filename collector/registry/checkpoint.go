@@ -103,7 +103,8 @@ func startCheckpointer(db *sql.DB, logger *slog.Logger, writers sync.Locker) *ch
 }
 
 // committed says a write transaction committed: a checkpoint follows
-// within checkpointEvery. It never blocks; nil (PostgreSQL) does nothing.
+// within checkpointMaxWait (checkpointWait). It never blocks; nil
+// (PostgreSQL) does nothing.
 func (c *checkpointer) committed() {
 	if c == nil {
 		return
