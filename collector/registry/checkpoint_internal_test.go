@@ -19,12 +19,8 @@ import (
 func TestCheckpointerCopiesCommitsIntoTheDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "roster.db")
-	r, err := OpenAndMigrate(ctx, StoreConfig{Engine: EngineSQLite, Path: path}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, path := openSQLite(t)
+	var err error
 
 	// Every connection of the pool, not only the first.
 	conns := make([]*sql.Conn, 3)
@@ -68,6 +64,19 @@ func TestCheckpointerCopiesCommitsIntoTheDatabase(t *testing.T) {
 	}
 }
 
+// openSQLite opens a migrated registry on a new SQLite file, whatever
+// ROSTER_TEST_STORE says: checkpoints are SQLite's.
+func openSQLite(t *testing.T) (*Registry, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "roster.db")
+	r, err := OpenAndMigrate(context.Background(), StoreConfig{Engine: EngineSQLite, Path: path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, path
+}
+
 func fileSize(t *testing.T, path string) int64 {
 	t.Helper()
 	fi, err := os.Stat(path)
@@ -85,12 +94,7 @@ func fileSize(t *testing.T, path string) int64 {
 func TestCheckpointerKeepsTheLogBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "roster.db")
-	r, err := OpenAndMigrate(ctx, StoreConfig{Engine: EngineSQLite, Path: path}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, path := openSQLite(t)
 	if err := r.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE checkpoint_probe (k INTEGER PRIMARY KEY, b BLOB)`)
 		return err
