@@ -197,21 +197,20 @@ func checkpointWait(grown int, elapsed time.Duration) time.Duration {
 // once the log holds walRestartPages, copies the rest with the writers
 // held off. It returns the log's pages before.
 func (c *checkpointer) checkpointAll(ctx context.Context) (int, error) {
-	logPages, _, err := c.checkpoint(ctx)
+	logPages, err := c.checkpoint(ctx)
 	if err != nil || logPages < walRestartPages {
 		return logPages, err
 	}
 	c.writers.Lock()
 	defer c.writers.Unlock()
-	_, _, err = c.checkpoint(ctx)
+	_, err = c.checkpoint(ctx)
 	return logPages, err
 }
 
 // checkpoint copies what the log holds into the database as far as
-// readers allow, and returns the log's pages and how many of them are
-// now in the database.
-func (c *checkpointer) checkpoint(ctx context.Context) (logPages, copied int, err error) {
-	var busy int
-	err = c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied)
-	return logPages, copied, err
+// readers allow, and returns the log's pages.
+func (c *checkpointer) checkpoint(ctx context.Context) (int, error) {
+	var busy, logPages, copied int
+	err := c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied)
+	return logPages, err
 }

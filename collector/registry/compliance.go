@@ -1071,9 +1071,10 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	close(changed)
 	<-written
 	// A failed write is the cause of the readers' cancelled context.
-	err = errors.Join(append([]error{writeErr, err}, errs...)...)
 	if writeErr != nil {
 		err = writeErr
+	} else {
+		err = errors.Join(append([]error{err}, errs...)...)
 	}
 	if err != nil {
 		return 0, nil, nil, err
