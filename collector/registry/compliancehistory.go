@@ -42,13 +42,18 @@ type ComplianceTransition struct {
 // in one fleet evaluation, where a statement per row would add a round
 // trip (PostgreSQL) or a statement's overhead (SQLite) per row. Rows are
 // kept as strings and boxed into arguments a chunk at a time, into one
-// reused slice: a fleet evaluation buffers hundreds of thousands.
+// reused slice: a fleet evaluation buffers hundreds of thousands. A
+// device is its number (devices.num) and the time Unix nanoseconds
+// (migration 0025).
 type transitionRows struct {
-	at   string
+	at   int64
 	rows []transitionRow
 }
 
-type transitionRow struct{ device, policy, status, previous, reason string }
+type transitionRow struct {
+	device                           int64
+	policy, status, previous, reason string
+}
 
 // transitionCols is the number of columns an INSERT names; transitionChunk
 // rows per statement stay far below both engines' parameter limits.
@@ -58,10 +63,14 @@ const (
 )
 
 func newTransitionRows(now time.Time) *transitionRows {
-	return &transitionRows{at: fmtTime(now)}
+	return &transitionRows{at: historyTime(now)}
 }
 
-func (w *transitionRows) add(device, policy, status, previous, reason string) {
+// historyTime is a time as compliance_transitions stores it: Unix
+// nanoseconds, which order as the times do.
+func historyTime(t time.Time) int64 { return t.UnixNano() }
+
+func (w *transitionRows) add(device int64, policy, status, previous, reason string) {
 	w.rows = append(w.rows, transitionRow{device, policy, status, previous, reason})
 }
 
@@ -70,10 +79,10 @@ func (w *transitionRows) add(device, policy, status, previous, reason string) {
 // Reason-only changes are not transitions.
 func (w *transitionRows) addOutcome(o *outcome) {
 	for _, c := range o.Changes {
-		w.add(o.dev.id, c.PolicyID, c.Status, c.Previous, c.Reason)
+		w.add(o.dev.num, c.PolicyID, c.Status, c.Previous, c.Reason)
 	}
 	for _, p := range o.Removed {
-		w.add(o.dev.id, p.PolicyID, StatusRemoved, p.Status, "")
+		w.add(o.dev.num, p.PolicyID, StatusRemoved, p.Status, "")
 	}
 }
 
@@ -108,9 +117,9 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 // insertTransitions is the INSERT of n transition rows.
 func insertTransitions(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO compliance_transitions (device_id, policy_id, at, status, previous, reason) VALUES `)
+	b.WriteString(`INSERT INTO compliance_transitions (device_num, policy_id, at, status, previous, reason) VALUES `)
 	valuesList(&b, n, transitionCols, 1)
-	b.WriteString(` ON CONFLICT (device_id, policy_id, at) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
+	b.WriteString(` ON CONFLICT (at, device_num, policy_id) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
 	return b.String()
 }
 
@@ -118,7 +127,7 @@ func insertTransitions(n int) string {
 // ("removed" included), for the writes below that keep the history in
 // step with a device leaving or re-entering scope.
 func latestTransitions(ctx context.Context, q querier, device string) (map[string]string, error) {
-	query, args := statesQuery(HistoryFilter{DeviceID: device})
+	query, args := statesQuery(HistoryFilter{DeviceID: device}, false)
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
@@ -126,8 +135,9 @@ func latestTransitions(ctx context.Context, q querier, device string) (map[strin
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
-		var d, p, at, s, reason string
-		if err := rows.Scan(&d, &p, &at, &s, &reason); err != nil {
+		var d, p, s, reason string
+		var num, at int64
+		if err := rows.Scan(&num, &d, &p, &at, &s, &reason); err != nil {
 			return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
 		}
 		out[p] = s
@@ -141,6 +151,10 @@ func latestTransitions(ctx context.Context, q querier, device string) (map[strin
 // removeFromCompliance records that a device left scope (revoked, merged
 // away): a "removed" transition for every policy it has a status for.
 func removeFromCompliance(ctx context.Context, tx *Tx, device string, now time.Time) error {
+	num, err := deviceNum(ctx, tx, device)
+	if err != nil {
+		return err
+	}
 	latest, err := latestTransitions(ctx, tx, device)
 	if err != nil {
 		return err
@@ -148,7 +162,7 @@ func removeFromCompliance(ctx context.Context, tx *Tx, device string, now time.T
 	w := newTransitionRows(now)
 	for p, s := range latest {
 		if s != StatusRemoved {
-			w.add(device, p, StatusRemoved, s, "")
+			w.add(num, p, StatusRemoved, s, "")
 		}
 	}
 	return w.flush(ctx, tx)
@@ -167,6 +181,10 @@ func restoreToCompliance(ctx context.Context, tx *Tx, device string, now time.Ti
 	if err != nil || len(stored) == 0 {
 		return err
 	}
+	num, err := deviceNum(ctx, tx, device)
+	if err != nil {
+		return err
+	}
 	latest, err := latestTransitions(ctx, tx, device)
 	if err != nil {
 		return err
@@ -174,10 +192,20 @@ func restoreToCompliance(ctx context.Context, tx *Tx, device string, now time.Ti
 	w := newTransitionRows(now)
 	for _, r := range stored {
 		if s := latest[r.PolicyID]; s != r.Status {
-			w.add(device, r.PolicyID, r.Status, s, r.Reason)
+			w.add(num, r.PolicyID, r.Status, s, r.Reason)
 		}
 	}
 	return w.flush(ctx, tx)
+}
+
+// deviceNum is a device's number (devices.num), which keys its
+// compliance history.
+func deviceNum(ctx context.Context, q querier, device string) (int64, error) {
+	var num int64
+	if err := q.QueryRowContext(ctx, `SELECT num FROM devices WHERE id = $1`, device).Scan(&num); err != nil {
+		return 0, fmt.Errorf("read the number of device %s: %w", device, err)
+	}
+	return num, nil
 }
 
 // historyWhere builds the conditions of a transitions query from f:
@@ -191,16 +219,16 @@ func historyWhere(f HistoryFilter, atOp string, withFrom bool) (string, []any) {
 		conds = append(conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
 	if f.DeviceID != "" {
-		add("device_id = ?", f.DeviceID)
+		add("device_num = (SELECT num FROM devices WHERE id = ?)", f.DeviceID)
 	}
 	if f.PolicyID != "" {
 		add("policy_id = ?", f.PolicyID)
 	}
 	if withFrom && !f.From.IsZero() {
-		add("at >= ?", fmtTime(f.From))
+		add("at >= ?", historyTime(f.From))
 	}
 	if !f.To.IsZero() {
-		add("at "+atOp+" ?", fmtTime(f.To))
+		add("at "+atOp+" ?", historyTime(f.To))
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -208,23 +236,37 @@ func historyWhere(f HistoryFilter, atOp string, withFrom bool) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// ComplianceTransitions streams transitions in (At, DeviceID, PolicyID) order.
+// ComplianceTransitions streams transitions in time order; those of one
+// instant (a fleet evaluation's) in the order the devices enrolled, then
+// by PolicyID.
 func (r *Registry) ComplianceTransitions(ctx context.Context, f HistoryFilter, fn func(ComplianceTransition) error) error {
+	return r.eachTransition(ctx, f, true, func(_ int64, t ComplianceTransition) error { return fn(t) })
+}
+
+// eachTransition is ComplianceTransitions giving each transition's device
+// number too; without ids the device ids are left out (no join with
+// devices: DailyComplianceRates only tells devices apart).
+func (r *Registry) eachTransition(ctx context.Context, f HistoryFilter, ids bool, fn func(num int64, t ComplianceTransition) error) error {
 	where, args := historyWhere(f, "<", true)
-	rows, err := r.db.QueryContext(ctx, `SELECT device_id, policy_id, at, status, previous, reason FROM compliance_transitions`+where+
-		` ORDER BY at, device_id, policy_id`, args...)
+	id, join := `''`, ""
+	if ids {
+		id, join = "d.id", ` JOIN devices d ON d.num = t.device_num`
+	}
+	rows, err := r.db.QueryContext(ctx, `SELECT t.device_num, `+id+`, t.policy_id, t.at, t.status, t.previous, t.reason
+		FROM (SELECT * FROM compliance_transitions`+where+`) t`+join+`
+		ORDER BY t.at, t.device_num, t.policy_id`, args...)
 	if err != nil {
 		return fmt.Errorf("read compliance transitions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var t ComplianceTransition
-		var at string
-		if err := rows.Scan(&t.DeviceID, &t.PolicyID, &at, &t.Status, &t.Previous, &t.Reason); err != nil {
+		var num, at int64
+		if err := rows.Scan(&num, &t.DeviceID, &t.PolicyID, &at, &t.Status, &t.Previous, &t.Reason); err != nil {
 			return fmt.Errorf("read compliance transitions: %w", err)
 		}
-		t.At = parseTime(at)
-		if err := fn(t); err != nil {
+		t.At = time.Unix(0, at).UTC()
+		if err := fn(num, t); err != nil {
 			return err
 		}
 	}
@@ -242,21 +284,28 @@ type PolicyState struct {
 
 // statesQuery selects, for every (device, policy) f selects, the newest
 // transition at or before f.To (all of them when To is zero), removed
-// ones included, in (device, policy) order.
-func statesQuery(f HistoryFilter) (string, []any) {
+// ones included, in (device number, policy) order: device number, device
+// id (empty without ids: no join with devices), policy id, at (Unix
+// nanoseconds), status, reason.
+func statesQuery(f HistoryFilter, ids bool) (string, []any) {
 	where, args := historyWhere(f, "<=", false)
-	return `SELECT t.device_id, t.policy_id, t.at, t.status, t.reason FROM compliance_transitions t
-		JOIN (SELECT device_id, policy_id, max(at) AS at FROM compliance_transitions` + where + ` GROUP BY device_id, policy_id) m
-		ON t.device_id = m.device_id AND t.policy_id = m.policy_id AND t.at = m.at
-		ORDER BY t.device_id, t.policy_id`, args
+	id, join := `''`, ""
+	if ids {
+		id, join = "d.id", `
+		JOIN devices d ON d.num = t.device_num`
+	}
+	return `SELECT t.device_num, ` + id + `, t.policy_id, t.at, t.status, t.reason FROM compliance_transitions t
+		JOIN (SELECT device_num, policy_id, max(at) AS at FROM compliance_transitions` + where + ` GROUP BY device_num, policy_id) m
+		ON t.device_num = m.device_num AND t.policy_id = m.policy_id AND t.at = m.at` + join + `
+		ORDER BY t.device_num, t.policy_id`, args
 }
 
 // ComplianceStatesAt streams, for every device (or f.DeviceID) and policy
 // (or f.PolicyID), the status in force at f.To: the newest transition with
 // At <= f.To, skipping "removed". f.From is ignored; a zero f.To means the
-// newest. Order: DeviceID, PolicyID.
+// newest. Order: devices in the order they enrolled, then PolicyID.
 func (r *Registry) ComplianceStatesAt(ctx context.Context, f HistoryFilter, fn func(PolicyState) error) error {
-	q, args := statesQuery(f)
+	q, args := statesQuery(f, true)
 	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read compliance states: %w", err)
@@ -264,14 +313,14 @@ func (r *Registry) ComplianceStatesAt(ctx context.Context, f HistoryFilter, fn f
 	defer rows.Close()
 	for rows.Next() {
 		var s PolicyState
-		var at string
-		if err := rows.Scan(&s.DeviceID, &s.PolicyID, &at, &s.Status, &s.Reason); err != nil {
+		var num, at int64
+		if err := rows.Scan(&num, &s.DeviceID, &s.PolicyID, &at, &s.Status, &s.Reason); err != nil {
 			return fmt.Errorf("read compliance states: %w", err)
 		}
 		if s.Status == StatusRemoved {
 			continue
 		}
-		s.Since = parseTime(at)
+		s.Since = time.Unix(0, at).UTC()
 		if err := fn(s); err != nil {
 			return err
 		}
@@ -330,14 +379,14 @@ func (c *rateCounts) rate(day, policy string) DayRate {
 type rateTally struct {
 	policies []string
 	policyIx map[string]int
-	devices  map[string]int
-	status   [][]uint8 // [device][policy] status code
+	devices  map[int64]int // by device number
+	status   [][]uint8     // [device][policy] status code
 	perPol   []rateCounts
 	fleet    rateCounts
 }
 
 func newRateTally() *rateTally {
-	return &rateTally{policyIx: map[string]int{}, devices: map[string]int{}}
+	return &rateTally{policyIx: map[string]int{}, devices: map[int64]int{}}
 }
 
 func (t *rateTally) policy(id string) int {
@@ -362,7 +411,7 @@ func worstCode(st []uint8) uint8 {
 }
 
 // set puts device's status for policy in force.
-func (t *rateTally) set(device, policy, status string) {
+func (t *rateTally) set(device int64, policy, status string) {
 	d, ok := t.devices[device]
 	if !ok {
 		d = len(t.status)
@@ -420,14 +469,15 @@ func (r *Registry) DailyComplianceRates(ctx context.Context, policyID string, fr
 		}
 	}
 	// The statuses in force when the first day starts.
-	q, args := statesQuery(HistoryFilter{PolicyID: policyID, To: start.Add(-time.Nanosecond)})
+	q, args := statesQuery(HistoryFilter{PolicyID: policyID, To: start.Add(-time.Nanosecond)}, false)
 	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("daily compliance rates: %w", err)
 	}
 	for rows.Next() {
-		var dev, pol, at, status, reason string
-		if err := rows.Scan(&dev, &pol, &at, &status, &reason); err != nil {
+		var id, pol, status, reason string
+		var dev, at int64
+		if err := rows.Scan(&dev, &id, &pol, &at, &status, &reason); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("daily compliance rates: %w", err)
 		}
@@ -462,12 +512,12 @@ func (r *Registry) DailyComplianceRates(ctx context.Context, policyID string, fr
 		return e
 	}
 	cut := end()
-	err = r.ComplianceTransitions(ctx, HistoryFilter{PolicyID: policyID, From: start, To: to}, func(tr ComplianceTransition) error {
+	err = r.eachTransition(ctx, HistoryFilter{PolicyID: policyID, From: start, To: to}, false, func(dev int64, tr ComplianceTransition) error {
 		for !tr.At.Before(cut) {
 			emit()
 			cut = end()
 		}
-		t.set(tr.DeviceID, tr.PolicyID, tr.Status)
+		t.set(dev, tr.PolicyID, tr.Status)
 		return nil
 	})
 	if err != nil {

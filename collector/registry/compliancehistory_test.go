@@ -255,9 +255,10 @@ func TestComplianceHistoryBackfill(t *testing.T) {
 	if _, err := e.reg.RevokeDevice(ctx, dm.DeviceID, t1.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	// The collector as it was before 0016.
+	// The collector as it was before 0016 (and 0025, which compacts what
+	// 0016 stored).
 	db := registry.RawDB(t, e.store)
-	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DELETE FROM schema_migrations WHERE version = 16`} {
+	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DELETE FROM schema_migrations WHERE version IN (16, 25)`} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatal(err)
 		}

@@ -27,17 +27,26 @@ import (
 // matching where, in which $1 is the kind's cutoff and args follow. A
 // batch deletes the first rows along order (an indexed column, int or
 // text) from where the previous batch stopped, so batches walk the index
-// once instead of scanning again the rows a rule keeps.
+// once instead of scanning again the rows a rule keeps. Times are the
+// registry's time text, or Unix nanoseconds in a table whose timeInt says
+// so (compliance_transitions): the cutoff and order are then integers.
 type purgeStep struct {
 	table    string
 	keys     []string
 	order    string
 	orderInt bool
+	timeInt  bool
 	where    string
 	args     []any
 }
 
-func (s purgeStep) params(cutoff string) []any { return append([]any{cutoff}, s.args...) }
+func (s purgeStep) params(cutoff time.Time) []any {
+	var c any = fmtTime(cutoff)
+	if s.timeInt {
+		c = historyTime(cutoff)
+	}
+	return append([]any{c}, s.args...)
+}
 
 func (s purgeStep) prefixed() string {
 	return "x." + strings.Join(s.keys, ", x.")
@@ -70,8 +79,8 @@ func stepsOf(kind string, registerCursor int64) []purgeStep {
 	case retention.ComplianceHistory:
 		// Each device and policy keeps its newest transition: the state
 		// in force and since when.
-		return []purgeStep{{table: "compliance_transitions", keys: []string{"device_id", "policy_id", "at"}, order: "at",
-			where: `x.at < $1 AND EXISTS (SELECT 1 FROM compliance_transitions y WHERE y.device_id = x.device_id AND y.policy_id = x.policy_id AND y.at > x.at)`}}
+		return []purgeStep{{table: "compliance_transitions", keys: []string{"at", "device_num", "policy_id"}, order: "at", orderInt: true, timeInt: true,
+			where: `x.at < $1 AND EXISTS (SELECT 1 FROM compliance_transitions y WHERE y.device_num = x.device_num AND y.policy_id = x.policy_id AND y.at > x.at)`}}
 	case retention.Events:
 		// A delivery still pending (first attempt or retrying) stays, and
 		// so does its event, which the worker sends.
@@ -129,7 +138,7 @@ func (r *Registry) purge(ctx context.Context, p retention.Policy, now time.Time,
 		}
 		kr.Cutoff = &cutoff
 		start := time.Now()
-		pk := &kindPurge{r: r, kr: &kr, cutoff: fmtTime(cutoff), now: now, batch: p.BatchSize(), dry: dry}
+		pk := &kindPurge{r: r, kr: &kr, cutoff: fmtTime(cutoff), cutoffAt: cutoff, now: now, batch: p.BatchSize(), dry: dry}
 		err := pk.run(ctx)
 		kr.Duration = time.Since(start)
 		if err != nil {
@@ -150,12 +159,13 @@ func (r *Registry) purge(ctx context.Context, p retention.Policy, now time.Time,
 
 // kindPurge is one kind's purge or dry run.
 type kindPurge struct {
-	r      *Registry
-	kr     *retention.KindReport
-	cutoff string
-	now    time.Time
-	batch  int
-	dry    bool
+	r        *Registry
+	kr       *retention.KindReport
+	cutoff   string // as the registry's time text
+	cutoffAt time.Time
+	now      time.Time
+	batch    int
+	dry      bool
 	// anchor is the audit log's purge point once reached.
 	anchor *audit.Checkpoint
 }
@@ -229,7 +239,7 @@ func (k *kindPurge) run(ctx context.Context) error {
 	if k.dry {
 		for _, s := range steps {
 			var n int64
-			if err := k.r.db.QueryRowContext(ctx, s.countSQL(), s.params(k.cutoff)...).Scan(&n); err != nil {
+			if err := k.r.db.QueryRowContext(ctx, s.countSQL(), s.params(k.cutoffAt)...).Scan(&n); err != nil {
 				return fmt.Errorf("count %s: %w", s.table, err)
 			}
 			k.kr.Tables[s.table] = n
@@ -257,7 +267,7 @@ func (k *kindPurge) deleteStep(ctx context.Context, s purgeStep, last bool) erro
 		var next any
 		err := k.r.Write(ctx, func(tx *Tx) error {
 			n, next = 0, from
-			rows, err := tx.QueryContext(ctx, q, append(s.params(k.cutoff), from)...)
+			rows, err := tx.QueryContext(ctx, q, append(s.params(k.cutoffAt), from)...)
 			if err != nil {
 				return fmt.Errorf("delete from %s: %w", s.table, err)
 			}

@@ -22,6 +22,7 @@ import (
 // every 1,000; 5,000 ended sessions.
 func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) error {
 	ago := func(d float64) string { return fmtTime(now.Add(-time.Duration(d * float64(24*time.Hour)))) }
+	agoNanos := func(d float64) int64 { return historyTime(now.Add(-time.Duration(d * float64(24*time.Hour)))) }
 	id := func(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 	es := make([]pkgEntry, 300)
 	for k := range es {
@@ -132,7 +133,7 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 	err = seed("history over time", steps*n, n, map[string]string{
 		"hist": `INSERT INTO history (device_id, at, seq, kind, subject, old, new) VALUES ($1, $2, 1, 'software.upgraded', 'deb:pkg:amd64', '1', '2')`,
 		"rep":  `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, 'delta', 'sha256:x', $3)`,
-		"ct":   `INSERT INTO compliance_transitions (device_id, policy_id, at, status, previous) VALUES ($1, $2, $3, $4, '')`,
+		"ct":   `INSERT INTO compliance_transitions (device_num, policy_id, at, status, previous) VALUES ((SELECT num FROM devices WHERE id = $1), $2, $3, $4, '')`,
 		"ev":   `INSERT INTO events (id, kind, at, device_id, subject) VALUES ($1, 'software.installed', $2, $3, 'x') RETURNING n`,
 		"del":  `INSERT INTO webhook_deliveries (id, endpoint_id, event_n, state, next_attempt_at) VALUES ($1, 'siem', $2, $3, $4)`,
 	}, func(exec func(string, ...any) (int64, error), j int) error {
@@ -145,7 +146,7 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 		}
 		if k%10 == 0 { // six transitions per policy, alternating
 			for p := range 4 {
-				if _, err := exec("ct", id(i), fmt.Sprintf("POL-%d", p), ago(400-float64(k)*400/steps), []string{"pass", "fail"}[k/10%2]); err != nil {
+				if _, err := exec("ct", id(i), fmt.Sprintf("POL-%d", p), agoNanos(400-float64(k)*400/steps), []string{"pass", "fail"}[k/10%2]); err != nil {
 					return err
 				}
 			}

@@ -213,7 +213,7 @@ func TestPurge(t *testing.T) {
 	if oldHistory == 0 || keptHistory == 0 {
 		t.Fatalf("scenario: %d old and %d recent history rows, want some of each", oldHistory, keptHistory)
 	}
-	if n := w.rows(t, "compliance_transitions WHERE device_id = $1", w.a.DeviceID); n != 3 {
+	if n := w.rows(t, "compliance_transitions WHERE device_num = (SELECT num FROM devices WHERE id = $1)", w.a.DeviceID); n != 3 {
 		t.Fatalf("scenario: A has %d transitions, want 3 (fail, pass, fail)", n)
 	}
 
@@ -249,14 +249,14 @@ func TestPurge(t *testing.T) {
 	}
 
 	// Compliance history: each device and policy keeps its newest.
-	if n := w.rows(t, "compliance_transitions WHERE device_id = $1", w.a.DeviceID); n != 1 {
+	if n := w.rows(t, "compliance_transitions WHERE device_num = (SELECT num FROM devices WHERE id = $1)", w.a.DeviceID); n != 1 {
 		t.Errorf("A has %d transitions, want its newest only", n)
 	}
-	if n := w.rows(t, "compliance_transitions WHERE device_id = $1 AND at = $2", w.a.DeviceID, w.now.Add(-10*days).Format(timeText)); n != 1 {
+	if n := w.rows(t, "compliance_transitions WHERE device_num = (SELECT num FROM devices WHERE id = $1) AND at = $2", w.a.DeviceID, w.now.Add(-10*days).UnixNano()); n != 1 {
 		t.Errorf("A's newest transition (ten days ago) is gone")
 	}
 	for _, d := range []enrolled{w.b, w.c} {
-		if n := w.rows(t, "compliance_transitions WHERE device_id = $1", d.DeviceID); n < 1 {
+		if n := w.rows(t, "compliance_transitions WHERE device_num = (SELECT num FROM devices WHERE id = $1)", d.DeviceID); n < 1 {
 			t.Errorf("device %s lost its newest transition", d.DeviceID)
 		}
 	}
