@@ -318,6 +318,11 @@ func TestLoopOutage(t *testing.T) {
 		t.Errorf("status during the outage %+v, want one spooled report and the error", st)
 	}
 
+	// The loop's next backoff wait, announced after the sixth: advancing
+	// before it is announced would not fire it, and leaving it unread
+	// would put every read below one wait behind the loop.
+	<-f.clk.waits
+
 	// Three inventories during the outage, each with a change.
 	for i := range 3 {
 		f.m.set(fmt.Sprintf("added%d", i), "1")
