@@ -1106,25 +1106,20 @@ const updateChunk = 200
 func updateResults(ctx context.Context, tx *Tx, batch []outcome, at string) (map[string]bool, error) {
 	updated := make(map[string]bool, len(batch))
 	var args []any
+	var full string // the statement of a whole chunk, built once
 	flush := func() error {
 		k := len(args) / 5
 		if k == 0 {
 			return nil
 		}
-		// The time is the last parameter: SQLite numbers parameters in
-		// the order they first appear in the text.
-		var b strings.Builder
-		// rev is cast: PostgreSQL types VALUES' parameters as text.
-		b.WriteString(`WITH v (state, results, failing, device_id, rev) AS (VALUES `)
-		for i := range k {
-			if i > 0 {
-				b.WriteString(", ")
+		stmt := full
+		if k < updateChunk || full == "" {
+			stmt = updateResultsSQL(k)
+			if k == updateChunk {
+				full = stmt
 			}
-			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, CAST($%d AS BIGINT))", 5*i+1, 5*i+2, 5*i+3, 5*i+4, 5*i+5)
 		}
-		b.WriteString(`) UPDATE device_compliance SET rev = device_compliance.rev + 1, state = v.state, results = v.results, failing = v.failing, evaluated_at = $` + strconv.Itoa(5*k+1) + `
-			FROM v WHERE device_compliance.device_id = v.device_id AND device_compliance.rev = v.rev RETURNING device_compliance.device_id`)
-		err := eachRow(ctx, tx, b.String(), append(args, at), func(rows *sql.Rows) error {
+		err := eachRow(ctx, tx, stmt, append(args, at), func(rows *sql.Rows) error {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				return err
@@ -1154,6 +1149,24 @@ func updateResults(ctx context.Context, tx *Tx, batch []outcome, at string) (map
 		return nil, err
 	}
 	return updated, nil
+}
+
+// updateResultsSQL is updateResults' statement for k devices. The time is
+// the last parameter: SQLite numbers parameters in the order they first
+// appear in the text. rev is cast: PostgreSQL types VALUES' parameters as
+// text.
+func updateResultsSQL(k int) string {
+	var b strings.Builder
+	b.WriteString(`WITH v (state, results, failing, device_id, rev) AS (VALUES `)
+	for i := range k {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, CAST($%d AS BIGINT))", 5*i+1, 5*i+2, 5*i+3, 5*i+4, 5*i+5)
+	}
+	b.WriteString(`) UPDATE device_compliance SET rev = device_compliance.rev + 1, state = v.state, results = v.results, failing = v.failing, evaluated_at = $` + strconv.Itoa(5*k+1) + `
+		FROM v WHERE device_compliance.device_id = v.device_id AND device_compliance.rev = v.rev RETURNING device_compliance.device_id`)
+	return b.String()
 }
 
 // maxFleetReaders caps the fleet evaluation's concurrent reads.

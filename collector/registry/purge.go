@@ -138,7 +138,7 @@ func (r *Registry) purge(ctx context.Context, p retention.Policy, now time.Time,
 		}
 		kr.Cutoff = &cutoff
 		start := time.Now()
-		pk := &kindPurge{r: r, kr: &kr, cutoff: fmtTime(cutoff), cutoffAt: cutoff, now: now, batch: p.BatchSize(), dry: dry}
+		pk := &kindPurge{r: r, kr: &kr, cutoff: cutoff, now: now, batch: p.BatchSize(), dry: dry}
 		err := pk.run(ctx)
 		kr.Duration = time.Since(start)
 		if err != nil {
@@ -159,13 +159,12 @@ func (r *Registry) purge(ctx context.Context, p retention.Policy, now time.Time,
 
 // kindPurge is one kind's purge or dry run.
 type kindPurge struct {
-	r        *Registry
-	kr       *retention.KindReport
-	cutoff   string // as the registry's time text
-	cutoffAt time.Time
-	now      time.Time
-	batch    int
-	dry      bool
+	r      *Registry
+	kr     *retention.KindReport
+	cutoff time.Time
+	now    time.Time
+	batch  int
+	dry    bool
 	// anchor is the audit log's purge point once reached.
 	anchor *audit.Checkpoint
 }
@@ -185,7 +184,7 @@ func (k *kindPurge) target() string {
 }
 
 func (k *kindPurge) detail(failure error) map[string]any {
-	d := map[string]any{"kind": k.kr.Kind, "cutoff": k.cutoff, "tables": k.kr.Tables}
+	d := map[string]any{"kind": k.kr.Kind, "cutoff": fmtTime(k.cutoff), "tables": k.kr.Tables}
 	if k.kr.Items > 0 {
 		d["items"] = k.kr.Items
 	}
@@ -239,7 +238,7 @@ func (k *kindPurge) run(ctx context.Context) error {
 	if k.dry {
 		for _, s := range steps {
 			var n int64
-			if err := k.r.db.QueryRowContext(ctx, s.countSQL(), s.params(k.cutoffAt)...).Scan(&n); err != nil {
+			if err := k.r.db.QueryRowContext(ctx, s.countSQL(), s.params(k.cutoff)...).Scan(&n); err != nil {
 				return fmt.Errorf("count %s: %w", s.table, err)
 			}
 			k.kr.Tables[s.table] = n
@@ -267,7 +266,7 @@ func (k *kindPurge) deleteStep(ctx context.Context, s purgeStep, last bool) erro
 		var next any
 		err := k.r.Write(ctx, func(tx *Tx) error {
 			n, next = 0, from
-			rows, err := tx.QueryContext(ctx, q, append(s.params(k.cutoffAt), from)...)
+			rows, err := tx.QueryContext(ctx, q, append(s.params(k.cutoff), from)...)
 			if err != nil {
 				return fmt.Errorf("delete from %s: %w", s.table, err)
 			}
@@ -377,7 +376,7 @@ type itemRows struct{ table, where string }
 // countItems is a per-item kind's dry run: the items sel selects ($1 the
 // cutoff), and per table the rows of them a purge removes or changes.
 func (k *kindPurge) countItems(ctx context.Context, sel, what string, counts []itemRows) error {
-	rows, err := k.r.db.QueryContext(ctx, sel, k.cutoff)
+	rows, err := k.r.db.QueryContext(ctx, sel, fmtTime(k.cutoff))
 	if err != nil {
 		return fmt.Errorf("find %s: %w", what, err)
 	}
@@ -410,7 +409,7 @@ func (k *kindPurge) eachItem(ctx context.Context, sel, idCol string, fn func(tx 
 		var tables map[string]int64
 		err := k.r.Write(ctx, func(tx *Tx) error {
 			tables = map[string]int64{}
-			rows, err := tx.QueryContext(ctx, q, k.cutoff, after)
+			rows, err := tx.QueryContext(ctx, q, fmtTime(k.cutoff), after)
 			if err != nil {
 				return fmt.Errorf("find %s past retention: %w", k.kr.Kind, err)
 			}
@@ -563,7 +562,7 @@ func (k *kindPurge) auditLog(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	steps := retention.AuditPlan(cps, first.Int64, head.Int64, parseTime(k.cutoff), k.batch)
+	steps := retention.AuditPlan(cps, first.Int64, head.Int64, k.cutoff, k.batch)
 	if len(steps) == 0 {
 		k.kr.Note = "no signed checkpoint older than the cutoff with entries after it"
 		return nil
