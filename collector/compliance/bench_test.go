@@ -99,3 +99,51 @@ func BenchmarkEvaluateFleet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDiffEncode measures the stored forms of a real captured host's
+// results (two failing policies, so the failing column is not empty): the
+// encoding alone, a device whose outcome changed as a fleet evaluation
+// diffs it (DiffStored: encode and list the changes), and an unchanged
+// device diffed against its stored document (DiffResults).
+func BenchmarkDiffEncode(b *testing.B) {
+	set := Default()
+	in := input(b, "linux/debian12-firecracker-vm")
+	results := set.Evaluate(in)
+	now, err := DiffResults("", "", results, stamp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Forty days earlier the last update was recent: the patch policy
+	// passed, so its status changes.
+	in.Now = in.Now.Add(-40 * 24 * time.Hour)
+	in.LastSeen = in.Now.Add(-time.Hour)
+	before, err := DiffResults("", "", set.Evaluate(in), stamp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		o := newDiff(results, stamp)
+		for b.Loop() {
+			o.encode()
+		}
+	})
+	b.Run("changed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			o, err := DiffStored(before.State, before.Results, results, stamp)
+			if err != nil || len(o.Changes) == 0 {
+				b.Fatalf("got %d changes, %v; want a changed outcome", len(o.Changes), err)
+			}
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			o, err := DiffResults(now.State, now.Doc, results, stamp)
+			if err != nil || o.Changed {
+				b.Fatalf("got changed %v, %v; want an unchanged outcome", o.Changed, err)
+			}
+		}
+	})
+}

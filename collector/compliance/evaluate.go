@@ -117,13 +117,31 @@ type Result struct {
 // failure younger than GraceDays is in_grace.
 func (s *Set) Evaluate(in Input) []Result {
 	out := make([]Result, 0, len(s.policies))
+	var cel celInput
 	for _, c := range s.policies {
-		out = append(out, c.evaluate(&in))
+		out = append(out, c.evaluate(&in, &cel))
 	}
 	return out
 }
 
-func (c *compiled) evaluate(in *Input) Result {
+// celInput is the copy of a device's input that its CEL policies read. A
+// CEL activation is handed to cel-go behind an interface, so whatever it
+// points to escapes: pointing it at Evaluate's parameter moved that
+// parameter to the heap for every device and every policy set, CEL or not
+// (448 bytes a device, 45 MB of a 100,000-device evaluation). The copy is
+// made for the device's first CEL policy and shared by its others.
+type celInput struct{ in *Input }
+
+// get returns the copy of in, making it on first use.
+func (ci *celInput) get(in *Input) *Input {
+	if ci.in == nil {
+		ci.in = new(Input)
+		*ci.in = *in
+	}
+	return ci.in
+}
+
+func (c *compiled) evaluate(in *Input, cel *celInput) Result {
 	r := Result{PolicyID: c.ID}
 	if ok, status, reason := c.inScope(in); !ok {
 		r.Status, r.Reason = status, reason
@@ -150,7 +168,7 @@ func (c *compiled) evaluate(in *Input) Result {
 			return r
 		}
 	}
-	r.Status, r.Reason = c.check(in)
+	r.Status, r.Reason = c.check(in, cel)
 	switch r.Status {
 	case StatusFail:
 		r.FailingSince = in.Now

@@ -9,8 +9,8 @@ import (
 )
 
 // check runs the policy's test on in-scope, current facts and returns pass,
-// fail or unknown with the reason.
-func (c *compiled) check(in *Input) (status, reason string) {
+// fail or unknown with the reason; a CEL policy reads cel's copy of in.
+func (c *compiled) check(in *Input, cel *celInput) (status, reason string) {
 	f := &in.Facts
 	switch c.Kind {
 	case KindDiskEncryption:
@@ -41,7 +41,7 @@ func (c *compiled) check(in *Input) (status, reason string) {
 	case KindBannedSoftware:
 		return c.checkBanned(in)
 	case KindCEL:
-		return c.checkCEL(in)
+		return c.checkCEL(cel.get(in))
 	}
 	return StatusUnknown, "unknown policy kind " + c.Kind
 }

@@ -65,8 +65,20 @@ func DecodeResults(doc string) ([]StoredResult, error) {
 // EncodeFailing renders the failing-since times as the failing column:
 // "POLICY=TIME" joined by ",", in result order ("" when nothing fails, the
 // common case). It is read on every fleet evaluation, so it is not JSON.
+// It is measured first and written in one allocation, none when nothing
+// fails: it is made for every device whose outcome changed.
 func EncodeFailing(results []StoredResult) string {
+	n := 0
+	for _, r := range results {
+		if r.FailingSince != "" {
+			n += len(",") + len(r.PolicyID) + len("=") + len(r.FailingSince)
+		}
+	}
+	if n == 0 {
+		return ""
+	}
 	var b strings.Builder
+	b.Grow(n - len(","))
 	for _, r := range results {
 		if r.FailingSince == "" {
 			continue
@@ -74,7 +86,9 @@ func EncodeFailing(results []StoredResult) string {
 		if b.Len() > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(r.PolicyID + "=" + r.FailingSince)
+		b.WriteString(r.PolicyID)
+		b.WriteByte('=')
+		b.WriteString(r.FailingSince)
 	}
 	return b.String()
 }
@@ -140,42 +154,92 @@ func newDiff(results []Result, stamp func(time.Time) string) Diff {
 
 // encode sets Doc and Failing, the stored forms of Results.
 func (o *Diff) encode() error {
-	b, err := json.Marshal(o.Results)
+	doc, err := encodeResults(o.Results)
 	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
+		return err
 	}
-	o.Doc, o.Failing = string(b), EncodeFailing(o.Results)
+	o.Doc, o.Failing = doc, EncodeFailing(o.Results)
 	return nil
+}
+
+// encodeResults returns json.Marshal(rs) as a string. The document is made
+// for every device whose outcome changed, and Marshal's result plus its
+// copy into a string were a fifth of what a fleet evaluation allocated: an
+// Encoder writes the same bytes and a newline into the builder in one
+// write, and the builder's string is not a copy.
+func encodeResults(rs []StoredResult) (string, error) {
+	var b strings.Builder
+	if err := json.NewEncoder(&b).Encode(rs); err != nil {
+		return "", fmt.Errorf("encode results: %w", err)
+	}
+	s := b.String()
+	return s[:len(s)-1], nil
 }
 
 // list marks o changed from the stored results prev and lists the status
 // changes and the removed results. Both are in the order of the policy
 // set that made them, so each policy is looked for just after the last
 // one found and searched for only where the sets differ: a map per device
-// was a tenth of what a fleet evaluation allocated.
+// was a tenth of what a fleet evaluation allocated. Each list is counted
+// before it is made, so that it is allocated once at its length (and stays
+// nil when empty): grown an append at a time, a first evaluation's list
+// of every policy was reallocated at each doubling.
 func (o *Diff) list(prev []StoredResult) {
 	o.Changed = true
-	j := 0
-	for _, r := range o.Results {
-		k := locate(prev, j, r.PolicyID)
-		if k < 0 {
-			o.Changes = append(o.Changes, StatusChange{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason})
-			continue
+	n, j := 0, 0
+	for i := range o.Results {
+		if _, ok := statusChange(prev, &j, &o.Results[i]); ok {
+			n++
 		}
-		if p := prev[k]; p.Status != r.Status {
-			o.Changes = append(o.Changes, StatusChange{PolicyID: r.PolicyID, Status: r.Status, Previous: p.Status, Reason: r.Reason})
-		}
-		j = k + 1
 	}
-	j = 0
-	for _, p := range prev {
-		k := locate(o.Results, j, p.PolicyID)
-		if k < 0 {
-			o.Removed = append(o.Removed, p)
-			continue
+	if n > 0 {
+		o.Changes, j = make([]StatusChange, 0, n), 0
+		for i := range o.Results {
+			if c, ok := statusChange(prev, &j, &o.Results[i]); ok {
+				o.Changes = append(o.Changes, c)
+			}
 		}
-		j = k + 1
 	}
+	n, j = 0, 0
+	for i := range prev {
+		if removed(o.Results, &j, prev[i].PolicyID) {
+			n++
+		}
+	}
+	if n > 0 {
+		o.Removed, j = make([]StoredResult, 0, n), 0
+		for i := range prev {
+			if removed(o.Results, &j, prev[i].PolicyID) {
+				o.Removed = append(o.Removed, prev[i])
+			}
+		}
+	}
+}
+
+// statusChange returns r's status change from the stored results prev, if
+// its status changed or it has no stored result. It looks for r's stored
+// result from index *j and moves *j past the one it finds.
+func statusChange(prev []StoredResult, j *int, r *StoredResult) (StatusChange, bool) {
+	k := locate(prev, *j, r.PolicyID)
+	if k < 0 {
+		return StatusChange{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason}, true
+	}
+	*j = k + 1
+	if p := &prev[k]; p.Status != r.Status {
+		return StatusChange{PolicyID: r.PolicyID, Status: r.Status, Previous: p.Status, Reason: r.Reason}, true
+	}
+	return StatusChange{}, false
+}
+
+// removed reports whether policy has no result in rs, looking from index
+// *j and moving *j past the result it finds.
+func removed(rs []StoredResult, j *int, policy string) bool {
+	k := locate(rs, *j, policy)
+	if k < 0 {
+		return true
+	}
+	*j = k + 1
+	return false
 }
 
 // locate returns the index of policy's result in rs, looking at index

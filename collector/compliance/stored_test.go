@@ -1,7 +1,10 @@
 package compliance
 
 import (
+	"encoding/json"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +140,11 @@ func TestDiffResults(t *testing.T) {
 			if !slices.Equal(removed, tt.removed) {
 				t.Errorf("removed = %v, want %v", removed, tt.removed)
 			}
+			// Each list is allocated once, at its length.
+			if cap(o.Changes) != len(o.Changes) || cap(o.Removed) != len(o.Removed) {
+				t.Errorf("changes and removed have capacities %d, %d; want their lengths %d, %d",
+					cap(o.Changes), cap(o.Removed), len(o.Changes), len(o.Removed))
+			}
 			if !o.Changed && o.Doc != doc {
 				t.Errorf("unchanged outcome with a new doc %s, stored %s", o.Doc, doc)
 			}
@@ -175,4 +183,139 @@ func TestDiffResultsCorruptStored(t *testing.T) {
 	if _, err := DiffResults(StatusPass, "{not json", []Result{{PolicyID: "P-1", Status: StatusFail}}, stamp); err == nil {
 		t.Error("got no error, want the stored results' decoding error")
 	}
+}
+
+// celSet is the default policies and two CEL policies whose fail reasons
+// quote their expressions, so that real results carry quotes, & and <
+// (the Debian capture has openssh-client, the MacBook Pro 10,1 an old
+// update).
+func celSet(t testing.TB) *Set {
+	t.Helper()
+	data := append(DefaultFile(), []byte(`
+  - id: SEC-REBOOT-01
+    title: No reboot pending for over a week
+    severity: low
+    kind: cel
+    expr: os.reboot_required == "no" || days_since_update < 7
+  - id: SEC-BAN-01
+    title: No remote shells or remote-control tools
+    severity: high
+    kind: cel
+    expr: '!has_software("openssh-*") && !has_software("teamviewer*") && days_since_checkin < 30'
+`)...)
+	s, err := Parse(data, "policies.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// capturedResults is the stored results of every captured host under the
+// default policies and under celSet, alone and linked to an asset with an
+// exception, each as a first evaluation makes them.
+func capturedResults(t testing.TB) map[string][]StoredResult {
+	t.Helper()
+	sets := map[string]*Set{"default": Default(), "cel": celSet(t)}
+	out := map[string][]StoredResult{}
+	for _, h := range allHosts(t) {
+		for name, set := range sets {
+			in := input(t, h)
+			out[h+"/"+name] = firstDiff(t, set.Evaluate(in)).Results
+			in.Asset = &AssetFacts{Tag: "A-000042", Classification: "confidential", Type: "laptop", Tags: []string{"corp"}}
+			in.Exceptions = []Exception{{ID: "E-7", PolicyID: "CFG-OS-01", AssetTag: "A-000042",
+				ExpiresAt: testNow().Add(24 * time.Hour), Reason: "upgrade booked", Approver: "ciso"}}
+			in.FailingSince = map[string]time.Time{"CFG-PATCH-01": testNow().Add(-5 * 24 * time.Hour)}
+			out[h+"/"+name+"/asset"] = firstDiff(t, set.Evaluate(in)).Results
+		}
+	}
+	return out
+}
+
+func firstDiff(t testing.TB, rs []Result) Diff {
+	t.Helper()
+	o, err := DiffResults("", "", rs, stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// encodeFailingSlow is EncodeFailing as first written, plainly.
+func encodeFailingSlow(results []StoredResult) string {
+	var parts []string
+	for _, r := range results {
+		if r.FailingSince != "" {
+			parts = append(parts, r.PolicyID+"="+r.FailingSince)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// TestEncodeResultsCapturedHosts holds the stored forms of the captured
+// hosts' real results to json.Marshal's bytes (the document) and to the
+// plain definition (the failing column): a stored document that differs
+// by one byte would rewrite every device once. The CEL reasons quote their
+// expressions, so some documents carry escaped characters.
+func TestEncodeResultsCapturedHosts(t *testing.T) {
+	t.Parallel()
+	escaped := false
+	for name, rs := range capturedResults(t) {
+		want, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeResults(rs)
+		if err != nil || got != string(want) {
+			t.Errorf("%s: encodeResults = %s, %v\nwant %s", name, got, err, want)
+		}
+		if got, want := EncodeFailing(rs), encodeFailingSlow(rs); got != want {
+			t.Errorf("%s: EncodeFailing = %q, want %q", name, got, want)
+		}
+		escaped = escaped || strings.Contains(got, `\u0026`) && strings.Contains(got, `\u003c`) && strings.Contains(got, `\"`)
+	}
+	if !escaped {
+		t.Error("no captured host's results needed escaping: the test no longer covers it")
+	}
+}
+
+// TestEncodeResultsAllocations holds the stored forms of real results to
+// about one copy of the document's bytes (json.Marshal's result and its
+// conversion to a string were two) and to one allocation for the failing
+// column, none with nothing failing.
+func TestEncodeResultsAllocations(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("counts allocations")
+	}
+	for name, rs := range capturedResults(t) {
+		doc, err := encodeResults(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The bytes' size class rounds up by at most an eighth, plus the
+		// encoder and the boxed slice.
+		if got, limit := allocatedBytes(100, func() { _, _ = encodeResults(rs) }), uint64(len(doc)*5/4+128); got > limit {
+			t.Errorf("%s: encodeResults allocated %d bytes for a %d-byte document, want at most %d", name, got, len(doc), limit)
+		}
+		want := 0.0
+		if encodeFailingSlow(rs) != "" {
+			want = 1
+		}
+		if n := testing.AllocsPerRun(10, func() { EncodeFailing(rs) }); n != want {
+			t.Errorf("%s: EncodeFailing made %v allocations, want %v", name, n, want)
+		}
+	}
+}
+
+// allocatedBytes is the heap f allocates per run, over runs runs (as
+// testing.AllocsPerRun counts allocations).
+func allocatedBytes(runs int, f func()) uint64 {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f() // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
 }

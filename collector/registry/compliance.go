@@ -976,6 +976,9 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 		defer close(batches)
 		var b []outcome
 		for o := range changed {
+			if b == nil {
+				b = make([]outcome, 0, evalBatch)
+			}
 			if b = append(b, o); len(b) == evalBatch {
 				batches <- b
 				b = nil

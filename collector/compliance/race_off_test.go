@@ -1,0 +1,5 @@
+//go:build !race
+
+package compliance
+
+const raceEnabled = false
