@@ -38,6 +38,14 @@ func TestCheckpointerCopiesCommitsIntoTheDatabase(t *testing.T) {
 		if pages != 0 || limit != walSizeLimit {
 			t.Errorf("connection %d: wal_autocheckpoint = %d, journal_size_limit = %d; want 0 (the checkpointer's) and %d", i, pages, limit, walSizeLimit)
 		}
+		// Statement journals in memory (connectPragmas): 2 is MEMORY.
+		var temp int
+		if err := conns[i].QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&temp); err != nil {
+			t.Fatal(err)
+		}
+		if temp != 2 {
+			t.Errorf("connection %d: temp_store = %d, want 2 (memory)", i, temp)
+		}
 	}
 	for _, c := range conns {
 		c.Close()
