@@ -32,7 +32,7 @@ const (
 )
 
 // configure puts a policy document (and endpoints) in force.
-func (e *env) configure(t *testing.T, doc string, eps ...webhook.Endpoint) *compliance.Set {
+func (e *env) configure(t testing.TB, doc string, eps ...webhook.Endpoint) *compliance.Set {
 	t.Helper()
 	set, err := compliance.Parse([]byte(doc), "test.yaml")
 	if err != nil {
@@ -48,7 +48,7 @@ func (e *env) configure(t *testing.T, doc string, eps ...webhook.Endpoint) *comp
 	return got
 }
 
-func (e *env) reported(t *testing.T, s *wire.Snapshot, now time.Time) enrolled {
+func (e *env) reported(t testing.TB, s *wire.Snapshot, now time.Time) enrolled {
 	t.Helper()
 	d := e.enroll(t, e.secret(t), wire.IdentityOf(s), now)
 	if ack := e.apply(t, d, full(t, s, 1), now); ack.Status != wire.AckApplied {
@@ -70,7 +70,7 @@ func (e *env) results(t *testing.T, device string) (string, map[string]registry.
 	return dc.State, out
 }
 
-func (e *env) events(t *testing.T, f registry.EventFilter) []registry.EventRecord {
+func (e *env) events(t testing.TB, f registry.EventFilter) []registry.EventRecord {
 	t.Helper()
 	evs, _, err := e.reg.Events(context.Background(), f, registry.Page{Limit: 1000})
 	if err != nil {

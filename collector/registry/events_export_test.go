@@ -26,3 +26,24 @@ func PackedEvents(ctx context.Context, r *Registry) (int, error) {
 	err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE packed IS NOT NULL AND data = ''`).Scan(&n)
 	return n, err
 }
+
+// EventPacking packs an event payload as the registry stores it now and
+// as it did before raw literals (snapCodec.pack, the snapshots' encoder),
+// and unpacks a stored payload as Events reads it.
+type EventPacking struct{ c snapCodec }
+
+func NewEventPacking() EventPacking { return EventPacking{newSnapCodec()} }
+
+// Now is the payload as storedEventData stores it (nil: kept as text).
+func (p EventPacking) Now(data []byte) []byte {
+	_, packed := storedEventData(p.c, data)
+	return packed
+}
+
+// Before is the payload packed as 0023 to this change stored it.
+func (p EventPacking) Before(data []byte) []byte { return p.c.pack(data) }
+
+// Unpack reads a packed payload back as eventData does.
+func (p EventPacking) Unpack(packed []byte) ([]byte, error) {
+	return eventData(p.c, "", packed)
+}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/registry"
 	"github.com/rosterhq/roster/collector/registry/registrytest"
@@ -17,7 +19,7 @@ import (
 // each again with a fifth of its packages gone (software events), and
 // returns the events the registry recorded: real payloads, from a few
 // dozen bytes to compliance.changed's hundreds.
-func realEvents(t *testing.T, e *env) []registry.EventRecord {
+func realEvents(t testing.TB, e *env) []registry.EventRecord {
 	t.Helper()
 	e.configure(t, string(compliance.DefaultFile()), webhook.Endpoint{ID: "all", URL: "https://hooks.example/all", Secret: "s", Events: []string{"*"}, Enabled: true})
 	for name, s := range registrytest.Snapshots(t) {
@@ -154,5 +156,86 @@ func TestMigratePackedEvents(t *testing.T) {
 	}
 	if last := got[len(src)]; last.ID != "after-0023" || !bytes.Equal(last.Data, big.Data) {
 		t.Errorf("event recorded after the migration reads %s %s, want %s", last.ID, last.Data, big.Data)
+	}
+}
+
+// literalsType is the type of the literals section of a zstd frame's
+// first block (RFC 8878 3.1.1.3.1.1): 0 raw, 1 RLE, 2 Huffman-coded with
+// a table in the frame, 3 with the previous table; -1 when the first
+// block is not a compressed one.
+func literalsType(t *testing.T, frame []byte) int {
+	t.Helper()
+	var h zstd.Header
+	if err := h.Decode(frame); err != nil {
+		t.Fatal(err)
+	}
+	if !h.FirstBlock.OK || !h.FirstBlock.Compressed {
+		return -1
+	}
+	const blockHeader = 3
+	return int(frame[h.HeaderSize+blockHeader] & 3)
+}
+
+// TestEventPayloadsPackWithRawLiterals: real payloads are packed without
+// a Huffman table of their own, which unpacking built again for every
+// event of a page; payloads packed before (with one) still read back byte
+// for byte.
+func TestEventPayloadsPackWithRawLiterals(t *testing.T) {
+	t.Parallel()
+	p := registry.NewEventPacking()
+	huffmanBefore := 0
+	for _, ev := range realEvents(t, newEnv(t)) {
+		now, before := p.Now(ev.Data), p.Before(ev.Data)
+		if now == nil {
+			continue // kept as text
+		}
+		if lt := literalsType(t, now); lt > 1 {
+			t.Errorf("event %s (%s, %d bytes): literals of type %d, want raw or RLE", ev.ID, ev.Kind, len(ev.Data), lt)
+		}
+		if literalsType(t, before) == 2 {
+			huffmanBefore++
+		}
+		for name, packed := range map[string][]byte{"now": now, "before": before} {
+			got, err := p.Unpack(packed)
+			if err != nil || !bytes.Equal(got, ev.Data) {
+				t.Errorf("event %s packed %s reads back %q, %v; want %q", ev.ID, name, got, err, ev.Data)
+			}
+		}
+	}
+	if huffmanBefore == 0 {
+		t.Error("no payload packed as before had Huffman-coded literals: the test no longer tells the two apart")
+	}
+}
+
+// BenchmarkEventPayloads unpacks the captured hosts' real event payloads
+// of 256 bytes or more (compliance.changed's), packed as the registry
+// stores them now and as it did before raw literals, and reports the
+// packed size.
+func BenchmarkEventPayloads(b *testing.B) {
+	p := registry.NewEventPacking()
+	var data [][]byte
+	for _, ev := range realEvents(b, newEnvB(b)) {
+		if len(ev.Data) >= 256 {
+			data = append(data, ev.Data)
+		}
+	}
+	for name, pack := range map[string]func([]byte) []byte{"now": p.Now, "before": p.Before} {
+		b.Run(name, func(b *testing.B) {
+			var frames [][]byte
+			size := 0
+			for _, d := range data {
+				frames = append(frames, pack(d))
+				size += len(frames[len(frames)-1])
+			}
+			for b.Loop() {
+				for _, f := range frames {
+					if _, err := p.Unpack(f); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/payload")
+			b.ReportMetric(float64(size)/float64(len(frames)), "B/packed")
+		})
 	}
 }

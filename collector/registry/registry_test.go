@@ -49,7 +49,7 @@ func (e *env) rawDB(t testing.TB) *sql.DB {
 	return registry.RawDB(t, e.store)
 }
 
-func (e *env) secret(t *testing.T) string {
+func (e *env) secret(t testing.TB) string {
 	t.Helper()
 	_, s, err := e.reg.CreateSecret(context.Background(), "test", 0, 0, t0)
 	if err != nil {
@@ -70,7 +70,7 @@ type enrolled struct {
 	serial string
 }
 
-func (e *env) enroll(t *testing.T, secret string, id wire.Identity, now time.Time) enrolled {
+func (e *env) enroll(t testing.TB, secret string, id wire.Identity, now time.Time) enrolled {
 	t.Helper()
 	res, err := e.reg.Enroll(context.Background(), registry.EnrollInput{Secret: secret, Identity: id, AgentVersion: "test", Now: now}, e.signer(t, now))
 	if err != nil {
@@ -104,7 +104,7 @@ func fullB(t testing.TB, s *wire.Snapshot, seq uint64) *wire.Report {
 	return &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: seq, Snapshot: s, Hash: registrytest.Hash(t, s)}
 }
 
-func (e *env) apply(t *testing.T, d enrolled, rep *wire.Report, now time.Time) wire.Ack {
+func (e *env) apply(t testing.TB, d enrolled, rep *wire.Report, now time.Time) wire.Ack {
 	t.Helper()
 	ack, err := e.reg.ApplyReport(context.Background(), registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: rep, Now: now})
 	if err != nil {
@@ -113,7 +113,7 @@ func (e *env) apply(t *testing.T, d enrolled, rep *wire.Report, now time.Time) w
 	return ack
 }
 
-func full(t *testing.T, s *wire.Snapshot, seq uint64) *wire.Report {
+func full(t testing.TB, s *wire.Snapshot, seq uint64) *wire.Report {
 	return &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: seq, Snapshot: s, Hash: registrytest.Hash(t, s)}
 }
 
