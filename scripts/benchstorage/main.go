@@ -512,7 +512,9 @@ func clone(ctx context.Context, path string, n int) error {
 			return err
 		}
 		var names, exprs []string
+		byNum := false // keyed by the device's number, not its id
 		for _, c := range cs {
+			byNum = byNum || c[0] == "device_num"
 			name := c[0]
 			expr := "x." + name
 			switch {
@@ -533,10 +535,12 @@ func clone(ctx context.Context, path string, n int) error {
 			exprs = append(exprs, expr)
 		}
 		join := "JOIN clone_map m ON m.old_id = x.device_id"
-		switch t {
-		case "devices":
+		switch {
+		case t == "devices":
 			join = "JOIN clone_map m ON m.old_id = x.id"
-		case "device_software", "device_packages":
+		case byNum:
+			// device_software, device_packages, and compliance_transitions
+			// since migration 0025
 			join = "JOIN clone_map m ON m.old_num = x.device_num"
 		}
 		stmts[t] = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s x %s", t, strings.Join(names, ", "), strings.Join(exprs, ", "), t, join)
