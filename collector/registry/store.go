@@ -105,6 +105,17 @@ type dialect struct{ engine string }
 
 func (d dialect) postgres() bool { return d.engine == EnginePostgres }
 
+// rowid is the expression for the rowid of alias's row on SQLite, where
+// an UPDATE by rowid spares the lookup in the table's key index (the
+// fleet evaluation's results updates: updateResults); 0 on PostgreSQL,
+// whose rows are found by their key.
+func (d dialect) rowid(alias string) string {
+	if d.postgres() {
+		return "0"
+	}
+	return alias + ".rowid"
+}
+
 // newDeviceNum is the value of devices.num in an INSERT of a new device.
 // On SQLite it is the next number, given in the INSERT so that the
 // devices_num trigger (migration 0019), which would set it with an UPDATE
