@@ -1335,7 +1335,7 @@ func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDe
 	}()
 	go func() {
 		defer wg.Done()
-		errs[1] = eachRow(ctx, r.db, `SELECT device_id, facts_v FROM device_facts`, nil, func(rows *sql.Rows) error {
+		errs[1] = eachRow(ctx, r.db, fleetFactsKeys, nil, func(rows *sql.Rows) error {
 			var id string
 			var v int
 			if err := rows.Scan(&id, &v); err != nil {
@@ -1394,6 +1394,11 @@ func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDe
 	m, err := r.readAgain(ctx, k, again, stale, send)
 	return n + m, err
 }
+
+// fleetFactsKeys reads every device's facts version for readFleetKeys,
+// from the index that holds only those (device_facts_keys, migration 0026),
+// not the table with the facts texts.
+const fleetFactsKeys = `SELECT device_id, facts_v FROM device_facts`
 
 // eachRow runs query and calls fn for every row.
 func eachRow(ctx context.Context, q querier, query string, args []any, fn func(*sql.Rows) error) error {

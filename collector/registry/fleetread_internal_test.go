@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"database/sql"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,5 +50,41 @@ func TestFleetPartsCoverTheFleet(t *testing.T) {
 		if !slices.Equal(all, got) {
 			t.Errorf("%d readers: the ranges hand over %d devices (%d distinct), want each of the %d once", k, len(got), len(slices.Compact(slices.Clone(got))), len(all))
 		}
+	}
+}
+
+// TestFleetFactsKeysReadTheIndex: the fleet evaluation's read of every
+// device's facts version goes through the index of those two columns, not
+// the table with the facts texts (migration 0026), and gives every
+// device's version.
+func TestFleetFactsKeysReadTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := OpenTestStore(t, NewTestStore(t))
+	snap := registrytest.Rich(t)
+	if err := SeedFleet(ctx, r, 5, []compliance.Facts{compliance.FactsFromSnapshot(snap)}, [][]wire.Package{nil}, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := eachRow(ctx, r.db, fleetFactsKeys, nil, func(rows *sql.Rows) error {
+		var id string
+		var v int
+		if err := rows.Scan(&id, &v); err != nil {
+			return err
+		}
+		if v != compliance.FactsVersion {
+			t.Errorf("device %s: facts version %d, want %d", id, v, compliance.FactsVersion)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 5 {
+		t.Fatalf("read %d devices' facts versions, %v; want 5", n, err)
+	}
+	if r.dia.postgres() {
+		return
+	}
+	if plan := queryPlan(t, r, fleetFactsKeys); !strings.Contains(plan, "COVERING INDEX device_facts_keys") {
+		t.Errorf("plan of %s:\n%s\nwant the covering index device_facts_keys", fleetFactsKeys, plan)
 	}
 }
