@@ -595,12 +595,12 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	if err != nil {
 		return err
 	}
-	// Unchanged facts (most delta reports) are not rewritten.
+	// Unchanged facts are not rewritten (most reports change at least
+	// collected_at).
 	factsChanged := !prevFacts.Valid || prevFacts.String != string(fj)
 	if factsChanged {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
-			ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, device, string(fj), facts.V); err != nil {
-			return fmt.Errorf("store facts: %w", err)
+		if err := storeFacts(ctx, tx, device, string(fj), facts.V); err != nil {
+			return err
 		}
 	}
 	// With the same facts and the same results there is nothing to store
@@ -1393,6 +1393,29 @@ func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDe
 	}
 	m, err := r.readAgain(ctx, k, again, stale, send)
 	return n + m, err
+}
+
+// updateFactsText rewrites a device's facts of the same version. It
+// leaves facts_v out of its SET, which is how SQLite knows to leave the
+// index of (device_id, facts_v) alone: a report changes the facts text
+// (collected_at at least), almost never their version.
+const updateFactsText = `UPDATE device_facts SET facts = $2 WHERE device_id = $1 AND facts_v = $3`
+
+// storeFacts stores a device's facts after a report: the text alone when
+// the stored facts are of the same version, else the whole row.
+func storeFacts(ctx context.Context, tx *Tx, device, facts string, v int) error {
+	res, err := tx.ExecContext(ctx, updateFactsText, device, facts, v)
+	if err != nil {
+		return fmt.Errorf("store facts: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
+		ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, device, facts, v); err != nil {
+		return fmt.Errorf("store facts: %w", err)
+	}
+	return nil
 }
 
 // fleetFactsKeys reads every device's facts version for readFleetKeys,

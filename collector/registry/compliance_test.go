@@ -772,3 +772,49 @@ func TestFleetEvaluationBackfillsFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestReportStoresFacts: a report stores the facts of its snapshot,
+// whether the stored facts are of the current version (their text is
+// rewritten) or of an older one (the whole row is).
+func TestReportStoresFacts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.configure(t, string(compliance.DefaultFile()))
+	s := snapshotOf(t, debian)
+	d := e.reported(t, s, t0)
+	db := e.rawDB(t)
+	stored := func() compliance.Facts {
+		t.Helper()
+		var doc string
+		var v int
+		if err := db.QueryRowContext(ctx, `SELECT facts, facts_v FROM device_facts WHERE device_id = $1`, d.DeviceID).Scan(&doc, &v); err != nil {
+			t.Fatal(err)
+		}
+		var f compliance.Facts
+		if err := json.Unmarshal([]byte(doc), &f); err != nil {
+			t.Fatal(err)
+		}
+		if v != compliance.FactsVersion || f.V != v {
+			t.Errorf("stored facts of version %d (column %d), want %d", f.V, v, compliance.FactsVersion)
+		}
+		return f
+	}
+	for i, older := range []bool{false, true, false} {
+		if older {
+			if _, err := db.ExecContext(ctx, `UPDATE device_facts SET facts = '{}', facts_v = $2 WHERE device_id = $1`, d.DeviceID, compliance.FactsVersion-1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := t0.Add(time.Duration(i+1) * time.Hour)
+		next := registrytest.Clone(t, s)
+		next.CollectedAt = at
+		if ack := e.apply(t, d, full(t, next, uint64(i+2)), at); ack.Status != wire.AckApplied {
+			t.Fatalf("report %d: %+v", i+2, ack)
+		}
+		want := compliance.FactsFromSnapshot(next)
+		if diff := cmp.Diff(want, stored()); diff != "" {
+			t.Errorf("report %d (stored facts older: %v): facts (-snapshot's +stored):\n%s", i+2, older, diff)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -86,5 +87,49 @@ func TestFleetFactsKeysReadTheIndex(t *testing.T) {
 	}
 	if plan := queryPlan(t, r, fleetFactsKeys); !strings.Contains(plan, "COVERING INDEX device_facts_keys") {
 		t.Errorf("plan of %s:\n%s\nwant the covering index device_facts_keys", fleetFactsKeys, plan)
+	}
+}
+
+// TestFactsTextUpdateLeavesTheIndex: on SQLite, the statement a report
+// rewrites its facts with changes the table's row and no index entry, so
+// the index of facts versions costs reports nothing (most change their
+// facts' collected_at).
+func TestFactsTextUpdateLeavesTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := OpenTestStore(t, NewTestStore(t))
+	if r.dia.postgres() {
+		t.Skip("SQLite's program")
+	}
+	rows, err := r.db.QueryContext(ctx, `EXPLAIN `+updateFactsText, "d", "{}", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var program []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		op := fmt.Sprint(vals[1])
+		program = append(program, op)
+		if op == "IdxInsert" || op == "IdxDelete" {
+			t.Errorf("the facts text update writes an index entry (%s)", op)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(program, "Insert") {
+		t.Errorf("program %v writes no table row: the check no longer reads SQLite's program", program)
 	}
 }
