@@ -5,7 +5,7 @@
 -- scanned the whole table, the facts texts included: 69,403 pages of
 -- BenchmarkReevaluateFleet's 100,000 devices, read at every evaluation,
 -- the longest of its reads (0.35-0.7 s). The index holds the two columns
--- it reads: 1,127 pages there, 46 bytes a device. Reports rewrite a
--- device's facts only when they change (most deltas do not), and only
--- then is its entry rewritten.
+-- it reads: 1,127 pages there, 46 bytes a device. A report rewrites its
+-- facts' text alone (storeFacts), which leaves the entry as it is; only a
+-- new device or a new facts version writes one.
 CREATE INDEX device_facts_keys ON device_facts (device_id, facts_v);
