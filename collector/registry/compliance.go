@@ -1401,8 +1401,9 @@ func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDe
 // (collected_at at least), almost never their version.
 const updateFactsText = `UPDATE device_facts SET facts = $2 WHERE device_id = $1 AND facts_v = $3`
 
-// storeFacts stores a device's facts after a report: the text alone when
-// the stored facts are of the same version, else the whole row.
+// storeFacts stores a device's facts (after a report, or derived for the
+// fleet evaluation): the text alone when the stored facts are of the same
+// version, else the whole row.
 func storeFacts(ctx context.Context, tx *Tx, device, facts string, v int) error {
 	res, err := tx.ExecContext(ctx, updateFactsText, device, facts, v)
 	if err != nil {
@@ -1519,13 +1520,9 @@ func (r *Registry) backfillFacts(ctx context.Context, ids []string) error {
 		if err != nil {
 			return fmt.Errorf("encode facts: %w", err)
 		}
-		err = r.Write(ctx, func(tx *Tx) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO device_facts (device_id, facts, facts_v) VALUES ($1, $2, $3)
-				ON CONFLICT (device_id) DO UPDATE SET facts = excluded.facts, facts_v = excluded.facts_v`, id, string(fj), compliance.FactsVersion)
-			return err
-		})
+		err = r.Write(ctx, func(tx *Tx) error { return storeFacts(ctx, tx, id, string(fj), compliance.FactsVersion) })
 		if err != nil {
-			return fmt.Errorf("store facts of %s: %w", id, err)
+			return fmt.Errorf("device %s: %w", id, err)
 		}
 	}
 	return nil

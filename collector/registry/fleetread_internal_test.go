@@ -14,17 +14,25 @@ import (
 	"github.com/rosterhq/roster/shared/wire"
 )
 
+// seededFleet is a test store holding n devices with the facts of the
+// richest captured host.
+func seededFleet(t *testing.T, n int) *Registry {
+	t.Helper()
+	r := OpenTestStore(t, NewTestStore(t))
+	facts := []compliance.Facts{compliance.FactsFromSnapshot(registrytest.Rich(t))}
+	if err := SeedFleet(context.Background(), r, n, facts, [][]wire.Package{nil}, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestFleetPartsCoverTheFleet: the ranges of device numbers the fleet
 // evaluation reads at once hand over every device exactly once, for any
 // number of readers, on the engine under test.
 func TestFleetPartsCoverTheFleet(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := OpenTestStore(t, NewTestStore(t))
-	snap := registrytest.Rich(t)
-	if err := SeedFleet(ctx, r, 37, []compliance.Facts{compliance.FactsFromSnapshot(snap)}, [][]wire.Package{nil}, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)); err != nil {
-		t.Fatal(err)
-	}
+	r := seededFleet(t, 37)
 	var all []string
 	if _, _, err := r.scanFleet(ctx, r.db, "", nil, 0, func(d *evalDevice, _ []byte) { all = append(all, d.id) }); err != nil {
 		t.Fatal(err)
@@ -61,11 +69,7 @@ func TestFleetPartsCoverTheFleet(t *testing.T) {
 func TestFleetFactsKeysReadTheIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := OpenTestStore(t, NewTestStore(t))
-	snap := registrytest.Rich(t)
-	if err := SeedFleet(ctx, r, 5, []compliance.Facts{compliance.FactsFromSnapshot(snap)}, [][]wire.Package{nil}, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)); err != nil {
-		t.Fatal(err)
-	}
+	r := seededFleet(t, 5)
 	n := 0
 	err := eachRow(ctx, r.db, fleetFactsKeys, nil, func(rows *sql.Rows) error {
 		var id string
