@@ -109,7 +109,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 	set := Default()
 	in := input(b, "linux/debian12-firecracker-vm")
 	results := set.Evaluate(in)
-	now, err := DiffResults("", "", results, stamp)
+	now, err := DiffResults("", "", results, stamp, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 	// passed, so its status changes.
 	in.Now = in.Now.Add(-40 * 24 * time.Hour)
 	in.LastSeen = in.Now.Add(-time.Hour)
-	before, err := DiffResults("", "", set.Evaluate(in), stamp)
+	before, err := DiffResults("", "", set.Evaluate(in), stamp, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,13 +125,13 @@ func BenchmarkDiffEncode(b *testing.B) {
 		b.ReportAllocs()
 		o := newDiff(results, stamp)
 		for b.Loop() {
-			o.encode()
+			o.Encode(nil)
 		}
 	})
 	b.Run("changed", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			o, err := DiffStored(before.State, before.Results, results, stamp)
+			o, err := DiffStored(before.State, before.Results, results, stamp, nil)
 			if err != nil || len(o.Changes) == 0 {
 				b.Fatalf("got %d changes, %v; want a changed outcome", len(o.Changes), err)
 			}
@@ -140,7 +140,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 	b.Run("unchanged", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			o, err := DiffResults(now.State, now.Doc, results, stamp)
+			o, err := DiffResults(now.State, now.Doc, results, stamp, nil)
 			if err != nil || o.Changed {
 				b.Fatalf("got changed %v, %v; want an unchanged outcome", o.Changed, err)
 			}

@@ -72,7 +72,7 @@ func InternResults(rs []StoredResult) []StoredResult {
 	}
 	out := make([]StoredResult, len(rs))
 	for i, r := range rs {
-		out[i] = StoredResult{PolicyID: intern(r.PolicyID), Status: intern(r.Status), Reason: intern(r.Reason),
+		out[i] = StoredResult{PolicyID: intern(r.PolicyID), Status: intern(r.Status), Reason: intern(r.Reason), ReasonID: r.ReasonID,
 			ExceptionID: intern(r.ExceptionID), FailingSince: intern(r.FailingSince)}
 	}
 	return out

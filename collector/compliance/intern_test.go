@@ -25,7 +25,7 @@ func TestFactsInternedEqual(t *testing.T) {
 		if !reflect.DeepEqual(got, f) || !reflect.DeepEqual(f, before) {
 			t.Errorf("%s: interned facts differ from the original, or the original changed:\n got %+v\nwant %+v", host, got, before)
 		}
-		d, err := DiffStored("", nil, set.Evaluate(in), func(tm time.Time) string { return tm.UTC().Format(time.RFC3339) })
+		d, err := DiffStored("", nil, set.Evaluate(in), func(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

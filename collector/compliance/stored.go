@@ -16,13 +16,28 @@ import (
 // in the registry's fixed-width text form. The encoding is deterministic,
 // so an unchanged evaluation gives the same text and a fleet-wide
 // evaluation compares strings instead of decoding every device's results.
+//
+// A stored document names each reason by its id in the registry's
+// dictionary of reasons (ReasonID, with ReasonIDs) instead of repeating
+// its text: the reasons were most of a document's ~1.2 KB, and most
+// devices share them, so a policy change that rewrites every device's
+// document wrote them 100,000 times. Documents stored before carry the
+// text (Reason) and still read. In memory Reason is the text and ReasonID
+// 0; a decoded document has ReasonID set and Reason empty until the
+// registry looks the text up.
 type StoredResult struct {
 	PolicyID     string `json:"policy_id"`
 	Status       string `json:"status"`
 	Reason       string `json:"reason,omitempty"`
+	ReasonID     int64  `json:"reason_id,omitempty"`
 	ExceptionID  string `json:"exception_id,omitempty"`
 	FailingSince string `json:"failing_since,omitempty"`
 }
+
+// ReasonIDs returns a reason text's id in the registry's dictionary of
+// reasons, and false when it has none yet. A nil ReasonIDs stores the
+// texts themselves.
+type ReasonIDs func(reason string) (int64, bool)
 
 // StatusChange is one policy whose status changed (Previous is "" for a
 // policy the device had no result for), as the compliance.changed event
@@ -39,7 +54,9 @@ type Diff struct {
 	State string
 	// Results is the new results, Doc and Failing their stored forms;
 	// Changed says whether they differ from the stored ones.
-	Results      []StoredResult
+	Results []StoredResult
+	// Doc is "" when Changed and a reason has no id yet (ReasonIDs): the
+	// caller gives it one and calls Encode.
 	Doc, Failing string
 	Changed      bool
 	// Changes are the status changes, for the compliance.changed event.
@@ -97,19 +114,21 @@ func EncodeFailing(results []StoredResult) string {
 // document (both "" when never evaluated); stamp writes a time as the
 // registry stores it. Only when the document or the state differ is the
 // stored document decoded, to list the status changes.
-func DiffResults(state, doc string, results []Result, stamp func(time.Time) string) (Diff, error) {
-	return DiffDecoded(state, doc, nil, false, results, stamp)
+func DiffResults(state, doc string, results []Result, stamp func(time.Time) string, ids ReasonIDs) (Diff, error) {
+	return DiffDecoded(state, doc, nil, false, results, stamp, ids)
 }
 
 // DiffDecoded is DiffResults for a caller that may hold the stored
 // document already decoded: when known, prev is doc's decoded form and doc
 // is not decoded again.
-func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []Result, stamp func(time.Time) string) (Diff, error) {
+func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []Result, stamp func(time.Time) string, ids ReasonIDs) (Diff, error) {
 	o := newDiff(results, stamp)
-	if err := o.encode(); err != nil {
+	if err := o.Encode(ids); err != nil {
 		return o, err
 	}
-	if o.Doc == doc && o.State == state {
+	// A document with a reason the dictionary lacks (Doc "") differs from
+	// the stored one.
+	if o.Doc != "" && o.Doc == doc && o.State == state {
 		return o, nil
 	}
 	if !known {
@@ -128,12 +147,12 @@ func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []R
 // wrote it): the encoding is deterministic and one-to-one, so comparing
 // the results is comparing the documents, and only a changed outcome is
 // encoded. An unchanged outcome's Doc and Failing are left empty.
-func DiffStored(state string, prev []StoredResult, results []Result, stamp func(time.Time) string) (Diff, error) {
+func DiffStored(state string, prev []StoredResult, results []Result, stamp func(time.Time) string, ids ReasonIDs) (Diff, error) {
 	o := newDiff(results, stamp)
 	if o.State == state && slices.Equal(o.Results, prev) {
 		return o, nil
 	}
-	if err := o.encode(); err != nil {
+	if err := o.Encode(ids); err != nil {
 		return o, err
 	}
 	o.list(prev)
@@ -152,14 +171,47 @@ func newDiff(results []Result, stamp func(time.Time) string) Diff {
 	return o
 }
 
-// encode sets Doc and Failing, the stored forms of Results.
-func (o *Diff) encode() error {
-	doc, err := encodeResults(o.Results)
-	if err != nil {
+// Encode sets Doc and Failing, the stored forms of Results, naming the
+// reasons by their ids (nil ids: by their texts). Doc is left "" when a
+// reason has no id yet.
+func (o *Diff) Encode(ids ReasonIDs) error {
+	o.Failing = EncodeFailing(o.Results)
+	o.Doc = ""
+	if ids == nil {
+		doc, err := encodeResults(o.Results)
+		o.Doc = doc
 		return err
 	}
-	o.Doc, o.Failing = doc, EncodeFailing(o.Results)
-	return nil
+	// Every reason's id first (a policy set rarely has more than a few
+	// dozen policies: no allocation), then the document with the ids in
+	// place of the texts, which Results gets back.
+	var buf [32]int64
+	rids := buf[:0]
+	for _, r := range o.Results {
+		var id int64
+		if r.Reason != "" {
+			var ok bool
+			if id, ok = ids(r.Reason); !ok {
+				return nil
+			}
+		}
+		rids = append(rids, id)
+	}
+	var tbuf [32]string
+	texts := tbuf[:0]
+	for i := range o.Results {
+		r := &o.Results[i]
+		texts = append(texts, r.Reason)
+		if rids[i] != 0 {
+			r.Reason, r.ReasonID = "", rids[i]
+		}
+	}
+	doc, err := encodeResults(o.Results)
+	for i := range o.Results {
+		o.Results[i].Reason, o.Results[i].ReasonID = texts[i], 0
+	}
+	o.Doc = doc
+	return err
 }
 
 // encodeResults returns json.Marshal(rs) as a string. The document is made

@@ -21,7 +21,7 @@ func storedResults(t *testing.T, rs []Result) (state, doc string) {
 	if rs == nil {
 		return "", ""
 	}
-	o, err := DiffResults("", "", rs, stamp)
+	o, err := DiffResults("", "", rs, stamp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestDiffResults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			state, doc := storedResults(t, tt.before)
-			o, err := DiffResults(state, doc, tt.now, stamp)
+			o, err := DiffResults(state, doc, tt.now, stamp, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestDiffResults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			known, err := DiffDecoded(state, doc, prev, true, tt.now, stamp)
+			known, err := DiffDecoded(state, doc, prev, true, tt.now, stamp, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestDiffResults(t *testing.T) {
 			// A caller holding only the decoded results (the fleet
 			// evaluation's cache) gets the same diff, without the
 			// encoded forms when nothing changed.
-			stored, err := DiffStored(state, prev, tt.now, stamp)
+			stored, err := DiffStored(state, prev, tt.now, stamp, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +180,7 @@ func TestDiffResults(t *testing.T) {
 
 func TestDiffResultsCorruptStored(t *testing.T) {
 	t.Parallel()
-	if _, err := DiffResults(StatusPass, "{not json", []Result{{PolicyID: "P-1", Status: StatusFail}}, stamp); err == nil {
+	if _, err := DiffResults(StatusPass, "{not json", []Result{{PolicyID: "P-1", Status: StatusFail}}, stamp, nil); err == nil {
 		t.Error("got no error, want the stored results' decoding error")
 	}
 }
@@ -233,7 +233,7 @@ func capturedResults(t testing.TB) map[string][]StoredResult {
 
 func firstDiff(t testing.TB, rs []Result) Diff {
 	t.Helper()
-	o, err := DiffResults("", "", rs, stamp)
+	o, err := DiffResults("", "", rs, stamp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,4 +318,111 @@ func allocatedBytes(runs int, f func()) uint64 {
 	}
 	runtime.ReadMemStats(&after)
 	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+}
+
+// reasonDict is a dictionary of reasons as the registry keeps one: ids in
+// the order texts were first given one.
+type reasonDict struct {
+	ids   map[string]int64
+	texts map[int64]string
+}
+
+func (d *reasonDict) add(text string) int64 {
+	if id, ok := d.ids[text]; ok {
+		return id
+	}
+	id := int64(len(d.ids) + 1)
+	d.ids[text], d.texts[id] = id, text
+	return id
+}
+
+func (d *reasonDict) id(text string) (int64, bool) {
+	id, ok := d.ids[text]
+	return id, ok
+}
+
+// TestEncodeWithReasonIDs stores every captured host's real results with
+// its reasons named by ids: the document carries no reason text, is
+// smaller than the one with the texts, and decodes to the same results
+// once the ids are looked up. Encoding leaves Results as they were, texts
+// in place: the fleet evaluation compares them with the next results. A
+// reason the dictionary lacks leaves Doc empty, so that the registry gives
+// it an id first.
+func TestEncodeWithReasonIDs(t *testing.T) {
+	t.Parallel()
+	dict := &reasonDict{ids: map[string]int64{}, texts: map[int64]string{}}
+	var textBytes, idBytes, lacking int
+	for name, rs := range capturedResults(t) {
+		o := Diff{Results: slices.Clone(rs)}
+		if slices.ContainsFunc(rs, func(r StoredResult) bool { _, ok := dict.id(r.Reason); return r.Reason != "" && !ok }) {
+			lacking++
+			if err := o.Encode(dict.id); err != nil || o.Doc != "" {
+				t.Fatalf("%s: Encode with reasons the dictionary lacks = %q, %v; want no document", name, o.Doc, err)
+			}
+			if !slices.Equal(o.Results, rs) {
+				t.Fatalf("%s: Encode changed the results:\n%v\nwant\n%v", name, o.Results, rs)
+			}
+		}
+		for _, r := range rs {
+			if r.Reason != "" {
+				dict.add(r.Reason)
+			}
+		}
+		if err := o.Encode(dict.id); err != nil || o.Doc == "" {
+			t.Fatalf("%s: Encode = %q, %v", name, o.Doc, err)
+		}
+		if !slices.Equal(o.Results, rs) {
+			t.Fatalf("%s: Encode changed the results:\n%v\nwant\n%v", name, o.Results, rs)
+		}
+		if strings.Contains(o.Doc, `"reason":`) {
+			t.Errorf("%s: document with reason ids still has a text: %s", name, o.Doc)
+		}
+		withTexts := Diff{Results: rs}
+		if err := withTexts.Encode(nil); err != nil {
+			t.Fatal(err)
+		}
+		if o.Failing != withTexts.Failing {
+			t.Errorf("%s: failing column %q, want %q", name, o.Failing, withTexts.Failing)
+		}
+		textBytes, idBytes = textBytes+len(withTexts.Doc), idBytes+len(o.Doc)
+		back, err := DecodeResults(o.Doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range back {
+			if back[i].ReasonID != 0 {
+				back[i].Reason, back[i].ReasonID = dict.texts[back[i].ReasonID], 0
+			}
+		}
+		if !slices.Equal(back, rs) {
+			t.Errorf("%s: decoded\n%v\nwant\n%v", name, back, rs)
+		}
+	}
+	if lacking == 0 {
+		t.Error("no document had a reason the dictionary lacked")
+	}
+	t.Logf("captured hosts' documents: %d bytes with the reasons' texts, %d with their ids", textBytes, idBytes)
+	if idBytes*2 > textBytes {
+		t.Errorf("documents with reason ids are %d bytes, want under half of the %d with texts", idBytes, textBytes)
+	}
+}
+
+// TestDiffWithNewReason: results with a reason the dictionary has no id
+// for are a change, whatever the stored document, and have no document yet.
+func TestDiffWithNewReason(t *testing.T) {
+	t.Parallel()
+	rs := []Result{{PolicyID: "P-1", Status: StatusPass, Reason: "ok"}}
+	state, doc := storedResults(t, rs)
+	o, err := DiffResults(state, doc, rs, stamp, func(string) (int64, bool) { return 0, false })
+	if err != nil || !o.Changed || o.Doc != "" || len(o.Changes) != 0 {
+		t.Fatalf("DiffResults = changed %v, doc %q, changes %v, %v; want changed, no document, no status change", o.Changed, o.Doc, o.Changes, err)
+	}
+	if err := o.Encode(func(string) (int64, bool) { return 7, true }); err != nil || o.Doc != `[{"policy_id":"P-1","status":"pass","reason_id":7}]` {
+		t.Fatalf("Encode = %s, %v", o.Doc, err)
+	}
+	// Stored so, the same results are unchanged.
+	again, err := DiffResults(o.State, o.Doc, rs, stamp, func(string) (int64, bool) { return 7, true })
+	if err != nil || again.Changed {
+		t.Fatalf("the same results against their document with reason ids: changed %v, %v", again.Changed, err)
+	}
 }

@@ -316,6 +316,9 @@ func (r *Registry) DeviceComplianceOf(ctx context.Context, ref string) (DeviceCo
 	}
 	out.EvaluatedAt = timePtr(at)
 	stored, err := compliance.DecodeResults(doc)
+	if err == nil {
+		err = r.reasonTexts(ctx, r.db, stored)
+	}
 	if err != nil {
 		return DeviceCompliance{}, fmt.Errorf("read compliance of %s: %w", id, err)
 	}
@@ -502,13 +505,13 @@ type outcome struct {
 
 // diffResults compares a device's new results with its stored ones
 // (compliance.DiffResults decides).
-func diffResults(d *evalDevice, results []compliance.Result) (outcome, error) {
+func diffResults(d *evalDevice, results []compliance.Result, ids compliance.ReasonIDs) (outcome, error) {
 	var diff compliance.Diff
 	var err error
 	if d.prevKnown {
-		diff, err = compliance.DiffStored(d.state, d.prev, results, fmtTime)
+		diff, err = compliance.DiffStored(d.state, d.prev, results, fmtTime, ids)
 	} else {
-		diff, err = compliance.DiffResults(d.state, d.results, results, fmtTime)
+		diff, err = compliance.DiffResults(d.state, d.results, results, fmtTime, ids)
 	}
 	if err != nil {
 		return outcome{dev: d, Diff: diff}, fmt.Errorf("device %s: %w", d.id, err)
@@ -591,8 +594,11 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	if snap.Software != nil {
 		sw = compliance.SoftwareList(snap.Software.Packages)
 	}
-	o, err := diffResults(d, st.set.Evaluate(d.input(sw, excs, now)))
+	o, err := diffResults(d, st.set.Evaluate(d.input(sw, excs, now)), r.reasons.id)
 	if err != nil {
+		return err
+	}
+	if err := r.assignReasons(ctx, tx, []*compliance.Diff{&o.Diff}); err != nil {
 		return err
 	}
 	// Unchanged facts are not rewritten (most reports change at least
@@ -669,6 +675,9 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		return EvalStats{}, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	start := time.Now()
+	if err := r.refreshReasons(ctx); err != nil {
+		return EvalStats{}, fmt.Errorf("evaluate fleet: %w", err)
+	}
 	st := r.compState()
 	sw, err := r.softwareIndex(ctx, st.set)
 	if err != nil {
@@ -686,7 +695,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 				mine = append(mine, excs["asset:"+d.asset.Tag]...)
 			}
 		}
-		return diffResults(d, st.set.Evaluate(d.input(sw.view(d.id), mine, now)))
+		return diffResults(d, st.set.Evaluate(d.input(sw.view(d.id), mine, now)), r.reasons.id)
 	}
 	// After a policy change, one event summarises the fleet's changes.
 	var fleet *FleetChange
@@ -709,6 +718,17 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		var done []*outcome
 		err := r.Write(ctx, func(tx *Tx) error {
 			n, done = 0, done[:0]
+			// Outcomes with a reason the dictionary lacked when they were
+			// evaluated have no document yet.
+			var diffs []*compliance.Diff
+			for j := range batch {
+				if batch[j].Doc == "" {
+					diffs = append(diffs, &batch[j].Diff)
+				}
+			}
+			if err := r.assignReasons(ctx, tx, diffs); err != nil {
+				return err
+			}
 			updated, err := updateResults(ctx, tx, r.dia, batch, ts)
 			if err != nil {
 				return err

@@ -171,13 +171,16 @@ func removeFromCompliance(ctx context.Context, tx *Tx, device string, now time.T
 // restoreToCompliance records that a device came back into scope (a
 // revoked record continued by a re-enrolment): its stored results count
 // again from now, until its next report is evaluated.
-func restoreToCompliance(ctx context.Context, tx *Tx, device string, now time.Time) error {
+func (r *Registry) restoreToCompliance(ctx context.Context, tx *Tx, device string, now time.Time) error {
 	var doc string
 	err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT results FROM device_compliance WHERE device_id = $1), '')`, device).Scan(&doc)
 	if err != nil {
 		return fmt.Errorf("read compliance of %s: %w", device, err)
 	}
 	stored, err := compliance.DecodeResults(doc)
+	if err == nil {
+		err = r.reasonTexts(ctx, tx, stored)
+	}
 	if err != nil || len(stored) == 0 {
 		return err
 	}

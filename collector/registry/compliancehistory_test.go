@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -256,9 +258,11 @@ func TestComplianceHistoryBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The collector as it was before 0016 (and 0025, which compacts what
-	// 0016 stored).
+	// 0016 stored, and 0027: its results documents carried their reasons'
+	// texts).
 	db := registry.RawDB(t, e.store)
-	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DELETE FROM schema_migrations WHERE version IN (16, 25)`} {
+	reasonTextsInline(t, db)
+	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DROP TABLE compliance_reasons`, `DELETE FROM schema_migrations WHERE version IN (16, 25, 27)`} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatal(err)
 		}
@@ -277,5 +281,35 @@ func TestComplianceHistoryBackfill(t *testing.T) {
 	}
 	if want[0].Status != compliance.StatusPass || want[1].Status != compliance.StatusPass {
 		t.Errorf("Debian's stored results %+v, want both passing", stored)
+	}
+}
+
+// reasonTextsInline rewrites every stored results document to the form it
+// had before migration 0027: the reasons' texts in place of their ids.
+func reasonTextsInline(t *testing.T, db *sql.DB) {
+	t.Helper()
+	ctx := context.Background()
+	docs := storedDocs(t, db)
+	for id, doc := range docs {
+		rs, err := compliance.DecodeResults(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range rs {
+			if rs[i].ReasonID == 0 {
+				continue
+			}
+			if err := db.QueryRowContext(ctx, `SELECT text FROM compliance_reasons WHERE id = $1`, rs[i].ReasonID).Scan(&rs[i].Reason); err != nil {
+				t.Fatal(err)
+			}
+			rs[i].ReasonID = 0
+		}
+		b, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE device_compliance SET results = $1 WHERE device_id = $2`, string(b), id); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

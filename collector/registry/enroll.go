@@ -117,7 +117,7 @@ func (r *Registry) Enroll(ctx context.Context, in EnrollInput, sign Signer) (Enr
 			if err := insertHistory(ctx, tx, dev, now, 0, []deviceChange{{Kind: KindReEnrolled, Subject: string(by), Old: dec.rule, New: in.AgentVersion}}); err != nil {
 				return err
 			}
-			if err := restoreToCompliance(ctx, tx, dev, now); err != nil {
+			if err := r.restoreToCompliance(ctx, tx, dev, now); err != nil {
 				return err
 			}
 			if err := wipeReEnrolled(ctx, tx, dev, string(by), dec.rule, now); err != nil {

@@ -148,12 +148,15 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		} else if mine, err = exceptionsFor(ctx, tx, d.id, d.asset, now); err != nil {
 			return err
 		}
-		o, err := diffResults(d, st.set.Evaluate(d.input(deviceSoftware{ctx: ctx, q: tx, device: d.id, cat: r.snaps.cat, db: r.db}, mine, now)))
+		o, err := diffResults(d, st.set.Evaluate(d.input(deviceSoftware{ctx: ctx, q: tx, device: d.id, cat: r.snaps.cat, db: r.db}, mine, now)), r.reasons.id)
 		if err != nil {
 			return err
 		}
 		if !o.Changed {
 			continue
+		}
+		if err := r.assignReasons(ctx, tx, []*compliance.Diff{&o.Diff}); err != nil {
+			return err
 		}
 		if _, err := store.ExecContext(ctx, d.id, o.State, o.Doc, o.Failing, ts); err != nil {
 			return fmt.Errorf("store compliance of %s: %w", d.id, err)

@@ -77,6 +77,9 @@ type Registry struct {
 	snaps *snapCache
 	// comp is the compliance configuration in force (compliance.go).
 	comp complianceHolder
+	// reasons is the committed part of the compliance reasons' dictionary
+	// (reasons.go).
+	reasons reasonDict
 	// missingAfter is SetMissingAfter's window in nanoseconds (0: default).
 	missingAfter atomic.Int64
 	// reenrollAfter and commandLifetime are SetEnrolmentPolicy's

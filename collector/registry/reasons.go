@@ -1,0 +1,227 @@
+package registry
+
+// The dictionary of compliance reasons (issue 17, migration 0027): a
+// device's stored results document names each result's reason by its id
+// in compliance_reasons instead of repeating its text
+// (compliance.StoredResult). The texts were most of a document's ~1.2 KB,
+// and most devices share them ("scope needs the classification: ...",
+// "last check-in 0 days ago, limit 7"), so a policy change that rewrote
+// every device's document wrote the same texts 100,000 times.
+//
+// The registry keeps the committed ids in memory (reasonDict): encoding a
+// document looks its reasons up there, and only a reason never stored
+// before costs a write, in the transaction that stores the document
+// (assignReasons). An id joins the dictionary once that transaction has
+// committed: on SQLite a rolled-back id can be given to another text.
+// Rows are never deleted or changed, so an id, once committed, means one
+// text for ever, on every collector sharing the database.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/rosterhq/roster/collector/compliance"
+)
+
+// reasonDict is the committed part of compliance_reasons this process has
+// met. Its zero value is empty and ready.
+type reasonDict struct {
+	mu    sync.RWMutex
+	ids   map[string]int64
+	texts map[int64]string
+	// last is the highest id held.
+	last int64
+}
+
+// id is the dictionary as a compliance.ReasonIDs.
+func (d *reasonDict) id(text string) (int64, bool) {
+	d.mu.RLock()
+	id, ok := d.ids[text]
+	d.mu.RUnlock()
+	return id, ok
+}
+
+func (d *reasonDict) text(id int64) (string, bool) {
+	d.mu.RLock()
+	t, ok := d.texts[id]
+	d.mu.RUnlock()
+	return t, ok
+}
+
+// add records committed rows, text by id.
+func (d *reasonDict) add(rows map[int64]string) {
+	if len(rows) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ids == nil {
+		d.ids, d.texts = map[string]int64{}, map[int64]string{}
+	}
+	for id, t := range rows {
+		d.ids[t], d.texts[id] = id, t
+		d.last = max(d.last, id)
+	}
+}
+
+// refreshReasons adds to the dictionary the reasons committed since the
+// highest id it holds: by other collectors, or before this process
+// started. A fleet evaluation does this first, so that the documents of
+// devices whose results did not change encode as they are stored, and are
+// not rewritten. Ids are given in the order they commit (no row is ever
+// deleted, so SQLite's next rowid is the highest plus one; PostgreSQL's
+// identity is drawn inside write transactions, which take one store-wide
+// lock), so "higher than the highest held" misses none.
+func (r *Registry) refreshReasons(ctx context.Context) error {
+	r.reasons.mu.RLock()
+	after := r.reasons.last
+	r.reasons.mu.RUnlock()
+	read, err := readReasons(ctx, r.db, `WHERE id > $1`, []any{after})
+	if err != nil {
+		return err
+	}
+	r.reasons.add(read)
+	return nil
+}
+
+// reasonChunk is how many texts one statement of assignReasons names.
+const reasonChunk = 200
+
+// assignReasons stores the documents of the diffs that have none yet
+// (compliance.Diff.Doc "": a reason without an id): it gives those reasons
+// ids in tx and encodes the documents. The ids join the dictionary when
+// tx commits.
+func (r *Registry) assignReasons(ctx context.Context, tx *Tx, diffs []*compliance.Diff) error {
+	var need []*compliance.Diff
+	var texts []string
+	seen := map[string]bool{}
+	for _, o := range diffs {
+		if !o.Changed || o.Doc != "" {
+			continue
+		}
+		need = append(need, o)
+		for _, res := range o.Results {
+			if res.Reason == "" || seen[res.Reason] {
+				continue
+			}
+			seen[res.Reason] = true
+			if _, ok := r.reasons.id(res.Reason); !ok {
+				texts = append(texts, res.Reason)
+			}
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	fresh := make(map[string]int64, len(texts))
+	for rest := texts; len(rest) > 0; {
+		n := min(len(rest), reasonChunk)
+		args := anys(rest[:n])
+		// Another collector, or an earlier job of this group commit, may
+		// have stored a text since: the insert leaves it and the select
+		// reads its id.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO compliance_reasons (text) VALUES `+reasonRows(n)+` ON CONFLICT (text) DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("store compliance reasons: %w", err)
+		}
+		read, err := readReasons(ctx, tx, `WHERE text IN (`+placeholders(1, n)+`)`, args)
+		if err != nil {
+			return err
+		}
+		for id, t := range read {
+			fresh[t] = id
+		}
+		rest = rest[n:]
+	}
+	ids := func(t string) (int64, bool) {
+		if id, ok := fresh[t]; ok {
+			return id, true
+		}
+		return r.reasons.id(t)
+	}
+	for _, o := range need {
+		if err := o.Encode(ids); err != nil {
+			return err
+		}
+		if o.Doc == "" {
+			return fmt.Errorf("store compliance: a reason got no id")
+		}
+	}
+	if len(fresh) > 0 {
+		rows := make(map[int64]string, len(fresh))
+		for t, id := range fresh {
+			rows[id] = t
+		}
+		tx.AfterCommit(func() { r.reasons.add(rows) })
+	}
+	return nil
+}
+
+// reasonRows is n rows of one parameter each: ($1), ($2), ...
+func reasonRows(n int) string {
+	var b strings.Builder
+	valuesList(&b, n, 1, 1)
+	return b.String()
+}
+
+// reasonTexts puts back the texts of results decoded from a document that
+// names its reasons by id, reading those the dictionary lacks through q.
+// Texts read outside a write transaction (q is the database) join the
+// dictionary: they are committed.
+func (r *Registry) reasonTexts(ctx context.Context, q querier, rs []compliance.StoredResult) error {
+	var missing []any
+	for i := range rs {
+		res := &rs[i]
+		if res.ReasonID == 0 {
+			continue
+		}
+		if t, ok := r.reasons.text(res.ReasonID); ok {
+			res.Reason, res.ReasonID = t, 0
+			continue
+		}
+		missing = append(missing, res.ReasonID)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	read, err := readReasons(ctx, q, `WHERE id IN (`+placeholders(1, len(missing))+`)`, missing)
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		res := &rs[i]
+		if res.ReasonID == 0 {
+			continue
+		}
+		t, ok := read[res.ReasonID]
+		if !ok {
+			return fmt.Errorf("read compliance reasons: no reason %d", res.ReasonID)
+		}
+		res.Reason, res.ReasonID = t, 0
+	}
+	if q == querier(r.db) {
+		r.reasons.add(read)
+	}
+	return nil
+}
+
+// readReasons returns the rows of compliance_reasons matching where, text
+// by id.
+func readReasons(ctx context.Context, q querier, where string, args []any) (map[int64]string, error) {
+	read := map[int64]string{}
+	err := eachRow(ctx, q, `SELECT id, text FROM compliance_reasons `+where, args, func(rows *sql.Rows) error {
+		var id int64
+		var t string
+		if err := rows.Scan(&id, &t); err != nil {
+			return err
+		}
+		read[id] = t
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read compliance reasons: %w", err)
+	}
+	return read, nil
+}

@@ -1,0 +1,154 @@
+package registry_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rosterhq/roster/collector/compliance"
+	"github.com/rosterhq/roster/collector/registry"
+)
+
+// storedDocs returns every device's stored results document.
+func storedDocs(t *testing.T, db *sql.DB) map[string]string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT device_id, results FROM device_compliance`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = doc
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestResultsNameReasonsByID: a device's stored results document names its
+// reasons by their ids in compliance_reasons, which holds each text once
+// however many devices share it, and the device's compliance reads with
+// the texts, from this collector and from one that just started (which
+// has none of the ids in memory).
+func TestResultsNameReasonsByID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.configure(t, string(compliance.DefaultFile()))
+	a := e.reported(t, snapshotOf(t, debian), t0)
+	b := e.reported(t, snapshotOf(t, debian), t0)
+	m := e.reported(t, snapshotOf(t, mac), t0)
+	docs := storedDocs(t, registry.RawDB(t, e.store))
+	if len(docs) != 3 {
+		t.Fatalf("stored documents: %v, want 3", docs)
+	}
+	for id, doc := range docs {
+		if strings.Contains(doc, `"reason":`) || !strings.Contains(doc, `"reason_id":`) {
+			t.Errorf("%s's stored results name a reason by its text, or none by id: %s", id, doc)
+		}
+	}
+	var rows, distinct int
+	if err := registry.RawDB(t, e.store).QueryRowContext(ctx, `SELECT count(*), count(DISTINCT text) FROM compliance_reasons`).Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	_, ra := e.results(t, a.DeviceID)
+	_, rm := e.results(t, m.DeviceID)
+	texts := map[string]bool{}
+	for _, rs := range []map[string]registry.ResultRecord{ra, rm} {
+		for _, r := range rs {
+			if r.Reason == "" {
+				t.Errorf("%s has no reason", r.PolicyID)
+			}
+			texts[r.Reason] = true
+		}
+	}
+	if rows != distinct || rows != len(texts) {
+		t.Errorf("compliance_reasons holds %d rows, %d distinct, for the devices' %d distinct reasons", rows, distinct, len(texts))
+	}
+	fresh := &env{reg: registry.OpenTestStore(t, e.store), store: e.store}
+	for _, d := range []enrolled{a, b, m} {
+		want, err := e.reg.DeviceComplianceOf(ctx, d.DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fresh.reg.DeviceComplianceOf(ctx, d.DeviceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s read by a collector that just started (-this one +that one):\n%s", d.DeviceID, diff)
+		}
+	}
+	if diff := cmp.Diff(ra, mustResults(t, e, b.DeviceID)); diff != "" {
+		t.Errorf("two devices of the same host (-a +b):\n%s", diff)
+	}
+}
+
+func mustResults(t *testing.T, e *env, device string) map[string]registry.ResultRecord {
+	t.Helper()
+	_, rs := e.results(t, device)
+	return rs
+}
+
+// TestResultsWithReasonTextsRead: documents stored before migration 0027
+// carry their reasons' texts. They read as before; a fleet evaluation
+// rewrites them with ids once, recording no status change and announcing
+// nothing; the next one leaves them.
+func TestResultsWithReasonTextsRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.configure(t, checkinAndLinux)
+	d := e.reported(t, snapshotOf(t, debian), t0)
+	m := e.reported(t, snapshotOf(t, mac), t0)
+	before := map[string]map[string]registry.ResultRecord{d.DeviceID: mustResults(t, e, d.DeviceID), m.DeviceID: mustResults(t, e, m.DeviceID)}
+	transitions := len(transitionsOf(t, e.reg, registry.HistoryFilter{}))
+	reasonTextsInline(t, registry.RawDB(t, e.store))
+	for id, doc := range storedDocs(t, registry.RawDB(t, e.store)) {
+		if !strings.Contains(doc, `"reason":`) || strings.Contains(doc, `"reason_id":`) {
+			t.Fatalf("%s's document after rewriting it with texts: %s", id, doc)
+		}
+	}
+	// A collector that just started, as after the upgrade.
+	r := registry.OpenTestStore(t, e.store)
+	up := &env{reg: r, store: e.store}
+	up.configure(t, checkinAndLinux)
+	for id, want := range before {
+		if diff := cmp.Diff(want, mustResults(t, up, id)); diff != "" {
+			t.Errorf("%s read from a document with texts (-before +after):\n%s", id, diff)
+		}
+	}
+	evs := len(up.events(t, registry.EventFilter{}))
+	stats, err := r.EvaluateAll(ctx, t0.Add(time.Minute))
+	if err != nil || stats.Changed != 2 {
+		t.Fatalf("first evaluation after the upgrade: %+v, %v; want both documents rewritten", stats, err)
+	}
+	for id, doc := range storedDocs(t, registry.RawDB(t, e.store)) {
+		if strings.Contains(doc, `"reason":`) || !strings.Contains(doc, `"reason_id":`) {
+			t.Errorf("%s's document after the evaluation: %s", id, doc)
+		}
+	}
+	if n := len(transitionsOf(t, r, registry.HistoryFilter{})); n != transitions {
+		t.Errorf("rewriting the documents recorded %d transitions, want none", n-transitions)
+	}
+	if n := len(up.events(t, registry.EventFilter{})); n != evs {
+		t.Errorf("rewriting the documents announced %d events, want none", n-evs)
+	}
+	for id, want := range before {
+		if diff := cmp.Diff(want, mustResults(t, up, id)); diff != "" {
+			t.Errorf("%s after the rewrite (-before +after):\n%s", id, diff)
+		}
+	}
+	if stats, err := r.EvaluateAll(ctx, t0.Add(2*time.Minute)); err != nil || stats.Changed != 0 {
+		t.Errorf("second evaluation: %+v, %v; want nothing changed", stats, err)
+	}
+}
