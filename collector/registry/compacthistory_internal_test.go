@@ -24,7 +24,8 @@ const compactHistoryMigration = 25
 // moments between them and each device's latest states read back as
 // stored, in the documented order (time, then the order the devices
 // enrolled, then policy), and that on SQLite one device's states are read
-// through the device index.
+// through the device index. The reasons' texts come back through their
+// ids too (0028).
 func TestMigrateCompactComplianceHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -598,7 +598,7 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	if err != nil {
 		return err
 	}
-	if err := r.assignReasons(ctx, tx, []*compliance.Diff{&o.Diff}); err != nil {
+	if err := assignReasons(ctx, tx, []*compliance.Diff{&o.Diff}); err != nil {
 		return err
 	}
 	// Unchanged facts are not rewritten (most reports change at least
@@ -726,7 +726,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 					diffs = append(diffs, &batch[j].Diff)
 				}
 			}
-			if err := r.assignReasons(ctx, tx, diffs); err != nil {
+			if err := assignReasons(ctx, tx, diffs); err != nil {
 				return err
 			}
 			updated, err := updateResults(ctx, tx, r.dia, batch, ts)

@@ -90,6 +90,17 @@ func (w *transitionRows) addOutcome(o *outcome) {
 // changes of one device and policy at the same instant (an injected clock)
 // keep one row, the later status.
 func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
+	if len(w.rows) == 0 {
+		return nil
+	}
+	texts := make([]string, len(w.rows))
+	for i := range w.rows {
+		texts[i] = w.rows[i].reason
+	}
+	ids, err := tx.reasonIDs(ctx, texts)
+	if err != nil {
+		return fmt.Errorf("record compliance transitions: %w", err)
+	}
 	var full string // the statement of a whole chunk, built once
 	args := make([]any, 0, min(len(w.rows), transitionChunk)*transitionCols)
 	for rest := w.rows; len(rest) > 0; {
@@ -103,7 +114,11 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 		}
 		args = args[:0]
 		for _, r := range rest[:n] {
-			args = append(args, r.device, r.policy, w.at, r.status, r.previous, r.reason)
+			var reason int64
+			if r.reason != "" {
+				reason, _ = ids(r.reason)
+			}
+			args = append(args, r.device, r.policy, w.at, r.status, r.previous, reason)
 		}
 		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("record compliance transitions: %w", err)
@@ -117,9 +132,9 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 // insertTransitions is the INSERT of n transition rows.
 func insertTransitions(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO compliance_transitions (device_num, policy_id, at, status, previous, reason) VALUES `)
+	b.WriteString(`INSERT INTO compliance_transitions (device_num, policy_id, at, status, previous, reason_id) VALUES `)
 	valuesList(&b, n, transitionCols, 1)
-	b.WriteString(` ON CONFLICT (at, device_num, policy_id) DO UPDATE SET status = excluded.status, reason = excluded.reason`)
+	b.WriteString(` ON CONFLICT (at, device_num, policy_id) DO UPDATE SET status = excluded.status, reason_id = excluded.reason_id`)
 	return b.String()
 }
 
@@ -247,15 +262,16 @@ func (r *Registry) ComplianceTransitions(ctx context.Context, f HistoryFilter, f
 }
 
 // eachTransition is ComplianceTransitions giving each transition's device
-// number too; without ids the device ids are left out (no join with
-// devices: DailyComplianceRates only tells devices apart).
+// number too; without ids the device ids and reasons are left out (no join
+// with devices or reasons: DailyComplianceRates only tells devices apart
+// and counts statuses).
 func (r *Registry) eachTransition(ctx context.Context, f HistoryFilter, ids bool, fn func(num int64, t ComplianceTransition) error) error {
 	where, args := historyWhere(f, "<", true)
-	id, join := `''`, ""
+	id, reason, join := `''`, `''`, ""
 	if ids {
-		id, join = "d.id", ` JOIN devices d ON d.num = t.device_num`
+		id, reason, join = "d.id", "coalesce(cr.text, '')", ` JOIN devices d ON d.num = t.device_num`+reasonJoin
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT t.device_num, `+id+`, t.policy_id, t.at, t.status, t.previous, t.reason
+	rows, err := r.db.QueryContext(ctx, `SELECT t.device_num, `+id+`, t.policy_id, t.at, t.status, t.previous, `+reason+`
 		FROM (SELECT * FROM compliance_transitions`+where+`) t`+join+`
 		ORDER BY t.at, t.device_num, t.policy_id`, args...)
 	if err != nil {
@@ -285,19 +301,22 @@ type PolicyState struct {
 	Since                              time.Time // when that status began
 }
 
+// reasonJoin reads a transition t's reason text (cr.text, NULL for none).
+const reasonJoin = ` LEFT JOIN compliance_reasons cr ON cr.id = t.reason_id`
+
 // statesQuery selects, for every (device, policy) f selects, the newest
 // transition at or before f.To (all of them when To is zero), removed
 // ones included, in (device number, policy) order: device number, device
-// id (empty without ids: no join with devices), policy id, at (Unix
-// nanoseconds), status, reason.
+// id, policy id, at (Unix nanoseconds), status, reason (id and reason
+// empty without ids: no join with devices or reasons).
 func statesQuery(f HistoryFilter, ids bool) (string, []any) {
 	where, args := historyWhere(f, "<=", false)
-	id, join := `''`, ""
+	id, reason, join := `''`, `''`, ""
 	if ids {
-		id, join = "d.id", `
-		JOIN devices d ON d.num = t.device_num`
+		id, reason, join = "d.id", "coalesce(cr.text, '')", `
+		JOIN devices d ON d.num = t.device_num`+reasonJoin
 	}
-	return `SELECT t.device_num, ` + id + `, t.policy_id, t.at, t.status, t.reason FROM compliance_transitions t
+	return `SELECT t.device_num, ` + id + `, t.policy_id, t.at, t.status, ` + reason + ` FROM compliance_transitions t
 		JOIN (SELECT device_num, policy_id, max(at) AS at FROM compliance_transitions` + where + ` GROUP BY device_num, policy_id) m
 		ON t.device_num = m.device_num AND t.policy_id = m.policy_id AND t.at = m.at` + join + `
 		ORDER BY t.device_num, t.policy_id`, args

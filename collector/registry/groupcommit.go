@@ -122,7 +122,7 @@ func (r *Registry) runGroup(batch []*groupJob) {
 			if err := r.dia.lockWrites(ctx, stx); err != nil {
 				return err
 			}
-			return runJobs(ctx, stx, batch)
+			return runJobs(ctx, stx, &r.reasons, batch)
 		})
 		if err == nil {
 			return
@@ -144,7 +144,7 @@ func (r *Registry) runGroup(batch []*groupJob) {
 // the group has more than one, and records each job's outcome. Its error
 // is the transaction's: only a savepoint that cannot be taken, rolled
 // back or released fails the group.
-func runJobs(ctx context.Context, stx *sql.Tx, batch []*groupJob) error {
+func runJobs(ctx context.Context, stx *sql.Tx, dict *reasonDict, batch []*groupJob) error {
 	alone := len(batch) == 1
 	for _, j := range batch {
 		j.err, j.after, j.retry = nil, nil, false
@@ -157,7 +157,7 @@ func runJobs(ctx context.Context, stx *sql.Tx, batch []*groupJob) error {
 				return fmt.Errorf("group write: take a savepoint: %w", err)
 			}
 		}
-		tx := &Tx{Tx: stx}
+		tx := &Tx{Tx: stx, dict: dict}
 		err := j.fn(context.WithoutCancel(j.ctx), tx)
 		if err != nil && alone {
 			// The transaction rolls back whole and runGroup retries a

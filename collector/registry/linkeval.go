@@ -155,7 +155,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		if !o.Changed {
 			continue
 		}
-		if err := r.assignReasons(ctx, tx, []*compliance.Diff{&o.Diff}); err != nil {
+		if err := assignReasons(ctx, tx, []*compliance.Diff{&o.Diff}); err != nil {
 			return err
 		}
 		if _, err := store.ExecContext(ctx, d.id, o.State, o.Doc, o.Failing, ts); err != nil {

@@ -90,56 +90,88 @@ func (r *Registry) refreshReasons(ctx context.Context) error {
 // reasonChunk is how many texts one statement of assignReasons names.
 const reasonChunk = 200
 
-// assignReasons stores the documents of the diffs that have none yet
-// (compliance.Diff.Doc "": a reason without an id): it gives those reasons
-// ids in tx and encodes the documents. The ids join the dictionary when
-// tx commits.
-func (r *Registry) assignReasons(ctx context.Context, tx *Tx, diffs []*compliance.Diff) error {
-	var need []*compliance.Diff
-	var texts []string
+// reasonIDs gives the texts the dictionary lacks ids in tx and returns
+// the dictionary with the ids this transaction gave (Tx.given) as a
+// compliance.ReasonIDs. Those join the dictionary when tx commits; texts
+// a nil dictionary (a Tx made outside Write) lacks are all given ids.
+func (tx *Tx) reasonIDs(ctx context.Context, texts []string) (compliance.ReasonIDs, error) {
+	ids := func(t string) (int64, bool) {
+		if id, ok := tx.given[t]; ok {
+			return id, true
+		}
+		if tx.dict == nil {
+			return 0, false
+		}
+		return tx.dict.id(t)
+	}
+	var lack []string
 	seen := map[string]bool{}
-	for _, o := range diffs {
-		if !o.Changed || o.Doc != "" {
+	for _, t := range texts {
+		if t == "" || seen[t] {
 			continue
 		}
-		need = append(need, o)
-		for _, res := range o.Results {
-			if res.Reason == "" || seen[res.Reason] {
-				continue
-			}
-			seen[res.Reason] = true
-			if _, ok := r.reasons.id(res.Reason); !ok {
-				texts = append(texts, res.Reason)
-			}
+		seen[t] = true
+		if _, ok := ids(t); !ok {
+			lack = append(lack, t)
 		}
 	}
-	if len(need) == 0 {
-		return nil
+	if len(lack) == 0 {
+		return ids, nil
 	}
-	fresh := make(map[string]int64, len(texts))
-	for rest := texts; len(rest) > 0; {
+	if tx.given == nil {
+		tx.given = map[string]int64{}
+		if tx.dict != nil {
+			tx.AfterCommit(func() {
+				rows := make(map[int64]string, len(tx.given))
+				for t, id := range tx.given {
+					rows[id] = t
+				}
+				tx.dict.add(rows)
+			})
+		}
+	}
+	for rest := lack; len(rest) > 0; {
 		n := min(len(rest), reasonChunk)
 		args := anys(rest[:n])
 		// Another collector, or an earlier job of this group commit, may
 		// have stored a text since: the insert leaves it and the select
 		// reads its id.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO compliance_reasons (text) VALUES `+reasonRows(n)+` ON CONFLICT (text) DO NOTHING`, args...); err != nil {
-			return fmt.Errorf("store compliance reasons: %w", err)
+			return nil, fmt.Errorf("store compliance reasons: %w", err)
 		}
 		read, err := readReasons(ctx, tx, `WHERE text IN (`+placeholders(1, n)+`)`, args)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for id, t := range read {
-			fresh[t] = id
+			tx.given[t] = id
 		}
 		rest = rest[n:]
 	}
-	ids := func(t string) (int64, bool) {
-		if id, ok := fresh[t]; ok {
-			return id, true
+	return ids, nil
+}
+
+// assignReasons stores the documents of the diffs that have none yet
+// (compliance.Diff.Doc "": a reason without an id): it gives those reasons
+// ids in tx (reasonIDs) and encodes the documents.
+func assignReasons(ctx context.Context, tx *Tx, diffs []*compliance.Diff) error {
+	var need []*compliance.Diff
+	var texts []string
+	for _, o := range diffs {
+		if !o.Changed || o.Doc != "" {
+			continue
 		}
-		return r.reasons.id(t)
+		need = append(need, o)
+		for _, res := range o.Results {
+			texts = append(texts, res.Reason)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	ids, err := tx.reasonIDs(ctx, texts)
+	if err != nil {
+		return err
 	}
 	for _, o := range need {
 		if err := o.Encode(ids); err != nil {
@@ -148,13 +180,6 @@ func (r *Registry) assignReasons(ctx context.Context, tx *Tx, diffs []*complianc
 		if o.Doc == "" {
 			return fmt.Errorf("store compliance: a reason got no id")
 		}
-	}
-	if len(fresh) > 0 {
-		rows := make(map[int64]string, len(fresh))
-		for t, id := range fresh {
-			rows[id] = t
-		}
-		tx.AfterCommit(func() { r.reasons.add(rows) })
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func TestReasonIDsJoinTheDictionaryOnCommit(t *testing.T) {
 	failed := errors.New("the rest of the write failed")
 	o := newDiff()
 	err := r.Write(ctx, func(tx *Tx) error {
-		if err := r.assignReasons(ctx, tx, []*compliance.Diff{o}); err != nil {
+		if err := assignReasons(ctx, tx, []*compliance.Diff{o}); err != nil {
 			return err
 		}
 		if o.Doc == "" {
@@ -50,7 +50,7 @@ func TestReasonIDsJoinTheDictionaryOnCommit(t *testing.T) {
 	}
 
 	o = newDiff()
-	if err := r.Write(ctx, func(tx *Tx) error { return r.assignReasons(ctx, tx, []*compliance.Diff{o}) }); err != nil {
+	if err := r.Write(ctx, func(tx *Tx) error { return assignReasons(ctx, tx, []*compliance.Diff{o}) }); err != nil {
 		t.Fatal(err)
 	}
 	id, ok := r.reasons.id(text)

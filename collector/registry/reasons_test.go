@@ -91,6 +91,22 @@ func TestResultsNameReasonsByID(t *testing.T) {
 	if diff := cmp.Diff(ra, mustResults(t, e, b.DeviceID)); diff != "" {
 		t.Errorf("two devices of the same host (-a +b):\n%s", diff)
 	}
+	// The first results are each a transition from nothing, with the
+	// result's reason (stored by id too, 0028).
+	got := transitionsOf(t, fresh.reg, registry.HistoryFilter{DeviceID: a.DeviceID})
+	if len(got) != len(ra) {
+		t.Fatalf("%d transitions of %s, want %d", len(got), a.DeviceID, len(ra))
+	}
+	for _, tr := range got {
+		if want := ra[tr.PolicyID]; tr.Status != want.Status || tr.Reason != want.Reason || tr.Reason == "" {
+			t.Errorf("transition %+v, want the result %+v", tr, want)
+		}
+	}
+	var orphans int
+	if err := registry.RawDB(t, e.store).QueryRowContext(ctx, `SELECT count(*) FROM compliance_transitions t
+		WHERE reason_id <> 0 AND NOT EXISTS (SELECT 1 FROM compliance_reasons r WHERE r.id = t.reason_id)`).Scan(&orphans); err != nil || orphans != 0 {
+		t.Errorf("%d transitions name a reason compliance_reasons lacks (%v)", orphans, err)
+	}
 }
 
 func mustResults(t *testing.T, e *env, device string) map[string]registry.ResultRecord {

@@ -321,6 +321,10 @@ func (r *Registry) inTxWith(ctx context.Context, opts *sql.TxOptions, fn func(tx
 type Tx struct {
 	*sql.Tx
 	after []func()
+	// dict is the registry's dictionary of compliance reasons, and given
+	// the ids this transaction gave reasons it lacked (reasons.go).
+	dict  *reasonDict
+	given map[string]int64
 }
 
 // Stmt is a statement a use case runs many times in one transaction
@@ -392,7 +396,7 @@ func (r *Registry) Write(ctx context.Context, fn func(tx *Tx) error) error {
 				if err := r.dia.lockWrites(ctx, stx); err != nil {
 					return err
 				}
-				tx := &Tx{Tx: stx}
+				tx := &Tx{Tx: stx, dict: &r.reasons}
 				if err := fn(tx); err != nil {
 					return err
 				}
