@@ -116,7 +116,10 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 		for _, r := range rest[:n] {
 			var reason int64
 			if r.reason != "" {
-				reason, _ = ids(r.reason)
+				var ok bool
+				if reason, ok = ids(r.reason); !ok {
+					return fmt.Errorf("record compliance transitions: reason %q got no id", r.reason)
+				}
 			}
 			args = append(args, r.device, r.policy, w.at, r.status, r.previous, reason)
 		}
