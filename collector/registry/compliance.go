@@ -594,6 +594,9 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	if snap.Software != nil {
 		sw = compliance.SoftwareList(snap.Software.Packages)
 	}
+	if _, err := tx.syncReasons(ctx); err != nil {
+		return err
+	}
 	o, err := diffResults(d, st.set.Evaluate(d.input(sw, excs, now)), r.reasons.id)
 	if err != nil {
 		return err
@@ -675,7 +678,8 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		return EvalStats{}, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	start := time.Now()
-	if err := r.refreshReasons(ctx); err != nil {
+	epoch, err := r.refreshReasons(ctx)
+	if err != nil {
 		return EvalStats{}, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	st := r.compState()
@@ -712,6 +716,9 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	// One buffer of history rows serves every batch: it grows to a
 	// batch's rows once instead of for each.
 	hist := newTransitionRows(now)
+	// swept says the dictionary of reasons was swept during the
+	// evaluation (the writer's).
+	swept := false
 	write := func(batch []outcome) error {
 		var n int
 		// done are the outcomes written, in the attempt that committed.
@@ -719,9 +726,20 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		err := r.Write(ctx, func(tx *Tx) error {
 			n, done = 0, done[:0]
 			// Outcomes with a reason the dictionary lacked when they were
-			// evaluated have no document yet.
+			// evaluated have no document yet. After a sweep of the
+			// dictionary (its epoch moved since the evaluation began) any
+			// document may name a deleted id: from then on every one is
+			// encoded again.
+			e, err := tx.syncReasons(ctx)
+			if err != nil {
+				return err
+			}
+			swept = swept || e != epoch
 			var diffs []*compliance.Diff
 			for j := range batch {
+				if swept {
+					batch[j].Doc = ""
+				}
 				if batch[j].Doc == "" {
 					diffs = append(diffs, &batch[j].Diff)
 				}

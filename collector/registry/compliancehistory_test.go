@@ -262,7 +262,7 @@ func TestComplianceHistoryBackfill(t *testing.T) {
 	// their dictionary: its results documents carried the texts).
 	db := registry.RawDB(t, e.store)
 	reasonTextsInline(t, db)
-	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DROP TABLE compliance_reasons`, `DELETE FROM schema_migrations WHERE version IN (16, 25, 27, 28)`} {
+	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DROP TABLE compliance_reasons`, `DROP TABLE compliance_reasons_epoch`, `DELETE FROM schema_migrations WHERE version IN (16, 25, 27, 28)`} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatal(err)
 		}

@@ -135,6 +135,9 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		return fmt.Errorf("store compliance: %w", err)
 	}
 	defer store.Close()
+	if _, err := tx.syncReasons(ctx); err != nil {
+		return err
+	}
 	ts := fmtTime(now)
 	var evs []webhook.Event
 	hist := newTransitionRows(now)

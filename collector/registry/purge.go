@@ -235,6 +235,9 @@ func (k *kindPurge) run(ctx context.Context) error {
 	if steps == nil {
 		return fmt.Errorf("unknown kind of data %q", k.kr.Kind)
 	}
+	// The compliance history's purge ends with the sweep of the reasons
+	// nothing names any more, which then records the kind.
+	sweep := k.kr.Kind == retention.ComplianceHistory
 	if k.dry {
 		for _, s := range steps {
 			var n int64
@@ -243,13 +246,67 @@ func (k *kindPurge) run(ctx context.Context) error {
 			}
 			k.kr.Tables[s.table] = n
 		}
+		if sweep {
+			// Those the purge's own deletes would leave unnamed count too.
+			s := steps[len(steps)-1]
+			var n int64
+			if err := k.r.db.QueryRowContext(ctx, `SELECT count(*) FROM compliance_reasons WHERE `+unnamedReasons(k.r.dia, `NOT (`+s.where+`)`), s.params(k.cutoff)...).Scan(&n); err != nil {
+				return fmt.Errorf("count compliance_reasons: %w", err)
+			}
+			k.kr.Tables["compliance_reasons"] = n
+		}
 		return nil
 	}
 	for i, s := range steps {
-		if err := k.deleteStep(ctx, s, i == len(steps)-1); err != nil {
+		if err := k.deleteStep(ctx, s, i == len(steps)-1 && !sweep); err != nil {
 			return err
 		}
 	}
+	if sweep {
+		return k.sweepReasons(ctx)
+	}
+	return nil
+}
+
+// unnamedReasons selects the rows of compliance_reasons that no stored
+// results document and no compliance transition x matching kept names.
+func unnamedReasons(dia dialect, kept string) string {
+	return `id NOT IN (SELECT x.reason_id FROM compliance_transitions x WHERE ` + kept + `)
+		AND id NOT IN (SELECT CAST(j.value ->> 'reason_id' AS BIGINT) FROM device_compliance c, ` + dia.jsonArray("c.results", "j") + `
+			WHERE j.value ->> 'reason_id' IS NOT NULL)`
+}
+
+// sweepReasons deletes the reasons nothing names any more (a document
+// rewritten since, transitions purged) and moves the dictionary's epoch,
+// so that every collector drops the ids it holds before writing one
+// (reasons.go), in one transaction that records the kind. Without it the
+// dictionary would keep every text for ever: an in_grace result's reason
+// carries its grace end, one text per device and failing episode. It
+// reads every document and every transition's reason id under the write
+// lock, once per purge.
+func (k *kindPurge) sweepReasons(ctx context.Context) error {
+	var n int64
+	err := k.r.Write(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM compliance_reasons WHERE `+unnamedReasons(k.r.dia, `true`))
+		if err != nil {
+			return fmt.Errorf("delete from compliance_reasons: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete from compliance_reasons: %w", err)
+		}
+		if n > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE compliance_reasons_epoch SET epoch = epoch + 1`); err != nil {
+				return fmt.Errorf("move compliance reasons' epoch: %w", err)
+			}
+		}
+		tables := maps.Clone(k.kr.Tables)
+		tables["compliance_reasons"] = n
+		return k.record(ctx, tx, tables, 0)
+	})
+	if err != nil {
+		return err
+	}
+	k.kr.Tables["compliance_reasons"] = n
 	return nil
 }
 

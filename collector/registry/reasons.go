@@ -13,8 +13,15 @@ package registry
 // before costs a write, in the transaction that stores the document
 // (assignReasons). An id joins the dictionary once that transaction has
 // committed: on SQLite a rolled-back id can be given to another text.
-// Rows are never deleted or changed, so an id, once committed, means one
-// text for ever, on every collector sharing the database.
+//
+// Rows are never changed, and deleted only by the retention purge's sweep
+// (sweepReasons), which removes the rows no document or transition names
+// and moves the dictionary's epoch (compliance_reasons_epoch). Every write
+// transaction that stores ids first reads the epoch (Tx.syncReasons) and,
+// if it moved, empties the in-memory dictionary before using any id from
+// it; ids read in an older epoch are never added after that. So an id a
+// collector writes always names a row that exists, on every collector
+// sharing the database.
 
 import (
 	"context"
@@ -27,13 +34,17 @@ import (
 )
 
 // reasonDict is the committed part of compliance_reasons this process has
-// met. Its zero value is empty and ready.
+// met, in one epoch. Its zero value is empty and of no epoch yet.
 type reasonDict struct {
 	mu    sync.RWMutex
 	ids   map[string]int64
 	texts map[int64]string
 	// last is the highest id held.
 	last int64
+	// epoch is the compliance_reasons_epoch the entries were read in,
+	// when synced.
+	epoch  int64
+	synced bool
 }
 
 // id is the dictionary as a compliance.ReasonIDs.
@@ -51,13 +62,36 @@ func (d *reasonDict) text(id int64) (string, bool) {
 	return t, ok
 }
 
-// add records committed rows, text by id.
-func (d *reasonDict) add(rows map[int64]string) {
+// state returns the epoch the entries are of and the highest id held.
+func (d *reasonDict) state() (epoch int64, synced bool, last int64) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.epoch, d.synced, d.last
+}
+
+// sync makes the dictionary one of epoch e, emptying it when it was of
+// another (or of none).
+func (d *reasonDict) sync(e int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.synced && d.epoch == e {
+		return
+	}
+	d.ids, d.texts, d.last, d.epoch, d.synced = nil, nil, 0, e, true
+}
+
+// add records committed rows, text by id, read in epoch e: rows of
+// another epoch than the dictionary's are left out (a sweep since may have
+// deleted them).
+func (d *reasonDict) add(rows map[int64]string, e int64) {
 	if len(rows) == 0 {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.synced || d.epoch != e {
+		return
+	}
 	if d.ids == nil {
 		d.ids, d.texts = map[string]int64{}, map[int64]string{}
 	}
@@ -67,27 +101,59 @@ func (d *reasonDict) add(rows map[int64]string) {
 	}
 }
 
-// refreshReasons adds to the dictionary the reasons committed since the
-// highest id it holds: by other collectors, or before this process
-// started. A fleet evaluation does this first, so that the documents of
-// devices whose results did not change encode as they are stored, and are
-// not rewritten. Ids are given in the order they commit (no row is ever
-// deleted, so SQLite's next rowid is the highest plus one; PostgreSQL's
-// identity is drawn inside write transactions, which take one store-wide
-// lock), so "higher than the highest held" misses none.
-func (r *Registry) refreshReasons(ctx context.Context) error {
-	r.reasons.mu.RLock()
-	after := r.reasons.last
-	r.reasons.mu.RUnlock()
-	read, err := readReasons(ctx, r.db, `WHERE id > $1`, []any{after})
-	if err != nil {
-		return err
+// readEpoch reads the dictionary's epoch through q.
+func readEpoch(ctx context.Context, q querier) (int64, error) {
+	var e int64
+	if err := q.QueryRowContext(ctx, `SELECT epoch FROM compliance_reasons_epoch`).Scan(&e); err != nil {
+		return 0, fmt.Errorf("read compliance reasons' epoch: %w", err)
 	}
-	r.reasons.add(read)
-	return nil
+	return e, nil
 }
 
-// reasonChunk is how many texts one statement of assignReasons names.
+// refreshReasons adds to the dictionary the reasons committed since the
+// highest id it holds: by other collectors, or before this process
+// started (all of them after a sweep). A fleet evaluation does this first,
+// so that the documents of devices whose results did not change encode as
+// they are stored, and are not rewritten. Within an epoch ids are given in
+// the order they commit (no row is deleted, so SQLite's next rowid is the
+// highest plus one; PostgreSQL's identity is drawn inside write
+// transactions, which take one store-wide lock), so "higher than the
+// highest held" misses none. It returns the epoch.
+func (r *Registry) refreshReasons(ctx context.Context) (int64, error) {
+	e, err := readEpoch(ctx, r.db)
+	if err != nil {
+		return 0, err
+	}
+	r.reasons.sync(e)
+	_, _, after := r.reasons.state()
+	read, err := readReasons(ctx, r.db, `WHERE id > $1`, []any{after})
+	if err != nil {
+		return 0, err
+	}
+	r.reasons.add(read, e)
+	return e, nil
+}
+
+// syncReasons reads the dictionary's epoch in tx, once per transaction,
+// and empties the in-memory dictionary if a sweep moved it: every write
+// transaction that stores reason ids calls it before taking any id from
+// the dictionary. It returns the epoch.
+func (tx *Tx) syncReasons(ctx context.Context) (int64, error) {
+	if tx.epochRead {
+		return tx.epoch, nil
+	}
+	e, err := readEpoch(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if tx.dict != nil {
+		tx.dict.sync(e)
+	}
+	tx.epoch, tx.epochRead = e, true
+	return e, nil
+}
+
+// reasonChunk is how many texts one statement of reasonIDs names.
 const reasonChunk = 200
 
 // reasonIDs gives the texts the dictionary lacks ids in tx and returns
@@ -95,6 +161,9 @@ const reasonChunk = 200
 // compliance.ReasonIDs. Those join the dictionary when tx commits; texts
 // a nil dictionary (a Tx made outside Write) lacks are all given ids.
 func (tx *Tx) reasonIDs(ctx context.Context, texts []string) (compliance.ReasonIDs, error) {
+	if _, err := tx.syncReasons(ctx); err != nil {
+		return nil, err
+	}
 	ids := func(t string) (int64, bool) {
 		if id, ok := tx.given[t]; ok {
 			return id, true
@@ -126,7 +195,7 @@ func (tx *Tx) reasonIDs(ctx context.Context, texts []string) (compliance.ReasonI
 				for t, id := range tx.given {
 					rows[id] = t
 				}
-				tx.dict.add(rows)
+				tx.dict.add(rows, tx.epoch)
 			})
 		}
 	}
@@ -196,6 +265,9 @@ func reasonRows(n int) string {
 // Texts read outside a write transaction (q is the database) join the
 // dictionary: they are committed.
 func (r *Registry) reasonTexts(ctx context.Context, q querier, rs []compliance.StoredResult) error {
+	// Rows read now exist now; they join the dictionary only if it is
+	// still of the epoch it was before they were read.
+	epoch, _, _ := r.reasons.state()
 	var missing []any
 	for i := range rs {
 		res := &rs[i]
@@ -227,7 +299,7 @@ func (r *Registry) reasonTexts(ctx context.Context, q querier, rs []compliance.S
 		res.Reason, res.ReasonID = t, 0
 	}
 	if q == querier(r.db) {
-		r.reasons.add(read)
+		r.reasons.add(read, epoch)
 	}
 	return nil
 }

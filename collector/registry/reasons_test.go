@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rosterhq/roster/collector/compliance"
 	"github.com/rosterhq/roster/collector/registry"
+	"github.com/rosterhq/roster/collector/retention"
+	"github.com/rosterhq/roster/shared/wire"
 )
 
 // storedDocs returns every device's stored results document.
@@ -166,5 +168,85 @@ func TestResultsWithReasonTextsRead(t *testing.T) {
 	}
 	if stats, err := r.EvaluateAll(ctx, t0.Add(2*time.Minute)); err != nil || stats.Changed != 0 {
 		t.Errorf("second evaluation: %+v, %v; want nothing changed", stats, err)
+	}
+}
+
+// TestSweptReasonsAreGivenAgain: the compliance history's purge deletes the
+// reasons nothing names any more, on one collector; another collector that
+// still holds the id of one of them in memory gives the text a new id when
+// a device needs it again, instead of writing the deleted one. Without the
+// epoch check its next report would store a document naming a reason that
+// no longer exists.
+func TestSweptReasonsAreGivenAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.configure(t, kernelPolicy)
+	now := t0.Add(900 * days)
+	s := snapshotOf(t, debian)
+	old := s.OS.Kernel
+	d := e.enroll(t, e.secret(t), wire.IdentityOf(s), now.Add(-500*days))
+	for i, st := range []struct {
+		kernel string
+		at     time.Time
+	}{{old, now.Add(-500 * days)}, {old + "-next", now.Add(-450 * days)}} {
+		if ack := e.apply(t, d, full(t, withKernel(t, s, st.kernel, st.at), uint64(i+1)), st.at); ack.Status != wire.AckApplied {
+			t.Fatalf("report %d: %+v", i+1, ack)
+		}
+	}
+	_, failing := e.results(t, d.DeviceID)
+	if failing["TEST-KERNEL-01"].Status != compliance.StatusPass {
+		t.Fatalf("after the second report: %+v, want a pass", failing)
+	}
+	db := registry.RawDB(t, e.store)
+	var before int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM compliance_reasons WHERE text = 'old kernel'`).Scan(&before); err != nil || before != 1 {
+		t.Fatalf("'old kernel' stored %d times (%v), want once", before, err)
+	}
+
+	// Another collector purges: the failing transition is older than the
+	// cutoff and not the newest, so "old kernel" is named by nothing.
+	other := registry.OpenTestStore(t, e.store)
+	p := retention.Policy{Rules: []retention.Rule{{Kind: retention.ComplianceHistory, Keep: 400 * days}}}
+	plan, err := other.PurgePlan(ctx, p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := other.Purge(ctx, p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(plan.Kinds[0].Tables, rep.Kinds[0].Tables); diff != "" {
+		t.Errorf("dry run and purge differ (-plan +purge):\n%s", diff)
+	}
+	if n := rep.Kinds[0].Tables["compliance_reasons"]; n < 1 {
+		t.Fatalf("purge removed %d reasons, want 'old kernel' at least: %+v", n, rep.Kinds[0].Tables)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM compliance_reasons WHERE text = 'old kernel'`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("'old kernel' left %d times after the sweep (%v)", left, err)
+	}
+
+	// The first collector, which holds the swept id, sees the device fail
+	// again.
+	if ack := e.apply(t, d, full(t, withKernel(t, s, old, now), 3), now); ack.Status != wire.AckApplied {
+		t.Fatalf("report 3: %+v", ack)
+	}
+	var dangling int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM compliance_transitions t
+		WHERE reason_id <> 0 AND NOT EXISTS (SELECT 1 FROM compliance_reasons r WHERE r.id = t.reason_id)`).Scan(&dangling); err != nil || dangling != 0 {
+		t.Errorf("%d transitions name a deleted reason (%v)", dangling, err)
+	}
+	fresh := &env{reg: registry.OpenTestStore(t, e.store), store: e.store}
+	_, got := fresh.results(t, d.DeviceID)
+	if r := got["TEST-KERNEL-01"]; r.Status != compliance.StatusFail || r.Reason != "old kernel" {
+		t.Errorf("after failing again, read by a collector that just started: %+v, want fail with 'old kernel'", r)
+	}
+	states := map[string]string{}
+	for _, tr := range transitionsOf(t, fresh.reg, registry.HistoryFilter{DeviceID: d.DeviceID}) {
+		states[tr.Status] = tr.Reason
+	}
+	if states[compliance.StatusFail] != "old kernel" {
+		t.Errorf("transitions' reasons by status: %v, want the new failure's 'old kernel'", states)
 	}
 }

@@ -325,6 +325,10 @@ type Tx struct {
 	// the ids this transaction gave reasons it lacked (reasons.go).
 	dict  *reasonDict
 	given map[string]int64
+	// epoch is compliance_reasons_epoch as this transaction read it,
+	// when epochRead (Tx.syncReasons).
+	epoch     int64
+	epochRead bool
 }
 
 // Stmt is a statement a use case runs many times in one transaction

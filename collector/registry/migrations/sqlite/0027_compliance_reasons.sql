@@ -6,10 +6,19 @@
 -- every device's document wrote the same texts 100,000 times
 -- (registry/reasons.go). Documents stored before keep their texts
 -- ("reason") and still read; each takes the new form when its device's
--- results are next written. Rows are never changed or deleted: an id,
--- once committed, means one text for ever, which is what lets every
--- collector keep the ids it has met in memory.
+-- results are next written. Rows are never changed: an id,
+-- once committed, means one text until the retention purge's sweep
+-- deletes it when no document or transition names it any more; the
+-- sweep moves the epoch below, which is what lets every collector keep
+-- the ids it has met in memory.
 CREATE TABLE compliance_reasons (
     id   INTEGER PRIMARY KEY,
     text TEXT NOT NULL UNIQUE
 );
+-- The dictionary's epoch: the retention purge's sweep of the rows nothing
+-- names any more (purge.go) increments it, and a collector whose ids in
+-- memory are of an older epoch drops them before it writes any.
+CREATE TABLE compliance_reasons_epoch (
+    epoch INTEGER NOT NULL
+);
+INSERT INTO compliance_reasons_epoch (epoch) VALUES (0);
