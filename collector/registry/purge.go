@@ -295,7 +295,8 @@ func (k *kindPurge) sweepReasons(ctx context.Context) error {
 			return fmt.Errorf("delete from compliance_reasons: %w", err)
 		}
 		if n > 0 {
-			if _, err := tx.ExecContext(ctx, `UPDATE compliance_reasons_epoch SET epoch = epoch + 1`); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO compliance_reasons_epoch (id, epoch) VALUES (1, 1)
+				ON CONFLICT (id) DO UPDATE SET epoch = compliance_reasons_epoch.epoch + 1`); err != nil {
 				return fmt.Errorf("move compliance reasons' epoch: %w", err)
 			}
 		}

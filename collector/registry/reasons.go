@@ -104,7 +104,7 @@ func (d *reasonDict) add(rows map[int64]string, e int64) {
 // readEpoch reads the dictionary's epoch through q.
 func readEpoch(ctx context.Context, q querier) (int64, error) {
 	var e int64
-	if err := q.QueryRowContext(ctx, `SELECT epoch FROM compliance_reasons_epoch`).Scan(&e); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT epoch FROM compliance_reasons_epoch WHERE id = 1), 0)`).Scan(&e); err != nil {
 		return 0, fmt.Errorf("read compliance reasons' epoch: %w", err)
 	}
 	return e, nil

@@ -7,8 +7,11 @@ CREATE TABLE compliance_reasons (
 );
 -- The dictionary's epoch: the retention purge's sweep of the rows nothing
 -- names any more (purge.go) increments it, and a collector whose ids in
--- memory are of an older epoch drops them before it writes any.
+-- memory are of an older epoch drops them before it writes any. One row
+-- (id 1), written by the first sweep; none reads as epoch 0, so a new
+-- store has no rows (roster-collector migrate-store fills only empty
+-- ones).
 CREATE TABLE compliance_reasons_epoch (
+    id    BIGINT PRIMARY KEY CHECK (id = 1),
     epoch BIGINT NOT NULL
 );
-INSERT INTO compliance_reasons_epoch (epoch) VALUES (0);
