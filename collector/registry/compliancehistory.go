@@ -1,8 +1,10 @@
 package registry
 
 // Compliance history (issue 16): every change of a device's status for a
-// policy is a row of compliance_transitions, written in the transaction
-// that writes the device's results, so "was this device compliant on
+// policy is a transition, written in the transaction that writes the
+// device's results (since migration 0029 the changes of one device at one
+// instant share a row of compliance_changes; the view
+// compliance_transitions has one row per policy), so "was this device compliant on
 // 2026-10-01" and "the share of in-scope devices compliant each day of the
 // quarter" are answered from what was recorded at the time, not rebuilt.
 // A device that leaves scope (revoked, merged into another record) and a
