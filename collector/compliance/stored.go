@@ -8,8 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unsafe"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // StoredResult is one policy's result as the registry keeps it; times are
@@ -25,6 +29,13 @@ import (
 // text (Reason) and still read. In memory Reason is the text and ReasonID
 // 0; a decoded document has ReasonID set and Reason empty until the
 // registry looks the text up.
+//
+// A document is a JSON array with one array per result, [policy_id,
+// status, reason_id] followed, only when one is set, by [reason,
+// exception_id, failing_since]: without the keys it is less than half the
+// size of an array of objects, and a policy change rewrites every
+// device's document. Documents stored as arrays of objects (the JSON
+// names below) still read, in Go and in the registry's SQL.
 type StoredResult struct {
 	PolicyID     string `json:"policy_id"`
 	Status       string `json:"status"`
@@ -67,16 +78,64 @@ type Diff struct {
 	Removed []StoredResult
 }
 
-// DecodeResults reads a stored results document ("" is none).
+// DecodeResults reads a stored results document ("" is none), in either
+// form (see StoredResult).
 func DecodeResults(doc string) ([]StoredResult, error) {
 	if doc == "" {
 		return nil, nil
+	}
+	if !objectsForm(doc) {
+		var elems []resultElem
+		if err := json.Unmarshal([]byte(doc), &elems); err != nil {
+			return nil, fmt.Errorf("decode stored results: %w", err)
+		}
+		out := make([]StoredResult, len(elems))
+		for i, e := range elems {
+			out[i] = StoredResult(e)
+		}
+		return out, nil
 	}
 	var out []StoredResult
 	if err := json.Unmarshal([]byte(doc), &out); err != nil {
 		return nil, fmt.Errorf("decode stored results: %w", err)
 	}
 	return out, nil
+}
+
+// objectsForm says whether doc is an array of objects, the form before
+// results became arrays.
+func objectsForm(doc string) bool {
+	i := strings.IndexFunc(doc, func(r rune) bool { return r != '[' && r != ' ' && r != '\t' && r != '\n' && r != '\r' })
+	return i > 0 && doc[i] == '{'
+}
+
+// resultElem is a StoredResult in the array form.
+type resultElem StoredResult
+
+func (e *resultElem) UnmarshalJSON(b []byte) error {
+	var vals []any
+	if err := json.Unmarshal(b, &vals); err != nil {
+		return err
+	}
+	if len(vals) < 3 || len(vals) > 6 {
+		return fmt.Errorf("a result of %d values, want 3 to 6", len(vals))
+	}
+	var ok [6]bool
+	e.PolicyID, ok[0] = vals[0].(string)
+	e.Status, ok[1] = vals[1].(string)
+	id, isNum := vals[2].(float64)
+	ok[2] = isNum && id >= 0 && id < 1<<53 && id == float64(int64(id))
+	e.ReasonID = int64(id)
+	ok[3], ok[4], ok[5] = true, true, true
+	for i, dst := range []*string{&e.Reason, &e.ExceptionID, &e.FailingSince} {
+		if 3+i < len(vals) {
+			*dst, ok[3+i] = vals[3+i].(string)
+		}
+	}
+	if ok != [6]bool{true, true, true, true, true, true} {
+		return fmt.Errorf("a result %v of other types than [string, string, id, string, string, string]", vals)
+	}
+	return nil
 }
 
 // EncodeFailing renders the failing-since times as the failing column:
@@ -214,18 +273,47 @@ func (o *Diff) Encode(ids ReasonIDs) error {
 	return err
 }
 
-// encodeResults returns json.Marshal(rs) as a string. The document is made
-// for every device whose outcome changed, and Marshal's result plus its
-// copy into a string were a fifth of what a fleet evaluation allocated: an
-// Encoder writes the same bytes and a newline into the builder in one
-// write, and the builder's string is not a copy.
+// encodeResults returns the array form of rs (see StoredResult). The
+// document is made for every device whose outcome changed: it is written
+// into one buffer measured first, its strings quoted by jsontext.
 func encodeResults(rs []StoredResult) (string, error) {
-	var b strings.Builder
-	if err := json.NewEncoder(&b).Encode(rs); err != nil {
-		return "", fmt.Errorf("encode results: %w", err)
+	n := 2
+	for _, r := range rs {
+		n += 32 + len(r.PolicyID) + len(r.Status) + len(r.Reason) + len(r.ExceptionID) + len(r.FailingSince)
 	}
-	s := b.String()
-	return s[:len(s)-1], nil
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, r := range rs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendString(b, r.PolicyID)
+		b = append(b, ',')
+		b = appendString(b, r.Status)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, r.ReasonID, 10)
+		tail := [...]string{r.Reason, r.ExceptionID, r.FailingSince}
+		k := len(tail)
+		for k > 0 && tail[k-1] == "" {
+			k--
+		}
+		for _, v := range tail[:k] {
+			b = append(b, ',')
+			b = appendString(b, v)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+// appendString appends s as a JSON string. Invalid UTF-8 (an agent's error
+// text can carry any bytes) becomes U+FFFD, as encoding/json writes it;
+// jsontext's error saying so is not one here.
+func appendString(b []byte, s string) []byte {
+	b, _ = jsontext.AppendQuote(b, s)
+	return b
 }
 
 // list marks o changed from the stored results prev and lists the status

@@ -251,27 +251,56 @@ func encodeFailingSlow(results []StoredResult) string {
 	return strings.Join(parts, ",")
 }
 
+// encodeResultsSlow is the array form (see StoredResult) written plainly:
+// encoding/json's bytes for the arrays, HTML characters left as they are.
+func encodeResultsSlow(t *testing.T, rs []StoredResult) string {
+	t.Helper()
+	arrays := [][]any{}
+	for _, r := range rs {
+		a := []any{r.PolicyID, r.Status, r.ReasonID, r.Reason, r.ExceptionID, r.FailingSince}
+		for len(a) > 3 && a[len(a)-1] == "" {
+			a = a[:len(a)-1]
+		}
+		arrays = append(arrays, a)
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(arrays); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 // TestEncodeResultsCapturedHosts holds the stored forms of the captured
-// hosts' real results to json.Marshal's bytes (the document) and to the
-// plain definition (the failing column): a stored document that differs
-// by one byte would rewrite every device once. The CEL reasons quote their
-// expressions, so some documents carry escaped characters.
+// hosts' real results to the plain definitions of the document and the
+// failing column: a stored document that differs by one byte would
+// rewrite every device once. The CEL reasons quote their expressions, so
+// some documents carry escaped characters. Each document also reads back
+// as the results, and so does the form before it (an array of objects).
 func TestEncodeResultsCapturedHosts(t *testing.T) {
 	t.Parallel()
 	escaped := false
 	for name, rs := range capturedResults(t) {
-		want, err := json.Marshal(rs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := encodeResultsSlow(t, rs)
 		got, err := encodeResults(rs)
-		if err != nil || got != string(want) {
+		if err != nil || got != want {
 			t.Errorf("%s: encodeResults = %s, %v\nwant %s", name, got, err, want)
 		}
 		if got, want := EncodeFailing(rs), encodeFailingSlow(rs); got != want {
 			t.Errorf("%s: EncodeFailing = %q, want %q", name, got, want)
 		}
-		escaped = escaped || strings.Contains(got, `\u0026`) && strings.Contains(got, `\u003c`) && strings.Contains(got, `\"`)
+		escaped = escaped || strings.Contains(got, `\"`) && strings.Contains(got, `&&`) && strings.Contains(got, `<`)
+		objects, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range []string{got, string(objects)} {
+			back, err := DecodeResults(doc)
+			if err != nil || !slices.Equal(back, rs) {
+				t.Errorf("%s: DecodeResults(%s) =\n%v, %v\nwant\n%v", name, doc, back, err, rs)
+			}
+		}
 	}
 	if !escaped {
 		t.Error("no captured host's results needed escaping: the test no longer covers it")
@@ -351,7 +380,7 @@ func (d *reasonDict) id(text string) (int64, bool) {
 func TestEncodeWithReasonIDs(t *testing.T) {
 	t.Parallel()
 	dict := &reasonDict{ids: map[string]int64{}, texts: map[int64]string{}}
-	var textBytes, idBytes, lacking int
+	var textBytes, idBytes, objBytes, lacking int
 	for name, rs := range capturedResults(t) {
 		o := Diff{Results: slices.Clone(rs)}
 		if slices.ContainsFunc(rs, func(r StoredResult) bool { _, ok := dict.id(r.Reason); return r.Reason != "" && !ok }) {
@@ -374,8 +403,10 @@ func TestEncodeWithReasonIDs(t *testing.T) {
 		if !slices.Equal(o.Results, rs) {
 			t.Fatalf("%s: Encode changed the results:\n%v\nwant\n%v", name, o.Results, rs)
 		}
-		if strings.Contains(o.Doc, `"reason":`) {
-			t.Errorf("%s: document with reason ids still has a text: %s", name, o.Doc)
+		for _, r := range rs {
+			if r.Reason != "" && strings.Contains(o.Doc, r.Reason) {
+				t.Errorf("%s: document with reason ids still has the text %q: %s", name, r.Reason, o.Doc)
+			}
 		}
 		withTexts := Diff{Results: rs}
 		if err := withTexts.Encode(nil); err != nil {
@@ -385,6 +416,18 @@ func TestEncodeWithReasonIDs(t *testing.T) {
 			t.Errorf("%s: failing column %q, want %q", name, o.Failing, withTexts.Failing)
 		}
 		textBytes, idBytes = textBytes+len(withTexts.Doc), idBytes+len(o.Doc)
+		// The same document as an array of objects, the form before.
+		objs := slices.Clone(rs)
+		for i := range objs {
+			if objs[i].Reason != "" {
+				objs[i].Reason, objs[i].ReasonID = "", dict.ids[objs[i].Reason]
+			}
+		}
+		b, err := json.Marshal(objs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objBytes += len(b)
 		back, err := DecodeResults(o.Doc)
 		if err != nil {
 			t.Fatal(err)
@@ -401,7 +444,10 @@ func TestEncodeWithReasonIDs(t *testing.T) {
 	if lacking == 0 {
 		t.Error("no document had a reason the dictionary lacked")
 	}
-	t.Logf("captured hosts' documents: %d bytes with the reasons' texts, %d with their ids", textBytes, idBytes)
+	t.Logf("captured hosts' documents: %d bytes with the reasons' texts, %d with their ids (%d as arrays of objects)", textBytes, idBytes, objBytes)
+	if idBytes*2 > objBytes {
+		t.Errorf("documents with reason ids are %d bytes, want under half of the %d as arrays of objects", idBytes, objBytes)
+	}
 	if idBytes*2 > textBytes {
 		t.Errorf("documents with reason ids are %d bytes, want under half of the %d with texts", idBytes, textBytes)
 	}
@@ -417,7 +463,7 @@ func TestDiffWithNewReason(t *testing.T) {
 	if err != nil || !o.Changed || o.Doc != "" || len(o.Changes) != 0 {
 		t.Fatalf("DiffResults = changed %v, doc %q, changes %v, %v; want changed, no document, no status change", o.Changed, o.Doc, o.Changes, err)
 	}
-	if err := o.Encode(func(string) (int64, bool) { return 7, true }); err != nil || o.Doc != `[{"policy_id":"P-1","status":"pass","reason_id":7}]` {
+	if err := o.Encode(func(string) (int64, bool) { return 7, true }); err != nil || o.Doc != `[["P-1","pass",7]]` {
 		t.Fatalf("Encode = %s, %v", o.Doc, err)
 	}
 	// Stored so, the same results are unchanged.

@@ -395,7 +395,7 @@ func (r *Registry) Summary(ctx context.Context) (ComplianceSummary, error) {
 	for _, p := range set.Policies() {
 		byPolicy[p.ID] = zeroCounts()
 	}
-	rows, err = r.db.QueryContext(ctx, `SELECT j.value ->> 'policy_id', j.value ->> 'status', count(*)
+	rows, err = r.db.QueryContext(ctx, `SELECT `+resultField("j", "policy_id", 0)+`, `+resultField("j", "status", 1)+`, count(*)
 		FROM device_compliance c JOIN devices d ON d.id = c.device_id, `+r.dia.jsonArray("c.results", "j")+`
 		WHERE d.state <> $1 GROUP BY 1, 2`, StateRevoked)
 	if err != nil {
@@ -855,6 +855,13 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	stats.Took = time.Since(start)
 	r.logger.Debug("fleet evaluated", "devices", stats.Devices, "changed", stats.Changed, "events", stats.Events, "took", stats.Took)
 	return stats, nil
+}
+
+// resultField reads one field of a results document's element alias.value
+// (a jsonArray row) in either stored form (compliance.StoredResult): the
+// array's value at index, or the object's at key.
+func resultField(alias, key string, index int) string {
+	return `coalesce(` + alias + `.value ->> '` + key + `', ` + alias + `.value ->> ` + strconv.Itoa(index) + `)`
 }
 
 // FleetChange is the data of a compliance.fleet_changed event: what the

@@ -283,8 +283,8 @@ func complianceKept(dia dialect) string {
 // results document and no compliance_changes row x matching kept names.
 func unnamedReasons(dia dialect, kept string) string {
 	return `id NOT IN (SELECT CAST(e.value ->> 3 AS BIGINT) FROM compliance_changes x, ` + dia.jsonArray("x.changes", "e") + ` WHERE ` + kept + `)
-		AND id NOT IN (SELECT CAST(j.value ->> 'reason_id' AS BIGINT) FROM device_compliance c, ` + dia.jsonArray("c.results", "j") + `
-			WHERE j.value ->> 'reason_id' IS NOT NULL)`
+		AND id NOT IN (SELECT CAST(` + resultField("j", "reason_id", 2) + ` AS BIGINT) FROM device_compliance c, ` + dia.jsonArray("c.results", "j") + `
+			WHERE ` + resultField("j", "reason_id", 2) + ` IS NOT NULL)`
 }
 
 // sweepReasons deletes the reasons nothing names any more (a document

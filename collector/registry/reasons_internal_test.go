@@ -3,8 +3,13 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/rosterhq/roster/collector/compliance"
 )
 
@@ -64,5 +69,77 @@ func TestReasonIDsJoinTheDictionaryOnCommit(t *testing.T) {
 	rs, err := compliance.DecodeResults(o.Doc)
 	if err != nil || len(rs) != 1 || rs[0].ReasonID != id {
 		t.Fatalf("document %s names reason %v, want %d (%v)", o.Doc, rs, id, err)
+	}
+}
+
+// TestSweepSeesReasonsInBothDocumentForms: the sweep's SQL finds the
+// reasons a results document names whether it is stored as arrays (this
+// collector's form) or as objects (documents written before, which stay
+// until the device's results change), on both engines. A reason it missed
+// would be deleted while a document still names it.
+func TestSweepSeesReasonsInBothDocumentForms(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := OpenTestStore(t, NewTestStore(t))
+	at := fmtTime(time.Date(2026, 11, 3, 9, 30, 0, 0, time.UTC))
+	docs := map[string]string{
+		"arrays":  `[["P-1","pass",%d],["P-2","fail",0,"","","` + at + `"]]`,
+		"objects": `[{"policy_id":"P-1","status":"pass","reason_id":%d},{"policy_id":"P-2","status":"fail","failing_since":"` + at + `"}]`,
+	}
+	named := map[int64]bool{}
+	err := r.Write(ctx, func(tx *Tx) error {
+		for _, text := range []string{"named by arrays", "named by objects", "named by nothing"} {
+			var id int64
+			if err := tx.QueryRowContext(ctx, `INSERT INTO compliance_reasons (text) VALUES ($1) RETURNING id`, text).Scan(&id); err != nil {
+				return err
+			}
+			form := strings.TrimPrefix(text, "named by ")
+			doc, ok := docs[form]
+			if !ok {
+				continue
+			}
+			named[id] = true
+			dev := uuid.NewString()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, hostname, platform, first_seen, last_seen, enrolled_at) VALUES ($1, $2, 'linux', $3, $3, $3)`, dev, form, at); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO device_compliance (device_id, state, results, evaluated_at) VALUES ($1, 'fail', $2, $3)`, dev, fmt.Sprintf(doc, id), at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"arrays", "objects"} {
+		var doc string
+		if err := r.db.QueryRowContext(ctx, `SELECT c.results FROM device_compliance c JOIN devices d ON d.id = c.device_id WHERE d.hostname = $1`, d).Scan(&doc); err != nil {
+			t.Fatal(err)
+		}
+		if rs, err := compliance.DecodeResults(doc); err != nil || len(rs) != 2 || !named[rs[0].ReasonID] {
+			t.Fatalf("the %s document %s reads as %+v, %v", d, doc, rs, err)
+		}
+	}
+	// Transitions kept by nothing: only the documents name reasons.
+	rows, err := r.db.QueryContext(ctx, `SELECT id, text FROM compliance_reasons WHERE `+unnamedReasons(r.dia, `false`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var unnamed []string
+	for rows.Next() {
+		var id int64
+		var text string
+		if err := rows.Scan(&id, &text); err != nil {
+			t.Fatal(err)
+		}
+		unnamed = append(unnamed, text)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"named by nothing"}; !slices.Equal(unnamed, want) {
+		t.Errorf("the sweep would delete %q, want %q", unnamed, want)
 	}
 }
