@@ -69,7 +69,7 @@ const purgeRegisterWhere = `x.at < $1 AND x.id <= $2`
 
 // stepsOf are the delete steps of the kinds that only delete rows, in the
 // order they run (a row is deleted before the row it references).
-func stepsOf(dia dialect, kind string, registerCursor int64) []purgeStep {
+func stepsOf(kind string, registerCursor int64) []purgeStep {
 	switch kind {
 	case retention.DeviceHistory:
 		return []purgeStep{
@@ -78,12 +78,9 @@ func stepsOf(dia dialect, kind string, registerCursor int64) []purgeStep {
 		}
 	case retention.ComplianceHistory:
 		// Each device and policy keeps its newest transition: the state
-		// in force and since when. A row of a device's changes at one
-		// instant goes once every policy it names changed again after it
-		// (complianceKept); one that holds a policy's newest change stays
-		// whole.
-		return []purgeStep{{table: "compliance_changes", keys: []string{"at", "device_num"}, order: "at", orderInt: true, timeInt: true,
-			where: `x.at < $1 AND NOT ` + complianceKept(dia)}}
+		// in force and since when.
+		return []purgeStep{{table: "compliance_transitions", keys: []string{"at", "device_num", "policy_id"}, order: "at", orderInt: true, timeInt: true,
+			where: `x.at < $1 AND EXISTS (SELECT 1 FROM compliance_transitions y WHERE y.device_num = x.device_num AND y.policy_id = x.policy_id AND y.at > x.at)`}}
 	case retention.Events:
 		// A delivery still pending (first attempt or retrying) stays, and
 		// so does its event, which the worker sends.
@@ -234,7 +231,7 @@ func (k *kindPurge) run(ctx context.Context) error {
 			return fmt.Errorf("read register event cursor: %w", err)
 		}
 	}
-	steps := stepsOf(k.r.dia, k.kr.Kind, cursor)
+	steps := stepsOf(k.kr.Kind, cursor)
 	if steps == nil {
 		return fmt.Errorf("unknown kind of data %q", k.kr.Kind)
 	}
@@ -271,18 +268,10 @@ func (k *kindPurge) run(ctx context.Context) error {
 	return nil
 }
 
-// complianceKept says that a compliance_changes row x names a policy
-// whose status did not change again after it on its device: a change the
-// history must keep.
-func complianceKept(dia dialect) string {
-	return `EXISTS (SELECT 1 FROM ` + dia.jsonArray("x.changes", "k") + ` WHERE NOT EXISTS (SELECT 1 FROM compliance_transitions y
-		WHERE y.device_num = x.device_num AND y.at > x.at AND y.policy_id = k.value ->> 0))`
-}
-
 // unnamedReasons selects the rows of compliance_reasons that no stored
-// results document and no compliance_changes row x matching kept names.
+// results document and no compliance transition x matching kept names.
 func unnamedReasons(dia dialect, kept string) string {
-	return `id NOT IN (SELECT CAST(e.value ->> 3 AS BIGINT) FROM compliance_changes x, ` + dia.jsonArray("x.changes", "e") + ` WHERE ` + kept + `)
+	return `id NOT IN (SELECT x.reason_id FROM compliance_transitions x WHERE ` + kept + `)
 		AND id NOT IN (SELECT CAST(` + resultField("j", "reason_id", 2) + ` AS BIGINT) FROM device_compliance c, ` + dia.jsonArray("c.results", "j") + `
 			WHERE ` + resultField("j", "reason_id", 2) + ` IS NOT NULL)`
 }
