@@ -10,13 +10,16 @@ package registry
 // "removed" transition.
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/rosterhq/roster/collector/compliance"
 )
 
@@ -37,17 +40,20 @@ type ComplianceTransition struct {
 	Reason   string
 }
 
-// transitionRows buffers a transaction's transitions and writes them with
+// transitionRows buffers a transaction's transitions and writes them as
+// rows of compliance_changes, one per device and instant (migration 0029:
+// the view compliance_transitions gives them back one per policy), with
 // multi-row INSERTs: a policy change can change a status of every device
 // in one fleet evaluation, where a statement per row would add a round
-// trip (PostgreSQL) or a statement's overhead (SQLite) per row. Rows are
-// kept as strings and boxed into arguments a chunk at a time, into one
-// reused slice: a fleet evaluation buffers hundreds of thousands. A
-// device is its number (devices.num) and the time Unix nanoseconds
-// (migration 0025).
+// trip (PostgreSQL) or a statement's overhead (SQLite) per row. A device
+// is its number (devices.num) and the time Unix nanoseconds.
 type transitionRows struct {
 	at   int64
 	rows []transitionRow
+	// buf and args are reused across flushes (a fleet evaluation's
+	// batches): the changes' JSON and the statement's arguments.
+	buf  []byte
+	args []any
 }
 
 type transitionRow struct {
@@ -55,18 +61,18 @@ type transitionRow struct {
 	policy, status, previous, reason string
 }
 
-// transitionCols is the number of columns an INSERT names; transitionChunk
-// rows per statement stay far below both engines' parameter limits.
+// changeCols is the number of columns an INSERT names; changeChunk rows
+// per statement stay far below both engines' parameter limits.
 const (
-	transitionCols  = 6
-	transitionChunk = 200
+	changeCols  = 3
+	changeChunk = 200
 )
 
 func newTransitionRows(now time.Time) *transitionRows {
 	return &transitionRows{at: historyTime(now)}
 }
 
-// historyTime is a time as compliance_transitions stores it: Unix
+// historyTime is a time as compliance_changes stores it: Unix
 // nanoseconds, which order as the times do.
 func historyTime(t time.Time) int64 { return t.UnixNano() }
 
@@ -86,9 +92,192 @@ func (w *transitionRows) addOutcome(o *outcome) {
 	}
 }
 
-// flush writes the buffered rows in tx and empties the buffer. Two
-// changes of one device and policy at the same instant (an injected clock)
-// keep one row, the later status.
+// change is one element of a compliance_changes row: a policy's new
+// status, the one before it and the reason's id (0 for none).
+type change struct {
+	policy, status, previous string
+	reason                   int64
+}
+
+// merge puts c into cs, which holds one element per policy: a second
+// change of the same policy at the same instant (an injected clock) keeps
+// the first one's previous status and takes the later status and reason.
+func merge(cs []change, c change) []change {
+	for i := range cs {
+		if cs[i].policy == c.policy {
+			cs[i].status, cs[i].reason = c.status, c.reason
+			return cs
+		}
+	}
+	return append(cs, c)
+}
+
+// appendChanges appends cs as a row's JSON array, in policy order.
+func appendChanges(b []byte, cs []change) []byte {
+	slices.SortFunc(cs, byPolicy)
+	b = append(b, '[')
+	for i, c := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b, _ = jsontext.AppendQuote(b, c.policy) // valid UTF-8 or replaced: ids and statuses are
+		b = append(b, ',')
+		b, _ = jsontext.AppendQuote(b, c.status)
+		b = append(b, ',')
+		b, _ = jsontext.AppendQuote(b, c.previous)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, c.reason, 10)
+		b = append(b, ']')
+	}
+	return append(b, ']')
+}
+
+// parseChanges appends the changes of a compliance_changes row's JSON
+// array to out, in policy order. Rows as flush writes them (and as the
+// migration and PostgreSQL's jsonb give them back, with spaces) are read
+// by hand, their strings sliced from doc; anything else (escapes,
+// non-ASCII, other number forms) goes through encoding/json, with the same
+// result (FuzzParseChanges).
+func parseChanges(doc string, out []change) ([]change, error) {
+	n := len(out)
+	p := changeParser{doc: doc}
+	got, ok := p.array(out)
+	if !ok {
+		return decodeChanges(doc, out[:n])
+	}
+	if !slices.IsSortedFunc(got[n:], byPolicy) {
+		slices.SortStableFunc(got[n:], byPolicy)
+	}
+	return got, nil
+}
+
+func byPolicy(a, b change) int { return strings.Compare(a.policy, b.policy) }
+
+// changeParser reads the plain form of a row's changes: strings of
+// printable ASCII without escapes, ids as unsigned decimals.
+type changeParser struct {
+	doc string
+	i   int
+}
+
+func (p *changeParser) ws() {
+	for p.i < len(p.doc) && (p.doc[p.i] == ' ' || p.doc[p.i] == '\n' || p.doc[p.i] == '\t' || p.doc[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *changeParser) byte(c byte) bool {
+	p.ws()
+	if p.i < len(p.doc) && p.doc[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *changeParser) str() (string, bool) {
+	if !p.byte('"') {
+		return "", false
+	}
+	start := p.i
+	for ; p.i < len(p.doc); p.i++ {
+		switch c := p.doc[p.i]; {
+		case c == '"':
+			p.i++
+			return p.doc[start : p.i-1], true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+func (p *changeParser) int() (int64, bool) {
+	p.ws()
+	start := p.i
+	for p.i < len(p.doc) && p.doc[p.i] >= '0' && p.doc[p.i] <= '9' {
+		p.i++
+	}
+	digits := p.doc[start:p.i]
+	if len(digits) > 1 && digits[0] == '0' {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
+	return v, err == nil && v < 1<<53
+}
+
+func (p *changeParser) array(out []change) ([]change, bool) {
+	if !p.byte('[') {
+		return out, false
+	}
+	if p.byte(']') {
+		return out, p.end()
+	}
+	for {
+		var c change
+		var ok bool
+		if !p.byte('[') {
+			return out, false
+		}
+		if c.policy, ok = p.str(); !ok || !p.byte(',') {
+			return out, false
+		}
+		if c.status, ok = p.str(); !ok || !p.byte(',') {
+			return out, false
+		}
+		if c.previous, ok = p.str(); !ok || !p.byte(',') {
+			return out, false
+		}
+		if c.reason, ok = p.int(); !ok || !p.byte(']') {
+			return out, false
+		}
+		out = append(out, c)
+		if p.byte(']') {
+			return out, p.end()
+		}
+		if !p.byte(',') {
+			return out, false
+		}
+	}
+}
+
+func (p *changeParser) end() bool {
+	p.ws()
+	return p.i == len(p.doc)
+}
+
+// decodeChanges is parseChanges through encoding/json: an array of
+// [policy, status, previous, reason id] arrays, the id a whole number
+// from 0 to 2^53.
+func decodeChanges(doc string, out []change) ([]change, error) {
+	var raw [][]any
+	if err := json.Unmarshal([]byte(doc), &raw); err != nil {
+		return nil, fmt.Errorf("read compliance changes: %w", err)
+	}
+	n := len(out)
+	for _, e := range raw {
+		if len(e) != 4 {
+			return nil, fmt.Errorf("read compliance changes: %d values in an element, want 4", len(e))
+		}
+		p, ok1 := e[0].(string)
+		s, ok2 := e[1].(string)
+		prev, ok3 := e[2].(string)
+		id, ok4 := e[3].(float64)
+		if !ok1 || !ok2 || !ok3 || !ok4 || id < 0 || id >= 1<<53 || id != float64(int64(id)) {
+			return nil, fmt.Errorf("read compliance changes: malformed element %v", e)
+		}
+		out = append(out, change{p, s, prev, int64(id)})
+	}
+	slices.SortStableFunc(out[n:], byPolicy)
+	return out, nil
+}
+
+// flush writes the buffered rows in tx and empties the buffer: one row per
+// device, the rows of a device together wherever they were added. A device
+// that already has a row at this instant (an injected clock, or a report
+// and a fleet evaluation in the same nanosecond) gets its changes merged
+// into that row.
 func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 	if len(w.rows) == 0 {
 		return nil
@@ -101,43 +290,104 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 	if err != nil {
 		return fmt.Errorf("record compliance transitions: %w", err)
 	}
+	// The fleet evaluation adds its devices in order; others add one device.
+	slices.SortStableFunc(w.rows, func(a, b transitionRow) int { return cmp.Compare(a.device, b.device) })
+	type row struct {
+		device int64
+		cs     []change
+	}
+	var rows []row
+	for _, r := range w.rows {
+		var reason int64
+		if r.reason != "" {
+			var ok bool
+			if reason, ok = ids(r.reason); !ok {
+				return fmt.Errorf("record compliance transitions: reason %q got no id", r.reason)
+			}
+		}
+		if len(rows) == 0 || rows[len(rows)-1].device != r.device {
+			rows = append(rows, row{device: r.device})
+		}
+		last := &rows[len(rows)-1]
+		last.cs = merge(last.cs, change{r.policy, r.status, r.previous, reason})
+	}
 	var full string // the statement of a whole chunk, built once
-	args := make([]any, 0, min(len(w.rows), transitionChunk)*transitionCols)
-	for rest := w.rows; len(rest) > 0; {
-		n := min(len(rest), transitionChunk)
+	var conflicts []row
+	for rest := rows; len(rest) > 0; {
+		n := min(len(rest), changeChunk)
 		stmt := full
-		if n < transitionChunk || full == "" {
-			stmt = insertTransitions(n)
-			if n == transitionChunk {
+		if n < changeChunk || full == "" {
+			stmt = insertChanges(n)
+			if n == changeChunk {
 				full = stmt
 			}
 		}
-		args = args[:0]
+		w.args = w.args[:0]
 		for _, r := range rest[:n] {
-			var reason int64
-			if r.reason != "" {
-				var ok bool
-				if reason, ok = ids(r.reason); !ok {
-					return fmt.Errorf("record compliance transitions: reason %q got no id", r.reason)
-				}
-			}
-			args = append(args, r.device, r.policy, w.at, r.status, r.previous, reason)
+			w.buf = appendChanges(w.buf[:0], r.cs)
+			w.args = append(w.args, w.at, r.device, string(w.buf))
 		}
-		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+		inserted, err := insertedDevices(ctx, tx, stmt, w.args)
+		if err != nil {
 			return fmt.Errorf("record compliance transitions: %w", err)
 		}
+		if len(inserted) < n {
+			for _, r := range rest[:n] {
+				if !slices.Contains(inserted, r.device) {
+					conflicts = append(conflicts, r)
+				}
+			}
+		}
 		rest = rest[n:]
+	}
+	for _, r := range conflicts {
+		var doc string
+		if err := tx.QueryRowContext(ctx, `SELECT changes FROM compliance_changes WHERE at = $1 AND device_num = $2`, w.at, r.device).Scan(&doc); err != nil {
+			return fmt.Errorf("record compliance transitions: read device %d's changes: %w", r.device, err)
+		}
+		cs, err := parseChanges(doc, nil)
+		if err != nil {
+			return fmt.Errorf("record compliance transitions: %w", err)
+		}
+		for _, c := range r.cs {
+			cs = merge(cs, c)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE compliance_changes SET changes = $1 WHERE at = $2 AND device_num = $3`,
+			string(appendChanges(nil, cs)), w.at, r.device); err != nil {
+			return fmt.Errorf("record compliance transitions: %w", err)
+		}
 	}
 	w.rows = w.rows[:0] // kept for the next rows (the fleet evaluation's batches)
 	return nil
 }
 
-// insertTransitions is the INSERT of n transition rows.
-func insertTransitions(n int) string {
+// insertedDevices runs an insertChanges statement and returns the device
+// numbers it inserted.
+func insertedDevices(ctx context.Context, tx *Tx, stmt string, args []any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// insertChanges is the INSERT of n compliance_changes rows, returning the
+// devices of those inserted: a device with a row at that instant already
+// is left to flush's merge.
+func insertChanges(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO compliance_transitions (device_num, policy_id, at, status, previous, reason_id) VALUES `)
-	valuesList(&b, n, transitionCols, 1)
-	b.WriteString(` ON CONFLICT (at, device_num, policy_id) DO UPDATE SET status = excluded.status, reason_id = excluded.reason_id`)
+	b.WriteString(`INSERT INTO compliance_changes (at, device_num, changes) VALUES `)
+	valuesList(&b, n, changeCols, 1)
+	b.WriteString(` ON CONFLICT (at, device_num) DO NOTHING RETURNING device_num`)
 	return b.String()
 }
 
@@ -145,22 +395,12 @@ func insertTransitions(n int) string {
 // ("removed" included), for the writes below that keep the history in
 // step with a device leaving or re-entering scope.
 func latestTransitions(ctx context.Context, q querier, device string) (map[string]string, error) {
-	query, args := statesQuery(HistoryFilter{DeviceID: device}, false)
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
-	}
-	defer rows.Close()
 	out := map[string]string{}
-	for rows.Next() {
-		var d, p, s, reason string
-		var num, at int64
-		if err := rows.Scan(&num, &d, &p, &at, &s, &reason); err != nil {
-			return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
-		}
-		out[p] = s
-	}
-	if err := rows.Err(); err != nil {
+	err := eachState(ctx, q, HistoryFilter{DeviceID: device}, false, func(_ int64, _ string, s policyState) error {
+		out[s.policy] = s.status
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read compliance history of %s: %w", device, err)
 	}
 	return out, nil
@@ -229,9 +469,13 @@ func deviceNum(ctx context.Context, q querier, device string) (int64, error) {
 	return num, nil
 }
 
-// historyWhere builds the conditions of a transitions query from f:
-// placeholders numbered from first, in order of appearance. atOp compares
-// at with f.To ("<" for transitions, "<=" for states).
+// historyWhere builds the conditions on a compliance_changes row c from
+// f: placeholders numbered from first, in order of appearance. atOp
+// compares at with f.To ("<" for transitions, "<=" for states). A policy
+// is only a first cut, the rows whose changes contain its id as a JSON
+// string (policy ids have no characters JSON escapes or LIKE matches
+// specially: compliance's idPattern); readers pick its changes from those
+// rows.
 func historyWhere(f HistoryFilter, atOp string, withFrom bool) (string, []any) {
 	var conds []string
 	var args []any
@@ -240,21 +484,87 @@ func historyWhere(f HistoryFilter, atOp string, withFrom bool) (string, []any) {
 		conds = append(conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
 	if f.DeviceID != "" {
-		add("device_num = (SELECT num FROM devices WHERE id = ?)", f.DeviceID)
+		add("c.device_num = (SELECT num FROM devices WHERE id = ?)", f.DeviceID)
 	}
 	if f.PolicyID != "" {
-		add("policy_id = ?", f.PolicyID)
+		add("c.changes LIKE ?", `%"`+f.PolicyID+`"%`)
 	}
 	if withFrom && !f.From.IsZero() {
-		add("at >= ?", historyTime(f.From))
+		add("c.at >= ?", historyTime(f.From))
 	}
 	if !f.To.IsZero() {
-		add("at "+atOp+" ?", historyTime(f.To))
+		add("c.at "+atOp+" ?", historyTime(f.To))
 	}
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// changesQuery selects the compliance_changes rows c f selects, in order:
+// device number, device id (empty without ids: no join with devices), at,
+// changes.
+func changesQuery(f HistoryFilter, atOp string, withFrom, ids bool, order string) (string, []any) {
+	where, args := historyWhere(f, atOp, withFrom)
+	id, join := `''`, ""
+	if ids {
+		id, join = "d.id", " JOIN devices d ON d.num = c.device_num"
+	}
+	return `SELECT c.device_num, ` + id + `, c.at, c.changes FROM compliance_changes c` + join + where + ` ORDER BY ` + order, args
+}
+
+// eachChanges runs a changesQuery and calls fn with each row's changes in
+// policy order (the slice is reused).
+func eachChanges(ctx context.Context, q querier, query string, args []any, fn func(num int64, id string, at int64, cs []change) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cs []change
+	for rows.Next() {
+		var num, at int64
+		var id, doc string
+		if err := rows.Scan(&num, &id, &at, &doc); err != nil {
+			return err
+		}
+		if cs, err = parseChanges(doc, cs[:0]); err != nil {
+			return err
+		}
+		if err := fn(num, id, at, cs); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// reasonReader gives reasons' texts by id for one read: from the
+// registry's dictionary, else from the store (one query per id it lacks,
+// remembered for the read).
+type reasonReader struct {
+	r    *Registry
+	read map[int64]string
+}
+
+func (rr *reasonReader) text(ctx context.Context, id int64) (string, error) {
+	if id == 0 {
+		return "", nil
+	}
+	if t, ok := rr.r.reasons.text(id); ok {
+		return t, nil
+	}
+	if t, ok := rr.read[id]; ok {
+		return t, nil
+	}
+	var t string
+	if err := rr.r.db.QueryRowContext(ctx, `SELECT text FROM compliance_reasons WHERE id = $1`, id).Scan(&t); err != nil {
+		return "", fmt.Errorf("read compliance reason %d: %w", id, err)
+	}
+	if rr.read == nil {
+		rr.read = map[int64]string{}
+	}
+	rr.read[id] = t
+	return t, nil
 }
 
 // ComplianceTransitions streams transitions in time order; those of one
@@ -266,33 +576,30 @@ func (r *Registry) ComplianceTransitions(ctx context.Context, f HistoryFilter, f
 
 // eachTransition is ComplianceTransitions giving each transition's device
 // number too; without ids the device ids and reasons are left out (no join
-// with devices or reasons: DailyComplianceRates only tells devices apart
-// and counts statuses).
+// with devices, no reasons read: DailyComplianceRates only tells devices
+// apart and counts statuses).
 func (r *Registry) eachTransition(ctx context.Context, f HistoryFilter, ids bool, fn func(num int64, t ComplianceTransition) error) error {
-	where, args := historyWhere(f, "<", true)
-	id, reason, join := `''`, `''`, ""
-	if ids {
-		id, reason, join = "d.id", "coalesce(cr.text, '')", ` JOIN devices d ON d.num = t.device_num`+reasonJoin
-	}
-	rows, err := r.db.QueryContext(ctx, `SELECT t.device_num, `+id+`, t.policy_id, t.at, t.status, t.previous, `+reason+`
-		FROM (SELECT * FROM compliance_transitions`+where+`) t`+join+`
-		ORDER BY t.at, t.device_num, t.policy_id`, args...)
+	q, args := changesQuery(f, "<", true, ids, "c.at, c.device_num")
+	reasons := reasonReader{r: r}
+	err := eachChanges(ctx, r.db, q, args, func(num int64, id string, at int64, cs []change) error {
+		for _, c := range cs {
+			if f.PolicyID != "" && c.policy != f.PolicyID {
+				continue
+			}
+			t := ComplianceTransition{DeviceID: id, PolicyID: c.policy, At: time.Unix(0, at).UTC(), Status: c.status, Previous: c.previous}
+			if ids {
+				var err error
+				if t.Reason, err = reasons.text(ctx, c.reason); err != nil {
+					return err
+				}
+			}
+			if err := fn(num, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("read compliance transitions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t ComplianceTransition
-		var num, at int64
-		if err := rows.Scan(&num, &t.DeviceID, &t.PolicyID, &at, &t.Status, &t.Previous, &t.Reason); err != nil {
-			return fmt.Errorf("read compliance transitions: %w", err)
-		}
-		t.At = time.Unix(0, at).UTC()
-		if err := fn(num, t); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read compliance transitions: %w", err)
 	}
 	return nil
@@ -304,25 +611,66 @@ type PolicyState struct {
 	Since                              time.Time // when that status began
 }
 
-// reasonJoin reads a transition t's reason text (cr.text, NULL for none).
-const reasonJoin = ` LEFT JOIN compliance_reasons cr ON cr.id = t.reason_id`
+// policyState is a device's newest change for one policy as eachState
+// finds it.
+type policyState struct {
+	policy, status string
+	at, reason     int64
+}
 
-// statesQuery selects, for every (device, policy) f selects, the newest
-// transition at or before f.To (all of them when To is zero), removed
-// ones included, in (device number, policy) order: device number, device
-// id, policy id, at (Unix nanoseconds), status, reason (id and reason
-// empty without ids: no join with devices or reasons).
-func statesQuery(f HistoryFilter, ids bool) (string, []any) {
-	where, args := historyWhere(f, "<=", false)
-	id, reason, join := `''`, `''`, ""
-	if ids {
-		id, reason, join = "d.id", "coalesce(cr.text, '')", `
-		JOIN devices d ON d.num = t.device_num`+reasonJoin
+// eachState calls fn, for every (device, policy) f selects, with the newest
+// change at or before f.To (all of them when To is zero), removed ones
+// included, in (device number, policy) order. It reads each device's rows
+// in time order (the device index) and keeps the newest change per policy;
+// id is empty without ids (no join with devices).
+func eachState(ctx context.Context, q querier, f HistoryFilter, ids bool, fn func(num int64, id string, s policyState) error) error {
+	query, args := statesQuery(f, ids)
+	var cur []policyState
+	var curNum int64
+	var curID string
+	flush := func() error {
+		slices.SortFunc(cur, func(a, b policyState) int { return strings.Compare(a.policy, b.policy) })
+		for _, s := range cur {
+			if err := fn(curNum, curID, s); err != nil {
+				return err
+			}
+		}
+		cur = cur[:0]
+		return nil
 	}
-	return `SELECT t.device_num, ` + id + `, t.policy_id, t.at, t.status, ` + reason + ` FROM compliance_transitions t
-		JOIN (SELECT device_num, policy_id, max(at) AS at FROM compliance_transitions` + where + ` GROUP BY device_num, policy_id) m
-		ON t.device_num = m.device_num AND t.policy_id = m.policy_id AND t.at = m.at` + join + `
-		ORDER BY t.device_num, t.policy_id`, args
+	err := eachChanges(ctx, q, query, args, func(num int64, id string, at int64, cs []change) error {
+		if num != curNum {
+			if err := flush(); err != nil {
+				return err
+			}
+			curNum, curID = num, id
+		}
+	next:
+		for _, c := range cs {
+			if f.PolicyID != "" && c.policy != f.PolicyID {
+				continue
+			}
+			s := policyState{policy: c.policy, status: c.status, at: at, reason: c.reason}
+			for i := range cur {
+				if cur[i].policy == c.policy {
+					cur[i] = s // rows come in time order
+					continue next
+				}
+			}
+			cur = append(cur, s)
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return err
+}
+
+// statesQuery is eachState's query: the rows f selects up to f.To, by
+// device number then time.
+func statesQuery(f HistoryFilter, ids bool) (string, []any) {
+	return changesQuery(f, "<=", false, ids, "c.device_num, c.at")
 }
 
 // ComplianceStatesAt streams, for every device (or f.DeviceID) and policy
@@ -330,27 +678,18 @@ func statesQuery(f HistoryFilter, ids bool) (string, []any) {
 // At <= f.To, skipping "removed". f.From is ignored; a zero f.To means the
 // newest. Order: devices in the order they enrolled, then PolicyID.
 func (r *Registry) ComplianceStatesAt(ctx context.Context, f HistoryFilter, fn func(PolicyState) error) error {
-	q, args := statesQuery(f, true)
-	rows, err := r.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("read compliance states: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s PolicyState
-		var num, at int64
-		if err := rows.Scan(&num, &s.DeviceID, &s.PolicyID, &at, &s.Status, &s.Reason); err != nil {
-			return fmt.Errorf("read compliance states: %w", err)
+	reasons := reasonReader{r: r}
+	err := eachState(ctx, r.db, f, true, func(_ int64, id string, s policyState) error {
+		if s.status == StatusRemoved {
+			return nil
 		}
-		if s.Status == StatusRemoved {
-			continue
-		}
-		s.Since = time.Unix(0, at).UTC()
-		if err := fn(s); err != nil {
+		reason, err := reasons.text(ctx, s.reason)
+		if err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return fn(PolicyState{DeviceID: id, PolicyID: s.policy, Status: s.status, Reason: reason, Since: time.Unix(0, s.at).UTC()})
+	})
+	if err != nil {
 		return fmt.Errorf("read compliance states: %w", err)
 	}
 	return nil
@@ -494,22 +833,11 @@ func (r *Registry) DailyComplianceRates(ctx context.Context, policyID string, fr
 		}
 	}
 	// The statuses in force when the first day starts.
-	q, args := statesQuery(HistoryFilter{PolicyID: policyID, To: start.Add(-time.Nanosecond)}, false)
-	rows, err := r.db.QueryContext(ctx, q, args...)
+	err := eachState(ctx, r.db, HistoryFilter{PolicyID: policyID, To: start.Add(-time.Nanosecond)}, false, func(dev int64, _ string, s policyState) error {
+		t.set(dev, s.policy, s.status)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("daily compliance rates: %w", err)
-	}
-	for rows.Next() {
-		var id, pol, status, reason string
-		var dev, at int64
-		if err := rows.Scan(&dev, &id, &pol, &at, &status, &reason); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("daily compliance rates: %w", err)
-		}
-		t.set(dev, pol, status)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("daily compliance rates: %w", err)
 	}
 	// Each day's rows, by policy index: a policy first seen later in the

@@ -258,11 +258,12 @@ func TestComplianceHistoryBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The collector as it was before 0016 (and 0025, which compacts what
-	// 0016 stored, and 0027 and 0028, which move the reasons' texts into
-	// their dictionary: its results documents carried the texts).
+	// 0016 stored, 0027 and 0028, which move the reasons' texts into
+	// their dictionary: its results documents carried the texts, and
+	// 0029, which stores a row per device and instant).
 	db := registry.RawDB(t, e.store)
 	reasonTextsInline(t, db)
-	for _, stmt := range []string{`DROP TABLE compliance_transitions`, `DROP TABLE compliance_reasons`, `DROP TABLE compliance_reasons_epoch`, `DELETE FROM schema_migrations WHERE version IN (16, 25, 27, 28)`} {
+	for _, stmt := range []string{`DROP VIEW compliance_transitions`, `DROP TABLE compliance_changes`, `DROP TABLE compliance_reasons`, `DROP TABLE compliance_reasons_epoch`, `DELETE FROM schema_migrations WHERE version IN (16, 25, 27, 28, 29)`} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatal(err)
 		}

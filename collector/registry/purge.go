@@ -76,11 +76,6 @@ func stepsOf(kind string, registerCursor int64) []purgeStep {
 			{table: "history", keys: []string{"id"}, order: "at", where: `x.at < $1`},
 			{table: "register_history", keys: []string{"id"}, order: "at", where: purgeRegisterWhere, args: []any{registerCursor}},
 		}
-	case retention.ComplianceHistory:
-		// Each device and policy keeps its newest transition: the state
-		// in force and since when.
-		return []purgeStep{{table: "compliance_transitions", keys: []string{"at", "device_num", "policy_id"}, order: "at", orderInt: true, timeInt: true,
-			where: `x.at < $1 AND EXISTS (SELECT 1 FROM compliance_transitions y WHERE y.device_num = x.device_num AND y.policy_id = x.policy_id AND y.at > x.at)`}}
 	case retention.Events:
 		// A delivery still pending (first attempt or retrying) stays, and
 		// so does its event, which the worker sends.
@@ -223,6 +218,8 @@ func (k *kindPurge) run(ctx context.Context) error {
 		return k.owners(ctx)
 	case retention.AuditLog:
 		return k.auditLog(ctx)
+	case retention.ComplianceHistory:
+		return k.complianceHistory(ctx)
 	}
 	var cursor int64
 	if k.kr.Kind == retention.DeviceHistory {
@@ -235,9 +232,6 @@ func (k *kindPurge) run(ctx context.Context) error {
 	if steps == nil {
 		return fmt.Errorf("unknown kind of data %q", k.kr.Kind)
 	}
-	// The compliance history's purge ends with the sweep of the reasons
-	// nothing names any more, which then records the kind.
-	sweep := k.kr.Kind == retention.ComplianceHistory
 	if k.dry {
 		for _, s := range steps {
 			var n int64
@@ -246,33 +240,168 @@ func (k *kindPurge) run(ctx context.Context) error {
 			}
 			k.kr.Tables[s.table] = n
 		}
-		if sweep {
-			// Those the purge's own deletes would leave unnamed count too.
-			s := steps[len(steps)-1]
-			var n int64
-			if err := k.r.db.QueryRowContext(ctx, `SELECT count(*) FROM compliance_reasons WHERE `+unnamedReasons(k.r.dia, `NOT (`+s.where+`)`), s.params(k.cutoff)...).Scan(&n); err != nil {
-				return fmt.Errorf("count compliance_reasons: %w", err)
-			}
-			k.kr.Tables["compliance_reasons"] = n
-		}
 		return nil
 	}
 	for i, s := range steps {
-		if err := k.deleteStep(ctx, s, i == len(steps)-1 && !sweep); err != nil {
+		if err := k.deleteStep(ctx, s, i == len(steps)-1); err != nil {
 			return err
 		}
 	}
-	if sweep {
+	return nil
+}
+
+// complianceHistory purges the compliance history: a device's row of
+// changes at one instant (compliance_changes) older than the cutoff goes
+// once every policy it names changed again later, so that each device and
+// policy keeps its newest transition, however old. It ends with the sweep
+// of the reasons nothing names any more, which records the kind.
+//
+// The rows that go are found outside the write lock, in one pass over the
+// rows from the newest, and deleted by key in batches under it as the
+// pass goes. Deleting from a pass that
+// other writes overtake is sound: a row superseded stays superseded, only
+// the purge deletes, and writers write at their own time, after any
+// cutoff, so no row older than the cutoff changes meanwhile. Checking
+// each old row against the device's newer ones in SQL instead parsed every
+// newer row under the write lock, and again at every purge for the rows
+// the rule keeps: work that grew with each device's whole history.
+func (k *kindPurge) complianceHistory(ctx context.Context) error {
+	const table = "compliance_changes"
+	k.kr.Tables[table] = 0
+	var batch []changeKey
+	flush := func() error {
+		if k.dry || len(batch) == 0 {
+			k.kr.Tables[table] += int64(len(batch))
+			batch = batch[:0]
+			return nil
+		}
+		var n int64
+		err := k.r.Write(ctx, func(tx *Tx) error {
+			n = 0
+			del, err := tx.PrepareContext(ctx, `DELETE FROM compliance_changes WHERE at = $1 AND device_num = $2`)
+			if err != nil {
+				return fmt.Errorf("delete from %s: %w", table, err)
+			}
+			defer del.Close()
+			for _, key := range batch {
+				res, err := del.ExecContext(ctx, key.at, key.device)
+				if err != nil {
+					return fmt.Errorf("delete from %s: %w", table, err)
+				}
+				m, err := res.RowsAffected()
+				if err != nil {
+					return fmt.Errorf("delete from %s: %w", table, err)
+				}
+				n += m
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		k.kr.Tables[table] += n
+		batch = batch[:0]
+		return nil
+	}
+	// named are the reasons the rows that stay name (the dry run's count
+	// of what the sweep would delete).
+	named := map[int64]bool{}
+	err := supersededChanges(ctx, k.r.db, historyTime(k.cutoff), named, func(key changeKey) error {
+		batch = append(batch, key)
+		if len(batch) == k.batch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return err
+	}
+	if !k.dry {
 		return k.sweepReasons(ctx)
+	}
+	rows, err := k.r.db.QueryContext(ctx, `SELECT id FROM compliance_reasons WHERE `+unnamedByDocuments(k.r.dia))
+	if err != nil {
+		return fmt.Errorf("count compliance_reasons: %w", err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("count compliance_reasons: %w", err)
+		}
+		if !named[id] {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("count compliance_reasons: %w", err)
+	}
+	k.kr.Tables["compliance_reasons"] = n
+	return nil
+}
+
+// changeKey is a compliance_changes row's key.
+type changeKey struct{ at, device int64 }
+
+// supersededChanges reads the compliance_changes rows newest first, in
+// key order (the table itself, not the device index: a row read through
+// the index costs a lookup of the table), and calls fn with the key of
+// each row older than cutoff whose every policy has a newer change on its
+// device; it adds the reasons the other rows name to named. It holds the
+// (device, policy) pairs it has met, policies numbered.
+func supersededChanges(ctx context.Context, q querier, cutoff int64, named map[int64]bool, fn func(changeKey) error) error {
+	type pair struct {
+		device int64
+		policy int
+	}
+	policies := map[string]int{}
+	seen := map[pair]bool{}
+	var ps []int
+	err := eachChanges(ctx, q, `SELECT c.device_num, '', c.at, c.changes FROM compliance_changes c ORDER BY c.at DESC, c.device_num DESC`, nil,
+		func(num int64, _ string, at int64, cs []change) error {
+			gone := at < cutoff
+			ps = ps[:0]
+			for _, c := range cs {
+				p, ok := policies[c.policy]
+				if !ok {
+					p = len(policies)
+					policies[strings.Clone(c.policy)] = p // c.policy is a slice of the row
+				}
+				ps = append(ps, p)
+				gone = gone && seen[pair{num, p}]
+			}
+			for i, c := range cs {
+				if !gone && c.reason != 0 {
+					named[c.reason] = true
+				}
+				seen[pair{num, ps[i]}] = true
+			}
+			if gone {
+				return fn(changeKey{at, num})
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("read compliance_changes: %w", err)
 	}
 	return nil
 }
 
 // unnamedReasons selects the rows of compliance_reasons that no stored
-// results document and no compliance transition x matching kept names.
+// results document and no compliance_changes row x matching kept names.
 func unnamedReasons(dia dialect, kept string) string {
-	return `id NOT IN (SELECT x.reason_id FROM compliance_transitions x WHERE ` + kept + `)
-		AND id NOT IN (SELECT CAST(` + resultField("j", "reason_id", 2) + ` AS BIGINT) FROM device_compliance c, ` + dia.jsonArray("c.results", "j") + `
+	return `id NOT IN (SELECT CAST(e.value ->> 3 AS BIGINT) FROM compliance_changes x, ` + dia.jsonArray("x.changes", "e") + ` WHERE ` + kept + `)
+		AND ` + unnamedByDocuments(dia)
+}
+
+// unnamedByDocuments selects the rows of compliance_reasons that no stored
+// results document names.
+func unnamedByDocuments(dia dialect) string {
+	return `id NOT IN (SELECT CAST(` + resultField("j", "reason_id", 2) + ` AS BIGINT) FROM device_compliance c, ` + dia.jsonArray("c.results", "j") + `
 			WHERE ` + resultField("j", "reason_id", 2) + ` IS NOT NULL)`
 }
 

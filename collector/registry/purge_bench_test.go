@@ -133,7 +133,7 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 	err = seed("history over time", steps*n, n, map[string]string{
 		"hist": `INSERT INTO history (device_id, at, seq, kind, subject, old, new) VALUES ($1, $2, 1, 'software.upgraded', 'deb:pkg:amd64', '1', '2')`,
 		"rep":  `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, 'delta', 'sha256:x', $3)`,
-		"ct":   `INSERT INTO compliance_transitions (device_num, policy_id, at, status, previous) VALUES ((SELECT num FROM devices WHERE id = $1), $2, $3, $4, '')`,
+		"ct":   `INSERT INTO compliance_changes (device_num, at, changes) VALUES ((SELECT num FROM devices WHERE id = $1), $2, $3)`,
 		"ev":   `INSERT INTO events (id, kind, at, device_id, subject) VALUES ($1, 'software.installed', $2, $3, 'x') RETURNING n`,
 		"del":  `INSERT INTO webhook_deliveries (id, endpoint_id, event_n, state, next_attempt_at) VALUES ($1, 'siem', $2, $3, $4)`,
 	}, func(exec func(string, ...any) (int64, error), j int) error {
@@ -144,11 +144,13 @@ func seedPurgeFleet(ctx context.Context, r *Registry, n int, now time.Time) erro
 		if _, err := exec("rep", id(i), k+1, ago(60-float64(k))); err != nil {
 			return err
 		}
-		if k%10 == 0 { // six transitions per policy, alternating
-			for p := range 4 {
-				if _, err := exec("ct", id(i), fmt.Sprintf("POL-%d", p), agoNanos(400-float64(k)*400/steps), []string{"pass", "fail"}[k/10%2]); err != nil {
-					return err
-				}
+		if k%10 == 0 { // six transitions per policy, alternating: one row of four
+			cs := make([]change, 4)
+			for p := range cs {
+				cs[p] = change{policy: fmt.Sprintf("POL-%d", p), status: []string{"pass", "fail"}[k/10%2]}
+			}
+			if _, err := exec("ct", id(i), agoNanos(400-float64(k)*400/steps), string(appendChanges(nil, cs))); err != nil {
+				return err
 			}
 		}
 		if k%3 == 0 { // twenty events, one delivery each, 1 % pending

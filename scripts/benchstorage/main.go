@@ -457,7 +457,7 @@ var cloned = map[string][]string{
 	"certificates": {"serial"}, "events": {"id"},
 	"history": nil, "reports_applied": nil, "snapshots": nil, "snapshot_deltas": nil,
 	"device_facts": nil, "device_compliance": nil, "enrolments": nil, "search_keys": nil,
-	"compliance_transitions": nil, "software": nil, "device_software": nil,
+	"compliance_transitions": nil, "compliance_changes": nil, "software": nil, "device_software": nil,
 	"device_packages": nil,
 }
 
@@ -543,8 +543,8 @@ func clone(ctx context.Context, path string, n int) error {
 		case t == "devices":
 			join = "JOIN clone_map m ON m.old_id = x.id"
 		case byNum:
-			// device_software, device_packages, and compliance_transitions
-			// since migration 0025
+			// device_software, device_packages, compliance_transitions
+			// since migration 0025 and compliance_changes since 0029
 			join = "JOIN clone_map m ON m.old_num = x.device_num"
 		}
 		stmts[t] = fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s x %s", t, strings.Join(names, ", "), strings.Join(exprs, ", "), t, join)
