@@ -392,9 +392,9 @@ func supersededChanges(ctx context.Context, q querier, cutoff int64, named map[i
 }
 
 // unnamedReasons selects the rows of compliance_reasons that no stored
-// results document and no compliance_changes row x matching kept names.
-func unnamedReasons(dia dialect, kept string) string {
-	return `id NOT IN (SELECT CAST(e.value ->> 3 AS BIGINT) FROM compliance_changes x, ` + dia.jsonArray("x.changes", "e") + ` WHERE ` + kept + `)
+// results document and no compliance_changes row names.
+func unnamedReasons(dia dialect) string {
+	return `id NOT IN (SELECT CAST(e.value ->> 3 AS BIGINT) FROM compliance_changes x, ` + dia.jsonArray("x.changes", "e") + `)
 		AND ` + unnamedByDocuments(dia)
 }
 
@@ -416,7 +416,7 @@ func unnamedByDocuments(dia dialect) string {
 func (k *kindPurge) sweepReasons(ctx context.Context) error {
 	var n int64
 	err := k.r.Write(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM compliance_reasons WHERE `+unnamedReasons(k.r.dia, `true`))
+		res, err := tx.ExecContext(ctx, `DELETE FROM compliance_reasons WHERE `+unnamedReasons(k.r.dia))
 		if err != nil {
 			return fmt.Errorf("delete from compliance_reasons: %w", err)
 		}

@@ -121,8 +121,8 @@ func TestSweepSeesReasonsInBothDocumentForms(t *testing.T) {
 			t.Fatalf("the %s document %s reads as %+v, %v", d, doc, rs, err)
 		}
 	}
-	// Transitions kept by nothing: only the documents name reasons.
-	rows, err := r.db.QueryContext(ctx, `SELECT id, text FROM compliance_reasons WHERE `+unnamedReasons(r.dia, `false`))
+	// No transitions here: only the documents name reasons.
+	rows, err := r.db.QueryContext(ctx, `SELECT id, text FROM compliance_reasons WHERE `+unnamedReasons(r.dia))
 	if err != nil {
 		t.Fatal(err)
 	}
