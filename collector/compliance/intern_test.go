@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,58 @@ func join(path, name string) string {
 		return name
 	}
 	return path + "." + name
+}
+
+// TestResultsInternerShares: devices with the same results document get
+// one shared interned copy, equal to their results; a document that names
+// other results (a reason id given again after a sweep) or none gets a
+// copy of its own.
+func TestResultsInternerShares(t *testing.T) {
+	set := mustSet(t, string(DefaultFile()))
+	stamp := func(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }
+	ids := func(string) (int64, bool) { return 7, true } // every reason one id: documents alone cannot tell results apart
+	var ri ResultsInterner
+	hosts := allHosts(t)
+	firsts := map[string][]StoredResult{}
+	for _, host := range hosts {
+		for range 2 { // each host twice: the second must share the first's copy
+			d, err := DiffStored("", nil, set.Evaluate(input(t, host)), stamp, ids)
+			if err != nil || d.Doc == "" {
+				t.Fatalf("%s: doc %q, %v", host, d.Doc, err)
+			}
+			got := ri.Intern(d.Doc, d.Results)
+			if !reflect.DeepEqual(got, d.Results) {
+				t.Fatalf("%s: interned %+v, want %+v", host, got, d.Results)
+			}
+			first, seen := firsts[d.Doc]
+			switch {
+			case !seen:
+				firsts[d.Doc] = got
+			case slices.Equal(first, d.Results) && unsafe.SliceData(first) != unsafe.SliceData(got):
+				t.Errorf("%s: equal results under one document got a copy of their own", host)
+			case !slices.Equal(first, d.Results) && unsafe.SliceData(first) == unsafe.SliceData(got):
+				t.Errorf("%s: results %+v given another device's copy %+v", host, d.Results, first)
+			}
+		}
+	}
+	if len(firsts) >= 2*len(hosts) {
+		t.Fatalf("%d documents for %d hosts evaluated twice: nothing was shared", len(firsts), len(hosts))
+	}
+	// The captured hosts' results differ in their reasons, which the one
+	// id hides from the documents: some documents must have met results
+	// other than their first's.
+	clashes := 0
+	for _, host := range hosts {
+		d, _ := DiffStored("", nil, set.Evaluate(input(t, host)), stamp, ids)
+		if !slices.Equal(firsts[d.Doc], d.Results) {
+			clashes++
+		}
+	}
+	if clashes == 0 {
+		t.Fatal("no two hosts' results share a document; the test proves nothing about clashes")
+	}
+	rs := []StoredResult{{PolicyID: "p", Status: StatusPass}}
+	if a, b := ri.Intern("", rs), ri.Intern("", rs); unsafe.SliceData(a) == unsafe.SliceData(b) || !reflect.DeepEqual(a, rs) {
+		t.Errorf("results without a document: %p and %p, %+v", unsafe.SliceData(a), unsafe.SliceData(b), a)
+	}
 }

@@ -691,15 +691,21 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	if err != nil {
 		return EvalStats{}, err
 	}
-	eval := func(d *evalDevice) (outcome, error) {
-		var mine []compliance.Exception
-		if len(excs) > 0 {
-			mine = append(mine, excs[d.id]...)
-			if d.asset != nil {
-				mine = append(mine, excs["asset:"+d.asset.Tag]...)
+	// Each worker evaluates into its own buffer of results, which
+	// diffResults copies from.
+	newEval := func() func(*evalDevice) (outcome, error) {
+		var buf []compliance.Result
+		return func(d *evalDevice) (outcome, error) {
+			var mine []compliance.Exception
+			if len(excs) > 0 {
+				mine = append(mine, excs[d.id]...)
+				if d.asset != nil {
+					mine = append(mine, excs["asset:"+d.asset.Tag]...)
+				}
 			}
+			buf = st.set.EvaluateInto(buf, d.input(sw.view(d.id), mine, now))
+			return diffResults(d, buf, r.reasons.id)
 		}
-		return diffResults(d, st.set.Evaluate(d.input(sw.view(d.id), mine, now)), r.reasons.id)
 	}
 	// After a policy change, one event summarises the fleet's changes.
 	var fleet *FleetChange
@@ -807,7 +813,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		}
 		return nil
 	}
-	n, counts, entries, err := r.evaluateFleet(ctx, eval, write)
+	n, counts, entries, err := r.evaluateFleet(ctx, newEval, write)
 	if err != nil {
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
@@ -982,7 +988,7 @@ func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
 // (last check-in, asset, stored state and failing times, and facts and
 // stored results: one query per range of device numbers, one range per
 // CPU read at once) to one worker per CPU, which decodes the facts and
-// runs eval while the next rows are read. With the cache of the last
+// runs an eval of its own (newEval) while the next rows are read. With the cache of the last
 // evaluation's decoded facts and results (evalcache.go), the ranges are
 // read without the facts and results texts, and only the devices whose
 // row changed since (rev, evaluated_at) are read again with them. Devices
@@ -998,7 +1004,7 @@ func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
 // saw, the counts of every device's new results, and the cache entries
 // for the next evaluation (see EvaluateAll: the written ones are keyed
 // once it has them all).
-func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (outcome, error), write func([]outcome) error) (int, *fleetCounts, map[string]*evalEntry, error) {
+func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalDevice) (outcome, error), write func([]outcome) error) (int, *fleetCounts, map[string]*evalEntry, error) {
 	type job struct {
 		d *evalDevice
 		// facts is nil when d.facts came from the cache (hit is the entry).
@@ -1052,8 +1058,16 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	var wg sync.WaitGroup
 	for w := range workers {
 		counts[w] = newFleetCounts()
-		entries[w] = make(map[string]*evalEntry, len(last)/workers+1)
+		// The first worker's map takes the others' entries at the end:
+		// made at the whole fleet's size, it does not grow then.
+		size := len(last)/workers + 1
+		if w == 0 {
+			size = len(last)
+		}
+		entries[w] = make(map[string]*evalEntry, size)
 		wg.Add(1)
+		eval := newEval()
+		var shared compliance.ResultsInterner
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
@@ -1084,13 +1098,15 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 				e := j.hit
 				if e == nil || o.Changed {
 					// Interned, the entry shares the strings most devices
-					// have in common (compliance.Facts.Interned); facts
-					// from the cache are interned already.
+					// have in common (compliance.Facts.Interned), and its
+					// results with the worker's other devices whose results
+					// are the same; facts from the cache are interned
+					// already.
 					facts := j.d.facts
 					if j.facts != nil {
 						facts = facts.Interned()
 					}
-					e = &evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: facts, results: compliance.InternResults(o.Results)}
+					e = &evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: facts, results: shared.Intern(o.Doc, o.Results)}
 				}
 				entries[w][j.d.id] = e
 			}
@@ -1115,7 +1131,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, eval func(*evalDevice) (ou
 	var n int
 	var err error
 	if len(last) > 0 {
-		n, err = r.readFleetKeys(ctx, min(workers, maxFleetReaders), send)
+		n, err = r.readFleetKeys(ctx, min(workers, maxFleetReaders), len(last), send)
 	} else {
 		n, err = r.readFleet(ctx, min(workers, maxFleetReaders), send)
 	}
@@ -1338,12 +1354,16 @@ func (r *Registry) readAgain(ctx context.Context, k int, ids, stale []string, se
 // read first: a facts or register change after it bumps the rev the
 // evaluation then writes under, so its outcome is dropped (EvaluateAll);
 // later inputs are only newer.
-func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDevice, facts []byte, texts bool) bool) (int, error) {
+//
+// size is about how many devices there are (the last evaluation's): the
+// tables' maps are made at that size, as growing them a doubling at a
+// time from empty made twice the garbage.
+func (r *Registry) readFleetKeys(ctx context.Context, k, size int, send func(d *evalDevice, facts []byte, texts bool) bool) (int, error) {
 	type compRow struct {
 		rev, row          int64
 		at, state, failng string
 	}
-	comp := map[string]compRow{}
+	comp := make(map[string]compRow, size)
 	err := eachRow(ctx, r.db, `SELECT c.device_id, c.rev, coalesce(c.evaluated_at, ''), c.state, c.failing, `+r.dia.rowid("c")+` FROM device_compliance c`, nil, func(rows *sql.Rows) error {
 		var id string
 		var c compRow
@@ -1361,8 +1381,8 @@ func (r *Registry) readFleetKeys(ctx context.Context, k int, send func(d *evalDe
 		num          int64
 		reported     bool
 	}
-	var devs []devRow
-	factsV := map[string]int{}
+	devs := make([]devRow, 0, size)
+	factsV := make(map[string]int, size)
 	assets := map[string]*compliance.AssetFacts{}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)

@@ -297,6 +297,11 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 		cs     []change
 	}
 	var rows []row
+	// Every row's changes are a part of one slice, as a device's rows are
+	// together: a slice per device, grown a change at a time, was a
+	// twentieth of what a fleet evaluation allocated.
+	all := make([]change, len(w.rows))
+	next := 0 // where the next device's changes start in all
 	for _, r := range w.rows {
 		var reason int64
 		if r.reason != "" {
@@ -306,7 +311,10 @@ func (w *transitionRows) flush(ctx context.Context, tx *Tx) error {
 			}
 		}
 		if len(rows) == 0 || rows[len(rows)-1].device != r.device {
-			rows = append(rows, row{device: r.device})
+			if len(rows) > 0 {
+				next += len(rows[len(rows)-1].cs)
+			}
+			rows = append(rows, row{device: r.device, cs: all[next:next]})
 		}
 		last := &rows[len(rows)-1]
 		last.cs = merge(last.cs, change{r.policy, r.status, r.previous, reason})
