@@ -468,9 +468,12 @@ type evalDevice struct {
 	// num is devices.num, which keys the compliance history.
 	num      int64
 	lastSeen time.Time
-	facts    compliance.Facts
-	asset    *compliance.AssetFacts
-	state    string
+	// facts are read-only: from the fleet evaluation's cache, they are
+	// its entry's, shared by every evaluation until the device's facts
+	// change.
+	facts *compliance.Facts
+	asset *compliance.AssetFacts
+	state string
 	// stored says whether device_compliance has a row; rev and at are
 	// its rev and evaluated_at, which change with every write of the
 	// device's facts or results (the fleet evaluation's cache key).
@@ -493,7 +496,7 @@ func (d *evalDevice) input(sw compliance.SoftwareView, excs []compliance.Excepti
 	if d.facts.Packages == nil {
 		sw = nil
 	}
-	return compliance.Input{DeviceID: d.id, Facts: d.facts, Asset: d.asset, LastSeen: d.lastSeen,
+	return compliance.Input{DeviceID: d.id, Facts: *d.facts, Asset: d.asset, LastSeen: d.lastSeen,
 		Software: sw, Exceptions: excs, FailingSince: decodeFailing(d.failing), Now: now}
 }
 
@@ -575,7 +578,7 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	if err != nil {
 		return fmt.Errorf("encode facts: %w", err)
 	}
-	d := &evalDevice{id: device, facts: facts}
+	d := &evalDevice{id: device, facts: &facts}
 	var prevFacts sql.NullString
 	var lastSeen string
 	var asset assetRow
@@ -1075,7 +1078,8 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 					continue // drain
 				}
 				if j.facts != nil {
-					if err := json.Unmarshal(j.facts, &j.d.facts); err != nil {
+					j.d.facts = new(compliance.Facts)
+					if err := json.Unmarshal(j.facts, j.d.facts); err != nil {
 						errs[w] = fmt.Errorf("decode facts of %s: %w", j.d.id, err)
 						continue
 					}
@@ -1104,7 +1108,8 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 					// already.
 					facts := j.d.facts
 					if j.facts != nil {
-						facts = facts.Interned()
+						f := facts.Interned()
+						facts = &f
 					}
 					e = &evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: facts, results: shared.Intern(o.Doc, o.Results)}
 				}

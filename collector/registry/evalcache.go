@@ -72,7 +72,10 @@ type evalEntry struct {
 	rev    int64
 	at     string
 	factsV int
-	facts  compliance.Facts
+	// facts are shared with the evaluations that use them: an entry
+	// made again for a device whose facts did not change (its results
+	// did) points to the same ones.
+	facts *compliance.Facts
 	// results are the stored results, decoded; the stored document is
 	// their encoding (compliance.DiffStored).
 	results []compliance.StoredResult

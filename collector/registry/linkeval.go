@@ -104,7 +104,8 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		}
 		var decodeErr error
 		_, _, err := r.scanFleet(ctx, tx, ` AND d.id IN (`+strings.Join(marks, ", ")+`)`, args, 0, func(d *evalDevice, facts []byte) {
-			if err := json.Unmarshal(facts, &d.facts); err != nil && decodeErr == nil {
+			d.facts = new(compliance.Facts)
+			if err := json.Unmarshal(facts, d.facts); err != nil && decodeErr == nil {
 				decodeErr = fmt.Errorf("decode facts of %s: %w", d.id, err)
 			}
 			devs = append(devs, d)

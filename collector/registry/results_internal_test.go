@@ -14,7 +14,7 @@ import (
 // evaluated).
 func storedDevice(t *testing.T, rs []compliance.Result) *evalDevice {
 	t.Helper()
-	d := &evalDevice{id: "d1", asset: &compliance.AssetFacts{Tag: "TAG-1"}}
+	d := &evalDevice{id: "d1", facts: &compliance.Facts{}, asset: &compliance.AssetFacts{Tag: "TAG-1"}}
 	if rs == nil {
 		return d
 	}
@@ -134,7 +134,7 @@ func TestFailingSinceKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
-	d := &evalDevice{id: "d1", lastSeen: t0}
+	d := &evalDevice{id: "d1", facts: &compliance.Facts{}, lastSeen: t0}
 	eval := func(now time.Time) outcome {
 		t.Helper()
 		o, err := diffResults(d, set.Evaluate(d.input(nil, nil, now)), nil)
