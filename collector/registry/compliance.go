@@ -489,6 +489,9 @@ type evalDevice struct {
 	// evaluation's cache had them); results is then not read.
 	prev      []compliance.StoredResult
 	prevKnown bool
+	// written says the fleet evaluation's writer committed the device's
+	// new results (the writer's alone).
+	written bool
 }
 
 // input builds the engine's input; software nil means unknown.
@@ -719,9 +722,8 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	var stats EvalStats
 	// wrote and skipped are the writer's (evaluateFleet calls write from
 	// one goroutine): the devices whose results were written, and those a
-	// report overtook.
-	wrote := map[string]bool{}
-	skipped := map[string]bool{}
+	// report overtook. Each device is in one batch.
+	var wrote, skipped []string
 	// One buffer of history rows serves every batch: it grows to a
 	// batch's rows once instead of for each.
 	hist := newTransitionRows(now)
@@ -804,14 +806,15 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		}
 		stats.Events += n
 		for _, o := range done {
-			wrote[o.dev.id] = true
+			o.dev.written = true
+			wrote = append(wrote, o.dev.id)
 			if fleet != nil {
 				fleet.add(o)
 			}
 		}
 		for _, o := range batch {
-			if !wrote[o.dev.id] {
-				skipped[o.dev.id] = true
+			if !o.dev.written {
+				skipped = append(skipped, o.dev.id)
 			}
 		}
 		return nil
@@ -821,12 +824,12 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
 	stats.Devices, stats.Changed = n, len(wrote)+len(skipped)
-	for id := range wrote {
+	for _, id := range wrote {
 		if e := entries[id]; e != nil {
 			e.stored, e.rev, e.at = true, e.rev+1, ts
 		}
 	}
-	for id := range skipped {
+	for _, id := range skipped {
 		delete(entries, id)
 	}
 	// Only now do the entries match what is stored: an evaluation that
@@ -1025,22 +1028,27 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 	errs := make([]error, workers)
 	// Workers hand changed outcomes to one batcher, in about the order the
 	// devices were read (by number: readFleetKeys), and the writer takes its
-	// batches while the next one fills.
+	// batches, sorted by number, while the next one fills: the writer is
+	// a policy change's critical path, so what can be done before its
+	// transaction is done by the batcher.
 	changed := make(chan outcome, evalBatch)
 	batches := make(chan []outcome, 1)
 	go func() {
 		defer close(batches)
 		var b []outcome
+		byNum := func(a, b outcome) int { return cmp.Compare(a.dev.num, b.dev.num) }
 		for o := range changed {
 			if b == nil {
 				b = make([]outcome, 0, evalBatch)
 			}
 			if b = append(b, o); len(b) == evalBatch {
+				slices.SortFunc(b, byNum)
 				batches <- b
 				b = nil
 			}
 		}
 		if len(b) > 0 {
+			slices.SortFunc(b, byNum)
 			batches <- b
 		}
 	}()
@@ -1052,7 +1060,6 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 			if writeErr != nil {
 				continue // drain
 			}
-			slices.SortFunc(b, func(a, b outcome) int { return cmp.Compare(a.dev.num, b.dev.num) })
 			if writeErr = write(b); writeErr != nil {
 				cancel(writeErr)
 			}
