@@ -994,12 +994,13 @@ func (c *fleetCounts) summary(set *compliance.Set) ComplianceSummary {
 // (last check-in, asset, stored state and failing times, and facts and
 // stored results: one query per range of device numbers, one range per
 // CPU read at once) to one worker per CPU, which decodes the facts and
-// runs an eval of its own (newEval) while the next rows are read. With the cache of the last
-// evaluation's decoded facts and results (evalcache.go), the ranges are
-// read without the facts and results texts, and only the devices whose
-// row changed since (rev, evaluated_at) are read again with them. Devices
-// whose facts are missing or of an older FactsVersion, found by the same
-// read, get facts derived from their snapshot and are read again.
+// runs an eval of its own (newEval) while the next rows are read. With
+// the cache of the last evaluation's decoded facts and results
+// (evalcache.go), the ranges are read without the facts and results
+// texts, and only the devices whose row changed since (rev,
+// evaluated_at) are read again with them. Devices whose facts are missing
+// or of an older FactsVersion, found by the same read, get facts derived
+// from their snapshot and are read again.
 //
 // The outcomes that changed go to write in batches of up to evalBatch,
 // each in device number order, from one goroutine, while the fleet is still
