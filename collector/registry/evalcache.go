@@ -30,9 +30,10 @@ package registry
 // (BenchmarkReevaluateFleet's cache-B/device; ~2 KB with results interned
 // per device, 4.3 KB before interning), so the cache is bounded: beyond
 // the bound, the devices an evaluation meets first are kept; the others
-// are read and decoded each time. An unchanged device keeps its entry
-// from one evaluation to the next, so the next generation, built beside
-// the last, shares its entries.
+// are read and decoded each time. The next generation is built beside the
+// last (evaluateFleet): each device handed to a worker gets a slot from a
+// slab, which the worker fills, copying an unchanged device's entry (its
+// facts and results shared).
 
 import (
 	"sync"
@@ -55,14 +56,12 @@ type evalCache struct {
 	last  map[string]*evalEntry
 }
 
-// room is how many entries each of workers building the next generation
-// at once may keep, so that together they stay within the bound.
-func (c *evalCache) room(workers int) int {
-	n := c.limit
-	if n <= 0 {
-		n = defaultEvalEntries
+// bound is how many entries the next generation may keep.
+func (c *evalCache) bound() int {
+	if c.limit <= 0 {
+		return defaultEvalEntries
 	}
-	return n / max(workers, 1)
+	return c.limit
 }
 
 // evalEntry is one device's decoded inputs and the key they were read
@@ -102,4 +101,23 @@ func (c *evalCache) replace(m map[string]*evalEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = m
+}
+
+// entrySlab allocates a generation's entries in chunks: one allocation per
+// slabChunk devices instead of one each. An entry is not moved once
+// allocated (evalDevice.entry points to it).
+type entrySlab struct {
+	free []evalEntry
+}
+
+// slabChunk is how many entries entrySlab allocates at once.
+const slabChunk = 4096
+
+func (s *entrySlab) alloc() *evalEntry {
+	if len(s.free) == 0 {
+		s.free = make([]evalEntry, slabChunk)
+	}
+	e := &s.free[0]
+	s.free = s.free[1:]
+	return e
 }
