@@ -123,7 +123,7 @@ func BenchmarkDiffEncode(b *testing.B) {
 	}
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
-		o := newDiff(results, stamp)
+		o := newDiff(nil, results, stamp)
 		for b.Loop() {
 			o.Encode(nil)
 		}

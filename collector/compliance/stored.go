@@ -181,7 +181,7 @@ func DiffResults(state, doc string, results []Result, stamp func(time.Time) stri
 // document already decoded: when known, prev is doc's decoded form and doc
 // is not decoded again.
 func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []Result, stamp func(time.Time) string, ids ReasonIDs) (Diff, error) {
-	o := newDiff(results, stamp)
+	o := newDiff(nil, results, stamp)
 	if err := o.Encode(ids); err != nil {
 		return o, err
 	}
@@ -207,7 +207,18 @@ func DiffDecoded(state, doc string, prev []StoredResult, known bool, results []R
 // the results is comparing the documents, and only a changed outcome is
 // encoded. An unchanged outcome's Doc and Failing are left empty.
 func DiffStored(state string, prev []StoredResult, results []Result, stamp func(time.Time) string, ids ReasonIDs) (Diff, error) {
-	o := newDiff(results, stamp)
+	return DiffStoredInto(nil, state, prev, results, stamp, ids)
+}
+
+// DiffStoredInto is DiffStored with the outcome's Results in buf's
+// storage (grown when too short), for a caller that evaluates one device
+// after another: they are the caller's until it passes buf again, so an
+// outcome kept beyond that needs its Results copied
+// (ResultsInterner.Intern does). Most devices of a fleet evaluation keep
+// results they share with others, or none: a new slice each was a tenth
+// of what an evaluation allocated.
+func DiffStoredInto(buf []StoredResult, state string, prev []StoredResult, results []Result, stamp func(time.Time) string, ids ReasonIDs) (Diff, error) {
+	o := newDiff(buf, results, stamp)
 	if o.State == state && slices.Equal(o.Results, prev) {
 		return o, nil
 	}
@@ -218,8 +229,13 @@ func DiffStored(state string, prev []StoredResult, results []Result, stamp func(
 	return o, nil
 }
 
-func newDiff(results []Result, stamp func(time.Time) string) Diff {
-	o := Diff{State: Worst(results), Results: make([]StoredResult, 0, len(results))}
+// newDiff starts an outcome from results, its Results in buf's storage
+// (nil: a new slice).
+func newDiff(buf []StoredResult, results []Result, stamp func(time.Time) string) Diff {
+	if cap(buf) < len(results) {
+		buf = make([]StoredResult, 0, len(results))
+	}
+	o := Diff{State: Worst(results), Results: buf[:0]}
 	for _, r := range results {
 		s := StoredResult{PolicyID: r.PolicyID, Status: r.Status, Reason: r.Reason, ExceptionID: r.ExceptionID}
 		if !r.FailingSince.IsZero() {
@@ -237,13 +253,14 @@ func (o *Diff) Encode(ids ReasonIDs) error {
 	o.Failing = EncodeFailing(o.Results)
 	o.Doc = ""
 	if ids == nil {
-		doc, err := encodeResults(o.Results)
+		doc, err := encodeResults(o.Results, nil)
 		o.Doc = doc
 		return err
 	}
 	// Every reason's id first (a policy set rarely has more than a few
 	// dozen policies: no allocation), then the document with the ids in
-	// place of the texts, which Results gets back.
+	// place of the texts. Results are only read: a fleet evaluation's are
+	// shared between devices (ResultsInterner).
 	var buf [32]int64
 	rids := buf[:0]
 	for _, r := range o.Results {
@@ -256,27 +273,17 @@ func (o *Diff) Encode(ids ReasonIDs) error {
 		}
 		rids = append(rids, id)
 	}
-	var tbuf [32]string
-	texts := tbuf[:0]
-	for i := range o.Results {
-		r := &o.Results[i]
-		texts = append(texts, r.Reason)
-		if rids[i] != 0 {
-			r.Reason, r.ReasonID = "", rids[i]
-		}
-	}
-	doc, err := encodeResults(o.Results)
-	for i := range o.Results {
-		o.Results[i].Reason, o.Results[i].ReasonID = texts[i], 0
-	}
+	doc, err := encodeResults(o.Results, rids)
 	o.Doc = doc
 	return err
 }
 
-// encodeResults returns the array form of rs (see StoredResult). The
-// document is made for every device whose outcome changed: it is written
-// into one buffer measured first, its strings quoted by jsontext.
-func encodeResults(rs []StoredResult) (string, error) {
+// encodeResults returns the array form of rs (see StoredResult), each
+// reason named by its id in rids where that is not 0 (rids nil: by the
+// result's own ReasonID and Reason). The document is made for every
+// device whose outcome changed: it is written into one buffer measured
+// first, its strings quoted by jsontext.
+func encodeResults(rs []StoredResult, rids []int64) (string, error) {
 	n := 2
 	for _, r := range rs {
 		n += 32 + len(r.PolicyID) + len(r.Status) + len(r.Reason) + len(r.ExceptionID) + len(r.FailingSince)
@@ -292,8 +299,12 @@ func encodeResults(rs []StoredResult) (string, error) {
 		b = append(b, ',')
 		b = appendString(b, r.Status)
 		b = append(b, ',')
-		b = strconv.AppendInt(b, r.ReasonID, 10)
-		tail := [...]string{r.Reason, r.ExceptionID, r.FailingSince}
+		id, reason := r.ReasonID, r.Reason
+		if rids != nil && rids[i] != 0 {
+			id, reason = rids[i], ""
+		}
+		b = strconv.AppendInt(b, id, 10)
+		tail := [...]string{reason, r.ExceptionID, r.FailingSince}
 		k := len(tail)
 		for k > 0 && tail[k-1] == "" {
 			k--

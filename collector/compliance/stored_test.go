@@ -283,7 +283,7 @@ func TestEncodeResultsCapturedHosts(t *testing.T) {
 	escaped := false
 	for name, rs := range capturedResults(t) {
 		want := encodeResultsSlow(t, rs)
-		got, err := encodeResults(rs)
+		got, err := encodeResults(rs, nil)
 		if err != nil || got != want {
 			t.Errorf("%s: encodeResults = %s, %v\nwant %s", name, got, err, want)
 		}
@@ -316,13 +316,13 @@ func TestEncodeResultsAllocations(t *testing.T) {
 		t.Skip("counts allocations")
 	}
 	for name, rs := range capturedResults(t) {
-		doc, err := encodeResults(rs)
+		doc, err := encodeResults(rs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The bytes' size class rounds up by at most an eighth, plus the
 		// encoder and the boxed slice.
-		if got, limit := allocatedBytes(100, func() { _, _ = encodeResults(rs) }), uint64(len(doc)*5/4+128); got > limit {
+		if got, limit := allocatedBytes(100, func() { _, _ = encodeResults(rs, nil) }), uint64(len(doc)*5/4+128); got > limit {
 			t.Errorf("%s: encodeResults allocated %d bytes for a %d-byte document, want at most %d", name, got, len(doc), limit)
 		}
 		want := 0.0

@@ -516,12 +516,15 @@ type outcome struct {
 }
 
 // diffResults compares a device's new results with its stored ones
-// (compliance.DiffResults decides).
-func diffResults(d *evalDevice, results []compliance.Result, ids compliance.ReasonIDs) (outcome, error) {
+// (compliance.DiffResults decides). When the stored ones are known
+// decoded, the outcome's Results are in buf's storage
+// (compliance.DiffStoredInto), which is the caller's again once it has
+// copied them.
+func diffResults(buf []compliance.StoredResult, d *evalDevice, results []compliance.Result, ids compliance.ReasonIDs) (outcome, error) {
 	var diff compliance.Diff
 	var err error
 	if d.prevKnown {
-		diff, err = compliance.DiffStored(d.state, d.prev, results, fmtTime, ids)
+		diff, err = compliance.DiffStoredInto(buf, d.state, d.prev, results, fmtTime, ids)
 	} else {
 		diff, err = compliance.DiffResults(d.state, d.results, results, fmtTime, ids)
 	}
@@ -609,7 +612,7 @@ func (r *Registry) complianceAfterReport(ctx context.Context, tx *Tx, device str
 	if _, err := tx.syncReasons(ctx); err != nil {
 		return err
 	}
-	o, err := diffResults(d, st.set.Evaluate(d.input(sw, excs, now)), r.reasons.id)
+	o, err := diffResults(nil, d, st.set.Evaluate(d.input(sw, excs, now)), r.reasons.id)
 	if err != nil {
 		return err
 	}
@@ -703,10 +706,12 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	if err != nil {
 		return EvalStats{}, err
 	}
-	// Each worker evaluates into its own buffer of results, which
-	// diffResults copies from.
+	// Each worker evaluates into its own buffers: of results, which
+	// diffResults copies from, and of the outcome's results, which the
+	// worker copies (interned) before its next device (evaluateFleet).
 	newEval := func() func(*evalDevice) (outcome, error) {
 		var buf []compliance.Result
+		var stored []compliance.StoredResult
 		return func(d *evalDevice) (outcome, error) {
 			var mine []compliance.Exception
 			if len(excs) > 0 {
@@ -716,7 +721,9 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 				}
 			}
 			buf = st.set.EvaluateInto(buf, d.input(sw.view(d.id), mine, now))
-			return diffResults(d, buf, r.reasons.id)
+			o, err := diffResults(stored, d, buf, r.reasons.id)
+			stored = o.Results
+			return o, err
 		}
 	}
 	// After a policy change, one event summarises the fleet's changes.
@@ -1117,9 +1124,15 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 					continue
 				}
 				counts[w].add(&o)
-				// The results the device will have stored: the new ones
-				// once written (EvaluateAll keys the entry then), else
-				// the stored ones, which o.Results then equals.
+				// o.Results are in eval's buffer: what outlives the next
+				// device gets the worker's interned copy, shared with its
+				// other devices whose results are the same. The cache
+				// entry gets the results the device will have stored: the
+				// new ones once written (EvaluateAll keys the entry then),
+				// else the stored ones, which o.Results then equals.
+				if o.Changed || j.hit == nil {
+					o.Results = shared.Intern(o.Doc, o.Results)
+				}
 				if o.Changed {
 					changed <- o
 				}
@@ -1139,7 +1152,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 						f := facts.Interned()
 						facts = &f
 					}
-					*e = evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: facts, results: shared.Intern(o.Doc, o.Results)}
+					*e = evalEntry{stored: j.d.stored, rev: j.d.rev, at: j.d.at, factsV: j.d.factsV, facts: facts, results: o.Results}
 				}
 			}
 		}()

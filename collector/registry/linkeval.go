@@ -152,7 +152,7 @@ func (r *Registry) evaluateLinked(ctx context.Context, tx *Tx, ids []string, now
 		} else if mine, err = exceptionsFor(ctx, tx, d.id, d.asset, now); err != nil {
 			return err
 		}
-		o, err := diffResults(d, st.set.Evaluate(d.input(deviceSoftware{ctx: ctx, q: tx, device: d.id, cat: r.snaps.cat, db: r.db}, mine, now)), r.reasons.id)
+		o, err := diffResults(nil, d, st.set.Evaluate(d.input(deviceSoftware{ctx: ctx, q: tx, device: d.id, cat: r.snaps.cat, db: r.db}, mine, now)), r.reasons.id)
 		if err != nil {
 			return err
 		}

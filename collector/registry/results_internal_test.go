@@ -18,7 +18,7 @@ func storedDevice(t *testing.T, rs []compliance.Result) *evalDevice {
 	if rs == nil {
 		return d
 	}
-	o, err := diffResults(&evalDevice{id: "d1"}, rs, nil)
+	o, err := diffResults(nil, &evalDevice{id: "d1"}, rs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestOutcomeEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			o, err := diffResults(storedDevice(t, tt.before), tt.now, nil)
+			o, err := diffResults(nil, storedDevice(t, tt.before), tt.now, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestFailingSinceKept(t *testing.T) {
 	d := &evalDevice{id: "d1", facts: &compliance.Facts{}, lastSeen: t0}
 	eval := func(now time.Time) outcome {
 		t.Helper()
-		o, err := diffResults(d, set.Evaluate(d.input(nil, nil, now)), nil)
+		o, err := diffResults(nil, d, set.Evaluate(d.input(nil, nil, now)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
