@@ -284,32 +284,32 @@ func (o *Diff) Encode(ids ReasonIDs) error {
 // device whose outcome changed: it is written into one buffer measured
 // first, its strings quoted by jsontext.
 func encodeResults(rs []StoredResult, rids []int64) (string, error) {
-	n := 2
-	for _, r := range rs {
-		n += 32 + len(r.PolicyID) + len(r.Status) + len(r.Reason) + len(r.ExceptionID) + len(r.FailingSince)
+	// Measured exactly, but for escapes, with room for a few (more
+	// grow the buffer): documents with reason ids are small, and a fixed
+	// allowance per result was most of their bytes.
+	n := 2 + 16
+	for i := range rs {
+		id, tail := storedParts(&rs[i], rids, i)
+		n += len(`,["","",]`) + len(rs[i].PolicyID) + len(rs[i].Status) + decimalLen(id)
+		for _, v := range tail {
+			n += len(`,""`) + len(v)
+		}
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
-	for i, r := range rs {
+	for i := range rs {
+		r := &rs[i]
 		if i > 0 {
 			b = append(b, ',')
 		}
+		id, tail := storedParts(r, rids, i)
 		b = append(b, '[')
 		b = appendString(b, r.PolicyID)
 		b = append(b, ',')
 		b = appendString(b, r.Status)
 		b = append(b, ',')
-		id, reason := r.ReasonID, r.Reason
-		if rids != nil && rids[i] != 0 {
-			id, reason = rids[i], ""
-		}
 		b = strconv.AppendInt(b, id, 10)
-		tail := [...]string{reason, r.ExceptionID, r.FailingSince}
-		k := len(tail)
-		for k > 0 && tail[k-1] == "" {
-			k--
-		}
-		for _, v := range tail[:k] {
+		for _, v := range tail {
 			b = append(b, ',')
 			b = appendString(b, v)
 		}
@@ -317,6 +317,36 @@ func encodeResults(rs []StoredResult, rids []int64) (string, error) {
 	}
 	b = append(b, ']')
 	return unsafe.String(unsafe.SliceData(b), len(b)), nil
+}
+
+// storedParts is the reason id and the trailing strings (reason,
+// exception, failing since, without the empty ones at the end) that
+// encodeResults writes for r, the i-th result: the reason is named by
+// its id in rids where that is not 0 (rids nil: by r's own).
+func storedParts(r *StoredResult, rids []int64, i int) (int64, []string) {
+	id, reason := r.ReasonID, r.Reason
+	if rids != nil && rids[i] != 0 {
+		id, reason = rids[i], ""
+	}
+	tail := [...]string{reason, r.ExceptionID, r.FailingSince}
+	k := len(tail)
+	for k > 0 && tail[k-1] == "" {
+		k--
+	}
+	return id, tail[:k]
+}
+
+// decimalLen is how many bytes strconv.AppendInt writes for v.
+func decimalLen(v int64) int {
+	n := 1
+	if v < 0 {
+		n++
+	}
+	for v <= -10 || v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
 }
 
 // appendString appends s as a JSON string. Invalid UTF-8 (an agent's error

@@ -307,8 +307,8 @@ func TestEncodeResultsCapturedHosts(t *testing.T) {
 	}
 }
 
-// TestEncodeResultsAllocations holds the stored forms of real results to
-// about one copy of the document's bytes (json.Marshal's result and its
+// TestEncodeResultsAllocations holds the stored forms of real results, with
+// their reasons' texts or ids, to about one copy of the document's bytes (json.Marshal's result and its
 // conversion to a string were two) and to one allocation for the failing
 // column, none with nothing failing.
 func TestEncodeResultsAllocations(t *testing.T) {
@@ -324,6 +324,18 @@ func TestEncodeResultsAllocations(t *testing.T) {
 		// encoder and the boxed slice.
 		if got, limit := allocatedBytes(100, func() { _, _ = encodeResults(rs, nil) }), uint64(len(doc)*5/4+128); got > limit {
 			t.Errorf("%s: encodeResults allocated %d bytes for a %d-byte document, want at most %d", name, got, len(doc), limit)
+		}
+		// Reasons named by id: the texts they replace are not measured.
+		rids := make([]int64, len(rs))
+		for i := range rids {
+			rids[i] = int64(i + 1)
+		}
+		idDoc, err := encodeResults(rs, rids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, limit := allocatedBytes(100, func() { _, _ = encodeResults(rs, rids) }), uint64(len(idDoc)*5/4+128); got > limit {
+			t.Errorf("%s: encodeResults with reason ids allocated %d bytes for a %d-byte document, want at most %d", name, got, len(idDoc), limit)
 		}
 		want := 0.0
 		if encodeFailingSlow(rs) != "" {
