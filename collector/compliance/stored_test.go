@@ -308,9 +308,9 @@ func TestEncodeResultsCapturedHosts(t *testing.T) {
 }
 
 // TestEncodeResultsAllocations holds the stored forms of real results, with
-// their reasons' texts or ids, to about one copy of the document's bytes (json.Marshal's result and its
-// conversion to a string were two) and to one allocation for the failing
-// column, none with nothing failing.
+// their reasons' texts or ids, to about one copy of the document's bytes
+// (json.Marshal's result and its conversion to a string were two) and to
+// one allocation for the failing column, none with nothing failing.
 func TestEncodeResultsAllocations(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("counts allocations")

@@ -1045,9 +1045,10 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 	errs := make([]error, workers)
 	// next is the next generation of the cache: send gives each device it
 	// hands over a slot in it (evalDevice.entry), up to the cache's bound,
-	// and the worker that evaluates the device fills the slot. Built by
-	// the one goroutine handing devices over, the map needs no merging
-	// at the end, and a device's slot is found without a lookup.
+	// and the worker that evaluates the device fills the slot. Built where
+	// devices are handed over (under nextMu: a first evaluation's readers
+	// hand them over side by side), the map needs no merging at the end,
+	// and a device's slot is found without a lookup.
 	next := make(map[string]*evalEntry, len(last))
 	var nextMu sync.Mutex
 	var slots entrySlab
