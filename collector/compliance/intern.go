@@ -99,8 +99,8 @@ const maxInternedDocs = 4096
 // Intern returns an interned copy of rs, which doc encodes (Diff.Doc; ""
 // for none): the copy another device with the same document got, when
 // its results are equal to rs (the first device with that document), or
-// a new one. The copy is shared: neither
-// it nor its elements may be modified.
+// a new one. The copy is shared: neither it nor its elements may be
+// modified.
 func (ri *ResultsInterner) Intern(doc string, rs []StoredResult) []StoredResult {
 	if doc == "" {
 		return InternResults(rs)

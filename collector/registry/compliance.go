@@ -739,7 +739,6 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	// and the ids of those a report overtook. Each device is in one batch.
 	var wrote []*evalEntry
 	var skipped []string
-	changed := 0 // the devices in wrote and skipped
 	// One buffer of history rows serves every batch: it grows to a
 	// batch's rows once instead of for each.
 	hist := newTransitionRows(now)
@@ -821,9 +820,9 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 			return err
 		}
 		stats.Events += n
+		stats.Changed += len(batch)
 		for _, o := range done {
 			o.dev.written = true
-			changed++
 			if o.dev.entry != nil {
 				wrote = append(wrote, o.dev.entry)
 			}
@@ -833,7 +832,6 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 		}
 		for _, o := range batch {
 			if !o.dev.written {
-				changed++
 				skipped = append(skipped, o.dev.id)
 			}
 		}
@@ -843,7 +841,7 @@ func (r *Registry) EvaluateAll(ctx context.Context, now time.Time) (EvalStats, e
 	if err != nil {
 		return stats, fmt.Errorf("evaluate fleet: %w", err)
 	}
-	stats.Devices, stats.Changed = n, changed
+	stats.Devices = n
 	for _, e := range wrote {
 		e.stored, e.rev, e.at = true, e.rev+1, ts
 	}
@@ -1051,7 +1049,7 @@ func (r *Registry) evaluateFleet(ctx context.Context, newEval func() func(*evalD
 	// and a device's slot is found without a lookup.
 	next := make(map[string]*evalEntry, len(last))
 	var nextMu sync.Mutex
-	var slots entrySlab
+	slots := slab[evalEntry]{chunk: len(last)}
 	bound := r.comp.cache.bound()
 	slot := func(d *evalDevice) {
 		nextMu.Lock()
@@ -1410,13 +1408,10 @@ func (r *Registry) readFleetKeys(ctx context.Context, k, size int, send func(d *
 	// three tables instead of one each: at 100,000 devices each insert or
 	// lookup in a map of that size cost ~0.05 s of CPU.
 	byID := make(map[string]*evalDevice, size)
-	slab := make([]evalDevice, 0, size)
+	devices := slab[evalDevice]{chunk: size}
 	err := eachRow(ctx, r.db, `SELECT c.device_id, c.rev, coalesce(c.evaluated_at, ''), c.state, c.failing, `+r.dia.rowid("c")+` FROM device_compliance c`, nil, func(rows *sql.Rows) error {
-		if len(slab) == cap(slab) {
-			slab = make([]evalDevice, 0, max(size/4, 1024))
-		}
-		slab = append(slab, evalDevice{stored: true})
-		d := &slab[len(slab)-1]
+		d := devices.alloc()
+		d.stored = true
 		if err := rows.Scan(&d.id, &d.rev, &d.at, &d.state, &d.failing, &d.row); err != nil {
 			return err
 		}

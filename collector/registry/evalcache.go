@@ -103,21 +103,23 @@ func (c *evalCache) replace(m map[string]*evalEntry) {
 	c.last = m
 }
 
-// entrySlab allocates a generation's entries in chunks: one allocation per
-// slabChunk devices instead of one each. An entry is not moved once
-// allocated (evalDevice.entry points to it).
-type entrySlab struct {
-	free []evalEntry
+// slab allocates a fleet evaluation's values (its devices, the cache's
+// next generation) chunk values at a time (at least slabMinChunk) instead
+// of one each. A value is not moved once allocated: pointers to it stay
+// valid (evalDevice.entry, readFleetKeys' map).
+type slab[T any] struct {
+	chunk int
+	free  []T
 }
 
-// slabChunk is how many entries entrySlab allocates at once.
-const slabChunk = 4096
+// slabMinChunk is the least a slab allocates at once.
+const slabMinChunk = 1024
 
-func (s *entrySlab) alloc() *evalEntry {
+func (s *slab[T]) alloc() *T {
 	if len(s.free) == 0 {
-		s.free = make([]evalEntry, slabChunk)
+		s.free = make([]T, max(s.chunk, slabMinChunk))
 	}
-	e := &s.free[0]
+	v := &s.free[0]
 	s.free = s.free[1:]
-	return e
+	return v
 }
