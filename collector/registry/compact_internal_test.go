@@ -387,7 +387,7 @@ func TestMigratePackedSoftware(t *testing.T) {
 				}
 				d.rows = append(d.rows, Package{Name: p.Name, Version: p.Version, Arch: p.Arch, Source: p.Source, Publisher: p.Publisher, InstallDate: storedDate(p.InstallDate)})
 			}
-			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, cs, 0, 0); err != nil {
+			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, nil, cs, 0, 0); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = 2, last_hash = $1, software_count = $2 WHERE id = $3`, cs.hash, len(cur.Software.Packages), d.id)

@@ -39,7 +39,7 @@ const kernelPolicy = `policies:
 
 // machine is a real snapshot made into another machine: its own serial,
 // UUID, MACs and hostname.
-func machine(t *testing.T, s *wire.Snapshot, i int) *wire.Snapshot {
+func machine(t testing.TB, s *wire.Snapshot, i int) *wire.Snapshot {
 	t.Helper()
 	c := registrytest.Clone(t, s)
 	c.Hardware.SystemSerial = fmt.Sprintf("PURGE-SN-%04d", i)

@@ -33,6 +33,9 @@ type result struct {
 	// err is why a delta does not apply (answered resync) or why a full
 	// report is bad.
 	err error
+	// stripped is a delta packed for snapshot_deltas without its
+	// packages (storeSnapshot), when worked out before the transaction.
+	stripped *packedDelta
 }
 
 // work derives the snapshot a report leads to (from base for a delta) and
@@ -115,6 +118,14 @@ func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.
 	case wire.ReportDelta:
 		if base := r.snaps.get(in.DeviceID, rep.BaseHash); base != nil {
 			res := work(rep, base)
+			if res.err == nil {
+				// Nearly every chain is on a snapshot stored without
+				// its packages; storeSnapshot packs the other form
+				// itself.
+				if res.stripped, err = packDelta(r.snaps.codec, rep.Delta, false); err != nil {
+					return wire.Ack{}, false, fmt.Errorf("apply report: %w", err)
+				}
+			}
 			pre = &res
 		}
 	case wire.ReportFull:
@@ -301,7 +312,7 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if rep.Kind == wire.ReportDelta {
 		delta = rep.Delta
 	}
-	count, size, err := storeSnapshot(ctx, tx, r.snaps.codec, in.DeviceID, delta, res.next, cur.deltaCount, cur.deltaBytes)
+	count, size, err := storeSnapshot(ctx, tx, r.snaps.codec, in.DeviceID, delta, res.stripped, res.next, cur.deltaCount, cur.deltaBytes)
 	if err != nil {
 		return err
 	}

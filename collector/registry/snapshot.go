@@ -251,30 +251,30 @@ func (r *Registry) latestSnapshot(ctx context.Context, q querier, device, lastHa
 // is stored without them and marked software_rows; the deltas appended to
 // it then leave out their package lists too. It returns the chain's new
 // length and size (the deltas' JSON), for the device row.
-func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, delta *wire.Delta, next *canonSnap, count, size int64) (newCount, newSize int64, err error) {
+//
+// stripped, when not nil, is packDelta(codec, delta, false) worked out
+// before the transaction: packing is pure CPU, and done here it would
+// hold the write lock (~12 % of the writer's time per small delta).
+func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, delta *wire.Delta, stripped *packedDelta, next *canonSnap, count, size int64) (newCount, newSize int64, err error) {
 	if delta != nil && count+1 <= maxDeltaChain {
 		var fromRows int
 		if err := tx.QueryRowContext(ctx, `SELECT software_rows FROM snapshots WHERE device_id = $1`, device).Scan(&fromRows); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, 0, fmt.Errorf("read stored snapshot: %w", err)
 		}
-		d := delta
-		if fromRows == 1 {
-			stripped := *delta
-			stripped.SoftwareAdded, stripped.SoftwareRemoved = nil, nil
-			d = &stripped
-		}
-		dj, err := json.Marshal(d)
-		if err != nil {
-			return 0, 0, fmt.Errorf("encode delta: %w", err)
+		pd := stripped
+		if fromRows == 0 || pd == nil {
+			if pd, err = packDelta(codec, delta, fromRows == 0); err != nil {
+				return 0, 0, err
+			}
 		}
 		// A chain on a snapshot without packages must end in packages
 		// device_software gives back; if the delta breaks that, fold.
 		fits := fromRows == 0 || softwareFromRows(next, delta.SoftwareAdded)
-		if fits && (size+int64(len(dj)))*maxDeltaFraction <= int64(next.size) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (device_id, delta, packed) VALUES ($1, '', $2)`, device, codec.pack(dj)); err != nil {
+		if fits && (size+int64(pd.size))*maxDeltaFraction <= int64(next.size) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (device_id, delta, packed) VALUES ($1, '', $2)`, device, pd.packed); err != nil {
 				return 0, 0, fmt.Errorf("store delta: %w", err)
 			}
-			return count + 1, size + int64(len(dj)), nil
+			return count + 1, size + int64(pd.size), nil
 		}
 	}
 	var all []wire.Package
@@ -306,6 +306,29 @@ func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, 
 		return 0, 0, fmt.Errorf("store snapshot: %w", err)
 	}
 	return 0, 0, nil
+}
+
+// packedDelta is a delta as snapshot_deltas stores it: its JSON's length
+// (what the chain's size counts) and the packed JSON.
+type packedDelta struct {
+	size   int
+	packed []byte
+}
+
+// packDelta packs d for snapshot_deltas, with its package lists or
+// without them (a chain on a snapshot stored without its packages, whose
+// deltas' packages device_software holds).
+func packDelta(codec snapCodec, d *wire.Delta, withPackages bool) (*packedDelta, error) {
+	if !withPackages {
+		stripped := *d
+		stripped.SoftwareAdded, stripped.SoftwareRemoved = nil, nil
+		d = &stripped
+	}
+	dj, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode delta: %w", err)
+	}
+	return &packedDelta{size: len(dj), packed: codec.pack(dj)}, nil
 }
 
 // softwareFromRows says whether device_software and the catalogue give
