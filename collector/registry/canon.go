@@ -29,6 +29,48 @@ type canonSnap struct {
 	pkgJSON [][]byte
 	// size is the canonical JSON's length.
 	size int
+	// sec holds the encodings of the hardware, encryption and OS
+	// sections when pkgJSON does (the spliced encoding's parts).
+	sec sections
+}
+
+// sections are the encodings of a snapshot's three largest sections
+// besides software (nil for a section the snapshot lacks). Most deltas
+// carry none of them (wire.Delta.Set), so the snapshot after one keeps
+// its base's section values and, here, their encodings: the OS section
+// alone, with its list of pending updates, is most of the ~16 KB of JSON
+// outside the packages that every delta's hash would otherwise encode
+// again.
+type sections struct{ hardware, encryption, os []byte }
+
+// sectionsOf encodes s's sections, reusing base's encoding of each
+// section s shares with it (the same pointer: snapshot values are never
+// modified once built). base may be nil.
+func sectionsOf(s *wire.Snapshot, base *canonSnap) (sections, error) {
+	var b *wire.Snapshot
+	var bs sections
+	if base != nil && base.pkgJSON != nil {
+		b, bs = base.snap, base.sec
+	}
+	var out sections
+	var err error
+	enc := func(v any, isNil, same bool, reuse []byte) []byte {
+		switch {
+		case err != nil || isNil:
+			return nil
+		case same:
+			return reuse
+		}
+		var j []byte
+		if j, err = json.Marshal(v); err != nil {
+			err = fmt.Errorf("encode snapshot: %w", err)
+		}
+		return j
+	}
+	out.hardware = enc(s.Hardware, s.Hardware == nil, b != nil && b.Hardware == s.Hardware, bs.hardware)
+	out.encryption = enc(s.Encryption, s.Encryption == nil, b != nil && b.Encryption == s.Encryption, bs.encryption)
+	out.os = enc(s.OS, s.OS == nil, b != nil && b.OS == s.OS, bs.os)
+	return out, err
 }
 
 // heapBytes estimates the heap s holds, for the cache's bound: the
@@ -51,6 +93,9 @@ func (b *canonSnap) heapBytes() int {
 	for _, e := range b.pkgJSON {
 		n += sliceHeader + cap(e) - len(e) // size counted len(e) already
 	}
+	// The sections' encodings are kept besides (and may be shared with
+	// the snapshot this one was derived from; counted for each).
+	n += cap(b.sec.hardware) + cap(b.sec.encryption) + cap(b.sec.os)
 	return n
 }
 
@@ -69,24 +114,33 @@ func newCanonSnap(s *wire.Snapshot) (*canonSnap, error) {
 			pkgJSON[i] = b
 		}
 	}
-	return hashed(&c, pkgJSON)
+	return hashed(&c, pkgJSON, nil)
 }
 
 // hashed builds the canonSnap of a canonical snapshot, streaming its
 // encoding into the hash: the bytes are only put together when stored.
-func hashed(s *wire.Snapshot, pkgJSON [][]byte) (*canonSnap, error) {
+// base, when not nil, is the snapshot s was derived from, whose sections'
+// encodings s reuses where it shares them.
+func hashed(s *wire.Snapshot, pkgJSON [][]byte, base *canonSnap) (*canonSnap, error) {
+	var sec sections
+	if pkgJSON != nil {
+		var err error
+		if sec, err = sectionsOf(s, base); err != nil {
+			return nil, err
+		}
+	}
 	h := sha256.New()
-	n, err := encodeCanonical(h, s, pkgJSON)
+	n, err := encodeCanonical(h, s, pkgJSON, sec)
 	if err != nil {
 		return nil, err
 	}
-	return &canonSnap{hash: "sha256:" + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n}, nil
+	return &canonSnap{hash: "sha256:" + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, nil
 }
 
 // canonical is the snapshot's canonical JSON.
 func (b *canonSnap) canonical() ([]byte, error) {
 	buf := bytes.NewBuffer(make([]byte, 0, b.size))
-	if _, err := encodeCanonical(buf, b.snap, b.pkgJSON); err != nil {
+	if _, err := encodeCanonical(buf, b.snap, b.pkgJSON, b.sec); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -109,18 +163,20 @@ func cmpKey(a, b wire.PackageKey) int {
 }
 
 // encodeCanonical writes wire.CanonicalJSON of a snapshot whose packages
-// are already sorted to w, reusing pkgJSON when given, and returns the
-// length. The encoding of a struct is its fields in order, and software is
-// the field just before probes (the last one, never omitted;
-// TestCanonicalLayout guards both), so the software section goes in
-// before ',"probes":'. Should the layout not be what is expected, it
-// encodes the whole snapshot instead, which is slower but never wrong.
-func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte) (int, error) {
+// are already sorted to w, reusing pkgJSON and the sections' encodings
+// (sectionsOf) when given, and returns the length. The encoding of a
+// struct is its fields in order, omitting nil pointers, and hardware,
+// encryption, OS and software are the fields just before probes (the last
+// one, never omitted; TestCanonicalLayout guards all of it), so those
+// sections go in before ',"probes":'. Should the layout not be what is
+// expected, it encodes the whole snapshot instead, which is slower but
+// never wrong.
+func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte, sec sections) (int, error) {
 	if s.Software == nil || pkgJSON == nil {
 		return writeWhole(w, s)
 	}
 	c := *s
-	c.Software = nil
+	c.Hardware, c.Encryption, c.OS, c.Software = nil, nil, nil, nil
 	head, err := json.Marshal(&c)
 	if err != nil {
 		return 0, fmt.Errorf("encode snapshot: %w", err)
@@ -144,6 +200,15 @@ func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte) (int, erro
 	punct := []byte(`,"software":{"packages":null[]}`)
 	comma, null, open, closeArr, closeObj := punct[0:1], punct[24:28], punct[28:29], punct[29:30], punct[30:31]
 	put(head[:len(head)-tail])
+	for _, f := range [...]struct {
+		name string
+		enc  []byte
+	}{{`,"hardware":`, sec.hardware}, {`,"encryption":`, sec.encryption}, {`,"os":`, sec.os}} {
+		if f.enc != nil {
+			n += writeString(w, f.name)
+			put(f.enc)
+		}
+	}
 	put(punct[:24])
 	if len(s.Software.Packages) == 0 {
 		// wire.Canonicalise turns an empty list into nil: null.
@@ -161,6 +226,13 @@ func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte) (int, erro
 	put(closeObj)
 	put(head[len(head)-tail:])
 	return n, nil
+}
+
+// writeString writes s to w (a hash or a buffer, which do not fail) and
+// returns its length.
+func writeString(w io.Writer, s string) int {
+	m, _ := io.WriteString(w, s)
+	return m
 }
 
 func writeWhole(w io.Writer, s *wire.Snapshot) (int, error) {
@@ -196,7 +268,7 @@ func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
 		return nil, pkgChange{}, err
 	}
 	if len(d.SoftwareAdded) == 0 && len(d.SoftwareRemoved) == 0 {
-		next, err := hashed(out, b.pkgJSON)
+		next, err := hashed(out, b.pkgJSON, b)
 		return next, pkgChange{}, err
 	}
 	pkgs := base.Software.Packages
@@ -250,7 +322,7 @@ func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
 	}
 	merged, mergedJSON = append(merged, added[j:]...), append(mergedJSON, addJSON[j:]...)
 	out.Software = &wire.Software{Packages: merged}
-	next, err := hashed(out, mergedJSON)
+	next, err := hashed(out, mergedJSON, b)
 	return next, ch, err
 }
 

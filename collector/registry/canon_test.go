@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,8 +28,13 @@ func TestCanonicalLayout(t *testing.T) {
 	if got := st.Field(n - 1); got.Name != "Probes" || got.Tag.Get("json") != "probes" {
 		t.Errorf("last Snapshot field: got %s %q, want Probes \"probes\"", got.Name, got.Tag.Get("json"))
 	}
-	if got := st.Field(n - 2); got.Name != "Software" {
-		t.Errorf("field before probes: got %s, want Software", got.Name)
+	// encodeCanonical splices these sections in, in this order, before
+	// probes; each is a pointer omitted when nil.
+	for i, want := range []string{"Software", "OS", "Encryption", "Hardware"} {
+		f := st.Field(n - 2 - i)
+		if f.Name != want || f.Type.Kind() != reflect.Pointer || !strings.HasSuffix(f.Tag.Get("json"), ",omitempty") {
+			t.Errorf("field %d before probes: got %s %s %q, want %s, a pointer, omitempty", i+1, f.Name, f.Type, f.Tag.Get("json"), want)
+		}
 	}
 	if got := reflect.TypeFor[wire.Software]().NumField(); got != 1 {
 		t.Errorf("wire.Software has %d fields, want 1 (packages)", got)
@@ -54,6 +60,12 @@ func variants(t *testing.T) map[string]*wire.Snapshot {
 		c = registrytest.Clone(t, s)
 		c.Software = nil
 		out[name+"/no-software"] = c
+		c = registrytest.Clone(t, s)
+		c.Hardware, c.OS = nil, nil
+		out[name+"/no-hardware-no-os"] = c
+		c = registrytest.Clone(t, s)
+		c.Encryption = nil
+		out[name+"/no-encryption"] = c
 	}
 	return out
 }
@@ -116,6 +128,13 @@ func TestApplyMatchesWire(t *testing.T) {
 		"all removed":                 change(func(s *wire.Snapshot) { s.Software.Packages = []wire.Package{} }),
 		"section gone":                change(func(s *wire.Snapshot) { s.Software = nil }),
 		"hardware and os":             change(func(s *wire.Snapshot) { s.Hardware.Hostname += "-2"; s.OS = nil }),
+		"os only":                     change(func(s *wire.Snapshot) { s.OS.Kernel += "-1" }),
+		"encryption gone, one added": change(func(s *wire.Snapshot) {
+			s.Encryption = nil
+			p := pk[0]
+			p.Name = "0" + p.Name
+			s.Software.Packages = append(s.Software.Packages, p)
+		}),
 	}
 	base, err := newCanonSnap(rich)
 	if err != nil {

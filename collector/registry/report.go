@@ -84,7 +84,7 @@ func work(rep *wire.Report, base *canonSnap) result {
 func slowCanon(s *wire.Snapshot) (*canonSnap, error) {
 	c := *s
 	wire.Canonicalise(&c)
-	return hashed(&c, nil)
+	return hashed(&c, nil, nil)
 }
 
 // ApplyReport records a report in one transaction: device facts, software
