@@ -316,16 +316,15 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE devices SET hostname = $1, platform = $2, system_serial = $3, system_uuid = $4, board_serial = $5, macs = $6,
-		vendor = $7, model = $8, os_name = $9, os_version = $10, kernel = $11, system_encrypted = $12, agent_version = $13,
-		state = $14, flags = $15, last_seen = $16, last_seq = $17, last_hash = $18, software_count = $19,
-		delta_count = $20, delta_bytes = $21, os_build = $22, last_update_at = $23, pending_updates = $24,
-		pending_security_updates = $25, reboot_required = $26
-		WHERE id = $27`,
-		hostname, snap.Platform, id.Serial, id.UUID, id.Board, id.MACs,
-		f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
+	args := []any{snap.Platform, f.vendor, f.model, f.osName, f.osVersion, f.kernel, f.encrypted, snap.AgentVersion,
 		stateFor(false, flags), flags, fmtTime(now), int64(rep.Seq), rep.Hash, swCount, count, size,
-		f.osBuild, f.lastUpdate, f.pending, f.pendingSecurity, f.reboot, in.DeviceID)
+		f.osBuild, f.lastUpdate, f.pending, f.pendingSecurity, f.reboot}
+	query := updateDevice
+	if hostname != cur.hostname || id != cur.id {
+		query = updateDeviceIdentity
+		args = append(args, hostname, id.Serial, id.UUID, id.Board, id.MACs)
+	}
+	_, err = tx.ExecContext(ctx, query, append(args, in.DeviceID)...)
 	if err != nil {
 		return fmt.Errorf("update device: %w", err)
 	}
@@ -364,6 +363,22 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	}
 	return nil
 }
+
+// updateDevice writes a report's facts to its device's row, and
+// updateDeviceIdentity its identity too. SQLite rewrites the entry of
+// every index on a column an UPDATE assigns, whether or not the value
+// changed; the hostname, serial, UUID and MACs are each indexed and nearly
+// no report changes them, so they are assigned only when they move (four
+// index entries a report fewer, and the pages they dirty).
+const (
+	updateDeviceFacts = `UPDATE devices SET platform = $1, vendor = $2, model = $3, os_name = $4, os_version = $5, kernel = $6,
+		system_encrypted = $7, agent_version = $8, state = $9, flags = $10, last_seen = $11, last_seq = $12, last_hash = $13,
+		software_count = $14, delta_count = $15, delta_bytes = $16, os_build = $17, last_update_at = $18, pending_updates = $19,
+		pending_security_updates = $20, reboot_required = $21`
+	updateDevice         = updateDeviceFacts + ` WHERE id = $22`
+	updateDeviceIdentity = updateDeviceFacts + `, hostname = $22, system_serial = $23, system_uuid = $24, board_serial = $25, macs = $26
+		WHERE id = $27`
+)
 
 var hashRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
