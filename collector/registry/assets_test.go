@@ -217,8 +217,13 @@ func TestFlagsOverTime(t *testing.T) {
 			t.Errorf("%s: missing since %v, want the first refresh that saw it, %v", tt.name, got[0].Since, t0.Add(window+time.Second))
 		}
 	}
-	// The device reports again: missing clears by itself.
-	e.apply(t, d, full(t, snap, 2), t0.Add(31*24*time.Hour))
+	// The device reports again, a delta as its agent sends one: missing
+	// clears by itself.
+	back := registrytest.Clone(t, snap)
+	back.CollectedAt = t0.Add(31 * 24 * time.Hour)
+	if ack := e.apply(t, d, delta(t, snap, back, 2), t0.Add(31*24*time.Hour)); ack.Status != wire.AckApplied {
+		t.Fatalf("delta: %+v", ack)
+	}
 	if got := e.asset(t, "LAP-7").Flags; len(got) != 0 {
 		t.Errorf("after the device reported again: %+v, want no flags", got)
 	}
@@ -236,6 +241,25 @@ func TestFlagsOverTime(t *testing.T) {
 	}
 	if got := flagNames(e.asset(t, "LAP-7").Flags); !slices.Equal(got, []string{"missing"}) {
 		t.Errorf("with a one-day window after two days: %v, want missing", got)
+	}
+	// A delta within the window changes nothing in the register; one
+	// that moves the serial the asset was matched by unlinks it.
+	e.reg.SetMissingAfter(0)
+	again := registrytest.Clone(t, back)
+	again.CollectedAt = t0.Add(34 * 24 * time.Hour)
+	e.apply(t, d, delta(t, back, again, 3), t0.Add(34*24*time.Hour))
+	if got := flagNames(e.asset(t, "LAP-7").Flags); len(got) != 0 || linkOf(e.asset(t, "LAP-7")) != d.DeviceID+" by system_serial" {
+		t.Errorf("after a delta within the window: asset flags %v, link %q, want none and the serial link", got, linkOf(e.asset(t, "LAP-7")))
+	}
+	moved := registrytest.Clone(t, again)
+	moved.CollectedAt = t0.Add(34*24*time.Hour + time.Hour)
+	moved.Hardware.SystemSerial = "BOARD-SWAPPED-1"
+	e.apply(t, d, delta(t, again, moved, 4), t0.Add(34*24*time.Hour+time.Hour))
+	if got := linkOf(e.asset(t, "LAP-7")); got != "" {
+		t.Errorf("after a delta that moved the serial: LAP-7 linked to %q, want unlinked", got)
+	}
+	if dev := e.device(t, d.DeviceID); !slices.Contains(dev.Flags, registry.FlagUnregistered) {
+		t.Errorf("after a delta that moved the serial: device flags %v, want unregistered", dev.Flags)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rosterhq/roster/collector/register"
 	"github.com/rosterhq/roster/shared/identity"
 	"github.com/rosterhq/roster/shared/wire"
 )
@@ -189,24 +190,47 @@ type reportDevice struct {
 	num int64
 	// commands: the device has wipe requests its check-in acts on.
 	commands bool
+	// assetMissing: the asset linked to the device is flagged missing.
+	assetMissing bool
 }
 
 // loadReportDevice reads the device's stored state, whether seq was
-// applied already and whether wipe requests wait on its check-in, in one
-// statement.
+// applied already, whether wipe requests wait on its check-in and whether
+// its asset is flagged missing (reportMovesRegister), in one statement.
 func loadReportDevice(ctx context.Context, q querier, device string, seq uint64) (cur reportDevice, seen bool, err error) {
 	// SQLite numbers $N parameters in the order they first appear, so seq,
 	// which appears first, is $1.
 	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes, num,
 			EXISTS (SELECT 1 FROM reports_applied a WHERE a.device_id = devices.id AND a.seq = $1),
-			EXISTS (SELECT 1 FROM wipe_requests w WHERE w.device_id = devices.id AND `+checkInWipes+`)
+			EXISTS (SELECT 1 FROM wipe_requests w WHERE w.device_id = devices.id AND `+checkInWipes+`),
+			EXISTS (SELECT 1 FROM asset_links l JOIN flags f ON f.subject = '`+register.SubjectAsset+`' AND f.subject_id = l.asset_id AND f.flag = '`+FlagMissing+`'
+				WHERE l.device_id = devices.id)
 		FROM devices WHERE id = $2`, int64(seq), device).
 		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes, &cur.num,
-			&seen, &cur.commands)
+			&seen, &cur.commands, &cur.assetMissing)
 	if err != nil {
 		return cur, false, fmt.Errorf("read device: %w", err)
 	}
 	return cur, seen, nil
+}
+
+// reportMovesRegister says whether a report can change its device's asset
+// links or register flags, which relinkReporter recomputes (six reads and
+// the matching, ~8 % of the write transaction of a small delta). Of what
+// register.MatchLinks and register.ComputeFlags read, a report changes
+// only its device's identity, its flags (and the state they give) and its
+// last_seen; the assets, links, wipes and other devices change in
+// transactions that settle their scope themselves (ImportAssets,
+// LinkAsset, the wipe lifecycle, merges, RefreshFlags). last_seen matters
+// to one flag, the device's asset's missing flag, which a report can only
+// clear (its device was just seen): loadReportDevice says whether the
+// asset carries one (assetMissing). Full reports and a device's first
+// report always relink.
+func reportMovesRegister(rep *wire.Report, cur reportDevice, hostname string, id hwID, flags string) bool {
+	if rep.Kind != wire.ReportDelta || cur.lastHash == "" || cur.assetMissing {
+		return true
+	}
+	return hostname != cur.hostname || id != cur.id || flags != cur.flags
 }
 
 // replayAck answers a report whose sequence was applied already or is at
@@ -339,8 +363,10 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 		return err
 	}
 	// Link first: compliance scopes policies by the linked asset.
-	if err := r.relinkReporter(ctx, tx, in.DeviceID, now); err != nil {
-		return err
+	if reportMovesRegister(rep, cur, hostname, id, flags) {
+		if err := r.relinkReporter(ctx, tx, in.DeviceID, now); err != nil {
+			return err
+		}
 	}
 	if err := r.complianceAfterReport(ctx, tx, in.DeviceID, snap, evs, now); err != nil {
 		return err
