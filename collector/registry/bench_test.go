@@ -34,6 +34,24 @@ func toggled(b *testing.B) (a, c *wire.Snapshot) {
 	return a, c
 }
 
+// toggling is the two delta reports (seq to be set) that take a device
+// from a to c and back.
+func toggling(b *testing.B, a, c *wire.Snapshot) [2]wire.Report {
+	ab, err := wire.Diff(a, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ba, err := wire.Diff(c, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ha, hc := registrytest.Hash(b, a), registrytest.Hash(b, c)
+	return [2]wire.Report{
+		{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: ha, Delta: ab, Hash: hc},
+		{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: hc, Delta: ba, Hash: ha},
+	}
+}
+
 // BenchmarkApplyDelta measures a stream of small deltas for one device,
 // alternating between two real states (one package's version toggled), as
 // roster-loadgen --kind delta sends them. Reports are built beforehand so
@@ -53,19 +71,7 @@ func benchApplyDelta(b *testing.B, audited bool) {
 	if ack, err := e.applyB(d, fullB(b, a, 1)); err != nil || ack.Status != wire.AckApplied {
 		b.Fatalf("first full report: %v %+v", err, ack)
 	}
-	ab, err := wire.Diff(a, c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ba, err := wire.Diff(c, a)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ha, hc := registrytest.Hash(b, a), registrytest.Hash(b, c)
-	reps := [2]wire.Report{
-		{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: ha, Delta: ab, Hash: hc},
-		{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: hc, Delta: ba, Hash: ha},
-	}
+	reps := toggling(b, a, c)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		rep := reps[i%2]
@@ -119,19 +125,7 @@ func BenchmarkApplyDeltaParallel(b *testing.B) {
 		if ack, err := e.applyB(d.enrolled, fullB(b, ai, 1)); err != nil || ack.Status != wire.AckApplied {
 			b.Fatalf("machine %d: first full report: %v %+v", i, err, ack)
 		}
-		ab, err := wire.Diff(ai, ci)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ba, err := wire.Diff(ci, ai)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ha, hc := registrytest.Hash(b, ai), registrytest.Hash(b, ci)
-		d.reps = [2]wire.Report{
-			{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: ha, Delta: ab, Hash: hc},
-			{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: hc, Delta: ba, Hash: ha},
-		}
+		d.reps = toggling(b, ai, ci)
 		devs[i] = d
 	}
 	var worker atomic.Int32
