@@ -11,7 +11,7 @@ import (
 
 // largest is the captured host snapshot with the most packages: the
 // heaviest real report the testdata holds.
-func largest(b *testing.B) *wire.Snapshot {
+func largest(b testing.TB) *wire.Snapshot {
 	var best *wire.Snapshot
 	for _, s := range registrytest.Snapshots(b) {
 		if s.Software != nil && (best == nil || len(s.Software.Packages) > len(best.Software.Packages)) {
@@ -26,7 +26,7 @@ func largest(b *testing.B) *wire.Snapshot {
 
 // toggled returns a snapshot and a copy with one package's version
 // changed, the small real change a day's upgrade brings.
-func toggled(b *testing.B) (a, c *wire.Snapshot) {
+func toggled(b testing.TB) (a, c *wire.Snapshot) {
 	a = largest(b)
 	c = registrytest.Clone(b, a)
 	p := &c.Software.Packages[len(c.Software.Packages)/2]

@@ -693,3 +693,47 @@ func TestPagingAndFilters(t *testing.T) {
 		t.Errorf("unknown ref: got %v, want ErrNotFound", err)
 	}
 }
+
+// TestColdDeltaIsWorkedOutBeforeTheWriteLock: a delta whose base is not
+// in the snapshot cache (most deltas of a fleet larger than the cache) has
+// its base rebuilt before it queues for the write lock, not inside the
+// write transaction, where each rebuild would hold every other writer.
+func TestColdDeltaIsWorkedOutBeforeTheWriteLock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, c := toggled(t)
+	d := e.enroll(t, e.secret(t), wire.IdentityOf(a), t0)
+	e.apply(t, d, full(t, a, 1), t0)
+	registry.DropSnapshotCache(e.reg)
+	base := registrytest.Hash(t, a)
+	rep := delta(t, a, c, 2)
+	release := registry.HoldWrites(e.reg)
+	type outcome struct {
+		ack wire.Ack
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ack, err := e.reg.ApplyReport(context.Background(), registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: rep, Now: t0.Add(time.Hour)})
+		done <- outcome{ack, err}
+	}()
+	// With the writers held, the base can only come into the cache from
+	// the work done before the write lock.
+	early := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if early = registry.CachesSnapshot(e.reg, d.DeviceID, base); early {
+			break
+		}
+	}
+	release()
+	o := <-done
+	if !early {
+		t.Error("the delta's base was not rebuilt before the write lock")
+	}
+	if o.err != nil || o.ack.Status != wire.AckApplied {
+		t.Fatalf("delta: %v %+v, want applied", o.err, o.ack)
+	}
+	if !registry.CachesSnapshot(e.reg, d.DeviceID, registrytest.Hash(t, c)) {
+		t.Error("the applied snapshot is not the cached one")
+	}
+}

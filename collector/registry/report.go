@@ -112,12 +112,12 @@ func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.
 	}
 	now := in.Now.UTC()
 	ack = wire.Ack{Seq: rep.Seq, DeviceID: in.DeviceID}
-	// Work out the new snapshot before queueing for the write lock when
-	// the base is at hand; the transaction checks it is still the base.
+	// Work out the new snapshot before queueing for the write lock; the
+	// transaction checks that its base is still the device's.
 	var pre *result
 	switch rep.Kind {
 	case wire.ReportDelta:
-		if base := r.snaps.get(in.DeviceID, rep.BaseHash); base != nil {
+		if base := r.committedBase(ctx, in.DeviceID, rep.BaseHash); base != nil {
 			res := work(rep, base)
 			if res.err == nil {
 				// Nearly every chain is on a snapshot stored without
@@ -175,6 +175,30 @@ func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.
 		return wire.Ack{}, false, fmt.Errorf("apply report: %w", err)
 	}
 	return ack, commands, nil
+}
+
+// committedBase is the device's latest committed snapshot if it is the
+// one with hash base (nil otherwise): from the cache, or rebuilt from the
+// database through the pool, before the write lock. In a fleet larger
+// than the cache, nearly every delta (a device's next one comes an hour
+// later) misses it, and rebuilding, hashing and applying in the write
+// transaction held every other writer meanwhile. A read of last_hash comes
+// first, so a delta against a base the device no longer has costs no
+// rebuild. An error here only means no base worked out in advance: the
+// transaction reads again and meets it.
+func (r *Registry) committedBase(ctx context.Context, device, base string) *canonSnap {
+	if cs := r.snaps.get(device, base); cs != nil {
+		return cs
+	}
+	var last string
+	if err := r.db.QueryRowContext(ctx, `SELECT last_hash FROM devices WHERE id = $1`, device).Scan(&last); err != nil || last != base {
+		return nil
+	}
+	cs, err := r.latestSnapshot(ctx, r.db, device, last)
+	if err != nil || cs == nil || cs.hash != base {
+		return nil
+	}
+	return cs
 }
 
 // reportDevice is what applying a report reads of the device first.

@@ -112,3 +112,22 @@ func SeedFleet(ctx context.Context, r *Registry, n int, facts []compliance.Facts
 // DropEvalCache empties the fleet evaluation's cache (evalcache.go), for a
 // benchmark to measure the heap it held.
 func DropEvalCache(r *Registry) { r.comp.cache.replace(nil) }
+
+// DropSnapshotCache empties r's snapshot cache, as a fleet larger than the
+// cache leaves it for a device's next delta.
+func DropSnapshotCache(r *Registry) {
+	r.snaps.mu.Lock()
+	defer r.snaps.mu.Unlock()
+	clear(r.snaps.items)
+	r.snaps.size = 0
+}
+
+// HoldWrites keeps every write of r waiting until release.
+func HoldWrites(r *Registry) (release func()) {
+	r.writeMu.Lock()
+	return r.writeMu.Unlock
+}
+
+// CachesSnapshot says whether r's snapshot cache holds the device's
+// snapshot with hash.
+func CachesSnapshot(r *Registry, device, hash string) bool { return r.snaps.get(device, hash) != nil }
