@@ -737,3 +737,25 @@ func TestColdDeltaIsWorkedOutBeforeTheWriteLock(t *testing.T) {
 		t.Error("the applied snapshot is not the cached one")
 	}
 }
+
+// TestRevokedDeviceDeltaCostsNoRebuild: a revoked device's delta against
+// its real base is refused, and nothing is rebuilt for it before the
+// refusal (committedBase asks for a current certificate first).
+func TestRevokedDeviceDeltaCostsNoRebuild(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, c := toggled(t)
+	d := e.enroll(t, e.secret(t), wire.IdentityOf(a), t0)
+	e.apply(t, d, full(t, a, 1), t0)
+	if _, err := e.reg.RevokeDevice(context.Background(), d.DeviceID, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	registry.DropSnapshotCache(e.reg)
+	_, err := e.reg.ApplyReport(context.Background(), registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: delta(t, a, c, 2), Now: t0.Add(time.Hour)})
+	if !errors.Is(err, registry.ErrCertificateRevoked) {
+		t.Fatalf("revoked device's delta: %v, want ErrCertificateRevoked", err)
+	}
+	if registry.CachesSnapshot(e.reg, d.DeviceID, registrytest.Hash(t, a)) {
+		t.Error("the revoked device's base was rebuilt for its delta")
+	}
+}

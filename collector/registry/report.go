@@ -117,7 +117,7 @@ func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.
 	var pre *result
 	switch rep.Kind {
 	case wire.ReportDelta:
-		if base := r.committedBase(ctx, in.DeviceID, rep.BaseHash); base != nil {
+		if base := r.committedBase(ctx, in.DeviceID, in.CertSerial, rep.BaseHash); base != nil {
 			res := work(rep, base)
 			if res.err == nil {
 				// Nearly every chain is on a snapshot stored without
@@ -185,13 +185,18 @@ func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.
 // transaction held every other writer meanwhile. A read of last_hash comes
 // first, so a delta against a base the device no longer has costs no
 // rebuild. An error here only means no base worked out in advance: the
-// transaction reads again and meets it.
-func (r *Registry) committedBase(ctx context.Context, device, base string) *canonSnap {
+// transaction reads again and meets it. The read also asks for the
+// device's certificate to be current (the transaction checks it again), so
+// a revoked device's deltas cost no rebuild either.
+func (r *Registry) committedBase(ctx context.Context, device, serial, base string) *canonSnap {
 	if cs := r.snaps.get(device, base); cs != nil {
 		return cs
 	}
 	var last string
-	if err := r.db.QueryRowContext(ctx, `SELECT last_hash FROM devices WHERE id = $1`, device).Scan(&last); err != nil || last != base {
+	err := r.db.QueryRowContext(ctx, `SELECT d.last_hash FROM devices d WHERE d.id = $1 AND d.state <> $2
+		AND EXISTS (SELECT 1 FROM certificates c WHERE c.serial = $3 AND c.device_id = d.id AND c.revoked_at IS NULL)`,
+		device, StateRevoked, serial).Scan(&last)
+	if err != nil || last != base {
 		return nil
 	}
 	cs, err := r.latestSnapshot(ctx, r.db, device, last)
