@@ -694,17 +694,25 @@ func TestPagingAndFilters(t *testing.T) {
 	}
 }
 
+// coldDevice is a device that sent one full report of a (c is a one
+// package change from it) and whose snapshot the cache no longer holds.
+func coldDevice(t *testing.T) (e *env, d enrolled, a, c *wire.Snapshot) {
+	t.Helper()
+	e = newEnv(t)
+	a, c = toggled(t)
+	d = e.enroll(t, e.secret(t), wire.IdentityOf(a), t0)
+	e.apply(t, d, full(t, a, 1), t0)
+	registry.DropSnapshotCache(e.reg)
+	return e, d, a, c
+}
+
 // TestColdDeltaIsWorkedOutBeforeTheWriteLock: a delta whose base is not
 // in the snapshot cache (most deltas of a fleet larger than the cache) has
 // its base rebuilt before it queues for the write lock, not inside the
 // write transaction, where each rebuild would hold every other writer.
 func TestColdDeltaIsWorkedOutBeforeTheWriteLock(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	a, c := toggled(t)
-	d := e.enroll(t, e.secret(t), wire.IdentityOf(a), t0)
-	e.apply(t, d, full(t, a, 1), t0)
-	registry.DropSnapshotCache(e.reg)
+	e, d, a, c := coldDevice(t)
 	base := registrytest.Hash(t, a)
 	rep := delta(t, a, c, 2)
 	release := registry.HoldWrites(e.reg)
@@ -743,14 +751,10 @@ func TestColdDeltaIsWorkedOutBeforeTheWriteLock(t *testing.T) {
 // refusal (committedBase asks for a current certificate first).
 func TestRevokedDeviceDeltaCostsNoRebuild(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	a, c := toggled(t)
-	d := e.enroll(t, e.secret(t), wire.IdentityOf(a), t0)
-	e.apply(t, d, full(t, a, 1), t0)
+	e, d, a, c := coldDevice(t)
 	if _, err := e.reg.RevokeDevice(context.Background(), d.DeviceID, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	registry.DropSnapshotCache(e.reg)
 	_, err := e.reg.ApplyReport(context.Background(), registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: delta(t, a, c, 2), Now: t0.Add(time.Hour)})
 	if !errors.Is(err, registry.ErrCertificateRevoked) {
 		t.Fatalf("revoked device's delta: %v, want ErrCertificateRevoked", err)
