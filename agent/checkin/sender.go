@@ -104,13 +104,14 @@ func (s *Sender) logger() *slog.Logger {
 // written, and the report is durable before it becomes the next delta's
 // base.
 func (s *Sender) Enqueue(snap *wire.Snapshot, forceFull bool) (Queued, error) {
-	hash, err := wire.SnapshotHash(snap)
+	v := s.protocol()
+	hash, err := wire.SnapshotHashAt(snap, v)
 	if err != nil {
 		return Queued{}, err
 	}
 	now := s.now().UTC()
 	base := s.base()
-	rep := wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Snapshot: snap, Hash: hash}
+	rep := wire.Report{ProtocolVersion: v, Kind: wire.ReportFull, Snapshot: snap, Hash: hash}
 	lastFull := now
 	if base != nil && !forceFull && !s.NoDelta && (s.FullEvery <= 0 || now.Sub(base.LastFullAt) < s.FullEvery) {
 		if d := smallerDelta(base, snap, hash, s.logger()); d != nil {
@@ -126,7 +127,7 @@ func (s *Sender) Enqueue(snap *wire.Snapshot, forceFull bool) (Queued, error) {
 	coalesced, err := s.Spool.Add(&rep, func() (*wire.Report, error) {
 		// The report never reached the disk, so its number is free and
 		// above every pending one.
-		return &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: seq, Snapshot: snap, Hash: hash}, nil
+		return &wire.Report{ProtocolVersion: v, Kind: wire.ReportFull, Seq: seq, Snapshot: snap, Hash: hash}, nil
 	})
 	if err != nil {
 		return Queued{}, err
@@ -139,6 +140,35 @@ func (s *Sender) Enqueue(snap *wire.Snapshot, forceFull bool) (Queued, error) {
 		return q, err
 	}
 	return q, nil
+}
+
+// protocol is the protocol version of the agent's next report or
+// heartbeat: the highest both it and its collector speak, as the
+// collector's last acknowledgement said (1 until one said more).
+func (s *Sender) protocol() int {
+	la, err := s.Dir.LoadLastAck()
+	if err != nil {
+		s.logger().Warn("read last acknowledgement", "err", err)
+	}
+	return protocolOf(la)
+}
+
+// protocolOf is the protocol version an agent speaks after la.
+func protocolOf(la state.LastAck) int {
+	return min(max(la.Protocol, 1), wire.ProtocolVersion)
+}
+
+// speaksOnly records that the collector is to get reports of protocol
+// version v at most until an acknowledgement says more: one refused a
+// report of a later version (an older collector behind the same name, or
+// one failed over to).
+func (s *Sender) speaksOnly(v int) error {
+	la, err := s.Dir.LoadLastAck()
+	if err != nil || la.Protocol <= v {
+		return err
+	}
+	la.Protocol = v
+	return s.Dir.SaveLastAck(la)
 }
 
 // base is the snapshot the newest spooled report describes. When a crash
@@ -178,7 +208,7 @@ func (s *Sender) base() *state.Spooled {
 		if err != nil {
 			return nil
 		}
-		if h, err := wire.SnapshotHash(snap); err != nil || h != r.Hash {
+		if h, err := wire.SnapshotHashLike(snap, r.Hash); err != nil || h != r.Hash {
 			return nil
 		}
 		rebuilt = &state.Spooled{Seq: r.Seq, Hash: r.Hash, Snapshot: snap, LastFullAt: sp.LastFullAt}
@@ -204,7 +234,7 @@ func smallerDelta(base *state.Spooled, snap *wire.Snapshot, hash string, logger 
 		logger.Warn("delta does not apply to its base", "err", err)
 		return nil
 	}
-	if h, err := wire.SnapshotHash(applied); err != nil || h != hash {
+	if h, err := wire.SnapshotHashLike(applied, hash); err != nil || h != hash {
 		logger.Warn("delta does not reproduce the snapshot; sending it in full")
 		return nil
 	}
@@ -255,6 +285,12 @@ func (s *Sender) Drain(ctx context.Context) (*Sent, error) {
 		used, err := s.Client.PostJSON(ctx, ReportPath, r, true, &ack)
 		if err != nil {
 			if refused(err) {
+				if r.ProtocolVersion > 1 {
+					// Resent as version 1, below, in case that is why.
+					if perr := s.speaksOnly(1); perr != nil {
+						return last, perr
+					}
+				}
 				if qerr := s.Spool.Quarantine(seq, err); qerr != nil {
 					s.logger().Error("collector refused a report", "seq", seq, "err", qerr)
 				}
@@ -288,7 +324,8 @@ func (s *Sender) Drain(ctx context.Context) (*Sent, error) {
 			// The ack is recorded before the report leaves the spool: a
 			// crash between re-sends it, which the collector calls a
 			// duplicate.
-			if err := s.Dir.SaveLastAck(state.LastAck{Seq: seq, Hash: r.Hash, Status: ack.Status, At: s.now().UTC(), Transport: used}); err != nil {
+			if err := s.Dir.SaveLastAck(state.LastAck{Seq: seq, Hash: r.Hash, Status: ack.Status, At: s.now().UTC(), Transport: used,
+				Protocol: ack.ProtocolVersion}); err != nil {
 				return last, err
 			}
 			if err := s.Spool.Remove(seq); err != nil {
@@ -345,15 +382,23 @@ func (s *Sender) Resync() error {
 		}
 		return ErrNeedFull
 	}
+	v := s.protocol()
+	hash := sp.Hash
+	if wire.HashVersion(hash) != v {
+		var err error
+		if hash, err = wire.SnapshotHashAt(sp.Snapshot, v); err != nil {
+			return err
+		}
+	}
 	seq, err := s.Dir.NextSeq()
 	if err != nil {
 		return err
 	}
-	full := &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: seq, Snapshot: sp.Snapshot, Hash: sp.Hash}
+	full := &wire.Report{ProtocolVersion: v, Kind: wire.ReportFull, Seq: seq, Snapshot: sp.Snapshot, Hash: hash}
 	if err := s.Spool.Replace(full); err != nil {
 		return err
 	}
-	return s.Dir.SaveSpooled(state.Spooled{Seq: seq, Hash: sp.Hash, Snapshot: sp.Snapshot, LastFullAt: s.now().UTC()})
+	return s.Dir.SaveSpooled(state.Spooled{Seq: seq, Hash: hash, Snapshot: sp.Snapshot, LastFullAt: s.now().UTC()})
 }
 
 // SendSnapshot is one report as `report --once` sends it: snap is spooled,
@@ -385,7 +430,7 @@ func (s *Sender) Heartbeat(ctx context.Context, agentVersion string) (wire.Heart
 	if err != nil {
 		return wire.HeartbeatAck{}, "", err
 	}
-	hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: agentVersion, LastSeq: la.Seq, LastHash: la.Hash, SpoolDepth: st.Depth}
+	hb := wire.Heartbeat{ProtocolVersion: protocolOf(la), AgentVersion: agentVersion, LastSeq: la.Seq, LastHash: la.Hash, SpoolDepth: st.Depth}
 	var ack wire.HeartbeatAck
 	used, err := s.Client.PostSmallJSON(ctx, HeartbeatPath, hb, &ack)
 	if err != nil {

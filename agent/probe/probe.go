@@ -94,7 +94,7 @@ func Run(ctx context.Context, h *host.Host, probes []Probe, opt Options) *wire.S
 		logger = slog.New(slog.DiscardHandler)
 	}
 	snap := &wire.Snapshot{
-		ProtocolVersion: wire.ProtocolVersion,
+		ProtocolVersion: wire.SnapshotVersion,
 		CollectedAt:     now().UTC().Truncate(time.Second),
 		AgentVersion:    opt.AgentVersion,
 		Platform:        h.OS,

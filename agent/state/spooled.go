@@ -72,6 +72,10 @@ type LastAck struct {
 	Status    string    `json:"status"`
 	At        time.Time `json:"at"`
 	Transport string    `json:"transport,omitempty"`
+	// Protocol is the highest protocol version the collector said it
+	// speaks (wire.Ack.ProtocolVersion; 0 from a collector that speaks
+	// only version 1): the version of the agent's next reports.
+	Protocol int `json:"protocol,omitempty"`
 }
 
 // SaveLastAck records an acknowledgement.

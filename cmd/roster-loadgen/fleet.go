@@ -132,12 +132,14 @@ func (b body) encode(zw *gzip.Writer, seq uint64) ([]byte, error) {
 
 // plan is everything one device sends, worked out before the clock runs:
 // its two states, their hashes, a full report of each and the delta into
-// each from the other.
+// each from the other, at the protocol version its collector speaks
+// (prepare).
 type plan struct {
-	states [2]*wire.Snapshot
-	hashes [2]string
-	full   [2]body
-	delta  [2]body
+	protocol int
+	states   [2]*wire.Snapshot
+	hashes   [2]string
+	full     [2]body
+	delta    [2]body
 }
 
 func newPlan(base *wire.Snapshot, fleet string, i int) (*plan, error) {
@@ -149,23 +151,35 @@ func newPlan(base *wire.Snapshot, fleet string, i int) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{states: [2]*wire.Snapshot{a, b}}
+	return &plan{states: [2]*wire.Snapshot{a, b}}, nil
+}
+
+// protocolOf is the protocol version a device speaks to a collector that
+// said it speaks v (0 when it said nothing: version 1).
+func protocolOf(v int) int { return min(max(v, 1), wire.ProtocolVersion) }
+
+// prepare works out the plan's hashes and reports at protocol version
+// v: what an agent sends once its collector said it speaks v
+// (wire.EnrollResponse.ProtocolVersion; 0 from one that speaks 1 only).
+func (p *plan) prepare(v int) error {
+	p.protocol = protocolOf(v)
+	var err error
 	for k, s := range p.states {
-		if p.hashes[k], err = wire.SnapshotHash(s); err != nil {
-			return nil, err
+		if p.hashes[k], err = wire.SnapshotHashAt(s, p.protocol); err != nil {
+			return err
 		}
 	}
 	for k, s := range p.states {
-		if p.full[k], err = newBody(wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Snapshot: s, Hash: p.hashes[k]}); err != nil {
-			return nil, err
+		if p.full[k], err = newBody(wire.Report{ProtocolVersion: p.protocol, Kind: wire.ReportFull, Snapshot: s, Hash: p.hashes[k]}); err != nil {
+			return err
 		}
 		d, err := wire.Diff(p.states[1-k], s)
 		if err != nil {
-			return nil, fmt.Errorf("diff states: %w", err)
+			return fmt.Errorf("diff states: %w", err)
 		}
-		if p.delta[k], err = newBody(wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: p.hashes[1-k], Delta: d, Hash: p.hashes[k]}); err != nil {
-			return nil, err
+		if p.delta[k], err = newBody(wire.Report{ProtocolVersion: p.protocol, Kind: wire.ReportDelta, BaseHash: p.hashes[1-k], Delta: d, Hash: p.hashes[k]}); err != nil {
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"testing"
@@ -104,12 +105,25 @@ func decodeBody(t *testing.T, gz []byte) *wire.Report {
 // in each body.
 func TestPlan(t *testing.T) {
 	t.Parallel()
+	for v := 0; v <= wire.ProtocolVersion; v++ {
+		t.Run(fmt.Sprintf("collector says %d", v), func(t *testing.T) { testPlan(t, v) })
+	}
+}
+
+func testPlan(t *testing.T, said int) {
 	p, err := newPlan(realSnapshot(t), "t1", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := p.prepare(said); err != nil {
+		t.Fatal(err)
+	}
+	want := max(said, 1)
 	if p.hashes[0] == p.hashes[1] {
 		t.Fatal("the two states hash alike")
+	}
+	if v := wire.HashVersion(p.hashes[0]); v != want {
+		t.Errorf("hash of form %d, want %d", v, want)
 	}
 	zw := gzip.NewWriter(nil)
 	for k := range 2 {
@@ -120,7 +134,7 @@ func TestPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep := decodeBody(t, gz)
-			if rep.Seq != seq || rep.Hash != p.hashes[k] || rep.ProtocolVersion != wire.ProtocolVersion {
+			if rep.Seq != seq || rep.Hash != p.hashes[k] || rep.ProtocolVersion != want {
 				t.Errorf("state %d body %d: got seq %d hash %s, want %d %s", k, i, rep.Seq, rep.Hash, seq, p.hashes[k])
 			}
 			got := rep.Snapshot
@@ -135,7 +149,7 @@ func TestPlan(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if h, err := wire.SnapshotHash(got); err != nil || h != p.hashes[k] {
+			if h, err := wire.SnapshotHashAt(got, want); err != nil || h != p.hashes[k] {
 				t.Errorf("state %d body %d: result hashes to %s, want %s (%v)", k, i, h, p.hashes[k], err)
 			}
 		}

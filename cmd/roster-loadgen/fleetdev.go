@@ -110,6 +110,10 @@ type fleetDevice struct {
 	lastHash string
 	pending  []*wire.Report
 	applied  int
+	// protocol is the version of its reports and heartbeats: what the
+	// collector said it speaks at enrolment and in acks, as an agent
+	// follows it.
+	protocol int
 }
 
 // mixedPackages is the device's package set before churn: its template's
@@ -166,7 +170,7 @@ func (d *fleetDevice) snapshot(at time.Time) (*wire.Snapshot, string, error) {
 	s.Hardware = d.hw
 	s.CollectedAt = at.UTC().Truncate(time.Millisecond)
 	s.Software = &wire.Software{Packages: pkgs}
-	h, err := wire.SnapshotHash(&s)
+	h, err := wire.SnapshotHashAt(&s, d.protocol)
 	return &s, h, err
 }
 
@@ -230,7 +234,7 @@ func (d *fleetDevice) queueInventory(at time.Time, full, churn bool) (int, error
 		return 0, err
 	}
 	d.seq++
-	rep := &wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: d.seq, Snapshot: snap, Hash: h}
+	rep := &wire.Report{ProtocolVersion: d.protocol, Kind: wire.ReportFull, Seq: d.seq, Snapshot: snap, Hash: h}
 	if !full && prevHash != "" {
 		var delta *wire.Delta
 		if before != nil {
@@ -307,6 +311,7 @@ func (d *fleetDevice) drain(ctx context.Context, c *transport.Client, zw *gzip.W
 		case wire.AckApplied, wire.AckDuplicate:
 			d.applied++
 			d.lastAck, d.lastHash = rep.Seq, rep.Hash
+			d.protocol = protocolOf(ack.ProtocolVersion)
 			d.popPending()
 			if ack.Status == wire.AckDuplicate {
 				record(sample{kind: kind, latency: lat, err: "duplicate"})
@@ -353,7 +358,7 @@ func resyncCause(msg string) string {
 
 // heartbeat sends one heartbeat.
 func (d *fleetDevice) heartbeat(ctx context.Context, c *transport.Client, record func(sample)) {
-	hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: d.tmpl.snap.AgentVersion, LastSeq: d.lastAck, LastHash: d.lastHash, SpoolDepth: len(d.pending)}
+	hb := wire.Heartbeat{ProtocolVersion: d.protocol, AgentVersion: d.tmpl.snap.AgentVersion, LastSeq: d.lastAck, LastHash: d.lastHash, SpoolDepth: len(d.pending)}
 	var ack wire.HeartbeatAck
 	began := time.Now()
 	_, err := c.PostSmallJSON(ctx, HeartbeatPath, hb, &ack)
@@ -419,6 +424,7 @@ func enrolFleetDevice(ctx context.Context, opt FleetOptions, tmpl *fleetTemplate
 		return nil, fmt.Errorf("device %d: enrol: %w", i, err)
 	}
 	d.tls.Certificates = []tls.Certificate{{Certificate: [][]byte{certs[0].Raw}, PrivateKey: key}}
+	d.protocol = protocolOf(resp.ProtocolVersion)
 	// One session cache per device, kept between its check-ins.
 	d.tls.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	if _, err := d.queueInventory(time.Now(), true, false); err != nil {

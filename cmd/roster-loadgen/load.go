@@ -281,6 +281,9 @@ func enrolDevice(ctx context.Context, opt Options, host string, enroller *transp
 	if err != nil {
 		return nil, fmt.Errorf("device %d: enrol: %w", i, err)
 	}
+	if err := p.prepare(resp.ProtocolVersion); err != nil {
+		return nil, fmt.Errorf("device %d: %w", i, err)
+	}
 	cfg, err := transport.PinnedTLS(opt.Fingerprint, host)
 	if err != nil {
 		return nil, err
@@ -296,7 +299,7 @@ func enrolDevice(ctx context.Context, opt Options, host string, enroller *transp
 // beat sends d's heartbeat with the hash of its last applied report; an
 // answer other than ok (resync) is counted as an error.
 func beat(ctx context.Context, d *device, t *tally) {
-	hb := wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: d.plan.states[d.state].AgentVersion,
+	hb := wire.Heartbeat{ProtocolVersion: d.plan.protocol, AgentVersion: d.plan.states[d.state].AgentVersion,
 		LastSeq: d.seq, LastHash: d.plan.hashes[d.state]}
 	t.sent++
 	var ack wire.HeartbeatAck

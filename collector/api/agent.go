@@ -68,6 +68,7 @@ func (s *server) enroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, wire.EnrollResponse{
 		DeviceID: res.DeviceID, Certificate: string(res.CertPEM), CA: string(s.ca.CertPEM),
 		NotAfter: res.NotAfter, ReEnrolled: res.ReEnrolled, CommandKey: s.commandKey(), Rule: res.Rule,
+		ProtocolVersion: wire.ProtocolVersion,
 	})
 }
 
@@ -236,6 +237,8 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	s.logger.Debug("report", "device_id", device, "kind", rep.Kind, "seq", rep.Seq, "status", ack.Status)
 	ack.Schedule = s.schedule
+	// The agent moves to this version's reports once it has seen it.
+	ack.ProtocolVersion = wire.ProtocolVersion
 	if commands {
 		ack.Commands = s.pendingCommands(r.Context(), device, serial)
 	}

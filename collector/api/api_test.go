@@ -289,7 +289,7 @@ func TestEnrolAndReportFlow(t *testing.T) {
 	a := f.enroll(t, sec.Secret, wire.IdentityOf(snap))
 
 	ack := f.report(t, a, fullReport(t, snap, 1))
-	if diff := cmp.Diff(wire.Ack{Status: wire.AckApplied, Seq: 1, Hash: registrytest.Hash(t, snap), DeviceID: a.deviceID}, ack); diff != "" {
+	if diff := cmp.Diff(wire.Ack{Status: wire.AckApplied, Seq: 1, Hash: registrytest.Hash(t, snap), DeviceID: a.deviceID, ProtocolVersion: wire.ProtocolVersion}, ack); diff != "" {
 		t.Errorf("ack (-want +got):\n%s", diff)
 	}
 	if ack := f.report(t, a, fullReport(t, snap, 1)); ack.Status != wire.AckDuplicate {
@@ -395,6 +395,28 @@ func TestEnrolAndReportFlow(t *testing.T) {
 		if !strings.Contains(mb.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, mb.String())
 		}
+	}
+
+	// An agent that has seen the ack's protocol version 2 hashes the
+	// next snapshot in the second form, on a base hashed in the first.
+	next2 := registrytest.Clone(t, next)
+	next2.CollectedAt = next2.CollectedAt.Add(time.Hour)
+	next2.Software.Packages[1].Version += "+1"
+	d2, err := wire.Diff(next, next2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := wire.PackageDigestHash(next2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr2 := &wire.Report{ProtocolVersion: 2, Kind: wire.ReportDelta, Seq: 3, BaseHash: dr.Hash, Delta: d2, Hash: h2}
+	if ack := f.report(t, a, dr2); ack.Status != wire.AckApplied || ack.Hash != h2 {
+		t.Errorf("delta of protocol version 2: %+v, want applied with hash %s", ack, h2)
+	}
+	gotSnap = f.admin(t, "GET", "/api/v1/devices/"+a.deviceID+"/snapshot", nil)
+	if s, err := registrytest.Decode(gotSnap.body); err != nil || registrytest.Hash(t, s) != registrytest.Hash(t, next2) {
+		t.Errorf("snapshot endpoint after the version 2 delta: %v, hash mismatch", err)
 	}
 }
 

@@ -102,8 +102,8 @@ func checkHeartbeat(hb *wire.Heartbeat) *apiError {
 	switch {
 	case hb.ProtocolVersion < 1 || hb.ProtocolVersion > wire.ProtocolVersion:
 		return bad("protocol_version %d not supported (1 to %d)", hb.ProtocolVersion, wire.ProtocolVersion)
-	case hb.LastHash != "" && !isSnapshotHash(hb.LastHash):
-		return bad("last_hash %q is not sha256:<64 hex digits>", hb.LastHash)
+	case hb.LastHash != "" && wire.HashVersion(hb.LastHash) == 0:
+		return bad("last_hash %q is not sha256:<64 hex digits> or sha256p:<64 hex digits>", hb.LastHash)
 	case hb.LastSeq > math.MaxInt64:
 		return bad("last_seq %d too large", hb.LastSeq)
 	case hb.SpoolDepth < 0:
@@ -114,15 +114,6 @@ func checkHeartbeat(hb *wire.Heartbeat) *apiError {
 		return bad("agent_version %q has unprintable characters", hb.AgentVersion)
 	}
 	return nil
-}
-
-// isSnapshotHash reports whether h has the form of wire.SnapshotHash.
-func isSnapshotHash(h string) bool {
-	hex, ok := strings.CutPrefix(h, "sha256:")
-	if !ok || len(hex) != 64 {
-		return false
-	}
-	return !strings.ContainsFunc(hex, func(r rune) bool { return !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') })
 }
 
 // ackSchedule is the schedule every ack carries: sc without its

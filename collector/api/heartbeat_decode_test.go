@@ -10,10 +10,13 @@ import (
 )
 
 // realHeartbeat is what an agent that has reported this machine's real
-// snapshot sends.
+// snapshot sends (at protocol version 2, with its hash's second form).
 func realHeartbeat(t testing.TB) wire.Heartbeat {
-	return wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: "0.4.0", LastSeq: 17,
-		LastHash: registrytest.Hash(t, registrytest.Rich(t)), SpoolDepth: 3}
+	h, err := wire.PackageDigestHash(registrytest.Rich(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.Heartbeat{ProtocolVersion: wire.ProtocolVersion, AgentVersion: "0.4.0", LastSeq: 17, LastHash: h, SpoolDepth: 3}
 }
 
 func TestDecodeHeartbeat(t *testing.T) {
@@ -52,6 +55,7 @@ func TestDecodeHeartbeat(t *testing.T) {
 		{"trailing data", "", append(bytes.Clone(body), '1'), "malformed_json"},
 		{"deflate", "deflate", body, "unsupported_media_type"},
 		{"uppercase hash", "", []byte(`{"protocol_version":1,"last_hash":"sha256:` + string(bytes.Repeat([]byte("A"), 64)) + `"}`), "bad_request"},
+		{"second form, 63 digits", "", []byte(`{"protocol_version":2,"last_hash":"sha256p:` + string(bytes.Repeat([]byte("a"), 63)) + `"}`), "bad_request"},
 		{"seq over int64", "", []byte(`{"protocol_version":1,"last_seq":9223372036854775808}`), "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,7 +112,7 @@ func TestHeartbeat(t *testing.T) {
 
 	// Every report ack carries the schedule: applied, duplicate, resync.
 	ack := f.report(t, a, fullReport(t, snap, 1))
-	if diff := cmp.Diff(wire.Ack{Status: wire.AckApplied, Seq: 1, Hash: hash, DeviceID: a.deviceID, Schedule: &sched}, ack); diff != "" {
+	if diff := cmp.Diff(wire.Ack{Status: wire.AckApplied, Seq: 1, Hash: hash, DeviceID: a.deviceID, Schedule: &sched, ProtocolVersion: wire.ProtocolVersion}, ack); diff != "" {
 		t.Errorf("applied ack (-want +got):\n%s", diff)
 	}
 	if ack := f.report(t, a, fullReport(t, snap, 1)); ack.Status != wire.AckDuplicate || !cmp.Equal(ack.Schedule, &sched) {

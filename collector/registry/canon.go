@@ -27,6 +27,11 @@ type canonSnap struct {
 	// when two packages share a key, which the fast path cannot keep apart
 	// the way wire.Apply does; such snapshots take the general path.
 	pkgJSON [][]byte
+	// pkgSum holds the SHA-256 of each of pkgJSON, 32 bytes each in the
+	// same order, when hash is of protocol version 2
+	// (wire.PackageDigestHash): what a delta's hash reuses for the
+	// packages it leaves alone. nil otherwise.
+	pkgSum []byte
 	// size is the canonical JSON's length.
 	size int
 	// sec holds the encodings of the hardware, encryption and OS
@@ -96,11 +101,12 @@ func (b *canonSnap) heapBytes() int {
 	// The sections' encodings are kept besides (and may be shared with
 	// the snapshot this one was derived from; counted for each).
 	n += cap(b.sec.hardware) + cap(b.sec.encryption) + cap(b.sec.os)
-	return n
+	return n + cap(b.pkgSum)
 }
 
-// newCanonSnap canonicalises s (which it does not modify) and hashes it.
-func newCanonSnap(s *wire.Snapshot) (*canonSnap, error) {
+// newCanonSnap canonicalises s (which it does not modify) and hashes it
+// in the form of protocol version v (wire.SnapshotHashAt).
+func newCanonSnap(s *wire.Snapshot, v int) (*canonSnap, error) {
 	c := *s
 	wire.Canonicalise(&c)
 	var pkgJSON [][]byte
@@ -114,14 +120,16 @@ func newCanonSnap(s *wire.Snapshot) (*canonSnap, error) {
 			pkgJSON[i] = b
 		}
 	}
-	return hashed(&c, pkgJSON, nil)
+	return hashed(&c, pkgJSON, nil, nil, v)
 }
 
 // hashed builds the canonSnap of a canonical snapshot, streaming its
 // encoding into the hash: the bytes are only put together when stored.
 // base, when not nil, is the snapshot s was derived from, whose sections'
-// encodings s reuses where it shares them.
-func hashed(s *wire.Snapshot, pkgJSON [][]byte, base *canonSnap) (*canonSnap, error) {
+// encodings s reuses where it shares them. v is the protocol version whose
+// hash is wanted; pkgSum, for version 2, holds the packages' digests
+// already worked out (nil: all are worked out here).
+func hashed(s *wire.Snapshot, pkgJSON [][]byte, pkgSum []byte, base *canonSnap, v int) (*canonSnap, error) {
 	var sec sections
 	if pkgJSON != nil {
 		var err error
@@ -129,18 +137,68 @@ func hashed(s *wire.Snapshot, pkgJSON [][]byte, base *canonSnap) (*canonSnap, er
 			return nil, err
 		}
 	}
+	if v < 2 {
+		h := sha256.New()
+		n, err := encodeCanonical(h, s, pkgJSON, sec, false)
+		if err != nil {
+			return nil, err
+		}
+		return &canonSnap{hash: wire.HashPrefixV1 + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, nil
+	}
+	if s.Software == nil || pkgJSON == nil {
+		// The general path: wire's own definition, and the length of
+		// the whole encoding.
+		hash, err := wire.PackageDigestHash(s)
+		if err != nil {
+			return nil, err
+		}
+		n, err := encodeCanonical(io.Discard, s, nil, sec, false)
+		if err != nil {
+			return nil, err
+		}
+		return &canonSnap{hash: hash, snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, nil
+	}
+	if pkgSum == nil {
+		pkgSum = make([]byte, 0, len(pkgJSON)*sha256.Size)
+		for _, b := range pkgJSON {
+			pkgSum = appendDigest(pkgSum, b)
+		}
+	}
 	h := sha256.New()
-	n, err := encodeCanonical(h, s, pkgJSON, sec)
+	n, err := encodeCanonical(h, s, pkgJSON, sec, true)
 	if err != nil {
 		return nil, err
 	}
-	return &canonSnap{hash: "sha256:" + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, nil
+	h.Write(pkgSum)
+	if len(pkgJSON) > 0 {
+		// The whole encoding has the list where the head has null.
+		n += len("[]") + len(pkgJSON) - 1 - len("null")
+		for _, b := range pkgJSON {
+			n += len(b)
+		}
+	}
+	return &canonSnap{hash: wire.HashPrefixV2 + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, pkgSum: pkgSum, size: n, sec: sec}, nil
+}
+
+// appendDigest appends SHA-256 of b to dst.
+func appendDigest(dst, b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return append(dst, sum[:]...)
+}
+
+// appendPkgDigest appends package i's digest: b.pkgSum's, or worked out
+// from its encoding when b was hashed in the first form.
+func (b *canonSnap) appendPkgDigest(dst []byte, i int) []byte {
+	if b.pkgSum != nil {
+		return append(dst, b.pkgSum[i*sha256.Size:(i+1)*sha256.Size]...)
+	}
+	return appendDigest(dst, b.pkgJSON[i])
 }
 
 // canonical is the snapshot's canonical JSON.
 func (b *canonSnap) canonical() ([]byte, error) {
 	buf := bytes.NewBuffer(make([]byte, 0, b.size))
-	if _, err := encodeCanonical(buf, b.snap, b.pkgJSON, b.sec); err != nil {
+	if _, err := encodeCanonical(buf, b.snap, b.pkgJSON, b.sec, false); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -170,8 +228,15 @@ func cmpKey(a, b wire.PackageKey) int {
 // one, never omitted; TestCanonicalLayout guards all of it), so those
 // sections go in before ',"probes":'. Should the layout not be what is
 // expected, it encodes the whole snapshot instead, which is slower but
-// never wrong.
-func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte, sec sections) (int, error) {
+// never wrong. bare leaves the package list out ("packages":null), as
+// wire.PackageDigestHash's first part does.
+func encodeCanonical(w io.Writer, s *wire.Snapshot, pkgJSON [][]byte, sec sections, bare bool) (int, error) {
+	if bare && s.Software != nil {
+		// What the fallbacks below encode: the snapshot without its list.
+		c := *s
+		c.Software = &wire.Software{}
+		s = &c
+	}
 	if s.Software == nil || pkgJSON == nil {
 		return writeWhole(w, s)
 	}
@@ -254,11 +319,12 @@ type pkgChange struct {
 // apply derives the snapshot after d. It returns an error when d does not
 // apply to this base (the caller answers resync). Deltas the fast path does
 // not cover (a software section appearing or vanishing, packages sharing a
-// key) go through wire.Apply, so both paths agree by construction.
-func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
+// key) go through wire.Apply, so both paths agree by construction. The
+// result is hashed in the form of protocol version v.
+func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 	base := b.snap
 	if b.pkgJSON == nil || d.SoftwareSection != "" || base.Software == nil {
-		return b.applySlow(d)
+		return b.applySlow(d, v)
 	}
 	// The sections other than software, exactly as wire.Apply does them.
 	rest := *d
@@ -268,7 +334,7 @@ func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
 		return nil, pkgChange{}, err
 	}
 	if len(d.SoftwareAdded) == 0 && len(d.SoftwareRemoved) == 0 {
-		next, err := hashed(out, b.pkgJSON, b)
+		next, err := hashed(out, b.pkgJSON, b.pkgSum, b, v)
 		return next, pkgChange{}, err
 	}
 	pkgs := base.Software.Packages
@@ -290,7 +356,7 @@ func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
 	added := slices.Clone(d.SoftwareAdded)
 	slices.SortFunc(added, func(x, y wire.Package) int { return cmpKey(x.Key(), y.Key()) })
 	if !uniqueKeys(added) {
-		return b.applySlow(d)
+		return b.applySlow(d, v)
 	}
 	addJSON := make([][]byte, len(added))
 	for j := range added {
@@ -309,6 +375,11 @@ func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
 	n := len(pkgs) - len(drop) + len(added)
 	merged := make([]wire.Package, 0, n)
 	mergedJSON := make([][]byte, 0, n)
+	// The packages' digests for the second form, in the same order.
+	var mergedSum []byte
+	if v >= 2 {
+		mergedSum = make([]byte, 0, n*sha256.Size)
+	}
 	j := 0
 	for i := range pkgs {
 		if drop[i] {
@@ -316,22 +387,33 @@ func (b *canonSnap) apply(d *wire.Delta) (*canonSnap, pkgChange, error) {
 		}
 		for j < len(added) && cmpKey(added[j].Key(), pkgs[i].Key()) < 0 {
 			merged, mergedJSON = append(merged, added[j]), append(mergedJSON, addJSON[j])
+			if v >= 2 {
+				mergedSum = appendDigest(mergedSum, addJSON[j])
+			}
 			j++
 		}
 		merged, mergedJSON = append(merged, pkgs[i]), append(mergedJSON, b.pkgJSON[i])
+		if v >= 2 {
+			mergedSum = b.appendPkgDigest(mergedSum, i)
+		}
 	}
-	merged, mergedJSON = append(merged, added[j:]...), append(mergedJSON, addJSON[j:]...)
+	for ; j < len(added); j++ {
+		merged, mergedJSON = append(merged, added[j]), append(mergedJSON, addJSON[j])
+		if v >= 2 {
+			mergedSum = appendDigest(mergedSum, addJSON[j])
+		}
+	}
 	out.Software = &wire.Software{Packages: merged}
-	next, err := hashed(out, mergedJSON, b)
+	next, err := hashed(out, mergedJSON, mergedSum, b, v)
 	return next, ch, err
 }
 
-func (b *canonSnap) applySlow(d *wire.Delta) (*canonSnap, pkgChange, error) {
+func (b *canonSnap) applySlow(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 	s, err := wire.Apply(b.snap, d)
 	if err != nil {
 		return nil, pkgChange{}, err
 	}
-	next, err := newCanonSnap(s)
+	next, err := newCanonSnap(s, v)
 	if err != nil {
 		return nil, pkgChange{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -73,27 +74,39 @@ func variants(t *testing.T) map[string]*wire.Snapshot {
 func TestEncodeCanonicalMatchesWire(t *testing.T) {
 	t.Parallel()
 	for name, s := range variants(t) {
-		t.Run(name, func(t *testing.T) {
-			want, err := wire.CanonicalJSON(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cs, err := newCanonSnap(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := cs.canonical()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("canonical JSON differs from wire.CanonicalJSON:\n%s", cmp.Diff(string(want), string(got)))
-			}
-			if h := registrytest.Hash(t, s); cs.hash != h || cs.size != len(want) {
-				t.Errorf("got hash %s size %d, want %s %d", cs.hash, cs.size, h, len(want))
-			}
-		})
+		for v := 1; v <= wire.ProtocolVersion; v++ {
+			t.Run(fmt.Sprintf("%s/v%d", name, v), func(t *testing.T) {
+				want, err := wire.CanonicalJSON(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cs, err := newCanonSnap(s, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := cs.canonical()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("canonical JSON differs from wire.CanonicalJSON:\n%s", cmp.Diff(string(want), string(got)))
+				}
+				if h := hashAt(t, s, v); cs.hash != h || cs.size != len(want) {
+					t.Errorf("got hash %s size %d, want %s %d", cs.hash, cs.size, h, len(want))
+				}
+			})
+		}
 	}
+}
+
+// hashAt is wire.SnapshotHashAt or a fatal error.
+func hashAt(t *testing.T, s *wire.Snapshot, v int) string {
+	t.Helper()
+	h, err := wire.SnapshotHashAt(s, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // TestApplyMatchesWire checks the fast delta path against wire.Apply on
@@ -136,31 +149,55 @@ func TestApplyMatchesWire(t *testing.T) {
 			s.Software.Packages = append(s.Software.Packages, p)
 		}),
 	}
-	base, err := newCanonSnap(rich)
-	if err != nil {
-		t.Fatal(err)
+	// Bases hashed in either form, deltas hashed in either: an agent
+	// moves from the first to the second between two deltas.
+	bases := map[int]*canonSnap{}
+	for v := 1; v <= wire.ProtocolVersion; v++ {
+		b, err := newCanonSnap(rich, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bases[v] = b
 	}
+	base := bases[1]
 	for name, cur := range cases {
-		t.Run(name, func(t *testing.T) {
-			d, err := wire.Diff(rich, cur)
-			if err != nil {
-				t.Fatal(err)
+		for bv, b := range bases {
+			for v := 1; v <= wire.ProtocolVersion; v++ {
+				t.Run(fmt.Sprintf("%s/base v%d/v%d", name, bv, v), func(t *testing.T) {
+					d, err := wire.Diff(rich, cur)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := wire.Apply(rich, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, _, err := b.apply(d, v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(want, got.snap); diff != "" {
+						t.Errorf("snapshot (-wire.Apply +fast):\n%s", diff)
+					}
+					if h := hashAt(t, cur, v); got.hash != h {
+						t.Errorf("got hash %s, want %s", got.hash, h)
+					}
+					// And back, from the snapshot just derived: what it
+					// keeps for the next delta must be right too.
+					back, err := wire.Diff(cur, rich)
+					if err != nil {
+						t.Fatal(err)
+					}
+					again, _, err := got.apply(back, v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if h := hashAt(t, rich, v); again.hash != h {
+						t.Errorf("back again: got hash %s, want %s", again.hash, h)
+					}
+				})
 			}
-			want, err := wire.Apply(rich, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := base.apply(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(want, got.snap); diff != "" {
-				t.Errorf("snapshot (-wire.Apply +fast):\n%s", diff)
-			}
-			if h := registrytest.Hash(t, cur); got.hash != h {
-				t.Errorf("got hash %s, want %s", got.hash, h)
-			}
-		})
+		}
 	}
 	t.Run("removing a package twice fails as in wire", func(t *testing.T) {
 		k := pk[0].Key()
@@ -168,7 +205,7 @@ func TestApplyMatchesWire(t *testing.T) {
 		if _, err := wire.Apply(rich, d); err == nil {
 			t.Fatal("wire.Apply accepted it")
 		}
-		if _, _, err := base.apply(d); err == nil {
+		if _, _, err := base.apply(d, 1); err == nil {
 			t.Error("got no error, want one")
 		}
 	})
@@ -214,8 +251,15 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 			t.Fatalf("seq %d: got %v %+v, want applied", rep.Seq, err, ack)
 		}
 	}
-	apply(&wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportFull, Seq: 1, Snapshot: cur, Hash: registrytest.Hash(t, cur)})
+	curHash := registrytest.Hash(t, cur)
+	apply(&wire.Report{ProtocolVersion: 1, Kind: wire.ReportFull, Seq: 1, Snapshot: cur, Hash: curHash})
+	// The agent moves to protocol version 2's hash partway, so the
+	// rebuilt snapshot is checked against last_hash of either form.
 	for seq := uint64(2); seq < maxDeltaChain+8; seq++ {
+		v := 1
+		if seq >= 10 {
+			v = 2
+		}
 		next := registrytest.Clone(t, cur)
 		next.CollectedAt = next.CollectedAt.Add(time.Minute)
 		next.Software.Packages[int(seq)%len(next.Software.Packages)].Version += "~1"
@@ -229,8 +273,9 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		apply(&wire.Report{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, Seq: seq, BaseHash: registrytest.Hash(t, cur), Delta: d, Hash: registrytest.Hash(t, next)})
-		cur = next
+		nextHash := hashAt(t, next, v)
+		apply(&wire.Report{ProtocolVersion: v, Kind: wire.ReportDelta, Seq: seq, BaseHash: curHash, Delta: d, Hash: nextHash})
+		cur, curHash = next, nextHash
 	}
 	reg.Close()
 	if reg, err = OpenAndMigrate(ctx, store, nil); err != nil {
@@ -260,7 +305,7 @@ func TestCanonSnapHeapBytes(t *testing.T) {
 	kept := make([]*canonSnap, k)
 	est := 0
 	for i := range kept {
-		c, err := newCanonSnap(registrytest.Clone(t, src))
+		c, err := newCanonSnap(registrytest.Clone(t, src), wire.ProtocolVersion)
 		if err != nil {
 			t.Fatal(err)
 		}

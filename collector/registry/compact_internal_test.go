@@ -358,7 +358,7 @@ func TestMigratePackedSoftware(t *testing.T) {
 		}
 		d := enrol(cur)
 		d.cur = cur
-		cs, err := newCanonSnap(cur)
+		cs, err := newCanonSnap(cur, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -639,7 +639,7 @@ func TestSnapshotSoftwareFromRows(t *testing.T) {
 				// is what softwareFromRows says; the captures have both
 				want := st.fromRows
 				if st.name == "full" {
-					cs, err := newCanonSnap(next)
+					cs, err := newCanonSnap(next, 1)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -413,6 +413,32 @@ func TestApplyReport(t *testing.T) {
 			t.Errorf("database changed:\n%s", diff)
 		}
 	})
+	for _, tc := range []struct {
+		name    string
+		version int
+		of      *wire.Snapshot
+	}{
+		{"a hash of a later protocol version than the report's is refused", 1, next},
+		{"full with wrong hash of the second form is refused", 2, snap},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.counts(t)
+			rep := full(t, next, 2)
+			rep.ProtocolVersion = tc.version
+			h, err := wire.PackageDigestHash(tc.of)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep.Hash = h
+			_, err = e.reg.ApplyReport(ctx, registry.ReportInput{DeviceID: d.DeviceID, CertSerial: d.serial, Report: rep, Now: t0})
+			if !errors.Is(err, registry.ErrBadReport) {
+				t.Errorf("got %v, want ErrBadReport", err)
+			}
+			if diff := cmp.Diff(before, e.counts(t)); diff != "" {
+				t.Errorf("database changed:\n%s", diff)
+			}
+		})
+	}
 	t.Run("full with wrong hash is refused", func(t *testing.T) {
 		before := e.counts(t)
 		rep := full(t, next, 2)

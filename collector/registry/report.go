@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -46,15 +45,18 @@ type result struct {
 // their SQL is serialised.
 func work(rep *wire.Report, base *canonSnap) result {
 	res := result{base: base}
+	// The new snapshot is hashed in the form the report's hash has
+	// (ValidateReport allowed it).
+	v := wire.HashVersion(rep.Hash)
 	if rep.Kind == wire.ReportFull {
-		res.next, res.err = newCanonSnap(rep.Snapshot)
+		res.next, res.err = newCanonSnap(rep.Snapshot, v)
 		switch {
 		case res.err != nil:
 			res.err = ErrBadReport.Errorf("bad report: %w", res.err)
 		case res.next.hash != rep.Hash:
 			// Trust wire's own encoding over the spliced one before
 			// calling the agent wrong.
-			if c, err := slowCanon(rep.Snapshot); err == nil && c.hash == rep.Hash {
+			if c, err := slowCanon(rep.Snapshot, v); err == nil && c.hash == rep.Hash {
 				res.next = c
 			} else {
 				res.err = ErrBadReport.Errorf("bad report: snapshot hashes to %s, report says %s", res.next.hash, rep.Hash)
@@ -62,7 +64,7 @@ func work(rep *wire.Report, base *canonSnap) result {
 		}
 		return res
 	}
-	res.next, res.ch, res.err = base.apply(rep.Delta)
+	res.next, res.ch, res.err = base.apply(rep.Delta, v)
 	if res.err != nil {
 		res.err = fmt.Errorf("delta does not apply: %v: send a full report", res.err)
 		return res
@@ -70,7 +72,7 @@ func work(rep *wire.Report, base *canonSnap) result {
 	if res.next.hash != rep.Hash {
 		// Same guard as for full reports: the general path decides.
 		if s, err := wire.Apply(base.snap, rep.Delta); err == nil {
-			if c, err := slowCanon(s); err == nil && c.hash == rep.Hash {
+			if c, err := slowCanon(s, v); err == nil && c.hash == rep.Hash {
 				res.next = c
 				res.ch = pkgChange{old: packagesByKey(base.snap), new: packagesByKey(c.snap)}
 				return res
@@ -81,11 +83,11 @@ func work(rep *wire.Report, base *canonSnap) result {
 	return res
 }
 
-// slowCanon is newCanonSnap through wire.CanonicalJSON's whole encoding.
-func slowCanon(s *wire.Snapshot) (*canonSnap, error) {
+// slowCanon is newCanonSnap through wire's own encoding and hash.
+func slowCanon(s *wire.Snapshot, v int) (*canonSnap, error) {
 	c := *s
 	wire.Canonicalise(&c)
-	return hashed(&c, nil, nil)
+	return hashed(&c, nil, nil, nil, v)
 }
 
 // ApplyReport records a report in one transaction: device facts, software
@@ -435,8 +437,6 @@ const (
 		WHERE id = $27`
 )
 
-var hashRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-
 // ValidateReport checks a decoded report's envelope; errors wrap
 // ErrBadReport.
 func ValidateReport(rep *wire.Report) error {
@@ -452,8 +452,10 @@ func ValidateReport(rep *wire.Report) error {
 		return bad("seq must be positive")
 	case rep.Seq > math.MaxInt64:
 		return bad("seq %d too large", rep.Seq)
-	case !hashRe.MatchString(rep.Hash):
-		return bad("hash %q is not sha256:<64 hex digits>", rep.Hash)
+	case wire.HashVersion(rep.Hash) == 0:
+		return bad("hash %q is not sha256:<64 hex digits> or sha256p:<64 hex digits>", rep.Hash)
+	case wire.HashVersion(rep.Hash) > rep.ProtocolVersion:
+		return bad("hash %q is of protocol version %d, the report says %d", rep.Hash, wire.HashVersion(rep.Hash), rep.ProtocolVersion)
 	}
 	switch rep.Kind {
 	case wire.ReportFull:
@@ -464,8 +466,8 @@ func ValidateReport(rep *wire.Report) error {
 		if rep.Delta == nil || rep.Snapshot != nil {
 			return bad("a delta report carries delta only (no snapshot)")
 		}
-		if !hashRe.MatchString(rep.BaseHash) {
-			return bad("base_hash %q is not sha256:<64 hex digits>", rep.BaseHash)
+		if wire.HashVersion(rep.BaseHash) == 0 {
+			return bad("base_hash %q is not sha256:<64 hex digits> or sha256p:<64 hex digits>", rep.BaseHash)
 		}
 	default:
 		return bad("kind %q (want full or delta)", rep.Kind)

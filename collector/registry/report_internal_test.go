@@ -15,7 +15,7 @@ func TestReportDecisions(t *testing.T) {
 	t.Parallel()
 	canon := func(host string) *canonSnap {
 		c, err := slowCanon(&wire.Snapshot{ProtocolVersion: 1, CollectedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
-			Platform: "linux", Hardware: &wire.Hardware{Hostname: host}})
+			Platform: "linux", Hardware: &wire.Hardware{Hostname: host}}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -136,7 +136,7 @@ func TestSnapshotsPackedBeforeDictionary(t *testing.T) {
 	for _, name := range names {
 		s := registrytest.Clone(t, snaps[name])
 		d := enrol(s)
-		cs, err := newCanonSnap(s)
+		cs, err := newCanonSnap(s, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestSnapshotsPackedBeforeDictionary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ns, err := newCanonSnap(next)
+		ns, err := newCanonSnap(next, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

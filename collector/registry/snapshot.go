@@ -130,6 +130,9 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 	var entries []pkgEntry
 	var fromRows bool
 	var lastHash string
+	// v is the protocol version whose hash form last_hash has: the
+	// rebuilt snapshot is hashed the same way.
+	v := 1
 	for rows.Next() {
 		var id int64
 		var doc, h string
@@ -149,10 +152,10 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 			if err != nil {
 				return nil, fmt.Errorf("decode stored snapshot: %w", err)
 			}
-			lastHash, fromRows = h, swRows == 1
+			lastHash, fromRows, v = h, swRows == 1, max(1, wire.HashVersion(h))
 			if fromRows {
 				snap = s
-			} else if cs, err = newCanonSnap(s); err != nil {
+			} else if cs, err = newCanonSnap(s, v); err != nil {
 				return nil, err
 			}
 			continue
@@ -170,7 +173,7 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 			d.SoftwareAdded, d.SoftwareRemoved = nil, nil
 			snap, err = wire.Apply(snap, d)
 		} else {
-			cs, _, err = cs.apply(d)
+			cs, _, err = cs.apply(d, v)
 		}
 		if err != nil {
 			r.logger.Warn("stored delta does not apply; the device's next delta will be answered resync", "device_id", device, "delta", id, "err", err)
@@ -192,7 +195,7 @@ func (r *Registry) loadSnapshot(ctx context.Context, q querier, device string) (
 			slices.SortFunc(pkgs, func(a, b wire.Package) int { return cmpKey(a.Key(), b.Key()) })
 			snap.Software = &wire.Software{Packages: pkgs}
 		}
-		if cs, err = newCanonSnap(snap); err != nil {
+		if cs, err = newCanonSnap(snap, v); err != nil {
 			return nil, err
 		}
 	}

@@ -89,6 +89,9 @@ type EnrollResponse struct {
 	// resolve), or the continuity rule that continued the record
 	// (certificates_revoked, silent, admin_allowed, key_proof).
 	Rule string `json:"rule,omitempty"`
+	// ProtocolVersion is the highest protocol version the collector
+	// speaks, as in Ack.
+	ProtocolVersion int `json:"protocol_version,omitempty"`
 }
 
 // RenewRequest is POST /api/v1/agent/renew (mTLS with the current

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -28,7 +29,9 @@ type Report struct {
 	BaseHash string    `json:"base_hash,omitempty"`
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Delta    *Delta    `json:"delta,omitempty"`
-	// Hash is SnapshotHash of the full snapshot after applying the report.
+	// Hash is the hash of the full snapshot after applying the report, of
+	// the form ProtocolVersion names (SnapshotHashAt). BaseHash is the
+	// base's hash as the collector holds it, of either form.
 	Hash string `json:"hash"`
 }
 
@@ -56,6 +59,9 @@ type Ack struct {
 	Schedule *Schedule `json:"schedule,omitempty"`
 	// Commands are signed commands waiting for this device (command.go).
 	Commands []SignedCommand `json:"commands,omitempty"`
+	// ProtocolVersion is the highest protocol version the collector
+	// speaks (absent from collectors that speak only version 1).
+	ProtocolVersion int `json:"protocol_version,omitempty"`
 }
 
 // Schedule is the check-in timing the collector asks for, in seconds.
@@ -146,14 +152,95 @@ func CanonicalJSON(s *Snapshot) ([]byte, error) {
 	return json.Marshal(&c)
 }
 
-// SnapshotHash is "sha256:<hex>" of CanonicalJSON.
+// SnapshotHash is "sha256:<hex>" of CanonicalJSON: the hash of protocol
+// version 1.
 func SnapshotHash(s *Snapshot) (string, error) {
 	b, err := CanonicalJSON(s)
 	if err != nil {
 		return "", fmt.Errorf("hash snapshot: %w", err)
 	}
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	return HashPrefixV1 + hex.EncodeToString(sum[:]), nil
+}
+
+// The prefixes of a snapshot hash's two forms, which say which one it is.
+const (
+	HashPrefixV1 = "sha256:"
+	HashPrefixV2 = "sha256p:"
+)
+
+// PackageDigestHash is the hash of protocol version 2: "sha256p:<hex>" of
+// SHA-256 over
+//
+//   - CanonicalJSON of the snapshot with its package list left out
+//     ("software":{"packages":null}, or "software":null without a software
+//     section), then
+//   - for each package in canonical order, the 32 bytes of SHA-256 over its
+//     encoding/json encoding (as it appears in CanonicalJSON).
+//
+// A delta that changes a few packages changes a few of those digests, so a
+// collector keeping them hashes the snapshot's ~20 KB outside the packages
+// and 32 bytes per package, not the ~150 KB of a 750-package snapshot's
+// whole encoding.
+func PackageDigestHash(s *Snapshot) (string, error) {
+	c := *s
+	Canonicalise(&c)
+	var pkgs []Package
+	if c.Software != nil {
+		pkgs = c.Software.Packages
+		c.Software = &Software{}
+	}
+	head, err := json.Marshal(&c)
+	if err != nil {
+		return "", fmt.Errorf("hash snapshot: %w", err)
+	}
+	h := sha256.New()
+	h.Write(head)
+	for i := range pkgs {
+		b, err := json.Marshal(&pkgs[i])
+		if err != nil {
+			return "", fmt.Errorf("hash snapshot: %w", err)
+		}
+		sum := sha256.Sum256(b)
+		h.Write(sum[:])
+	}
+	return HashPrefixV2 + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// SnapshotHashAt is the snapshot's hash of the form protocol version v
+// uses: SnapshotHash for 1, PackageDigestHash from 2.
+func SnapshotHashAt(s *Snapshot, v int) (string, error) {
+	if v >= 2 {
+		return PackageDigestHash(s)
+	}
+	return SnapshotHash(s)
+}
+
+// HashVersion is the protocol version whose form h has: 1 for
+// "sha256:<64 hex>", 2 for "sha256p:<64 hex>", 0 when h is neither.
+func HashVersion(h string) int {
+	v := 0
+	rest, ok := strings.CutPrefix(h, HashPrefixV1)
+	if ok {
+		v = 1
+	} else if rest, ok = strings.CutPrefix(h, HashPrefixV2); ok {
+		v = 2
+	}
+	if len(rest) != sha256.Size*2 {
+		return 0
+	}
+	for _, c := range []byte(rest) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return 0
+		}
+	}
+	return v
+}
+
+// SnapshotHashLike is the snapshot's hash of the same form as h (the
+// first form when h is of neither).
+func SnapshotHashLike(s *Snapshot, h string) (string, error) {
+	return SnapshotHashAt(s, HashVersion(h))
 }
 
 // Canonicalise sorts the snapshot's lists in place into canonical order.

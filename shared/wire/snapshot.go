@@ -21,7 +21,17 @@ import "time"
 //	   Additive since: report envelope with per-package deltas, heartbeats
 //	   and collector-set schedules, signed commands in acks, command
 //	   statuses and wipe evidence, the agent's install method and tags.
-const ProtocolVersion = 1
+//	2: reports may carry hashes of the second form (PackageDigestHash,
+//	   "sha256p:"), which a collector works out in proportion to a delta
+//	   rather than to the whole snapshot. A collector names the highest
+//	   version it speaks in its acks (Ack.ProtocolVersion); an agent sends
+//	   version 2 reports and heartbeats only to one that said so. The
+//	   snapshot's own format did not change (SnapshotVersion).
+const ProtocolVersion = 2
+
+// SnapshotVersion is what Snapshot.ProtocolVersion says: the snapshot's
+// format, unchanged since version 1.
+const SnapshotVersion = 1
 
 // Platform names, as Go's GOOS spells them.
 const (

@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/rosterhq/roster/shared/wire"
@@ -28,7 +29,10 @@ func (c *Collector) heartbeat(r *http.Request, id string, rec *Request) (int, an
 	if err := decodeStrict(http.MaxBytesReader(nil, r.Body, 4<<10), &hb); err != nil {
 		return apiErr(400, "malformed_json", err.Error())
 	}
-	rec.Kind, rec.Seq = "heartbeat", hb.LastSeq
+	rec.Kind, rec.Seq, rec.Protocol = "heartbeat", hb.LastSeq, hb.ProtocolVersion
+	if hb.ProtocolVersion < 1 || hb.ProtocolVersion > c.protocol() {
+		return apiErr(400, "bad_request", fmt.Sprintf("protocol_version %d not supported (1 to %d)", hb.ProtocolVersion, c.protocol()))
+	}
 	status := wire.HeartbeatOK
 	if d := c.devices[id]; d == nil || d.hash != hb.LastHash {
 		status = wire.HeartbeatResync

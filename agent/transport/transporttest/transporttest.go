@@ -230,6 +230,9 @@ type Collector struct {
 	cmdKey   ed25519.PrivateKey
 	queue    []*queued
 	statuses []wire.CommandStatus
+	// speaks is the highest protocol version it speaks (SpeakProtocol;
+	// 0: wire.ProtocolVersion).
+	speaks int
 }
 
 type device struct {
@@ -249,6 +252,10 @@ type Request struct {
 	// Host is the address the request came to, which tells Instances
 	// apart.
 	Host string
+	// Protocol is a report's or heartbeat's protocol_version, and Hash a
+	// report's hash.
+	Protocol int
+	Hash     string
 }
 
 // NewCollector starts a fake collector on 127.0.0.1 (HTTP/3 too when h3).
@@ -263,6 +270,32 @@ func NewCollector(t testing.TB, secret string, h3 bool) *Collector {
 		devices: map[string]*device{}, revoked: map[string]bool{}, cmdKey: cmdKey}
 	c.URL = Servers(t, c.CA.ServerTLS(t), c, h3)
 	return c
+}
+
+// SpeakProtocol makes the collector speak protocol versions up to v only,
+// as a collector of an earlier release does: later reports and heartbeats
+// are refused (400), and from a version 1 collector acks carry no
+// protocol_version.
+func (c *Collector) SpeakProtocol(v int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.speaks = v
+}
+
+// protocol is the highest version it speaks; mu held.
+func (c *Collector) protocol() int {
+	if c.speaks == 0 {
+		return wire.ProtocolVersion
+	}
+	return c.speaks
+}
+
+// advertised is what its acks say of it; mu held.
+func (c *Collector) advertised() int {
+	if v := c.protocol(); v > 1 {
+		return v
+	}
+	return 0
 }
 
 // Requests returns what was seen so far.
@@ -393,6 +426,7 @@ func (c *Collector) serve(r *http.Request, rec *Request) (int, any) {
 		status, body := c.report(r, id, rec)
 		if ack, ok := body.(wire.Ack); ok {
 			ack.Commands = c.pending(id)
+			ack.ProtocolVersion = c.advertised()
 			body = ack
 		}
 		return status, body
@@ -434,7 +468,13 @@ func (c *Collector) report(r *http.Request, id string, rec *Request) (int, any) 
 	if err := decodeStrict(zr, &rep); err != nil {
 		return apiErr(400, "malformed_json", err.Error())
 	}
-	rec.Kind, rec.Seq = rep.Kind, rep.Seq
+	rec.Kind, rec.Seq, rec.Protocol, rec.Hash = rep.Kind, rep.Seq, rep.ProtocolVersion, rep.Hash
+	if rep.ProtocolVersion < 1 || rep.ProtocolVersion > c.protocol() {
+		return apiErr(400, "bad_report", fmt.Sprintf("protocol_version %d not supported (1 to %d)", rep.ProtocolVersion, c.protocol()))
+	}
+	if v := wire.HashVersion(rep.Hash); v == 0 || v > rep.ProtocolVersion {
+		return apiErr(400, "bad_report", fmt.Sprintf("hash %q is not of protocol version 1 to %d", rep.Hash, rep.ProtocolVersion))
+	}
 	d := c.devices[id]
 	if d == nil {
 		d = &device{}
@@ -460,7 +500,7 @@ func (c *Collector) report(r *http.Request, id string, rec *Request) (int, any) 
 	default:
 		return apiErr(400, "bad_report", fmt.Sprintf("unknown kind %q", rep.Kind))
 	}
-	h, err := wire.SnapshotHash(snap)
+	h, err := wire.SnapshotHashLike(snap, rep.Hash)
 	if err != nil || h != rep.Hash {
 		return 200, wire.Ack{Status: wire.AckResync, Seq: rep.Seq, DeviceID: id, Message: "hash mismatch"}
 	}
