@@ -34,6 +34,9 @@ type canonSnap struct {
 	pkgSum []byte
 	// size is the canonical JSON's length.
 	size int
+	// pkgHeap is what the packages hold besides size (pkgHeapOf each),
+	// kept up to date by apply rather than summed again for the cache.
+	pkgHeap int
 	// sec holds the encodings of the hardware, encryption and OS
 	// sections when pkgJSON does (the spliced encoding's parts).
 	sec sections
@@ -84,24 +87,40 @@ func sectionsOf(s *wire.Snapshot, base *canonSnap) (sections, error) {
 // what the Go heap measures for a captured host (TestCanonSnapHeapBytes);
 // the decoded form is about 2.5 times the canonical JSON's size.
 func (b *canonSnap) heapBytes() int {
-	const sliceHeader, timeSize = 24, 24
-	n := b.size
-	if b.snap.Software != nil {
-		for i := range b.snap.Software.Packages {
-			p := &b.snap.Software.Packages[i]
-			n += int(unsafe.Sizeof(*p)) + len(p.Name) + len(p.Version) + len(p.Arch) + len(p.Source) + len(p.Publisher) + len(p.Location)
-			if p.InstallDate != nil {
-				n += timeSize
-			}
-		}
-	}
-	for _, e := range b.pkgJSON {
-		n += sliceHeader + cap(e) - len(e) // size counted len(e) already
-	}
 	// The sections' encodings are kept besides (and may be shared with
 	// the snapshot this one was derived from; counted for each).
-	n += cap(b.sec.hardware) + cap(b.sec.encryption) + cap(b.sec.os)
-	return n + cap(b.pkgSum)
+	return b.size + b.pkgHeap + cap(b.sec.hardware) + cap(b.sec.encryption) + cap(b.sec.os) + cap(b.pkgSum)
+}
+
+// pkgHeapOf is the heap a decoded package holds, with its strings and
+// date, and its encoding's slice beyond the bytes size counts (js may be
+// nil).
+func pkgHeapOf(p *wire.Package, js []byte) int {
+	const sliceHeader, timeSize = 24, 24
+	n := int(unsafe.Sizeof(*p)) + len(p.Name) + len(p.Version) + len(p.Arch) + len(p.Source) + len(p.Publisher) + len(p.Location)
+	if p.InstallDate != nil {
+		n += timeSize
+	}
+	if js != nil {
+		n += sliceHeader + cap(js) - len(js)
+	}
+	return n
+}
+
+// packagesHeap is pkgHeapOf summed over s's packages.
+func packagesHeap(s *wire.Snapshot, pkgJSON [][]byte) int {
+	if s.Software == nil {
+		return 0
+	}
+	n := 0
+	for i := range s.Software.Packages {
+		var js []byte
+		if pkgJSON != nil {
+			js = pkgJSON[i]
+		}
+		n += pkgHeapOf(&s.Software.Packages[i], js)
+	}
+	return n
 }
 
 // newCanonSnap canonicalises s (which it does not modify) and hashes it
@@ -143,7 +162,7 @@ func hashed(s *wire.Snapshot, pkgJSON [][]byte, pkgSum []byte, base *canonSnap, 
 		if err != nil {
 			return nil, err
 		}
-		return &canonSnap{hash: wire.HashPrefixV1 + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, nil
+		return withHeap(&canonSnap{hash: wire.HashPrefixV1 + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, base), nil
 	}
 	if s.Software == nil || pkgJSON == nil {
 		// The general path: wire's own definition, and the length of
@@ -156,7 +175,7 @@ func hashed(s *wire.Snapshot, pkgJSON [][]byte, pkgSum []byte, base *canonSnap, 
 		if err != nil {
 			return nil, err
 		}
-		return &canonSnap{hash: hash, snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, nil
+		return withHeap(&canonSnap{hash: hash, snap: s, pkgJSON: pkgJSON, size: n, sec: sec}, base), nil
 	}
 	if pkgSum == nil {
 		pkgSum = make([]byte, 0, len(pkgJSON)*sha256.Size)
@@ -177,7 +196,16 @@ func hashed(s *wire.Snapshot, pkgJSON [][]byte, pkgSum []byte, base *canonSnap, 
 			n += len(b)
 		}
 	}
-	return &canonSnap{hash: wire.HashPrefixV2 + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, pkgSum: pkgSum, size: n, sec: sec}, nil
+	return withHeap(&canonSnap{hash: wire.HashPrefixV2 + hex.EncodeToString(h.Sum(nil)), snap: s, pkgJSON: pkgJSON, pkgSum: pkgSum, size: n, sec: sec}, base), nil
+}
+
+// withHeap sums c's pkgHeap when c was not derived from a base; a
+// derived one gets it from apply, which knows what changed.
+func withHeap(c *canonSnap, base *canonSnap) *canonSnap {
+	if base == nil {
+		c.pkgHeap = packagesHeap(c.snap, c.pkgJSON)
+	}
+	return c
 }
 
 // appendDigest appends SHA-256 of b to dst.
@@ -335,7 +363,11 @@ func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 	}
 	if len(d.SoftwareAdded) == 0 && len(d.SoftwareRemoved) == 0 {
 		next, err := hashed(out, b.pkgJSON, b.pkgSum, b, v)
-		return next, pkgChange{}, err
+		if err != nil {
+			return nil, pkgChange{}, err
+		}
+		next.pkgHeap = b.pkgHeap
+		return next, pkgChange{}, nil
 	}
 	pkgs := base.Software.Packages
 	find := func(k wire.PackageKey) (int, bool) {
@@ -405,7 +437,17 @@ func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 	}
 	out.Software = &wire.Software{Packages: merged}
 	next, err := hashed(out, mergedJSON, mergedSum, b, v)
-	return next, ch, err
+	if err != nil {
+		return nil, pkgChange{}, err
+	}
+	next.pkgHeap = b.pkgHeap
+	for i := range drop {
+		next.pkgHeap -= pkgHeapOf(&pkgs[i], b.pkgJSON[i])
+	}
+	for j := range added {
+		next.pkgHeap += pkgHeapOf(&added[j], addJSON[j])
+	}
+	return next, ch, nil
 }
 
 func (b *canonSnap) applySlow(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {

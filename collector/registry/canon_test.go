@@ -182,6 +182,10 @@ func TestApplyMatchesWire(t *testing.T) {
 					if h := hashAt(t, cur, v); got.hash != h {
 						t.Errorf("got hash %s, want %s", got.hash, h)
 					}
+					// apply keeps the cache's heap estimate as it goes.
+					if want := packagesHeap(got.snap, got.pkgJSON); got.pkgHeap != want {
+						t.Errorf("pkgHeap %d, summed again %d", got.pkgHeap, want)
+					}
 					// And back, from the snapshot just derived: what it
 					// keeps for the next delta must be right too.
 					back, err := wire.Diff(cur, rich)
@@ -194,6 +198,9 @@ func TestApplyMatchesWire(t *testing.T) {
 					}
 					if h := hashAt(t, rich, v); again.hash != h {
 						t.Errorf("back again: got hash %s, want %s", again.hash, h)
+					}
+					if want := packagesHeap(again.snap, again.pkgJSON); again.pkgHeap != want {
+						t.Errorf("back again: pkgHeap %d, summed again %d", again.pkgHeap, want)
 					}
 				})
 			}

@@ -567,17 +567,26 @@ func samePackages(a, b []wire.Package) bool {
 	})
 }
 
-// diffSnapshots lists what changed between two snapshots of one device.
+// diffSnapshots lists what changed between two snapshots of one device. A
+// section the two share (the same pointer: a delta that did not name it
+// keeps its base's value, and snapshot values are never modified) has
+// nothing to compare.
 func diffSnapshots(old, cur *wire.Snapshot, oldBy, newBy map[wire.PackageKey][]wire.Package) []deviceChange {
 	var evs []deviceChange
-	evs = append(evs, diffHardware(old.Hardware, cur.Hardware)...)
-	if o, n := osText(old.OS), osText(cur.OS); o != n {
-		evs = append(evs, deviceChange{Kind: KindOSChanged, Subject: "os", Old: o, New: n})
+	if old.Hardware != cur.Hardware {
+		evs = append(evs, diffHardware(old.Hardware, cur.Hardware)...)
 	}
-	if o, n := kernelOf(old.OS), kernelOf(cur.OS); o != n {
-		evs = append(evs, deviceChange{Kind: KindKernelChanged, Subject: "kernel", Old: o, New: n})
+	if old.OS != cur.OS {
+		if o, n := osText(old.OS), osText(cur.OS); o != n {
+			evs = append(evs, deviceChange{Kind: KindOSChanged, Subject: "os", Old: o, New: n})
+		}
+		if o, n := kernelOf(old.OS), kernelOf(cur.OS); o != n {
+			evs = append(evs, deviceChange{Kind: KindKernelChanged, Subject: "kernel", Old: o, New: n})
+		}
 	}
-	evs = append(evs, diffEncryption(old.Encryption, cur.Encryption)...)
+	if old.Encryption != cur.Encryption {
+		evs = append(evs, diffEncryption(old.Encryption, cur.Encryption)...)
+	}
 	if old.Software != nil && cur.Software != nil {
 		evs = append(evs, diffSoftware(oldBy, newBy)...)
 	}
