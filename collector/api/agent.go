@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rosterhq/roster/collector/access"
@@ -214,7 +215,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		reject(errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "reports must be sent with Content-Encoding: gzip"))
 		return
 	}
-	rep, ae := decodeReport(http.MaxBytesReader(w, r.Body, s.maxRep), s.maxRep, s.maxDec)
+	rep, ae := decodeReport(&s.gunzip, http.MaxBytesReader(w, r.Body, s.maxRep), s.maxRep, s.maxDec)
 	if ae != nil {
 		reject(ae)
 		return
@@ -250,9 +251,9 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 const earlyCertCheckAbove = 64 << 10
 
 // decodeReport reads a gzip-compressed JSON report within the limits of
-// readGzip.
-func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.Report, *apiError) {
-	b, ae := readGzip(body, "report", maxCompressed, maxDecompressed)
+// gunzippers.read.
+func decodeReport(g *gunzippers, body io.Reader, maxCompressed, maxDecompressed int64) (*wire.Report, *apiError) {
+	b, ae := g.read(body, "report", maxCompressed, maxDecompressed)
 	if ae != nil {
 		return nil, ae
 	}
@@ -263,18 +264,35 @@ func decodeReport(body io.Reader, maxCompressed, maxDecompressed int64) (*wire.R
 	return &rep, nil
 }
 
-// readGzip inflates a gzip body named what in errors: at most maxCompressed
+// gunzippers keeps gzip readers between requests: a new one allocates and
+// clears ~41 KB (flate's window and tables), ~14 µs of a small delta's
+// request, where Reset on one kept costs ~1 µs. The zero value is ready.
+type gunzippers struct{ sync.Pool }
+
+// get is a reader of r's gzip stream, kept or new.
+func (g *gunzippers) get(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := g.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			g.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
+}
+
+// read inflates a gzip body named what in errors: at most maxCompressed
 // bytes on the wire (the caller's MaxBytesReader enforces it too) and
 // maxDecompressed once inflated, so a small gzip bomb cannot fill memory.
 // The whole stream is read before decoding so a corrupt gzip trailer is
 // caught as bad_gzip rather than half-trusted.
-func readGzip(body io.Reader, what string, maxCompressed, maxDecompressed int64) ([]byte, *apiError) {
+func (g *gunzippers) read(body io.Reader, what string, maxCompressed, maxDecompressed int64) ([]byte, *apiError) {
 	tooBig := func(err error) bool {
 		var mbe *http.MaxBytesError
 		return errors.As(err, &mbe)
 	}
 	lr := &io.LimitedReader{R: body, N: maxCompressed + 1}
-	zr, err := gzip.NewReader(lr)
+	zr, err := g.get(lr)
 	if err != nil {
 		if tooBig(err) || lr.N <= 0 {
 			return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed %s over the %d-byte limit", what, maxCompressed)
@@ -283,6 +301,7 @@ func readGzip(body io.Reader, what string, maxCompressed, maxDecompressed int64)
 	}
 	var buf bytes.Buffer
 	n, err := io.Copy(&buf, io.LimitReader(zr, maxDecompressed+1))
+	g.Put(zr)
 	switch {
 	case tooBig(err) || lr.N <= 0:
 		return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "compressed %s over the %d-byte limit", what, maxCompressed)

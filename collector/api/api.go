@@ -82,7 +82,9 @@ type server struct {
 	logger  *slog.Logger
 	maxRep  int64
 	maxDec  int64
-	now     func() time.Time
+	// gunzip inflates agents' bodies.
+	gunzip gunzippers
+	now    func() time.Time
 	// schedule is shared by every ack and never modified; nil sends none.
 	schedule *wire.Schedule
 	// hostnameRule is Options.HostnameRule.

@@ -49,7 +49,7 @@ func TestDecodeReport(t *testing.T) {
 	t.Parallel()
 	reports := realReports(t)
 	for _, body := range reports {
-		rep, ae := decodeReport(bytes.NewReader(body), 8<<20, 64<<20)
+		rep, ae := decodeReport(new(gunzippers), bytes.NewReader(body), 8<<20, 64<<20)
 		if ae != nil {
 			t.Fatalf("real report refused: %v", ae)
 		}
@@ -73,7 +73,7 @@ func TestDecodeReport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, ae := decodeReport(bytes.NewReader(tc.body), tc.max, 64<<20)
+			_, ae := decodeReport(new(gunzippers), bytes.NewReader(tc.body), tc.max, 64<<20)
 			if ae == nil {
 				t.Fatal("accepted, want refused")
 			}
@@ -81,6 +81,38 @@ func TestDecodeReport(t *testing.T) {
 				t.Errorf("got %d %s (%s), want %d %s", ae.status, ae.code, ae.message, tc.status, tc.code)
 			}
 		})
+	}
+}
+
+// TestGunzippersAfterRefusals: a reader kept after a refused body (not
+// gzip, corrupt, over a limit) reads the next body as a new one would.
+func TestGunzippersAfterRefusals(t *testing.T) {
+	t.Parallel()
+	reports := realReports(t)
+	corrupt := bytes.Clone(reports[0])
+	corrupt[len(corrupt)-5] ^= 0xff // the CRC in the gzip trailer
+	g := new(gunzippers)
+	for i, bad := range [][]byte{[]byte(`{"kind":"full"}`), corrupt, reports[1][:len(reports[1])/2], reports[0]} {
+		limit := int64(8 << 20)
+		if i == 3 {
+			limit = int64(len(reports[0]) - 1)
+		}
+		if _, ae := decodeReport(g, bytes.NewReader(bad), limit, 64<<20); ae == nil {
+			t.Fatalf("bad body %d accepted", i)
+		}
+		for _, body := range reports {
+			got, ae := decodeReport(g, bytes.NewReader(body), 8<<20, 64<<20)
+			if ae != nil {
+				t.Fatalf("after bad body %d: a real report refused: %v", i, ae)
+			}
+			want, ae := decodeReport(new(gunzippers), bytes.NewReader(body), 8<<20, 64<<20)
+			if ae != nil {
+				t.Fatal(ae)
+			}
+			if a, b := string(mustJSON(t, got)), string(mustJSON(t, want)); a != b {
+				t.Fatalf("after bad body %d: a kept reader read the report differently", i)
+			}
+		}
 	}
 }
 
@@ -93,15 +125,17 @@ func FuzzReportDecoder(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add(gzipBytes(f, []byte(`{"protocol_version":1,"kind":"delta","seq":3,"base_hash":"x","delta":{"set":["os"]},"hash":"y"}`)))
+	// One set of kept readers for every input, as the server keeps them.
+	g := new(gunzippers)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		rep, ae := decodeReport(bytes.NewReader(body), 1<<20, 4<<20)
+		rep, ae := decodeReport(g, bytes.NewReader(body), 1<<20, 4<<20)
 		if ae != nil {
 			if ae.status != http.StatusBadRequest && ae.status != http.StatusRequestEntityTooLarge {
 				t.Fatalf("status %d for a bad body", ae.status)
 			}
 			return
 		}
-		again, ae := decodeReport(bytes.NewReader(gzipBytes(t, mustJSON(t, rep))), 1<<20, 64<<20)
+		again, ae := decodeReport(g, bytes.NewReader(gzipBytes(t, mustJSON(t, rep))), 1<<20, 64<<20)
 		if ae != nil {
 			t.Fatalf("accepted report does not decode again: %v", ae)
 		}
@@ -131,7 +165,7 @@ func BenchmarkDecodeReport(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ae := decodeReport(bytes.NewReader(body), 64<<20, 256<<20); ae != nil {
+		if _, ae := decodeReport(new(gunzippers), bytes.NewReader(body), 64<<20, 256<<20); ae != nil {
 			b.Fatal(ae)
 		}
 	}

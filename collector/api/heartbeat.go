@@ -39,7 +39,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		reject(ae)
 		return
 	}
-	hb, ae := decodeHeartbeat(http.MaxBytesReader(w, r.Body, maxHeartbeatBytes), r.Header.Get("Content-Encoding"))
+	hb, ae := decodeHeartbeat(&s.gunzip, http.MaxBytesReader(w, r.Body, maxHeartbeatBytes), r.Header.Get("Content-Encoding"))
 	if ae != nil {
 		reject(ae)
 		return
@@ -64,7 +64,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 // decodeHeartbeat reads a heartbeat, plain or gzip-compressed (accepted
 // for agents that compress everything, not required), strictly decoded and
 // checked.
-func decodeHeartbeat(body io.Reader, contentEncoding string) (*wire.Heartbeat, *apiError) {
+func decodeHeartbeat(g *gunzippers, body io.Reader, contentEncoding string) (*wire.Heartbeat, *apiError) {
 	var b []byte
 	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
 	case "", "identity":
@@ -79,7 +79,7 @@ func decodeHeartbeat(body io.Reader, contentEncoding string) (*wire.Heartbeat, *
 		}
 	case "gzip":
 		var ae *apiError
-		if b, ae = readGzip(body, "heartbeat", maxHeartbeatBytes, maxHeartbeatBytes); ae != nil {
+		if b, ae = g.read(body, "heartbeat", maxHeartbeatBytes, maxHeartbeatBytes); ae != nil {
 			return nil, ae
 		}
 	default:

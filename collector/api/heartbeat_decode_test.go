@@ -36,7 +36,7 @@ func TestDecodeHeartbeat(t *testing.T) {
 		{"gzip, any case", " GZip ", gzipBytes(t, body)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ae := decodeHeartbeat(bytes.NewReader(tc.body), tc.encoding)
+			got, ae := decodeHeartbeat(new(gunzippers), bytes.NewReader(tc.body), tc.encoding)
 			if ae != nil {
 				t.Fatalf("refused: %v", ae)
 			}
@@ -59,14 +59,14 @@ func TestDecodeHeartbeat(t *testing.T) {
 		{"seq over int64", "", []byte(`{"protocol_version":1,"last_seq":9223372036854775808}`), "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, ae := decodeHeartbeat(bytes.NewReader(tc.body), tc.encoding); ae == nil || ae.code != tc.code {
+			if _, ae := decodeHeartbeat(new(gunzippers), bytes.NewReader(tc.body), tc.encoding); ae == nil || ae.code != tc.code {
 				t.Errorf("got %v, want %s", ae, tc.code)
 			}
 		})
 	}
 	// The limit itself is allowed.
 	atLimit := append(bytes.Clone(body), bytes.Repeat([]byte(" "), maxHeartbeatBytes-len(body))...)
-	if _, ae := decodeHeartbeat(bytes.NewReader(atLimit), ""); ae != nil {
+	if _, ae := decodeHeartbeat(new(gunzippers), bytes.NewReader(atLimit), ""); ae != nil {
 		t.Errorf("a body of exactly %d bytes: %v", maxHeartbeatBytes, ae)
 	}
 }
@@ -104,7 +104,7 @@ func FuzzHeartbeatDecoder(f *testing.F) {
 		if gz {
 			enc = "gzip"
 		}
-		got, ae := decodeHeartbeat(bytes.NewReader(body), enc)
+		got, ae := decodeHeartbeat(new(gunzippers), bytes.NewReader(body), enc)
 		if ae != nil {
 			if ae.status < 400 || ae.status > 499 || ae.code == "" {
 				t.Fatalf("refusal %d %q, want a 4xx with a code", ae.status, ae.code)
@@ -114,7 +114,7 @@ func FuzzHeartbeatDecoder(f *testing.F) {
 		if ae := checkHeartbeat(got); ae != nil {
 			t.Fatalf("accepted a heartbeat its checks refuse: %v", ae)
 		}
-		again, ae := decodeHeartbeat(bytes.NewReader(mustJSON(t, got)), "")
+		again, ae := decodeHeartbeat(new(gunzippers), bytes.NewReader(mustJSON(t, got)), "")
 		if ae != nil {
 			t.Fatalf("re-encoded heartbeat refused: %v", ae)
 		}
