@@ -387,7 +387,7 @@ func TestMigratePackedSoftware(t *testing.T) {
 				}
 				d.rows = append(d.rows, Package{Name: p.Name, Version: p.Version, Arch: p.Arch, Source: p.Source, Publisher: p.Publisher, InstallDate: storedDate(p.InstallDate)})
 			}
-			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, nil, cs, 0, 0); err != nil {
+			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, nil, cs, deltaChain{}); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `UPDATE devices SET last_seq = 2, last_hash = $1, software_count = $2 WHERE id = $3`, cs.hash, len(cur.Software.Packages), d.id)
@@ -511,7 +511,7 @@ func TestSnapshotSoftwareFromRows(t *testing.T) {
 	// stored reads what the database holds for the device: whether the
 	// snapshot left its packages to device_software, and the package
 	// lists its deltas carry.
-	stored := func(t *testing.T, id string) (fromRows bool, deltaPkgs int) {
+	stored := func(t *testing.T, id string) (fromRows bool, deltas, deltaPkgs int) {
 		t.Helper()
 		var n int
 		if err := r.db.QueryRowContext(ctx, `SELECT software_rows FROM snapshots WHERE device_id = $1`, id).Scan(&n); err != nil {
@@ -536,11 +536,12 @@ func TestSnapshotSoftwareFromRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			deltaPkgs += len(d.SoftwareAdded) + len(d.SoftwareRemoved)
+			deltas++
 		}
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		return n == 1, deltaPkgs
+		return n == 1, deltas, deltaPkgs
 	}
 
 	type step struct {
@@ -549,6 +550,8 @@ func TestSnapshotSoftwareFromRows(t *testing.T) {
 		change   func(s *wire.Snapshot)
 		full     bool
 		fromRows bool
+		// appended: the delta joins the chain rather than folding it
+		appended bool
 	}
 	bump := func(i int) func(s *wire.Snapshot) {
 		return func(s *wire.Snapshot) {
@@ -574,6 +577,13 @@ func TestSnapshotSoftwareFromRows(t *testing.T) {
 			s.Software.Packages = append(s.Software.Packages, wire.Package{Name: "local-date", Version: "2", Source: "msi", InstallDate: &at})
 		}},
 		{name: "delta on a snapshot stored whole", fromRows: false, change: bump(3)},
+		// Appended to the chain (no new date) of a large enough snapshot:
+		// it must keep its packages, which the snapshot under it holds.
+		{name: "delta appended to a snapshot stored whole", fromRows: false, appended: true, change: func(s *wire.Snapshot) {
+			s.CollectedAt = s.CollectedAt.Add(time.Hour)
+			i := slices.IndexFunc(s.Software.Packages, func(p wire.Package) bool { return p.InstallDate == nil })
+			s.Software.Packages[i].Version += "~whole"
+		}},
 		{name: "full with dates in UTC again", full: true, fromRows: true, change: func(s *wire.Snapshot) {
 			for i := range s.Software.Packages {
 				if d := s.Software.Packages[i].InstallDate; d != nil {
@@ -631,9 +641,13 @@ func TestSnapshotSoftwareFromRows(t *testing.T) {
 					t.Fatalf("%s: got %v %+v, want applied", st.name, err, ack)
 				}
 				prev, cur = next, next
-				fromRows, deltaPkgs := stored(t, res.DeviceID)
+				fromRows, deltas, deltaPkgs := stored(t, res.DeviceID)
 				if !st.full && fromRows && deltaPkgs != 0 {
 					t.Errorf("%s: the deltas carry %d packages, want none (device_software holds them)", st.name, deltaPkgs)
+				}
+				if st.appended && deltas > 0 && deltaPkgs == 0 {
+					// (a small snapshot folds instead: maxDeltaFraction)
+					t.Errorf("%s: the chain's deltas carry no packages, want the appended delta's", st.name)
 				}
 				// what a full report with keys alike or offset dates gives
 				// is what softwareFromRows says; the captures have both

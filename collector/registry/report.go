@@ -210,13 +210,13 @@ func (r *Registry) committedBase(ctx context.Context, device, serial, base strin
 
 // reportDevice is what applying a report reads of the device first.
 type reportDevice struct {
-	lastSeq    int64
-	lastHash   string
-	flags      string
-	hostname   string
-	id         hwID
-	deltaCount int64
-	deltaBytes int64
+	lastSeq  int64
+	lastHash string
+	flags    string
+	hostname string
+	id       hwID
+	// chain is the stored delta chain the report would extend.
+	chain deltaChain
 	// num is the device number device_software rows carry.
 	num int64
 	// commands: the device has wipe requests its check-in acts on.
@@ -226,8 +226,10 @@ type reportDevice struct {
 }
 
 // loadReportDevice reads the device's stored state, whether seq was
-// applied already, whether wipe requests wait on its check-in and whether
-// its asset is flagged missing (reportMovesRegister), in one statement.
+// applied already, whether wipe requests wait on its check-in, whether
+// its asset is flagged missing (reportMovesRegister) and whether its
+// stored snapshot leaves its packages to device_packages
+// (snapshots.software_rows, for storeSnapshot), in one statement.
 func loadReportDevice(ctx context.Context, q querier, device string, seq uint64) (cur reportDevice, seen bool, err error) {
 	// SQLite numbers $N parameters in the order they first appear, so seq,
 	// which appears first, is $1.
@@ -235,10 +237,11 @@ func loadReportDevice(ctx context.Context, q querier, device string, seq uint64)
 			EXISTS (SELECT 1 FROM reports_applied a WHERE a.device_id = devices.id AND a.seq = $1),
 			EXISTS (SELECT 1 FROM wipe_requests w WHERE w.device_id = devices.id AND `+checkInWipes+`),
 			EXISTS (SELECT 1 FROM asset_links l JOIN flags f ON f.subject = '`+register.SubjectAsset+`' AND f.subject_id = l.asset_id AND f.flag = '`+FlagMissing+`'
-				WHERE l.device_id = devices.id)
+				WHERE l.device_id = devices.id),
+			COALESCE((SELECT s.software_rows FROM snapshots s WHERE s.device_id = devices.id), 0)
 		FROM devices WHERE id = $2`, int64(seq), device).
-		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.deltaCount, &cur.deltaBytes, &cur.num,
-			&seen, &cur.commands, &cur.assetMissing)
+		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.chain.count, &cur.chain.size, &cur.num,
+			&seen, &cur.commands, &cur.assetMissing, &cur.chain.softwareRows)
 	if err != nil {
 		return cur, false, fmt.Errorf("read device: %w", err)
 	}
@@ -367,7 +370,7 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	if rep.Kind == wire.ReportDelta {
 		delta = rep.Delta
 	}
-	count, size, err := storeSnapshot(ctx, tx, r.snaps.codec, in.DeviceID, delta, res.stripped, res.next, cur.deltaCount, cur.deltaBytes)
+	count, size, err := storeSnapshot(ctx, tx, r.snaps.codec, in.DeviceID, delta, res.stripped, res.next, cur.chain)
 	if err != nil {
 		return err
 	}

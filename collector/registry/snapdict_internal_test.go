@@ -152,10 +152,14 @@ func TestSnapshotsPackedBeforeDictionary(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = r.write(ctx, func(tx *sql.Tx) error {
-			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, old, d.id, nil, nil, cs, 0, 0); err != nil {
+			if _, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, old, d.id, nil, nil, cs, deltaChain{}); err != nil {
 				return err
 			}
-			n, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, old, d.id, delta, nil, ns, 0, 0)
+			var chain deltaChain
+			if err := tx.QueryRowContext(ctx, `SELECT software_rows FROM snapshots WHERE device_id = $1`, d.id).Scan(&chain.softwareRows); err != nil {
+				return err
+			}
+			n, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, old, d.id, delta, nil, ns, chain)
 			if err != nil {
 				return err
 			}
@@ -172,7 +176,7 @@ func TestSnapshotsPackedBeforeDictionary(t *testing.T) {
 			t.Fatalf("%s packed before the dictionary: rebuilt %v, %v; want hash %s", name, got, err, ns.hash)
 		}
 		err = r.write(ctx, func(tx *sql.Tx) error {
-			_, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, nil, ns, 1, 0)
+			_, _, err := storeSnapshot(ctx, &Tx{Tx: tx}, r.snaps.codec, d.id, nil, nil, ns, deltaChain{count: 1})
 			return err
 		})
 		if err != nil {

@@ -3,10 +3,8 @@ package registry
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -257,22 +255,21 @@ func (r *Registry) latestSnapshot(ctx context.Context, q querier, device, lastHa
 //
 // stripped, when not nil, is packDelta(codec, delta, false) worked out
 // before the transaction: packing is pure CPU, and done here it would
-// hold the write lock (~12 % of the writer's time per small delta).
-func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, delta *wire.Delta, stripped *packedDelta, next *canonSnap, count, size int64) (newCount, newSize int64, err error) {
+// hold the write lock (~12 % of the writer's time per small delta). chain
+// is the device's stored chain as the transaction read it.
+func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, delta *wire.Delta, stripped *packedDelta, next *canonSnap, chain deltaChain) (newCount, newSize int64, err error) {
+	count, size := chain.count, chain.size
 	if delta != nil && count+1 <= maxDeltaChain {
-		var fromRows int
-		if err := tx.QueryRowContext(ctx, `SELECT software_rows FROM snapshots WHERE device_id = $1`, device).Scan(&fromRows); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return 0, 0, fmt.Errorf("read stored snapshot: %w", err)
-		}
+		fromRows := chain.softwareRows
 		pd := stripped
-		if fromRows == 0 || pd == nil {
-			if pd, err = packDelta(codec, delta, fromRows == 0); err != nil {
+		if !fromRows || pd == nil {
+			if pd, err = packDelta(codec, delta, !fromRows); err != nil {
 				return 0, 0, err
 			}
 		}
 		// A chain on a snapshot without packages must end in packages
 		// device_software gives back; if the delta breaks that, fold.
-		fits := fromRows == 0 || softwareFromRows(next, delta.SoftwareAdded)
+		fits := !fromRows || softwareFromRows(next, delta.SoftwareAdded)
 		if fits && (size+int64(pd.size))*maxDeltaFraction <= int64(next.size) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO snapshot_deltas (device_id, delta, packed) VALUES ($1, '', $2)`, device, pd.packed); err != nil {
 				return 0, 0, fmt.Errorf("store delta: %w", err)
@@ -309,6 +306,15 @@ func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, 
 		return 0, 0, fmt.Errorf("store snapshot: %w", err)
 	}
 	return 0, 0, nil
+}
+
+// deltaChain is a device's stored delta chain: its length and the size
+// of its deltas' JSON (devices.delta_count, delta_bytes), and whether the
+// snapshot it applies to was stored without its packages
+// (snapshots.software_rows), so its deltas leave them out too.
+type deltaChain struct {
+	count, size  int64
+	softwareRows bool
 }
 
 // packedDelta is a delta as snapshot_deltas stores it: its JSON's length
