@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"unsafe"
 
@@ -214,13 +215,17 @@ func appendDigest(dst, b []byte) []byte {
 	return append(dst, sum[:]...)
 }
 
-// appendPkgDigest appends package i's digest: b.pkgSum's, or worked out
-// from its encoding when b was hashed in the first form.
-func (b *canonSnap) appendPkgDigest(dst []byte, i int) []byte {
+// appendPkgDigests appends the digests of packages from to to (not
+// included): b.pkgSum's, or worked out from their encodings when b was
+// hashed in the first form.
+func (b *canonSnap) appendPkgDigests(dst []byte, from, to int) []byte {
 	if b.pkgSum != nil {
-		return append(dst, b.pkgSum[i*sha256.Size:(i+1)*sha256.Size]...)
+		return append(dst, b.pkgSum[from*sha256.Size:to*sha256.Size]...)
 	}
-	return appendDigest(dst, b.pkgJSON[i])
+	for i := from; i < to; i++ {
+		dst = appendDigest(dst, b.pkgJSON[i])
+	}
+	return dst
 }
 
 // canonical is the snapshot's canonical JSON.
@@ -391,9 +396,14 @@ func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 		return b.applySlow(d, v)
 	}
 	addJSON := make([][]byte, len(added))
+	// at[j] is where added[j] goes among the base's packages: before
+	// pkgs[at[j]], which it replaces when the keys are the same.
+	at := make([]int, len(added))
 	for j := range added {
 		k := added[j].Key()
-		if i, ok := find(k); ok && !drop[i] {
+		i, ok := find(k)
+		at[j] = i
+		if ok && !drop[i] {
 			drop[i] = true
 			ch.old[k] = []wire.Package{pkgs[i]}
 		}
@@ -403,7 +413,8 @@ func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 		}
 	}
 	// Merge the kept base packages with the added ones; both are sorted
-	// and no key is in both, so the result is sorted and unique.
+	// and no key is in both, so the result is sorted and unique. The
+	// base's packages between two changes are copied as one run.
 	n := len(pkgs) - len(drop) + len(added)
 	merged := make([]wire.Package, 0, n)
 	mergedJSON := make([][]byte, 0, n)
@@ -412,29 +423,33 @@ func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 	if v >= 2 {
 		mergedSum = make([]byte, 0, n*sha256.Size)
 	}
-	j := 0
-	for i := range pkgs {
-		if drop[i] {
-			continue
-		}
-		for j < len(added) && cmpKey(added[j].Key(), pkgs[i].Key()) < 0 {
-			merged, mergedJSON = append(merged, added[j]), append(mergedJSON, addJSON[j])
-			if v >= 2 {
-				mergedSum = appendDigest(mergedSum, addJSON[j])
+	dropped := slices.Sorted(maps.Keys(drop))
+	i := 0 // the next base package
+	keep := func(upto int) {
+		for i < upto {
+			end := upto
+			if len(dropped) > 0 && dropped[0] < end {
+				end = dropped[0]
 			}
-			j++
-		}
-		merged, mergedJSON = append(merged, pkgs[i]), append(mergedJSON, b.pkgJSON[i])
-		if v >= 2 {
-			mergedSum = b.appendPkgDigest(mergedSum, i)
+			merged, mergedJSON = append(merged, pkgs[i:end]...), append(mergedJSON, b.pkgJSON[i:end]...)
+			if v >= 2 {
+				mergedSum = b.appendPkgDigests(mergedSum, i, end)
+			}
+			i = end
+			if len(dropped) > 0 && dropped[0] == i && i < upto {
+				i++
+				dropped = dropped[1:]
+			}
 		}
 	}
-	for ; j < len(added); j++ {
+	for j := range added {
+		keep(at[j])
 		merged, mergedJSON = append(merged, added[j]), append(mergedJSON, addJSON[j])
 		if v >= 2 {
 			mergedSum = appendDigest(mergedSum, addJSON[j])
 		}
 	}
+	keep(len(pkgs))
 	out.Software = &wire.Software{Packages: merged}
 	next, err := hashed(out, mergedJSON, mergedSum, b, v)
 	if err != nil {

@@ -142,6 +142,18 @@ func TestApplyMatchesWire(t *testing.T) {
 		"section gone":                change(func(s *wire.Snapshot) { s.Software = nil }),
 		"hardware and os":             change(func(s *wire.Snapshot) { s.Hardware.Hostname += "-2"; s.OS = nil }),
 		"os only":                     change(func(s *wire.Snapshot) { s.OS.Kernel += "-1" }),
+		"many, next to each other": change(func(s *wire.Snapshot) {
+			p := s.Software.Packages
+			p[7].Version += ".1"
+			p[9].Version += ".1"
+			a, c := p[5], p[5]
+			a.Name += "-a"
+			c.Name += "-b"
+			last := p[len(p)-1]
+			last.Name += "-z"
+			kept := append(append([]wire.Package{}, p[1:5]...), p[7:]...) // 0, 5 and 6 removed
+			s.Software.Packages = append(kept, a, c, last)
+		}),
 		"encryption gone, one added": change(func(s *wire.Snapshot) {
 			s.Encryption = nil
 			p := pk[0]
@@ -330,5 +342,33 @@ func TestCanonSnapHeapBytes(t *testing.T) {
 	t.Logf("%d entries of %d B of canonical JSON: heapBytes %d B each, the heap they held %d B each", k, size, est/k, real/k)
 	if ratio := float64(est) / float64(real); ratio < 0.7 || ratio > 1.3 {
 		t.Errorf("heapBytes estimates %d B per entry, the heap held %d B: ratio %.2f, want within 30 %%", est/k, real/k, ratio)
+	}
+}
+
+// BenchmarkCanonApply measures deriving and hashing the snapshot after a
+// delta that upgrades one package of a captured host, in the hash form of
+// each protocol version: the work a delta does before the write lock.
+func BenchmarkCanonApply(b *testing.B) {
+	rich := registrytest.Rich(b)
+	next := registrytest.Clone(b, rich)
+	next.CollectedAt = next.CollectedAt.Add(time.Hour)
+	next.Software.Packages[len(next.Software.Packages)/2].Version += "+1"
+	d, err := wire.Diff(rich, next)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for v := 1; v <= wire.ProtocolVersion; v++ {
+		b.Run(fmt.Sprintf("v%d", v), func(b *testing.B) {
+			base, err := newCanonSnap(rich, v)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := base.apply(d, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
