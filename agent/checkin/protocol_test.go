@@ -14,8 +14,9 @@ import (
 // TestProtocolFollowsTheCollector: the agent sends protocol version 2
 // reports (hashes of the second form) and heartbeats only after an ack
 // said its collector speaks it; when a collector refuses them (an older
-// release answering under the same name) it goes back to version 1 with a
-// full report, and moves up again when told.
+// release answering under the same name) it goes back to version 1, a
+// refused report made up for with a full one, and moves up again when
+// told.
 func TestProtocolFollowsTheCollector(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, spool.Options{})
@@ -39,7 +40,15 @@ func TestProtocolFollowsTheCollector(t *testing.T) {
 	heartbeat() // 2
 	report()    // 2, a delta on the first form's hash
 	f.col.SpeakProtocol(1)
-	report()    // refused, made up for with a full report of version 1
+	if _, _, err := f.sender.Heartbeat(ctx, "1.0.0"); err == nil {
+		t.Fatal("a version 2 heartbeat to a version 1 collector: no error")
+	}
+	heartbeat() // 1 after the refusal
+	report()    // 1
+	f.col.SpeakProtocol(2)
+	report() // 1, whose ack says 2
+	f.col.SpeakProtocol(1)
+	report()    // 2: refused, made up for with a full report of version 1
 	heartbeat() // 1
 	report()    // 1: the ack said nothing more
 	f.col.SpeakProtocol(2)
@@ -60,6 +69,10 @@ func TestProtocolFollowsTheCollector(t *testing.T) {
 		"full v1 hash v1",
 		"heartbeat v2",
 		"delta v2 hash v2",
+		"heartbeat v2 (400)",
+		"heartbeat v1",
+		"delta v1 hash v1",
+		"delta v1 hash v1",
 		"delta v2 hash v2 (400)",
 		"full v1 hash v1",
 		"heartbeat v1",

@@ -434,6 +434,12 @@ func (s *Sender) Heartbeat(ctx context.Context, agentVersion string) (wire.Heart
 	var ack wire.HeartbeatAck
 	used, err := s.Client.PostSmallJSON(ctx, HeartbeatPath, hb, &ack)
 	if err != nil {
+		if refused(err) && hb.ProtocolVersion > 1 {
+			// The next one goes as version 1, in case that is why.
+			if perr := s.speaksOnly(1); perr != nil {
+				s.logger().Warn("record the collector's protocol version", "err", perr)
+			}
+		}
 		return ack, used, fmt.Errorf("send heartbeat: %w", err)
 	}
 	if ack.Schedule != nil && s.OnSchedule != nil {
