@@ -150,12 +150,7 @@ func (s *Sender) protocol() int {
 	if err != nil {
 		s.logger().Warn("read last acknowledgement", "err", err)
 	}
-	return protocolOf(la)
-}
-
-// protocolOf is the protocol version an agent speaks after la.
-func protocolOf(la state.LastAck) int {
-	return min(max(la.Protocol, 1), wire.ProtocolVersion)
+	return wire.SpokenWith(la.Protocol)
 }
 
 // speaksOnly records that the collector is to get reports of protocol
@@ -430,7 +425,7 @@ func (s *Sender) Heartbeat(ctx context.Context, agentVersion string) (wire.Heart
 	if err != nil {
 		return wire.HeartbeatAck{}, "", err
 	}
-	hb := wire.Heartbeat{ProtocolVersion: protocolOf(la), AgentVersion: agentVersion, LastSeq: la.Seq, LastHash: la.Hash, SpoolDepth: st.Depth}
+	hb := wire.Heartbeat{ProtocolVersion: wire.SpokenWith(la.Protocol), AgentVersion: agentVersion, LastSeq: la.Seq, LastHash: la.Hash, SpoolDepth: st.Depth}
 	var ack wire.HeartbeatAck
 	used, err := s.Client.PostSmallJSON(ctx, HeartbeatPath, hb, &ack)
 	if err != nil {

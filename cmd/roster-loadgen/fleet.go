@@ -154,15 +154,11 @@ func newPlan(base *wire.Snapshot, fleet string, i int) (*plan, error) {
 	return &plan{states: [2]*wire.Snapshot{a, b}}, nil
 }
 
-// protocolOf is the protocol version a device speaks to a collector that
-// said it speaks v (0 when it said nothing: version 1).
-func protocolOf(v int) int { return min(max(v, 1), wire.ProtocolVersion) }
-
 // prepare works out the plan's hashes and reports at protocol version
 // v: what an agent sends once its collector said it speaks v
 // (wire.EnrollResponse.ProtocolVersion; 0 from one that speaks 1 only).
 func (p *plan) prepare(v int) error {
-	p.protocol = protocolOf(v)
+	p.protocol = wire.SpokenWith(v)
 	var err error
 	for k, s := range p.states {
 		if p.hashes[k], err = wire.SnapshotHashAt(s, p.protocol); err != nil {

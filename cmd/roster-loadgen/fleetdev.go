@@ -311,7 +311,7 @@ func (d *fleetDevice) drain(ctx context.Context, c *transport.Client, zw *gzip.W
 		case wire.AckApplied, wire.AckDuplicate:
 			d.applied++
 			d.lastAck, d.lastHash = rep.Seq, rep.Hash
-			d.protocol = protocolOf(ack.ProtocolVersion)
+			d.protocol = wire.SpokenWith(ack.ProtocolVersion)
 			d.popPending()
 			if ack.Status == wire.AckDuplicate {
 				record(sample{kind: kind, latency: lat, err: "duplicate"})
@@ -424,7 +424,7 @@ func enrolFleetDevice(ctx context.Context, opt FleetOptions, tmpl *fleetTemplate
 		return nil, fmt.Errorf("device %d: enrol: %w", i, err)
 	}
 	d.tls.Certificates = []tls.Certificate{{Certificate: [][]byte{certs[0].Raw}, PrivateKey: key}}
-	d.protocol = protocolOf(resp.ProtocolVersion)
+	d.protocol = wire.SpokenWith(resp.ProtocolVersion)
 	// One session cache per device, kept between its check-ins.
 	d.tls.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 	if _, err := d.queueInventory(time.Now(), true, false); err != nil {

@@ -402,15 +402,8 @@ func TestEnrolAndReportFlow(t *testing.T) {
 	next2 := registrytest.Clone(t, next)
 	next2.CollectedAt = next2.CollectedAt.Add(time.Hour)
 	next2.Software.Packages[1].Version += "+1"
-	d2, err := wire.Diff(next, next2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h2, err := wire.PackageDigestHash(next2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dr2 := &wire.Report{ProtocolVersion: 2, Kind: wire.ReportDelta, Seq: 3, BaseHash: dr.Hash, Delta: d2, Hash: h2}
+	h2 := registrytest.HashAt(t, next2, 2)
+	dr2 := &wire.Report{ProtocolVersion: 2, Kind: wire.ReportDelta, Seq: 3, BaseHash: dr.Hash, Delta: registrytest.Diff(t, next, next2), Hash: h2}
 	if ack := f.report(t, a, dr2); ack.Status != wire.AckApplied || ack.Hash != h2 {
 		t.Errorf("delta of protocol version 2: %+v, want applied with hash %s", ack, h2)
 	}

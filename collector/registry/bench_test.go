@@ -37,14 +37,7 @@ func toggled(b testing.TB) (a, c *wire.Snapshot) {
 // toggling is the two delta reports (seq to be set) that take a device
 // from a to c and back.
 func toggling(b *testing.B, a, c *wire.Snapshot) [2]wire.Report {
-	ab, err := wire.Diff(a, c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ba, err := wire.Diff(c, a)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ab, ba := registrytest.Diff(b, a, c), registrytest.Diff(b, c, a)
 	ha, hc := registrytest.Hash(b, a), registrytest.Hash(b, c)
 	return [2]wire.Report{
 		{ProtocolVersion: wire.ProtocolVersion, Kind: wire.ReportDelta, BaseHash: ha, Delta: ab, Hash: hc},

@@ -91,22 +91,12 @@ func TestEncodeCanonicalMatchesWire(t *testing.T) {
 				if !bytes.Equal(got, want) {
 					t.Fatalf("canonical JSON differs from wire.CanonicalJSON:\n%s", cmp.Diff(string(want), string(got)))
 				}
-				if h := hashAt(t, s, v); cs.hash != h || cs.size != len(want) {
+				if h := registrytest.HashAt(t, s, v); cs.hash != h || cs.size != len(want) {
 					t.Errorf("got hash %s size %d, want %s %d", cs.hash, cs.size, h, len(want))
 				}
 			})
 		}
 	}
-}
-
-// hashAt is wire.SnapshotHashAt or a fatal error.
-func hashAt(t *testing.T, s *wire.Snapshot, v int) string {
-	t.Helper()
-	h, err := wire.SnapshotHashAt(s, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // TestApplyMatchesWire checks the fast delta path against wire.Apply on
@@ -176,10 +166,7 @@ func TestApplyMatchesWire(t *testing.T) {
 		for bv, b := range bases {
 			for v := 1; v <= wire.ProtocolVersion; v++ {
 				t.Run(fmt.Sprintf("%s/base v%d/v%d", name, bv, v), func(t *testing.T) {
-					d, err := wire.Diff(rich, cur)
-					if err != nil {
-						t.Fatal(err)
-					}
+					d := registrytest.Diff(t, rich, cur)
 					want, err := wire.Apply(rich, d)
 					if err != nil {
 						t.Fatal(err)
@@ -191,29 +178,14 @@ func TestApplyMatchesWire(t *testing.T) {
 					if diff := cmp.Diff(want, got.snap); diff != "" {
 						t.Errorf("snapshot (-wire.Apply +fast):\n%s", diff)
 					}
-					if h := hashAt(t, cur, v); got.hash != h {
-						t.Errorf("got hash %s, want %s", got.hash, h)
-					}
-					// apply keeps the cache's heap estimate as it goes.
-					if want := packagesHeap(got.snap, got.pkgJSON); got.pkgHeap != want {
-						t.Errorf("pkgHeap %d, summed again %d", got.pkgHeap, want)
-					}
+					checkDerived(t, "", got, cur, v)
 					// And back, from the snapshot just derived: what it
 					// keeps for the next delta must be right too.
-					back, err := wire.Diff(cur, rich)
+					again, _, err := got.apply(registrytest.Diff(t, cur, rich), v)
 					if err != nil {
 						t.Fatal(err)
 					}
-					again, _, err := got.apply(back, v)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if h := hashAt(t, rich, v); again.hash != h {
-						t.Errorf("back again: got hash %s, want %s", again.hash, h)
-					}
-					if want := packagesHeap(again.snap, again.pkgJSON); again.pkgHeap != want {
-						t.Errorf("back again: pkgHeap %d, summed again %d", again.pkgHeap, want)
-					}
+					checkDerived(t, "back again: ", again, rich, v)
 				})
 			}
 		}
@@ -228,6 +200,19 @@ func TestApplyMatchesWire(t *testing.T) {
 			t.Error("got no error, want one")
 		}
 	})
+}
+
+// checkDerived checks a snapshot apply derived against want: its hash in
+// the form of protocol version v, and the heap estimate apply kept up to
+// date against a fresh sum.
+func checkDerived(t *testing.T, what string, got *canonSnap, want *wire.Snapshot, v int) {
+	t.Helper()
+	if h := registrytest.HashAt(t, want, v); got.hash != h {
+		t.Errorf("%sgot hash %s, want %s", what, got.hash, h)
+	}
+	if sum := packagesHeap(got.snap, got.pkgJSON); got.pkgHeap != sum {
+		t.Errorf("%spkgHeap %d, summed again %d", what, got.pkgHeap, sum)
+	}
 }
 
 // TestDeltaChainSurvivesRestart applies more deltas than one chain holds,
@@ -282,17 +267,14 @@ func TestDeltaChainSurvivesRestart(t *testing.T) {
 		next := registrytest.Clone(t, cur)
 		next.CollectedAt = next.CollectedAt.Add(time.Minute)
 		next.Software.Packages[int(seq)%len(next.Software.Packages)].Version += "~1"
-		d, err := wire.Diff(cur, next)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := registrytest.Diff(t, cur, next)
 		if seq%3 == 0 {
 			reg.Close()
 			if reg, err = OpenAndMigrate(ctx, store, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		nextHash := hashAt(t, next, v)
+		nextHash := registrytest.HashAt(t, next, v)
 		apply(&wire.Report{ProtocolVersion: v, Kind: wire.ReportDelta, Seq: seq, BaseHash: curHash, Delta: d, Hash: nextHash})
 		cur, curHash = next, nextHash
 	}
@@ -353,10 +335,7 @@ func BenchmarkCanonApply(b *testing.B) {
 	next := registrytest.Clone(b, rich)
 	next.CollectedAt = next.CollectedAt.Add(time.Hour)
 	next.Software.Packages[len(next.Software.Packages)/2].Version += "+1"
-	d, err := wire.Diff(rich, next)
-	if err != nil {
-		b.Fatal(err)
-	}
+	d := registrytest.Diff(b, rich, next)
 	for v := 1; v <= wire.ProtocolVersion; v++ {
 		b.Run(fmt.Sprintf("v%d", v), func(b *testing.B) {
 			base, err := newCanonSnap(rich, v)

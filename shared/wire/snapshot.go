@@ -29,6 +29,12 @@ import "time"
 //	   snapshot's own format did not change (SnapshotVersion).
 const ProtocolVersion = 2
 
+// SpokenWith is the protocol version an agent speaks to a collector that
+// said it speaks advertised (Ack.ProtocolVersion,
+// EnrollResponse.ProtocolVersion; 0, from a collector that says nothing,
+// is version 1): the highest both speak.
+func SpokenWith(advertised int) int { return min(max(advertised, 1), ProtocolVersion) }
+
 // SnapshotVersion is what Snapshot.ProtocolVersion says: the snapshot's
 // format, unchanged since version 1.
 const SnapshotVersion = 1

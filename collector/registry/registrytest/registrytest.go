@@ -145,14 +145,31 @@ func Clone(t testing.TB, s *wire.Snapshot) *wire.Snapshot {
 	return c
 }
 
-// Hash is wire.SnapshotHash or a fatal error.
+// Hash is wire.SnapshotHash (protocol version 1's form) or a fatal error.
 func Hash(t testing.TB, s *wire.Snapshot) string {
 	t.Helper()
-	h, err := wire.SnapshotHash(s)
+	return HashAt(t, s, 1)
+}
+
+// HashAt is wire.SnapshotHashAt (the form of protocol version v) or a
+// fatal error.
+func HashAt(t testing.TB, s *wire.Snapshot, v int) string {
+	t.Helper()
+	h, err := wire.SnapshotHashAt(s, v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Diff is wire.Diff or a fatal error.
+func Diff(t testing.TB, old, cur *wire.Snapshot) *wire.Delta {
+	t.Helper()
+	d, err := wire.Diff(old, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // CSR makes a fresh ECDSA P-256 key and returns a PEM certificate request
