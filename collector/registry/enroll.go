@@ -238,11 +238,22 @@ func checkCert(ctx context.Context, q querier, device, serial string) error {
 	err := q.QueryRowContext(ctx, `SELECT c.revoked_at, (SELECT d.state FROM devices d WHERE d.id = c.device_id) FROM certificates c
 		WHERE c.serial = $1 AND c.device_id = $2`, serial, device).Scan(&revoked, &state)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) || err == nil && !state.Valid:
-		return fmt.Errorf("certificate %s unknown for device %s: %w", serial, device, ErrCertificateRevoked)
+	case errors.Is(err, sql.ErrNoRows):
+		return certRefusal(device, serial, false, false, "")
 	case err != nil:
 		return fmt.Errorf("check certificate: %w", err)
-	case revoked.Valid || state.String == StateRevoked:
+	}
+	return certRefusal(device, serial, state.Valid, revoked.Valid, state.String)
+}
+
+// certRefusal is checkCert's decision, from whether serial is on record
+// as a certificate of device (known, which needs the device too), whether
+// it is revoked and the device's state.
+func certRefusal(device, serial string, known, revoked bool, state string) error {
+	switch {
+	case !known:
+		return fmt.Errorf("certificate %s unknown for device %s: %w", serial, device, ErrCertificateRevoked)
+	case revoked || state == StateRevoked:
 		return fmt.Errorf("certificate %s: %w", serial, ErrCertificateRevoked)
 	}
 	return nil

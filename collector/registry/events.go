@@ -250,8 +250,17 @@ func (r *Registry) registerEvents(ctx context.Context, tx *Tx, st *complianceSta
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read register cursor: %w", err)
 	}
+	return r.registerEventsAfter(ctx, tx, st, after)
+}
+
+// registerEventsAfter is registerEvents with the cursor read in tx (after).
+func (r *Registry) registerEventsAfter(ctx context.Context, tx *Tx, st *complianceState, after int64) (int, error) {
+	// Every entry after the cursor is read and the cursor moves past the
+	// last of them, whatever its kind: one of another kind left last
+	// would have every report read it again (reportComplianceInputs
+	// compares the cursor with the newest entry).
 	rows, err := tx.QueryContext(ctx, `SELECT id, at, kind, asset_tag, device_id, subject, old, new FROM register_history
-		WHERE id > $1 AND kind LIKE 'device.%' ORDER BY id`, after)
+		WHERE id > $1 ORDER BY id`, after)
 	if err != nil {
 		return 0, fmt.Errorf("read register history: %w", err)
 	}
@@ -265,7 +274,7 @@ func (r *Registry) registerEvents(ctx context.Context, tx *Tx, st *complianceSta
 			return 0, fmt.Errorf("read register history: %w", err)
 		}
 		last = id
-		if !slices.Contains(EventKinds(), kind) {
+		if !strings.HasPrefix(kind, "device.") || !slices.Contains(EventKinds(), kind) {
 			continue
 		}
 		var text string

@@ -146,11 +146,17 @@ func (tx *Tx) syncReasons(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	tx.knowEpoch(e)
+	return e, nil
+}
+
+// knowEpoch is syncReasons with the epoch e read in tx by a statement that
+// read other things too (reportComplianceInputs).
+func (tx *Tx) knowEpoch(e int64) {
 	if tx.dict != nil {
 		tx.dict.sync(e)
 	}
 	tx.epoch, tx.epochRead = e, true
-	return e, nil
 }
 
 // reasonChunk is how many texts one statement of reasonIDs names.

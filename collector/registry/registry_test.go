@@ -542,6 +542,52 @@ func TestRevokedCertificateCannotReport(t *testing.T) {
 	}
 }
 
+// TestReportRefusesWhatCheckCertificateRefuses: a report is refused, and
+// changes nothing, for each certificate CheckCertificate refuses: one
+// revoked by a re-enrolment while its device stays active, another
+// device's, one never issued. The report's first read checks the
+// certificate itself (loadReportDevice), so this holds the two to one rule.
+func TestReportRefusesWhatCheckCertificateRefuses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	snap := registrytest.Rich(t)
+	sec := e.secret(t)
+	id := wire.IdentityOf(snap)
+	old := e.enroll(t, sec, id, t0)
+	// Past the re-enrolment window, the same identity continues the
+	// record with a new certificate and revokes the old one.
+	again := t0.Add(registry.DefaultReenrollAfterSilence + time.Hour)
+	cur := e.enroll(t, sec, id, again)
+	if cur.DeviceID != old.DeviceID {
+		t.Fatalf("re-enrolment made a new device %s (was %s)", cur.DeviceID, old.DeviceID)
+	}
+	other := e.enroll(t, sec, wire.Identity{Platform: "linux", SystemSerial: "OTHER-MACHINE-1"}, again)
+	for _, tc := range []struct{ name, serial string }{
+		{"revoked by re-enrolment", old.serial},
+		{"another device's", other.serial},
+		{"never issued", "0badc0de"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := e.reg.CheckCertificate(ctx, cur.DeviceID, tc.serial); !errors.Is(err, registry.ErrCertificateRevoked) {
+				t.Fatalf("CheckCertificate: got %v, want ErrCertificateRevoked", err)
+			}
+			before := e.counts(t)
+			_, err := e.reg.ApplyReport(ctx, registry.ReportInput{DeviceID: cur.DeviceID, CertSerial: tc.serial, Report: full(t, snap, 1), Now: again})
+			if !errors.Is(err, registry.ErrCertificateRevoked) {
+				t.Errorf("report: got %v, want ErrCertificateRevoked", err)
+			}
+			if diff := cmp.Diff(before, e.counts(t)); diff != "" {
+				t.Errorf("database changed:\n%s", diff)
+			}
+		})
+	}
+	// The current certificate still reports.
+	if _, err := e.reg.ApplyReport(ctx, registry.ReportInput{DeviceID: cur.DeviceID, CertSerial: cur.serial, Report: full(t, snap, 1), Now: again}); err != nil {
+		t.Fatalf("report with the current certificate: %v", err)
+	}
+}
+
 func TestIdentityConflict(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

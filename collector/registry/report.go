@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -36,6 +37,8 @@ type result struct {
 	// stripped is a delta packed for snapshot_deltas without its
 	// packages (storeSnapshot), when worked out before the transaction.
 	stripped *packedDelta
+	// facts is what compliance reads of next (complianceAfterReport).
+	facts *reportFacts
 }
 
 // work derives the snapshot a report leads to (from base for a delta) and
@@ -44,6 +47,17 @@ type result struct {
 // base is cached: concurrent reports then compute in parallel and only
 // their SQL is serialised.
 func work(rep *wire.Report, base *canonSnap) result {
+	res := derive(rep, base)
+	if res.err == nil {
+		if res.facts, res.err = newReportFacts(res.next.snap); res.err != nil {
+			res.err = ErrBadReport.Errorf("bad report: %w", res.err)
+		}
+	}
+	return res
+}
+
+// derive is work's snapshot and its check against the report's hash.
+func derive(rep *wire.Report, base *canonSnap) result {
 	res := result{base: base}
 	// The new snapshot is hashed in the form the report's hash has
 	// (ValidateReport allowed it).
@@ -139,10 +153,7 @@ func (r *Registry) CheckInReport(ctx context.Context, in ReportInput) (ack wire.
 	// (WriteGrouped), each in a savepoint of its own.
 	err = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
 		// load
-		if err := checkCert(ctx, tx, in.DeviceID, in.CertSerial); err != nil {
-			return err
-		}
-		cur, seen, err := loadReportDevice(ctx, tx, in.DeviceID, rep.Seq)
+		cur, seen, err := loadReportDevice(ctx, tx, in.DeviceID, in.CertSerial, rep.Seq)
 		if err != nil {
 			return err
 		}
@@ -225,25 +236,36 @@ type reportDevice struct {
 	assetMissing bool
 }
 
-// loadReportDevice reads the device's stored state, whether seq was
-// applied already, whether wipe requests wait on its check-in, whether
-// its asset is flagged missing (reportMovesRegister) and whether its
-// stored snapshot leaves its packages to device_packages
-// (snapshots.software_rows, for storeSnapshot), in one statement.
-func loadReportDevice(ctx context.Context, q querier, device string, seq uint64) (cur reportDevice, seen bool, err error) {
-	// SQLite numbers $N parameters in the order they first appear, so seq,
-	// which appears first, is $1.
+// loadReportDevice checks the report's certificate as checkCert does
+// (serial must be a current certificate of an unrevoked device) and reads
+// the device's stored state, whether seq was applied already, whether
+// wipe requests wait on its check-in, whether its asset is flagged missing
+// (reportMovesRegister) and whether its stored snapshot leaves its
+// packages to device_packages (snapshots.software_rows, for
+// storeSnapshot), in one statement.
+func loadReportDevice(ctx context.Context, q querier, device, serial string, seq uint64) (cur reportDevice, seen bool, err error) {
+	// SQLite numbers $N parameters in the order they first appear: they
+	// appear here in their order.
+	var cert sql.NullBool // the certificate's row: revoked or not
+	var state string
 	err = q.QueryRowContext(ctx, `SELECT last_seq, last_hash, flags, hostname, system_serial, system_uuid, board_serial, macs, delta_count, delta_bytes, num,
 			EXISTS (SELECT 1 FROM reports_applied a WHERE a.device_id = devices.id AND a.seq = $1),
 			EXISTS (SELECT 1 FROM wipe_requests w WHERE w.device_id = devices.id AND `+checkInWipes+`),
 			EXISTS (SELECT 1 FROM asset_links l JOIN flags f ON f.subject = '`+register.SubjectAsset+`' AND f.subject_id = l.asset_id AND f.flag = '`+FlagMissing+`'
 				WHERE l.device_id = devices.id),
-			COALESCE((SELECT s.software_rows FROM snapshots s WHERE s.device_id = devices.id), 0)
-		FROM devices WHERE id = $2`, int64(seq), device).
+			COALESCE((SELECT s.software_rows FROM snapshots s WHERE s.device_id = devices.id), 0),
+			(SELECT c.revoked_at IS NOT NULL FROM certificates c WHERE c.serial = $2 AND c.device_id = devices.id), state
+		FROM devices WHERE id = $3`, int64(seq), serial, device).
 		Scan(&cur.lastSeq, &cur.lastHash, &cur.flags, &cur.hostname, &cur.id.Serial, &cur.id.UUID, &cur.id.Board, &cur.id.MACs, &cur.chain.count, &cur.chain.size, &cur.num,
-			&seen, &cur.commands, &cur.assetMissing, &cur.chain.softwareRows)
-	if err != nil {
+			&seen, &cur.commands, &cur.assetMissing, &cur.chain.softwareRows, &cert, &state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return cur, false, certRefusal(device, serial, false, false, "")
+	case err != nil:
 		return cur, false, fmt.Errorf("read device: %w", err)
+	}
+	if err := certRefusal(device, serial, cert.Valid, cert.Bool, state); err != nil {
+		return cur, false, err
 	}
 	return cur, seen, nil
 }
@@ -402,7 +424,7 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 			return err
 		}
 	}
-	if err := r.complianceAfterReport(ctx, tx, in.DeviceID, snap, evs, now); err != nil {
+	if err := r.complianceAfterReport(ctx, tx, in.DeviceID, res.facts, evs, now); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO reports_applied (device_id, seq, kind, hash, applied_at) VALUES ($1, $2, $3, $4, $5)`,
