@@ -39,6 +39,17 @@ type result struct {
 	stripped *packedDelta
 	// facts is what compliance reads of next (complianceAfterReport).
 	facts *reportFacts
+	// hw is next's normalised identity and hostname, nil when it has no
+	// hardware section (writeReport then keeps the stored ones).
+	hw *reportHardware
+}
+
+// reportHardware is the identity and hostname a snapshot's hardware
+// section gives the device's row; the hostname is empty when the section
+// has none that identity.Clean keeps.
+type reportHardware struct {
+	id       hwID
+	hostname string
 }
 
 // work derives the snapshot a report leads to (from base for a delta) and
@@ -51,6 +62,9 @@ func work(rep *wire.Report, base *canonSnap) result {
 	if res.err == nil {
 		if res.facts, res.err = newReportFacts(res.next.snap); res.err != nil {
 			res.err = ErrBadReport.Errorf("bad report: %w", res.err)
+		}
+		if s := res.next.snap; s.Hardware != nil {
+			res.hw = &reportHardware{id: normaliseIdentity(wire.IdentityOf(s)), hostname: identity.Clean(s.Hardware.Hostname)}
 		}
 	}
 	return res
@@ -368,10 +382,10 @@ func (r *Registry) writeReport(ctx context.Context, tx *Tx, in ReportInput, cur 
 	// Identity: a section the agent could not read keeps the stored
 	// values, so a failed probe does not erase what matching needs.
 	id, hostname := cur.id, cur.hostname
-	if snap.Hardware != nil {
-		id = normaliseIdentity(wire.IdentityOf(snap))
-		if h := identity.Clean(snap.Hardware.Hostname); h != "" {
-			hostname = h
+	if res.hw != nil {
+		id = res.hw.id
+		if res.hw.hostname != "" {
+			hostname = res.hw.hostname
 		}
 	}
 	flags := cur.flags
