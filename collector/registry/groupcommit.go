@@ -35,6 +35,8 @@ type groupJob struct {
 	err   error
 	after []func()
 	retry bool
+	// statement says fn runs one statement (WriteGroupedStatement).
+	statement bool
 }
 
 // WriteGrouped is Write for the small use cases every agent runs at once
@@ -54,7 +56,23 @@ type groupJob struct {
 // written. fn must meet Write's terms: no effect outside tx but results it
 // recomputes on every run, post-commit effects through Tx.AfterCommit.
 func (r *Registry) WriteGrouped(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	j := &groupJob{ctx: ctx, fn: fn, wake: make(chan struct{})}
+	return r.writeGrouped(&groupJob{ctx: ctx, fn: fn, wake: make(chan struct{})})
+}
+
+// WriteGroupedStatement is WriteGrouped for a job whose fn runs one
+// statement (a heartbeat's UPDATE). On SQLite a statement that fails
+// undoes its own changes and leaves the transaction as it was, so such a
+// job runs without a savepoint of its own: two statements fewer, a third
+// of what a heartbeat ran in the shared transaction. An error that ends
+// the whole transaction on SQLite (out of disk, I/O) fails every job of
+// the group, as with savepoints. On PostgreSQL, where a failed statement
+// aborts the transaction, it gets its savepoint like any job.
+func (r *Registry) WriteGroupedStatement(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	return r.writeGrouped(&groupJob{ctx: ctx, fn: fn, wake: make(chan struct{}), statement: !r.dia.postgres()})
+}
+
+func (r *Registry) writeGrouped(j *groupJob) error {
+	ctx, fn := j.ctx, j.fn
 	g := &r.group
 	g.mu.Lock()
 	g.jobs = append(g.jobs, j)
@@ -152,7 +170,8 @@ func runJobs(ctx context.Context, stx *sql.Tx, dict *reasonDict, batch []*groupJ
 			j.err = err
 			continue
 		}
-		if !alone {
+		own := !alone && !j.statement
+		if own {
 			if _, err := stx.ExecContext(ctx, `SAVEPOINT roster_job`); err != nil {
 				return fmt.Errorf("group write: take a savepoint: %w", err)
 			}
@@ -165,8 +184,10 @@ func runJobs(ctx context.Context, stx *sql.Tx, dict *reasonDict, batch []*groupJ
 			return err
 		}
 		if err != nil {
-			if _, rerr := stx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT roster_job`); rerr != nil {
-				return fmt.Errorf("group write: roll back a failed job (%v): %w", err, rerr)
+			if own {
+				if _, rerr := stx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT roster_job`); rerr != nil {
+					return fmt.Errorf("group write: roll back a failed job (%v): %w", err, rerr)
+				}
 			}
 			j.retry = retryable(err)
 			if !j.retry {
@@ -175,7 +196,7 @@ func runJobs(ctx context.Context, stx *sql.Tx, dict *reasonDict, batch []*groupJ
 		} else {
 			j.after = tx.after
 		}
-		if !alone {
+		if own {
 			if _, err := stx.ExecContext(ctx, `RELEASE SAVEPOINT roster_job`); err != nil {
 				return fmt.Errorf("group write: release a savepoint: %w", err)
 			}

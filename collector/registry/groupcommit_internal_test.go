@@ -174,3 +174,115 @@ func TestWriteGroupedAloneRollsBackWhole(t *testing.T) {
 		t.Fatalf("%d rows after one committed job, want 1", n)
 	}
 }
+
+// TestWriteGroupedStatementFailsAlone: one-statement jobs
+// (WriteGroupedStatement, which on SQLite run without a savepoint) share a
+// transaction with others, and one whose statement fails part-way (its
+// first row written, its second refused) leaves none of its rows and
+// disturbs no other job. On both engines (ROSTER_TEST_STORE=postgres).
+func TestWriteGroupedStatementFailsAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	txs := map[*sql.Tx]bool{}
+	// insert is a job of one statement writing two rows: k+"a", then
+	// second, which fails the statement when it is "taken".
+	insert := func(k, second string) func(context.Context, *Tx) error {
+		return func(ctx context.Context, tx *Tx) error {
+			mu.Lock()
+			txs[tx.Tx] = true
+			mu.Unlock()
+			_, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ($1), ($2)`, k+"a", second)
+			return err
+		}
+	}
+	hold, held := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var firstErr error
+	go func() {
+		defer wg.Done()
+		firstErr = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ('taken')`); err != nil {
+				return err
+			}
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	const jobs = 9
+	errs := make([]error, jobs)
+	for i := range jobs {
+		second := fmt.Sprint(i, "b")
+		if i%3 == 1 {
+			second = "taken"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				errs[i] = r.WriteGroupedStatement(ctx, insert(fmt.Sprint(i), second))
+			} else {
+				errs[i] = r.WriteGrouped(ctx, insert(fmt.Sprint(i), second))
+			}
+		}()
+	}
+	for {
+		r.group.mu.Lock()
+		n := len(r.group.jobs)
+		r.group.mu.Unlock()
+		if n == jobs {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+	want := []string{"taken"}
+	for i, err := range errs {
+		if i%3 == 1 {
+			if err == nil {
+				t.Errorf("job %d: no error for a row whose key is taken", i)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("job %d: %v", i, err)
+		}
+		want = append(want, fmt.Sprint(i, "a"), fmt.Sprint(i, "b"))
+	}
+	var got []string
+	rows, err := r.db.QueryContext(ctx, `SELECT k FROM group_commit_test`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v (a failed statement's first row undone, the other jobs' rows kept)", got, want)
+	}
+	if len(txs) != 1 {
+		t.Errorf("the %d queued jobs ran in %d transactions, want 1", jobs, len(txs))
+	}
+}

@@ -41,7 +41,7 @@ func (r *Registry) Heartbeat(ctx context.Context, in HeartbeatInput) (ack wire.H
 	// Heartbeats share transactions with reports and each other
 	// (WriteGrouped): at 100,000 devices on a 5-minute schedule they
 	// arrive ~330 a second.
-	err = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+	err = r.WriteGroupedStatement(ctx, func(ctx context.Context, tx *Tx) error {
 		return tx.QueryRowContext(ctx, `UPDATE devices
 			SET last_seen = $1, agent_version = CASE WHEN $2 = '' THEN agent_version ELSE $2 END,
 				agent_spool_depth = $3, agent_transport = $4, agent_heartbeat_at = $1
