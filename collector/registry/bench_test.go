@@ -121,28 +121,40 @@ func BenchmarkApplyDeltaParallel(b *testing.B) {
 		d.reps = toggling(b, ai, ci)
 		devs[i] = d
 	}
+	inFlightMachines(b, machines, inFlight, func(m, _ int) bool {
+		d := devs[m]
+		rep := d.reps[(d.seq-1)%2]
+		d.seq++
+		rep.Seq = d.seq
+		ack, err := e.applyB(d.enrolled, &rep)
+		if err != nil || ack.Status != wire.AckApplied {
+			b.Errorf("seq %d: %v %+v", rep.Seq, err, ack)
+			return false
+		}
+		return true
+	})
+}
+
+// inFlightMachines runs b's iterations the way roster-loadgen sends:
+// inFlight workers at once, worker w taking machines w, w+inFlight, … in
+// turn, so one machine's operations run one after the other. op(m, n) is
+// a worker's n-th operation, for machine m; false stops the worker.
+func inFlightMachines(b *testing.B, machines, inFlight int, op func(m, n int) bool) {
 	var worker atomic.Int32
 	b.SetParallelism(max(1, inFlight/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		// Worker w owns machines w, w+inFlight, …
-		var mine []*dev
+		var mine []int
 		for i := int(worker.Add(1)) - 1; i < machines; i += inFlight {
-			mine = append(mine, devs[i])
+			mine = append(mine, i)
 		}
 		for n := 0; pb.Next(); n++ {
 			if len(mine) == 0 {
 				b.Error("more workers than machines")
 				return
 			}
-			d := mine[n%len(mine)]
-			rep := d.reps[(d.seq-1)%2]
-			d.seq++
-			rep.Seq = d.seq
-			ack, err := e.applyB(d.enrolled, &rep)
-			if err != nil || ack.Status != wire.AckApplied {
-				b.Errorf("seq %d: %v %+v", rep.Seq, err, ack)
+			if !op(mine[n%len(mine)], n) {
 				return
 			}
 		}

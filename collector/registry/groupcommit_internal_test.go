@@ -19,14 +19,7 @@ import (
 func TestWriteGroupedSharesOneTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
+	r := groupTestRegistry(t)
 
 	const waiting = 20
 	hold, held := make(chan struct{}), make(chan struct{})
@@ -68,15 +61,7 @@ func TestWriteGroupedSharesOneTransaction(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = r.WriteGrouped(c, job(i, i%3 == 0)) }()
 	}
-	for {
-		r.group.mu.Lock()
-		n := len(r.group.jobs)
-		r.group.mu.Unlock()
-		if n == waiting+1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(r, waiting+1)
 	close(hold)
 	wg.Wait()
 
@@ -101,20 +86,7 @@ func TestWriteGroupedSharesOneTransaction(t *testing.T) {
 			t.Errorf("job %d: AfterCommit ran %v, err %v", i, ran[i], errs[i])
 		}
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT k FROM group_commit_test`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, k)
-	}
-	slices.Sort(got)
+	got := groupTestKeys(t, r)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("rows %v, want %v (the refused jobs' rows rolled back, the others kept)", got, want)
@@ -136,16 +108,9 @@ func TestWriteGroupedSharesOneTransaction(t *testing.T) {
 func TestWriteGroupedAloneRollsBackWhole(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
+	r := groupTestRegistry(t)
 	refused := errors.New("refused")
-	err = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+	err := r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ('a')`); err != nil {
 			return err
 		}
@@ -183,14 +148,7 @@ func TestWriteGroupedAloneRollsBackWhole(t *testing.T) {
 func TestWriteGroupedStatementFailsAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
+	r := groupTestRegistry(t)
 	var mu sync.Mutex
 	txs := map[*sql.Tx]bool{}
 	// insert is a job of one statement writing two rows: k+"a", then
@@ -237,15 +195,7 @@ func TestWriteGroupedStatementFailsAlone(t *testing.T) {
 			}
 		}()
 	}
-	for {
-		r.group.mu.Lock()
-		n := len(r.group.jobs)
-		r.group.mu.Unlock()
-		if n == jobs {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(r, jobs)
 	close(hold)
 	wg.Wait()
 	if firstErr != nil {
@@ -264,20 +214,7 @@ func TestWriteGroupedStatementFailsAlone(t *testing.T) {
 		}
 		want = append(want, fmt.Sprint(i, "a"), fmt.Sprint(i, "b"))
 	}
-	var got []string
-	rows, err := r.db.QueryContext(ctx, `SELECT k FROM group_commit_test`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, k)
-	}
-	slices.Sort(got)
+	got := groupTestKeys(t, r)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("rows %v, want %v (a failed statement's first row undone, the other jobs' rows kept)", got, want)
@@ -285,4 +222,56 @@ func TestWriteGroupedStatementFailsAlone(t *testing.T) {
 	if len(txs) != 1 {
 		t.Errorf("the %d queued jobs ran in %d transactions, want 1", jobs, len(txs))
 	}
+}
+
+// waitQueued waits until n jobs wait in r's group queue.
+func waitQueued(r *Registry, n int) {
+	for {
+		r.group.mu.Lock()
+		queued := len(r.group.jobs)
+		r.group.mu.Unlock()
+		if queued == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// groupTestKeys is the committed keys of group_commit_test, sorted.
+func groupTestKeys(t *testing.T, r *Registry) []string {
+	t.Helper()
+	rows, err := r.db.QueryContext(context.Background(), `SELECT k FROM group_commit_test`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// groupTestRegistry is a registry on the engine under test with an empty
+// table group_commit_test (k TEXT PRIMARY KEY), closed with the test.
+func groupTestRegistry(t *testing.T) *Registry {
+	t.Helper()
+	ctx := context.Background()
+	r, err := OpenAndMigrate(ctx, NewTestStore(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, err := r.db.ExecContext(ctx, `CREATE TABLE group_commit_test (k TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
