@@ -10,7 +10,8 @@
 #
 # Issue 17: the collector built from BASE (1a0768e, before issue 17's
 # ingest work; from `git archive`, so no worktree is left behind) is
-# measured in the same run, its rows beside today's, with the load average.
+# measured in the same run, its rows beside today's, with the load average;
+# each kind over each transport runs on the two builds one after the other.
 #
 # Needs only go. Tunables: DEVICES (50), DURATION (12s), CONCURRENCY (8),
 # SNAPSHOT (a snapshot JSON file; default: this machine's live inventory),
@@ -23,13 +24,16 @@ CONCURRENCY=${CONCURRENCY:-8}
 BASE=${BASE-1a0768e}
 
 work=$(mktemp -d)
-collector_pid=
+declare -A pids=() urls=() fps=() secrets=()
+stop() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -INT "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
 cleanup() {
-  if [ -n "$collector_pid" ] && kill -0 "$collector_pid" 2>/dev/null; then
-    kill -INT "$collector_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$collector_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$collector_pid" 2>/dev/null || true
-  fi
+  for pid in "${pids[@]}"; do stop "$pid"; done
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -53,57 +57,72 @@ if [ -z "$snapshot" ]; then
   "$bin/roster-agent" inventory > "$snapshot"
 fi
 
-# measure BUILD: a collector of BUILD (new or $BASE) on a data directory of
-# its own, loaded with each kind over each transport; adds to rows.
-measure() {
-  local build=$1 cbin=$bin data=$work/data-$1
+# start BUILD: a collector of BUILD (new or $BASE) on a data directory of
+# its own, with an admin token and an enrolment secret; fills pids, urls,
+# fps and secrets under BUILD.
+start() {
+  local build=$1 cbin=$bin data=$work/data-$1 addr= url fp token secret
   [ "$build" = new ] || cbin=$work/basebin
   QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true "$cbin/roster-collector" serve --data "$data" \
-    --listen 127.0.0.1:0 --log-level warn --log-format json > "$work/collector.out" 2> "$work/collector.err" &
-  collector_pid=$!
-  addr=
+    --listen 127.0.0.1:0 --log-level warn --log-format json > "$work/collector-$build.out" 2> "$work/collector-$build.err" &
+  pids[$build]=$!
   for _ in $(seq 1 600); do
-    addr=$(sed -n 's/^listening on //p' "$work/collector.out" 2>/dev/null | head -1)
+    addr=$(sed -n 's/^listening on //p' "$work/collector-$build.out" 2>/dev/null | head -1)
     [ -n "$addr" ] && break
-    kill -0 "$collector_pid" 2>/dev/null || { echo "bench-ingest: collector exited:" >&2; cat "$work/collector.err" >&2; exit 1; }
+    kill -0 "${pids[$build]}" 2>/dev/null || { echo "bench-ingest: collector $build exited:" >&2; cat "$work/collector-$build.err" >&2; exit 1; }
     sleep 0.1
   done
-  [ -n "$addr" ] || { echo "bench-ingest: collector did not start listening" >&2; exit 1; }
+  [ -n "$addr" ] || { echo "bench-ingest: collector $build did not start listening" >&2; exit 1; }
   url=https://$addr
   fp=$("$cbin/roster-collector" ca fingerprint --data "$data")
   token=$("$cbin/roster-collector" token create --data "$data" --role admin --name bench-ingest)
   secret=$(ROSTER_URL=$url ROSTER_TOKEN=$token ROSTER_CA=$data/pki/ca.crt \
     "$bin/rosterctl" --json secrets create --label bench-ingest |
     sed -n 's/.*"secret": *"\([^"]*\)".*/\1/p')
-  [ -n "$secret" ] || { echo "bench-ingest: could not create an enrolment secret" >&2; exit 1; }
+  [ -n "$secret" ] || { echo "bench-ingest: could not create an enrolment secret for $build" >&2; exit 1; }
+  urls[$build]=$url fps[$build]=$fp secrets[$build]=$secret
+  echo "collector $build at $url"
+}
 
-  # field FILE KEY: a number from roster-loadgen --json (one key per line).
-  field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
-  # field0: the same, 0 when the key is left out (an omitempty zero).
-  field0() { local v; v=$(field "$@"); echo "${v:-0}"; }
+# field FILE KEY: a number from roster-loadgen --json (one key per line).
+field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
+# field0: the same, 0 when the key is left out (an omitempty zero).
+field0() { local v; v=$(field "$@"); echo "${v:-0}"; }
 
-  echo "collector $build at $url, $DEVICES devices, $CONCURRENCY in flight, $DURATION per run, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-  for kind in full delta heartbeat; do
-    for tr in https http3; do
-      out=$work/$kind-$tr.json
-      if ! "$bin/roster-loadgen" --collector "$url" --ca-fingerprint "$fp" --secret "$secret" \
-        --devices "$DEVICES" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-        --kind "$kind" --transport "$tr" --snapshot "$snapshot" --collector-pid "$collector_pid" --json > "$out" 2> "$work/loadgen.err"; then
-        echo "bench-ingest: roster-loadgen $kind over $tr failed:" >&2
-        cat "$work/loadgen.err" >&2
-        exit 1
-      fi
-      errors=$(tr -d '\n ' < "$out" | sed -n 's/.*"errors":{\([^}]*\)}.*/\1/p')
-      rows+=("$build $kind $tr $(field "$out" reports_per_s) $(field "$out" p50) $(field "$out" p90) $(field "$out" p99) $(field "$out" max) $(field "$out" request_bytes_per_report) $(field "$out" raw_request_bytes_per_report) $(field "$out" response_bytes_per_report) $(field0 "$out" collector_cpu_ms_per_op) $(field0 "$out" collector_cores) $(field "$out" applied) ${errors:-none}")
+# measure BUILD KIND TRANSPORT: one load generator run against BUILD's
+# collector; adds to rows.
+measure() {
+  local build=$1 kind=$2 tr=$3 out=$work/$1-$2-$3.json errors
+  if ! "$bin/roster-loadgen" --collector "${urls[$build]}" --ca-fingerprint "${fps[$build]}" --secret "${secrets[$build]}" \
+    --devices "$DEVICES" --concurrency "$CONCURRENCY" --duration "$DURATION" \
+    --kind "$kind" --transport "$tr" --snapshot "$snapshot" --collector-pid "${pids[$build]}" --json > "$out" 2> "$work/loadgen.err"; then
+    echo "bench-ingest: roster-loadgen $kind over $tr against $build failed:" >&2
+    cat "$work/loadgen.err" >&2
+    exit 1
+  fi
+  errors=$(tr -d '\n ' < "$out" | sed -n 's/.*"errors":{\([^}]*\)}.*/\1/p')
+  rows+=("$build $kind $tr $(field "$out" reports_per_s) $(field "$out" p50) $(field "$out" p90) $(field "$out" p99) $(field "$out" max) $(field "$out" request_bytes_per_report) $(field "$out" raw_request_bytes_per_report) $(field "$out" response_bytes_per_report) $(field0 "$out" collector_cpu_ms_per_op) $(field0 "$out" collector_cores) $(field "$out" applied) ${errors:-none}")
+}
+
+# Both builds' collectors run side by side (the one not loaded is idle),
+# and each kind over each transport is measured on one build right after
+# the other, the base first: a machine that slows down during the run
+# then weighs on both builds' rows of a kind, not on every row of the
+# build measured last.
+for build in $builds; do
+  start "$build"
+done
+echo "$DEVICES devices, $CONCURRENCY in flight, $DURATION per run, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+rows=()
+for kind in full delta heartbeat; do
+  for tr in https http3; do
+    for build in $builds; do
+      measure "$build" "$kind" "$tr"
     done
   done
-  kill -INT "$collector_pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$collector_pid" 2>/dev/null || break; sleep 0.2; done
-  collector_pid=
-}
-rows=()
+done
 for build in $builds; do
-  measure "$build"
+  stop "${pids[$build]}"
 done
 echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %-9s %-6s %8s %8s %8s %8s %8s %11s %10s %9s %9s %6s %8s  %s\n' build kind via ops/s p50_ms p90_ms p99_ms max_ms req_B_gzip req_B_raw resp_B cpu_ms/op cores applied errors
