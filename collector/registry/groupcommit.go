@@ -3,9 +3,12 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // maxGroup is the most jobs one group transaction runs. It bounds how long
@@ -60,15 +63,30 @@ func (r *Registry) WriteGrouped(ctx context.Context, fn func(ctx context.Context
 }
 
 // WriteGroupedStatement is WriteGrouped for a job whose fn runs one
-// statement (a heartbeat's UPDATE). On SQLite a statement that fails
-// undoes its own changes and leaves the transaction as it was, so such a
-// job runs without a savepoint of its own: two statements fewer, a third
-// of what a heartbeat ran in the shared transaction. An error that ends
-// the whole transaction on SQLite (out of disk, I/O) fails every job of
-// the group, as with savepoints. On PostgreSQL, where a failed statement
-// aborts the transaction, it gets its savepoint like any job.
+// statement (a heartbeat's UPDATE). On SQLite a statement that finds no
+// row or breaks a constraint undoes its own changes and leaves the
+// transaction as it was, so such a job runs without a savepoint of its
+// own: two statements fewer, a third of what a heartbeat ran in the shared
+// transaction. Any other error of such a job (a full disk, an I/O error,
+// which can end the whole transaction) fails every job of the group, as a
+// savepoint that cannot be rolled back to does. On PostgreSQL, where a
+// failed statement aborts the transaction, it gets its savepoint like any
+// job.
 func (r *Registry) WriteGroupedStatement(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	return r.writeGrouped(&groupJob{ctx: ctx, fn: fn, wake: make(chan struct{}), statement: !r.dia.postgres()})
+}
+
+// statementUndone says whether err, a one-statement job's error on
+// SQLite, leaves the transaction as it was before the job: the statement
+// found no row (sql.ErrNoRows), or broke a constraint, which SQLite undoes
+// for the statement alone (ON CONFLICT ABORT). Other errors, such as a full
+// disk or an I/O error, can roll back the whole transaction.
+func statementUndone(err error) bool {
+	if errors.Is(err, sql.ErrNoRows) {
+		return true
+	}
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
 func (r *Registry) writeGrouped(j *groupJob) error {
@@ -181,6 +199,13 @@ func runJobs(ctx context.Context, stx *sql.Tx, dict *reasonDict, batch []*groupJ
 		if err != nil && alone {
 			// The transaction rolls back whole and runGroup retries a
 			// conflict, as Write does.
+			return err
+		}
+		if err != nil && !own && !statementUndone(err) {
+			// The statement may have ended the transaction itself
+			// (SQLite rolls it back on a full disk or an I/O error):
+			// the group fails, as it does when a savepoint cannot be
+			// rolled back to.
 			return err
 		}
 		if err != nil {

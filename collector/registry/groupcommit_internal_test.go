@@ -275,3 +275,67 @@ func groupTestRegistry(t *testing.T) *Registry {
 	}
 	return r
 }
+
+// TestWriteGroupedStatementOtherErrorFailsGroup: on SQLite a one-statement
+// job runs without a savepoint, so an error that may have ended the
+// transaction (anything but no row or a broken constraint) fails its whole
+// group and nothing of the group is committed; on PostgreSQL the job has
+// its savepoint and fails alone. Either way no row of the failed job is
+// left.
+func TestWriteGroupedStatementOtherErrorFailsGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := groupTestRegistry(t)
+	hold, held := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = r.WriteGrouped(ctx, func(ctx context.Context, tx *Tx) error {
+			close(held)
+			<-hold
+			return nil
+		})
+	}()
+	<-held
+	gone := errors.New("disk gone")
+	insert := func(k string, fail bool) func(context.Context, *Tx) error {
+		return func(ctx context.Context, tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO group_commit_test (k) VALUES ($1)`, k); err != nil {
+				return err
+			}
+			if fail {
+				return gone
+			}
+			return nil
+		}
+	}
+	errs := make([]error, 3)
+	for i, k := range []string{"a", "b", "c"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.WriteGroupedStatement(ctx, insert(k, k == "b"))
+		}()
+		waitQueued(r, i+1) // in this order
+	}
+	close(hold)
+	wg.Wait()
+	if !errors.Is(errs[1], gone) {
+		t.Errorf("failed job: err %v, want its own", errs[1])
+	}
+	want := []string{"a", "c"}
+	if !r.dia.postgres() {
+		want = nil
+		for i := range errs {
+			if !errors.Is(errs[i], gone) {
+				t.Errorf("job %d: err %v, want the group's failure", i, errs[i])
+			}
+		}
+	} else if errs[0] != nil || errs[2] != nil {
+		t.Errorf("the others failed with it: %v, %v", errs[0], errs[2])
+	}
+	if got := groupTestKeys(t, r); !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+}
