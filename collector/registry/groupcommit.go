@@ -3,12 +3,9 @@ package registry
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/mattn/go-sqlite3"
 )
 
 // maxGroup is the most jobs one group transaction runs. It bounds how long
@@ -74,19 +71,6 @@ func (r *Registry) WriteGrouped(ctx context.Context, fn func(ctx context.Context
 // job.
 func (r *Registry) WriteGroupedStatement(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	return r.writeGrouped(&groupJob{ctx: ctx, fn: fn, wake: make(chan struct{}), statement: !r.dia.postgres()})
-}
-
-// statementUndone says whether err, a one-statement job's error on
-// SQLite, leaves the transaction as it was before the job: the statement
-// found no row (sql.ErrNoRows), or broke a constraint, which SQLite undoes
-// for the statement alone (ON CONFLICT ABORT). Other errors, such as a full
-// disk or an I/O error, can roll back the whole transaction.
-func statementUndone(err error) bool {
-	if errors.Is(err, sql.ErrNoRows) {
-		return true
-	}
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
 func (r *Registry) writeGrouped(j *groupJob) error {

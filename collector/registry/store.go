@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the shared store
+	"github.com/mattn/go-sqlite3"
 )
 
 // The registry runs on two engines through database/sql: SQLite (the
@@ -223,6 +224,19 @@ func retryable(err error) bool {
 		return pe.ConstraintName == "audit_log_pkey"
 	}
 	return false
+}
+
+// statementUndone says whether err, a one-statement job's error on
+// SQLite, leaves the transaction as it was before the job: the statement
+// found no row (sql.ErrNoRows), or broke a constraint, which SQLite undoes
+// for the statement alone (ON CONFLICT ABORT). Other errors, such as a full
+// disk or an I/O error, can roll back the whole transaction.
+func statementUndone(err error) bool {
+	if errors.Is(err, sql.ErrNoRows) {
+		return true
+	}
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
 // backoff is how long to wait before attempt (1-based) runs again:
