@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -153,6 +154,10 @@ func TestFailoverNetworkError(t *testing.T) {
 	ca := transporttest.NewCA(t, "deployment CA")
 	b := newStatusServer(t, ca)
 	hung := transporttest.Servers(t, ca.ServerTLS(t), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the request, as a collector does, then never answer. Over
+		// HTTP/1.1 the server learns that the client left only once the
+		// body is read.
+		io.Copy(io.Discard, r.Body)
 		<-r.Context().Done()
 	}), false)
 	for name, first := range map[string]string{"closed": closedURL(t), "hung": hung} {

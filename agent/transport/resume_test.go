@@ -56,9 +56,9 @@ func TestResumeOnNewConnections(t *testing.T) {
 		small bool
 		proto int
 	}{
-		{"https", transport.ModeHTTPS, false, 2},
+		{"https", transport.ModeHTTPS, false, 1},
 		{"http3", transport.ModeHTTP3, false, 3},
-		{"auto heartbeat", transport.ModeAuto, true, 2},
+		{"auto heartbeat", transport.ModeAuto, true, 1},
 		{"auto report", transport.ModeAuto, false, 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

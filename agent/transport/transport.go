@@ -180,6 +180,13 @@ func New(opt Options) (*Client, error) {
 	// sessions apart: each resumes the session it made.
 	opt.TLS = opt.TLS.Clone()
 	tcpTLS, h3TLS := opt.TLS.Clone(), opt.TLS.Clone()
+	// HTTPS speaks HTTP/1.1: an agent sends one request at a time, so
+	// HTTP/2's streams buy nothing, while its connection preface and
+	// SETTINGS cost ~150 B on each new connection (a heartbeat every 5
+	// minutes on a resumed session: 2,255 -> 2,100 B, scripts/bench-wire.sh)
+	// and its framing goroutines cost the collector ~10-15 % of a delta's
+	// CPU (docs/fleet.md, "HTTP/1.1 for agents").
+	tcpTLS.NextProtos = []string{"http/1.1"}
 	if opt.TLS.ClientSessionCache == nil {
 		tcpTLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 		h3TLS.ClientSessionCache = tls.NewLRUClientSessionCache(4)
@@ -209,7 +216,6 @@ func New(opt Options) (*Client, error) {
 		},
 		TLSClientConfig:     tcpTLS,
 		TLSHandshakeTimeout: 10 * time.Second,
-		ForceAttemptHTTP2:   true,
 		IdleConnTimeout:     90 * time.Second,
 		MaxIdleConns:        4,
 	}
