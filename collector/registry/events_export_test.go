@@ -30,9 +30,12 @@ func PackedEvents(ctx context.Context, r *Registry) (int, error) {
 // EventPacking packs an event payload as the registry stores it now and
 // as it did before raw literals (snapCodec.pack, the snapshots' encoder),
 // and unpacks a stored payload as Events reads it.
-type EventPacking struct{ c snapCodec }
+type EventPacking struct {
+	c   snapCodec
+	old klauspostPacker
+}
 
-func NewEventPacking() EventPacking { return EventPacking{newSnapCodec()} }
+func NewEventPacking() EventPacking { return EventPacking{newSnapCodec(), klauspostDict()} }
 
 // Now is the payload as storedEventData stores it (nil: kept as text).
 func (p EventPacking) Now(data []byte) []byte {
@@ -40,8 +43,9 @@ func (p EventPacking) Now(data []byte) []byte {
 	return packed
 }
 
-// Before is the payload packed as 0023 to this change stored it.
-func (p EventPacking) Before(data []byte) []byte { return p.c.pack(data) }
+// Before is the payload packed as 0023 to this change stored it (the
+// snapshots' encoder of the time).
+func (p EventPacking) Before(data []byte) []byte { return p.old.EncodeAll(data, nil) }
 
 // Unpack reads a packed payload back as eventData does.
 func (p EventPacking) Unpack(packed []byte) ([]byte, error) {

@@ -361,7 +361,11 @@ func packSnapshots(ctx context.Context, tx *sql.Tx, codec snapCodec) error {
 			return fmt.Errorf("pack snapshots: %w", err)
 		}
 		for _, x := range rs {
-			if _, err := tx.ExecContext(ctx, `UPDATE snapshots SET snapshot = '', packed = $1 WHERE device_id = $2`, codec.pack([]byte(x.doc)), x.id); err != nil {
+			packed, err := codec.pack([]byte(x.doc))
+			if err != nil {
+				return fmt.Errorf("pack snapshot of %s: %w", x.id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE snapshots SET snapshot = '', packed = $1 WHERE device_id = $2`, packed, x.id); err != nil {
 				return fmt.Errorf("pack snapshot of %s: %w", x.id, err)
 			}
 		}

@@ -26,6 +26,12 @@ func TestSnapDictPinned(t *testing.T) {
 	}
 }
 
+// klauspostPacker packs with klauspost/compress, as the registry did
+// before libzstd.
+type klauspostPacker struct{ *zstd.Encoder }
+
+func (k klauspostPacker) pack(src []byte) ([]byte, error) { return k.EncodeAll(src, nil), nil }
+
 // codecBefore is snapCodec as it packed before the dictionary.
 func codecBefore(t *testing.T) snapCodec {
 	t.Helper()
@@ -33,7 +39,28 @@ func codecBefore(t *testing.T) snapCodec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return snapCodec{enc: enc}
+	return snapCodec{enc: klauspostPacker{enc}}
+}
+
+// klauspostDict is the encoder that packed stored snapshots, deltas and
+// events with the dictionary before libzstd did.
+func klauspostDict() klauspostPacker {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(true),
+		zstd.WithEncoderDictRaw(snapDictID, []byte(snapDict)), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic("zstd encoder with constant options: " + err.Error())
+	}
+	return klauspostPacker{enc}
+}
+
+// mustPack packs b with c.
+func mustPack(t *testing.T, c snapCodec, b []byte) []byte {
+	t.Helper()
+	p, err := c.pack(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // storedForms are what the registry packs for a captured host: its
@@ -64,43 +91,59 @@ func storedForms(t *testing.T, s *wire.Snapshot) [][]byte {
 	return out
 }
 
-// TestSnapCodecReadsBack packs each captured host's stored forms with the
-// dictionary and with the codec before it, and checks that the registry's
-// codec reads both back byte for byte, that its frames name the
-// dictionary, and that the dictionary makes them smaller.
+// TestSnapCodecReadsBack packs each captured host's stored forms as the
+// registry packs them (libzstd with the dictionary), as klauspost/compress
+// packed them with the dictionary before, and as they were packed before
+// the dictionary, and checks that the registry's codec reads all three
+// back byte for byte, that its frames name the dictionary and carry a
+// checksum, and that they are no larger than klauspost's and smaller than
+// without the dictionary.
 func TestSnapCodecReadsBack(t *testing.T) {
 	t.Parallel()
 	c, old := newSnapCodec(), codecBefore(t)
-	var withDict, without int
+	kp := snapCodec{enc: klauspostDict()}
+	sizes := map[string]int{}
 	for name, s := range registrytest.Snapshots(t) {
 		for i, b := range storedForms(t, s) {
-			for codec, p := range map[string][]byte{"dictionary": c.pack(b), "before": old.pack(b)} {
+			for _, codec := range []struct {
+				name string
+				c    snapCodec
+				id   uint32
+			}{{"libzstd", c, snapDictID}, {"klauspost", kp, snapDictID}, {"before", old, 0}} {
+				p := mustPack(t, codec.c, b)
+				sizes[codec.name] += len(p)
 				got, err := c.unpack(p)
 				if err != nil {
-					t.Fatalf("%s form %d packed %s: %v", name, i, codec, err)
+					t.Fatalf("%s form %d packed %s: %v", name, i, codec.name, err)
 				}
 				if !bytes.Equal(got, b) {
-					t.Errorf("%s form %d packed %s reads back %d bytes differing from the %d packed", name, i, codec, len(got), len(b))
+					t.Errorf("%s form %d packed %s reads back %d bytes differing from the %d packed", name, i, codec.name, len(got), len(b))
 				}
 				var h zstd.Header
 				if err := h.Decode(p); err != nil {
 					t.Fatal(err)
 				}
-				if want := map[string]uint32{"dictionary": snapDictID, "before": 0}[codec]; h.DictionaryID != want {
-					t.Errorf("%s form %d packed %s names dictionary %d, want %d", name, i, codec, h.DictionaryID, want)
+				if h.DictionaryID != codec.id || !h.HasCheckSum {
+					t.Errorf("%s form %d packed %s names dictionary %d, checksum %v; want %d, true", name, i, codec.name, h.DictionaryID, h.HasCheckSum, codec.id)
 				}
 			}
-			withDict += len(c.pack(b))
-			without += len(old.pack(b))
 		}
 	}
-	if withDict >= without {
-		t.Errorf("the captured hosts' stored forms pack to %d bytes with the dictionary, %d without", withDict, without)
+	if sizes["libzstd"] > sizes["klauspost"] || sizes["libzstd"] >= sizes["before"] {
+		t.Errorf("the captured hosts' stored forms pack to %d bytes through libzstd, %d through klauspost/compress, %d without the dictionary",
+			sizes["libzstd"], sizes["klauspost"], sizes["before"])
 	}
-	damaged := c.pack([]byte(`{"collected_at":"2026-11-02T09:00:00Z"}`))
-	damaged[len(damaged)-1] ^= 1
-	if _, err := c.unpack(damaged); err == nil {
-		t.Error("a damaged frame unpacked without error")
+	t.Logf("packed bytes: %v", sizes)
+	for _, at := range []string{"content", "checksum"} {
+		damaged := mustPack(t, c, []byte(`{"collected_at":"2026-11-02T09:00:00Z","probes":[{"name":"hardware","status":"ok"}]}`))
+		i := len(damaged) - 1
+		if at == "content" {
+			i = len(damaged) - 6
+		}
+		damaged[i] ^= 1
+		if _, err := c.unpack(damaged); err == nil {
+			t.Errorf("a frame damaged in its %s unpacked without error", at)
+		}
 	}
 }
 

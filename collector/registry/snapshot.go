@@ -41,39 +41,40 @@ var snapDict string
 const snapDictID = 1
 
 // snapCodec packs canonical JSON for snapshots.packed,
-// snapshot_deltas.packed and events.packed: zstd at its "better" level
-// with snapDict packs the stored part of a 750-package Debian snapshot
-// (16 KB of JSON, most of it 132 pending updates) to about 2.0 KB instead
-// of 3.1 KB, and a delta's probe statuses from ~300 bytes to ~50, in well
-// under a millisecond. Its decoder reads frames packed with the dictionary
-// and those packed before it (no dictionary id). Its encoder and decoder
-// are safe for concurrent use.
+// snapshot_deltas.packed and events.packed: zstd with snapDict, through
+// libzstd (dictPacker), packs the stored part of a 750-package Debian
+// snapshot (16 KB of JSON, most of it 132 pending updates) to about 2.0 KB
+// instead of 3.1 KB, and a delta's probe statuses from ~300 bytes to ~50.
+// Its decoder reads those frames, the frames klauspost/compress packed
+// with the dictionary before them (the same format) and those packed
+// before the dictionary (no dictionary id). Its encoders and decoder are
+// safe for concurrent use.
 type snapCodec struct {
-	enc *zstd.Encoder
-	// events packs event payloads (storedEventData): enc's level and
-	// dictionary with the literals left raw. A frame's Huffman table for
-	// its literals was most of what unpacking a compliance.changed
-	// payload cost (3-4 µs, built again for every event of a page);
-	// without it an event unpacks in half the time, and its packed bytes
-	// grow by ~6 % (BenchmarkEventPayloads). The decoder reads both.
+	enc framePacker
+	// events packs event payloads (storedEventData): klauspost/compress
+	// at its "better" level with the dictionary and the literals left
+	// raw. A frame's Huffman table for its literals was most of what
+	// unpacking a compliance.changed payload cost (3-4 µs, built again
+	// for every event of a page); without it an event unpacks in half the
+	// time, and its packed bytes grow by ~6 % (BenchmarkEventPayloads).
+	// The decoder reads both.
 	events *zstd.Encoder
 	dec    *zstd.Decoder
 }
 
+// framePacker packs one zstd frame.
+type framePacker interface {
+	pack(src []byte) ([]byte, error)
+}
+
 func newSnapCodec() snapCodec {
-	// A 1 MB window instead of the default 8 MB: each of the encoder's
-	// GOMAXPROCS states keeps a window-sized history (16 MB of the
-	// 15,000-device fleet run's heap on 2 cores), and what is packed here
-	// is the snapshot without its packages (~16 KB) or a delta. The
-	// captured hosts' stored forms, whole snapshots included, pack to the
-	// same bytes with a 256 KB window as with 8 MB.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(true),
-		zstd.WithEncoderDictRaw(snapDictID, []byte(snapDict)), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+	enc, err := newDictPacker([]byte(snapDict), snapDictID, dictPackLevel)
 	if err != nil {
-		panic("zstd encoder with constant options: " + err.Error())
+		panic("zstd dictionary built in: " + err.Error())
 	}
 	// Events are packed in write transactions, one at a time: one
-	// encoder state (~9 MB of match tables) serves them.
+	// encoder state (~9 MB of match tables) serves them. A 1 MB window
+	// instead of the default 8 MB: what is packed here is small.
 	events, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(true),
 		zstd.WithEncoderDictRaw(snapDictID, []byte(snapDict)), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true),
 		zstd.WithNoEntropyCompression(true), zstd.WithEncoderConcurrency(1))
@@ -88,7 +89,13 @@ func newSnapCodec() snapCodec {
 	return snapCodec{enc: enc, events: events, dec: dec}
 }
 
-func (c snapCodec) pack(canon []byte) []byte { return c.enc.EncodeAll(canon, nil) }
+func (c snapCodec) pack(canon []byte) ([]byte, error) {
+	b, err := c.enc.pack(canon)
+	if err != nil {
+		return nil, fmt.Errorf("pack stored snapshot: %w", err)
+	}
+	return b, nil
+}
 
 func (c snapCodec) unpack(packed []byte) ([]byte, error) {
 	b, err := c.dec.DecodeAll(packed, nil)
@@ -301,8 +308,12 @@ func storeSnapshot(ctx context.Context, tx *Tx, codec snapCodec, device string, 
 			return 0, 0, fmt.Errorf("fold delta chain: %w", err)
 		}
 	}
+	packed, err := codec.pack(canon)
+	if err != nil {
+		return 0, 0, err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO snapshots (device_id, snapshot, packed, software_rows) VALUES ($1, '', $2, $3)
-		ON CONFLICT (device_id) DO UPDATE SET snapshot = '', packed = excluded.packed, software_rows = excluded.software_rows`, device, codec.pack(canon), boolInt(fromRows)); err != nil {
+		ON CONFLICT (device_id) DO UPDATE SET snapshot = '', packed = excluded.packed, software_rows = excluded.software_rows`, device, packed, boolInt(fromRows)); err != nil {
 		return 0, 0, fmt.Errorf("store snapshot: %w", err)
 	}
 	return 0, 0, nil
@@ -337,7 +348,11 @@ func packDelta(codec snapCodec, d *wire.Delta, withPackages bool) (*packedDelta,
 	if err != nil {
 		return nil, fmt.Errorf("encode delta: %w", err)
 	}
-	return &packedDelta{size: len(dj), packed: codec.pack(dj)}, nil
+	packed, err := codec.pack(dj)
+	if err != nil {
+		return nil, err
+	}
+	return &packedDelta{size: len(dj), packed: packed}, nil
 }
 
 // softwareFromRows says whether device_software and the catalogue give

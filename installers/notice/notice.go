@@ -139,7 +139,8 @@ standard library (BSD-3-Clause, https://go.dev/LICENSE) and the following
 modules, each under the licence named, whose full text is in the module's
 file named after it (` + "`go mod download -json MODULE@VERSION`" + ` gives its
 directory). roster-collector also includes SQLite (public domain) through
-github.com/mattn/go-sqlite3. The MPL-2.0 modules are used unmodified;
+github.com/mattn/go-sqlite3, and Zstandard (BSD-3-Clause, the module's
+ZSTD_LICENSE) through github.com/DataDog/zstd. The MPL-2.0 modules are used unmodified;
 their source is at the module path and version given.
 
 This file is generated: UPDATE_GOLDEN=1 go test ./installers/notice
