@@ -103,8 +103,12 @@ func TestSnapCodecReadsBack(t *testing.T) {
 	c, old := newSnapCodec(), codecBefore(t)
 	kp := snapCodec{enc: klauspostDict()}
 	sizes := map[string]int{}
+	large := 0 // forms packed at dictPackLargeLevel
 	for name, s := range registrytest.Snapshots(t) {
 		for i, b := range storedForms(t, s) {
+			if len(b) >= dictPackLargeInput {
+				large++
+			}
 			for _, codec := range []struct {
 				name string
 				c    snapCodec
@@ -133,7 +137,10 @@ func TestSnapCodecReadsBack(t *testing.T) {
 		t.Errorf("the captured hosts' stored forms pack to %d bytes through libzstd, %d through klauspost/compress, %d without the dictionary",
 			sizes["libzstd"], sizes["klauspost"], sizes["before"])
 	}
-	t.Logf("packed bytes: %v", sizes)
+	t.Logf("packed bytes: %v; %d forms of %d bytes or more", sizes, large, dictPackLargeInput)
+	if large == 0 {
+		t.Errorf("no stored form of %d bytes or more: libzstd's level for large inputs is not read back", dictPackLargeInput)
+	}
 	for _, at := range []string{"content", "checksum"} {
 		damaged := mustPack(t, c, []byte(`{"collected_at":"2026-11-02T09:00:00Z","probes":[{"name":"hardware","status":"ok"}]}`))
 		i := len(damaged) - 1
@@ -231,5 +238,47 @@ func TestSnapshotsPackedBeforeDictionary(t *testing.T) {
 	}
 	if deltas == 0 {
 		t.Error("every delta folded its chain; no delta packed before the dictionary was read")
+	}
+}
+
+// TestPackedFrameSizes packs inputs from empty to larger than libzstd's
+// window, so that nameDictionary rewrites frames with and without a
+// window descriptor, and reads each back.
+func TestPackedFrameSizes(t *testing.T) {
+	t.Parallel()
+	c := newSnapCodec()
+	var whole []byte
+	for _, s := range registrytest.Snapshots(t) {
+		b, err := wire.CanonicalJSON(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole = append(whole, b...)
+	}
+	// past libzstd's window at dictPackLargeLevel (2 MB), so that the
+	// frame has a window descriptor
+	long := bytes.Repeat(whole, (6<<20)/len(whole)+1)
+	seen := map[bool]bool{} // single segment or not
+	for _, in := range [][]byte{nil, whole[:1], whole[:1000], whole[:dictPackLargeInput-1], whole[:dictPackLargeInput], whole, long} {
+		n := len(in)
+		p := mustPack(t, c, in)
+		var h zstd.Header
+		if err := h.Decode(p); err != nil {
+			t.Fatal(err)
+		}
+		seen[h.SingleSegment] = true
+		if h.DictionaryID != snapDictID || !h.HasCheckSum {
+			t.Errorf("%d bytes: frame names dictionary %d, checksum %v; want %d, true", n, h.DictionaryID, h.HasCheckSum, snapDictID)
+		}
+		got, err := c.unpack(p)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if !bytes.Equal(got, in) {
+			t.Errorf("%d bytes read back as %d differing", n, len(got))
+		}
+	}
+	if !seen[true] || !seen[false] {
+		t.Errorf("frames single-segment %v: want both kinds (the whole captured set is %d bytes)", seen, len(whole))
 	}
 }

@@ -68,7 +68,7 @@ type framePacker interface {
 }
 
 func newSnapCodec() snapCodec {
-	enc, err := newDictPacker([]byte(snapDict), snapDictID, dictPackLevel)
+	enc, err := newDictPacker([]byte(snapDict), snapDictID)
 	if err != nil {
 		panic("zstd dictionary built in: " + err.Error())
 	}
