@@ -17,13 +17,15 @@ import (
 // probe statuses packs in ~10 µs at level 11, where klauspost/compress at
 // its "better" level spent ~50 µs (and ~100 µs under load) putting its
 // 4 MB long-match table back to the dictionary's before every frame.
-// Level 11 also packs smaller than that did: the delta to 130 bytes
-// instead of 146, the snapshot without its packages to 1,075 instead of
-// 1,214 (scripts/bench-ingest.sh's host; docs/fleet.md, "Stored frames
-// through libzstd"). On a whole snapshot (~110 KB with its packages)
-// level 11's binary-tree search costs more than klauspost did (3.6 against
-// 2.1 ms), so inputs from dictPackLargeInput on are packed at level 6:
-// ~0.9 ms, 11,689 bytes against 12,203.
+// Level 11 also packs it smaller than that did (130 bytes instead of
+// 146). On larger inputs level 11's binary-tree search costs more than
+// its gain: a snapshot without its packages (~11 KB) took ~95 µs quiet
+// and ~320 µs under a full-report load (about what klauspost took), a
+// whole snapshot with its packages (~110 KB) 3.6 ms against klauspost's
+// 2.1. So inputs from dictPackLargeInput on are packed at level 6: the
+// 11 KB snapshot in ~55 µs to 1,176 bytes, the whole one in ~0.9 ms to
+// 11,689, both smaller than klauspost's 1,214 and 12,203 (docs/fleet.md,
+// "Stored frames through libzstd").
 //
 // libzstd leaves a frame packed with a raw-content dictionary unnamed (no
 // dictionary id, RFC 8878 3.1.1.1.3) and, through this binding, without a
@@ -37,12 +39,13 @@ type dictPacker struct {
 	bufs         sync.Pool
 }
 
-// libzstd's levels for stored frames below dictPackLargeInput bytes and
-// from it on (see dictPacker).
+// libzstd's levels for stored frames below dictPackLargeInput bytes (a
+// delta's probe statuses and small changes) and from it on (snapshots),
+// see dictPacker.
 const (
 	dictPackLevel      = 11
 	dictPackLargeLevel = 6
-	dictPackLargeInput = 64 << 10
+	dictPackLargeInput = 4 << 10
 )
 
 func newDictPacker(dict []byte, id uint8) (*dictPacker, error) {
