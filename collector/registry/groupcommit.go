@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -86,6 +87,14 @@ func (r *Registry) writeGrouped(j *groupJob) error {
 		lead = j.lead
 	}
 	if lead {
+		// Let the callers that are about to queue do so first: a leader
+		// that starts at once runs a group of one while the next jobs are
+		// a moment from the queue. One yield to the scheduler (no system
+		// call) puts them in this group instead of the next: under 8
+		// agents in flight ~20 % more heartbeats and ~7 % more deltas a
+		// second, with fewer BEGINs, COMMITs and log pages per job
+		// (docs/fleet.md, "Yielding before leading").
+		runtime.Gosched()
 		r.leadGroup(g)
 	}
 	if j.err != nil {
