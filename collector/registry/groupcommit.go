@@ -91,7 +91,7 @@ func (r *Registry) writeGrouped(j *groupJob) error {
 		// that starts at once runs a group of one while the next jobs are
 		// a moment from the queue. One yield to the scheduler (no system
 		// call) puts them in this group instead of the next: under 8
-		// agents in flight ~20 % more heartbeats and ~7 % more deltas a
+		// agents in flight ~20 % more heartbeats and ~5 % more deltas a
 		// second, with fewer BEGINs, COMMITs and log pages per job
 		// (docs/fleet.md, "Yielding before leading").
 		runtime.Gosched()
