@@ -116,6 +116,37 @@ func TestGunzippersAfterRefusals(t *testing.T) {
 	}
 }
 
+// TestDecodedReportsOwnTheirBytes: the buffer a body is inflated into is
+// reused for the next body, so a decoded report must hold nothing of it.
+// Each real report is decoded, then every other one through the same
+// kept buffers, and must read as it did.
+func TestDecodedReportsOwnTheirBytes(t *testing.T) {
+	t.Parallel()
+	reports := realReports(t)
+	g := new(gunzippers)
+	for i, body := range reports {
+		rep, ae := decodeReport(g, bytes.NewReader(body), 8<<20, 64<<20)
+		if ae != nil {
+			t.Fatal(ae)
+		}
+		was := string(mustJSON(t, rep))
+		for j, other := range reports {
+			if j == i {
+				continue
+			}
+			if _, ae := decodeReport(g, bytes.NewReader(other), 8<<20, 64<<20); ae != nil {
+				t.Fatal(ae)
+			}
+			if _, ae := decodeHeartbeat(g, bytes.NewReader(gzipBytes(t, []byte(`{"protocol_version":2,"agent_version":"x","last_seq":1}`))), "gzip"); ae != nil {
+				t.Fatal(ae)
+			}
+		}
+		if now := string(mustJSON(t, rep)); now != was {
+			t.Fatalf("report %d changed once other bodies were inflated into its buffer", i)
+		}
+	}
+}
+
 // FuzzReportDecoder feeds arbitrary bodies to the report decoder: it must
 // never panic, refuse only with 400 or 413, and accept only what
 // round-trips through strict decoding again.
@@ -164,8 +195,11 @@ func BenchmarkDecodeReport(b *testing.B) {
 	}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	// One set of kept readers and buffers for every report, as the
+	// server keeps them.
+	g := new(gunzippers)
 	for b.Loop() {
-		if _, ae := decodeReport(new(gunzippers), bytes.NewReader(body), 64<<20, 256<<20); ae != nil {
+		if _, ae := decodeReport(g, bytes.NewReader(body), 64<<20, 256<<20); ae != nil {
 			b.Fatal(ae)
 		}
 	}

@@ -65,11 +65,10 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 // for agents that compress everything, not required), strictly decoded and
 // checked.
 func decodeHeartbeat(g *gunzippers, body io.Reader, contentEncoding string) (*wire.Heartbeat, *apiError) {
-	var b []byte
+	var hb wire.Heartbeat
 	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
 	case "", "identity":
-		var err error
-		b, err = io.ReadAll(io.LimitReader(body, maxHeartbeatBytes+1))
+		b, err := io.ReadAll(io.LimitReader(body, maxHeartbeatBytes+1))
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe) || len(b) > maxHeartbeatBytes:
@@ -77,17 +76,17 @@ func decodeHeartbeat(g *gunzippers, body io.Reader, contentEncoding string) (*wi
 		case err != nil:
 			return nil, errf(http.StatusBadRequest, "bad_request", "read body: %v", err)
 		}
+		if ae := unmarshalStrict(b, &hb); ae != nil {
+			return nil, ae
+		}
 	case "gzip":
-		var ae *apiError
-		if b, ae = g.read(body, "heartbeat", maxHeartbeatBytes, maxHeartbeatBytes); ae != nil {
+		if ae := g.read(body, "heartbeat", maxHeartbeatBytes, maxHeartbeatBytes, func(b []byte) *apiError {
+			return unmarshalStrict(b, &hb)
+		}); ae != nil {
 			return nil, ae
 		}
 	default:
 		return nil, errf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Encoding %q: send plain JSON or gzip", contentEncoding)
-	}
-	var hb wire.Heartbeat
-	if ae := unmarshalStrict(b, &hb); ae != nil {
-		return nil, ae
 	}
 	if ae := checkHeartbeat(&hb); ae != nil {
 		return nil, ae
