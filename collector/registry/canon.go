@@ -132,16 +132,34 @@ func newCanonSnap(s *wire.Snapshot, v int) (*canonSnap, error) {
 	var pkgJSON [][]byte
 	if c.Software != nil && uniqueKeys(c.Software.Packages) {
 		pkgJSON = make([][]byte, len(c.Software.Packages))
+		// The encodings share chunks of at most pkgChunk bytes instead
+		// of taking one allocation each; each is cut to its own length,
+		// so nothing appended to one reaches the next. A chunk is sized
+		// for the packages left at pkgGuess bytes each, so the last one
+		// is not mostly empty.
+		var chunk []byte
 		for i := range c.Software.Packages {
-			b, err := json.Marshal(&c.Software.Packages[i])
-			if err != nil {
+			if cap(chunk)-len(chunk) < 2*pkgGuess {
+				chunk = make([]byte, 0, min(pkgChunk, (len(c.Software.Packages)-i)*pkgGuess))
+			}
+			start := len(chunk)
+			var err error
+			if chunk, err = wire.AppendPackageJSON(chunk, &c.Software.Packages[i]); err != nil {
 				return nil, fmt.Errorf("encode package: %w", err)
 			}
-			pkgJSON[i] = b
+			pkgJSON[i] = chunk[start:len(chunk):len(chunk)]
 		}
 	}
 	return hashed(&c, pkgJSON, nil, nil, v)
 }
+
+// pkgChunk is the largest chunk newCanonSnap writes packages' encodings
+// into, and pkgGuess the size it expects of one (the captured hosts'
+// average is ~150 bytes).
+const (
+	pkgChunk = 16 << 10
+	pkgGuess = 160
+)
 
 // hashed builds the canonSnap of a canonical snapshot, streaming its
 // encoding into the hash: the bytes are only put together when stored.
@@ -408,7 +426,7 @@ func (b *canonSnap) apply(d *wire.Delta, v int) (*canonSnap, pkgChange, error) {
 			ch.old[k] = []wire.Package{pkgs[i]}
 		}
 		ch.new[k] = []wire.Package{added[j]}
-		if addJSON[j], err = json.Marshal(&added[j]); err != nil {
+		if addJSON[j], err = wire.AppendPackageJSON(nil, &added[j]); err != nil {
 			return nil, pkgChange{}, fmt.Errorf("encode package: %w", err)
 		}
 	}

@@ -196,9 +196,9 @@ func PackageDigestHash(s *Snapshot) (string, error) {
 	}
 	h := sha256.New()
 	h.Write(head)
+	var b []byte
 	for i := range pkgs {
-		b, err := json.Marshal(&pkgs[i])
-		if err != nil {
+		if b, err = AppendPackageJSON(b[:0], &pkgs[i]); err != nil {
 			return "", fmt.Errorf("hash snapshot: %w", err)
 		}
 		sum := sha256.Sum256(b)

@@ -13,7 +13,7 @@ import (
 
 // goldenSnapshots loads the captured hosts' golden snapshots: real
 // inventories of different machines, the best material for diffs.
-func goldenSnapshots(t *testing.T) map[string]*Snapshot {
+func goldenSnapshots(t testing.TB) map[string]*Snapshot {
 	t.Helper()
 	files, _ := filepath.Glob("../../testdata/hosts/*/*/want.json")
 	out := map[string]*Snapshot{}
