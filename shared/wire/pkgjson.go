@@ -19,7 +19,9 @@ func AppendPackageJSON(dst []byte, p *Package) ([]byte, error) {
 		b, err := p.InstallDate.MarshalJSON()
 		if err != nil {
 			// Marshal's own error for a date it cannot write.
-			_, err = json.Marshal(p)
+			if _, merr := json.Marshal(p); merr != nil {
+				err = merr
+			}
 			return dst, err
 		}
 		date = b
